@@ -1,0 +1,247 @@
+//! Fleet state and how events change it. `Fleet::apply` is pure and idempotent per event id, so
+//! the server's snapshot, a leader's last-value cache and the app's reducer all share it.
+
+use crate::core::wire::{EventId, Envelope, FleetEvent, FleetSnapshot, TruckState, Watch};
+use std::collections::BTreeMap;
+
+/// The latest state of every known truck.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Fleet {
+    trucks: BTreeMap<String, TruckState>,
+    last_event_id: EventId,
+}
+
+/// What `Fleet::apply` did with an event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Applied {
+    /// The truck changed.
+    Changed,
+    /// The truck already reflects this event id or a later one: nothing changed.
+    Stale,
+    /// No truck with this id is known (not in the snapshot): nothing changed.
+    UnknownTruck,
+}
+
+impl Fleet {
+    /// A fleet from a snapshot.
+    pub fn from_snapshot(snapshot: FleetSnapshot) -> Fleet {
+        Fleet {
+            last_event_id: snapshot.last_event_id,
+            trucks: snapshot
+                .trucks
+                .into_iter()
+                .map(|t| (t.id.clone(), t))
+                .collect(),
+        }
+    }
+
+    /// Adds or replaces a truck (the server seeds its fleet this way).
+    pub fn insert(&mut self, truck: TruckState) {
+        self.last_event_id = self.last_event_id.max(truck.last_event_id);
+        self.trucks.insert(truck.id.clone(), truck);
+    }
+
+    /// The trucks in id order.
+    pub fn trucks(&self) -> impl Iterator<Item = &TruckState> {
+        self.trucks.values()
+    }
+
+    /// One truck.
+    pub fn get(&self, id: &str) -> Option<&TruckState> {
+        self.trucks.get(id)
+    }
+
+    /// How many trucks are known.
+    pub fn len(&self) -> usize {
+        self.trucks.len()
+    }
+
+    /// Whether no truck is known.
+    pub fn is_empty(&self) -> bool {
+        self.trucks.is_empty()
+    }
+
+    /// The highest event id applied (or carried by the snapshot).
+    pub fn last_event_id(&self) -> EventId {
+        self.last_event_id
+    }
+
+    /// A snapshot of the trucks a watch covers.
+    pub fn snapshot(&self, watch: &Watch) -> FleetSnapshot {
+        FleetSnapshot {
+            last_event_id: self.last_event_id,
+            trucks: self
+                .trucks
+                .values()
+                .filter(|t| watch.includes(&t.id))
+                .cloned()
+                .collect(),
+        }
+    }
+
+    /// Applies one event. Events at or below the truck's `last_event_id` are ignored, so
+    /// replaying a snapshot's events or a relay's repeats changes nothing.
+    pub fn apply(&mut self, envelope: &Envelope) -> Applied {
+        let Some(truck) = self.trucks.get_mut(envelope.event.truck()) else {
+            return Applied::UnknownTruck;
+        };
+        let outcome = apply_to_truck(truck, envelope);
+        if outcome == Applied::Changed {
+            self.last_event_id = self.last_event_id.max(envelope.id);
+        }
+        outcome
+    }
+}
+
+/// Applies one event to one truck (the truck must be the event's truck).
+pub fn apply_to_truck(truck: &mut TruckState, envelope: &Envelope) -> Applied {
+    if envelope.id <= truck.last_event_id {
+        return Applied::Stale;
+    }
+    match &envelope.event {
+        FleetEvent::Telemetry {
+            position,
+            progress,
+            speed_kph,
+            eta_ms,
+            fuel_pct,
+            reefer_c,
+            driver_minutes_left,
+            ..
+        } => {
+            truck.position = *position;
+            truck.progress = *progress;
+            truck.speed_kph = *speed_kph;
+            truck.eta_ms = *eta_ms;
+            truck.fuel_pct = *fuel_pct;
+            truck.reefer_c = *reefer_c;
+            truck.driver_minutes_left = *driver_minutes_left;
+        }
+        FleetEvent::Status {
+            status, next_stop, ..
+        } => {
+            truck.status = *status;
+            truck.next_stop = *next_stop;
+        }
+        FleetEvent::Alert { alert, .. } => {
+            truck.alerts.retain(|a| a.kind != alert.kind);
+            truck.alerts.push(alert.clone());
+        }
+        FleetEvent::AlertCleared { kind, .. } => truck.alerts.retain(|a| a.kind != *kind),
+    }
+    truck.updated_ms = envelope.event.at_ms();
+    truck.last_event_id = envelope.id;
+    Applied::Changed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::wire::{Alert, AlertKind, Point, TruckStatus};
+
+    fn truck(id: &str) -> TruckState {
+        TruckState {
+            id: id.into(),
+            driver: "Ana".into(),
+            route_id: "R1".into(),
+            route_name: "North".into(),
+            status: TruckStatus::Idle,
+            next_stop: 0,
+            progress: 0.0,
+            position: Point { x: 0.0, y: 0.0 },
+            speed_kph: 0.0,
+            planned_arrival_ms: 1_000,
+            eta_ms: 1_000,
+            fuel_pct: 100.0,
+            reefer_c: None,
+            reefer_band: None,
+            driver_minutes_left: 540,
+            alerts: vec![],
+            updated_ms: 0,
+            last_event_id: 10,
+        }
+    }
+
+    fn fleet() -> Fleet {
+        Fleet::from_snapshot(FleetSnapshot {
+            last_event_id: 10,
+            trucks: vec![truck("T-01"), truck("T-02")],
+        })
+    }
+
+    fn status(id: u64, truck: &str, status: TruckStatus) -> Envelope {
+        Envelope {
+            id,
+            event: FleetEvent::Status {
+                truck: truck.into(),
+                at_ms: id * 100,
+                status,
+                next_stop: 1,
+            },
+        }
+    }
+
+    fn alert(id: u64, kind: AlertKind) -> Envelope {
+        Envelope {
+            id,
+            event: FleetEvent::Alert {
+                truck: "T-01".into(),
+                at_ms: id,
+                alert: Alert {
+                    kind,
+                    message: "m".into(),
+                    raised_ms: id,
+                },
+            },
+        }
+    }
+
+    #[test]
+    fn table_of_outcomes() {
+        let cases = [
+            (status(11, "T-01", TruckStatus::EnRoute), Applied::Changed),
+            (status(11, "T-01", TruckStatus::Delayed), Applied::Stale),
+            (status(9, "T-02", TruckStatus::Delayed), Applied::Stale),
+            (status(12, "T-99", TruckStatus::Delayed), Applied::UnknownTruck),
+            (status(13, "T-02", TruckStatus::AtStop), Applied::Changed),
+        ];
+        let mut fleet = fleet();
+        for (envelope, expected) in cases {
+            assert_eq!(fleet.apply(&envelope), expected, "{envelope:?}");
+        }
+        assert_eq!(fleet.get("T-01").unwrap().status, TruckStatus::EnRoute);
+        assert_eq!(fleet.get("T-02").unwrap().status, TruckStatus::AtStop);
+        assert_eq!(fleet.get("T-02").unwrap().updated_ms, 1300);
+        assert_eq!(fleet.last_event_id(), 13);
+    }
+
+    #[test]
+    fn alerts_replace_by_kind_and_clear() {
+        let mut fleet = fleet();
+        fleet.apply(&alert(11, AlertKind::Delay));
+        fleet.apply(&alert(12, AlertKind::Delay));
+        fleet.apply(&alert(13, AlertKind::Temperature));
+        assert_eq!(fleet.get("T-01").unwrap().alerts.len(), 2);
+        fleet.apply(&Envelope {
+            id: 14,
+            event: FleetEvent::AlertCleared {
+                truck: "T-01".into(),
+                at_ms: 14,
+                kind: AlertKind::Delay,
+            },
+        });
+        let alerts = &fleet.get("T-01").unwrap().alerts;
+        assert_eq!(alerts.len(), 1);
+        assert_eq!(alerts[0].kind, AlertKind::Temperature);
+    }
+
+    #[test]
+    fn snapshot_filters_by_watch() {
+        let fleet = fleet();
+        let only = Watch::parse_query("T-02").unwrap();
+        let snap = fleet.snapshot(&only);
+        assert_eq!(snap.trucks.len(), 1);
+        assert_eq!(snap.trucks[0].id, "T-02");
+        assert_eq!(fleet.snapshot(&Watch::All).trucks.len(), 2);
+    }
+}

@@ -1,0 +1,8 @@
+//! The pure core: protocols and state as plain Rust with no I/O, clock or randomness of its own.
+//! Time enters as `now_ms: u64`; outputs are drained with `poll_*` methods.
+
+pub mod election;
+pub mod fleet;
+pub mod relay;
+pub mod sse;
+pub mod wire;

@@ -1,0 +1,423 @@
+//! Wire types shared by convoy-server and the app: fleet events, snapshots and the stream's
+//! query parameters. Every event is a tagged serde enum whose tag is also its SSE `event:` name.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeSet;
+use std::fmt;
+
+/// A truck's identifier, such as `T-07`.
+pub type TruckId = String;
+
+/// Server-assigned event id. Ids increase strictly within a server run and across restarts
+/// (each run starts from a base taken from the wall clock), so a client never takes a new event
+/// for a repeat. Ids stay below 2^53 so JavaScript numbers hold them exactly.
+pub type EventId = u64;
+
+/// What a truck is doing now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TruckStatus {
+    Loading,
+    EnRoute,
+    AtStop,
+    Delayed,
+    Unloading,
+    Idle,
+}
+
+impl TruckStatus {
+    /// Every status, in the order an operator reads them.
+    pub const ALL: [TruckStatus; 6] = [
+        TruckStatus::EnRoute,
+        TruckStatus::Delayed,
+        TruckStatus::AtStop,
+        TruckStatus::Loading,
+        TruckStatus::Unloading,
+        TruckStatus::Idle,
+    ];
+
+    /// The label shown to operators.
+    pub fn label(self) -> &'static str {
+        match self {
+            TruckStatus::Loading => "Loading",
+            TruckStatus::EnRoute => "En route",
+            TruckStatus::AtStop => "At stop",
+            TruckStatus::Delayed => "Delayed",
+            TruckStatus::Unloading => "Unloading",
+            TruckStatus::Idle => "Idle",
+        }
+    }
+
+    /// The snake_case name used on the wire and in CSS classes.
+    pub fn key(self) -> &'static str {
+        match self {
+            TruckStatus::Loading => "loading",
+            TruckStatus::EnRoute => "en_route",
+            TruckStatus::AtStop => "at_stop",
+            TruckStatus::Delayed => "delayed",
+            TruckStatus::Unloading => "unloading",
+            TruckStatus::Idle => "idle",
+        }
+    }
+}
+
+/// The kinds of alert the simulator raises.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AlertKind {
+    Delay,
+    Temperature,
+    OffRoute,
+    DriverHours,
+}
+
+impl AlertKind {
+    /// The label shown to operators.
+    pub fn label(self) -> &'static str {
+        match self {
+            AlertKind::Delay => "Delay",
+            AlertKind::Temperature => "Temperature",
+            AlertKind::OffRoute => "Off route",
+            AlertKind::DriverHours => "Driver hours",
+        }
+    }
+}
+
+/// An alert raised on a truck; it stays on the truck until an `alert_cleared` event.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Alert {
+    pub kind: AlertKind,
+    pub message: String,
+    pub raised_ms: u64,
+}
+
+/// A reefer trailer's allowed temperature band, in °C.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct TempBand {
+    pub min_c: f32,
+    pub max_c: f32,
+}
+
+/// A point on the fleet's schematic map (unitless, 0..1000 on both axes).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Point {
+    pub x: f32,
+    pub y: f32,
+}
+
+/// One truck's current state, as in a snapshot and after applying events.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TruckState {
+    pub id: TruckId,
+    pub driver: String,
+    pub route_id: String,
+    pub route_name: String,
+    pub status: TruckStatus,
+    /// Index of the stop the truck is heading to (or standing at).
+    pub next_stop: usize,
+    /// Fraction of the whole route done, 0..=1.
+    pub progress: f32,
+    pub position: Point,
+    pub speed_kph: f32,
+    /// Planned and estimated arrival at the final stop, Unix ms.
+    pub planned_arrival_ms: u64,
+    pub eta_ms: u64,
+    pub fuel_pct: f32,
+    /// Present for reefer trailers only.
+    pub reefer_c: Option<f32>,
+    pub reefer_band: Option<TempBand>,
+    pub driver_minutes_left: u32,
+    pub alerts: Vec<Alert>,
+    /// Unix ms of the last event applied.
+    pub updated_ms: u64,
+    /// Id of the last event this state reflects.
+    pub last_event_id: EventId,
+}
+
+impl TruckState {
+    /// Delay against plan in seconds; negative when early.
+    pub fn delay_s(&self) -> i64 {
+        (self.eta_ms as i64 - self.planned_arrival_ms as i64) / 1000
+    }
+}
+
+/// A stop on a route.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Stop {
+    pub name: String,
+    pub position: Point,
+    /// Planned arrival at this stop, Unix ms.
+    pub planned_ms: u64,
+}
+
+/// A route between depots, with its stops in order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Route {
+    pub id: String,
+    pub name: String,
+    pub stops: Vec<Stop>,
+}
+
+/// `GET /api/trucks/{id}`: one truck with its route.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TruckDetail {
+    pub truck: TruckState,
+    pub route: Route,
+}
+
+/// `GET /api/fleet`: every truck, and the id of the last event the snapshot reflects.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FleetSnapshot {
+    pub last_event_id: EventId,
+    pub trucks: Vec<TruckState>,
+}
+
+/// `GET /api/map`: depots and corridors for the schematic map.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FleetMap {
+    pub depots: Vec<Depot>,
+    pub routes: Vec<Route>,
+}
+
+/// A depot on the schematic map.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Depot {
+    pub name: String,
+    pub position: Point,
+}
+
+/// One fleet event. The serde tag is also the SSE `event:` name.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum FleetEvent {
+    /// Periodic telemetry: where the truck is and how it is doing.
+    Telemetry {
+        truck: TruckId,
+        at_ms: u64,
+        position: Point,
+        progress: f32,
+        speed_kph: f32,
+        eta_ms: u64,
+        fuel_pct: f32,
+        reefer_c: Option<f32>,
+        driver_minutes_left: u32,
+    },
+    /// The truck's status changed.
+    Status {
+        truck: TruckId,
+        at_ms: u64,
+        status: TruckStatus,
+        next_stop: usize,
+    },
+    /// An alert was raised.
+    Alert {
+        truck: TruckId,
+        at_ms: u64,
+        alert: Alert,
+    },
+    /// The alert of this kind was cleared.
+    AlertCleared {
+        truck: TruckId,
+        at_ms: u64,
+        kind: AlertKind,
+    },
+}
+
+impl FleetEvent {
+    /// The truck this event is about.
+    pub fn truck(&self) -> &str {
+        match self {
+            FleetEvent::Telemetry { truck, .. }
+            | FleetEvent::Status { truck, .. }
+            | FleetEvent::Alert { truck, .. }
+            | FleetEvent::AlertCleared { truck, .. } => truck,
+        }
+    }
+
+    /// When the simulator produced it, Unix ms.
+    pub fn at_ms(&self) -> u64 {
+        match self {
+            FleetEvent::Telemetry { at_ms, .. }
+            | FleetEvent::Status { at_ms, .. }
+            | FleetEvent::Alert { at_ms, .. }
+            | FleetEvent::AlertCleared { at_ms, .. } => *at_ms,
+        }
+    }
+
+    /// The SSE `event:` name, equal to the serde tag.
+    pub fn name(&self) -> &'static str {
+        match self {
+            FleetEvent::Telemetry { .. } => "telemetry",
+            FleetEvent::Status { .. } => "status",
+            FleetEvent::Alert { .. } => "alert",
+            FleetEvent::AlertCleared { .. } => "alert_cleared",
+        }
+    }
+
+    /// Every event name the stream may carry, for `addEventListener`.
+    pub const NAMES: [&'static str; 4] = ["telemetry", "status", "alert", "alert_cleared"];
+}
+
+/// A fleet event with its id: the unit relayed between server, tabs and workers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Envelope {
+    pub id: EventId,
+    pub event: FleetEvent,
+}
+
+/// SSE event name telling the client its history is gone: refetch `/api/fleet`.
+pub const RESET_EVENT: &str = "reset";
+
+/// SSE event name of the server's frequent liveness tick (no id; see `StreamQuery::heartbeat_ms`).
+pub const HEARTBEAT_EVENT: &str = "heartbeat";
+
+/// Data of a `reset` event.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ResetNotice {
+    pub reason: String,
+    /// The oldest id the server can still resume after.
+    pub oldest_id: EventId,
+    pub latest_id: EventId,
+}
+
+/// Data of a `heartbeat` event.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Heartbeat {
+    pub at_ms: u64,
+    pub latest_id: EventId,
+}
+
+/// Which trucks a stream (or a tab) follows.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(tag = "kind", content = "trucks", rename_all = "snake_case")]
+pub enum Watch {
+    #[default]
+    All,
+    Trucks(BTreeSet<TruckId>),
+}
+
+impl Watch {
+    /// Whether an event about `truck` belongs to this watch.
+    pub fn includes(&self, truck: &str) -> bool {
+        match self {
+            Watch::All => true,
+            Watch::Trucks(set) => set.contains(truck),
+        }
+    }
+
+    /// The union of two watches.
+    pub fn union(&self, other: &Watch) -> Watch {
+        match (self, other) {
+            (Watch::Trucks(a), Watch::Trucks(b)) => Watch::Trucks(a.union(b).cloned().collect()),
+            _ => Watch::All,
+        }
+    }
+
+    /// The `trucks=` query value: `all` or ids joined by commas.
+    pub fn to_query(&self) -> String {
+        match self {
+            Watch::All => "all".to_owned(),
+            Watch::Trucks(set) => set.iter().cloned().collect::<Vec<_>>().join(","),
+        }
+    }
+
+    /// Parses a `trucks=` query value.
+    pub fn parse_query(value: &str) -> Result<Watch, WireError> {
+        let value = value.trim();
+        if value.eq_ignore_ascii_case("all") {
+            return Ok(Watch::All);
+        }
+        let mut set = BTreeSet::new();
+        for id in value.split(',') {
+            let id = id.trim();
+            if !is_valid_truck_id(id) {
+                return Err(WireError::BadTruckId(id.to_owned()));
+            }
+            set.insert(id.to_owned());
+        }
+        Ok(Watch::Trucks(set))
+    }
+}
+
+/// Truck ids are short and printable: letters, digits and `-`, 1 to 32 characters.
+pub fn is_valid_truck_id(id: &str) -> bool {
+    !id.is_empty() && id.len() <= 32 && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+}
+
+/// Errors reading wire data.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WireError {
+    #[error("invalid truck id {0:?}: use letters, digits and '-', or 'all'")]
+    BadTruckId(String),
+    #[error("invalid event id {0:?}: expected a non-negative integer")]
+    BadEventId(String),
+    #[error("malformed {what}: {detail}")]
+    Malformed { what: &'static str, detail: String },
+}
+
+/// Parses an event id as sent in `Last-Event-ID` or `lastEventId`.
+pub fn parse_event_id(value: &str) -> Result<EventId, WireError> {
+    value
+        .trim()
+        .parse::<EventId>()
+        .map_err(|_| WireError::BadEventId(value.to_owned()))
+}
+
+/// Decodes an SSE event (name, data, id) into an envelope.
+pub fn decode_event(name: &str, data: &str, id: &str) -> Result<Envelope, WireError> {
+    let id = parse_event_id(id)?;
+    let event: FleetEvent = serde_json::from_str(data).map_err(|e| WireError::Malformed {
+        what: "fleet event",
+        detail: e.to_string(),
+    })?;
+    if event.name() != name {
+        return Err(WireError::Malformed {
+            what: "fleet event",
+            detail: format!("event name {name:?} does not match data type {:?}", event.name()),
+        });
+    }
+    Ok(Envelope { id, event })
+}
+
+impl fmt::Display for Watch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_query())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn watch_query_round_trips() {
+        let watch = Watch::parse_query("T-02,T-01").unwrap();
+        assert_eq!(watch.to_query(), "T-01,T-02");
+        assert_eq!(Watch::parse_query("ALL").unwrap(), Watch::All);
+        assert!(Watch::parse_query("T-01,,T-02").is_err());
+        assert!(Watch::parse_query("T 01").is_err());
+    }
+
+    #[test]
+    fn union_of_sets_and_all() {
+        let a = Watch::parse_query("T-01").unwrap();
+        let b = Watch::parse_query("T-02").unwrap();
+        assert_eq!(a.union(&b).to_query(), "T-01,T-02");
+        assert_eq!(a.union(&Watch::All), Watch::All);
+    }
+
+    #[test]
+    fn event_tag_matches_name() {
+        let event = FleetEvent::AlertCleared {
+            truck: "T-01".into(),
+            at_ms: 5,
+            kind: AlertKind::Delay,
+        };
+        let json = serde_json::to_string(&event).unwrap();
+        assert!(json.contains("\"type\":\"alert_cleared\""), "{json}");
+        let env = decode_event("alert_cleared", &json, "42").unwrap();
+        assert_eq!(env.id, 42);
+        assert!(decode_event("status", &json, "42").is_err());
+        assert!(decode_event("alert_cleared", &json, "x").is_err());
+    }
+}
