@@ -1,1 +1,120 @@
-fn main() {}
+//! `convoy-server`: parses flags, binds, and runs [`convoy_server::serve`] until Ctrl-C or SIGTERM.
+
+use clap::Parser;
+use convoy_server::tls::TlsSource;
+use convoy_server::{serve, Config};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+/// Convoy's SSE backend with an embedded fleet simulator.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Args {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    addr: SocketAddr,
+    /// The built app to serve (trunk's output directory).
+    #[arg(long, default_value = "dist")]
+    dist: PathBuf,
+    /// Number of simulated trucks.
+    #[arg(long, default_value_t = 40)]
+    trucks: usize,
+    /// Telemetry events per second per truck.
+    #[arg(long, default_value_t = 1.0)]
+    rate: f64,
+    /// Simulator seed: the same seed tells the same story.
+    #[arg(long, default_value_t = 7)]
+    seed: u64,
+    /// Seconds between `: keep-alive` comments on every stream (0: none).
+    #[arg(long, default_value_t = 15, value_name = "SECONDS")]
+    keepalive: u64,
+    /// Events kept for resuming streams with Last-Event-ID.
+    #[arg(long, default_value_t = 10_000, value_name = "N")]
+    replay: usize,
+    /// Events a stream may fall behind before it is closed.
+    #[arg(long, default_value_t = 1024, value_name = "N")]
+    queue: usize,
+    /// Serve HTTPS with HTTP/2 and HTTP/1.1 (a self-signed certificate unless --cert/--key).
+    #[arg(long)]
+    tls: bool,
+    /// PEM certificate chain for --tls.
+    #[arg(long, requires = "key", requires = "tls")]
+    cert: Option<PathBuf>,
+    /// PEM private key for --tls.
+    #[arg(long, requires = "cert", requires = "tls")]
+    key: Option<PathBuf>,
+    /// No log lines.
+    #[arg(long)]
+    quiet: bool,
+}
+
+impl Args {
+    fn config(self) -> Config {
+        let tls = match (self.tls, self.cert, self.key) {
+            (false, _, _) => None,
+            (true, Some(cert), Some(key)) => Some(TlsSource::Pem { cert, key }),
+            (true, _, _) => Some(TlsSource::SelfSigned),
+        };
+        Config {
+            dist: self.dist,
+            trucks: self.trucks,
+            rate: self.rate,
+            seed: self.seed,
+            keepalive: Duration::from_secs(self.keepalive),
+            replay: self.replay,
+            queue_capacity: self.queue,
+            tls,
+            quiet: self.quiet,
+            ..Config::default()
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut stream) => {
+                stream.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = terminate => {}
+    }
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args = Args::parse();
+    let addr = args.addr;
+    let config = args.config();
+    if let Err(e) = config.validate() {
+        eprintln!("convoy-server: {e}");
+        return ExitCode::from(2);
+    }
+    let listener = match tokio::net::TcpListener::bind(addr).await {
+        Ok(listener) => listener,
+        Err(e) => {
+            eprintln!("convoy-server: cannot listen on {addr}: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match serve(listener, config, shutdown_signal()).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("convoy-server: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

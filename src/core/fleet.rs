@@ -104,11 +104,13 @@ pub fn apply_to_truck(truck: &mut TruckState, envelope: &Envelope) -> Applied {
             progress,
             speed_kph,
             eta_ms,
+            planned_arrival_ms,
             fuel_pct,
             reefer_c,
             driver_minutes_left,
             ..
         } => {
+            truck.planned_arrival_ms = *planned_arrival_ms;
             truck.position = *position;
             truck.progress = *progress;
             truck.speed_kph = *speed_kph;

@@ -198,6 +198,8 @@ pub enum FleetEvent {
         progress: f32,
         speed_kph: f32,
         eta_ms: u64,
+        /// The current trip's planned arrival: it changes when a new trip starts.
+        planned_arrival_ms: u64,
         fuel_pct: f32,
         reefer_c: Option<f32>,
         driver_minutes_left: u32,

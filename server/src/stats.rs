@@ -1,0 +1,116 @@
+//! Counts of open streams for `GET /api/stats`. A stream is counted while its [`StreamGuard`]
+//! lives; the response body owns the guard, so closing the connection drops it.
+
+use convoy::core::wire::EventId;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+/// One open stream, as `/api/stats` lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StreamInfo {
+    pub id: u64,
+    /// `HTTP/1.1` or `HTTP/2.0`.
+    pub http_version: String,
+    /// `all` or the truck ids joined by commas.
+    pub trucks: String,
+    /// When it opened, Unix ms.
+    pub opened_ms: u64,
+}
+
+/// The body of `GET /api/stats`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatsReport {
+    pub open_streams: usize,
+    pub opened_total: u64,
+    pub streams: Vec<StreamInfo>,
+    pub latest_event_id: EventId,
+}
+
+/// The registry of open streams.
+#[derive(Debug, Default)]
+pub struct Stats {
+    open: Mutex<BTreeMap<u64, StreamInfo>>,
+    opened_total: AtomicU64,
+}
+
+impl Stats {
+    fn lock(&self) -> MutexGuard<'_, BTreeMap<u64, StreamInfo>> {
+        self.open.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Registers a stream; it stays listed until the returned guard is dropped.
+    pub fn open(
+        self: &Arc<Self>,
+        http_version: String,
+        trucks: String,
+        opened_ms: u64,
+    ) -> StreamGuard {
+        let id = self.opened_total.fetch_add(1, Ordering::AcqRel) + 1;
+        self.lock().insert(
+            id,
+            StreamInfo {
+                id,
+                http_version,
+                trucks,
+                opened_ms,
+            },
+        );
+        StreamGuard {
+            stats: self.clone(),
+            id,
+        }
+    }
+
+    /// The current counts, with `latest_event_id` filled in by the caller.
+    pub fn report(&self, latest_event_id: EventId) -> StatsReport {
+        let streams: Vec<StreamInfo> = self.lock().values().cloned().collect();
+        StatsReport {
+            open_streams: streams.len(),
+            opened_total: self.opened_total.load(Ordering::Acquire),
+            streams,
+            latest_event_id,
+        }
+    }
+}
+
+/// Keeps one stream listed; dropping it unlists the stream.
+#[derive(Debug)]
+pub struct StreamGuard {
+    stats: Arc<Stats>,
+    id: u64,
+}
+
+impl StreamGuard {
+    /// The stream's id, unique within the run.
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+}
+
+impl Drop for StreamGuard {
+    fn drop(&mut self) {
+        self.stats.lock().remove(&self.id);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn guards_count_and_uncount() {
+        let stats = Arc::new(Stats::default());
+        let a = stats.open("HTTP/1.1".into(), "all".into(), 1);
+        let b = stats.open("HTTP/2.0".into(), "T-01".into(), 2);
+        assert_ne!(a.id(), b.id());
+        let report = stats.report(9);
+        assert_eq!((report.open_streams, report.opened_total), (2, 2));
+        drop(a);
+        let report = stats.report(9);
+        assert_eq!((report.open_streams, report.opened_total), (1, 2));
+        assert_eq!(report.streams[0].trucks, "T-01");
+        assert_eq!(report.latest_event_id, 9);
+    }
+}

@@ -1,0 +1,359 @@
+//! `GET /api/stream`: the Server-Sent Events feed (WHATWG HTML §9.2).
+//!
+//! A stream starts with `retry:`, then a `reset` event if its resume id could not be honoured,
+//! then the buffered events after the resume id, then live events, with `: keep-alive` comments
+//! and optional `heartbeat` events in between. It ends when the server shuts down or when the
+//! stream falls more than its queue capacity behind (the client resumes with `Last-Event-ID`).
+//! Falling behind closes the whole connection (see `conn`): a stalled client stops hyper from
+//! polling the body, so nothing short of that frees it; on HTTP/2 the connection's other streams
+//! go too, and resume the same way.
+
+use crate::api::ApiError;
+use crate::conn::ConnectionHandle;
+use crate::hub::{Clock, Hub, Logged, Subscription};
+use crate::stats::StreamGuard;
+use crate::AppState;
+use axum::body::Body;
+use axum::extract::{RawQuery, State};
+use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
+use axum::http::{HeaderMap, HeaderValue, Version};
+use axum::response::Response;
+use axum::Extension;
+use bytes::{Bytes, BytesMut};
+use convoy::core::sse;
+use convoy::core::wire::{parse_event_id, EventId, Heartbeat, Watch, HEARTBEAT_EVENT, RESET_EVENT};
+use std::collections::VecDeque;
+use std::convert::Infallible;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tokio::time::{interval_at, Instant, Interval, MissedTickBehavior};
+use tokio_util::sync::CancellationToken;
+
+/// The reconnection delay the stream asks browsers for.
+pub const RETRY_MS: u64 = 2000;
+/// The shortest heartbeat interval a client may ask for.
+pub const MIN_HEARTBEAT_MS: u64 = 100;
+/// The longest one (an hour).
+pub const MAX_HEARTBEAT_MS: u64 = 3_600_000;
+/// Most bytes sent in one body chunk when batching queued events.
+const MAX_CHUNK: usize = 64 * 1024;
+
+/// The stream's parameters, read from the query and headers.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StreamParams {
+    pub watch: Watch,
+    pub resume: Option<EventId>,
+    pub heartbeat: Option<Duration>,
+}
+
+/// Reads `trucks`, `lastEventId` and `heartbeat_ms` from the query and `Last-Event-ID` from the
+/// headers; the header wins over the query parameter. Empty values count as absent; anything
+/// else that does not parse is an error.
+pub fn parse_params(
+    query: Option<&str>,
+    last_event_id: Option<&HeaderValue>,
+) -> Result<StreamParams, ApiError> {
+    let mut trucks = None;
+    let mut query_resume = None;
+    let mut heartbeat = None;
+    for (key, value) in form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
+        match key.as_ref() {
+            "trucks" => trucks = Some(value.into_owned()),
+            "lastEventId" => query_resume = Some(value.into_owned()),
+            "heartbeat_ms" => heartbeat = Some(value.into_owned()),
+            _ => {}
+        }
+    }
+    let watch = match trucks {
+        Some(value) => {
+            Watch::parse_query(&value).map_err(|e| ApiError::bad_request(e.to_string()))?
+        }
+        None => Watch::All,
+    };
+    let parse_id = |value: &str| -> Result<Option<EventId>, ApiError> {
+        if value.trim().is_empty() {
+            return Ok(None);
+        }
+        parse_event_id(value)
+            .map(Some)
+            .map_err(|e| ApiError::bad_request(e.to_string()))
+    };
+    let query_resume = match query_resume {
+        Some(value) => parse_id(&value)?,
+        None => None,
+    };
+    let header_resume = match last_event_id {
+        Some(value) => {
+            let text = value.to_str().map_err(|_| {
+                ApiError::bad_request("invalid Last-Event-ID header: not visible ASCII")
+            })?;
+            parse_id(text)?
+        }
+        None => None,
+    };
+    let heartbeat = match heartbeat {
+        Some(value) => {
+            let ms: u64 = value.trim().parse().map_err(|_| {
+                ApiError::bad_request(format!(
+                    "invalid heartbeat_ms {value:?}: expected milliseconds"
+                ))
+            })?;
+            if !(MIN_HEARTBEAT_MS..=MAX_HEARTBEAT_MS).contains(&ms) {
+                return Err(ApiError::bad_request(format!(
+                    "invalid heartbeat_ms {ms}: use {MIN_HEARTBEAT_MS} to {MAX_HEARTBEAT_MS}"
+                )));
+            }
+            Some(Duration::from_millis(ms))
+        }
+        None => None,
+    };
+    Ok(StreamParams {
+        watch,
+        resume: header_resume.or(query_resume),
+        heartbeat,
+    })
+}
+
+/// `GET /api/stream`.
+pub async fn stream(
+    State(app): State<AppState>,
+    version: Version,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+    connection: Option<Extension<ConnectionHandle>>,
+) -> Result<Response, ApiError> {
+    let params = parse_params(query.as_deref(), headers.get("last-event-id"))?;
+    let trucks = params.watch.to_query();
+    let guard = app.stats.open(
+        format!("{version:?}"),
+        trucks.clone(),
+        app.settings.clock.now_ms(),
+    );
+    let on_lag = connection.map(|Extension(c)| c.close_token());
+    let subscription = app
+        .hub
+        .subscribe(guard.id(), params.watch, params.resume, on_lag);
+    let log = !app.settings.quiet;
+    if log {
+        let from = match (&subscription.reset, params.resume) {
+            (Some(_), _) => "reset".to_owned(),
+            (None, Some(id)) => format!("after {id}"),
+            (None, None) => "live".to_owned(),
+        };
+        crate::log_line(format_args!(
+            "stream {} opened: {version:?} trucks={trucks} from {from}",
+            guard.id()
+        ));
+    }
+    let lagged = subscription.lagged.clone();
+    let feed = Feed::new(
+        subscription,
+        Lease {
+            hub: app.hub.clone(),
+            guard,
+            lagged,
+            log,
+        },
+        app.settings.keepalive,
+        params.heartbeat,
+        app.shutdown.clone(),
+        app.settings.clock,
+    );
+    let body = futures_util::stream::unfold(feed, |mut feed| async move {
+        let chunk = feed.next_chunk().await?;
+        Some((Ok::<Bytes, Infallible>(chunk), feed))
+    });
+    let response = Response::builder()
+        .header(CONTENT_TYPE, "text/event-stream")
+        .header(CACHE_CONTROL, "no-cache")
+        .header("x-accel-buffering", "no")
+        .body(Body::from_stream(body))
+        .map_err(|e| ApiError {
+            status: axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+            message: e.to_string(),
+        })?;
+    Ok(response)
+}
+
+/// Holds the stream's place in the stats and the hub's fan-out; dropping it (when the body is
+/// dropped, on close or disconnect) releases both.
+struct Lease {
+    hub: Arc<Hub>,
+    guard: StreamGuard,
+    lagged: Arc<AtomicBool>,
+    log: bool,
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        self.hub.unsubscribe(self.guard.id());
+        if self.log {
+            let why = if self.lagged.load(Ordering::Acquire) {
+                ": it fell more than its queue behind"
+            } else {
+                ""
+            };
+            crate::log_line(format_args!("stream {} closed{why}", self.guard.id()));
+        }
+    }
+}
+
+/// The body's state: what to send next.
+struct Feed {
+    pending: VecDeque<Bytes>,
+    live: mpsc::Receiver<Logged>,
+    keepalive: Option<Interval>,
+    heartbeat: Option<Interval>,
+    shutdown: CancellationToken,
+    clock: Clock,
+    lease: Lease,
+}
+
+fn ticker(period: Duration) -> Interval {
+    let mut interval = interval_at(Instant::now() + period, period);
+    interval.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    interval
+}
+
+async fn tick(interval: &mut Option<Interval>) {
+    match interval {
+        Some(interval) => {
+            interval.tick().await;
+        }
+        None => std::future::pending().await,
+    }
+}
+
+impl Feed {
+    fn new(
+        subscription: Subscription,
+        lease: Lease,
+        keepalive: Duration,
+        heartbeat: Option<Duration>,
+        shutdown: CancellationToken,
+        clock: Clock,
+    ) -> Feed {
+        let mut first = BytesMut::from(sse::encode_retry(RETRY_MS).as_bytes());
+        if let Some(notice) = &subscription.reset {
+            let data = serde_json::to_string(notice).unwrap_or_default();
+            first.extend_from_slice(sse::encode_event(None, Some(RESET_EVENT), &data).as_bytes());
+        }
+        let mut pending = VecDeque::new();
+        for event in &subscription.replay {
+            if first.len() + event.frame.len() > MAX_CHUNK && !first.is_empty() {
+                pending.push_back(first.split().freeze());
+            }
+            first.extend_from_slice(&event.frame);
+        }
+        pending.push_back(first.freeze());
+        Feed {
+            pending,
+            live: subscription.live,
+            keepalive: (!keepalive.is_zero()).then(|| ticker(keepalive)),
+            heartbeat: heartbeat.map(ticker),
+            shutdown,
+            clock,
+            lease,
+        }
+    }
+
+    /// The next body chunk, or `None` when the stream ends.
+    async fn next_chunk(&mut self) -> Option<Bytes> {
+        if self.shutdown.is_cancelled() {
+            return None;
+        }
+        if let Some(chunk) = self.pending.pop_front() {
+            return Some(chunk);
+        }
+        // Timers before events, so a busy stream still gets its heartbeats.
+        tokio::select! {
+            biased;
+            _ = self.shutdown.cancelled() => None,
+            _ = tick(&mut self.heartbeat) => {
+                // Read the latest id first, then drain: every event up to it is in the queue
+                // (the hub updates it after the fan-out), so it goes out before the heartbeat.
+                let latest_id = self.lease.hub.latest_id();
+                let mut chunk = BytesMut::new();
+                self.drain_into(&mut chunk, usize::MAX);
+                let beat = Heartbeat {
+                    at_ms: self.clock.now_ms(),
+                    latest_id,
+                };
+                let data = serde_json::to_string(&beat).unwrap_or_default();
+                chunk.extend_from_slice(
+                    sse::encode_event(None, Some(HEARTBEAT_EVENT), &data).as_bytes(),
+                );
+                Some(chunk.freeze())
+            },
+            _ = tick(&mut self.keepalive) => {
+                Some(Bytes::from(sse::encode_comment("keep-alive")))
+            },
+            event = self.live.recv() => match event {
+                Some(event) => {
+                    let mut chunk = BytesMut::from(&event.frame[..]);
+                    self.drain_into(&mut chunk, MAX_CHUNK);
+                    Some(chunk.freeze())
+                }
+                None => None,
+            },
+        }
+    }
+
+    /// Appends queued events without waiting, until the chunk holds `limit` bytes.
+    fn drain_into(&mut self, chunk: &mut BytesMut, limit: usize) {
+        while chunk.len() < limit {
+            match self.live.try_recv() {
+                Ok(event) => chunk.extend_from_slice(&event.frame),
+                Err(_) => break,
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(query: &str, header: Option<&str>) -> Result<StreamParams, ApiError> {
+        let header = header.map(|h| HeaderValue::from_str(h).unwrap());
+        parse_params(Some(query), header.as_ref())
+    }
+
+    #[test]
+    fn defaults_and_values() {
+        let p = parse("", None).unwrap();
+        assert_eq!((p.watch, p.resume, p.heartbeat), (Watch::All, None, None));
+        let p = parse("trucks=T-03%2CT-01&lastEventId=42&heartbeat_ms=250", None).unwrap();
+        assert_eq!(p.watch.to_query(), "T-01,T-03");
+        assert_eq!(p.resume, Some(42));
+        assert_eq!(p.heartbeat, Some(Duration::from_millis(250)));
+        let p = parse("trucks=all&lastEventId=", None).unwrap();
+        assert_eq!((p.watch, p.resume), (Watch::All, None));
+    }
+
+    #[test]
+    fn header_wins_over_query() {
+        assert_eq!(parse("lastEventId=5", Some("9")).unwrap().resume, Some(9));
+        assert_eq!(parse("lastEventId=5", Some("")).unwrap().resume, Some(5));
+    }
+
+    #[test]
+    fn bad_values_are_400() {
+        for (query, header) in [
+            ("trucks=T%2001", None),
+            ("trucks=", None),
+            ("trucks=T-01,,T-02", None),
+            ("lastEventId=abc", None),
+            ("lastEventId=-1", None),
+            ("", Some("x1")),
+            ("heartbeat_ms=99", None),
+            ("heartbeat_ms=soon", None),
+            ("heartbeat_ms=99999999999999999999999", None),
+        ] {
+            let err = parse(query, header).unwrap_err();
+            assert_eq!(err.status, axum::http::StatusCode::BAD_REQUEST, "{query}");
+        }
+    }
+}

@@ -1,0 +1,109 @@
+//! The JSON routes and the stream's bad-input answers, over real loopback HTTP.
+
+mod common;
+
+use common::{config, TestServer};
+use convoy::core::wire::{FleetMap, TruckDetail};
+
+async fn json_error(response: reqwest::Response, status: u16) -> String {
+    assert_eq!(response.status(), status);
+    assert!(response.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("application/json"));
+    let body: serde_json::Value = response.json().await.unwrap();
+    body["error"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no error string in {body}"))
+        .to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fleet_snapshot_lists_every_truck() {
+    let server = TestServer::start(config()).await;
+    let snapshot = server.snapshot().await;
+    let ids: Vec<_> = snapshot.trucks.iter().map(|t| t.id.as_str()).collect();
+    assert_eq!(
+        ids,
+        ["T-01", "T-02", "T-03", "T-04", "T-05", "T-06", "T-07", "T-08", "T-09", "T-10"]
+    );
+    for truck in &snapshot.trucks {
+        assert!((0.0..=1.0).contains(&truck.progress));
+        assert!(truck.planned_arrival_ms > 0);
+        assert_eq!(truck.reefer_c.is_some(), truck.reefer_band.is_some());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn truck_detail_and_unknown_truck_404() {
+    let server = TestServer::start(config()).await;
+    let detail: TruckDetail = server.get_json("/api/trucks/T-07").await;
+    assert_eq!(detail.truck.id, "T-07");
+    assert_eq!(detail.route.id, detail.truck.route_id);
+    assert!((4..=6).contains(&detail.route.stops.len()));
+    let error = json_error(server.get("/api/trucks/T-99").await, 404).await;
+    assert!(error.contains("T-99"), "{error}");
+    json_error(server.get("/api/trucks/..%2F..%2Fetc").await, 404).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn map_has_depots_and_a_route_per_truck() {
+    let server = TestServer::start(config()).await;
+    let map: FleetMap = server.get_json("/api/map").await;
+    assert!(map.depots.len() >= 3);
+    assert_eq!(map.routes.len(), 10);
+    for route in &map.routes {
+        let depot = &route.stops[0];
+        assert!(map
+            .depots
+            .iter()
+            .any(|d| d.name == depot.name && d.position == depot.position));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_stream_parameters_are_400_with_json_errors() {
+    let server = TestServer::start(config()).await;
+    for query in [
+        "?trucks=T%2001",
+        "?trucks=",
+        "?trucks=T-01,,T-02",
+        "?trucks=%3Cscript%3E",
+        "?lastEventId=abc",
+        "?lastEventId=-3",
+        "?lastEventId=1.5",
+        "?heartbeat_ms=20",
+        "?heartbeat_ms=often",
+    ] {
+        let response = server.get(&format!("/api/stream{query}")).await;
+        let error = json_error(response, 400).await;
+        assert!(!error.is_empty(), "{query}");
+    }
+    for header in ["abc", "-1", "18446744073709551616"] {
+        let response = server
+            .client
+            .get(server.url("/api/stream"))
+            .header("Last-Event-ID", header)
+            .send()
+            .await
+            .unwrap();
+        let error = json_error(response, 400).await;
+        assert!(error.contains("event id"), "{error}");
+    }
+    // Nothing was opened by any of them.
+    assert_eq!(server.stats().await.opened_total, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_api_routes_are_404_json() {
+    let server = TestServer::start(config()).await;
+    for path in [
+        "/api/nope",
+        "/api",
+        "/api/",
+        "/api/fleet/extra",
+        "/api/trucks",
+    ] {
+        json_error(server.get(path).await, 404).await;
+    }
+}

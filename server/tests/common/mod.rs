@@ -1,0 +1,234 @@
+//! Shared by the integration tests: the server run in-process on 127.0.0.1:0, an SSE client
+//! over real loopback HTTP that decodes with `convoy::core::sse::Decoder`, and bounded polling.
+
+#![allow(dead_code)]
+
+use convoy::core::sse::{Decoder, SseEvent};
+use convoy::core::wire::{decode_event, Envelope, FleetSnapshot};
+use convoy_server::stats::StatsReport;
+use convoy_server::{serve, Config, ServeError};
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// How long any single wait in a test may take before it fails.
+pub const WAIT: Duration = Duration::from_secs(10);
+
+/// A fast, quiet configuration: 10 trucks at 50 events per truck per second.
+pub fn config() -> Config {
+    Config {
+        dist: PathBuf::from("/nonexistent/convoy-dist"),
+        trucks: 10,
+        rate: 50.0,
+        quiet: true,
+        ..Config::default()
+    }
+}
+
+/// A server running in this process until stopped or dropped.
+pub struct TestServer {
+    pub addr: SocketAddr,
+    pub client: reqwest::Client,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<Result<(), ServeError>>>,
+}
+
+impl TestServer {
+    pub async fn start(config: Config) -> TestServer {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(serve(listener, config, async move {
+            let _ = stopped.await;
+        }));
+        TestServer {
+            addr,
+            client: reqwest::Client::new(),
+            stop: Some(stop),
+            task: Some(task),
+        }
+    }
+
+    pub fn url(&self, path_and_query: &str) -> String {
+        format!("http://{}{}", self.addr, path_and_query)
+    }
+
+    pub async fn get(&self, path_and_query: &str) -> reqwest::Response {
+        within(self.client.get(self.url(path_and_query)).send())
+            .await
+            .unwrap()
+    }
+
+    pub async fn get_json<T: serde::de::DeserializeOwned>(&self, path_and_query: &str) -> T {
+        let response = self.get(path_and_query).await;
+        assert_eq!(response.status(), 200, "{path_and_query}");
+        response.json().await.unwrap()
+    }
+
+    pub async fn stats(&self) -> StatsReport {
+        self.get_json("/api/stats").await
+    }
+
+    pub async fn snapshot(&self) -> FleetSnapshot {
+        self.get_json("/api/fleet").await
+    }
+
+    /// Opens `/api/stream` with the query, and `Last-Event-ID` when given.
+    pub async fn stream(&self, query: &str, last_event_id: Option<&str>) -> SseClient {
+        let mut request = self.client.get(self.url(&format!("/api/stream{query}")));
+        if let Some(id) = last_event_id {
+            request = request.header("Last-Event-ID", id);
+        }
+        let response = within(request.send()).await.unwrap();
+        assert_eq!(response.status(), 200);
+        assert_eq!(response.headers()["content-type"], "text/event-stream");
+        assert_eq!(response.headers()["cache-control"], "no-cache");
+        SseClient {
+            response,
+            decoder: Decoder::new(),
+            ended: false,
+        }
+    }
+
+    /// Polls stats until `check` holds (bounded).
+    pub async fn wait_for_stats(
+        &self,
+        what: &str,
+        check: impl Fn(&StatsReport) -> bool,
+    ) -> StatsReport {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let stats = self.stats().await;
+            if check(&stats) {
+                return stats;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "timed out waiting for {what}: {stats:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Polls the snapshot until the server's latest id reaches `id` (bounded).
+    pub async fn wait_for_id(&self, id: u64) {
+        self.wait_for_stats("events", |s| s.latest_event_id >= id)
+            .await;
+    }
+
+    /// Signals shutdown and waits for `serve` to return; returns how long that took.
+    pub async fn stop(mut self) -> Duration {
+        let started = tokio::time::Instant::now();
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            within(task).await.unwrap().unwrap();
+        }
+        started.elapsed()
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// An SSE response being read.
+pub struct SseClient {
+    pub response: reqwest::Response,
+    pub decoder: Decoder,
+    pub ended: bool,
+}
+
+impl SseClient {
+    /// The next event, or `None` when the stream ended; fails the test after [`WAIT`].
+    pub async fn next(&mut self) -> Option<SseEvent> {
+        within(self.next_unbounded()).await
+    }
+
+    async fn next_unbounded(&mut self) -> Option<SseEvent> {
+        loop {
+            if let Some(event) = self.decoder.poll_event() {
+                return Some(event);
+            }
+            if self.ended {
+                return None;
+            }
+            match self.response.chunk().await {
+                Ok(Some(bytes)) => self.decoder.feed(&bytes),
+                Ok(None) | Err(_) => {
+                    self.decoder.finish();
+                    self.ended = true;
+                }
+            }
+        }
+    }
+
+    /// The next fleet event (skipping heartbeats), checked: id parses, name matches data type.
+    pub async fn next_envelope(&mut self) -> Envelope {
+        loop {
+            let event = self.next().await.expect("stream ended");
+            if event.event_type == "heartbeat" {
+                continue;
+            }
+            return decode_event(&event.event_type, &event.data, &event.id)
+                .unwrap_or_else(|e| panic!("bad event {event:?}: {e}"));
+        }
+    }
+
+    /// The next `n` fleet events.
+    pub async fn envelopes(&mut self, n: usize) -> Vec<Envelope> {
+        let mut out = Vec::with_capacity(n);
+        for _ in 0..n {
+            out.push(self.next_envelope().await);
+        }
+        out
+    }
+}
+
+/// Fails the test if `future` takes longer than [`WAIT`].
+pub async fn within<F: Future>(future: F) -> F::Output {
+    tokio::time::timeout(WAIT, future).await.expect("timed out")
+}
+
+/// A directory under the system temp dir, removed on drop.
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    pub fn new(name: &str) -> TempDir {
+        let unique = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos();
+        let path =
+            std::env::temp_dir().join(format!("convoy-{name}-{}-{unique}", std::process::id()));
+        std::fs::create_dir_all(&path).unwrap();
+        TempDir(path)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+
+    pub fn write(&self, name: &str, contents: &[u8]) {
+        let path = self.0.join(name);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).unwrap();
+        }
+        std::fs::write(path, contents).unwrap();
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
