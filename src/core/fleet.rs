@@ -1,7 +1,7 @@
 //! Fleet state and how events change it. `Fleet::apply` is pure and idempotent per event id, so
 //! the server's snapshot, a leader's last-value cache and the app's reducer all share it.
 
-use crate::core::wire::{EventId, Envelope, FleetEvent, FleetSnapshot, TruckState, Watch};
+use crate::core::wire::{Envelope, EventId, FleetEvent, FleetSnapshot, TruckState, Watch};
 use std::collections::BTreeMap;
 
 /// The latest state of every known truck.
@@ -204,7 +204,10 @@ mod tests {
             (status(11, "T-01", TruckStatus::EnRoute), Applied::Changed),
             (status(11, "T-01", TruckStatus::Delayed), Applied::Stale),
             (status(9, "T-02", TruckStatus::Delayed), Applied::Stale),
-            (status(12, "T-99", TruckStatus::Delayed), Applied::UnknownTruck),
+            (
+                status(12, "T-99", TruckStatus::Delayed),
+                Applied::UnknownTruck,
+            ),
             (status(13, "T-02", TruckStatus::AtStop), Applied::Changed),
         ];
         let mut fleet = fleet();

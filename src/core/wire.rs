@@ -375,7 +375,10 @@ pub fn decode_event(name: &str, data: &str, id: &str) -> Result<Envelope, WireEr
     if event.name() != name {
         return Err(WireError::Malformed {
             what: "fleet event",
-            detail: format!("event name {name:?} does not match data type {:?}", event.name()),
+            detail: format!(
+                "event name {name:?} does not match data type {:?}",
+                event.name()
+            ),
         });
     }
     Ok(Envelope { id, event })

@@ -1,0 +1,48 @@
+//! How numbers read to an operator: clock times, delays and ages.
+
+/// `14:05` in UTC (the simulator's clock), from Unix ms.
+pub fn format_clock(unix_ms: u64) -> String {
+    let minutes = unix_ms / 60_000;
+    format!("{:02}:{:02}", (minutes / 60) % 24, minutes % 60)
+}
+
+/// `+12 min`, `-3 min` or `on time` (within a minute).
+pub fn format_delay(delay_s: i64) -> String {
+    let minutes = delay_s / 60;
+    match minutes {
+        0 => "on time".to_owned(),
+        m if m > 0 => format!("+{m} min"),
+        m => format!("{m} min"),
+    }
+}
+
+/// `4 s ago`, `3 min ago`.
+pub fn format_age(age_ms: u64) -> String {
+    let seconds = age_ms / 1000;
+    if seconds < 90 {
+        format!("{seconds} s ago")
+    } else {
+        format!("{} min ago", seconds / 60)
+    }
+}
+
+/// `7 h 05 min`.
+pub fn format_duration_minutes(minutes: u32) -> String {
+    format!("{} h {:02} min", minutes / 60, minutes % 60)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_like_an_operator_speaks() {
+        assert_eq!(format_clock(13 * 3_600_000 + 5 * 60_000 + 59_000), "13:05");
+        assert_eq!(format_delay(59), "on time");
+        assert_eq!(format_delay(725), "+12 min");
+        assert_eq!(format_delay(-180), "-3 min");
+        assert_eq!(format_age(4_200), "4 s ago");
+        assert_eq!(format_age(200_000), "3 min ago");
+        assert_eq!(format_duration_minutes(425), "7 h 05 min");
+    }
+}

@@ -1,0 +1,306 @@
+//! The fleet table's sorting and filtering, pure so it is tested on the host.
+
+use crate::core::wire::{Alert, AlertKind, TruckId, TruckState, TruckStatus};
+use std::cmp::Ordering;
+
+/// A column the fleet table sorts by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SortKey {
+    Truck,
+    Driver,
+    Status,
+    Speed,
+    Delay,
+    Eta,
+    Updated,
+}
+
+impl SortKey {
+    /// Every column, in table order.
+    pub const ALL: [SortKey; 7] = [
+        SortKey::Truck,
+        SortKey::Driver,
+        SortKey::Status,
+        SortKey::Speed,
+        SortKey::Eta,
+        SortKey::Delay,
+        SortKey::Updated,
+    ];
+
+    /// The column header.
+    pub fn label(self) -> &'static str {
+        match self {
+            SortKey::Truck => "Truck",
+            SortKey::Driver => "Driver",
+            SortKey::Status => "Status",
+            SortKey::Speed => "Speed",
+            SortKey::Delay => "Delay",
+            SortKey::Eta => "ETA",
+            SortKey::Updated => "Last update",
+        }
+    }
+}
+
+/// What the operator asked the table for.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TableQuery {
+    pub sort: SortKey,
+    pub descending: bool,
+    pub status: Option<TruckStatus>,
+    pub alert: Option<AlertKind>,
+    /// Matched case-insensitively against truck id, driver and route.
+    pub text: String,
+}
+
+impl Default for TableQuery {
+    fn default() -> Self {
+        TableQuery {
+            sort: SortKey::Truck,
+            descending: false,
+            status: None,
+            alert: None,
+            text: String::new(),
+        }
+    }
+}
+
+impl TableQuery {
+    /// Whether a truck passes every filter.
+    pub fn matches(&self, truck: &TruckState) -> bool {
+        let text = self.text.trim().to_lowercase();
+        self.status.is_none_or(|s| truck.status == s)
+            && self
+                .alert
+                .is_none_or(|k| truck.alerts.iter().any(|a| a.kind == k))
+            && (text.is_empty()
+                || [&truck.id, &truck.driver, &truck.route_name]
+                    .iter()
+                    .any(|field| field.to_lowercase().contains(&text)))
+    }
+
+    /// The order of two trucks; ties fall back to the truck id so the order is stable.
+    pub fn compare(&self, a: &TruckState, b: &TruckState) -> Ordering {
+        let by_key = match self.sort {
+            SortKey::Truck => Ordering::Equal,
+            SortKey::Driver => a.driver.cmp(&b.driver),
+            SortKey::Status => a.status.cmp(&b.status),
+            SortKey::Speed => a.speed_kph.total_cmp(&b.speed_kph),
+            SortKey::Delay => a.delay_s().cmp(&b.delay_s()),
+            SortKey::Eta => a.eta_ms.cmp(&b.eta_ms),
+            SortKey::Updated => a.updated_ms.cmp(&b.updated_ms),
+        }
+        .then_with(|| a.id.cmp(&b.id));
+        if self.descending {
+            by_key.reverse()
+        } else {
+            by_key
+        }
+    }
+
+    /// Clicking a column: the same column flips the direction, another sorts ascending by it.
+    pub fn toggled(&self, key: SortKey) -> TableQuery {
+        TableQuery {
+            descending: self.sort == key && !self.descending,
+            sort: key,
+            ..self.clone()
+        }
+    }
+
+    /// Filters and sorts `trucks`.
+    pub fn apply<'a, T: AsRef<TruckState> + 'a>(
+        &self,
+        trucks: impl IntoIterator<Item = &'a T>,
+    ) -> Vec<&'a T> {
+        let mut rows: Vec<&T> = trucks
+            .into_iter()
+            .filter(|t| self.matches((*t).as_ref()))
+            .collect();
+        rows.sort_by(|a, b| self.compare((*a).as_ref(), (*b).as_ref()));
+        rows
+    }
+}
+
+/// One line of the fleet page's alert feed: an active alert and its truck.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AlertEntry {
+    pub truck: TruckId,
+    pub alert: Alert,
+}
+
+/// Every alert still active on `trucks`, newest first (ties by truck id, then kind, so the feed
+/// does not shuffle between renders), at most `limit` of them. A cleared alert leaves the feed
+/// with the `alert_cleared` event that removed it from its truck.
+pub fn alert_feed<'a, T: AsRef<TruckState> + 'a>(
+    trucks: impl IntoIterator<Item = &'a T>,
+    limit: usize,
+) -> Vec<AlertEntry> {
+    let mut entries: Vec<AlertEntry> = trucks
+        .into_iter()
+        .flat_map(|t| {
+            let truck = t.as_ref();
+            truck.alerts.iter().map(|alert| AlertEntry {
+                truck: truck.id.clone(),
+                alert: alert.clone(),
+            })
+        })
+        .collect();
+    entries.sort_by(|a, b| {
+        b.alert
+            .raised_ms
+            .cmp(&a.alert.raised_ms)
+            .then_with(|| a.truck.cmp(&b.truck))
+            .then_with(|| a.alert.kind.cmp(&b.alert.kind))
+    });
+    entries.truncate(limit);
+    entries
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::wire::{Alert, Point};
+
+    fn truck(id: &str, driver: &str, status: TruckStatus, speed: f32) -> TruckState {
+        TruckState {
+            id: id.into(),
+            driver: driver.into(),
+            route_id: "R".into(),
+            route_name: "Lyon – Turin".into(),
+            status,
+            next_stop: 0,
+            progress: 0.0,
+            position: Point { x: 0.0, y: 0.0 },
+            speed_kph: speed,
+            planned_arrival_ms: 0,
+            eta_ms: 0,
+            fuel_pct: 50.0,
+            reefer_c: None,
+            reefer_band: None,
+            driver_minutes_left: 100,
+            alerts: vec![],
+            updated_ms: 0,
+            last_event_id: 0,
+        }
+    }
+
+    fn fleet() -> Vec<TruckState> {
+        let mut delayed = truck("T-03", "Zoe", TruckStatus::Delayed, 40.0);
+        delayed.alerts.push(Alert {
+            kind: AlertKind::Delay,
+            message: "late".into(),
+            raised_ms: 0,
+        });
+        vec![
+            truck("T-02", "Ana", TruckStatus::EnRoute, 80.0),
+            delayed,
+            truck("T-01", "Bo", TruckStatus::Idle, 0.0),
+        ]
+    }
+
+    fn ids(query: &TableQuery, trucks: &[TruckState]) -> Vec<String> {
+        let mut rows: Vec<&TruckState> = trucks.iter().filter(|t| query.matches(t)).collect();
+        rows.sort_by(|a, b| query.compare(a, b));
+        rows.into_iter().map(|t| t.id.clone()).collect()
+    }
+
+    #[test]
+    fn sorts_by_each_column_and_flips() {
+        let trucks = fleet();
+        let by_speed = TableQuery::default().toggled(SortKey::Speed);
+        assert_eq!(ids(&by_speed, &trucks), ["T-01", "T-03", "T-02"]);
+        assert_eq!(
+            ids(&by_speed.toggled(SortKey::Speed), &trucks),
+            ["T-02", "T-03", "T-01"]
+        );
+        let by_driver = by_speed.toggled(SortKey::Driver);
+        assert!(!by_driver.descending);
+        assert_eq!(ids(&by_driver, &trucks), ["T-02", "T-01", "T-03"]);
+        assert_eq!(
+            ids(&TableQuery::default(), &trucks),
+            ["T-01", "T-02", "T-03"]
+        );
+    }
+
+    #[test]
+    fn filters_by_status_alert_and_text() {
+        let trucks = fleet();
+        let cases = [
+            (
+                TableQuery {
+                    status: Some(TruckStatus::Idle),
+                    ..Default::default()
+                },
+                vec!["T-01"],
+            ),
+            (
+                TableQuery {
+                    alert: Some(AlertKind::Delay),
+                    ..Default::default()
+                },
+                vec!["T-03"],
+            ),
+            (
+                TableQuery {
+                    text: " zo ".into(),
+                    ..Default::default()
+                },
+                vec!["T-03"],
+            ),
+            (
+                TableQuery {
+                    text: "t-0".into(),
+                    ..Default::default()
+                },
+                vec!["T-01", "T-02", "T-03"],
+            ),
+            (
+                TableQuery {
+                    text: "turin".into(),
+                    ..Default::default()
+                },
+                vec!["T-01", "T-02", "T-03"],
+            ),
+            (
+                TableQuery {
+                    text: "nobody".into(),
+                    ..Default::default()
+                },
+                vec![],
+            ),
+        ];
+        for (query, expected) in cases {
+            assert_eq!(ids(&query, &trucks), expected, "{query:?}");
+        }
+    }
+
+    #[test]
+    fn alert_feed_is_newest_first_and_bounded() {
+        let alert = |kind, raised_ms| Alert {
+            kind,
+            message: "m".into(),
+            raised_ms,
+        };
+        let mut trucks = fleet();
+        trucks[0].alerts.push(alert(AlertKind::Temperature, 50));
+        trucks[2].alerts.push(alert(AlertKind::OffRoute, 50));
+        trucks[2].alerts.push(alert(AlertKind::DriverHours, 90));
+        let trucks: Vec<std::rc::Rc<TruckState>> =
+            trucks.into_iter().map(std::rc::Rc::new).collect();
+        let feed = alert_feed(trucks.iter(), 10);
+        let lines: Vec<(&str, AlertKind)> = feed
+            .iter()
+            .map(|e| (e.truck.as_str(), e.alert.kind))
+            .collect();
+        assert_eq!(
+            lines,
+            [
+                ("T-01", AlertKind::DriverHours),
+                ("T-01", AlertKind::OffRoute),
+                ("T-02", AlertKind::Temperature),
+                ("T-03", AlertKind::Delay),
+            ]
+        );
+        assert_eq!(alert_feed(trucks.iter(), 2).len(), 2);
+        assert!(alert_feed(Vec::<std::rc::Rc<TruckState>>::new().iter(), 5).is_empty());
+    }
+}

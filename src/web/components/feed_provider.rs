@@ -1,0 +1,42 @@
+//! Starts this tab's feed once and provides the fleet, the feed and its status as contexts.
+
+use crate::web::hooks::FeedHandle;
+use crate::web::store::{FleetAction, FleetStore};
+use crate::web::transport::{Feed, FeedStatus, FeedUpdate};
+use std::rc::Rc;
+use yew::prelude::*;
+
+#[derive(Properties, PartialEq)]
+pub struct FeedProviderProps {
+    pub children: Html,
+}
+
+#[function_component(FeedProvider)]
+pub fn feed_provider(FeedProviderProps { children }: &FeedProviderProps) -> Html {
+    let store = use_reducer(FleetStore::default);
+    let status = use_state(|| None::<Rc<FeedStatus>>);
+    let feed = {
+        let dispatcher = store.dispatcher();
+        let set_status = status.setter();
+        // One feed for the tab's life: dropped (and its leadership handed over) on unmount.
+        use_memo((), move |_| {
+            let on_update = Callback::from(move |update| match update {
+                FeedUpdate::Snapshot(snapshot) => {
+                    dispatcher.dispatch(FleetAction::Snapshot(snapshot))
+                }
+                FeedUpdate::Events(events) => dispatcher.dispatch(FleetAction::Events(events)),
+                FeedUpdate::Status(status) => set_status.set(Some(status)),
+            });
+            FeedHandle(Feed::connect(on_update))
+        })
+    };
+    html! {
+        <ContextProvider<Option<FeedHandle>> context={Some((*feed).clone())}>
+            <ContextProvider<Option<Rc<FeedStatus>>> context={(*status).clone()}>
+                <ContextProvider<UseReducerHandle<FleetStore>> context={store}>
+                    { children.clone() }
+                </ContextProvider<UseReducerHandle<FleetStore>>>
+            </ContextProvider<Option<Rc<FeedStatus>>>>
+        </ContextProvider<Option<FeedHandle>>>
+    }
+}

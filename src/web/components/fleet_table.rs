@@ -1,0 +1,131 @@
+//! The fleet table: sortable by any column, filtered by status, alert and text, with counts
+//! per status. The query is the caller's; this component only shows it and reports changes.
+
+use crate::core::board::BoardLayout;
+use crate::core::query::{SortKey, TableQuery};
+use crate::core::wire::{AlertKind, TruckState, TruckStatus};
+use crate::web::components::truck_row::TruckRow;
+use std::rc::Rc;
+use web_sys::{HtmlInputElement, HtmlSelectElement};
+use yew::prelude::*;
+
+#[derive(Properties, PartialEq)]
+pub struct FleetTableProps {
+    pub trucks: Vec<Rc<TruckState>>,
+    pub query: TableQuery,
+    pub now_ms: u64,
+    pub on_query: Callback<TableQuery>,
+    /// The saved board, for each row's "Add to board" link.
+    #[prop_or_default]
+    pub board: Rc<BoardLayout>,
+}
+
+#[function_component(FleetTable)]
+pub fn fleet_table(props: &FleetTableProps) -> Html {
+    let FleetTableProps {
+        trucks,
+        query,
+        now_ms,
+        on_query,
+        board,
+    } = props;
+    let rows = query.apply(trucks.iter());
+    let count = |status: TruckStatus| trucks.iter().filter(|t| t.status == status).count();
+
+    let on_text = {
+        let (query, on_query) = (query.clone(), on_query.clone());
+        Callback::from(move |e: InputEvent| {
+            let text = e.target_unchecked_into::<HtmlInputElement>().value();
+            on_query.emit(TableQuery {
+                text,
+                ..query.clone()
+            });
+        })
+    };
+    let on_alert = {
+        let (query, on_query) = (query.clone(), on_query.clone());
+        Callback::from(move |e: Event| {
+            let value = e.target_unchecked_into::<HtmlSelectElement>().value();
+            let alert = [
+                AlertKind::Delay,
+                AlertKind::Temperature,
+                AlertKind::OffRoute,
+                AlertKind::DriverHours,
+            ]
+            .into_iter()
+            .find(|k| k.label() == value);
+            on_query.emit(TableQuery {
+                alert,
+                ..query.clone()
+            });
+        })
+    };
+    let status_button = |status: Option<TruckStatus>, label: String| {
+        let (query, on_query) = (query.clone(), on_query.clone());
+        let pressed = query.status == status;
+        let onclick = Callback::from(move |_| {
+            on_query.emit(TableQuery {
+                status,
+                ..query.clone()
+            })
+        });
+        html! {
+            <button type="button" class="status-filter" aria-pressed={pressed.to_string()} {onclick}
+                data-status={status.map(|s| s.key()).unwrap_or("all")}>{ label }</button>
+        }
+    };
+    let header = |key: SortKey| {
+        let (query, on_query) = (query.clone(), on_query.clone());
+        let sorted = query.sort == key;
+        let aria_sort = match (sorted, query.descending) {
+            (false, _) => "none",
+            (true, false) => "ascending",
+            (true, true) => "descending",
+        };
+        let onclick = Callback::from(move |_| on_query.emit(query.toggled(key)));
+        html! {
+            <th scope="col" aria-sort={aria_sort}>
+                <button type="button" class="sort" {onclick} data-sort={key.label()}>
+                    { key.label() }
+                    <span aria-hidden="true">{ match aria_sort { "ascending" => " ▲", "descending" => " ▼", _ => "" } }</span>
+                </button>
+            </th>
+        }
+    };
+
+    html! {
+        <section class="fleet-table" aria-label="Fleet">
+            <div class="filters" role="group" aria-label="Filter trucks">
+                { status_button(None, format!("All {}", trucks.len())) }
+                { for TruckStatus::ALL.iter().map(|s| status_button(Some(*s), format!("{} {}", s.label(), count(*s)))) }
+                <select aria-label="Alert" onchange={on_alert} class="alert-filter">
+                    <option value="" selected={query.alert.is_none()}>{ "Any alert state" }</option>
+                    { for [AlertKind::Delay, AlertKind::Temperature, AlertKind::OffRoute, AlertKind::DriverHours].iter().map(|k| html! {
+                        <option value={k.label()} selected={query.alert == Some(*k)}>{ k.label() }</option>
+                    }) }
+                </select>
+                <input type="search" class="text-filter" placeholder="Truck, driver or route"
+                    aria-label="Search trucks" value={query.text.clone()} oninput={on_text} />
+            </div>
+            <table>
+                <thead><tr>
+                    { for SortKey::ALL.iter().take(5).map(|k| header(*k)) }
+                    { header(SortKey::Delay) }
+                    <th scope="col">{ "Alerts" }</th>
+                    { header(SortKey::Updated) }
+                    <th scope="col">{ "Board" }</th>
+                </tr></thead>
+                <tbody>
+                    { for rows.into_iter().map(|truck| html! {
+                        <TruckRow key={truck.id.clone()} truck={truck.clone()} now_ms={*now_ms} board={board.clone()} />
+                    }) }
+                </tbody>
+            </table>
+            if trucks.is_empty() {
+                <p class="empty">{ "No trucks yet. Is convoy-server running with its simulator?" }</p>
+            } else if query.apply(trucks.iter()).is_empty() {
+                <p class="empty">{ "No truck matches these filters." }</p>
+            }
+        </section>
+    }
+}

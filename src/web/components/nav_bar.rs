@@ -1,0 +1,26 @@
+//! The header: where you are, where you can go, and how the feed is doing.
+
+use crate::web::app::Route;
+use crate::web::components::status_chip::StatusChip;
+use crate::web::hooks::{use_feed_status, use_now};
+use yew::prelude::*;
+use yew_router::prelude::*;
+
+#[function_component(NavBar)]
+pub fn nav_bar() -> Html {
+    let status = use_feed_status();
+    let now_ms = use_now(1_000);
+    html! {
+        <header class="nav-bar">
+            <a class="skip-link" href="#main">{ "Skip to content" }</a>
+            <Link<Route> to={Route::Fleet} classes="brand">{ "Convoy" }</Link<Route>>
+            <nav aria-label="Main">
+                <Link<Route> to={Route::Fleet}>{ "Fleet" }</Link<Route>>
+                <Link<Route> to={Route::Board}>{ "Board" }</Link<Route>>
+                <Link<Route> to={Route::Map}>{ "Map" }</Link<Route>>
+                <Link<Route> to={Route::Diagnostics}>{ "Diagnostics" }</Link<Route>>
+            </nav>
+            <StatusChip {status} {now_ms} />
+        </header>
+    }
+}

@@ -1,0 +1,48 @@
+//! One truck on the schematic map: a dot coloured by its status that links to its panel.
+
+use crate::core::wire::TruckState;
+use crate::web::app::Route;
+use std::rc::Rc;
+use yew::prelude::*;
+use yew_router::prelude::*;
+
+#[derive(Properties)]
+pub struct TruckMarkerProps {
+    pub truck: Rc<TruckState>,
+}
+
+impl PartialEq for TruckMarkerProps {
+    fn eq(&self, other: &Self) -> bool {
+        Rc::ptr_eq(&self.truck, &other.truck)
+    }
+}
+
+#[function_component(TruckMarker)]
+pub fn truck_marker(TruckMarkerProps { truck }: &TruckMarkerProps) -> Html {
+    let (x, y) = (truck.position.x, truck.position.y);
+    let alerts = truck.alerts.len();
+    let title = format!(
+        "{} · {} · {:.0} km/h{}",
+        truck.id,
+        truck.status.label(),
+        truck.speed_kph,
+        match alerts {
+            0 => String::new(),
+            1 => " · 1 alert".to_owned(),
+            n => format!(" · {n} alerts"),
+        }
+    );
+    // The link's name comes from its <title> (SVG-AAM), the same text a mouse user hovers.
+    html! {
+        <g class="truck-marker" data-truck={truck.id.clone()} data-status={truck.status.key()}>
+            <Link<Route> to={Route::Truck { id: truck.id.clone() }}>
+                <title>{ title }</title>
+                if alerts > 0 {
+                    <circle class="marker-alert" cx={format!("{x:.1}")} cy={format!("{y:.1}")} r="17" />
+                }
+                <circle class={classes!("marker", truck.status.key())} cx={format!("{x:.1}")} cy={format!("{y:.1}")} r="11" />
+                <text class="marker-label" x={format!("{:.1}", x + 15.0)} y={format!("{:.1}", y + 5.0)}>{ &truck.id }</text>
+            </Link<Route>>
+        </g>
+    }
+}

@@ -1,0 +1,70 @@
+//! One row of the fleet table. Props compare by pointer, so a row re-renders only when its own
+//! truck changed.
+
+use crate::core::board::{BoardError, BoardLayout};
+use crate::core::format::{format_age, format_clock, format_delay};
+use crate::core::wire::TruckState;
+use crate::web::app::Route;
+use crate::web::components::board_link::BoardLink;
+use std::rc::Rc;
+use yew::prelude::*;
+use yew_router::prelude::*;
+
+#[derive(Properties)]
+pub struct TruckRowProps {
+    pub truck: Rc<TruckState>,
+    pub now_ms: u64,
+    /// The saved board, which "Add to board" extends.
+    #[prop_or_default]
+    pub board: Rc<BoardLayout>,
+}
+
+impl PartialEq for TruckRowProps {
+    fn eq(&self, other: &Self) -> bool {
+        // The age column moves in whole seconds; re-render for that too.
+        Rc::ptr_eq(&self.truck, &other.truck)
+            && self.now_ms / 1000 == other.now_ms / 1000
+            && Rc::ptr_eq(&self.board, &other.board)
+    }
+}
+
+#[function_component(TruckRow)]
+pub fn truck_row(
+    TruckRowProps {
+        truck,
+        now_ms,
+        board,
+    }: &TruckRowProps,
+) -> Html {
+    let delay_s = truck.delay_s();
+    let board_action = match board.add(&truck.id) {
+        Ok(next) => html! {
+            <BoardLink layout={next} classes="add-to-board"
+                label={AttrValue::from(format!("Add {} to the board", truck.id))}>{ "Add to board" }</BoardLink>
+        },
+        Err(BoardError::AlreadyShown(_)) => html! {
+            <BoardLink layout={(**board).clone()} classes="on-board"
+                label={AttrValue::from(format!("{} is on the board: open the board", truck.id))}>{ "On board" }</BoardLink>
+        },
+        Err(e) => html! { <span class="muted" title={e.to_string()}>{ "Board full" }</span> },
+    };
+    html! {
+        <tr class="truck-row" data-truck={truck.id.clone()} data-event-id={truck.last_event_id.to_string()}>
+            <th scope="row">
+                <Link<Route> to={Route::Truck { id: truck.id.clone() }}>{ &truck.id }</Link<Route>>
+            </th>
+            <td>{ &truck.driver }</td>
+            <td><span class={classes!("status", truck.status.key())}>{ truck.status.label() }</span></td>
+            <td class="num speed">{ format!("{:.0} km/h", truck.speed_kph) }</td>
+            <td class="num eta">{ format_clock(truck.eta_ms) }</td>
+            <td class={classes!("num", "delay", (delay_s > 600).then_some("late"))}>{ format_delay(delay_s) }</td>
+            <td class="alerts">
+                { for truck.alerts.iter().map(|a| html! {
+                    <span class="alert-tag" title={a.message.clone()}>{ a.kind.label() }</span>
+                }) }
+            </td>
+            <td class="num updated">{ format_age(now_ms.saturating_sub(truck.updated_ms)) }</td>
+            <td class="board-action">{ board_action }</td>
+        </tr>
+    }
+}

@@ -1,0 +1,17 @@
+//! Hooks: where the app's side effects live. Pages call them; components never do.
+
+mod use_board;
+mod use_feed;
+mod use_fleet_map;
+mod use_now;
+mod use_refocus;
+mod use_speed_history;
+mod use_truck_detail;
+
+pub use use_board::{use_board, use_saved_board, BoardHandle};
+pub use use_feed::{use_feed, use_feed_status, use_fleet, use_truck, use_watch, FeedHandle};
+pub use use_fleet_map::{use_fleet_map, MapFetch};
+pub use use_now::use_now;
+pub use use_refocus::use_refocus;
+pub use use_speed_history::{use_speed_history, SPEED_WINDOW_MS};
+pub use use_truck_detail::{use_truck_route, RouteFetch};

@@ -1,0 +1,82 @@
+//! `/board?trucks=T-03,T-01`: several trucks' panels side by side, live. The layout is the
+//! URL's (see `hooks::use_board`); the page watches exactly the trucks on it.
+
+use crate::core::wire::TruckId;
+use crate::web::components::board_grid::{BoardGrid, BoardSlot};
+use crate::web::components::truck_panel::TruckPanel;
+use crate::web::hooks::{
+    use_board, use_fleet, use_now, use_speed_history, use_truck, use_truck_route, use_watch,
+    BoardHandle, RouteFetch,
+};
+use std::rc::Rc;
+use yew::prelude::*;
+
+#[function_component(BoardPage)]
+pub fn board_page() -> Html {
+    let BoardHandle { layout, on_change } = use_board();
+    use_watch(layout.watch());
+    let choices: Vec<TruckId> = use_fleet()
+        .map(|fleet| {
+            fleet
+                .trucks
+                .keys()
+                .filter(|id| !layout.contains(id))
+                .cloned()
+                .collect()
+        })
+        .unwrap_or_default();
+    let panel = use_callback((), |slot: BoardSlot, ()| {
+        html! { <BoardPanel id={slot.id} on_remove={slot.on_remove} /> }
+    });
+    html! { <BoardGrid {layout} choices={Rc::new(choices)} {panel} {on_change} /> }
+}
+
+#[derive(Properties, PartialEq)]
+struct BoardPanelProps {
+    id: TruckId,
+    on_remove: Callback<TruckId>,
+}
+
+/// One truck's live panel. A component of its own so each truck's hooks (its state, its route
+/// fetch, its speed history) live exactly as long as its place on the board.
+#[function_component(BoardPanel)]
+fn board_panel(BoardPanelProps { id, on_remove }: &BoardPanelProps) -> Html {
+    let truck = use_truck(id);
+    let route = use_truck_route(id);
+    let speed_history = use_speed_history(truck.clone());
+    let now_ms = use_now(1_000);
+    let on_close = use_callback((id.clone(), on_remove.clone()), |(), (id, on_remove)| {
+        on_remove.emit(id.clone())
+    });
+    let close = html! {
+        <button type="button" class="close" aria-label={format!("Remove {id}")}
+            onclick={on_close.reform(|_| ())}>{ "×" }</button>
+    };
+    match (truck, route) {
+        (Some(truck), route) => {
+            let route = match route {
+                RouteFetch::Loaded(route) => Some(route),
+                _ => None,
+            };
+            html! { <TruckPanel {truck} {route} {now_ms} {speed_history} on_close={Some(on_close)} /> }
+        }
+        (None, RouteFetch::Unknown) => html! {
+            <article class="truck-panel missing" data-truck={id.clone()} aria-label={format!("Truck {id}")}>
+                <header><h2>{ id }</h2>{ close }</header>
+                <p>{ format!("The fleet has no truck {id}. Check the id, or remove it from the board.") }</p>
+            </article>
+        },
+        (None, RouteFetch::Failed(message)) => html! {
+            <article class="truck-panel failed" data-truck={id.clone()} aria-label={format!("Truck {id}")}>
+                <header><h2>{ id }</h2>{ close }</header>
+                <p role="alert">{ format!("Could not load {id}: {message}. It appears here once the server answers; reload the page to ask again.") }</p>
+            </article>
+        },
+        (None, _) => html! {
+            <article class="truck-panel loading" data-truck={id.clone()} aria-label={format!("Truck {id}")} aria-busy="true">
+                <header><h2>{ id }</h2>{ close }</header>
+                <div class="skeleton">{ format!("Loading {id}…") }</div>
+            </article>
+        },
+    }
+}

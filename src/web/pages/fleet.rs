@@ -1,0 +1,44 @@
+//! `/`: the whole fleet, live: the table, and the alert feed beside it (below it on a phone).
+
+use crate::core::query::{alert_feed, TableQuery};
+use crate::core::wire::Watch;
+use crate::web::components::alert_feed::AlertFeed;
+use crate::web::components::fleet_table::FleetTable;
+use crate::web::hooks::{use_fleet, use_now, use_saved_board, use_watch};
+use std::rc::Rc;
+use yew::prelude::*;
+
+/// The feed shows this many alerts at most; the table's alert filter finds the rest.
+const ALERT_FEED_LIMIT: usize = 50;
+
+#[function_component(FleetPage)]
+pub fn fleet_page() -> Html {
+    use_watch(Watch::All);
+    let fleet = use_fleet();
+    let now_ms = use_now(1_000);
+    let query = use_state(TableQuery::default);
+    let board = use_saved_board();
+    let on_query = {
+        let query = query.clone();
+        Callback::from(move |q| query.set(q))
+    };
+    let body = match fleet {
+        Some(fleet) if fleet.loaded => {
+            let trucks: Vec<_> = fleet.trucks.values().cloned().collect();
+            let alerts = Rc::new(alert_feed(trucks.iter(), ALERT_FEED_LIMIT));
+            html! {
+                <div class="fleet-layout">
+                    <FleetTable {trucks} query={(*query).clone()} {now_ms} {on_query} {board} />
+                    <AlertFeed {alerts} />
+                </div>
+            }
+        }
+        _ => html! { <div class="skeleton" aria-busy="true">{ "Loading the fleet…" }</div> },
+    };
+    html! {
+        <>
+            <h1 class="visually-hidden">{ "Fleet" }</h1>
+            { body }
+        </>
+    }
+}

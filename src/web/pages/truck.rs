@@ -1,0 +1,65 @@
+//! `/trucks/{id}`: one truck's panel, live.
+
+use crate::core::wire::{is_valid_truck_id, Watch};
+use crate::web::app::Route;
+use crate::web::components::board_link::BoardLink;
+use crate::web::components::truck_panel::TruckPanel;
+use crate::web::hooks::{
+    use_now, use_saved_board, use_speed_history, use_truck, use_truck_route, use_watch, RouteFetch,
+};
+use yew::prelude::*;
+use yew_router::prelude::*;
+
+#[derive(Properties, PartialEq)]
+pub struct TruckPageProps {
+    pub id: String,
+}
+
+#[function_component(TruckPage)]
+pub fn truck_page(TruckPageProps { id }: &TruckPageProps) -> Html {
+    let watch = if is_valid_truck_id(id) {
+        Watch::Trucks([id.clone()].into())
+    } else {
+        Watch::Trucks(Default::default())
+    };
+    use_watch(watch);
+    let truck = use_truck(id);
+    let route = use_truck_route(id);
+    let speed_history = use_speed_history(truck.clone());
+    let board = use_saved_board();
+    let now_ms = use_now(1_000);
+    let back = html! { <Link<Route> to={Route::Fleet}>{ "Back to the fleet" }</Link<Route>> };
+    match (truck, route) {
+        (_, RouteFetch::Unknown) => html! {
+            <section class="not-found"><h1>{ format!("No truck {id}") }</h1>
+                <p>{ "The fleet has no truck with this id. " }{ back }</p></section>
+        },
+        (_, RouteFetch::Failed(message)) => html! {
+            <section class="error"><h1>{ "Could not load this truck" }</h1>
+                <p>{ message }{ ". Reload when the server is back. " }{ back }</p></section>
+        },
+        (Some(truck), route) => {
+            let route = match route {
+                RouteFetch::Loaded(route) => Some(route),
+                _ => None,
+            };
+            // Already on the saved board, or the board is full: the link just opens it.
+            let (layout, label) = match board.add(id) {
+                Ok(next) => (next, "Add to board"),
+                Err(_) => ((*board).clone(), "Open the board"),
+            };
+            html! {
+                <div class="single-panel">
+                    <TruckPanel {truck} {route} {now_ms} {speed_history} />
+                    <p class="panel-actions">
+                        { back.clone() }
+                        <BoardLink {layout} classes="add-to-board">{ label }</BoardLink>
+                    </p>
+                </div>
+            }
+        }
+        (None, _) => {
+            html! { <div class="skeleton" aria-busy="true">{ format!("Loading {id}…") }</div> }
+        }
+    }
+}

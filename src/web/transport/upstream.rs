@@ -1,0 +1,102 @@
+//! The one stream to the server: an `EventSource` turned into `UpstreamSignal`s. The listeners
+//! live in this guard; dropping it closes the stream and removes them.
+
+use crate::core::wire::{self, Envelope, FleetEvent, Watch, HEARTBEAT_EVENT, RESET_EVENT};
+use gloo_events::EventListener;
+use std::rc::Rc;
+use wasm_bindgen::JsCast;
+use web_sys::{EventSource, MessageEvent};
+
+/// What the stream reports.
+#[derive(Debug)]
+pub enum UpstreamSignal {
+    Open,
+    Event(Envelope),
+    /// The server's liveness tick: a network event, so it is not throttled in hidden tabs.
+    Heartbeat,
+    /// The history asked for is gone: refetch the snapshot.
+    Reset,
+    /// The stream failed; the browser's own retry is cancelled so the caller decides when.
+    Error,
+    /// An event that did not decode; dropped.
+    Malformed(String),
+}
+
+/// How often the server sends a heartbeat event on streams Convoy opens.
+pub const HEARTBEAT_MS: u64 = 500;
+
+/// An open `EventSource` and its listeners.
+pub struct Upstream {
+    source: EventSource,
+    _listeners: Vec<EventListener>,
+}
+
+/// The stream URL for a watch, resuming after `last_event_id`.
+pub fn stream_url(watch: &Watch, last_event_id: Option<u64>) -> String {
+    let mut url = format!(
+        "api/stream?trucks={}&heartbeat_ms={HEARTBEAT_MS}",
+        watch.to_query()
+    );
+    if let Some(id) = last_event_id {
+        url.push_str(&format!("&lastEventId={id}"));
+    }
+    url
+}
+
+impl Upstream {
+    /// Opens the stream; every signal goes to `on_signal`.
+    pub fn open(
+        url: &str,
+        on_signal: Rc<dyn Fn(UpstreamSignal)>,
+    ) -> Result<Upstream, wasm_bindgen::JsValue> {
+        let source = EventSource::new(url)?;
+        let mut listeners = Vec::new();
+        let signal = on_signal.clone();
+        listeners.push(EventListener::new(&source, "open", move |_| {
+            signal(UpstreamSignal::Open)
+        }));
+        let signal = on_signal.clone();
+        let closer = source.clone();
+        listeners.push(EventListener::new(&source, "error", move |_| {
+            // EventSource would retry on its own with the URL it was opened with; the caller
+            // reopens from the shared cursor instead.
+            closer.close();
+            signal(UpstreamSignal::Error)
+        }));
+        for name in FleetEvent::NAMES {
+            let signal = on_signal.clone();
+            listeners.push(EventListener::new(&source, name, move |event| {
+                signal(decode(name, event));
+            }));
+        }
+        let signal = on_signal.clone();
+        listeners.push(EventListener::new(&source, HEARTBEAT_EVENT, move |_| {
+            signal(UpstreamSignal::Heartbeat)
+        }));
+        let signal = on_signal;
+        listeners.push(EventListener::new(&source, RESET_EVENT, move |_| {
+            signal(UpstreamSignal::Reset)
+        }));
+        Ok(Upstream {
+            source,
+            _listeners: listeners,
+        })
+    }
+}
+
+fn decode(name: &str, event: &web_sys::Event) -> UpstreamSignal {
+    let Some(message) = event.dyn_ref::<MessageEvent>() else {
+        return UpstreamSignal::Malformed(format!("{name}: not a message event"));
+    };
+    let data = message.data().as_string().unwrap_or_default();
+    match wire::decode_event(name, &data, &message.last_event_id()) {
+        Ok(envelope) => UpstreamSignal::Event(envelope),
+        Err(e) => UpstreamSignal::Malformed(e.to_string()),
+    }
+}
+
+impl Drop for Upstream {
+    fn drop(&mut self) {
+        self.source.close();
+    }
+}

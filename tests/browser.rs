@@ -1,0 +1,207 @@
+//! In-browser tests (headless Chromium via wasm-bindgen-test-runner): components rendered into
+//! a test node and asserted through the DOM, and the browser adapters against real APIs.
+#![cfg(target_arch = "wasm32")]
+
+use convoy::core::query::{SortKey, TableQuery};
+use convoy::core::wire::{Alert, AlertKind, Point, TruckState, TruckStatus};
+use convoy::web::components::fleet_table::{FleetTable, FleetTableProps};
+use convoy::web::components::truck_panel::{TruckPanel, TruckPanelProps, STALE_AFTER_MS};
+use std::rc::Rc;
+use wasm_bindgen::JsCast;
+use wasm_bindgen_test::*;
+use web_sys::{Element, HtmlElement};
+use yew::{Callback, Renderer};
+
+wasm_bindgen_test_configure!(run_in_browser);
+
+fn truck(
+    id: &str,
+    driver: &str,
+    status: TruckStatus,
+    speed: f32,
+    updated_ms: u64,
+) -> Rc<TruckState> {
+    Rc::new(TruckState {
+        id: id.into(),
+        driver: driver.into(),
+        route_id: "R1".into(),
+        route_name: "Lyon – Turin".into(),
+        status,
+        next_stop: 1,
+        progress: 0.4,
+        position: Point { x: 10.0, y: 20.0 },
+        speed_kph: speed,
+        planned_arrival_ms: 3_600_000,
+        eta_ms: 3_600_000 + 900_000,
+        fuel_pct: 61.0,
+        reefer_c: Some(4.5),
+        reefer_band: Some(convoy::core::wire::TempBand {
+            min_c: 2.0,
+            max_c: 6.0,
+        }),
+        driver_minutes_left: 300,
+        alerts: vec![],
+        updated_ms,
+        last_event_id: 7,
+    })
+}
+
+fn test_root() -> Element {
+    let document = web_sys::window().unwrap().document().unwrap();
+    let root = document.create_element("div").unwrap();
+    document.body().unwrap().append_child(&root).unwrap();
+    root
+}
+
+fn row_ids(root: &Element) -> Vec<String> {
+    let rows = root.query_selector_all("tr.truck-row").unwrap();
+    (0..rows.length())
+        .map(|i| {
+            rows.item(i)
+                .unwrap()
+                .unchecked_into::<Element>()
+                .get_attribute("data-truck")
+                .unwrap()
+        })
+        .collect()
+}
+
+fn click(root: &Element, selector: &str) {
+    root.query_selector(selector)
+        .unwrap()
+        .unwrap_or_else(|| panic!("no {selector}"))
+        .unchecked_into::<HtmlElement>()
+        .click();
+}
+
+/// Renders the table with whatever query the last click asked for, like the fleet page does.
+struct TableHarness {
+    root: Element,
+    query: Rc<std::cell::RefCell<TableQuery>>,
+}
+
+impl TableHarness {
+    async fn render(trucks: Vec<Rc<TruckState>>) -> TableHarness {
+        let root = test_root();
+        let query = Rc::new(std::cell::RefCell::new(TableQuery::default()));
+        let harness = TableHarness { root, query };
+        harness.mount(trucks).await;
+        harness
+    }
+
+    async fn mount(&self, trucks: Vec<Rc<TruckState>>) {
+        self.root.set_inner_html("");
+        let store = self.query.clone();
+        let props = FleetTableProps {
+            trucks,
+            query: self.query.borrow().clone(),
+            now_ms: 4_000_000,
+            on_query: Callback::from(move |q| *store.borrow_mut() = q),
+            board: Default::default(),
+        };
+        Renderer::<FleetTable>::with_root_and_props(self.root.clone(), props).render();
+        yew::scheduler::flush().await;
+    }
+}
+
+fn fleet() -> Vec<Rc<TruckState>> {
+    let mut delayed = (*truck("T-03", "Zoe", TruckStatus::Delayed, 40.0, 0)).clone();
+    delayed.alerts.push(Alert {
+        kind: AlertKind::Delay,
+        message: "15 min late".into(),
+        raised_ms: 0,
+    });
+    vec![
+        truck("T-02", "Ana", TruckStatus::EnRoute, 80.0, 0),
+        Rc::new(delayed),
+        truck("T-01", "Bo", TruckStatus::Idle, 0.0, 0),
+    ]
+}
+
+#[wasm_bindgen_test]
+async fn fleet_table_renders_every_truck_in_id_order() {
+    let table = TableHarness::render(fleet()).await;
+    assert_eq!(row_ids(&table.root), ["T-01", "T-02", "T-03"]);
+    let text = table.root.text_content().unwrap();
+    assert!(text.contains("+15 min"), "{text}");
+    assert!(text.contains("Delayed 1"), "status counts: {text}");
+}
+
+#[wasm_bindgen_test]
+async fn fleet_table_sorts_by_a_clicked_column_and_flips() {
+    let table = TableHarness::render(fleet()).await;
+    click(&table.root, "button.sort[data-sort='Speed']");
+    assert_eq!(table.query.borrow().sort, SortKey::Speed);
+    table.mount(fleet()).await;
+    assert_eq!(row_ids(&table.root), ["T-01", "T-03", "T-02"]);
+    click(&table.root, "button.sort[data-sort='Speed']");
+    table.mount(fleet()).await;
+    assert_eq!(row_ids(&table.root), ["T-02", "T-03", "T-01"]);
+    let header = table
+        .root
+        .query_selector("th[aria-sort='descending']")
+        .unwrap();
+    assert!(
+        header.is_some(),
+        "the sorted column says so to screen readers"
+    );
+}
+
+#[wasm_bindgen_test]
+async fn fleet_table_filters_by_status_and_text() {
+    let table = TableHarness::render(fleet()).await;
+    click(&table.root, "button.status-filter[data-status='delayed']");
+    table.mount(fleet()).await;
+    assert_eq!(row_ids(&table.root), ["T-03"]);
+    *table.query.borrow_mut() = TableQuery {
+        text: "ana".into(),
+        ..TableQuery::default()
+    };
+    table.mount(fleet()).await;
+    assert_eq!(row_ids(&table.root), ["T-02"]);
+    *table.query.borrow_mut() = TableQuery {
+        text: "nobody".into(),
+        ..TableQuery::default()
+    };
+    table.mount(fleet()).await;
+    assert!(row_ids(&table.root).is_empty());
+    assert!(table
+        .root
+        .text_content()
+        .unwrap()
+        .contains("No truck matches"));
+}
+
+#[wasm_bindgen_test]
+async fn truck_panel_turns_stale_when_updates_stop() {
+    let root = test_root();
+    let fresh = TruckPanelProps {
+        truck: truck("T-09", "Ana", TruckStatus::EnRoute, 72.0, 1_000_000),
+        route: None,
+        now_ms: 1_000_000 + 2_000,
+        speed_history: Default::default(),
+        on_close: None,
+    };
+    Renderer::<TruckPanel>::with_root_and_props(root.clone(), fresh).render();
+    yew::scheduler::flush().await;
+    let panel = root.query_selector(".truck-panel").unwrap().unwrap();
+    assert!(!panel.class_list().contains("stale"));
+    assert!(root.text_content().unwrap().contains("Updated 2 s ago"));
+
+    let stale_root = test_root();
+    let stale = TruckPanelProps {
+        truck: truck("T-09", "Ana", TruckStatus::EnRoute, 72.0, 1_000_000),
+        route: None,
+        now_ms: 1_000_000 + STALE_AFTER_MS + 5_000,
+        speed_history: Default::default(),
+        on_close: None,
+    };
+    Renderer::<TruckPanel>::with_root_and_props(stale_root.clone(), stale).render();
+    yew::scheduler::flush().await;
+    let panel = stale_root.query_selector(".truck-panel").unwrap().unwrap();
+    assert!(panel.class_list().contains("stale"));
+    assert!(stale_root
+        .text_content()
+        .unwrap()
+        .contains("Stale: no update for 15 s"));
+}

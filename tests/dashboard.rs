@@ -1,0 +1,817 @@
+//! In-browser tests of the dashboard's components (headless Chromium via
+//! wasm-bindgen-test-runner): the board's grid and page, the speed sparkline and its history
+//! hook, the schematic map and the alert feed, rendered into a test node and asserted through
+//! the DOM. Links need a router, so each test renders inside one over a `MemoryHistory` it can
+//! read back.
+#![cfg(target_arch = "wasm32")]
+
+use convoy::core::board::{BoardLayout, STORAGE_KEY};
+use convoy::core::query::{alert_feed, AlertEntry, TableQuery};
+use convoy::core::wire::{
+    Alert, AlertKind, Depot, FleetMap, Point, Route, Stop, TempBand, TruckId, TruckState,
+    TruckStatus,
+};
+use convoy::web::components::alert_feed::AlertFeed;
+use convoy::web::components::board_grid::{BoardGrid, BoardSlot};
+use convoy::web::components::fleet_table::FleetTable;
+use convoy::web::components::schematic_map::SchematicMap;
+use convoy::web::components::sparkline::{Sparkline, SparklineProps};
+use convoy::web::components::truck_panel::{TruckPanel, TruckPanelProps};
+use convoy::web::hooks::{use_speed_history, SPEED_WINDOW_MS};
+use convoy::web::pages::board::BoardPage;
+use std::cell::RefCell;
+use std::rc::Rc;
+use wasm_bindgen::JsCast;
+use wasm_bindgen_test::*;
+use web_sys::{Element, HtmlElement, HtmlInputElement};
+use yew::prelude::*;
+use yew::Renderer;
+use yew_router::history::{AnyHistory, History, MemoryHistory};
+use yew_router::query::Raw;
+use yew_router::Router;
+
+wasm_bindgen_test_configure!(run_in_browser);
+
+// ---- helpers ----
+
+fn truck(id: &str, status: TruckStatus, x: f32, y: f32) -> TruckState {
+    TruckState {
+        id: id.into(),
+        driver: "Ana".into(),
+        route_id: "R1".into(),
+        route_name: "Lyon – Turin".into(),
+        status,
+        next_stop: 1,
+        progress: 0.4,
+        position: Point { x, y },
+        speed_kph: 70.0,
+        planned_arrival_ms: 3_600_000,
+        eta_ms: 3_600_000,
+        fuel_pct: 61.0,
+        reefer_c: Some(4.5),
+        reefer_band: Some(TempBand {
+            min_c: 2.0,
+            max_c: 6.0,
+        }),
+        driver_minutes_left: 300,
+        alerts: vec![],
+        updated_ms: 1_000_000,
+        last_event_id: 7,
+    }
+}
+
+fn alert(kind: AlertKind, message: &str, raised_ms: u64) -> Alert {
+    Alert {
+        kind,
+        message: message.into(),
+        raised_ms,
+    }
+}
+
+fn test_root() -> Element {
+    let document = web_sys::window().unwrap().document().unwrap();
+    let root = document.create_element("div").unwrap();
+    document.body().unwrap().append_child(&root).unwrap();
+    root
+}
+
+fn find(root: &Element, selector: &str) -> Element {
+    root.query_selector(selector)
+        .unwrap()
+        .unwrap_or_else(|| panic!("no {selector} in {}", root.inner_html()))
+}
+
+fn all(root: &Element, selector: &str) -> Vec<Element> {
+    let list = root.query_selector_all(selector).unwrap();
+    (0..list.length())
+        .filter_map(|i| list.item(i))
+        .map(|node| node.unchecked_into::<Element>())
+        .collect()
+}
+
+fn attr(element: &Element, name: &str) -> String {
+    element.get_attribute(name).unwrap_or_default()
+}
+
+fn has_class(element: &Element, class: &str) -> bool {
+    attr(element, "class")
+        .split_whitespace()
+        .any(|c| c == class)
+}
+
+fn click(root: &Element, selector: &str) {
+    find(root, selector).unchecked_into::<HtmlElement>().click();
+}
+
+fn slot_ids(root: &Element) -> Vec<String> {
+    all(root, "li.board-slot")
+        .iter()
+        .map(|li| attr(li, "data-truck"))
+        .collect()
+}
+
+/// Dispatches a real, bubbling `DragEvent` carrying a `DataTransfer`, as a mouse drag would.
+fn drag(target: &Element, kind: &str) {
+    let dispatch = js_sys::Function::new_with_args(
+        "target, kind",
+        "target.dispatchEvent(new DragEvent(kind, \
+         { bubbles: true, cancelable: true, dataTransfer: new DataTransfer() }));",
+    );
+    dispatch
+        .call2(&wasm_bindgen::JsValue::NULL, target, &kind.into())
+        .unwrap();
+}
+
+/// Types `text` into an input the way a user does (value, then a bubbling `input` event).
+fn type_into(input: &Element, text: &str) {
+    let input = input.clone().unchecked_into::<HtmlInputElement>();
+    input.set_value(text);
+    let init = web_sys::EventInit::new();
+    init.set_bubbles(true);
+    let event = web_sys::Event::new_with_event_init_dict("input", &init).unwrap();
+    input.dispatch_event(&event).unwrap();
+}
+
+/// Renders `children` inside a router over `history`, as the app's `BrowserRouter` would.
+#[derive(Properties, PartialEq)]
+struct RoutedProps {
+    history: MemoryHistory,
+    children: Html,
+}
+
+#[function_component(Routed)]
+fn routed(RoutedProps { history, children }: &RoutedProps) -> Html {
+    html! { <Router history={AnyHistory::from(history.clone())}>{ children.clone() }</Router> }
+}
+
+fn render_routed(root: &Element, history: &MemoryHistory, children: Html) {
+    Renderer::<Routed>::with_root_and_props(
+        root.clone(),
+        RoutedProps {
+            history: history.clone(),
+            children,
+        },
+    )
+    .render();
+}
+
+/// A history standing at `path` with `query` (without its `?`), if any.
+fn history_at(path: &str, query: Option<&str>) -> MemoryHistory {
+    let history = MemoryHistory::new();
+    match query {
+        Some(query) => history
+            .replace_with_query(path, Raw(query.to_owned()))
+            .unwrap(),
+        None => history.replace(path),
+    }
+    history
+}
+
+fn query_of(history: &MemoryHistory) -> String {
+    let location = history.location();
+    format!("{}{}", location.path(), location.query_str())
+}
+
+// ---- the board's grid, driven like the page drives it ----
+
+/// Every layout the grid reported, in order.
+#[derive(Clone, Default)]
+struct Recorder(Rc<RefCell<Vec<BoardLayout>>>);
+
+impl PartialEq for Recorder {
+    fn eq(&self, other: &Self) -> bool {
+        Rc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Recorder {
+    fn last_query(&self) -> Option<String> {
+        self.0.borrow().last().map(BoardLayout::to_query)
+    }
+}
+
+#[derive(Properties, PartialEq)]
+struct GridHarnessProps {
+    start: BoardLayout,
+    choices: Vec<TruckId>,
+    record: Recorder,
+}
+
+/// Holds the layout the way the page does (the page keeps it in the URL) and records each
+/// change; panels are stand-ins with a close button, as `TruckPanel`'s.
+#[function_component(GridHarness)]
+fn grid_harness(props: &GridHarnessProps) -> Html {
+    let GridHarnessProps {
+        start,
+        choices,
+        record,
+    } = props;
+    let layout = use_state(|| Rc::new(start.clone()));
+    let on_change = {
+        let (layout, record) = (layout.clone(), record.clone());
+        Callback::from(move |next: BoardLayout| {
+            record.0.borrow_mut().push(next.clone());
+            layout.set(Rc::new(next));
+        })
+    };
+    let panel = use_callback((), |slot: BoardSlot, _: &()| {
+        let BoardSlot { id, on_remove } = slot;
+        let remove = {
+            let id = id.clone();
+            Callback::from(move |_: MouseEvent| on_remove.emit(id.clone()))
+        };
+        html! {
+            <article class="truck-panel" data-truck={id.clone()}>
+                <button type="button" class="close" aria-label={format!("Remove {id}")} onclick={remove}>{ "×" }</button>
+            </article>
+        }
+    });
+    html! {
+        <BoardGrid layout={(*layout).clone()} choices={Rc::new(choices.clone())} {panel} {on_change} />
+    }
+}
+
+async fn render_grid(start: &str, choices: &[&str]) -> (Element, Recorder) {
+    let root = test_root();
+    let record = Recorder::default();
+    let props = GridHarnessProps {
+        start: BoardLayout::parse(start),
+        choices: choices.iter().map(|c| c.to_string()).collect(),
+        record: record.clone(),
+    };
+    render_routed(
+        &root,
+        &MemoryHistory::new(),
+        html! { <GridHarness ..props /> },
+    );
+    yew::scheduler::flush().await;
+    (root, record)
+}
+
+#[wasm_bindgen_test]
+async fn board_grid_moves_panels_with_the_keyboard_buttons() {
+    let (root, record) = render_grid("T-01,T-02,T-03", &[]).await;
+    assert_eq!(slot_ids(&root), ["T-01", "T-02", "T-03"]);
+    let left = find(
+        &root,
+        "[data-truck='T-01'] button[aria-label='Move T-01 left']",
+    );
+    assert!(
+        left.has_attribute("disabled"),
+        "the first panel cannot move left"
+    );
+    let right = find(
+        &root,
+        "[data-truck='T-03'] button[aria-label='Move T-03 right']",
+    );
+    assert!(
+        right.has_attribute("disabled"),
+        "the last panel cannot move right"
+    );
+
+    click(&root, "button[aria-label='Move T-03 left']");
+    yew::scheduler::flush().await;
+    assert_eq!(
+        record.last_query().as_deref(),
+        Some("trucks=T-01,T-03,T-02")
+    );
+    assert_eq!(slot_ids(&root), ["T-01", "T-03", "T-02"]);
+
+    click(&root, "button[aria-label='Move T-01 right']");
+    yew::scheduler::flush().await;
+    assert_eq!(
+        record.last_query().as_deref(),
+        Some("trucks=T-03,T-01,T-02")
+    );
+    assert_eq!(slot_ids(&root), ["T-03", "T-01", "T-02"]);
+    let focused = web_sys::window()
+        .unwrap()
+        .document()
+        .unwrap()
+        .active_element()
+        .unwrap();
+    assert_eq!(
+        attr(&focused, "aria-label"),
+        "Move T-01 right",
+        "focus stays on the button just pressed"
+    );
+    let status = find(&root, "[role='status']")
+        .text_content()
+        .unwrap_or_default();
+    assert_eq!(status, "Moved T-01 to position 2 of 3.");
+}
+
+#[wasm_bindgen_test]
+async fn board_grid_reorders_by_drag_and_drop() {
+    let (root, record) = render_grid("T-01,T-02,T-03", &[]).await;
+    drag(&find(&root, "li[data-truck='T-03']"), "dragstart");
+    yew::scheduler::flush().await;
+    assert!(has_class(&find(&root, "li[data-truck='T-03']"), "dragging"));
+    drag(&find(&root, "li[data-truck='T-01']"), "dragover");
+    yew::scheduler::flush().await;
+    assert!(has_class(
+        &find(&root, "li[data-truck='T-01']"),
+        "drop-target"
+    ));
+    drag(&find(&root, "li[data-truck='T-01']"), "drop");
+    yew::scheduler::flush().await;
+    assert_eq!(
+        record.last_query().as_deref(),
+        Some("trucks=T-03,T-01,T-02")
+    );
+    assert_eq!(slot_ids(&root), ["T-03", "T-01", "T-02"]);
+    assert!(
+        all(&root, ".dragging, .drop-target").is_empty(),
+        "drop clears the drag state"
+    );
+
+    // Dropping onto a panel further right puts the dragged one in that panel's place.
+    drag(&find(&root, "li[data-truck='T-03']"), "dragstart");
+    yew::scheduler::flush().await;
+    drag(&find(&root, "li[data-truck='T-02']"), "dragover");
+    yew::scheduler::flush().await;
+    drag(&find(&root, "li[data-truck='T-02']"), "drop");
+    yew::scheduler::flush().await;
+    assert_eq!(slot_ids(&root), ["T-01", "T-02", "T-03"]);
+
+    // A drag from elsewhere (text, a file) is not ours: nothing moves.
+    let before = record.0.borrow().len();
+    drag(&find(&root, "li[data-truck='T-01']"), "drop");
+    yew::scheduler::flush().await;
+    assert_eq!(record.0.borrow().len(), before);
+}
+
+#[wasm_bindgen_test]
+async fn board_grid_adds_from_the_picker_and_removes_with_close() {
+    let (root, record) = render_grid("T-01,T-02", &["T-03", "T-04"]).await;
+    let options: Vec<String> = all(&root, "datalist#board-choices option")
+        .iter()
+        .map(|o| attr(o, "value"))
+        .collect();
+    assert_eq!(options, ["T-03", "T-04"]);
+
+    // Lower case finds the fleet's T-04.
+    type_into(&find(&root, "#board-add"), "t-04");
+    yew::scheduler::flush().await;
+    click(&root, ".board-picker button[type='submit']");
+    yew::scheduler::flush().await;
+    assert_eq!(
+        record.last_query().as_deref(),
+        Some("trucks=T-01,T-02,T-04")
+    );
+    assert_eq!(slot_ids(&root), ["T-01", "T-02", "T-04"]);
+    let input = find(&root, "#board-add").unchecked_into::<HtmlInputElement>();
+    assert_eq!(input.value(), "", "the picker clears after adding");
+
+    // A truck already shown is refused, with the reason.
+    type_into(&find(&root, "#board-add"), "T-02");
+    yew::scheduler::flush().await;
+    click(&root, ".board-picker button[type='submit']");
+    yew::scheduler::flush().await;
+    assert_eq!(record.0.borrow().len(), 1);
+    let error = find(&root, "[role='alert']")
+        .text_content()
+        .unwrap_or_default();
+    assert!(error.contains("T-02 is already on the board"), "{error}");
+    assert_eq!(attr(&find(&root, "#board-add"), "aria-invalid"), "true");
+
+    click(&root, "[data-truck='T-01'] button.close");
+    yew::scheduler::flush().await;
+    assert_eq!(record.last_query().as_deref(), Some("trucks=T-02,T-04"));
+    assert_eq!(slot_ids(&root), ["T-02", "T-04"]);
+    let focused = web_sys::window()
+        .unwrap()
+        .document()
+        .unwrap()
+        .active_element()
+        .unwrap();
+    assert_eq!(
+        attr(&focused, "aria-label"),
+        "Remove T-02",
+        "focus moves to the neighbour's close button"
+    );
+
+    click(&root, "[data-truck='T-02'] button.close");
+    yew::scheduler::flush().await;
+    click(&root, "[data-truck='T-04'] button.close");
+    yew::scheduler::flush().await;
+    assert_eq!(record.last_query().as_deref(), Some("trucks="));
+    assert!(slot_ids(&root).is_empty());
+    assert!(root
+        .text_content()
+        .unwrap_or_default()
+        .contains("Add a truck…"));
+}
+
+// ---- the board page: the layout in the URL and in localStorage ----
+
+fn storage() -> web_sys::Storage {
+    web_sys::window().unwrap().local_storage().unwrap().unwrap()
+}
+
+#[wasm_bindgen_test]
+async fn board_page_pushes_each_layout_to_the_url_and_saves_it() {
+    let history = history_at("/board", Some("trucks=T-01,T-02,bad%20id,T-01,T-03"));
+    let root = test_root();
+    render_routed(&root, &history, html! { <BoardPage /> });
+    yew::scheduler::flush().await;
+    // Invalid and repeated ids are dropped, the order kept.
+    assert_eq!(slot_ids(&root), ["T-01", "T-02", "T-03"]);
+    assert_eq!(
+        storage().get_item(STORAGE_KEY).unwrap().as_deref(),
+        Some("T-01,T-02,T-03")
+    );
+
+    click(&root, "button[aria-label='Move T-03 left']");
+    yew::scheduler::flush().await;
+    assert_eq!(query_of(&history), "/board?trucks=T-01,T-03,T-02");
+    assert_eq!(slot_ids(&root), ["T-01", "T-03", "T-02"]);
+
+    // No feed and no server here: each panel shows its loading or missing state, both with a
+    // close button that removes the truck.
+    click(&root, "[data-truck='T-01'] button.close");
+    yew::scheduler::flush().await;
+    assert_eq!(query_of(&history), "/board?trucks=T-03,T-02");
+    assert_eq!(slot_ids(&root), ["T-03", "T-02"]);
+    assert_eq!(
+        storage().get_item(STORAGE_KEY).unwrap().as_deref(),
+        Some("T-03,T-02")
+    );
+
+    // Each change was a push (Back itself is checked end to end: gloo's MemoryHistory does not
+    // tell the router when it goes back).
+    assert_eq!(history.len(), 3);
+}
+
+#[wasm_bindgen_test]
+async fn board_page_without_trucks_restores_the_saved_board() {
+    storage().set_item(STORAGE_KEY, "T-05,T-06").unwrap();
+    let history = history_at("/board", None);
+    let root = test_root();
+    render_routed(&root, &history, html! { <BoardPage /> });
+    yew::scheduler::flush().await;
+    yew::scheduler::flush().await;
+    assert_eq!(slot_ids(&root), ["T-05", "T-06"]);
+    assert_eq!(
+        query_of(&history),
+        "/board?trucks=T-05,T-06",
+        "the URL is shareable"
+    );
+
+    // An explicitly empty board stays empty, and says what to do.
+    storage().set_item(STORAGE_KEY, "T-05").unwrap();
+    let history = history_at("/board", Some("trucks="));
+    let root = test_root();
+    render_routed(&root, &history, html! { <BoardPage /> });
+    yew::scheduler::flush().await;
+    assert!(slot_ids(&root).is_empty());
+    assert!(root
+        .text_content()
+        .unwrap_or_default()
+        .contains("Add a truck…"));
+}
+
+// ---- the sparkline and the history behind it ----
+
+fn polyline_points(root: &Element) -> Vec<(f32, f32)> {
+    attr(&find(root, "polyline.sparkline-line"), "points")
+        .split_whitespace()
+        .map(|pair| {
+            let (x, y) = pair.split_once(',').expect("x,y");
+            (x.parse().unwrap(), y.parse().unwrap())
+        })
+        .collect()
+}
+
+async fn render_sparkline(points: Vec<(u64, f32)>) -> Element {
+    let root = test_root();
+    Renderer::<Sparkline>::with_root_and_props(
+        root.clone(),
+        yew::props!(SparklineProps {
+            points: Rc::new(points),
+            window_ms: 600_000,
+            label: "Speed over the last 10 minutes",
+            unit: "km/h",
+            min_scale: 90.0,
+        }),
+    )
+    .render();
+    yew::scheduler::flush().await;
+    root
+}
+
+#[wasm_bindgen_test]
+async fn sparkline_draws_one_vertex_per_point_across_the_window() {
+    let root = render_sparkline(vec![(0, 0.0), (300_000, 45.0), (600_000, 90.0)]).await;
+    let points = polyline_points(&root);
+    assert_eq!(points.len(), 3);
+    assert!(
+        points.windows(2).all(|w| w[0].0 < w[1].0),
+        "time runs left to right: {points:?}"
+    );
+    assert!(
+        points.windows(2).all(|w| w[0].1 > w[1].1),
+        "faster is higher: {points:?}"
+    );
+    let svg = find(&root, "svg.sparkline");
+    assert_eq!(attr(&svg, "data-points"), "3");
+    assert_eq!(
+        attr(&svg, "aria-label"),
+        "Speed over the last 10 minutes: between 0 and 90 km/h, now 90 km/h"
+    );
+
+    // Points older than the window are left out.
+    let root = render_sparkline(vec![(0, 10.0), (700_000, 20.0), (900_000, 30.0)]).await;
+    assert_eq!(polyline_points(&root).len(), 2);
+
+    // One point is a dot, no line yet; none says it is waiting.
+    let root = render_sparkline(vec![(5, 50.0)]).await;
+    assert!(root.query_selector("polyline").unwrap().is_none());
+    assert!(root
+        .query_selector("circle.sparkline-now")
+        .unwrap()
+        .is_some());
+    let root = render_sparkline(vec![]).await;
+    assert!(root
+        .text_content()
+        .unwrap_or_default()
+        .contains("waiting for data"));
+}
+
+#[derive(Properties, PartialEq)]
+struct HistoryProbeProps {
+    truck: Option<Rc<TruckState>>,
+}
+
+/// What a page does: the hook's history into a sparkline.
+#[function_component(HistoryProbe)]
+fn history_probe(HistoryProbeProps { truck }: &HistoryProbeProps) -> Html {
+    let points = use_speed_history(truck.clone());
+    html! { <Sparkline {points} window_ms={SPEED_WINDOW_MS} label="Speed" unit="km/h" /> }
+}
+
+#[wasm_bindgen_test]
+async fn speed_history_appends_on_each_new_truck_state_and_forgets_after_ten_minutes() {
+    let root = test_root();
+    let at = |ms: u64, speed: f32| {
+        let mut t = truck("T-01", TruckStatus::EnRoute, 0.0, 0.0);
+        t.updated_ms = ms;
+        t.speed_kph = speed;
+        Some(Rc::new(t))
+    };
+    let count = |root: &Element| attr(&find(root, "svg.sparkline"), "data-points");
+    let first = at(1_000_000, 50.0);
+    let mut app = Renderer::<HistoryProbe>::with_root_and_props(
+        root.clone(),
+        HistoryProbeProps {
+            truck: first.clone(),
+        },
+    )
+    .render();
+    yew::scheduler::flush().await;
+    assert_eq!(count(&root), "1");
+
+    // The same Rc again (a re-render for another reason) adds nothing.
+    app.update(HistoryProbeProps {
+        truck: first.clone(),
+    });
+    yew::scheduler::flush().await;
+    assert_eq!(count(&root), "1");
+
+    app.update(HistoryProbeProps {
+        truck: at(1_001_000, 60.0),
+    });
+    yew::scheduler::flush().await;
+    app.update(HistoryProbeProps {
+        truck: at(1_002_000, 70.0),
+    });
+    yew::scheduler::flush().await;
+    assert_eq!(count(&root), "3");
+    assert_eq!(polyline_points(&root).len(), 3);
+
+    // Eleven minutes on, the first three have aged out.
+    app.update(HistoryProbeProps {
+        truck: at(1_000_000 + 11 * 60_000, 65.0),
+    });
+    yew::scheduler::flush().await;
+    assert_eq!(count(&root), "1");
+
+    // Another truck starts its own history.
+    let mut other = truck("T-02", TruckStatus::EnRoute, 0.0, 0.0);
+    other.updated_ms = 2_000_000;
+    app.update(HistoryProbeProps {
+        truck: Some(Rc::new(other)),
+    });
+    yew::scheduler::flush().await;
+    assert_eq!(count(&root), "1");
+}
+
+#[wasm_bindgen_test]
+async fn truck_panel_shows_the_speed_sparkline() {
+    let root = test_root();
+    Renderer::<TruckPanel>::with_root_and_props(
+        root.clone(),
+        yew::props!(TruckPanelProps {
+            truck: Rc::new(truck("T-09", TruckStatus::EnRoute, 0.0, 0.0)),
+            route: None,
+            now_ms: 1_002_000,
+            speed_history: Rc::new(vec![(900_000, 60.0), (950_000, 64.0), (1_000_000, 70.0)]),
+        }),
+    )
+    .render();
+    yew::scheduler::flush().await;
+    assert_eq!(
+        polyline_points(&find(&root, ".truck-panel .speed-trend")).len(),
+        3
+    );
+    // The rest of the panel is still there.
+    let text = root.text_content().unwrap_or_default();
+    for expected in [
+        "ETA",
+        "Fuel",
+        "Reefer",
+        "Driver hours left",
+        "Updated 2 s ago",
+    ] {
+        assert!(text.contains(expected), "{expected} in {text}");
+    }
+}
+
+// ---- the schematic map ----
+
+fn fleet_map() -> FleetMap {
+    let stop = |name: &str, x: f32, y: f32| Stop {
+        name: name.into(),
+        position: Point { x, y },
+        planned_ms: 0,
+    };
+    FleetMap {
+        depots: vec![
+            Depot {
+                name: "Lyon".into(),
+                position: Point { x: 100.0, y: 100.0 },
+            },
+            Depot {
+                name: "Turin".into(),
+                position: Point { x: 800.0, y: 700.0 },
+            },
+        ],
+        routes: vec![Route {
+            id: "R1".into(),
+            name: "Lyon – Turin".into(),
+            stops: vec![
+                stop("Lyon", 100.0, 100.0),
+                stop("Grenoble", 400.0, 300.0),
+                stop("Turin", 800.0, 700.0),
+            ],
+        }],
+    }
+}
+
+#[wasm_bindgen_test]
+async fn map_places_each_truck_as_a_linked_dot_coloured_by_status() {
+    let mut late = truck("T-01", TruckStatus::Delayed, 250.5, 180.0);
+    late.alerts.push(alert(AlertKind::Delay, "15 min late", 0));
+    let trucks = vec![
+        Rc::new(late),
+        Rc::new(truck("T-02", TruckStatus::EnRoute, 600.0, 520.0)),
+    ];
+    let root = test_root();
+    render_routed(
+        &root,
+        &MemoryHistory::new(),
+        html! { <SchematicMap map={Rc::new(fleet_map())} {trucks} /> },
+    );
+    yew::scheduler::flush().await;
+
+    let svg = find(&root, "svg.schematic");
+    assert_eq!(attr(&svg, "viewBox"), "0 0 1000 1000");
+    assert_eq!(
+        attr(&find(&root, "polyline.corridor"), "points"),
+        "100.0,100.0 400.0,300.0 800.0,700.0"
+    );
+    let depots: Vec<String> = all(&root, "g.depot text")
+        .iter()
+        .filter_map(|t| t.text_content())
+        .collect();
+    assert_eq!(depots, ["Lyon", "Turin"]);
+
+    let dot = find(&root, "g.truck-marker[data-truck='T-01'] circle.marker");
+    assert!(
+        has_class(&dot, "delayed"),
+        "status class: {}",
+        attr(&dot, "class")
+    );
+    assert_eq!(
+        (attr(&dot, "cx"), attr(&dot, "cy")),
+        ("250.5".into(), "180.0".into())
+    );
+    let link = find(&root, "g.truck-marker[data-truck='T-01'] a");
+    assert_eq!(attr(&link, "href"), "/trucks/T-01");
+    assert_eq!(
+        link.namespace_uri().as_deref(),
+        Some("http://www.w3.org/2000/svg")
+    );
+    assert!(has_class(
+        &find(&root, "g.truck-marker[data-truck='T-02'] circle.marker"),
+        "en_route"
+    ));
+    assert_eq!(
+        all(&root, "circle.marker-alert").len(),
+        2,
+        "T-01's ring and the legend's"
+    );
+    assert!(root
+        .query_selector("g.truck-marker[data-truck='T-02'] circle.marker-alert")
+        .unwrap()
+        .is_none());
+
+    let legend_count = |status: &str| {
+        find(
+            &root,
+            &format!(".map-legend li[data-status='{status}'] .count"),
+        )
+        .text_content()
+        .unwrap_or_default()
+    };
+    assert_eq!(legend_count("delayed"), "1");
+    assert_eq!(legend_count("en_route"), "1");
+    assert_eq!(legend_count("idle"), "0");
+}
+
+// ---- the fleet page's alert feed and "Add to board" ----
+
+#[wasm_bindgen_test]
+async fn alert_feed_lists_newest_first_with_links_in_a_polite_live_region() {
+    let mut a = truck("T-01", TruckStatus::Delayed, 0.0, 0.0);
+    a.alerts.push(alert(AlertKind::Delay, "15 min late", 1_000));
+    let mut b = truck("T-03", TruckStatus::EnRoute, 0.0, 0.0);
+    b.alerts
+        .push(alert(AlertKind::Temperature, "Reefer at 9.1 °C", 5_000));
+    let trucks = vec![Rc::new(a), Rc::new(b)];
+    let alerts: Rc<Vec<AlertEntry>> = Rc::new(alert_feed(trucks.iter(), 50));
+    let root = test_root();
+    render_routed(
+        &root,
+        &MemoryHistory::new(),
+        html! { <AlertFeed {alerts} /> },
+    );
+    yew::scheduler::flush().await;
+
+    let live = find(&root, ".alert-feed [aria-live='polite']");
+    let items = all(&live, "li.alert-item");
+    let order: Vec<String> = items.iter().map(|li| attr(li, "data-truck")).collect();
+    assert_eq!(order, ["T-03", "T-01"]);
+    assert!(items[0]
+        .text_content()
+        .unwrap_or_default()
+        .contains("Reefer at 9.1 °C"));
+    assert_eq!(attr(&find(&items[0], "a"), "href"), "/trucks/T-03");
+    assert_eq!(attr(&find(&items[1], "a"), "href"), "/trucks/T-01");
+
+    let root = test_root();
+    render_routed(
+        &root,
+        &MemoryHistory::new(),
+        html! { <AlertFeed alerts={Rc::new(Vec::new())} /> },
+    );
+    yew::scheduler::flush().await;
+    let live = find(&root, ".alert-feed [aria-live='polite']");
+    assert!(live
+        .text_content()
+        .unwrap_or_default()
+        .contains("No active alerts"));
+}
+
+#[wasm_bindgen_test]
+async fn fleet_rows_link_to_the_board_with_the_truck_added() {
+    let trucks = vec![
+        Rc::new(truck("T-01", TruckStatus::EnRoute, 0.0, 0.0)),
+        Rc::new(truck("T-05", TruckStatus::Idle, 0.0, 0.0)),
+    ];
+    let history = MemoryHistory::new();
+    let root = test_root();
+    render_routed(
+        &root,
+        &history,
+        html! {
+            <FleetTable {trucks} query={TableQuery::default()} now_ms={1_000_000}
+                on_query={Callback::noop()} board={Rc::new(BoardLayout::parse("T-05"))} />
+        },
+    );
+    yew::scheduler::flush().await;
+    let add = find(&root, "tr[data-truck='T-01'] a.add-to-board");
+    assert_eq!(attr(&add, "href"), "/board?trucks=T-05,T-01");
+    assert_eq!(attr(&add, "aria-label"), "Add T-01 to the board");
+    let on_board = find(&root, "tr[data-truck='T-05'] a.on-board");
+    assert_eq!(attr(&on_board, "href"), "/board?trucks=T-05");
+    assert_eq!(
+        attr(&find(&root, "tr[data-truck='T-01'] th a"), "href"),
+        "/trucks/T-01",
+        "the truck link still opens its panel"
+    );
+
+    add.unchecked_into::<HtmlElement>().click();
+    yew::scheduler::flush().await;
+    assert_eq!(query_of(&history), "/board?trucks=T-05,T-01");
+}

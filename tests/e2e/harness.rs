@@ -1,0 +1,353 @@
+//! The real parts an end-to-end test drives: convoy-server on a loopback port, and headless
+//! Chromium through Debian's chromedriver. `cargo xtask test` sets the paths they need.
+
+use fantoccini::wd::{Capabilities, WebDriverCompatibleCommand, WindowHandle};
+use fantoccini::{Client, ClientBuilder};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn env_path(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| {
+        panic!("{name} is not set: run the end-to-end tests with `cargo xtask test`")
+    })
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
+
+/// Polls `check` every 50 ms until it returns Some, or panics after `limit` saying `what`.
+pub async fn eventually<T, F, Fut>(limit: Duration, what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let start = Instant::now();
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(
+            start.elapsed() < limit,
+            "timed out after {limit:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A convoy-server process with its simulator.
+pub struct Server {
+    child: Child,
+    pub base: String,
+    http: reqwest::Client,
+}
+
+/// `GET /api/stats`.
+#[derive(Debug, Deserialize)]
+pub struct Stats {
+    pub open_streams: u64,
+    pub opened_total: u64,
+    pub latest_event_id: u64,
+}
+
+impl Server {
+    /// Starts the server on a free port and waits until it answers.
+    pub async fn start(extra_args: &[&str]) -> Server {
+        let port = free_port();
+        let child = Command::new(env_path("CONVOY_SERVER_BIN"))
+            .args(["--addr", &format!("127.0.0.1:{port}")])
+            .args(["--dist", &env_path("CONVOY_DIST")])
+            .args(extra_args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("convoy-server starts");
+        let server = Server {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+            http: reqwest::Client::new(),
+        };
+        eventually(
+            Duration::from_secs(20),
+            "convoy-server to answer",
+            || async { server.try_stats().await },
+        )
+        .await;
+        server
+    }
+
+    async fn try_stats(&self) -> Option<Stats> {
+        let response = self
+            .http
+            .get(format!("{}/api/stats", self.base))
+            .send()
+            .await
+            .ok()?;
+        response.json().await.ok()
+    }
+
+    /// The server's stream counts.
+    pub async fn stats(&self) -> Stats {
+        self.try_stats().await.expect("/api/stats answers")
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// What `window.convoyDiagnostics()` returns.
+#[derive(Debug, Deserialize, Clone)]
+#[serde(rename_all = "camelCase")]
+pub struct Diagnostics {
+    pub role: String,
+    pub tab_id: u64,
+    pub term: u64,
+    pub transport: String,
+    pub last_event_id: u64,
+    pub received: Vec<u64>,
+    pub gaps: u64,
+    pub gap_places: Vec<(u64, u64)>,
+    pub duplicates: u64,
+    pub snapshots: u64,
+}
+
+impl Diagnostics {
+    /// Asserts the delivered ids run without a gap or a repeat.
+    pub fn assert_contiguous(&self, tab: &str) {
+        assert_eq!(
+            (self.gaps, self.duplicates),
+            (0, 0),
+            "{tab} (tab id {}, {} snapshots): gaps at {:?}",
+            self.tab_id,
+            self.snapshots,
+            self.gap_places
+        );
+        for pair in self.received.windows(2) {
+            assert_eq!(
+                pair[1],
+                pair[0] + 1,
+                "{tab} (tab id {}) received {} after {}",
+                self.tab_id,
+                pair[1],
+                pair[0]
+            );
+        }
+    }
+}
+
+/// Headless Chromium driven over WebDriver.
+pub struct Browser {
+    pub client: Client,
+    driver: Child,
+    profile: PathBuf,
+}
+
+impl Browser {
+    /// Starts chromedriver and a fresh Chromium session.
+    pub async fn start() -> Browser {
+        let port = free_port();
+        let driver = Command::new(env_path("CHROMEDRIVER"))
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("chromedriver starts");
+        let profile =
+            std::env::temp_dir().join(format!("convoy-e2e-{}-{port}", std::process::id()));
+        let capabilities: Capabilities = serde_json::from_value(json!({
+            "browserName": "chrome",
+            "goog:chromeOptions": {
+                "binary": "/usr/bin/chromium",
+                "args": [
+                    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                    "--no-first-run", "--disable-background-networking",
+                    "--disable-component-update", "--disable-sync",
+                    "--disable-dev-shm-usage", "--window-size=1280,800",
+                    format!("--user-data-dir={}", profile.display()),
+                ],
+            },
+        }))
+        .expect("capabilities are an object");
+        let url = format!("http://127.0.0.1:{port}");
+        let client = eventually(
+            Duration::from_secs(20),
+            "chromedriver to start a session",
+            || {
+                let capabilities = capabilities.clone();
+                let url = url.clone();
+                async move {
+                    let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+                    ClientBuilder::new(connector)
+                        .capabilities(capabilities)
+                        .connect(&url)
+                        .await
+                        .ok()
+                }
+            },
+        )
+        .await;
+        Browser {
+            client,
+            driver,
+            profile,
+        }
+    }
+
+    /// Opens `url` in a new tab (the first call reuses the session's blank tab).
+    pub async fn open_tab(&self, url: &str) -> WindowHandle {
+        let current = self.client.window().await.expect("a window");
+        let blank = self
+            .client
+            .current_url()
+            .await
+            .map(|u| u.as_str() == "about:blank");
+        let handle = if blank.unwrap_or(false) {
+            current
+        } else {
+            let created = self.client.new_window(true).await.expect("a new tab");
+            created.handle
+        };
+        self.client
+            .switch_to_window(handle.clone())
+            .await
+            .expect("switch tab");
+        self.client.goto(url).await.expect("the page loads");
+        handle
+    }
+
+    /// Opens a tab without waiting for its page to load (for the stalled tab of the control).
+    pub async fn open_tab_no_wait(&self, url: &str) -> WindowHandle {
+        let created = self.client.new_window(true).await.expect("a new tab");
+        self.client
+            .switch_to_window(created.handle.clone())
+            .await
+            .expect("switch tab");
+        let _ = self
+            .client
+            .execute(
+                "window.location.href = arguments[0]; return true;",
+                vec![json!(url)],
+            )
+            .await;
+        created.handle
+    }
+
+    /// `window.convoyDiagnostics()` in `tab`, or None before the app started.
+    pub async fn diagnostics(&self, tab: &WindowHandle) -> Option<Diagnostics> {
+        self.client.switch_to_window(tab.clone()).await.ok()?;
+        let value = self
+            .client
+            .execute(
+                "return window.convoyDiagnostics ? window.convoyDiagnostics() : null;",
+                vec![],
+            )
+            .await
+            .ok()?;
+        serde_json::from_value(value).ok()
+    }
+
+    /// Runs a script in `tab` and returns its result.
+    pub async fn run(&self, tab: &WindowHandle, script: &str) -> Value {
+        self.client
+            .switch_to_window(tab.clone())
+            .await
+            .expect("switch tab");
+        self.client
+            .execute(script, vec![])
+            .await
+            .unwrap_or(Value::Null)
+    }
+
+    /// Closes `tab` the way a user does.
+    pub async fn close_tab(&self, tab: &WindowHandle) {
+        self.client
+            .switch_to_window(tab.clone())
+            .await
+            .expect("switch tab");
+        self.client.close_window().await.expect("close tab");
+    }
+
+    /// Kills `tab`'s renderer process (no pagehide, no goodbye): a crash.
+    pub async fn crash_tab(&self, tab: &WindowHandle) {
+        self.client
+            .switch_to_window(tab.clone())
+            .await
+            .expect("switch tab");
+        // The command does not answer: the renderer is gone before it could.
+        let _ = tokio::time::timeout(
+            Duration::from_secs(5),
+            self.client.issue_cmd(Cdp::new("Page.crash", json!({}))),
+        )
+        .await;
+    }
+
+    /// Sends a Chrome DevTools Protocol command to the current tab.
+    pub async fn cdp(&self, tab: &WindowHandle, cmd: &str, params: Value) -> Value {
+        self.client
+            .switch_to_window(tab.clone())
+            .await
+            .expect("switch tab");
+        self.client
+            .issue_cmd(Cdp::new(cmd, params))
+            .await
+            .unwrap_or(Value::Null)
+    }
+
+    /// Ends the session and the browser.
+    pub async fn quit(self) {
+        let _ = self.client.clone().close().await;
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+        let _ = std::fs::remove_dir_all(&self.profile);
+    }
+}
+
+/// chromedriver's `goog/cdp/execute` endpoint.
+#[derive(Debug)]
+struct Cdp {
+    cmd: String,
+    params: Value,
+}
+
+impl Cdp {
+    fn new(cmd: &str, params: Value) -> Cdp {
+        Cdp {
+            cmd: cmd.to_owned(),
+            params,
+        }
+    }
+}
+
+impl WebDriverCompatibleCommand for Cdp {
+    fn endpoint(
+        &self,
+        base_url: &url::Url,
+        session_id: Option<&str>,
+    ) -> Result<url::Url, url::ParseError> {
+        base_url.join(&format!(
+            "session/{}/goog/cdp/execute",
+            session_id.unwrap_or_default()
+        ))
+    }
+
+    fn method_and_body(&self, _: &url::Url) -> (http::Method, Option<String>) {
+        let body = json!({ "cmd": self.cmd, "params": self.params });
+        (http::Method::POST, Some(body.to_string()))
+    }
+}

@@ -1,0 +1,8 @@
+//! End to end: real Chromium with real tabs against a real convoy-server over loopback HTTP/1.1.
+//! Run by `cargo xtask test` (feature `e2e`), which builds the app and sets the paths.
+#![cfg(not(target_arch = "wasm32"))]
+
+mod dashboard;
+mod harness;
+mod live_app;
+mod shared_stream;

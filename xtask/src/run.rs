@@ -1,0 +1,275 @@
+//! The commands themselves: build, serve, test and bench, over cargo, trunk and the server.
+
+use crate::tools::{self, Need, Tools};
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+/// The workspace root: xtask lives one folder below it.
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask sits inside the workspace")
+        .to_path_buf()
+}
+
+/// `cargo xtask dev`: build the app and serve it with the simulator.
+pub fn dev(server_args: &[String]) -> Result<(), String> {
+    let tools = tools::ensure(Need::BUILD)?;
+    build_app(&tools)?;
+    cargo(&["build", "--release", "-p", "convoy-server"], &[])?;
+    let addr = flag_value(server_args, "--addr").unwrap_or("127.0.0.1:8080");
+    println!("\nConvoy: open http://{addr}/  (Ctrl-C stops it)\n");
+    let status = Command::new("target/release/convoy-server")
+        .args(["--dist", "dist"])
+        .args(server_args)
+        .status()
+        .map_err(|e| format!("cannot start convoy-server: {e}"))?;
+    status
+        .success()
+        .then_some(())
+        .ok_or_else(|| format!("convoy-server exited with {status}"))
+}
+
+/// `cargo xtask test`: every test, then one line `N passed, N failed`.
+pub fn test() -> Result<(), String> {
+    let tools = tools::ensure(Need::ALL)?;
+    let mut tally = Tally::default();
+    let dist = workspace_root().join("dist");
+    let chromedriver = tools.chromedriver.display().to_string();
+    let browser_env = [
+        (
+            "CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER",
+            "wasm-bindgen-test-runner".to_owned(),
+        ),
+        ("CHROMEDRIVER", chromedriver.clone()),
+        ("WASM_BINDGEN_TEST_TIMEOUT", "120".to_owned()),
+    ];
+    tally.step("host tests", cargo_tests(&["test", "--workspace"], &[]));
+    tally.step(
+        "in-browser tests",
+        cargo_tests(
+            &[
+                "test",
+                "-p",
+                "convoy",
+                "--target",
+                "wasm32-unknown-unknown",
+                "--test",
+                "browser",
+                "--test",
+                "dashboard",
+            ],
+            &browser_env,
+        ),
+    );
+    let built = build_app(&tools).and_then(|()| cargo(&["build", "-p", "convoy-server"], &[]));
+    match built {
+        Ok(()) => {
+            let e2e_env = [
+                ("CHROMEDRIVER", chromedriver),
+                ("CONVOY_DIST", dist.display().to_string()),
+                (
+                    "CONVOY_SERVER_BIN",
+                    workspace_root()
+                        .join("target/debug/convoy-server")
+                        .display()
+                        .to_string(),
+                ),
+            ];
+            tally.step(
+                "end-to-end tests",
+                cargo_tests(
+                    &[
+                        "test",
+                        "-p",
+                        "convoy",
+                        "--features",
+                        "e2e",
+                        "--test",
+                        "e2e",
+                        "--",
+                        "--test-threads=1",
+                    ],
+                    &e2e_env,
+                ),
+            );
+        }
+        Err(e) => tally.step("end-to-end tests", Err(e)),
+    }
+    println!("{} passed, {} failed", tally.passed, tally.failed);
+    if tally.failed == 0 {
+        Ok(())
+    } else {
+        Err(format!("{} test(s) failed", tally.failed))
+    }
+}
+
+/// `cargo xtask bench`: real Chromium against the real server; writes bench/results.{md,json}.
+pub fn bench(args: &[String]) -> Result<(), String> {
+    let tools = tools::ensure(Need::ALL)?;
+    build_app(&tools)?;
+    cargo(&["build", "--release", "-p", "convoy-server"], &[])?;
+    let root = workspace_root();
+    let env = [
+        ("CHROMEDRIVER", tools.chromedriver.display().to_string()),
+        ("CONVOY_DIST", root.join("dist").display().to_string()),
+        (
+            "CONVOY_SERVER_BIN",
+            root.join("target/release/convoy-server")
+                .display()
+                .to_string(),
+        ),
+    ];
+    let mut cmd = vec![
+        "run",
+        "--release",
+        "-p",
+        "convoy",
+        "--features",
+        "e2e",
+        "--example",
+        "bench",
+        "--",
+    ];
+    cmd.extend(args.iter().map(String::as_str));
+    cargo(&cmd, &env)
+}
+
+/// Builds the app into `dist/` with trunk, offline, in release mode.
+fn build_app(tools: &Tools) -> Result<(), String> {
+    let status = Command::new("trunk")
+        .args(["build", "--release"])
+        .env("PATH", &tools.path)
+        .status()
+        .map_err(|e| format!("cannot run trunk: {e}"))?;
+    status
+        .success()
+        .then_some(())
+        .ok_or_else(|| "trunk build failed".to_owned())
+}
+
+fn cargo(args: &[&str], env: &[(&str, String)]) -> Result<(), String> {
+    let status = Command::new(env!("CARGO"))
+        .args(args)
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .status()
+        .map_err(|e| format!("cannot run cargo: {e}"))?;
+    status
+        .success()
+        .then_some(())
+        .ok_or_else(|| format!("`cargo {}` failed", args.join(" ")))
+}
+
+/// Counts from libtest's `test result:` lines (wasm-bindgen-test-runner prints the same).
+#[derive(Default, Debug, PartialEq)]
+struct Counts {
+    passed: u32,
+    failed: u32,
+    /// Whether cargo itself exited successfully.
+    success: bool,
+}
+
+/// Runs a cargo test command, echoing its output and summing its results.
+fn cargo_tests(args: &[&str], env: &[(&str, String)]) -> Result<Counts, String> {
+    let mut child = Command::new(env!("CARGO"))
+        .args(args)
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .stdout(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot run cargo: {e}"))?;
+    let mut counts = Counts::default();
+    if let Some(stdout) = child.stdout.take() {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            println!("{line}");
+            if let Some((passed, failed)) = parse_result_line(&line) {
+                counts.passed += passed;
+                counts.failed += failed;
+            }
+        }
+    }
+    counts.success = child.wait().map_err(|e| e.to_string())?.success();
+    Ok(counts)
+}
+
+/// Reads `test result: ok. 5 passed; 1 failed; ...`.
+fn parse_result_line(line: &str) -> Option<(u32, u32)> {
+    let rest = line.trim().strip_prefix("test result: ")?;
+    let number_before = |word: &str| -> Option<u32> {
+        let end = rest.find(word)?;
+        rest[..end].trim_end().rsplit(' ').next()?.parse().ok()
+    };
+    Some((number_before(" passed")?, number_before(" failed")?))
+}
+
+#[derive(Default)]
+struct Tally {
+    passed: u32,
+    failed: u32,
+}
+
+impl Tally {
+    /// Adds a step's counts; a step that failed without a failing test (a build error, a
+    /// crash) counts as one failure so the total never hides it.
+    fn step(&mut self, name: &str, result: Result<Counts, String>) {
+        match result {
+            Ok(counts) => {
+                self.passed += counts.passed;
+                self.failed += counts.failed;
+                if !counts.success && counts.failed == 0 {
+                    eprintln!("xtask: {name} did not complete");
+                    self.failed += 1;
+                }
+            }
+            Err(e) => {
+                eprintln!("xtask: {name}: {e}");
+                self.failed += 1;
+            }
+        }
+    }
+}
+
+fn flag_value<'a>(args: &'a [String], flag: &str) -> Option<&'a str> {
+    let at = args.iter().position(|a| a == flag)?;
+    args.get(at + 1).map(String::as_str)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_libtest_and_runner_result_lines() {
+        let line =
+            "test result: FAILED. 12 passed; 3 failed; 0 ignored; 0 measured; 0 filtered out";
+        assert_eq!(parse_result_line(line), Some((12, 3)));
+        assert_eq!(
+            parse_result_line("test result: ok. 0 passed; 0 failed;"),
+            Some((0, 0))
+        );
+        assert_eq!(parse_result_line("running 3 tests"), None);
+    }
+
+    #[test]
+    fn a_step_that_did_not_complete_counts_as_a_failure() {
+        let mut tally = Tally::default();
+        tally.step(
+            "a",
+            Ok(Counts {
+                passed: 4,
+                failed: 0,
+                success: false,
+            }),
+        );
+        tally.step("b", Err("no cargo".into()));
+        tally.step(
+            "c",
+            Ok(Counts {
+                passed: 2,
+                failed: 1,
+                success: false,
+            }),
+        );
+        assert_eq!((tally.passed, tally.failed), (6, 3));
+    }
+}

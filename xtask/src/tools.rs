@@ -1,0 +1,170 @@
+//! Installs the toolchain Convoy builds with, skipping whatever is already there at the pinned
+//! version. Nothing here runs at build time: trunk is configured offline and finds these tools
+//! on PATH.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// trunk 0.22 needs a newer rustc than the one we target; 0.21.14 is the last that builds.
+const TRUNK_VERSION: &str = "0.21.14";
+/// binaryen's npm build; Debian's binaryen is too old for current rustc output.
+const BINARYEN_VERSION: &str = "132.0.0";
+const WASM_TARGET: &str = "wasm32-unknown-unknown";
+
+/// What a command needs installed.
+#[derive(Clone, Copy)]
+pub struct Need {
+    pub browser: bool,
+}
+
+impl Need {
+    pub const ALL: Need = Need { browser: true };
+    pub const BUILD: Need = Need { browser: false };
+}
+
+/// Where the installed tools are, for the commands that use them.
+pub struct Tools {
+    /// PATH with the npm-installed wasm-opt in front, for trunk.
+    pub path: String,
+    pub chromedriver: PathBuf,
+}
+
+/// Installs what is missing and says where everything is.
+pub fn ensure(need: Need) -> Result<Tools, String> {
+    ensure_wasm_target()?;
+    ensure_cargo_tool("trunk", "trunk", TRUNK_VERSION, &["--locked"])?;
+    let bindgen = wasm_bindgen_version_in_lock()?;
+    // wasm-bindgen-cli's own lock names a crate the registry no longer has: no --locked.
+    ensure_cargo_tool("wasm-bindgen", "wasm-bindgen-cli", &bindgen, &[])?;
+    let wasm_opt_dir = ensure_wasm_opt()?;
+    let chromedriver = PathBuf::from("/usr/bin/chromedriver");
+    if need.browser {
+        ensure_chromium(&chromedriver)?;
+    }
+    let path = format!(
+        "{}:{}",
+        wasm_opt_dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    Ok(Tools { path, chromedriver })
+}
+
+fn ensure_wasm_target() -> Result<(), String> {
+    let installed = output("rustup", &["target", "list", "--installed"]).unwrap_or_default();
+    if installed.lines().any(|line| line.trim() == WASM_TARGET) {
+        return Ok(());
+    }
+    say(&format!("installing the {WASM_TARGET} target"));
+    status("rustup", &["target", "add", WASM_TARGET])
+}
+
+/// Runs `cargo install` unless `binary --version` already reports `version`.
+fn ensure_cargo_tool(
+    binary: &str,
+    krate: &str,
+    version: &str,
+    extra: &[&str],
+) -> Result<(), String> {
+    let reported = output(binary, &["--version"]).unwrap_or_default();
+    if reported.split_whitespace().nth(1) == Some(version) {
+        return Ok(());
+    }
+    say(&format!(
+        "installing {krate} {version} (once; this takes minutes)"
+    ));
+    let mut args = vec!["install", krate, "--version", version];
+    args.extend_from_slice(extra);
+    status("cargo", &args)
+}
+
+/// The `wasm-bindgen` version Cargo.lock resolved: the CLI must match it exactly.
+pub fn wasm_bindgen_version_in_lock() -> Result<String, String> {
+    let lock = std::fs::read_to_string("Cargo.lock")
+        .map_err(|e| format!("cannot read Cargo.lock: {e}"))?;
+    let mut lines = lock.lines();
+    while let Some(line) = lines.next() {
+        if line.trim() == "name = \"wasm-bindgen\"" {
+            if let Some(version) = lines
+                .next()
+                .and_then(|l| l.trim().strip_prefix("version = "))
+            {
+                return Ok(version.trim_matches('"').to_owned());
+            }
+        }
+    }
+    Err("Cargo.lock has no wasm-bindgen package".into())
+}
+
+/// Installs binaryen's wasm-opt from npm into `.tools/binaryen`, returns its bin directory.
+fn ensure_wasm_opt() -> Result<PathBuf, String> {
+    let prefix = Path::new(".tools/binaryen");
+    let bin = std::fs::canonicalize(".")
+        .map_err(|e| e.to_string())?
+        .join(prefix)
+        .join("node_modules/.bin");
+    let major = BINARYEN_VERSION.split('.').next().unwrap_or_default();
+    let reported = output(
+        bin.join("wasm-opt").to_str().unwrap_or_default(),
+        &["--version"],
+    );
+    if reported.is_some_and(|v| v.contains(&format!("version {major}"))) {
+        return Ok(bin);
+    }
+    say(&format!(
+        "installing binaryen {BINARYEN_VERSION} (wasm-opt) from npm"
+    ));
+    std::fs::create_dir_all(prefix).map_err(|e| e.to_string())?;
+    let package = format!("binaryen@{BINARYEN_VERSION}");
+    status(
+        "npm",
+        &[
+            "install",
+            "--no-audit",
+            "--no-fund",
+            "--prefix",
+            ".tools/binaryen",
+            &package,
+        ],
+    )?;
+    Ok(bin)
+}
+
+fn ensure_chromium(chromedriver: &Path) -> Result<(), String> {
+    if Path::new("/usr/bin/chromium").exists() && chromedriver.exists() {
+        return Ok(());
+    }
+    let is_root = output("id", &["-u"]).is_some_and(|uid| uid.trim() == "0");
+    if !is_root {
+        return Err(
+            "Chromium is missing: run `sudo apt-get install -y chromium chromium-driver`".into(),
+        );
+    }
+    say("installing Debian's chromium and chromium-driver");
+    status("apt-get", &["update"])?;
+    status("apt-get", &["install", "-y", "chromium", "chromium-driver"])
+}
+
+fn say(message: &str) {
+    eprintln!("xtask: {message}");
+}
+
+/// A command's stdout, or None when it cannot run or fails.
+fn output(program: &str, args: &[&str]) -> Option<String> {
+    let out = Command::new(program).args(args).output().ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+fn status(program: &str, args: &[&str]) -> Result<(), String> {
+    let ok = Command::new(program)
+        .args(args)
+        .status()
+        .map_err(|e| format!("cannot run {program}: {e}"))?
+        .success();
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("`{program} {}` failed", args.join(" ")))
+    }
+}
