@@ -1249,11 +1249,10 @@ fn lossy_reordering_channel_still_delivers_exactly_once() {
             if std::env::var_os("SIM_TRACE").is_some() {
                 let terms: BTreeSet<u64> = sim.log.relays.iter().map(|r| r.1).collect();
                 eprintln!(
-                    "{mode:?}/{seed}: overlap {overlap} ms, {} terms, {} claims, {} relays, {} tabs",
+                    "{mode:?}/{seed}: overlap {overlap} ms, {} terms, {} claims, {} relays",
                     terms.len(),
                     sim.log.claims,
                     sim.log.relays.len(),
-                    sim.live().count()
                 );
             }
             assert!(
@@ -1689,11 +1688,10 @@ fn chaos_keeps_every_invariant() {
             if std::env::var_os("SIM_TRACE").is_some() {
                 let terms: BTreeSet<u64> = sim.log.relays.iter().map(|r| r.1).collect();
                 eprintln!(
-                    "{mode:?}/{seed}: overlap {overlap} ms, {} terms, {} claims, {} relays, {} tabs",
+                    "{mode:?}/{seed}: overlap {overlap} ms, {} terms, {} claims, {} relays",
                     terms.len(),
                     sim.log.claims,
                     sim.log.relays.len(),
-                    sim.live().count()
                 );
             }
             assert!(

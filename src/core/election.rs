@@ -36,6 +36,7 @@
 //! here depends on a hidden tab's timers alone: `TabHub` runs every due deadline on each input,
 //! and a claimant that lost a round re-sends its claim after `claim_window_ms / 2` if the winner
 //! has not announced itself, which wakes a throttled winner whose window has already closed.
+#![warn(missing_docs)]
 
 use crate::core::relay::TabId;
 use serde::{Deserialize, Serialize};
@@ -87,8 +88,11 @@ pub enum LockState {
 pub enum Seen {
     /// A frame only a leader sends (leading, event, heartbeat, snapshot, replay).
     Leader,
-    /// A claim for `term`.
-    Claim { term: Term },
+    /// A claim round for a term.
+    Claim {
+        /// The term claimed.
+        term: Term,
+    },
     /// The sender is leaving (page hide or close).
     Goodbye,
     /// Any other frame from a tab (hello, watch, resend...): only its term counts.
@@ -99,22 +103,36 @@ pub enum Seen {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ElectionAction {
     /// Locks mode: ask for the leader lock. Before a steal, abort any queued request.
-    RequestLock { steal: bool },
+    RequestLock {
+        /// Take the lock from its holder at once.
+        steal: bool,
+    },
     /// Locks mode: release the lock if held, and abort any queued request.
     ReleaseLock,
-    /// Broadcast a claim for `term`.
-    SendClaim { term: Term },
+    /// Broadcast a claim.
+    SendClaim {
+        /// The term claimed.
+        term: Term,
+    },
     /// This tab leads: broadcast that it does, now (answers claims and stale leaders).
     AssertLeadership,
     /// A claimant is behind (it claims a term this tab already knows): send any frame, which
     /// carries our term, so it catches up instead of winning an old term nobody contests.
     AnnounceTerm,
-    /// This tab now leads in `term`.
-    BecomeLeader { term: Term },
+    /// This tab now leads.
+    BecomeLeader {
+        /// The term it leads in.
+        term: Term,
+    },
     /// This tab led and must stop relaying at once.
     StopLeading,
-    /// This tab now follows `leader` in `term` (a new leader, or the old one heard again).
-    Follow { leader: TabId, term: Term },
+    /// This tab now follows a leader (a new one, or the old one heard again).
+    Follow {
+        /// The leader.
+        leader: TabId,
+        /// Its term.
+        term: Term,
+    },
     /// The leader this tab followed is gone or superseded; none is known yet.
     LeaderGone,
 }

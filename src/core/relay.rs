@@ -102,6 +102,7 @@
 //! message arrives: every input runs the deadlines that are due, and a losing claimant re-sends its
 //! claim to wake a throttled winner). When every tab is hidden, a crash is noticed only when a
 //! timer fires: up to a second later, or a minute after five minutes hidden.
+#![warn(missing_docs)]
 
 use crate::core::election::{
     Election, ElectionAction, ElectionMode, ElectionTiming, LockState, Role, Seen, Term,
@@ -231,8 +232,11 @@ pub enum Departure {
 /// no event with an id between `prev` and `event.id`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Link {
+    /// The event.
     pub event: Envelope,
+    /// The relaying tab's cursor before this event: nothing of `union` lies in between.
     pub prev: EventId,
+    /// The watch of the upstream stream the event came from.
     pub union: Watch,
 }
 
@@ -247,6 +251,7 @@ pub struct TabFrame {
     pub from: TabId,
     /// The highest term the sender knows.
     pub term: Term,
+    /// What the frame says.
     pub msg: TabMsg,
 }
 
@@ -254,46 +259,74 @@ pub struct TabFrame {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum TabMsg {
+    /// Any tab, on start and on `pageshow`: here is my watch and cursor. The leader answers
+    /// `Leading`, and a `Snapshot` when `cursor` is `None`.
     Hello {
+        /// The sender's watch.
         watch: Watch,
+        /// The sender's cursor; `None` before its first snapshot.
         cursor: Option<EventId>,
     },
+    /// Any tab: my watch changed, or is still this (refresh every `watch_refresh_ms`).
     Watch {
+        /// The sender's watch.
         watch: Watch,
+        /// The sender's cursor (informational).
         cursor: Option<EventId>,
     },
+    /// Any tab: my state lacks trucks of `watch`; answered with `Snapshot { to }`.
     SnapshotRequest {
+        /// The sender's watch, which the snapshot must cover.
         watch: Watch,
     },
+    /// A follower: send me the links after `after`; answered with `Replay` or `Snapshot`.
     Resend {
+        /// The sender's cursor.
         after: EventId,
+        /// The sender's watch (for the snapshot fallback).
         watch: Watch,
     },
+    /// Any tab: a claim round for `term` (see `core::election`).
     Claim {
+        /// The term claimed (the frame's `term` is the sender's current one).
         term: Term,
     },
+    /// Any tab leaving (page hide or close); from the leader: elect a new one now.
     Goodbye,
+    /// The leader: I lead in the frame's term.
     Leading {
+        /// The watch of the leader's stream (or the union it will open).
         union: Watch,
+        /// The leader's cursor.
         cursor: Option<EventId>,
     },
+    /// The leader: one relayed event.
     Event(Link),
+    /// The leader: still here, at `cursor`.
     Heartbeat {
+        /// The watch of the leader's stream.
         union: Watch,
+        /// The leader's cursor: a follower behind it has lost a link.
         cursor: Option<EventId>,
         /// Relayed from a server heartbeat (rather than the leader's timer).
         server: bool,
     },
+    /// The leader: a snapshot of its cache.
     Snapshot {
         /// One tab, or every tab (`None`, after a reset).
         to: Option<TabId>,
         /// The trucks the snapshot is exact for.
         watch: Watch,
+        /// The server's history was lost: every tab takes it, whatever its cursor.
         reset: bool,
+        /// The trucks; `last_event_id` is the position live links continue from.
         snapshot: FleetSnapshot,
     },
+    /// The leader: links from its ring, answering a `Resend`.
     Replay {
+        /// The tab that asked.
         to: TabId,
+        /// Consecutive links in id order.
         links: Vec<Link>,
     },
 }
@@ -332,9 +365,9 @@ impl TabMsg {
 /// Why a channel message was dropped.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FrameError {
-    /// Not JSON, not a frame, or inconsistent content.
+    /// Not JSON, not a frame, or inconsistent content (with the reason).
     Malformed(String),
-    /// Another app, another protocol version, or this tab's own id.
+    /// Another app, another protocol version, or this tab's own id (with the reason).
     Foreign(String),
 }
 
@@ -384,14 +417,19 @@ pub enum HubOutput {
     /// Post this JSON text on the BroadcastChannel.
     Broadcast(String),
     /// Locks mode: request the leader lock; before a steal, abort any queued request.
-    RequestLock { steal: bool },
+    RequestLock {
+        /// Take the lock from its holder at once (a frozen leader).
+        steal: bool,
+    },
     /// Locks mode: release the lock if held and abort any queued request.
     ReleaseLock,
     /// GET the fleet snapshot and call `handle_snapshot` with it.
     FetchSnapshot,
     /// (Re)open the one upstream stream, replacing any open one.
     OpenUpstream {
+        /// The trucks to stream (never empty).
         watch: Watch,
+        /// Resume after this id (`Last-Event-ID`).
         last_event_id: Option<EventId>,
     },
     /// Close the upstream stream (and cancel the browser's own retry).
@@ -412,6 +450,7 @@ pub enum UpstreamState {
     Closed,
     /// `OpenUpstream` issued, not open yet.
     Connecting,
+    /// Open (or already delivering).
     Open,
     /// Failed; reopens at `reconnect_at_ms`.
     Backoff,
@@ -420,18 +459,27 @@ pub enum UpstreamState {
 /// What a hub knows about itself, for the status chip and /diagnostics.
 #[derive(Debug, Clone, PartialEq)]
 pub struct HubDiagnostics {
+    /// This tab.
     pub tab_id: TabId,
+    /// The election mode.
     pub mode: ElectionMode,
+    /// Leader, follower or electing.
     pub role: Role,
+    /// The highest term known (the current leader's).
     pub term: Term,
+    /// The leader followed (this tab when leading), if any.
     pub leader_id: Option<TabId>,
+    /// Where this tab's Web Lock request stands.
     pub lock: LockState,
     /// The highest event id this tab's state reflects (0 before its first snapshot).
     pub cursor: EventId,
+    /// This tab's watch.
     pub watch: Watch,
+    /// The upstream stream (`Closed` unless leading).
     pub upstream: UpstreamState,
     /// When a failed upstream reopens (Unix ms, leader only).
     pub reconnect_at_ms: Option<u64>,
+    /// Failed attempts since the stream last delivered.
     pub reconnect_attempt: u32,
     /// Leader only: the union of the live tabs' watches.
     pub watch_union: Option<Watch>,
@@ -439,6 +487,8 @@ pub struct HubDiagnostics {
     pub subscribed: Option<Watch>,
     /// Tabs whose watch this tab knows.
     pub peers: usize,
+    /// This tab waits for a snapshot (no state yet, a grown watch, or a stream that skipped
+    /// its trucks).
     pub needs_snapshot: bool,
     /// Links waiting for a missing one.
     pub buffered: usize,
@@ -454,11 +504,13 @@ pub struct HubDiagnostics {
     pub relayed: u64,
     /// Events handed to this tab's app.
     pub delivered: u64,
+    /// Snapshots handed to this tab's app.
     pub snapshots_delivered: u64,
     /// Resends this tab asked for.
     pub resend_requests: u64,
     /// Resends this tab answered as leader (with a replay).
     pub resends_served: u64,
+    /// Snapshot requests this tab sent.
     pub snapshot_requests: u64,
     /// Snapshots this tab sent to other tabs as leader.
     pub snapshots_served: u64,

@@ -58,6 +58,8 @@ pub fn test() -> Result<(), String> {
                 "--test",
                 "browser",
                 "--test",
+                "browser_election",
+                "--test",
                 "dashboard",
             ],
             &browser_env,

@@ -4,8 +4,8 @@
 //! owner here, and every listener lives in the guard that removes it.
 
 use super::channel::{TabChannel, CHANNEL_NAME};
-use super::locks::{lock_manager, LockRequest, LockSignal};
-use super::upstream::{stream_url, Upstream, UpstreamSignal};
+use super::locks::{lock_manager, LockRequest, LockSignal, LEADER_LOCK};
+use super::upstream::{stream_url, Upstream, UpstreamSignal, HEARTBEAT_MS};
 use super::{Connection, FeedStatus, FeedUpdate, TransportMode};
 use crate::core::delivery::DeliveryLog;
 use crate::core::election::{ElectionMode, Role};
@@ -21,9 +21,6 @@ use wasm_bindgen::JsCast;
 use web_sys::{LockManager, PageTransitionEvent};
 use yew::Callback;
 
-/// How long to wait before asking for the snapshot again after a failed fetch.
-const SNAPSHOT_RETRY_MS: u32 = 2_000;
-
 type Shared = Rc<RefCell<HubDriver>>;
 
 /// Wall-clock ms: tabs of one browser share it, so relay delays compare across tabs.
@@ -37,9 +34,26 @@ fn new_tab_id() -> u64 {
     (js_sys::Math::random() * 9_007_199_254_740_991.0) as u64
 }
 
+/// The channel and lock a group of hubs shares: the app's own, or a test's.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HubNames {
+    pub channel: String,
+    pub lock: String,
+}
+
+impl Default for HubNames {
+    fn default() -> Self {
+        HubNames {
+            channel: CHANNEL_NAME.into(),
+            lock: LEADER_LOCK.into(),
+        }
+    }
+}
+
 /// The browser side of one tab's hub.
 pub struct HubDriver {
     hub: TabHub,
+    names: HubNames,
     mode: TransportMode,
     mode_reason: String,
     locks: Option<LockManager>,
@@ -48,7 +62,6 @@ pub struct HubDriver {
     upstream: Option<Upstream>,
     connection: Connection,
     timer: Option<(u64, Timeout)>,
-    snapshot_retry: Option<Timeout>,
     frame: Option<AnimationFrame>,
     pending: Vec<Envelope>,
     log: DeliveryLog,
@@ -67,6 +80,17 @@ impl HubDriver {
         watch: Watch,
         on_update: Callback<FeedUpdate>,
     ) -> Shared {
+        Self::start_with(mode, mode_reason, watch, on_update, HubNames::default())
+    }
+
+    /// Like `start`, on a channel and lock of the caller's choosing.
+    pub fn start_with(
+        mode: TransportMode,
+        mode_reason: String,
+        watch: Watch,
+        on_update: Callback<FeedUpdate>,
+        names: HubNames,
+    ) -> Shared {
         let now = now_ms();
         let locks = match mode {
             TransportMode::Leader => lock_manager(),
@@ -79,11 +103,15 @@ impl HubDriver {
         };
         let mut config = HubConfig::new(new_tab_id(), election);
         config.watch = watch.clone();
+        // Streams Convoy opens carry a server heartbeat every HEARTBEAT_MS: silence this long
+        // means the stream is dead even if the socket is not.
+        config.upstream_stall_ms = 8 * HEARTBEAT_MS;
         let hub = TabHub::new(config, now);
         let mut log = DeliveryLog::new();
         log.set_contiguous(watch == Watch::All);
         let shared = Rc::new(RefCell::new(HubDriver {
             hub,
+            names,
             mode,
             mode_reason,
             locks,
@@ -92,7 +120,6 @@ impl HubDriver {
             upstream: None,
             connection: Connection::Connecting,
             timer: None,
-            snapshot_retry: None,
             frame: None,
             pending: Vec::new(),
             log,
@@ -105,7 +132,8 @@ impl HubDriver {
         let weak = Rc::downgrade(&shared);
         if mode == TransportMode::Leader {
             let on_message = weak.clone();
-            match TabChannel::open(CHANNEL_NAME, move |text| {
+            let channel_name = shared.borrow().names.channel.clone();
+            match TabChannel::open(&channel_name, move |text| {
                 input(&on_message, |hub, now| {
                     hub.handle_channel_message(now, &text)
                 })
@@ -306,7 +334,7 @@ fn execute(shared: &Shared, output: HubOutput, updates: &mut Vec<FeedUpdate>) {
                 LockSignal::Granted => input(&weak, |hub, now| hub.handle_lock_granted(now)),
                 LockSignal::Lost => input(&weak, |hub, now| hub.handle_lock_lost(now)),
             });
-            match LockRequest::request(&manager, steal, on_signal) {
+            match LockRequest::request(&manager, &driver.names.lock, steal, on_signal) {
                 Ok(request) => driver.lock = Some(request),
                 Err(_) => driver.connection = Connection::Error("Web Locks request failed".into()),
             }
@@ -387,17 +415,8 @@ fn fetch_snapshot(weak: Weak<RefCell<HubDriver>>) {
     wasm_bindgen_futures::spawn_local(async move {
         match load_snapshot().await {
             Ok(snapshot) => input(&weak, |hub, now| hub.handle_snapshot(now, snapshot)),
-            Err(message) => {
-                let Some(shared) = weak.upgrade() else { return };
-                let retry = weak.clone();
-                let mut driver = shared.borrow_mut();
-                driver.connection = Connection::Error(message);
-                driver.snapshot_retry = Some(Timeout::new(SNAPSHOT_RETRY_MS, move || {
-                    fetch_snapshot(retry);
-                }));
-                drop(driver);
-                pump(&shared);
-            }
+            // The hub asks again after `snapshot_retry_ms`; meanwhile the chip says why.
+            Err(message) => set_connection(&weak, Connection::Error(message)),
         }
     });
 }

@@ -42,9 +42,10 @@ pub struct LockRequest {
 }
 
 impl LockRequest {
-    /// Asks for the lock (with `steal`, takes it from its holder at once).
+    /// Asks for the lock `name` (with `steal`, takes it from its holder at once).
     pub fn request(
         manager: &LockManager,
+        name: &str,
         steal: bool,
         on_signal: Rc<dyn Fn(LockSignal)>,
     ) -> Result<LockRequest, JsValue> {
@@ -70,7 +71,7 @@ impl LockRequest {
             hold
         });
         let done = manager.request_with_options(
-            LEADER_LOCK,
+            name,
             &options,
             on_granted.as_ref().unchecked_ref(),
         );
