@@ -107,8 +107,16 @@ pub fn test() -> Result<(), String> {
     }
 }
 
-/// `cargo xtask bench`: real Chromium against the real server; writes bench/results.{md,json}.
+/// `cargo xtask bench [tabs|load]`: real Chromium against the real server. `tabs` writes
+/// bench/results.{md,json} (streams, latency, failover per transport and tab count); `load`
+/// writes bench/load.{md,json} (the app under 2 000 events/s, and its transfer size).
 pub fn bench(args: &[String]) -> Result<(), String> {
+    let which: Vec<&str> = match args.first().map(String::as_str) {
+        Some("tabs") => vec!["bench"],
+        Some("load") => vec!["bench_load"],
+        None => vec!["bench", "bench_load"],
+        Some(other) => return Err(format!("unknown bench {other:?}: use tabs or load")),
+    };
     let tools = tools::ensure(Need::ALL)?;
     build_app(&tools)?;
     cargo(&["build", "--release", "-p", "convoy-server"], &[])?;
@@ -123,19 +131,13 @@ pub fn bench(args: &[String]) -> Result<(), String> {
                 .to_string(),
         ),
     ];
-    let mut cmd = vec![
-        "run",
-        "--release",
-        "-p",
-        "convoy",
-        "--features",
-        "e2e",
-        "--example",
-        "bench",
-        "--",
-    ];
-    cmd.extend(args.iter().map(String::as_str));
-    cargo(&cmd, &env)
+    for example in which {
+        cargo(
+            &["run", "--release", "-p", "convoy", "--features", "e2e", "--example", example],
+            &env,
+        )?;
+    }
+    Ok(())
 }
 
 /// Builds the app into `dist/` with trunk, offline, in release mode.
