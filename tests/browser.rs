@@ -10,7 +10,22 @@ use std::rc::Rc;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_test::*;
 use web_sys::{Element, HtmlElement};
-use yew::{Callback, Renderer};
+use yew::prelude::*;
+use yew::Renderer;
+use yew_router::history::{AnyHistory, MemoryHistory};
+use yew_router::Router;
+
+/// The table's rows link to truck pages, and links need a router around them.
+#[function_component(RoutedTable)]
+fn routed_table(props: &FleetTableProps) -> Html {
+    let history = use_memo((), |_| AnyHistory::from(MemoryHistory::new()));
+    html! {
+        <Router history={(*history).clone()}>
+            <FleetTable trucks={props.trucks.clone()} query={props.query.clone()}
+                now_ms={props.now_ms} on_query={props.on_query.clone()} />
+        </Router>
+    }
+}
 
 wasm_bindgen_test_configure!(run_in_browser);
 
@@ -99,7 +114,7 @@ impl TableHarness {
             on_query: Callback::from(move |q| *store.borrow_mut() = q),
             board: Default::default(),
         };
-        Renderer::<FleetTable>::with_root_and_props(self.root.clone(), props).render();
+        Renderer::<RoutedTable>::with_root_and_props(self.root.clone(), props).render();
         yew::scheduler::flush().await;
     }
 }

@@ -13,6 +13,13 @@ pub fn workspace_root() -> PathBuf {
         .to_path_buf()
 }
 
+/// Where cargo puts its builds: `CARGO_TARGET_DIR` when set, else `target/`.
+fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("target"))
+}
+
 /// `cargo xtask dev`: build the app and serve it with the simulator.
 pub fn dev(server_args: &[String]) -> Result<(), String> {
     let tools = tools::ensure(Need::BUILD)?;
@@ -20,7 +27,7 @@ pub fn dev(server_args: &[String]) -> Result<(), String> {
     cargo(&["build", "--release", "-p", "convoy-server"], &[])?;
     let addr = flag_value(server_args, "--addr").unwrap_or("127.0.0.1:8080");
     println!("\nConvoy: open http://{addr}/  (Ctrl-C stops it)\n");
-    let status = Command::new("target/release/convoy-server")
+    let status = Command::new(target_dir().join("release/convoy-server"))
         .args(["--dist", "dist"])
         .args(server_args)
         .status()
@@ -74,7 +81,7 @@ pub fn test() -> Result<(), String> {
                 (
                     "CONVOY_SERVER_BIN",
                     workspace_root()
-                        .join("target/debug/convoy-server")
+                        .join(target_dir().join("debug/convoy-server"))
                         .display()
                         .to_string(),
                 ),
@@ -126,7 +133,7 @@ pub fn bench(args: &[String]) -> Result<(), String> {
         ("CONVOY_DIST", root.join("dist").display().to_string()),
         (
             "CONVOY_SERVER_BIN",
-            root.join("target/release/convoy-server")
+            target_dir().join("release/convoy-server")
                 .display()
                 .to_string(),
         ),
