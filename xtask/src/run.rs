@@ -80,10 +80,7 @@ pub fn test() -> Result<(), String> {
                 ("CONVOY_DIST", dist.display().to_string()),
                 (
                     "CONVOY_SERVER_BIN",
-                    workspace_root()
-                        .join(target_dir().join("debug/convoy-server"))
-                        .display()
-                        .to_string(),
+                    target_dir().join("debug/convoy-server").display().to_string(),
                 ),
             ];
             tally.step(
