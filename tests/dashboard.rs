@@ -490,7 +490,7 @@ async fn render_sparkline(points: Vec<(u64, f32)>) -> Element {
         yew::props!(SparklineProps {
             points: Rc::new(points),
             window_ms: 600_000,
-            label: "Speed over the last 10 minutes",
+            label: "Speed",
             unit: "km/h",
             min_scale: 90.0,
         }),
@@ -517,12 +517,26 @@ async fn sparkline_draws_one_vertex_per_point_across_the_window() {
     assert_eq!(attr(&svg, "data-points"), "3");
     assert_eq!(
         attr(&svg, "aria-label"),
-        "Speed over the last 10 minutes: between 0 and 90 km/h, now 90 km/h"
+        "Speed over the last 10 min: between 0 and 90 km/h, now 90 km/h"
     );
 
     // Points older than the window are left out.
     let root = render_sparkline(vec![(0, 10.0), (700_000, 20.0), (900_000, 30.0)]).await;
     assert_eq!(polyline_points(&root).len(), 2);
+
+    // Two seconds of history make a short line ending at the right edge (a 60 s axis), not a
+    // dot lost at the end of a 10-minute axis, and the caption says how much there is.
+    let root = render_sparkline(vec![(1_000, 10.0), (3_000, 20.0)]).await;
+    let points = polyline_points(&root);
+    let width = points[1].0 - points[0].0;
+    assert!(
+        (8.0..14.0).contains(&width),
+        "2 s of a 60 s axis ≈ 10 of 314 units: {points:?}"
+    );
+    let caption = find(&root, ".sparkline-caption")
+        .text_content()
+        .unwrap_or_default();
+    assert_eq!(caption, "Speed · last 2 s10–20 km/h");
 
     // One point is a dot, no line yet; none says it is waiting.
     let root = render_sparkline(vec![(5, 50.0)]).await;
@@ -543,11 +557,18 @@ struct HistoryProbeProps {
     truck: Option<Rc<TruckState>>,
 }
 
-/// What a page does: the hook's history into a sparkline.
+/// What a page does: the hook's history into a sparkline; and the history's own length, which
+/// the sparkline would hide (it leaves out old points itself).
 #[function_component(HistoryProbe)]
 fn history_probe(HistoryProbeProps { truck }: &HistoryProbeProps) -> Html {
     let points = use_speed_history(truck.clone());
-    html! { <Sparkline {points} window_ms={SPEED_WINDOW_MS} label="Speed" unit="km/h" /> }
+    let kept = points.len().to_string();
+    html! {
+        <>
+            <output class="kept">{ kept }</output>
+            <Sparkline {points} window_ms={SPEED_WINDOW_MS} label="Speed" unit="km/h" />
+        </>
+    }
 }
 
 #[wasm_bindgen_test]
@@ -559,7 +580,12 @@ async fn speed_history_appends_on_each_new_truck_state_and_forgets_after_ten_min
         t.speed_kph = speed;
         Some(Rc::new(t))
     };
-    let count = |root: &Element| attr(&find(root, "svg.sparkline"), "data-points");
+    let count = |root: &Element| {
+        let kept = find(root, "output.kept").text_content().unwrap_or_default();
+        let drawn = attr(&find(root, "svg.sparkline"), "data-points");
+        assert_eq!(kept, drawn, "the sparkline draws what the history keeps");
+        kept
+    };
     let first = at(1_000_000, 50.0);
     let mut app = Renderer::<HistoryProbe>::with_root_and_props(
         root.clone(),
@@ -748,7 +774,7 @@ async fn alert_feed_lists_newest_first_with_links_in_a_polite_live_region() {
     let mut b = truck("T-03", TruckStatus::EnRoute, 0.0, 0.0);
     b.alerts
         .push(alert(AlertKind::Temperature, "Reefer at 9.1 °C", 5_000));
-    let trucks = vec![Rc::new(a), Rc::new(b)];
+    let trucks = [Rc::new(a), Rc::new(b)];
     let alerts: Rc<Vec<AlertEntry>> = Rc::new(alert_feed(trucks.iter(), 50));
     let root = test_root();
     render_routed(

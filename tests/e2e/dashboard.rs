@@ -189,13 +189,14 @@ const PAGES: [Page; 6] = [
         name: "board",
         path: "/board?trucks=T-01,T-02,T-03",
         ready: "return document.querySelectorAll('li.board-slot .stops li').length > 0 \
-                && document.querySelectorAll('li.board-slot polyline.sparkline-line').length === 3;",
+                && Array.from(document.querySelectorAll('li.board-slot svg.sparkline')) \
+                   .filter(s => Number(s.dataset.points) >= 6).length === 3;",
     },
     Page {
         name: "truck",
         path: "/trucks/T-01",
         ready: "return !!document.querySelector('.truck-panel .stops li') \
-                && !!document.querySelector('.truck-panel polyline.sparkline-line');",
+                && Number(document.querySelector('.truck-panel svg.sparkline')?.dataset.points) >= 6;",
     },
     Page {
         name: "map",

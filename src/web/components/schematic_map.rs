@@ -8,6 +8,10 @@ use std::collections::BTreeSet;
 use std::rc::Rc;
 use yew::prelude::*;
 
+/// Above this many trucks, ids are drawn only beside those needing attention, and the
+/// corridors fade: two hundred overlapping labels read as noise.
+const LABEL_ALL_UP_TO: usize = 60;
+
 #[derive(Properties)]
 pub struct SchematicMapProps {
     pub map: Rc<FleetMap>,
@@ -43,19 +47,16 @@ pub fn schematic_map(SchematicMapProps { map, trucks }: &SchematicMapProps) -> H
             })
             .collect::<Html>()
     });
+    let needs_attention = |t: &TruckState| t.status == TruckStatus::Delayed || !t.alerts.is_empty();
+    let crowded = trucks.len() > LABEL_ALL_UP_TO;
     // Trucks that need attention are drawn last, on top of the others.
     let mut ordered: Vec<&Rc<TruckState>> = trucks.iter().collect();
-    ordered.sort_by_key(|t| {
-        (
-            t.status == TruckStatus::Delayed || !t.alerts.is_empty(),
-            t.id.clone(),
-        )
-    });
+    ordered.sort_by_key(|t| (needs_attention(t), t.id.clone()));
     let count = |status: TruckStatus| trucks.iter().filter(|t| t.status == status).count();
 
     html! {
         <div class="map-layout">
-            <svg class="schematic" viewBox="0 0 1000 1000" role="group"
+            <svg class={classes!("schematic", crowded.then_some("crowded"))} viewBox="0 0 1000 1000" role="group"
                 aria-label="Schematic map of depots, routes and trucks">
                 <rect class="map-ground" width="1000" height="1000" rx="12" />
                 <g class="corridors" aria-hidden="true">{ (*corridors).clone() }</g>
@@ -72,7 +73,8 @@ pub fn schematic_map(SchematicMapProps { map, trucks }: &SchematicMapProps) -> H
                 </g>
                 <g class="trucks">
                     { for ordered.into_iter().map(|truck| html! {
-                        <TruckMarker key={truck.id.clone()} truck={truck.clone()} />
+                        <TruckMarker key={truck.id.clone()} truck={truck.clone()}
+                            labelled={!crowded || needs_attention(truck)} />
                     }) }
                 </g>
             </svg>

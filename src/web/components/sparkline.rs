@@ -4,9 +4,13 @@
 use std::rc::Rc;
 use yew::prelude::*;
 
-/// The drawing's coordinate box; the SVG stretches it to the width it is given.
-const WIDTH: f32 = 240.0;
+/// The drawing's coordinate box; the SVG scales it to the width it is given.
+const WIDTH: f32 = 320.0;
 const HEIGHT: f32 = 40.0;
+/// Until the history fills the window, the x axis spans the points collected, but at least
+/// this much, so a panel opened a second ago shows a short line instead of a dot at the edge,
+/// and the line does not stretch and shrink wildly while it starts.
+const MIN_SPAN_MS: u64 = 60_000;
 /// Room so the line and its end dot are not clipped at the edges.
 const PAD: f32 = 3.0;
 
@@ -14,9 +18,9 @@ const PAD: f32 = 3.0;
 pub struct SparklineProps {
     /// `(time_ms, value)` oldest first.
     pub points: Rc<Vec<(u64, f32)>>,
-    /// The time span the x axis covers, ending at the last point.
+    /// The longest time span the x axis covers, ending at the last point.
     pub window_ms: u64,
-    /// What the line shows, read first by screen readers: "Speed over the last 10 minutes".
+    /// What the line shows, such as "Speed"; the caption adds the span ("last 10 min").
     pub label: AttrValue,
     /// The values' unit, such as "km/h".
     pub unit: AttrValue,
@@ -58,6 +62,10 @@ pub fn sparkline(props: &SparklineProps) -> Html {
             <p class="sparkline-empty">{ format!("{label}: waiting for data") }</p>
         };
     };
+    let first_ms = shown.first().map_or(last_ms, |(t, _)| *t);
+    let span_ms = last_ms
+        .saturating_sub(first_ms)
+        .clamp(MIN_SPAN_MS.min(*window_ms).max(1), (*window_ms).max(1));
     let peak = shown
         .iter()
         .map(|(_, v)| *v)
@@ -68,28 +76,60 @@ pub fn sparkline(props: &SparklineProps) -> Html {
         .iter()
         .map(|(_, v)| *v)
         .fold(f32::NEG_INFINITY, f32::max);
-    let span = (*window_ms).max(1) as f32;
-    let x = |t: u64| PAD + (t.saturating_sub(start_ms) as f32 / span) * (WIDTH - 2.0 * PAD);
+    // Measured back from the newest point, which always sits at the right edge.
+    let x = |t: u64| {
+        WIDTH - PAD - (last_ms.saturating_sub(t) as f32 / span_ms as f32) * (WIDTH - 2.0 * PAD)
+    };
     let y = |v: f32| PAD + (1.0 - (v / peak).clamp(0.0, 1.0)) * (HEIGHT - 2.0 * PAD);
     let coords: Vec<String> = shown
         .iter()
         .map(|&(t, v)| format!("{:.1},{:.1}", x(t), y(v)))
         .collect();
-    let summary = if shown.len() < 2 {
+    // The caption says how much history there really is, not the window it will grow to.
+    let covered_ms = last_ms.saturating_sub(first_ms).min(*window_ms);
+    let covered = format_span(covered_ms);
+    let collecting = shown.len() < 2 || covered_ms < 1_000;
+    let caption = if collecting {
+        format!("{label} · collecting…")
+    } else {
+        format!("{label} · last {covered}")
+    };
+    let summary = if collecting {
         format!("{label}: {last_value:.0} {unit}, collecting more points")
     } else {
-        format!("{label}: between {low:.0} and {high:.0} {unit}, now {last_value:.0} {unit}")
+        format!(
+            "{label} over the last {covered}: between {low:.0} and {high:.0} {unit}, \
+             now {last_value:.0} {unit}"
+        )
+    };
+    let range = if format!("{low:.0}") == format!("{high:.0}") {
+        format!("{high:.0} {unit}")
+    } else {
+        format!("{low:.0}–{high:.0} {unit}")
     };
     html! {
-        <svg class="sparkline" viewBox={format!("0 0 {WIDTH} {HEIGHT}")}
-            role="img" aria-label={summary.clone()} data-points={shown.len().to_string()}>
-            <title>{ summary }</title>
-            <line class="sparkline-base" x1="0" x2={WIDTH.to_string()}
-                y1={format!("{:.1}", y(0.0))} y2={format!("{:.1}", y(0.0))} />
-            if coords.len() >= 2 {
-                <polyline class="sparkline-line" points={coords.join(" ")} />
-            }
-            <circle class="sparkline-now" cx={format!("{:.1}", x(last_ms))} cy={format!("{:.1}", y(last_value))} r="2.5" />
-        </svg>
+        <div class="sparkline-figure">
+            <svg class="sparkline" viewBox={format!("0 0 {WIDTH} {HEIGHT}")}
+                role="img" aria-label={summary.clone()} data-points={shown.len().to_string()}>
+                <title>{ summary }</title>
+                <line class="sparkline-base" x1="0" x2={WIDTH.to_string()}
+                    y1={format!("{:.1}", y(0.0))} y2={format!("{:.1}", y(0.0))} />
+                if coords.len() >= 2 {
+                    <polyline class="sparkline-line" points={coords.join(" ")} />
+                }
+                <circle class="sparkline-now" cx={format!("{:.1}", x(last_ms))} cy={format!("{:.1}", y(last_value))} r="2.5" />
+            </svg>
+            <p class="sparkline-caption" aria-hidden="true"><span>{ caption }</span><span>{ range }</span></p>
+        </div>
+    }
+}
+
+/// `45 s`, `3 min`, `10 min`.
+fn format_span(ms: u64) -> String {
+    let seconds = ms / 1000;
+    if seconds < 90 {
+        format!("{seconds} s")
+    } else {
+        format!("{} min", (seconds + 30) / 60)
     }
 }

@@ -74,7 +74,7 @@ pub fn truck_panel(props: &TruckPanelProps) -> Html {
             </dl>
             <div class="speed-trend">
                 <Sparkline points={speed_history.clone()} window_ms={SPEED_WINDOW_MS}
-                    label="Speed over the last 10 minutes" unit="km/h" min_scale={90.0} />
+                    label="Speed" unit="km/h" min_scale={90.0} />
             </div>
             <div class="progress" role="progressbar" aria-label="Route progress" aria-valuemin="0" aria-valuemax="100"
                 aria-valuenow={format!("{:.0}", truck.progress * 100.0)}>

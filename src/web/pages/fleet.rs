@@ -1,4 +1,6 @@
-//! `/`: the whole fleet, live: the table, and the alert feed beside it (below it on a phone).
+//! `/`: the whole fleet, live: the table, and the alert feed beside it. Where the screen is
+//! too narrow for both, the feed comes first, kept short: below hundreds of rows no one on a
+//! phone would ever reach it.
 
 use crate::core::query::{alert_feed, TableQuery};
 use crate::core::wire::Watch;
@@ -28,8 +30,8 @@ pub fn fleet_page() -> Html {
             let alerts = Rc::new(alert_feed(trucks.iter(), ALERT_FEED_LIMIT));
             html! {
                 <div class="fleet-layout">
-                    <FleetTable {trucks} query={(*query).clone()} {now_ms} {on_query} {board} />
                     <AlertFeed {alerts} />
+                    <FleetTable {trucks} query={(*query).clone()} {now_ms} {on_query} {board} />
                 </div>
             }
         }
