@@ -1,7 +1,10 @@
 //! `cargo xtask bench`: real Chromium against the real server, for 1, 6 and 12 tabs and each
 //! transport. Measures upstream streams, server-to-app latency at the leader and the followers,
 //! failover gaps after a clean close and a crash (with events lost and repeated), and how long
-//! a new tab takes to show current data. Writes `bench/results.md` and `bench/results.json`.
+//! a new tab takes to show current data. Also per-tab `direct` streams over HTTP/2 (`--tls`),
+//! the worker transports, and the worker bundles' sizes (raw and gzip). Writes
+//! `bench/results.md` and `bench/results.json`. `CONVOY_BENCH_ONLY=shared-worker,h2` runs only
+//! the rows whose transport label is listed.
 
 #[path = "../tests/e2e/harness.rs"]
 #[allow(dead_code)]
@@ -125,18 +128,43 @@ async fn failover_figures(
     (gap, lost, repeated)
 }
 
+/// Streams open at the server, asked through a tab (works over TLS, which the test client lacks).
+async fn open_streams(browser: &Browser, tab: &WindowHandle) -> u64 {
+    browser
+        .run(
+            tab,
+            "return fetch('api/stats').then(r => r.json()).then(s => s.open_streams);",
+        )
+        .await
+        .as_u64()
+        .unwrap_or_default()
+}
+
 async fn measure(transport: &str, tabs: usize, failover: bool) -> Row {
-    let server = Server::start(&SERVER_ARGS).await;
-    let browser = Browser::start().await;
+    measure_over(transport, tabs, failover, false).await
+}
+
+async fn measure_over(transport: &str, tabs: usize, failover: bool, tls: bool) -> Row {
+    let server = if tls {
+        Server::start_tls(&SERVER_ARGS).await
+    } else {
+        Server::start(&SERVER_ARGS).await
+    };
+    let browser = Browser::start_with(tls).await;
     let url = format!("{}/?transport={transport}", server.base);
+    let label = if tls {
+        format!("{transport} (HTTP/2, --tls)")
+    } else {
+        transport.to_owned()
+    };
     let mut row = Row {
-        transport: transport.into(),
+        transport: label,
         tabs,
         ..Row::default()
     };
     let mut open = Vec::new();
     for i in 0..tabs {
-        if transport == "direct" && i >= 6 {
+        if transport == "direct" && !tls && i >= 6 {
             // The control: these tabs wait for one of six connections that never frees.
             browser
                 .client
@@ -157,14 +185,17 @@ async fn measure(transport: &str, tabs: usize, failover: bool) -> Row {
     }
     let sample_from = unix_ms();
     tokio::time::sleep(SAMPLE).await;
-    row.streams = server.stats().await.open_streams;
+    row.streams = match open.first() {
+        Some(tab) => open_streams(&browser, tab).await,
+        None => 0,
+    };
     let (mut leader, mut followers) = (Vec::new(), Vec::new());
     for tab in &open {
         let Some(d) = role_of(&browser, tab).await else {
             continue;
         };
         let samples = latencies(&browser, tab, sample_from).await;
-        if d.role == "follower" {
+        if d.role == "follower" || d.role == "worker-client" {
             followers.extend(samples);
         } else {
             leader.extend(samples);
@@ -212,17 +243,57 @@ fn cell(v: Option<u64>) -> String {
     v.map_or("–".into(), |v| v.to_string())
 }
 
+/// Raw and gzip sizes of the worker bundles in the build under test.
+fn bundle_sizes() -> Vec<(String, u64, u64)> {
+    let dist = std::path::PathBuf::from(std::env::var("CONVOY_DIST").unwrap_or("dist".into()));
+    let names = [
+        "shared-worker.js",
+        "convoy-shared-worker.js",
+        "convoy-shared-worker_bg.wasm",
+        "sw.js",
+        "convoy-service-worker.js",
+        "convoy-service-worker_bg.wasm",
+    ];
+    names
+        .iter()
+        .filter_map(|name| {
+            let path = dist.join(name);
+            let raw = std::fs::metadata(&path).ok()?.len();
+            let gzip = std::process::Command::new("gzip")
+                .args(["-9", "-c"])
+                .arg(&path)
+                .output()
+                .ok()
+                .map(|o| o.stdout.len() as u64)?;
+            Some((name.to_string(), raw, gzip))
+        })
+        .collect()
+}
+
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
+    let only = std::env::var("CONVOY_BENCH_ONLY").ok();
+    let wanted = |label: &str| {
+        only.as_deref()
+            .is_none_or(|o| o.split(',').any(|w| w.trim() == label))
+    };
     let mut rows = Vec::new();
-    for transport in ["direct", "leader"] {
+    for transport in ["direct", "leader", "shared-worker", "service-worker"] {
+        if !wanted(transport) {
+            continue;
+        }
         for tabs in [1, 6, 12] {
             eprintln!("bench: {transport} with {tabs} tab(s)");
             rows.push(measure(transport, tabs, tabs == 12).await);
         }
     }
+    if wanted("h2") {
+        eprintln!("bench: direct over HTTP/2 with 12 tabs");
+        rows.push(measure_over("direct", 12, false, true).await);
+    }
     let mut md = String::from(
-        "# Convoy benchmark\n\nReal Chromium (headless) against convoy-server on loopback HTTP/1.1, \
+        "# Convoy benchmark\n\nReal Chromium (headless) against convoy-server on loopback HTTP/1.1 \
+         (the HTTP/2 row: `--tls`), \
          40 trucks at 1 event/s each. Latency is server timestamp to delivery into the tab's app \
          state. Failover gap is the longest pause in deliveries at any remaining tab after the \
          leader closed (or crashed and was closed); lost and repeated count id gaps and repeats \
@@ -249,6 +320,13 @@ async fn main() {
             cell(r.crash_lost),
             cell(r.crash_repeated),
         ));
+    }
+    md.push_str(
+        "\nIn the worker modes every tab is a worker client: its latency is in the followers \
+         column.\n\n## Worker bundles\n\n| file | raw bytes | gzip -9 bytes |\n|---|---|---|\n",
+    );
+    for (name, raw, gzip) in bundle_sizes() {
+        md.push_str(&format!("| {name} | {raw} | {gzip} |\n"));
     }
     std::fs::create_dir_all("bench").expect("bench/ is writable");
     std::fs::write("bench/results.md", &md).expect("write bench/results.md");

@@ -22,6 +22,14 @@
 //!   sends `Claim { term: term + 1 }` and waits `claim_window_ms`; the lowest tab id among the
 //!   claimants of that term wins and leads in it.
 //! - [`ElectionMode::Solo`]: no other tabs (direct transport): this tab leads at once, alone.
+//! - [`ElectionMode::Worker`]: a shared worker or service worker that holds the upstream for
+//!   every tab connected to it: it leads at once, like Solo, but its frames go to every tab. It
+//!   never contests leadership and ignores claims (its clients never send any).
+//! - [`ElectionMode::Client`]: a tab connected to such a worker: it never claims or leads; it
+//!   follows whoever sends it leader frames (there is one worker per port, and a restarted
+//!   service worker comes back with a new id and term 1). When its worker has been silent for
+//!   `liveness_ms` it asks the hub to announce its watch ([`ElectionAction::AnnounceTerm`]), a
+//!   message that wakes a service worker the browser stopped.
 //!
 //! # Liveness beyond the lock
 //! A frozen tab keeps its Web Lock, so in Locks mode followers also watch the leader's frames:
@@ -55,6 +63,10 @@ pub enum ElectionMode {
     Lease,
     /// No other tabs take part (the direct transport): this tab leads from the start.
     Solo,
+    /// A shared or service worker: leads from the start and relays to every connected tab.
+    Worker,
+    /// A tab connected to a worker: follows it, never leads.
+    Client,
 }
 
 /// A tab's part in the election.
@@ -220,8 +232,10 @@ impl Election {
                     self.push(ElectionAction::RequestLock { steal: false });
                 }
             }
-            ElectionMode::Lease => {}
-            ElectionMode::Solo => self.become_leader(self.term.saturating_add(1)),
+            ElectionMode::Lease | ElectionMode::Client => {}
+            ElectionMode::Solo | ElectionMode::Worker => {
+                self.become_leader(self.term.saturating_add(1))
+            }
         }
     }
 
@@ -248,7 +262,14 @@ impl Election {
 
     /// A frame from tab `from` carrying `term`. Frames from this tab itself are ignored.
     pub fn handle_frame(&mut self, now_ms: u64, from: TabId, term: Term, seen: Seen) {
-        if !self.active || from == self.me || self.mode == ElectionMode::Solo {
+        if !self.active
+            || from == self.me
+            || matches!(self.mode, ElectionMode::Solo | ElectionMode::Worker)
+        {
+            return;
+        }
+        if self.mode == ElectionMode::Client {
+            self.on_worker_frame(now_ms, from, term, seen);
             return;
         }
         if term > self.term {
@@ -313,7 +334,15 @@ impl Election {
     /// Runs every deadline due at `now_ms`: closes claim rounds, nudges a silent winner, and
     /// starts a claim when the leader has been silent for `liveness_ms`.
     pub fn handle_timeout(&mut self, now_ms: u64) {
-        if !self.active || self.mode == ElectionMode::Solo {
+        if !self.active || matches!(self.mode, ElectionMode::Solo | ElectionMode::Worker) {
+            return;
+        }
+        if self.mode == ElectionMode::Client {
+            if now_ms >= self.lease_until_ms {
+                // Silence from the worker: a message to it wakes a stopped service worker.
+                self.lease_until_ms = now_ms + self.timing.liveness_ms;
+                self.push(ElectionAction::AnnounceTerm);
+            }
             return;
         }
         if self.round.as_ref().is_some_and(|r| now_ms >= r.deadline_ms) {
@@ -335,8 +364,11 @@ impl Election {
 
     /// The next time `handle_timeout` has work, or `None` while dormant or leading.
     pub fn poll_timeout(&self) -> Option<u64> {
-        if !self.active || self.mode == ElectionMode::Solo {
+        if !self.active || matches!(self.mode, ElectionMode::Solo | ElectionMode::Worker) {
             return None;
+        }
+        if self.mode == ElectionMode::Client {
+            return Some(self.lease_until_ms);
         }
         let round = self.round.as_ref().map(|r| r.deadline_ms);
         let nudge = self.nudge.map(|(_, at)| at);
@@ -388,8 +420,12 @@ impl Election {
         match self.mode {
             // The leader answers a hello at once; a lone tab should not wait long.
             ElectionMode::Lease => self.timing.claim_window_ms,
-            // The lock decides; frames only guard against a frozen holder.
-            ElectionMode::Locks | ElectionMode::Solo => self.timing.liveness_ms,
+            // The lock decides; frames only guard against a frozen holder. A worker answers a
+            // client's hello at once; silence for this long means it needs waking.
+            ElectionMode::Locks
+            | ElectionMode::Solo
+            | ElectionMode::Worker
+            | ElectionMode::Client => self.timing.liveness_ms,
         }
     }
 
@@ -462,6 +498,28 @@ impl Election {
         }
     }
 
+    /// Client mode: the worker on the other end of the port is the leader, whatever its term
+    /// (a restarted service worker starts again at term 1).
+    fn on_worker_frame(&mut self, now_ms: u64, from: TabId, term: Term, seen: Seen) {
+        match seen {
+            Seen::Leader => {
+                self.term = term;
+                if self.role == Role::Follower && self.leader == Some(from) {
+                    self.lease_until_ms = now_ms + self.timing.liveness_ms;
+                } else {
+                    self.follow(now_ms, from);
+                }
+            }
+            Seen::Goodbye if self.leader == Some(from) => {
+                self.leader = None;
+                self.role = Role::Electing;
+                self.push(ElectionAction::LeaderGone);
+                self.lease_until_ms = now_ms + self.timing.liveness_ms;
+            }
+            Seen::Goodbye | Seen::Claim { .. } | Seen::Peer => {}
+        }
+    }
+
     fn on_claim(&mut self, now_ms: u64, from: TabId, claimed: Term) {
         if self.role == Role::Leader {
             // The guard: a live leader answers every claim at once.
@@ -512,7 +570,10 @@ impl Election {
                     self.start_round(now_ms, term, None);
                 }
                 // The next queued lock request is granted; keep the liveness guard.
-                ElectionMode::Locks | ElectionMode::Solo => {
+                ElectionMode::Locks
+                | ElectionMode::Solo
+                | ElectionMode::Worker
+                | ElectionMode::Client => {
                     self.lease_until_ms = now_ms + self.timing.liveness_ms;
                 }
             }
@@ -553,7 +614,11 @@ impl Election {
         };
         if round.claimants.first() == Some(&self.me) {
             match self.mode {
-                ElectionMode::Lease | ElectionMode::Solo => self.become_leader(round.term),
+                ElectionMode::Lease | ElectionMode::Solo | ElectionMode::Worker => {
+                    self.become_leader(round.term)
+                }
+                // Clients never run rounds; a round cannot exist here.
+                ElectionMode::Client => {}
                 ElectionMode::Locks if self.lock == LockState::Held => {
                     self.become_leader(self.term.saturating_add(1))
                 }
@@ -583,6 +648,50 @@ mod tests {
 
     fn drain(e: &mut Election) -> Vec<ElectionAction> {
         std::iter::from_fn(|| e.poll_action()).collect()
+    }
+
+    #[test]
+    fn worker_leads_at_once_and_ignores_claims() {
+        let mut e = Election::new(9, ElectionMode::Worker, TIMING);
+        e.start(0);
+        assert_eq!(
+            drain(&mut e),
+            vec![ElectionAction::BecomeLeader { term: 1 }]
+        );
+        e.handle_frame(10, 2, 5, Seen::Claim { term: 5 });
+        e.handle_frame(20, 3, 7, Seen::Leader);
+        assert!(drain(&mut e).is_empty());
+        assert_eq!(e.role(), Role::Leader);
+        assert_eq!(e.poll_timeout(), None);
+    }
+
+    #[test]
+    fn client_follows_any_worker_and_pings_when_it_is_silent() {
+        let mut e = Election::new(4, ElectionMode::Client, TIMING);
+        e.start(0);
+        assert!(drain(&mut e).is_empty());
+        e.handle_frame(10, 100, 3, Seen::Leader);
+        assert_eq!(
+            drain(&mut e),
+            vec![ElectionAction::Follow {
+                leader: 100,
+                term: 3
+            }]
+        );
+        // Silence: a ping (never a claim), again every liveness_ms.
+        e.handle_timeout(10 + TIMING.liveness_ms);
+        assert_eq!(drain(&mut e), vec![ElectionAction::AnnounceTerm]);
+        assert_eq!(e.poll_timeout(), Some(10 + 2 * TIMING.liveness_ms));
+        // A restarted worker: new id, term 1 again.
+        e.handle_frame(7_000, 200, 1, Seen::Leader);
+        assert_eq!(
+            drain(&mut e),
+            vec![ElectionAction::Follow {
+                leader: 200,
+                term: 1
+            }]
+        );
+        assert_eq!(e.role(), Role::Follower);
     }
 
     fn started(me: TabId, mode: ElectionMode) -> Election {

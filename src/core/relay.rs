@@ -59,6 +59,16 @@
 //!   Followers that hear the leader's goodbye elect at once. `handle_page_show` rejoins like a new
 //!   tab that keeps its cursor (it then repairs the gap like any other).
 //!
+//! # Worker modes
+//! A SharedWorker or service worker runs a hub in `ElectionMode::Worker`: it leads from the start
+//! and its `Broadcast` frames go to every connected tab; its own watch is empty, so it streams
+//! exactly the union of its tabs' watches (none: no stream). Each tab runs a hub in
+//! `ElectionMode::Client`, whose frames go to the worker only; it follows whichever worker sends
+//! it leader frames and never leads. The protocol is the same as between tabs. A worker that
+//! starts without a cursor (a service worker the browser stopped and restarted) adopts the cursor
+//! its clients report in `hello`/`watch`, and while nothing has arrived since, a lower one
+//! replaces it, so no client is left with a gap; clients ahead of it drop the repeats.
+//!
 //! # Channel protocol (version 1)
 //! Every message on the BroadcastChannel is JSON text: a [`TabFrame`]
 //! `{"v":1,"app":"convoy","from":<tab id>,"term":<highest term known>,"msg":{"type":...}}`
@@ -203,7 +213,10 @@ impl HubConfig {
     /// module docs for what is measured and what it assumes).
     pub fn failover_bound_ms(&self, departure: Departure) -> u64 {
         match (self.election, departure) {
-            (ElectionMode::Solo, _) => 0,
+            (ElectionMode::Solo | ElectionMode::Worker, _) => 0,
+            // A client's worker does not fail over: a stopped service worker is woken by the
+            // client's next message, sent at the latest `liveness_ms` after the silence began.
+            (ElectionMode::Client, _) => self.liveness_ms + HANDOVER_MARGIN_MS,
             (ElectionMode::Locks, Departure::CleanClose | Departure::Crash) => {
                 LOCK_HANDOVER_BOUND_MS
             }
@@ -692,6 +705,9 @@ pub struct TabHub {
     /// Snapshot requests heard while not leading (tab -> watch, when): a new leader answers them.
     overheard: BTreeMap<TabId, (Watch, u64)>,
     lead: Option<Lead>,
+    /// Worker mode: the cursor taken from a client because this worker had none, while nothing
+    /// has been accepted since (a lower one reported meanwhile replaces it).
+    adopted: Option<EventId>,
     stats: Stats,
 }
 
@@ -726,6 +742,7 @@ impl TabHub {
             peers: BTreeMap::new(),
             overheard: BTreeMap::new(),
             lead: None,
+            adopted: None,
             stats: Stats::default(),
         };
         hub.join(now_ms);
@@ -925,7 +942,9 @@ impl TabHub {
             }
             return next;
         }
-        at(self.last_announce_ms + self.config.watch_refresh_ms);
+        if self.config.election != ElectionMode::Worker {
+            at(self.last_announce_ms + self.config.watch_refresh_ms);
+        }
         if let Some(oldest) = self.peers.values().map(|p| p.last_seen_ms).min() {
             at(oldest + self.config.peer_expiry_ms);
         }
@@ -1101,7 +1120,9 @@ impl TabHub {
         self.after_election(now_ms);
         if self.config.election != ElectionMode::Solo {
             self.expire_peers(now_ms);
-            if now_ms >= self.last_announce_ms + self.config.watch_refresh_ms {
+            if self.config.election != ElectionMode::Worker
+                && now_ms >= self.last_announce_ms + self.config.watch_refresh_ms
+            {
                 self.announce_watch(now_ms);
             }
         }
@@ -1163,6 +1184,17 @@ impl TabHub {
             from, term, msg, ..
         } = frame;
         self.note_peer(now_ms, from, &msg);
+        if let TabMsg::Hello {
+            cursor: Some(cursor),
+            ..
+        }
+        | TabMsg::Watch {
+            cursor: Some(cursor),
+            ..
+        } = &msg
+        {
+            self.adopt_cursor(now_ms, *cursor);
+        }
         self.election.handle_frame(now_ms, from, term, msg.seen());
         self.after_election(now_ms);
         let from_my_leader = self.election.role() == Role::Follower
@@ -1269,6 +1301,31 @@ impl TabHub {
             (None, Some(peer)) => peer.last_seen_ms = now_ms,
             (None, None) => {}
         }
+    }
+
+    /// Worker mode: a (re)started worker has no cursor, but its clients do. Resuming from theirs
+    /// loses nothing; the lowest one reported before anything arrives wins, so no client is left
+    /// with a gap only a snapshot could fill (the others drop what they already have).
+    fn adopt_cursor(&mut self, now_ms: u64, reported: EventId) {
+        if self.config.election != ElectionMode::Worker || !self.is_leader() {
+            return;
+        }
+        let adopt = match self.cursor {
+            None => true,
+            Some(cursor) => self.adopted == Some(cursor) && reported < cursor,
+        };
+        if !adopt {
+            return;
+        }
+        self.adopted = Some(reported);
+        self.cursor = Some(reported);
+        self.ring.reset(reported);
+        self.need_snapshot = false;
+        self.last_snapshot_request_ms = None;
+        let union = self.union();
+        self.open_upstream(now_ms, union);
+        // The snapshot fetched at start rebuilds the cache from the ring when it comes.
+        self.fetch(now_ms);
     }
 
     fn on_new_leader(&mut self, now_ms: u64) {

@@ -4,7 +4,7 @@ use crate::web::components::feed_provider::FeedProvider;
 use crate::web::components::nav_bar::NavBar;
 use crate::web::pages::{
     board::BoardPage, diagnostics::DiagnosticsPage, fleet::FleetPage, map::MapPage,
-    not_found::NotFoundPage, truck::TruckPage,
+    not_found::NotFoundPage, settings::SettingsPage, truck::TruckPage,
 };
 use yew::prelude::*;
 use yew_router::prelude::*;
@@ -23,6 +23,8 @@ pub enum Route {
     Map,
     #[at("/diagnostics")]
     Diagnostics,
+    #[at("/settings")]
+    Settings,
     #[not_found]
     #[at("/404")]
     NotFound,
@@ -35,6 +37,7 @@ fn switch(route: Route) -> Html {
         Route::Board => html! { <BoardPage /> },
         Route::Map => html! { <MapPage /> },
         Route::Diagnostics => html! { <DiagnosticsPage /> },
+        Route::Settings => html! { <SettingsPage /> },
         Route::NotFound => html! { <NotFoundPage /> },
     }
 }

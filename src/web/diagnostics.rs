@@ -48,6 +48,16 @@ pub fn role_name(role: Role) -> &'static str {
     }
 }
 
+/// A tab's role as /diagnostics and `convoyDiagnostics()` name it: in worker modes the worker
+/// holds the stream and every tab is its client.
+pub fn report_role(report: &DiagnosticsReport) -> &'static str {
+    if report.transport.is_worker() {
+        "worker-client"
+    } else {
+        role_name(report.role)
+    }
+}
+
 fn to_object(report: &DiagnosticsReport) -> Object {
     let object = Object::new();
     let set = |key: &str, value: JsValue| {
@@ -55,7 +65,7 @@ fn to_object(report: &DiagnosticsReport) -> Object {
     };
     let number = |n: u64| JsValue::from_f64(n as f64);
     let optional = |n: Option<u64>| n.map_or(JsValue::NULL, |n| JsValue::from_f64(n as f64));
-    set("role", role_name(report.role).into());
+    set("role", report_role(report).into());
     set("tabId", number(report.tab_id));
     set("term", number(report.term));
     set("leaderId", optional(report.leader_id));

@@ -6,10 +6,12 @@ pub mod components;
 pub mod diagnostics;
 pub mod hooks;
 pub mod pages;
+pub mod shell;
 pub mod store;
 pub mod transport;
 
 /// Mounts the app on `<body>`.
 pub fn start() {
     yew::Renderer::<app::App>::new().render();
+    shell::start();
 }

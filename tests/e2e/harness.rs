@@ -46,6 +46,8 @@ where
 pub struct Server {
     child: Child,
     pub base: String,
+    /// The loopback port it listens on.
+    pub port: u16,
     http: reqwest::Client,
 }
 
@@ -60,10 +62,19 @@ pub struct Stats {
 impl Server {
     /// Starts the server on a free port and waits until it answers.
     pub async fn start(extra_args: &[&str]) -> Server {
-        let port = free_port();
+        Server::start_at(free_port(), &env_path("CONVOY_DIST"), extra_args).await
+    }
+
+    /// The app's build the tests serve (`CONVOY_DIST`).
+    pub fn dist() -> PathBuf {
+        PathBuf::from(env_path("CONVOY_DIST"))
+    }
+
+    /// Starts the server on `port` (e.g. where a dropped one ran) serving `dist`.
+    pub async fn start_at(port: u16, dist: &str, extra_args: &[&str]) -> Server {
         let child = Command::new(env_path("CONVOY_SERVER_BIN"))
             .args(["--addr", &format!("127.0.0.1:{port}")])
-            .args(["--dist", &env_path("CONVOY_DIST")])
+            .args(["--dist", dist])
             .args(extra_args)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -72,6 +83,7 @@ impl Server {
         let server = Server {
             child,
             base: format!("http://127.0.0.1:{port}"),
+            port,
             http: reqwest::Client::new(),
         };
         eventually(
@@ -81,6 +93,36 @@ impl Server {
         )
         .await;
         server
+    }
+
+    /// Starts the server with `--tls` (HTTPS, HTTP/2) on a free port and waits until it accepts
+    /// connections. `stats` does not work on it (the test client has no TLS): ask a tab.
+    pub async fn start_tls(extra_args: &[&str]) -> Server {
+        let port = free_port();
+        let child = Command::new(env_path("CONVOY_SERVER_BIN"))
+            .args(["--addr", &format!("127.0.0.1:{port}")])
+            .args(["--dist", &env_path("CONVOY_DIST"), "--tls"])
+            .args(extra_args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("convoy-server starts");
+        eventually(
+            Duration::from_secs(20),
+            "convoy-server to accept connections",
+            || async {
+                tokio::net::TcpStream::connect(("127.0.0.1", port))
+                    .await
+                    .ok()
+            },
+        )
+        .await;
+        Server {
+            child,
+            base: format!("https://127.0.0.1:{port}"),
+            port,
+            http: reqwest::Client::new(),
+        }
     }
 
     async fn try_stats(&self) -> Option<Stats> {
@@ -156,6 +198,12 @@ pub struct Browser {
 impl Browser {
     /// Starts chromedriver and a fresh Chromium session.
     pub async fn start() -> Browser {
+        Browser::start_with(false).await
+    }
+
+    /// Like `start`; `ignore_certificate_errors` accepts the server's self-signed certificate
+    /// (`convoy-server --tls`, for HTTP/2).
+    pub async fn start_with(ignore_certificate_errors: bool) -> Browser {
         let port = free_port();
         let driver = Command::new(env_path("CHROMEDRIVER"))
             .arg(format!("--port={port}"))
@@ -165,18 +213,27 @@ impl Browser {
             .expect("chromedriver starts");
         let profile =
             std::env::temp_dir().join(format!("convoy-e2e-{}-{port}", std::process::id()));
+        let mut args: Vec<String> = [
+            "--headless=new",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--disable-dev-shm-usage",
+            "--window-size=1280,800",
+        ]
+        .map(String::from)
+        .to_vec();
+        args.push(format!("--user-data-dir={}", profile.display()));
+        if ignore_certificate_errors {
+            args.push("--ignore-certificate-errors".into());
+        }
         let capabilities: Capabilities = serde_json::from_value(json!({
             "browserName": "chrome",
-            "goog:chromeOptions": {
-                "binary": "/usr/bin/chromium",
-                "args": [
-                    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                    "--no-first-run", "--disable-background-networking",
-                    "--disable-component-update", "--disable-sync",
-                    "--disable-dev-shm-usage", "--window-size=1280,800",
-                    format!("--user-data-dir={}", profile.display()),
-                ],
-            },
+            "goog:chromeOptions": { "binary": "/usr/bin/chromium", "args": args },
         }))
         .expect("capabilities are an object");
         let url = format!("http://127.0.0.1:{port}");

@@ -5,4 +5,6 @@
 mod dashboard;
 mod harness;
 mod live_app;
+mod offline_shell;
 mod shared_stream;
+mod worker_modes;

@@ -5,10 +5,10 @@ use crate::harness::{eventually, Browser, Diagnostics, Server};
 use fantoccini::wd::WindowHandle;
 use std::time::{Duration, Instant};
 
-const TABS: usize = 12;
-const SERVER_ARGS: [&str; 4] = ["--trucks", "20", "--rate", "2"];
+pub(crate) const TABS: usize = 12;
+pub(crate) const SERVER_ARGS: [&str; 4] = ["--trucks", "20", "--rate", "2"];
 
-async fn open_tabs(browser: &Browser, url: &str, count: usize) -> Vec<WindowHandle> {
+pub(crate) async fn open_tabs(browser: &Browser, url: &str, count: usize) -> Vec<WindowHandle> {
     let mut tabs = Vec::new();
     for _ in 0..count {
         tabs.push(browser.open_tab(url).await);
@@ -17,7 +17,11 @@ async fn open_tabs(browser: &Browser, url: &str, count: usize) -> Vec<WindowHand
 }
 
 /// Every tab's diagnostics, once every tab has received events past `after`.
-async fn all_past(browser: &Browser, tabs: &[WindowHandle], after: u64) -> Vec<Diagnostics> {
+pub(crate) async fn all_past(
+    browser: &Browser,
+    tabs: &[WindowHandle],
+    after: u64,
+) -> Vec<Diagnostics> {
     eventually(
         Duration::from_secs(30),
         &format!("every tab to receive events after id {after}"),
@@ -50,7 +54,7 @@ async fn leader_of(browser: &Browser, tabs: &[WindowHandle]) -> Option<(usize, D
     found
 }
 
-async fn one_stream(server: &Server) {
+pub(crate) async fn one_stream(server: &Server) {
     eventually(
         Duration::from_secs(20),
         "exactly one open stream",
@@ -59,16 +63,18 @@ async fn one_stream(server: &Server) {
     .await;
 }
 
-/// Opens the tabs, checks one stream serves them all, removes the leader with `remove`, and
-/// checks that another tab leads and that no tab lost or repeated an event.
-async fn failover(remove: impl AsyncFnOnce(&Browser, &WindowHandle)) {
+/// Opens the tabs with `?transport={transport}` (a leader-election mode), checks one stream
+/// serves them all, removes the leader with `remove`, and checks that another tab leads and that
+/// no tab lost or repeated an event.
+async fn failover(transport: &str, remove: impl AsyncFnOnce(&Browser, &WindowHandle)) {
     let server = Server::start(&SERVER_ARGS).await;
     let browser = Browser::start().await;
-    let mut tabs = open_tabs(&browser, &format!("{}/", server.base), TABS).await;
+    let url = format!("{}/?transport={transport}", server.base);
+    let mut tabs = open_tabs(&browser, &url, TABS).await;
     let before = all_past(&browser, &tabs, 0).await;
     one_stream(&server).await;
     for (i, diagnostics) in before.iter().enumerate() {
-        assert_eq!(diagnostics.transport, "leader");
+        assert_eq!(diagnostics.transport, transport);
         diagnostics.assert_contiguous(&format!("tab {i} before failover"));
     }
     let (leader_at, leader) = eventually(Duration::from_secs(10), "one leader", || async {
@@ -101,12 +107,15 @@ async fn failover(remove: impl AsyncFnOnce(&Browser, &WindowHandle)) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn twelve_tabs_share_one_stream_and_survive_the_leader_closing() {
-    failover(async |browser: &Browser, tab: &WindowHandle| browser.close_tab(tab).await).await;
+    failover("leader", async |browser: &Browser, tab: &WindowHandle| {
+        browser.close_tab(tab).await
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn twelve_tabs_survive_the_leader_renderer_crashing() {
-    failover(async |browser: &Browser, tab: &WindowHandle| {
+    failover("leader", async |browser: &Browser, tab: &WindowHandle| {
         browser.crash_tab(tab).await;
         // A crashed tab stays open showing its error page; closing it is the user's next step.
         browser.close_tab(tab).await;

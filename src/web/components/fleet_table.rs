@@ -30,6 +30,7 @@ pub fn fleet_table(props: &FleetTableProps) -> Html {
         board,
     } = props;
     let rows = query.apply(trucks.iter());
+    let nothing_matches = rows.is_empty();
     let count = |status: TruckStatus| trucks.iter().filter(|t| t.status == status).count();
 
     let on_text = {
@@ -123,7 +124,7 @@ pub fn fleet_table(props: &FleetTableProps) -> Html {
             </table>
             if trucks.is_empty() {
                 <p class="empty">{ "No trucks yet. Is convoy-server running with its simulator?" }</p>
-            } else if query.apply(trucks.iter()).is_empty() {
+            } else if nothing_matches {
                 <p class="empty">{ "No truck matches these filters." }</p>
             }
         </section>

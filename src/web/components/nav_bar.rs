@@ -19,6 +19,7 @@ pub fn nav_bar() -> Html {
                 <Link<Route> to={Route::Board}>{ "Board" }</Link<Route>>
                 <Link<Route> to={Route::Map}>{ "Map" }</Link<Route>>
                 <Link<Route> to={Route::Diagnostics}>{ "Diagnostics" }</Link<Route>>
+                <Link<Route> to={Route::Settings}>{ "Settings" }</Link<Route>>
             </nav>
             <StatusChip {status} {now_ms} />
         </header>

@@ -5,4 +5,5 @@ pub mod diagnostics;
 pub mod fleet;
 pub mod map;
 pub mod not_found;
+pub mod settings;
 pub mod truck;

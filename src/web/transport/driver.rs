@@ -6,6 +6,7 @@
 use super::channel::{TabChannel, CHANNEL_NAME};
 use super::locks::{lock_manager, LockRequest, LockSignal, LEADER_LOCK};
 use super::upstream::{stream_url, Upstream, UpstreamSignal, HEARTBEAT_MS};
+use super::worker_port::{ServiceWorkerPort, WorkerPort};
 use super::{Connection, FeedStatus, FeedUpdate, TransportMode};
 use crate::core::delivery::DeliveryLog;
 use crate::core::election::{ElectionMode, Role};
@@ -50,6 +51,23 @@ impl Default for HubNames {
     }
 }
 
+/// Where this hub's frames go: the other tabs, or the worker that holds the stream.
+enum Peers {
+    Channel(TabChannel),
+    Worker(WorkerPort),
+    ServiceWorker(ServiceWorkerPort),
+}
+
+impl Peers {
+    fn post(&self, frame: &str) {
+        match self {
+            Peers::Channel(channel) => channel.post(frame),
+            Peers::Worker(port) => port.post(frame),
+            Peers::ServiceWorker(port) => port.post(frame),
+        }
+    }
+}
+
 /// The browser side of one tab's hub.
 pub struct HubDriver {
     hub: TabHub,
@@ -57,7 +75,7 @@ pub struct HubDriver {
     mode: TransportMode,
     mode_reason: String,
     locks: Option<LockManager>,
-    channel: Option<TabChannel>,
+    channel: Option<Peers>,
     lock: Option<LockRequest>,
     upstream: Option<Upstream>,
     connection: Connection,
@@ -94,12 +112,15 @@ impl HubDriver {
         let now = now_ms();
         let locks = match mode {
             TransportMode::Leader => lock_manager(),
-            TransportMode::Direct => None,
+            TransportMode::Direct | TransportMode::SharedWorker | TransportMode::ServiceWorker => {
+                None
+            }
         };
         let election = match (mode, &locks) {
             (TransportMode::Direct, _) => ElectionMode::Solo,
             (TransportMode::Leader, Some(_)) => ElectionMode::Locks,
             (TransportMode::Leader, None) => ElectionMode::Lease,
+            (TransportMode::SharedWorker | TransportMode::ServiceWorker, _) => ElectionMode::Client,
         };
         let mut config = HubConfig::new(new_tab_id(), election);
         config.watch = watch.clone();
@@ -138,10 +159,30 @@ impl HubDriver {
                     hub.handle_channel_message(now, &text)
                 })
             }) {
-                Ok(channel) => shared.borrow_mut().channel = Some(channel),
+                Ok(channel) => shared.borrow_mut().channel = Some(Peers::Channel(channel)),
                 Err(_) => {
                     shared.borrow_mut().connection =
                         Connection::Error("BroadcastChannel is unavailable".into())
+                }
+            }
+        }
+        if mode.is_worker() {
+            let on_message = weak.clone();
+            let deliver = move |text: String| {
+                input(&on_message, |hub, now| {
+                    hub.handle_channel_message(now, &text)
+                })
+            };
+            let connected = if mode == TransportMode::ServiceWorker {
+                ServiceWorkerPort::connect(deliver).map(Peers::ServiceWorker)
+            } else {
+                WorkerPort::connect(deliver).map(Peers::Worker)
+            };
+            match connected {
+                Ok(peers) => shared.borrow_mut().channel = Some(peers),
+                Err(_) => {
+                    shared.borrow_mut().connection =
+                        Connection::Error(format!("the {mode} did not start"))
                 }
             }
         }

@@ -3,8 +3,11 @@
 
 pub mod channel;
 pub mod driver;
+pub mod fetch_upstream;
 pub mod locks;
 pub mod upstream;
+pub mod worker_host;
+pub mod worker_port;
 
 use crate::core::election::Role;
 use crate::core::wire::{Envelope, EventId, FleetSnapshot, Watch};
@@ -23,24 +26,150 @@ pub enum TransportMode {
     Direct,
     /// One tab leads and relays to the others over BroadcastChannel.
     Leader,
+    /// The origin's SharedWorker holds the stream; tabs talk to it over MessagePorts.
+    SharedWorker,
+    /// The service worker holds the stream (a fetch stream) and posts to the app's windows.
+    ServiceWorker,
 }
 
 impl TransportMode {
     /// Every mode, for the settings page.
-    pub const ALL: [TransportMode; 2] = [TransportMode::Leader, TransportMode::Direct];
+    pub const ALL: [TransportMode; 4] = [
+        TransportMode::SharedWorker,
+        TransportMode::ServiceWorker,
+        TransportMode::Leader,
+        TransportMode::Direct,
+    ];
 
     /// The name used in `?transport=` and localStorage.
     pub fn key(self) -> &'static str {
         match self {
             TransportMode::Direct => "direct",
             TransportMode::Leader => "leader",
+            TransportMode::SharedWorker => "shared-worker",
+            TransportMode::ServiceWorker => "service-worker",
         }
     }
 
-    /// Reads a mode name.
+    /// Reads a mode name (`auto` is not a mode: see [`auto_mode`]).
     pub fn parse(value: &str) -> Option<TransportMode> {
         TransportMode::ALL.into_iter().find(|m| m.key() == value)
     }
+
+    /// Whether this tab talks to a worker rather than leading or following other tabs.
+    pub fn is_worker(self) -> bool {
+        matches!(
+            self,
+            TransportMode::SharedWorker | TransportMode::ServiceWorker
+        )
+    }
+}
+
+/// localStorage key of the HTTP version the network last served this page with.
+const HTTP_VERSION_SEEN: &str = "convoy.httpVersion";
+
+/// The `?transport=` / setting value that lets Convoy choose.
+pub const AUTO: &str = "auto";
+
+/// What this browser offers, for `auto` and the settings page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Capabilities {
+    pub shared_worker: bool,
+    pub web_locks: bool,
+    pub broadcast_channel: bool,
+    pub service_worker: bool,
+    /// The page's `nextHopProtocol` (`http/1.1`, `h2`, `h3`), when the browser says.
+    pub http_version: Option<String>,
+}
+
+impl Capabilities {
+    /// Probes the window.
+    pub fn detect() -> Capabilities {
+        let Some(window) = web_sys::window() else {
+            return Capabilities {
+                shared_worker: false,
+                web_locks: false,
+                broadcast_channel: false,
+                service_worker: false,
+                http_version: None,
+            };
+        };
+        let has = |name: &str| js_sys::Reflect::has(&window, &name.into()).unwrap_or(false);
+        let navigator = window.navigator();
+        let in_navigator =
+            |name: &str| js_sys::Reflect::has(&navigator, &name.into()).unwrap_or(false);
+        let http_version = window
+            .performance()
+            .map(|p| p.get_entries_by_type("navigation"))
+            .and_then(|entries| {
+                use wasm_bindgen::JsCast;
+                entries
+                    .get(0)
+                    .dyn_into::<web_sys::PerformanceNavigationTiming>()
+                    .ok()
+            })
+            .map(|entry| entry.next_hop_protocol())
+            .filter(|p| !p.is_empty());
+        // A page the service worker answered reports no useful protocol: remember the one the
+        // network reported last time (the origin's server does not change its HTTP version).
+        let controlled =
+            in_navigator("serviceWorker") && navigator.service_worker().controller().is_some();
+        let storage = window.local_storage().ok().flatten();
+        let http_version = match http_version.filter(|_| !controlled) {
+            Some(version) => {
+                if let Some(storage) = &storage {
+                    let _ = storage.set_item(HTTP_VERSION_SEEN, &version);
+                }
+                Some(version)
+            }
+            None => storage.and_then(|s| s.get_item(HTTP_VERSION_SEEN).ok().flatten()),
+        };
+        Capabilities {
+            shared_worker: has("SharedWorker"),
+            web_locks: locks::lock_manager().is_some(),
+            broadcast_channel: has("BroadcastChannel"),
+            service_worker: in_navigator("serviceWorker"),
+            http_version,
+        }
+    }
+
+    /// Whether the page came over HTTP/2 or HTTP/3, where per-tab streams multiplex.
+    pub fn multiplexed(&self) -> bool {
+        matches!(self.http_version.as_deref(), Some("h2" | "h3"))
+    }
+}
+
+/// The best transport this browser has, and why.
+pub fn auto_mode(caps: &Capabilities) -> (TransportMode, String) {
+    if caps.multiplexed() {
+        let version = caps.http_version.as_deref().unwrap_or_default();
+        return (
+            TransportMode::Direct,
+            format!("auto: the page came over {version}, where per-tab streams multiplex"),
+        );
+    }
+    if caps.shared_worker {
+        return (
+            TransportMode::SharedWorker,
+            "auto: this browser has SharedWorker".into(),
+        );
+    }
+    if caps.broadcast_channel && caps.web_locks {
+        return (
+            TransportMode::Leader,
+            "auto: no SharedWorker; leader election with Web Locks".into(),
+        );
+    }
+    if caps.broadcast_channel {
+        return (
+            TransportMode::Leader,
+            "auto: no SharedWorker or Web Locks; leader election by heartbeat lease".into(),
+        );
+    }
+    (
+        TransportMode::Direct,
+        "auto: no SharedWorker or BroadcastChannel; a stream per tab".into(),
+    )
 }
 
 impl fmt::Display for TransportMode {
@@ -58,18 +187,30 @@ pub fn chosen_mode() -> (TransportMode, String) {
     if let Some(value) = query {
         return match TransportMode::parse(&value) {
             Some(mode) => (mode, "chosen by ?transport=".into()),
-            None => (
-                TransportMode::Leader,
-                format!("unknown ?transport={value}; using leader"),
-            ),
+            None if value == AUTO => auto_mode(&Capabilities::detect()),
+            None => {
+                let (mode, reason) = auto_mode(&Capabilities::detect());
+                (mode, format!("unknown ?transport={value}; {reason}"))
+            }
         };
     }
-    let stored = web_sys::window()
-        .and_then(|w| w.local_storage().ok().flatten())
-        .and_then(|s| s.get_item(TRANSPORT_SETTING).ok().flatten());
-    match stored.as_deref().and_then(TransportMode::parse) {
+    match stored_setting().as_deref().and_then(TransportMode::parse) {
         Some(mode) => (mode, "chosen in settings".into()),
-        None => (TransportMode::Leader, "default".into()),
+        None => auto_mode(&Capabilities::detect()),
+    }
+}
+
+/// The transport kept in localStorage (`auto` or a mode name), if any.
+pub fn stored_setting() -> Option<String> {
+    web_sys::window()
+        .and_then(|w| w.local_storage().ok().flatten())
+        .and_then(|s| s.get_item(TRANSPORT_SETTING).ok().flatten())
+}
+
+/// Keeps the transport for the next page load (`auto` or a mode name).
+pub fn store_setting(value: &str) {
+    if let Some(storage) = web_sys::window().and_then(|w| w.local_storage().ok().flatten()) {
+        let _ = storage.set_item(TRANSPORT_SETTING, value);
     }
 }
 

@@ -1,0 +1,110 @@
+//! The one stream to the server as a `fetch` body decoded by `core::sse::Decoder`, for service
+//! workers, which have no `EventSource`. Same signals as `upstream::Upstream`; dropping the guard
+//! aborts the request and silences its task.
+
+use super::upstream::UpstreamSignal;
+use crate::core::sse::Decoder;
+use crate::core::wire::{self, FleetEvent, HEARTBEAT_EVENT, RESET_EVENT};
+use std::cell::Cell;
+use std::rc::Rc;
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
+use web_sys::{AbortController, ReadableStreamDefaultReader, RequestInit, WorkerGlobalScope};
+
+/// An open fetch stream.
+pub struct FetchUpstream {
+    abort: AbortController,
+    cancelled: Rc<Cell<bool>>,
+}
+
+impl FetchUpstream {
+    /// Starts `GET url` with `Accept: text/event-stream`; every signal goes to `on_signal`
+    /// (nothing after the guard is dropped).
+    pub fn open(
+        url: &str,
+        on_signal: Rc<dyn Fn(UpstreamSignal)>,
+    ) -> Result<FetchUpstream, JsValue> {
+        let abort = AbortController::new()?;
+        let cancelled = Rc::new(Cell::new(false));
+        let init = RequestInit::new();
+        init.set_signal(Some(&abort.signal()));
+        init.set_cache(web_sys::RequestCache::NoStore);
+        let headers = web_sys::Headers::new()?;
+        headers.set("Accept", "text/event-stream")?;
+        init.set_headers(&headers);
+        let scope: WorkerGlobalScope = js_sys::global().dyn_into()?;
+        let response = scope.fetch_with_str_and_init(url, &init);
+        let live = cancelled.clone();
+        wasm_bindgen_futures::spawn_local(async move {
+            let result = read(response, &on_signal, &live).await;
+            if !live.get() {
+                // Ended or failed: the hub reopens from its cursor after its backoff.
+                let _ = result;
+                on_signal(UpstreamSignal::Error);
+            }
+        });
+        Ok(FetchUpstream { abort, cancelled })
+    }
+}
+
+async fn read(
+    response: js_sys::Promise,
+    on_signal: &Rc<dyn Fn(UpstreamSignal)>,
+    cancelled: &Rc<Cell<bool>>,
+) -> Result<(), JsValue> {
+    let response: web_sys::Response = JsFuture::from(response).await?.dyn_into()?;
+    if !response.ok() {
+        return Err(JsValue::from_str("the stream was refused"));
+    }
+    let body = response
+        .body()
+        .ok_or_else(|| JsValue::from_str("no body"))?;
+    let reader: ReadableStreamDefaultReader = body.get_reader().dyn_into()?;
+    if cancelled.get() {
+        return Ok(());
+    }
+    on_signal(UpstreamSignal::Open);
+    let mut decoder = Decoder::new();
+    loop {
+        let chunk = JsFuture::from(reader.read()).await?;
+        if cancelled.get() {
+            return Ok(());
+        }
+        let done = js_sys::Reflect::get(&chunk, &"done".into())?
+            .as_bool()
+            .unwrap_or(true);
+        if done {
+            return Err(JsValue::from_str("the stream ended"));
+        }
+        let value = js_sys::Reflect::get(&chunk, &"value".into())?;
+        let bytes = js_sys::Uint8Array::new(&value).to_vec();
+        decoder.feed(&bytes);
+        while let Some(event) = decoder.poll_event() {
+            let name = event.event_type.as_str();
+            let signal = if name == HEARTBEAT_EVENT {
+                UpstreamSignal::Heartbeat
+            } else if name == RESET_EVENT {
+                UpstreamSignal::Reset
+            } else if FleetEvent::NAMES.contains(&name) {
+                match wire::decode_event(name, &event.data, &event.id) {
+                    Ok(envelope) => UpstreamSignal::Event(envelope),
+                    Err(e) => UpstreamSignal::Malformed(e.to_string()),
+                }
+            } else {
+                continue;
+            };
+            on_signal(signal);
+            if cancelled.get() {
+                return Ok(());
+            }
+        }
+        while decoder.poll_error().is_some() {}
+    }
+}
+
+impl Drop for FetchUpstream {
+    fn drop(&mut self) {
+        self.cancelled.set(true);
+        self.abort.abort();
+    }
+}

@@ -1,0 +1,355 @@
+//! Host tests of the worker modes of `core::relay::TabHub`: one hub in `ElectionMode::Worker`
+//! (a SharedWorker or service worker) holds the upstream and its frames reach every client tab's
+//! port; each tab runs a hub in `ElectionMode::Client`, whose frames reach only the worker. The
+//! ports are simulated in memory on a virtual clock, lossless and in order (MessagePorts are).
+//!
+//! Checked: the worker streams at once and only the union of its clients' watches; every client
+//! gets every event of its watch exactly once and in order; late joiners get a snapshot; a
+//! client that says goodbye or goes silent leaves the union; a worker that the browser stopped
+//! and restarted resumes from its clients' cursor with no gap and no repeat.
+#![cfg(not(target_arch = "wasm32"))]
+
+use convoy::core::election::{ElectionMode, Role};
+use convoy::core::relay::{HubConfig, HubOutput, TabHub, TabId};
+use convoy::core::wire::{Envelope, EventId, FleetEvent, FleetSnapshot, TruckStatus, Watch};
+use std::collections::BTreeSet;
+
+const WORKER: TabId = 1_000;
+
+fn watch(trucks: &[&str]) -> Watch {
+    Watch::Trucks(trucks.iter().map(|t| t.to_string()).collect())
+}
+
+fn event(id: EventId, truck: &str) -> Envelope {
+    Envelope {
+        id,
+        event: FleetEvent::Status {
+            truck: truck.into(),
+            at_ms: id,
+            status: TruckStatus::EnRoute,
+            next_stop: 1,
+        },
+    }
+}
+
+struct Client {
+    hub: TabHub,
+    delivered: Vec<EventId>,
+    snapshots: Vec<EventId>,
+    open: bool,
+}
+
+/// A worker, its clients and the server's stream, on a virtual clock.
+struct Ports {
+    now: u64,
+    worker: TabHub,
+    worker_id: TabId,
+    clients: Vec<Client>,
+    /// The worker's open stream: (watch, resumed after).
+    stream: Option<(Watch, Option<EventId>)>,
+    opened: Vec<(Watch, Option<EventId>)>,
+    snapshot_wanted: bool,
+    /// Every event the server emitted.
+    emitted: Vec<Envelope>,
+    server_last: EventId,
+}
+
+impl Ports {
+    fn new() -> Ports {
+        let mut ports = Ports {
+            now: 1_000,
+            worker: TabHub::new(Self::worker_config(WORKER), 1_000),
+            worker_id: WORKER,
+            clients: Vec::new(),
+            stream: None,
+            opened: Vec::new(),
+            snapshot_wanted: false,
+            emitted: Vec::new(),
+            server_last: 100,
+        };
+        ports.settle();
+        ports
+    }
+
+    fn worker_config(id: TabId) -> HubConfig {
+        let mut config = HubConfig::new(id, ElectionMode::Worker);
+        // A worker has no views of its own: it streams what its clients watch.
+        config.watch = Watch::Trucks(BTreeSet::new());
+        config
+    }
+
+    fn open_client(&mut self, id: TabId, watch: Watch) -> usize {
+        let mut config = HubConfig::new(id, ElectionMode::Client);
+        config.watch = watch;
+        self.clients.push(Client {
+            hub: TabHub::new(config, self.now),
+            delivered: Vec::new(),
+            snapshots: Vec::new(),
+            open: true,
+        });
+        self.settle();
+        self.clients.len() - 1
+    }
+
+    /// Drains every hub's outputs until nothing moves: worker frames go to every open client,
+    /// client frames to the worker.
+    fn settle(&mut self) {
+        for _ in 0..1_000 {
+            let mut moved = false;
+            while let Some(output) = self.worker.poll_output() {
+                moved = true;
+                match output {
+                    HubOutput::Broadcast(text) => {
+                        for client in self.clients.iter_mut().filter(|c| c.open) {
+                            client.hub.handle_channel_message(self.now, &text);
+                        }
+                    }
+                    HubOutput::FetchSnapshot => self.snapshot_wanted = true,
+                    HubOutput::OpenUpstream {
+                        watch,
+                        last_event_id,
+                    } => {
+                        self.opened.push((watch.clone(), last_event_id));
+                        self.stream = Some((watch, last_event_id));
+                    }
+                    HubOutput::CloseUpstream => self.stream = None,
+                    HubOutput::RequestLock { .. } | HubOutput::ReleaseLock => {
+                        panic!("a worker never asks for the lock")
+                    }
+                    HubOutput::Deliver(_)
+                    | HubOutput::DeliverSnapshot(_)
+                    | HubOutput::RoleChanged(_) => {}
+                }
+            }
+            for i in 0..self.clients.len() {
+                while let Some(output) = self.clients[i].hub.poll_output() {
+                    moved = true;
+                    match output {
+                        HubOutput::Broadcast(text) => {
+                            if self.clients[i].open {
+                                self.worker.handle_channel_message(self.now, &text);
+                            }
+                        }
+                        HubOutput::Deliver(e) => self.clients[i].delivered.push(e.id),
+                        HubOutput::DeliverSnapshot(s) => {
+                            self.clients[i].snapshots.push(s.last_event_id)
+                        }
+                        HubOutput::RoleChanged(role) => assert_ne!(role, Role::Leader),
+                        other => panic!("a client asked for {other:?}"),
+                    }
+                }
+            }
+            if self.snapshot_wanted {
+                self.snapshot_wanted = false;
+                moved = true;
+                let snapshot = FleetSnapshot {
+                    last_event_id: self.server_last,
+                    trucks: vec![],
+                };
+                self.worker.handle_snapshot(self.now, snapshot);
+            }
+            if !moved {
+                return;
+            }
+        }
+        panic!("the hubs never settled");
+    }
+
+    /// Advances the clock in 50 ms steps, running due timers.
+    fn run_for(&mut self, ms: u64) {
+        let end = self.now + ms;
+        while self.now < end {
+            self.now += 50;
+            if self.worker.poll_timeout().is_some_and(|t| t <= self.now) {
+                self.worker.handle_timeout(self.now);
+            }
+            for client in self.clients.iter_mut().filter(|c| c.open) {
+                if client.hub.poll_timeout().is_some_and(|t| t <= self.now) {
+                    client.hub.handle_timeout(self.now);
+                }
+            }
+            self.settle();
+        }
+    }
+
+    /// The server emits one event; the worker gets it if its stream carries that truck.
+    fn emit(&mut self, truck: &str) {
+        self.server_last += 1;
+        let envelope = event(self.server_last, truck);
+        self.emitted.push(envelope.clone());
+        if let Some((watch, _)) = &self.stream {
+            if watch.includes(truck) {
+                self.worker.handle_upstream_event(self.now, envelope);
+            }
+        }
+        self.settle();
+    }
+
+    /// What the server replays to a stream opened after `after` for `watch`.
+    fn replay(&mut self) {
+        let Some((watch, Some(after))) = self.stream.clone() else {
+            return;
+        };
+        self.worker.handle_upstream_open(self.now);
+        let missed: Vec<Envelope> = self
+            .emitted
+            .iter()
+            .filter(|e| e.id > after && watch.includes(e.event.truck()))
+            .cloned()
+            .collect();
+        for envelope in missed {
+            self.worker.handle_upstream_event(self.now, envelope);
+        }
+        self.settle();
+    }
+
+    /// Every event of a client's watch since its first snapshot, exactly once and in order.
+    fn assert_exact(&self, i: usize, watch: &Watch) {
+        let client = &self.clients[i];
+        let base = client.snapshots[0];
+        let expected: Vec<EventId> = self
+            .emitted
+            .iter()
+            .filter(|e| e.id > base && watch.includes(e.event.truck()))
+            .map(|e| e.id)
+            .collect();
+        assert_eq!(client.delivered, expected, "client {i}");
+    }
+}
+
+#[test]
+fn worker_leads_at_once_and_streams_the_union_of_its_clients() {
+    let mut ports = Ports::new();
+    assert_eq!(ports.worker.diagnostics().role, Role::Leader);
+    assert!(ports.stream.is_none(), "no clients, no stream");
+    let a = ports.open_client(1, watch(&["T-01"]));
+    let b = ports.open_client(2, watch(&["T-02"]));
+    ports.run_for(500);
+    assert_eq!(ports.clients[a].hub.diagnostics().role, Role::Follower);
+    assert_eq!(ports.clients[a].hub.diagnostics().leader_id, Some(WORKER));
+    assert_eq!(
+        ports.stream.as_ref().map(|s| s.0.clone()),
+        Some(watch(&["T-01", "T-02"]))
+    );
+    for _ in 0..5 {
+        ports.emit("T-01");
+        ports.emit("T-02");
+        ports.emit("T-03");
+    }
+    ports.assert_exact(a, &watch(&["T-01"]));
+    ports.assert_exact(b, &watch(&["T-02"]));
+    assert_eq!(ports.clients[a].delivered.len(), 5);
+}
+
+#[test]
+fn late_joiner_gets_a_snapshot_then_live_events() {
+    let mut ports = Ports::new();
+    let a = ports.open_client(1, Watch::All);
+    ports.run_for(500);
+    ports.emit("T-01");
+    ports.emit("T-02");
+    let b = ports.open_client(2, Watch::All);
+    ports.run_for(500);
+    assert_eq!(
+        ports.clients[b].snapshots,
+        vec![102],
+        "snapshot at the worker's cursor"
+    );
+    ports.emit("T-03");
+    ports.assert_exact(a, &Watch::All);
+    ports.assert_exact(b, &Watch::All);
+    assert_eq!(ports.clients[b].delivered, vec![103]);
+}
+
+#[test]
+fn goodbye_and_silence_shrink_the_union() {
+    let mut ports = Ports::new();
+    let a = ports.open_client(1, watch(&["T-01"]));
+    let b = ports.open_client(2, watch(&["T-02"]));
+    let c = ports.open_client(3, watch(&["T-03"]));
+    ports.run_for(500);
+    assert_eq!(
+        ports.stream.as_ref().map(|s| s.0.clone()),
+        Some(watch(&["T-01", "T-02", "T-03"]))
+    );
+    // b closes cleanly.
+    ports.clients[b].hub.shutdown(ports.now);
+    ports.settle();
+    ports.clients[b].open = false;
+    ports.run_for(500);
+    assert_eq!(
+        ports.stream.as_ref().map(|s| s.0.clone()),
+        Some(watch(&["T-01", "T-03"]))
+    );
+    // c's tab vanishes without a word (a SharedWorker cannot tell): it expires.
+    ports.clients[c].open = false;
+    let expiry = HubConfig::new(0, ElectionMode::Worker).peer_expiry_ms;
+    ports.run_for(expiry + 1_000);
+    assert_eq!(
+        ports.stream.as_ref().map(|s| s.0.clone()),
+        Some(watch(&["T-01"]))
+    );
+    ports.emit("T-01");
+    ports.assert_exact(a, &watch(&["T-01"]));
+}
+
+#[test]
+fn restarted_worker_resumes_from_its_clients_cursor() {
+    let mut ports = Ports::new();
+    let a = ports.open_client(1, Watch::All);
+    let b = ports.open_client(2, Watch::All);
+    ports.run_for(500);
+    ports.replay();
+    for _ in 0..3 {
+        ports.emit("T-01");
+    }
+    // The browser stops the worker; the server goes on.
+    ports.stream = None;
+    for _ in 0..4 {
+        ports.emit("T-02");
+    }
+    // It restarts (new id, term 1 again) with no cursor of its own.
+    ports.worker_id = WORKER + 1;
+    ports.worker = TabHub::new(Ports::worker_config(ports.worker_id), ports.now);
+    // The server moved on before the restarted worker's snapshot fetch.
+    ports.settle();
+    // The clients' silence timers send a message, which is what wakes a service worker.
+    let bound = HubConfig::new(0, ElectionMode::Client).liveness_ms;
+    ports.run_for(bound + 500);
+    let (_, after) = ports.opened.last().cloned().expect("reopened");
+    assert_eq!(after, Some(103), "resumed from the clients' cursor");
+    ports.replay();
+    ports.emit("T-03");
+    ports.assert_exact(a, &Watch::All);
+    ports.assert_exact(b, &Watch::All);
+    assert_eq!(
+        ports.clients[a].hub.diagnostics().leader_id,
+        Some(WORKER + 1)
+    );
+    assert_eq!(ports.clients[a].hub.diagnostics().gaps, 0);
+}
+
+#[test]
+fn client_never_leads_and_worker_ignores_claims() {
+    let mut config = HubConfig::new(7, ElectionMode::Client);
+    config.watch = Watch::All;
+    let mut client = TabHub::new(config, 0);
+    for t in (0..20_000).step_by(100) {
+        client.handle_timeout(t);
+    }
+    let outputs: Vec<HubOutput> = std::iter::from_fn(|| client.poll_output()).collect();
+    assert!(outputs.iter().all(|o| matches!(o, HubOutput::Broadcast(_))));
+    assert!(outputs
+        .iter()
+        .all(|o| !matches!(o, HubOutput::Broadcast(t) if t.contains("\"claim\""))));
+    assert_ne!(client.diagnostics().role, Role::Leader);
+    assert!(
+        outputs.len() >= 5,
+        "a silent worker gets pinged every liveness_ms"
+    );
+
+    let mut worker = TabHub::new(Ports::worker_config(WORKER), 0);
+    let claim = r#"{"v":1,"app":"convoy","from":3,"term":9,"msg":{"type":"claim","term":9}}"#;
+    worker.handle_channel_message(10, claim);
+    assert_eq!(worker.diagnostics().role, Role::Leader);
+}
