@@ -60,9 +60,11 @@ fn percentile(mut values: Vec<u64>, p: usize) -> Option<u64> {
 async fn measure(server: &Server, view: &str, path: &str, ready: &str) -> LoadRow {
     let browser = Browser::start().await;
     let tab = browser.open_tab(&format!("{}{path}", server.base)).await;
-    eventually(Duration::from_secs(60), &format!("{view} to render"), || async {
-        browser.run(&tab, ready).await.as_bool().filter(|b| *b)
-    })
+    eventually(
+        Duration::from_secs(60),
+        &format!("{view} to render"),
+        || async { browser.run(&tab, ready).await.as_bool().filter(|b| *b) },
+    )
     .await;
     browser
         .run(
@@ -115,7 +117,9 @@ fn transfer_sizes(dist: &str) -> Vec<Size> {
         if !(name.ends_with(".wasm") || name.ends_with(".js") || name.ends_with(".css")) {
             continue;
         }
-        let Ok(bytes) = std::fs::read(entry.path()) else { continue };
+        let Ok(bytes) = std::fs::read(entry.path()) else {
+            continue;
+        };
         let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
         let gzip = encoder
             .write_all(&bytes)

@@ -80,7 +80,10 @@ pub fn test() -> Result<(), String> {
                 ("CONVOY_DIST", dist.display().to_string()),
                 (
                     "CONVOY_SERVER_BIN",
-                    target_dir().join("debug/convoy-server").display().to_string(),
+                    target_dir()
+                        .join("debug/convoy-server")
+                        .display()
+                        .to_string(),
                 ),
             ];
             tally.step(
@@ -130,14 +133,24 @@ pub fn bench(args: &[String]) -> Result<(), String> {
         ("CONVOY_DIST", root.join("dist").display().to_string()),
         (
             "CONVOY_SERVER_BIN",
-            target_dir().join("release/convoy-server")
+            target_dir()
+                .join("release/convoy-server")
                 .display()
                 .to_string(),
         ),
     ];
     for example in which {
         cargo(
-            &["run", "--release", "-p", "convoy", "--features", "e2e", "--example", example],
+            &[
+                "run",
+                "--release",
+                "-p",
+                "convoy",
+                "--features",
+                "e2e",
+                "--example",
+                example,
+            ],
             &env,
         )?;
     }

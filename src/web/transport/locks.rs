@@ -70,11 +70,8 @@ impl LockRequest {
             granted(LockSignal::Granted);
             hold
         });
-        let done = manager.request_with_options(
-            name,
-            &options,
-            on_granted.as_ref().unchecked_ref(),
-        );
+        let done =
+            manager.request_with_options(name, &options, on_granted.as_ref().unchecked_ref());
         let watched = held.clone();
         spawn_local(async move {
             let _ = JsFuture::from(done).await;
