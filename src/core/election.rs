@@ -46,9 +46,11 @@
 //! has not announced itself, which wakes a throttled winner whose window has already closed.
 #![warn(missing_docs)]
 
-use crate::core::relay::TabId;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeSet, VecDeque};
+
+/// A tab's identifier: random, chosen by the adapter (below 2^53 so JavaScript holds it exactly).
+pub type TabId = u64;
 
 /// A leadership term. Terms only grow; 0 means "none seen yet".
 pub type Term = u64;

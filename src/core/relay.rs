@@ -122,8 +122,7 @@ use crate::core::wire::{Envelope, EventId, FleetSnapshot, Watch};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, VecDeque};
 
-/// A tab's identifier: random, chosen by the adapter (below 2^53 so JavaScript holds it exactly).
-pub type TabId = u64;
+pub use crate::core::election::TabId;
 
 /// The channel protocol version in every frame's `v`.
 pub const PROTOCOL_VERSION: u32 = 1;

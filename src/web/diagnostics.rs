@@ -2,10 +2,7 @@
 //! check from outside what reached the app.
 
 use crate::core::election::Role;
-use crate::web::transport::driver::{DiagnosticsReport, HubDriver};
 use js_sys::{Array, Object, Reflect};
-use std::cell::RefCell;
-use std::rc::Weak;
 use wasm_bindgen::prelude::*;
 
 const GLOBAL_NAME: &str = "convoyDiagnostics";
@@ -15,14 +12,39 @@ pub struct DiagnosticsHook {
     _function: Closure<dyn Fn() -> JsValue>,
 }
 
-/// Defines `window.convoyDiagnostics` over this driver.
-pub fn install(driver: Weak<RefCell<HubDriver>>) -> Option<DiagnosticsHook> {
+/// Everything a tab knows about its delivery, as plain data.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DiagnosticsReport {
+    /// `leader`, `follower`, `electing`, or `worker-client` (see `role_label`).
+    pub role: &'static str,
+    pub tab_id: u64,
+    pub term: u64,
+    pub leader_id: Option<u64>,
+    /// The transport's key, as in `?transport=`.
+    pub transport: &'static str,
+    pub transport_reason: String,
+    pub upstream: String,
+    pub last_event_id: u64,
+    pub events_per_second: usize,
+    pub latency_p50_ms: Option<u64>,
+    pub latency_p99_ms: Option<u64>,
+    pub received: Vec<u64>,
+    pub received_at_ms: Vec<u64>,
+    pub latency_ms: Vec<u64>,
+    pub gaps: u64,
+    pub gap_places: Vec<(u64, u64)>,
+    pub duplicates: u64,
+    pub snapshots: u64,
+    pub malformed: u64,
+}
+
+/// Defines `window.convoyDiagnostics` over `report` (which answers None while it cannot).
+pub fn install(
+    report: impl Fn() -> Option<DiagnosticsReport> + 'static,
+) -> Option<DiagnosticsHook> {
     let window = web_sys::window()?;
-    let function = Closure::<dyn Fn() -> JsValue>::new(move || match driver.upgrade() {
-        Some(driver) => match driver.try_borrow() {
-            Ok(driver) => to_object(&driver.report()).into(),
-            Err(_) => JsValue::NULL,
-        },
+    let function = Closure::<dyn Fn() -> JsValue>::new(move || match report() {
+        Some(report) => to_object(&report).into(),
         None => JsValue::NULL,
     });
     Reflect::set(&window, &GLOBAL_NAME.into(), function.as_ref()).ok()?;
@@ -39,22 +61,14 @@ impl Drop for DiagnosticsHook {
     }
 }
 
-/// The role as the diagnostics contract names it.
-pub fn role_name(role: Role) -> &'static str {
+/// A tab's role as /diagnostics and `convoyDiagnostics()` name it: in worker modes the worker
+/// leads and every tab is its client.
+pub fn role_label(role: Role, worker_client: bool) -> &'static str {
     match role {
+        _ if worker_client => "worker-client",
         Role::Leader => "leader",
         Role::Follower => "follower",
         Role::Electing => "electing",
-    }
-}
-
-/// A tab's role as /diagnostics and `convoyDiagnostics()` name it: in worker modes the worker
-/// holds the stream and every tab is its client.
-pub fn report_role(report: &DiagnosticsReport) -> &'static str {
-    if report.transport.is_worker() {
-        "worker-client"
-    } else {
-        role_name(report.role)
     }
 }
 
@@ -65,11 +79,11 @@ fn to_object(report: &DiagnosticsReport) -> Object {
     };
     let number = |n: u64| JsValue::from_f64(n as f64);
     let optional = |n: Option<u64>| n.map_or(JsValue::NULL, |n| JsValue::from_f64(n as f64));
-    set("role", report_role(report).into());
+    set("role", report.role.into());
     set("tabId", number(report.tab_id));
     set("term", number(report.term));
     set("leaderId", optional(report.leader_id));
-    set("transport", report.transport.key().into());
+    set("transport", report.transport.into());
     set("transportReason", report.transport_reason.as_str().into());
     set("upstream", report.upstream.as_str().into());
     set("lastEventId", number(report.last_event_id));

@@ -3,7 +3,7 @@
 
 use crate::core::format::format_clock;
 use crate::core::query::AlertEntry;
-use crate::web::app::Route;
+use crate::web::route::Route;
 use std::rc::Rc;
 use yew::prelude::*;
 use yew_router::prelude::*;

@@ -4,8 +4,8 @@
 
 use crate::core::board::{BoardLayout, MAX_TRUCKS};
 use crate::core::wire::TruckId;
-use crate::web::app::Route;
 use crate::web::hooks::use_refocus;
+use crate::web::route::Route;
 use std::rc::Rc;
 use web_sys::HtmlInputElement;
 use yew::prelude::*;

@@ -2,7 +2,7 @@
 //! and shares like any link, and a plain click navigates inside the app.
 
 use crate::core::board::BoardLayout;
-use crate::web::app::Route;
+use crate::web::route::Route;
 use yew::prelude::*;
 use yew_router::prelude::*;
 use yew_router::query::Raw;

@@ -1,8 +1,8 @@
 //! The header: where you are, where you can go, and how the feed is doing.
 
-use crate::web::app::Route;
 use crate::web::components::status_chip::StatusChip;
 use crate::web::hooks::{use_feed_status, use_now};
+use crate::web::route::Route;
 use yew::prelude::*;
 use yew_router::prelude::*;
 

@@ -1,6 +1,6 @@
 //! The connection chip: connecting, live, reconnecting in N s, or the error; and this tab's role.
 
-use crate::web::diagnostics::role_name;
+use crate::web::diagnostics::role_label;
 use crate::web::transport::{Connection, FeedStatus};
 use std::rc::Rc;
 use yew::prelude::*;
@@ -30,10 +30,10 @@ pub fn status_chip(StatusChipProps { status, now_ms }: &StatusChipProps) -> Html
         status.mode, status.mode_reason, status.tab_id, status.term, status.last_event_id
     );
     html! {
-        <span class={classes!("chip", class)} role="status" {title} data-role={role_name(status.role)}>
+        <span class={classes!("chip", class)} role="status" {title} data-role={role_label(status.role, status.mode.is_worker())}>
             <span class="chip-dot" aria-hidden="true"></span>
             { label }
-            <span class="chip-role">{ format!("{} · {}", role_name(status.role), status.mode) }</span>
+            <span class="chip-role">{ format!("{} · {}", role_label(status.role, status.mode.is_worker()), status.mode) }</span>
         </span>
     }
 }

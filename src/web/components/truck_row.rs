@@ -4,8 +4,8 @@
 use crate::core::board::{BoardError, BoardLayout};
 use crate::core::format::{format_age, format_clock, format_delay};
 use crate::core::wire::TruckState;
-use crate::web::app::Route;
 use crate::web::components::board_link::BoardLink;
+use crate::web::route::Route;
 use std::rc::Rc;
 use yew::prelude::*;
 use yew_router::prelude::*;

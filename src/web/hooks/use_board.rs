@@ -2,7 +2,7 @@
 //! Forward walk through the changes), and remembered in localStorage for the next `/board`.
 
 use crate::core::board::{BoardLayout, STORAGE_KEY};
-use crate::web::app::Route;
+use crate::web::route::Route;
 use std::rc::Rc;
 use yew::prelude::*;
 use yew_router::prelude::*;

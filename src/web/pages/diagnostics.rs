@@ -1,7 +1,6 @@
 //! `/diagnostics`: this tab's role, term, transport, upstream and delivery, refreshed live.
 
 use crate::core::wire::Watch;
-use crate::web::diagnostics::report_role;
 use crate::web::hooks::{use_feed, use_now, use_watch};
 use yew::prelude::*;
 
@@ -16,7 +15,7 @@ pub fn diagnostics_page() -> Html {
     };
     let optional_ms = |v: Option<u64>| v.map_or("–".to_owned(), |v| format!("{v} ms"));
     let rows = [
-        ("Role", report_role(&report).to_owned()),
+        ("Role", report.role.to_owned()),
         ("Tab id", report.tab_id.to_string()),
         ("Term", report.term.to_string()),
         (

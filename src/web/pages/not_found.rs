@@ -1,6 +1,6 @@
 //! Any path the app does not know.
 
-use crate::web::app::Route;
+use crate::web::route::Route;
 use yew::prelude::*;
 use yew_router::prelude::*;
 

@@ -9,10 +9,10 @@ use super::upstream::{stream_url, Upstream, UpstreamSignal, HEARTBEAT_MS};
 use super::worker_port::{ServiceWorkerPort, WorkerPort};
 use super::{Connection, FeedStatus, FeedUpdate, TransportMode};
 use crate::core::delivery::DeliveryLog;
-use crate::core::election::{ElectionMode, Role};
+use crate::core::election::ElectionMode;
 use crate::core::relay::{HubConfig, HubOutput, TabHub};
 use crate::core::wire::{Envelope, FleetSnapshot, Watch};
-use crate::web::diagnostics::{self, DiagnosticsHook};
+use crate::web::diagnostics::{self, role_label, DiagnosticsHook, DiagnosticsReport};
 use gloo_events::EventListener;
 use gloo_render::AnimationFrame;
 use gloo_timers::callback::Timeout;
@@ -187,7 +187,12 @@ impl HubDriver {
             }
         }
         shared.borrow_mut()._page_listeners = page_listeners(&weak);
-        shared.borrow_mut().diagnostics_hook = diagnostics::install(weak.clone());
+        let reporter = weak.clone();
+        shared.borrow_mut().diagnostics_hook = diagnostics::install(move || {
+            let driver = reporter.upgrade()?;
+            let report = driver.try_borrow().ok()?.report();
+            Some(report)
+        });
         pump(&shared);
         shared
     }
@@ -215,11 +220,11 @@ impl HubDriver {
         let now = now_ms();
         let hub = self.hub.diagnostics();
         DiagnosticsReport {
-            role: hub.role,
+            role: role_label(hub.role, self.mode.is_worker()),
             tab_id: hub.tab_id,
             term: hub.term,
             leader_id: hub.leader_id,
-            transport: self.mode,
+            transport: self.mode.key(),
             transport_reason: self.mode_reason.clone(),
             upstream: connection_label(&self.connection, self.upstream.is_some()),
             last_event_id: self.log.last_id().unwrap_or(0),
@@ -251,30 +256,6 @@ impl HubDriver {
             malformed: hub.malformed,
         }
     }
-}
-
-/// Everything a tab knows about its delivery, as plain data.
-#[derive(Debug, Clone, PartialEq)]
-pub struct DiagnosticsReport {
-    pub role: Role,
-    pub tab_id: u64,
-    pub term: u64,
-    pub leader_id: Option<u64>,
-    pub transport: TransportMode,
-    pub transport_reason: String,
-    pub upstream: String,
-    pub last_event_id: u64,
-    pub events_per_second: usize,
-    pub latency_p50_ms: Option<u64>,
-    pub latency_p99_ms: Option<u64>,
-    pub received: Vec<u64>,
-    pub received_at_ms: Vec<u64>,
-    pub latency_ms: Vec<u64>,
-    pub gaps: u64,
-    pub gap_places: Vec<(u64, u64)>,
-    pub duplicates: u64,
-    pub snapshots: u64,
-    pub malformed: u64,
 }
 
 fn connection_label(connection: &Connection, open: bool) -> String {

@@ -303,7 +303,7 @@ impl Feed {
     }
 
     /// This tab's delivery and role (None until a view watches something).
-    pub fn report(&self) -> Option<driver::DiagnosticsReport> {
+    pub fn report(&self) -> Option<crate::web::diagnostics::DiagnosticsReport> {
         let driver = self.driver.borrow().clone()?;
         let report = driver.try_borrow().ok()?.report();
         Some(report)
