@@ -185,9 +185,12 @@ async fn measure_over(transport: &str, tabs: usize, failover: bool, tls: bool) -
     }
     let sample_from = unix_ms();
     tokio::time::sleep(SAMPLE).await;
-    row.streams = match open.first() {
-        Some(tab) => open_streams(&browser, tab).await,
-        None => 0,
+    // Over plain HTTP/1.1 ask from outside: with six direct tabs the browser has no free
+    // connection for the question. Over TLS only the browser speaks it, multiplexed.
+    row.streams = match (tls, open.first()) {
+        (false, _) => server.stats().await.open_streams,
+        (true, Some(tab)) => open_streams(&browser, tab).await,
+        (true, None) => 0,
     };
     let (mut leader, mut followers) = (Vec::new(), Vec::new());
     for tab in &open {
