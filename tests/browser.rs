@@ -22,7 +22,8 @@ fn routed_table(props: &FleetTableProps) -> Html {
     html! {
         <Router history={(*history).clone()}>
             <FleetTable trucks={props.trucks.clone()} query={props.query.clone()}
-                now_ms={props.now_ms} on_query={props.on_query.clone()} />
+                now_ms={props.now_ms} on_query={props.on_query.clone()}
+                window={props.window.clone()} />
         </Router>
     }
 }
@@ -93,13 +94,18 @@ fn click(root: &Element, selector: &str) {
 struct TableHarness {
     root: Element,
     query: Rc<std::cell::RefCell<TableQuery>>,
+    window: std::cell::RefCell<Option<std::ops::Range<usize>>>,
 }
 
 impl TableHarness {
     async fn render(trucks: Vec<Rc<TruckState>>) -> TableHarness {
         let root = test_root();
         let query = Rc::new(std::cell::RefCell::new(TableQuery::default()));
-        let harness = TableHarness { root, query };
+        let harness = TableHarness {
+            root,
+            query,
+            window: Default::default(),
+        };
         harness.mount(trucks).await;
         harness
     }
@@ -113,6 +119,8 @@ impl TableHarness {
             now_ms: 4_000_000,
             on_query: Callback::from(move |q| *store.borrow_mut() = q),
             board: Default::default(),
+            body_ref: Default::default(),
+            window: self.window.borrow().clone(),
         };
         Renderer::<RoutedTable>::with_root_and_props(self.root.clone(), props).render();
         yew::scheduler::flush().await;
@@ -219,4 +227,37 @@ async fn truck_panel_turns_stale_when_updates_stop() {
         .text_content()
         .unwrap()
         .contains("Stale: no update for 15 s"));
+}
+
+#[wasm_bindgen_test]
+async fn fleet_table_renders_only_the_rows_in_view_and_spacers_for_the_rest() {
+    let trucks: Vec<_> = (1..=50)
+        .map(|i| truck(&format!("T-{i:02}"), "Ana", TruckStatus::EnRoute, 50.0, 0))
+        .collect();
+    let table = TableHarness::render(trucks.clone()).await;
+    assert_eq!(row_ids(&table.root).len(), 50, "no window: every row");
+    *table.window.borrow_mut() = Some(10..20);
+    table.mount(trucks).await;
+    let ids = row_ids(&table.root);
+    assert_eq!(ids.first().map(String::as_str), Some("T-11"));
+    assert_eq!(ids.len(), 10);
+    let spacers = table.root.query_selector_all("tr.spacer").unwrap();
+    assert_eq!(spacers.length(), 2, "one above, one below");
+    let style = |i| {
+        spacers
+            .item(i)
+            .unwrap()
+            .unchecked_into::<Element>()
+            .get_attribute("style")
+            .unwrap_or_default()
+    };
+    assert_eq!(style(0), "height: 360px");
+    assert_eq!(style(1), "height: 1080px");
+    let table_element = table.root.query_selector("table").unwrap().unwrap();
+    assert_eq!(
+        table_element.get_attribute("aria-rowcount").as_deref(),
+        Some("51")
+    );
+    let first = table.root.query_selector("tr.truck-row").unwrap().unwrap();
+    assert_eq!(first.get_attribute("aria-rowindex").as_deref(), Some("12"));
 }

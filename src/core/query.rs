@@ -67,7 +67,12 @@ impl Default for TableQuery {
 impl TableQuery {
     /// Whether a truck passes every filter.
     pub fn matches(&self, truck: &TruckState) -> bool {
-        let text = self.text.trim().to_lowercase();
+        self.matches_text(truck, &self.text.trim().to_lowercase())
+    }
+
+    /// `matches` with the search text already trimmed and lowercased (once per table, not per
+    /// row).
+    fn matches_text(&self, truck: &TruckState, text: &str) -> bool {
         self.status.is_none_or(|s| truck.status == s)
             && self
                 .alert
@@ -75,7 +80,7 @@ impl TableQuery {
             && (text.is_empty()
                 || [&truck.id, &truck.driver, &truck.route_name]
                     .iter()
-                    .any(|field| field.to_lowercase().contains(&text)))
+                    .any(|field| field.to_lowercase().contains(text)))
     }
 
     /// The order of two trucks; ties fall back to the truck id so the order is stable.
@@ -111,9 +116,10 @@ impl TableQuery {
         &self,
         trucks: impl IntoIterator<Item = &'a T>,
     ) -> Vec<&'a T> {
+        let text = self.text.trim().to_lowercase();
         let mut rows: Vec<&T> = trucks
             .into_iter()
-            .filter(|t| self.matches((*t).as_ref()))
+            .filter(|t| self.matches_text((*t).as_ref(), &text))
             .collect();
         rows.sort_by(|a, b| self.compare((*a).as_ref(), (*b).as_ref()));
         rows
@@ -302,5 +308,47 @@ mod tests {
         );
         assert_eq!(alert_feed(trucks.iter(), 2).len(), 2);
         assert!(alert_feed(Vec::<std::rc::Rc<TruckState>>::new().iter(), 5).is_empty());
+    }
+}
+
+/// Which rows of a long table to render: those in the viewport and `overscan` either side.
+/// `offset_px` is how far the viewport's top is below the table body's top (negative when the
+/// body starts lower on screen). Rows have a fixed height, so the rest are spacers.
+pub fn visible_rows(
+    offset_px: f64,
+    viewport_px: f64,
+    row_height_px: f64,
+    total: usize,
+    overscan: usize,
+) -> std::ops::Range<usize> {
+    if total == 0 || row_height_px <= 0.0 || !offset_px.is_finite() || !viewport_px.is_finite() {
+        return 0..total.min(overscan);
+    }
+    let first_seen = (offset_px.max(0.0) / row_height_px).floor() as usize;
+    let seen = (viewport_px.max(0.0) / row_height_px).ceil() as usize + 1;
+    let first = first_seen.saturating_sub(overscan).min(total);
+    let end = first_seen
+        .saturating_add(seen)
+        .saturating_add(overscan)
+        .min(total);
+    first..end.max(first)
+}
+
+#[cfg(test)]
+mod window_tests {
+    use super::visible_rows;
+
+    #[test]
+    fn renders_the_viewport_and_its_margins() {
+        // 800 px of 36 px rows, the body's top 100 px below the viewport's.
+        assert_eq!(visible_rows(-100.0, 800.0, 36.0, 500, 10), 0..34);
+        // Scrolled 3 600 px into the body: row 100 at the top.
+        assert_eq!(visible_rows(3_600.0, 800.0, 36.0, 500, 10), 90..134);
+        // Near the end, clamped.
+        assert_eq!(visible_rows(17_900.0, 800.0, 36.0, 500, 10), 487..500);
+        // Scrolled past the table.
+        assert_eq!(visible_rows(90_000.0, 800.0, 36.0, 500, 10), 500..500);
+        assert_eq!(visible_rows(0.0, 800.0, 36.0, 0, 10), 0..0);
+        assert_eq!(visible_rows(f64::NAN, 800.0, 36.0, 50, 10), 0..10);
     }
 }

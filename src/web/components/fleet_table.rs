@@ -9,6 +9,9 @@ use std::rc::Rc;
 use web_sys::{HtmlInputElement, HtmlSelectElement};
 use yew::prelude::*;
 
+/// Every row is this tall (the stylesheet says so too), so rows out of view become spacers.
+pub const ROW_HEIGHT_PX: f64 = 36.0;
+
 #[derive(Properties, PartialEq)]
 pub struct FleetTableProps {
     pub trucks: Vec<Rc<TruckState>>,
@@ -18,6 +21,12 @@ pub struct FleetTableProps {
     /// The saved board, for each row's "Add to board" link.
     #[prop_or_default]
     pub board: Rc<BoardLayout>,
+    /// The table body, for whoever measures which rows are in view.
+    #[prop_or_default]
+    pub body_ref: NodeRef,
+    /// The rows to render (of those that pass the filters); None renders them all.
+    #[prop_or_default]
+    pub window: Option<std::ops::Range<usize>>,
 }
 
 #[function_component(FleetTable)]
@@ -28,9 +37,21 @@ pub fn fleet_table(props: &FleetTableProps) -> Html {
         now_ms,
         on_query,
         board,
+        body_ref,
+        window,
     } = props;
     let rows = query.apply(trucks.iter());
     let nothing_matches = rows.is_empty();
+    let shown = window.clone().map_or(0..rows.len(), |w| {
+        w.start.min(rows.len())..w.end.min(rows.len())
+    });
+    let spacer = |count: usize| {
+        (count > 0).then(|| html! {
+            <tr class="spacer" aria-hidden="true" style={format!("height: {}px", count as f64 * ROW_HEIGHT_PX)}></tr>
+        })
+    };
+    let above = spacer(shown.start);
+    let below = spacer(rows.len() - shown.end);
     let count = |status: TruckStatus| trucks.iter().filter(|t| t.status == status).count();
 
     let on_text = {
@@ -108,7 +129,7 @@ pub fn fleet_table(props: &FleetTableProps) -> Html {
                 <input type="search" class="text-filter" placeholder="Truck, driver or route"
                     aria-label="Search trucks" value={query.text.clone()} oninput={on_text} />
             </div>
-            <table>
+            <table aria-rowcount={(rows.len() + 1).to_string()}>
                 <thead><tr>
                     { for SortKey::ALL.iter().take(5).map(|k| header(*k)) }
                     { header(SortKey::Delay) }
@@ -116,10 +137,13 @@ pub fn fleet_table(props: &FleetTableProps) -> Html {
                     { header(SortKey::Updated) }
                     <th scope="col">{ "Board" }</th>
                 </tr></thead>
-                <tbody>
-                    { for rows.into_iter().map(|truck| html! {
-                        <TruckRow key={truck.id.clone()} truck={truck.clone()} now_ms={*now_ms} board={board.clone()} />
+                <tbody ref={body_ref.clone()}>
+                    { above }
+                    { for rows[shown.clone()].iter().zip(shown.clone()).map(|(truck, at)| html! {
+                        <TruckRow key={truck.id.clone()} truck={(*truck).clone()} now_ms={*now_ms}
+                            board={board.clone()} row_index={at + 2} />
                     }) }
+                    { below }
                 </tbody>
             </table>
             if trucks.is_empty() {

@@ -17,6 +17,10 @@ pub struct TruckRowProps {
     /// The saved board, which "Add to board" extends.
     #[prop_or_default]
     pub board: Rc<BoardLayout>,
+    /// Position in the whole table (header = 1) for screen readers, as rows out of view are
+    /// not rendered.
+    #[prop_or_default]
+    pub row_index: usize,
 }
 
 impl PartialEq for TruckRowProps {
@@ -25,6 +29,7 @@ impl PartialEq for TruckRowProps {
         Rc::ptr_eq(&self.truck, &other.truck)
             && self.now_ms / 1000 == other.now_ms / 1000
             && Rc::ptr_eq(&self.board, &other.board)
+            && self.row_index == other.row_index
     }
 }
 
@@ -34,6 +39,7 @@ pub fn truck_row(
         truck,
         now_ms,
         board,
+        row_index,
     }: &TruckRowProps,
 ) -> Html {
     let delay_s = truck.delay_s();
@@ -49,7 +55,8 @@ pub fn truck_row(
         Err(e) => html! { <span class="muted" title={e.to_string()}>{ "Board full" }</span> },
     };
     html! {
-        <tr class="truck-row" data-truck={truck.id.clone()} data-event-id={truck.last_event_id.to_string()}>
+        <tr class="truck-row" data-truck={truck.id.clone()} data-event-id={truck.last_event_id.to_string()}
+            aria-rowindex={(*row_index > 0).then(|| row_index.to_string())}>
             <th scope="row">
                 <Link<Route> to={Route::Truck { id: truck.id.clone() }}>{ &truck.id }</Link<Route>>
             </th>

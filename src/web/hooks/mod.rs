@@ -5,6 +5,7 @@ mod use_feed;
 mod use_fleet_map;
 mod use_now;
 mod use_refocus;
+mod use_row_window;
 mod use_speed_history;
 mod use_truck_detail;
 
@@ -13,5 +14,6 @@ pub use use_feed::{use_feed, use_feed_status, use_fleet, use_truck, use_watch, F
 pub use use_fleet_map::{use_fleet_map, MapFetch};
 pub use use_now::use_now;
 pub use use_refocus::use_refocus;
+pub use use_row_window::use_row_window;
 pub use use_speed_history::{use_speed_history, SPEED_WINDOW_MS};
 pub use use_truck_detail::{use_truck_route, RouteFetch};

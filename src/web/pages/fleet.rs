@@ -5,8 +5,8 @@
 use crate::core::query::{alert_feed, TableQuery};
 use crate::core::wire::Watch;
 use crate::web::components::alert_feed::AlertFeed;
-use crate::web::components::fleet_table::FleetTable;
-use crate::web::hooks::{use_fleet, use_now, use_saved_board, use_watch};
+use crate::web::components::fleet_table::{FleetTable, ROW_HEIGHT_PX};
+use crate::web::hooks::{use_fleet, use_now, use_row_window, use_saved_board, use_watch};
 use std::rc::Rc;
 use yew::prelude::*;
 
@@ -20,6 +20,9 @@ pub fn fleet_page() -> Html {
     let now_ms = use_now(1_000);
     let query = use_state(TableQuery::default);
     let board = use_saved_board();
+    let body_ref = use_node_ref();
+    let total = fleet.as_ref().map_or(0, |f| f.trucks.len());
+    let window = use_row_window(body_ref.clone(), ROW_HEIGHT_PX, total);
     let on_query = {
         let query = query.clone();
         Callback::from(move |q| query.set(q))
@@ -31,7 +34,8 @@ pub fn fleet_page() -> Html {
             html! {
                 <div class="fleet-layout">
                     <AlertFeed {alerts} />
-                    <FleetTable {trucks} query={(*query).clone()} {now_ms} {on_query} {board} />
+                    <FleetTable {trucks} query={(*query).clone()} {now_ms} {on_query} {board}
+                        {body_ref} window={Some(window)} />
                 </div>
             }
         }
