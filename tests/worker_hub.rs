@@ -353,3 +353,35 @@ fn client_never_leads_and_worker_ignores_claims() {
     worker.handle_channel_message(10, claim);
     assert_eq!(worker.diagnostics().role, Role::Leader);
 }
+
+/// A service worker still starting can miss a tab's hello. The tab's next announcement (it
+/// pings a silent worker) still gets it the snapshot, then live events.
+#[test]
+fn a_client_whose_hello_was_lost_gets_its_snapshot_from_its_next_ping() {
+    let mut ports = Ports::new();
+    let a = ports.open_client(1, Watch::All);
+    ports.run_for(500);
+    ports.emit("T-01");
+    let mut config = HubConfig::new(2, ElectionMode::Client);
+    config.watch = Watch::All;
+    ports.clients.push(Client {
+        hub: TabHub::new(config, ports.now),
+        delivered: Vec::new(),
+        snapshots: Vec::new(),
+        open: false,
+    });
+    ports.settle();
+    let b = ports.clients.len() - 1;
+    ports.clients[b].open = true;
+    assert!(
+        ports.clients[b].snapshots.is_empty(),
+        "its hello never arrived"
+    );
+    ports.run_for(4_000);
+    assert_eq!(ports.clients[b].snapshots, vec![101]);
+    ports.emit("T-02");
+    ports.emit("T-03");
+    ports.assert_exact(a, &Watch::All);
+    ports.assert_exact(b, &Watch::All);
+    assert_eq!(ports.clients[b].delivered, vec![102, 103]);
+}

@@ -1209,6 +1209,12 @@ impl TabHub {
                 }
             }
             TabMsg::SnapshotRequest { watch } => self.snapshot_wanted(now_ms, from, watch),
+            // A tab with no cursor has no state: its hello may have been lost (a service worker
+            // still starting), so its next announcement gets the snapshot instead.
+            TabMsg::Watch {
+                watch,
+                cursor: None,
+            } => self.snapshot_wanted(now_ms, from, watch),
             TabMsg::Resend { after, watch } => {
                 if self.is_leader() {
                     self.serve_resend(now_ms, from, after, watch);

@@ -155,6 +155,8 @@ pub struct Diagnostics {
     pub role: String,
     pub tab_id: u64,
     pub term: u64,
+    pub leader_id: Option<u64>,
+    pub upstream: String,
     pub transport: String,
     pub last_event_id: u64,
     pub received: Vec<u64>,

@@ -22,22 +22,39 @@ pub(crate) async fn all_past(
     tabs: &[WindowHandle],
     after: u64,
 ) -> Vec<Diagnostics> {
-    eventually(
-        Duration::from_secs(30),
-        &format!("every tab to receive events after id {after}"),
-        || async {
-            let mut all = Vec::new();
-            for tab in tabs {
-                let diagnostics = browser.diagnostics(tab).await?;
-                if diagnostics.last_event_id <= after || diagnostics.received.is_empty() {
-                    return None;
-                }
-                all.push(diagnostics);
+    let limit = Duration::from_secs(45);
+    let started = Instant::now();
+    loop {
+        let mut all = Vec::new();
+        let mut lagging = Vec::new();
+        for (i, tab) in tabs.iter().enumerate() {
+            match browser.diagnostics(tab).await {
+                Some(d) if d.last_event_id > after && !d.received.is_empty() => all.push(d),
+                Some(d) => lagging.push(format!(
+                    "tab {i}: {} ({}), leader {:?} term {}, upstream {}, last id {}, {} received, \
+                     {} snapshots",
+                    d.role,
+                    d.transport,
+                    d.leader_id,
+                    d.term,
+                    d.upstream,
+                    d.last_event_id,
+                    d.received.len(),
+                    d.snapshots
+                )),
+                None => lagging.push(format!("tab {i}: app not started")),
             }
-            Some(all)
-        },
-    )
-    .await
+        }
+        if lagging.is_empty() {
+            return all;
+        }
+        assert!(
+            started.elapsed() < limit,
+            "timed out after {limit:?} waiting for every tab to receive events after id {after}: {}",
+            lagging.join("; ")
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 async fn leader_of(browser: &Browser, tabs: &[WindowHandle]) -> Option<(usize, Diagnostics)> {

@@ -139,6 +139,17 @@ impl ServiceWorkerPort {
     /// Sends a frame to the service worker (queued until it is active).
     pub fn post(&self, frame: &str) {
         let mut target = self.target.borrow_mut();
+        if target.worker.is_none() {
+            // A page loaded under an active worker has it as its controller at once; don't
+            // depend on the registration promise alone (seen never to hand over a worker).
+            target.worker =
+                web_sys::window().and_then(|w| w.navigator().service_worker().controller());
+            if let Some(worker) = target.worker.clone() {
+                for queued in target.queued.drain(..) {
+                    let _ = worker.post_message(&JsValue::from_str(&queued));
+                }
+            }
+        }
         match &target.worker {
             Some(worker) => {
                 let _ = worker.post_message(&JsValue::from_str(frame));
