@@ -9,11 +9,13 @@
 #[path = "../tests/e2e/harness.rs"]
 #[allow(dead_code)]
 mod harness;
+mod support;
 
 use fantoccini::wd::WindowHandle;
 use harness::{eventually, Browser, Diagnostics, Server};
 use serde::Serialize;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
+use support::{percentile, tab_latencies, unix_ms};
 
 const SERVER_ARGS: [&str; 4] = ["--trucks", "40", "--rate", "1"];
 /// How long latency samples are gathered once every tab is live.
@@ -36,36 +38,6 @@ struct Row {
     crash_gap_ms: Option<u64>,
     crash_lost: Option<u64>,
     crash_repeated: Option<u64>,
-}
-
-fn unix_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or_default()
-}
-
-fn percentile(mut values: Vec<u64>, p: usize) -> Option<u64> {
-    if values.is_empty() {
-        return None;
-    }
-    values.sort_unstable();
-    Some(values[(values.len() - 1) * p / 100])
-}
-
-/// Server-to-app latencies (ms) of the events a tab received, from the ids' delivery times and
-/// the events' server timestamps as the page saw them.
-async fn latencies(browser: &Browser, tab: &WindowHandle, since_ms: u64) -> Vec<u64> {
-    let script = format!(
-        "const d = window.convoyDiagnostics(); \
-         return d.latencyMs.filter((_, i) => d.receivedAtMs[i] >= {since_ms});"
-    );
-    browser
-        .run(tab, &script)
-        .await
-        .as_array()
-        .map(|a| a.iter().filter_map(|v| v.as_u64()).collect())
-        .unwrap_or_default()
 }
 
 /// Opens a tab and returns how long until its table showed every truck.
@@ -197,7 +169,7 @@ async fn measure_over(transport: &str, tabs: usize, failover: bool, tls: bool) -
         let Some(d) = role_of(&browser, tab).await else {
             continue;
         };
-        let samples = latencies(&browser, tab, sample_from).await;
+        let samples = tab_latencies(&browser, tab, sample_from).await;
         if d.role == "follower" || d.role == "worker-client" {
             followers.extend(samples);
         } else {

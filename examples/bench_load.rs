@@ -9,12 +9,14 @@
 #[path = "../tests/e2e/harness.rs"]
 #[allow(dead_code)]
 mod harness;
+mod support;
 
 use harness::{eventually, Browser, Server};
 use serde::Serialize;
 use serde_json::{json, Value};
 use std::io::Write;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
+use support::{percentile, tab_latencies, unix_ms};
 
 const WINDOW: Duration = Duration::from_secs(20);
 
@@ -35,27 +37,12 @@ struct Size {
     gzip: usize,
 }
 
-fn unix_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or_default()
-}
-
 fn metric(metrics: &Value, name: &str) -> f64 {
     metrics["metrics"]
         .as_array()
         .and_then(|all| all.iter().find(|m| m["name"] == name))
         .and_then(|m| m["value"].as_f64())
         .unwrap_or_default()
-}
-
-fn percentile(mut values: Vec<u64>, p: usize) -> Option<u64> {
-    if values.is_empty() {
-        return None;
-    }
-    values.sort_unstable();
-    Some(values[(values.len() - 1) * p / 100])
 }
 
 async fn measure(server: &Server, view: &str, path: &str, ready: &str) -> LoadRow {
@@ -87,16 +74,7 @@ async fn measure(server: &Server, view: &str, path: &str, ready: &str) -> LoadRo
         .await
         .as_f64()
         .unwrap_or_default();
-    let script = format!(
-        "const d = window.convoyDiagnostics(); \
-         return d.latencyMs.filter((_, i) => d.receivedAtMs[i] >= {from});"
-    );
-    let latencies: Vec<u64> = browser
-        .run(&tab, &script)
-        .await
-        .as_array()
-        .map(|a| a.iter().filter_map(Value::as_u64).collect())
-        .unwrap_or_default();
+    let latencies = tab_latencies(&browser, &tab, from).await;
     browser.quit().await;
     LoadRow {
         view: view.into(),

@@ -752,16 +752,13 @@ impl TabHub {
     /// A message from the BroadcastChannel (JSON text). Malformed, foreign and other-version
     /// messages are dropped and counted; nothing here panics.
     pub fn handle_channel_message(&mut self, now_ms: u64, raw: &str) {
-        if self.phase != Phase::Active {
-            return;
-        }
-        self.run_due(now_ms);
-        match parse_frame(raw, self.config.tab_id) {
-            Ok(frame) => self.on_frame(now_ms, frame),
-            Err(FrameError::Malformed(_)) => self.stats.malformed += 1,
-            Err(FrameError::Foreign(_)) => self.stats.foreign += 1,
-        }
-        self.after_input(now_ms);
+        self.active_input(now_ms, |hub, now_ms| {
+            match parse_frame(raw, hub.config.tab_id) {
+                Ok(frame) => hub.on_frame(now_ms, frame),
+                Err(FrameError::Malformed(_)) => hub.stats.malformed += 1,
+                Err(FrameError::Foreign(_)) => hub.stats.foreign += 1,
+            }
+        });
     }
 
     /// Locks mode: this tab now holds the leader lock and leads.
@@ -783,87 +780,67 @@ impl TabHub {
 
     /// The answer to `FetchSnapshot`. Ignored unless leading.
     pub fn handle_snapshot(&mut self, now_ms: u64, snapshot: FleetSnapshot) {
-        if self.phase != Phase::Active {
-            return;
-        }
-        self.run_due(now_ms);
-        self.on_fetched_snapshot(now_ms, snapshot);
-        self.after_input(now_ms);
+        self.active_input(now_ms, |hub, now_ms| {
+            hub.on_fetched_snapshot(now_ms, snapshot);
+        });
     }
 
     /// The upstream stream opened. Ignored unless leading with a stream being opened.
     pub fn handle_upstream_open(&mut self, now_ms: u64) {
-        if self.phase != Phase::Active {
-            return;
-        }
-        self.run_due(now_ms);
-        if let Some(lead) = &mut self.lead {
-            if lead.upstream == UpstreamState::Connecting {
-                lead.upstream = UpstreamState::Open;
-                lead.upstream_activity_ms = now_ms;
+        self.active_input(now_ms, |hub, now_ms| {
+            if let Some(lead) = &mut hub.lead {
+                if lead.upstream == UpstreamState::Connecting {
+                    lead.upstream = UpstreamState::Open;
+                    lead.upstream_activity_ms = now_ms;
+                }
             }
-        }
-        self.after_input(now_ms);
+        });
     }
 
     /// An event from the upstream: relayed to every tab and delivered here if watched.
     /// Ignored unless leading.
     pub fn handle_upstream_event(&mut self, now_ms: u64, envelope: Envelope) {
-        if self.phase != Phase::Active {
-            return;
-        }
-        self.run_due(now_ms);
-        self.on_upstream_event(now_ms, envelope);
-        self.after_input(now_ms);
+        self.active_input(now_ms, |hub, now_ms| {
+            hub.on_upstream_event(now_ms, envelope);
+        });
     }
 
     /// A server heartbeat: relayed at once (a network event, so it keeps followers' leases
     /// alive even when this tab's timers are throttled).
     pub fn handle_upstream_heartbeat(&mut self, now_ms: u64) {
-        if self.phase != Phase::Active {
-            return;
-        }
-        self.run_due(now_ms);
-        if self.upstream_alive(now_ms) {
-            self.send_heartbeat(now_ms, true);
-        }
-        self.after_input(now_ms);
+        self.active_input(now_ms, |hub, now_ms| {
+            if hub.upstream_alive(now_ms) {
+                hub.send_heartbeat(now_ms, true);
+            }
+        });
     }
 
     /// The server said the history asked for is gone: close the stream, fetch a snapshot and
     /// give it to every tab (then reopen from its id).
     pub fn handle_upstream_reset(&mut self, now_ms: u64) {
-        if self.phase != Phase::Active {
-            return;
-        }
-        self.run_due(now_ms);
-        if let Some(lead) = &mut self.lead {
-            if lead.upstream != UpstreamState::Closed {
-                self.outputs.push_back(HubOutput::CloseUpstream);
+        self.active_input(now_ms, |hub, now_ms| {
+            if let Some(lead) = &mut hub.lead {
+                if lead.upstream != UpstreamState::Closed {
+                    hub.outputs.push_back(HubOutput::CloseUpstream);
+                }
+                lead.upstream = UpstreamState::Closed;
+                lead.reconnect_at_ms = None;
+                lead.reset_pending = true;
+                lead.fetch_since_ms = Some(now_ms);
+                hub.outputs.push_back(HubOutput::FetchSnapshot);
             }
-            lead.upstream = UpstreamState::Closed;
-            lead.reconnect_at_ms = None;
-            lead.reset_pending = true;
-            lead.fetch_since_ms = Some(now_ms);
-            self.outputs.push_back(HubOutput::FetchSnapshot);
-        }
-        self.after_input(now_ms);
+        });
     }
 
     /// The upstream stream failed: close it and reopen from the cursor after a backoff.
     pub fn handle_upstream_error(&mut self, now_ms: u64) {
-        if self.phase != Phase::Active {
-            return;
-        }
-        self.run_due(now_ms);
-        if self
-            .lead
-            .as_ref()
-            .is_some_and(|l| matches!(l.upstream, UpstreamState::Connecting | UpstreamState::Open))
-        {
-            self.upstream_failed(now_ms);
-        }
-        self.after_input(now_ms);
+        self.active_input(now_ms, |hub, now_ms| {
+            if hub.lead.as_ref().is_some_and(|l| {
+                matches!(l.upstream, UpstreamState::Connecting | UpstreamState::Open)
+            }) {
+                hub.upstream_failed(now_ms);
+            }
+        });
     }
 
     /// This tab's views now show `watch`. A watch with new trucks asks the leader for a
@@ -921,11 +898,7 @@ impl TabHub {
     /// Runs every deadline due at `now_ms`. Every other input does so too, so a tab whose timers
     /// are throttled still acts on time when a message arrives.
     pub fn handle_timeout(&mut self, now_ms: u64) {
-        if self.phase != Phase::Active {
-            return;
-        }
-        self.run_due(now_ms);
-        self.after_input(now_ms);
+        self.active_input(now_ms, |_, _| {});
     }
 
     /// The absolute time (ms) of the next deadline, or `None` when nothing is scheduled.
@@ -1112,6 +1085,18 @@ impl TabHub {
                 ElectionAction::LeaderGone => self.leader_cursor = None,
             }
         }
+    }
+
+    /// Runs an input only while this tab takes part (not hidden in the bfcache, not closed):
+    /// the deadlines due first, so a throttled tab still acts on time, then the input, then
+    /// what follows every input.
+    fn active_input(&mut self, now_ms: u64, input: impl FnOnce(&mut Self, u64)) {
+        if self.phase != Phase::Active {
+            return;
+        }
+        self.run_due(now_ms);
+        input(self, now_ms);
+        self.after_input(now_ms);
     }
 
     fn run_due(&mut self, now_ms: u64) {
