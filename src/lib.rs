@@ -1,9 +1,8 @@
 //! Convoy: a live fleet dashboard that keeps one Server-Sent Events connection per browser.
 //!
-//! `core` is pure Rust (sans-IO) and compiles everywhere; `web` is the Yew app and its browser
-//! adapters, built for wasm32 only.
-
-pub mod core;
+//! This crate is the app: routes, pages, components and hooks, built by trunk for wasm32. The
+//! protocols and state are `convoy-core`'s; the browser adapters and the hub loop are
+//! `convoy-browser`'s.
 
 #[cfg(target_arch = "wasm32")]
 pub mod web;

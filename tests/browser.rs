@@ -2,10 +2,10 @@
 //! a test node and asserted through the DOM, and the browser adapters against real APIs.
 #![cfg(target_arch = "wasm32")]
 
-use convoy::core::query::{SortKey, TableQuery};
-use convoy::core::wire::{Alert, AlertKind, Point, TruckState, TruckStatus};
 use convoy::web::components::fleet_table::{FleetTable, FleetTableProps};
 use convoy::web::components::truck_panel::{TruckPanel, TruckPanelProps, STALE_AFTER_MS};
+use convoy_core::view::query::{SortKey, TableQuery};
+use convoy_core::wire::{Alert, AlertKind, Point, TruckState, TruckStatus};
 use std::rc::Rc;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_test::*;
@@ -51,7 +51,7 @@ fn truck(
         eta_ms: 3_600_000 + 900_000,
         fuel_pct: 61.0,
         reefer_c: Some(4.5),
-        reefer_band: Some(convoy::core::wire::TempBand {
+        reefer_band: Some(convoy_core::wire::TempBand {
             min_c: 2.0,
             max_c: 6.0,
         }),

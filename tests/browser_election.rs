@@ -3,9 +3,9 @@
 //! no stream.
 #![cfg(target_arch = "wasm32")]
 
-use convoy::core::wire::Watch;
 use convoy::web::transport::driver::{HubDriver, HubNames};
 use convoy::web::transport::{FeedUpdate, TransportMode};
+use convoy_core::wire::Watch;
 use std::cell::RefCell;
 use std::rc::Rc;
 use wasm_bindgen_test::*;

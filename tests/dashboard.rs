@@ -5,12 +5,6 @@
 //! read back.
 #![cfg(target_arch = "wasm32")]
 
-use convoy::core::board::{BoardLayout, STORAGE_KEY};
-use convoy::core::query::{alert_feed, AlertEntry, TableQuery};
-use convoy::core::wire::{
-    Alert, AlertKind, Depot, FleetMap, Point, Route, Stop, TempBand, TruckId, TruckState,
-    TruckStatus,
-};
 use convoy::web::components::alert_feed::AlertFeed;
 use convoy::web::components::board_grid::{BoardGrid, BoardSlot};
 use convoy::web::components::fleet_table::FleetTable;
@@ -19,6 +13,12 @@ use convoy::web::components::sparkline::{Sparkline, SparklineProps};
 use convoy::web::components::truck_panel::{TruckPanel, TruckPanelProps};
 use convoy::web::hooks::{use_speed_history, SPEED_WINDOW_MS};
 use convoy::web::pages::board::BoardPage;
+use convoy_core::view::board::{BoardLayout, STORAGE_KEY};
+use convoy_core::view::query::{alert_feed, AlertEntry, TableQuery};
+use convoy_core::wire::{
+    Alert, AlertKind, Depot, FleetMap, Point, Route, Stop, TempBand, TruckId, TruckState,
+    TruckStatus,
+};
 use std::cell::RefCell;
 use std::rc::Rc;
 use wasm_bindgen::JsCast;

@@ -7,7 +7,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use convoy::core::wire::{FleetMap, FleetSnapshot, TruckDetail};
+use convoy_core::wire::{FleetMap, FleetSnapshot, TruckDetail};
 
 /// An error answered as `{"error": "..."}` with its status.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

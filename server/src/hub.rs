@@ -8,9 +8,9 @@
 
 use crate::sim::Simulator;
 use bytes::Bytes;
-use convoy::core::fleet::Fleet;
-use convoy::core::sse;
-use convoy::core::wire::{
+use convoy_core::fleet::Fleet;
+use convoy_core::sse;
+use convoy_core::wire::{
     Envelope, EventId, FleetEvent, FleetMap, FleetSnapshot, ResetNotice, TruckDetail, Watch,
 };
 use std::collections::VecDeque;
@@ -355,7 +355,7 @@ pub async fn drive(hub: Arc<Hub>, clock: Clock, min_tick: Duration, shutdown: Ca
 mod tests {
     use super::*;
     use crate::sim::SimConfig;
-    use convoy::core::wire::TruckStatus;
+    use convoy_core::wire::TruckStatus;
 
     const FIRST: EventId = 1_000_001;
 

@@ -6,7 +6,7 @@
 //! seed and the same step times give the same events. Every truck draws from its own stream, so
 //! truck `T-01`'s story does not change when the fleet grows.
 
-use convoy::core::wire::{
+use convoy_core::wire::{
     Alert, AlertKind, Depot, FleetEvent, FleetMap, Point, Route, Stop, TempBand, TruckId,
     TruckState, TruckStatus,
 };

@@ -1,7 +1,7 @@
 //! Counts of open streams for `GET /api/stats`. A stream is counted while its [`StreamGuard`]
 //! lives; the response body owns the guard, so closing the connection drops it.
 
-use convoy::core::wire::EventId;
+use convoy_core::wire::EventId;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -3,7 +3,7 @@
 mod common;
 
 use common::{config, TestServer};
-use convoy::core::wire::{FleetMap, TruckDetail};
+use convoy_core::wire::{FleetMap, TruckDetail};
 
 async fn json_error(response: reqwest::Response, status: u16) -> String {
     assert_eq!(response.status(), status);

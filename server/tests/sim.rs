@@ -1,6 +1,6 @@
 //! The simulator through the library's public API: a seed fixes the story.
 
-use convoy::core::wire::FleetEvent;
+use convoy_core::wire::FleetEvent;
 use convoy_server::sim::{SimConfig, Simulator};
 
 fn run(seed: u64, ticks: &[u64]) -> Vec<FleetEvent> {

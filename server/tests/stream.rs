@@ -4,7 +4,7 @@
 mod common;
 
 use common::{config, TestServer};
-use convoy::core::wire::{EventId, Heartbeat, ResetNotice};
+use convoy_core::wire::{EventId, Heartbeat, ResetNotice};
 use convoy_server::Config;
 use std::collections::BTreeSet;
 use std::time::Duration;

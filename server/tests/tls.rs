@@ -5,8 +5,8 @@ mod common;
 
 use axum::body::Body;
 use common::{config, within, TempDir, TestServer};
-use convoy::core::sse::Decoder;
-use convoy::core::wire::decode_event;
+use convoy_core::sse::Decoder;
+use convoy_core::wire::decode_event;
 use convoy_server::stats::StatsReport;
 use convoy_server::tls::TlsSource;
 use convoy_server::Config;

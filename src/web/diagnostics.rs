@@ -1,7 +1,7 @@
 //! `window.convoyDiagnostics()`: this tab's role and delivery as a plain object, so any test can
 //! check from outside what reached the app.
 
-use crate::core::election::Role;
+use convoy_core::election::Role;
 use js_sys::{Array, Object, Reflect};
 use wasm_bindgen::prelude::*;
 

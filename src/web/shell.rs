@@ -5,7 +5,7 @@
 //! The notice lives outside the Yew tree (a fixed element at the end of `<body>`): it belongs to
 //! the page, not to any route.
 
-use crate::web::transport::worker_port::{script_url, SERVICE_WORKER_SCRIPT};
+use convoy_browser::worker_port::{script_url, SERVICE_WORKER_SCRIPT};
 use gloo_events::EventListener;
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;

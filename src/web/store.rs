@@ -1,8 +1,8 @@
 //! The app's fleet state: one reducer, a thin wrapper over `core::fleet::apply_to_truck`.
 //! Each truck sits behind its own `Rc`, so an event re-renders only the views of its truck.
 
-use crate::core::fleet::{apply_to_truck, Applied};
-use crate::core::wire::{Envelope, EventId, FleetSnapshot, TruckId, TruckState};
+use convoy_core::fleet::{apply_to_truck, Applied};
+use convoy_core::wire::{Envelope, EventId, FleetSnapshot, TruckId, TruckState};
 use std::collections::BTreeMap;
 use std::rc::Rc;
 use yew::Reducible;

@@ -1,10 +1,10 @@
 //! Shared by the integration tests: the server run in-process on 127.0.0.1:0, an SSE client
-//! over real loopback HTTP that decodes with `convoy::core::sse::Decoder`, and bounded polling.
+//! over real loopback HTTP that decodes with `convoy_core::sse::Decoder`, and bounded polling.
 
 #![allow(dead_code)]
 
-use convoy::core::sse::{Decoder, SseEvent};
-use convoy::core::wire::{decode_event, Envelope, FleetSnapshot};
+use convoy_core::sse::{Decoder, SseEvent};
+use convoy_core::wire::{decode_event, Envelope, FleetSnapshot};
 use convoy_server::stats::StatsReport;
 use convoy_server::{serve, Config, ServeError};
 use std::future::Future;

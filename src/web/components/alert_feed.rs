@@ -1,9 +1,9 @@
 //! The fleet page's live alert feed: every active alert, newest first, each linking to its
 //! truck. Screen readers hear new alerts politely, without losing their place.
 
-use crate::core::format::format_clock;
-use crate::core::query::AlertEntry;
 use crate::web::route::Route;
+use convoy_core::view::format::format_clock;
+use convoy_core::view::query::AlertEntry;
 use std::rc::Rc;
 use yew::prelude::*;
 use yew_router::prelude::*;

@@ -2,10 +2,10 @@
 //! each panel moved by dragging or by its "move left/right" buttons. The layout is the
 //! caller's (it lives in the URL); this component shows it and reports every new layout.
 
-use crate::core::board::{BoardLayout, MAX_TRUCKS};
-use crate::core::wire::TruckId;
 use crate::web::hooks::use_refocus;
 use crate::web::route::Route;
+use convoy_core::view::board::{BoardLayout, MAX_TRUCKS};
+use convoy_core::wire::TruckId;
 use std::rc::Rc;
 use web_sys::HtmlInputElement;
 use yew::prelude::*;

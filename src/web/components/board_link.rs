@@ -1,8 +1,8 @@
 //! A real link to a board layout (`/board?trucks=T-01,T-02`): it opens in a new tab, copies
 //! and shares like any link, and a plain click navigates inside the app.
 
-use crate::core::board::BoardLayout;
 use crate::web::route::Route;
+use convoy_core::view::board::BoardLayout;
 use yew::prelude::*;
 use yew_router::prelude::*;
 use yew_router::query::Raw;

@@ -1,10 +1,10 @@
 //! The fleet table: sortable by any column, filtered by status, alert and text, with counts
 //! per status. The query is the caller's; this component only shows it and reports changes.
 
-use crate::core::board::BoardLayout;
-use crate::core::query::{SortKey, TableQuery};
-use crate::core::wire::{AlertKind, TruckState, TruckStatus};
 use crate::web::components::truck_row::TruckRow;
+use convoy_core::view::board::BoardLayout;
+use convoy_core::view::query::{SortKey, TableQuery};
+use convoy_core::wire::{AlertKind, TruckState, TruckStatus};
 use std::rc::Rc;
 use web_sys::{HtmlInputElement, HtmlSelectElement};
 use yew::prelude::*;

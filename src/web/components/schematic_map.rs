@@ -2,8 +2,8 @@
 //! a dot coloured by status that links to its panel, and a legend with counts. It is a
 //! diagram of the simulator's 0..1000 plane, not geography: no tiles, nothing from the internet.
 
-use crate::core::wire::{FleetMap, TruckState, TruckStatus};
 use crate::web::components::truck_marker::TruckMarker;
+use convoy_core::wire::{FleetMap, TruckState, TruckStatus};
 use std::collections::BTreeSet;
 use std::rc::Rc;
 use yew::prelude::*;

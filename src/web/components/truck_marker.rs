@@ -1,7 +1,7 @@
 //! One truck on the schematic map: a dot coloured by its status that links to its panel.
 
-use crate::core::wire::TruckState;
 use crate::web::route::Route;
+use convoy_core::wire::TruckState;
 use std::rc::Rc;
 use yew::prelude::*;
 use yew_router::prelude::*;

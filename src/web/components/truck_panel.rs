@@ -1,10 +1,10 @@
 //! A truck's live insights: route progress with its stops, ETA and delay against plan, speed,
 //! fuel, reefer temperature against its band, driver hours, alerts, and how fresh it all is.
 
-use crate::core::format::{format_age, format_clock, format_delay, format_duration_minutes};
-use crate::core::wire::{Route, TruckState};
 use crate::web::components::sparkline::Sparkline;
 use crate::web::hooks::SPEED_WINDOW_MS;
+use convoy_core::view::format::{format_age, format_clock, format_delay, format_duration_minutes};
+use convoy_core::wire::{Route, TruckState};
 use std::rc::Rc;
 use yew::prelude::*;
 

@@ -1,11 +1,11 @@
 //! One row of the fleet table. Props compare by pointer, so a row re-renders only when its own
 //! truck changed.
 
-use crate::core::board::{BoardError, BoardLayout};
-use crate::core::format::{format_age, format_clock, format_delay};
-use crate::core::wire::TruckState;
 use crate::web::components::board_link::BoardLink;
 use crate::web::route::Route;
+use convoy_core::view::board::{BoardError, BoardLayout};
+use convoy_core::view::format::{format_age, format_clock, format_delay};
+use convoy_core::wire::TruckState;
 use std::rc::Rc;
 use yew::prelude::*;
 use yew_router::prelude::*;

@@ -1,8 +1,8 @@
 //! The board's layout as hooks: read from the URL, changed by pushing a new URL (so Back and
 //! Forward walk through the changes), and remembered in localStorage for the next `/board`.
 
-use crate::core::board::{BoardLayout, STORAGE_KEY};
 use crate::web::route::Route;
+use convoy_core::view::board::{BoardLayout, STORAGE_KEY};
 use std::rc::Rc;
 use yew::prelude::*;
 use yew_router::prelude::*;

@@ -1,9 +1,9 @@
 //! The feed as hooks: the fleet store, the feed's status, one truck, and the trucks a view
 //! needs. The contexts are provided by `components::feed_provider`.
 
-use crate::core::wire::{TruckState, Watch};
 use crate::web::store::FleetStore;
 use crate::web::transport::{Feed, FeedStatus};
+use convoy_core::wire::{TruckState, Watch};
 use std::rc::Rc;
 use yew::prelude::*;
 

@@ -1,6 +1,6 @@
 //! The schematic map's static part (depots and corridors), fetched from `/api/map`.
 
-use crate::core::wire::FleetMap;
+use convoy_core::wire::FleetMap;
 use std::rc::Rc;
 use yew::prelude::*;
 

@@ -1,7 +1,7 @@
 //! Which rows of a long table are on screen, so the table renders those and spacers instead of
 //! every row: with 500 trucks a frame then diffs a few dozen rows, not 500.
 
-use crate::core::query::visible_rows;
+use convoy_core::view::query::visible_rows;
 use gloo_events::EventListener;
 use std::ops::Range;
 use yew::prelude::*;

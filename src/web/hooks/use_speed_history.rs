@@ -1,6 +1,6 @@
 //! A truck's recent speed, collected while a view shows it, for the panel's sparkline.
 
-use crate::core::wire::TruckState;
+use convoy_core::wire::TruckState;
 use std::rc::Rc;
 use yew::prelude::*;
 

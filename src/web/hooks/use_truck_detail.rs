@@ -1,6 +1,6 @@
 //! A truck's route, fetched once per truck id from `/api/trucks/{id}`.
 
-use crate::core::wire::{Route, TruckDetail};
+use convoy_core::wire::{Route, TruckDetail};
 use std::rc::Rc;
 use yew::prelude::*;
 

@@ -1,13 +1,13 @@
 //! `/board?trucks=T-03,T-01`: several trucks' panels side by side, live. The layout is the
 //! URL's (see `hooks::use_board`); the page watches exactly the trucks on it.
 
-use crate::core::wire::TruckId;
 use crate::web::components::board_grid::{BoardGrid, BoardSlot};
 use crate::web::components::truck_panel::TruckPanel;
 use crate::web::hooks::{
     use_board, use_fleet, use_now, use_speed_history, use_truck, use_truck_route, use_watch,
     BoardHandle, RouteFetch,
 };
+use convoy_core::wire::TruckId;
 use std::rc::Rc;
 use yew::prelude::*;
 

@@ -1,7 +1,7 @@
 //! `/diagnostics`: this tab's role, term, transport, upstream and delivery, refreshed live.
 
-use crate::core::wire::Watch;
 use crate::web::hooks::{use_feed, use_now, use_watch};
+use convoy_core::wire::Watch;
 use yew::prelude::*;
 
 #[function_component(DiagnosticsPage)]

@@ -2,11 +2,11 @@
 //! too narrow for both, the feed comes first, kept short: below hundreds of rows no one on a
 //! phone would ever reach it.
 
-use crate::core::query::{alert_feed, TableQuery};
-use crate::core::wire::Watch;
 use crate::web::components::alert_feed::AlertFeed;
 use crate::web::components::fleet_table::{FleetTable, ROW_HEIGHT_PX};
 use crate::web::hooks::{use_fleet, use_now, use_row_window, use_saved_board, use_watch};
+use convoy_core::view::query::{alert_feed, TableQuery};
+use convoy_core::wire::Watch;
 use std::rc::Rc;
 use yew::prelude::*;
 

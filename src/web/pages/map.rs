@@ -1,9 +1,9 @@
 //! `/map`: every truck on the schematic map, live.
 
-use crate::core::wire::Watch;
 use crate::web::components::schematic_map::SchematicMap;
 use crate::web::hooks::{use_fleet, use_fleet_map, use_watch, MapFetch};
 use crate::web::route::Route;
+use convoy_core::wire::Watch;
 use yew::prelude::*;
 use yew_router::prelude::*;
 

@@ -1,12 +1,12 @@
 //! `/trucks/{id}`: one truck's panel, live.
 
-use crate::core::wire::{is_valid_truck_id, Watch};
 use crate::web::components::board_link::BoardLink;
 use crate::web::components::truck_panel::TruckPanel;
 use crate::web::hooks::{
     use_now, use_saved_board, use_speed_history, use_truck, use_truck_route, use_watch, RouteFetch,
 };
 use crate::web::route::Route;
+use convoy_core::wire::{is_valid_truck_id, Watch};
 use yew::prelude::*;
 use yew_router::prelude::*;
 

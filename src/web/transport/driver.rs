@@ -3,16 +3,16 @@
 //! protocol lives in the core; this file only wires JS objects to it. Each JS object has one
 //! owner here, and every listener lives in the guard that removes it.
 
-use super::channel::{TabChannel, CHANNEL_NAME};
-use super::locks::{lock_manager, LockRequest, LockSignal, LEADER_LOCK};
-use super::upstream::{stream_url, Upstream, UpstreamSignal, HEARTBEAT_MS};
-use super::worker_port::{ServiceWorkerPort, WorkerPort};
 use super::{Connection, FeedStatus, FeedUpdate, TransportMode};
-use crate::core::delivery::DeliveryLog;
-use crate::core::election::ElectionMode;
-use crate::core::relay::{HubConfig, HubOutput, TabHub};
-use crate::core::wire::{Envelope, FleetSnapshot, Watch};
 use crate::web::diagnostics::{self, role_label, DiagnosticsHook, DiagnosticsReport};
+use convoy_browser::channel::{TabChannel, CHANNEL_NAME};
+use convoy_browser::locks::{lock_manager, LockRequest, LockSignal, LEADER_LOCK};
+use convoy_browser::upstream::{stream_url, Upstream, UpstreamSignal, HEARTBEAT_MS};
+use convoy_browser::worker_port::{ServiceWorkerPort, WorkerPort};
+use convoy_core::delivery::DeliveryLog;
+use convoy_core::election::ElectionMode;
+use convoy_core::relay::{HubConfig, HubOutput, TabHub};
+use convoy_core::wire::{Envelope, FleetSnapshot, Watch};
 use gloo_events::EventListener;
 use gloo_render::AnimationFrame;
 use gloo_timers::callback::Timeout;

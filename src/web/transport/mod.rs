@@ -1,16 +1,10 @@
 //! How fleet events reach the app. Every mode hands the app the same `FeedUpdate`s; which one
 //! runs comes from `?transport=`, then the setting kept in localStorage, then the default.
 
-pub mod channel;
 pub mod driver;
-pub mod fetch_upstream;
-pub mod locks;
-pub mod upstream;
-pub mod worker_host;
-pub mod worker_port;
 
-use crate::core::election::Role;
-use crate::core::wire::{Envelope, EventId, FleetSnapshot, Watch};
+use convoy_core::election::Role;
+use convoy_core::wire::{Envelope, EventId, FleetSnapshot, Watch};
 use std::cell::RefCell;
 use std::fmt;
 use std::rc::Rc;
@@ -126,7 +120,7 @@ impl Capabilities {
         };
         Capabilities {
             shared_worker: has("SharedWorker"),
-            web_locks: locks::lock_manager().is_some(),
+            web_locks: convoy_browser::locks::lock_manager().is_some(),
             broadcast_channel: has("BroadcastChannel"),
             service_worker: in_navigator("serviceWorker"),
             http_version,

@@ -1,4 +1,4 @@
-//! Host tests of the worker modes of `core::relay::TabHub`: one hub in `ElectionMode::Worker`
+//! Host tests of the worker modes of `crate::relay::TabHub`: one hub in `ElectionMode::Worker`
 //! (a SharedWorker or service worker) holds the upstream and its frames reach every client tab's
 //! port; each tab runs a hub in `ElectionMode::Client`, whose frames reach only the worker. The
 //! ports are simulated in memory on a virtual clock, lossless and in order (MessagePorts are).
@@ -9,9 +9,9 @@
 //! and restarted resumes from its clients' cursor with no gap and no repeat.
 #![cfg(not(target_arch = "wasm32"))]
 
-use convoy::core::election::{ElectionMode, Role};
-use convoy::core::relay::{HubConfig, HubOutput, TabHub, TabId};
-use convoy::core::wire::{Envelope, EventId, FleetEvent, FleetSnapshot, TruckStatus, Watch};
+use convoy_core::election::{ElectionMode, Role};
+use convoy_core::relay::{HubConfig, HubOutput, TabHub, TabId};
+use convoy_core::wire::{Envelope, EventId, FleetEvent, FleetSnapshot, TruckStatus, Watch};
 use std::collections::BTreeSet;
 
 const WORKER: TabId = 1_000;

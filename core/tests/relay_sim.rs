@@ -1,4 +1,4 @@
-//! Deterministic simulation of many tabs running `core::relay::TabHub` on a virtual clock: a
+//! Deterministic simulation of many tabs running `crate::relay::TabHub` on a virtual clock: a
 //! simulated BroadcastChannel (drops, delays, reordering from a seeded PRNG), a Web Locks manager
 //! (exclusive, FIFO, steal; released when a tab crashes or closes, not when it freezes), and a
 //! server that emits fleet events, replays from a last event id and serves snapshots. Tabs open
@@ -15,12 +15,12 @@
 //! `SIM_TRACE=1` (role changes and per-tab counters on stderr; use with `--nocapture`).
 #![cfg(not(target_arch = "wasm32"))]
 
-use convoy::core::election::{ElectionMode, Role};
-use convoy::core::fleet::Fleet;
-use convoy::core::relay::{
+use convoy_core::election::{ElectionMode, Role};
+use convoy_core::fleet::Fleet;
+use convoy_core::relay::{
     Departure, HubConfig, HubOutput, TabFrame, TabHub, TabId, TabMsg, UpstreamState,
 };
-use convoy::core::wire::{
+use convoy_core::wire::{
     Envelope, EventId, FleetEvent, FleetSnapshot, Point, TruckState, TruckStatus, Watch,
 };
 use std::collections::{BTreeMap, BTreeSet, VecDeque};

@@ -8,11 +8,11 @@
 //! wasm runs in `self.convoyEarly`; the `run_*` functions take it over, so nothing a tab sends
 //! before the worker is ready is lost.
 
-use super::fetch_upstream::FetchUpstream;
-use super::upstream::{stream_url, Upstream, UpstreamSignal, HEARTBEAT_MS};
-use crate::core::election::ElectionMode;
-use crate::core::relay::{parse_frame, HubConfig, HubOutput, TabHub, TabMsg};
-use crate::core::wire::{FleetSnapshot, Watch};
+use crate::fetch_upstream::FetchUpstream;
+use crate::upstream::{stream_url, Upstream, UpstreamSignal, HEARTBEAT_MS};
+use convoy_core::election::ElectionMode;
+use convoy_core::relay::{parse_frame, HubConfig, HubOutput, TabHub, TabMsg};
+use convoy_core::wire::{FleetSnapshot, Watch};
 use gloo_events::EventListener;
 use gloo_timers::callback::Timeout;
 use js_sys::{Array, Reflect};

@@ -3,7 +3,7 @@
 //! its changes; the last one is also kept in localStorage (`STORAGE_KEY`). Everything here is
 //! pure, so the parsing and every edit are tested on the host.
 
-use crate::core::wire::{is_valid_truck_id, TruckId, Watch};
+use crate::wire::{is_valid_truck_id, TruckId, Watch};
 
 /// localStorage key of the last board shown, stored as the `trucks=` value.
 pub const STORAGE_KEY: &str = "convoy.board";

@@ -1,6 +1,6 @@
 //! The fleet table's sorting and filtering, pure so it is tested on the host.
 
-use crate::core::wire::{Alert, AlertKind, TruckId, TruckState, TruckStatus};
+use crate::wire::{Alert, AlertKind, TruckId, TruckState, TruckStatus};
 use std::cmp::Ordering;
 
 /// A column the fleet table sorts by.
@@ -164,7 +164,7 @@ pub fn alert_feed<'a, T: AsRef<TruckState> + 'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::wire::{Alert, Point};
+    use crate::wire::{Alert, Point};
 
     fn truck(id: &str, driver: &str, status: TruckStatus, speed: f32) -> TruckState {
         TruckState {

@@ -1,10 +1,10 @@
 //! The SharedWorker that holds Convoy's one upstream stream for every tab of an origin. Thin:
-//! `web::transport::worker_host` drives the core relay hub in Worker mode.
+//! `convoy_browser::worker_host` drives the core relay hub in Worker mode.
 //! Loaded by `workers/shared-worker.js`, which queues connections until this has started.
 
 #[cfg(target_arch = "wasm32")]
 fn main() {
-    convoy::web::transport::worker_host::run_shared_worker();
+    convoy_browser::worker_host::run_shared_worker();
 }
 
 #[cfg(not(target_arch = "wasm32"))]

@@ -1,7 +1,7 @@
 //! What reached this tab's app: the ids delivered in order, gaps and repeats, events per second
 //! and server-to-app latency. Tests read it from outside through `window.convoyDiagnostics()`.
 
-use crate::core::wire::EventId;
+use crate::wire::EventId;
 use std::collections::VecDeque;
 
 /// How many delivered ids are kept for inspection.

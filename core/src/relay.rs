@@ -114,15 +114,15 @@
 //! timer fires: up to a second later, or a minute after five minutes hidden.
 #![warn(missing_docs)]
 
-use crate::core::election::{
+use crate::election::{
     Election, ElectionAction, ElectionMode, ElectionTiming, LockState, Role, Seen, Term,
 };
-use crate::core::fleet::Fleet;
-use crate::core::wire::{Envelope, EventId, FleetSnapshot, Watch};
+use crate::fleet::Fleet;
+use crate::wire::{Envelope, EventId, FleetSnapshot, Watch};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, VecDeque};
 
-pub use crate::core::election::TabId;
+pub use crate::election::TabId;
 
 /// The channel protocol version in every frame's `v`.
 pub const PROTOCOL_VERSION: u32 = 1;
@@ -1932,7 +1932,7 @@ fn lead_deadlines(config: &HubConfig, lead: &Lead, at: &mut impl FnMut(u64)) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::wire::{FleetEvent, TruckStatus};
+    use crate::wire::{FleetEvent, TruckStatus};
 
     const LEADER: TabId = 10;
     const ME: TabId = 50;

@@ -2,9 +2,9 @@
 //! workers, which have no `EventSource`. Same signals as `upstream::Upstream`; dropping the guard
 //! aborts the request and silences its task.
 
-use super::upstream::UpstreamSignal;
-use crate::core::sse::Decoder;
-use crate::core::wire::{self, FleetEvent, HEARTBEAT_EVENT, RESET_EVENT};
+use crate::upstream::UpstreamSignal;
+use convoy_core::sse::Decoder;
+use convoy_core::wire::{self, FleetEvent, HEARTBEAT_EVENT, RESET_EVENT};
 use std::cell::Cell;
 use std::rc::Rc;
 use wasm_bindgen::{JsCast, JsValue};

@@ -1,7 +1,7 @@
 //! The one stream to the server: an `EventSource` turned into `UpstreamSignal`s. The listeners
 //! live in this guard; dropping it closes the stream and removes them.
 
-use crate::core::wire::{self, Envelope, FleetEvent, Watch, HEARTBEAT_EVENT, RESET_EVENT};
+use convoy_core::wire::{self, Envelope, FleetEvent, Watch, HEARTBEAT_EVENT, RESET_EVENT};
 use gloo_events::EventListener;
 use std::rc::Rc;
 use wasm_bindgen::JsCast;

@@ -12,7 +12,7 @@
 //! split in three at every pair of bytes (short inputs), and one byte at a time, and asserts the
 //! outcomes are identical.
 
-use convoy::core::sse::{encode_comment, encode_event, encode_retry, Decoder, SseError, SseEvent};
+use convoy_core::sse::{encode_comment, encode_event, encode_retry, Decoder, SseError, SseEvent};
 
 /// Everything observable after decoding a list of connections' bodies.
 #[derive(Debug, PartialEq)]

@@ -1,7 +1,7 @@
 //! Fleet state and how events change it. `Fleet::apply` is pure and idempotent per event id, so
 //! the server's snapshot, a leader's last-value cache and the app's reducer all share it.
 
-use crate::core::wire::{Envelope, EventId, FleetEvent, FleetSnapshot, TruckState, Watch};
+use crate::wire::{Envelope, EventId, FleetEvent, FleetSnapshot, TruckState, Watch};
 use std::collections::BTreeMap;
 
 /// The latest state of every known truck.
@@ -139,7 +139,7 @@ pub fn apply_to_truck(truck: &mut TruckState, envelope: &Envelope) -> Applied {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::wire::{Alert, AlertKind, Point, TruckStatus};
+    use crate::wire::{Alert, AlertKind, Point, TruckStatus};
 
     fn truck(id: &str) -> TruckState {
         TruckState {

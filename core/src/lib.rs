@@ -1,0 +1,20 @@
+//! convoy-core: Convoy's pure core. Protocols and state as plain Rust with no I/O, clock or
+//! randomness of its own: time enters as `now_ms: u64`, outputs are drained with `poll_*`
+//! methods. Nothing here knows a browser; `convoy-browser` drives it there and the host tests
+//! drive it on a virtual clock.
+//!
+//! - [`sse`]: the Server-Sent Events decoder and encoder;
+//! - [`wire`]: the fleet's event and snapshot types, as they travel;
+//! - [`fleet`]: the fleet state and how events apply to it;
+//! - [`election`]: which tab leads;
+//! - [`relay`]: the hub every tab and worker runs (cursor, gap repair, leadership, peers);
+//! - [`delivery`]: what a tab delivered, for diagnostics;
+//! - [`view`]: the view models the app's pages render (table query, board layout, formatting).
+
+pub mod delivery;
+pub mod election;
+pub mod fleet;
+pub mod relay;
+pub mod sse;
+pub mod view;
+pub mod wire;

@@ -1,0 +1,5 @@
+//! View models: what the app's pages compute from the fleet, as plain data tested on the host.
+
+pub mod board;
+pub mod format;
+pub mod query;
