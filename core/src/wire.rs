@@ -72,6 +72,14 @@ pub enum AlertKind {
 }
 
 impl AlertKind {
+    /// Every kind, in the order filters and legends list them.
+    pub const ALL: [AlertKind; 4] = [
+        AlertKind::Delay,
+        AlertKind::Temperature,
+        AlertKind::OffRoute,
+        AlertKind::DriverHours,
+    ];
+
     /// The label shown to operators.
     pub fn label(self) -> &'static str {
         match self {
