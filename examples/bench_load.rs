@@ -5,6 +5,12 @@
 //! tasks (over 50 ms) per minute, server-to-frame latency p50/p99 (events reach the app state
 //! in the animation frame that paints them), and the app's transfer size. Writes
 //! `bench/load.md` and `bench/load.json`.
+//!
+//! A third measurement scrolls the overview in small steps (1–30 px, one per frame), first
+//! within one row, then on across rows, against a still baseline of as many frames. Scrolling
+//! within a row moves no row into or out of the rendered window, so it should cost next to
+//! nothing; the feed is kept quiet there (5 events/s) so the renders it causes do not hide
+//! the ones scrolling causes.
 
 #[path = "../tests/e2e/harness.rs"]
 #[allow(dead_code)]
@@ -19,6 +25,10 @@ use std::time::Duration;
 use support::{percentile, tab_latencies, unix_ms};
 
 const WINDOW: Duration = Duration::from_secs(20);
+/// Scroll steps per phase, one per animation frame (about 7 s at 60 frames per second).
+const SCROLL_STEPS: u32 = 400;
+/// The fleet table's row height (`ROW_HEIGHT_PX`, and the stylesheet's).
+const ROW_HEIGHT_PX: u32 = 36;
 
 #[derive(Serialize)]
 struct LoadRow {
@@ -86,6 +96,98 @@ async fn measure(server: &Server, view: &str, path: &str, ready: &str) -> LoadRo
     }
 }
 
+/// One phase of the scroll measurement: main-thread work per frame, and how often the rows
+/// the table renders changed.
+#[derive(Serialize)]
+struct ScrollRow {
+    phase: String,
+    steps: u32,
+    /// Chrome's main-thread task time per step (frame), in ms.
+    busy_ms_per_step: f64,
+    /// Of that, JavaScript and wasm.
+    script_ms_per_step: f64,
+    /// Main-thread task time per step beyond the still baseline's, in ms.
+    extra_busy_ms_per_step: f64,
+    /// Steps after which the first rendered row was another one.
+    window_moves: u32,
+}
+
+/// The page script of one phase: `mode` is `still`, `within` (scroll around inside one row,
+/// 1–30 px at a time) or `across` (scroll on down, 1–30 px at a time). One step per animation
+/// frame, so each scroll event (dispatched before the frame's callbacks) and any render it
+/// schedules run before the next step. Resolves with the number of window moves.
+fn scroll_script(mode: &str) -> String {
+    format!(
+        "return (async () => {{ const mode = '{mode}', steps = {SCROLL_STEPS}, row = {ROW_HEIGHT_PX}; \
+         let seed = 7; const next = () => (seed = (seed * 1103515245 + 12345) % 2147483648); \
+         const frame = () => new Promise(r => requestAnimationFrame(() => r())); \
+         const body = document.querySelector('.fleet-table tbody'); \
+         const bodyTop = Math.ceil(body.getBoundingClientRect().top + window.scrollY); \
+         const first = () => {{ const r = body.querySelector('tr.truck-row'); \
+           return r && r.getAttribute('aria-rowindex'); }}; \
+         /* One px into row 100, so sub-pixel layout never puts a position in row 99. */ \
+         const base = bodyTop + 100 * row + 1; \
+         if (mode === 'within') {{ window.scrollTo(0, base); await frame(); await frame(); }} \
+         let at = 0, moves = 0, shown = first(); \
+         for (let i = 0; i < steps; i++) {{ \
+           const step = 1 + next() % 30; \
+           if (mode === 'within') {{ \
+             const room = row - 2; /* positions 0..=room stay in the row */ \
+             const d = Math.min(step, Math.max(room - at, at)); \
+             at = at + d <= room ? at + d : at - d; \
+             window.scrollTo(0, base + at); \
+           }} else if (mode === 'across') {{ window.scrollBy(0, step); }} \
+           await frame(); \
+           const now = first(); if (now !== shown) {{ moves++; shown = now; }} \
+         }} \
+         return moves; }})();"
+    )
+}
+
+async fn measure_scroll(server: &Server, ready: &str) -> Vec<ScrollRow> {
+    let browser = Browser::start().await;
+    let tab = browser.open_tab(&format!("{}/", server.base)).await;
+    eventually(
+        Duration::from_secs(60),
+        "the overview to render",
+        || async { browser.run(&tab, ready).await.as_bool().filter(|b| *b) },
+    )
+    .await;
+    // Start from the top, settled.
+    browser
+        .run(
+            &tab,
+            "window.scrollTo(0, 0); return new Promise(r => setTimeout(() => r(true), 1000));",
+        )
+        .await;
+    browser.cdp(&tab, "Performance.enable", json!({})).await;
+    let mut rows: Vec<ScrollRow> = Vec::new();
+    for (phase, mode) in [
+        ("still (baseline)", "still"),
+        ("within one row", "within"),
+        ("across rows", "across"),
+    ] {
+        let before = browser.cdp(&tab, "Performance.getMetrics", json!({})).await;
+        let moves = browser.run(&tab, &scroll_script(mode)).await;
+        let after = browser.cdp(&tab, "Performance.getMetrics", json!({})).await;
+        let per_step = |name: &str| {
+            1_000.0 * (metric(&after, name) - metric(&before, name)) / f64::from(SCROLL_STEPS)
+        };
+        let busy = per_step("TaskDuration");
+        let still = rows.first().map_or(busy, |r| r.busy_ms_per_step);
+        rows.push(ScrollRow {
+            phase: phase.into(),
+            steps: SCROLL_STEPS,
+            busy_ms_per_step: busy,
+            script_ms_per_step: per_step("ScriptDuration"),
+            extra_busy_ms_per_step: busy - still,
+            window_moves: moves.as_u64().unwrap_or_default() as u32,
+        });
+    }
+    browser.quit().await;
+    rows
+}
+
 fn transfer_sizes(dist: &str) -> Vec<Size> {
     let mut sizes = Vec::new();
     let Ok(entries) = std::fs::read_dir(dist) else {
@@ -133,6 +235,11 @@ async fn main() {
         )
         .await,
     ];
+    drop(server);
+    // 500 trucks at one event per 100 s each: 5 events/s, so the renders left are scrolling's.
+    let quiet = Server::start(&["--trucks", "500", "--rate", "0.01"]).await;
+    let scroll = measure_scroll(&quiet, rows_ready).await;
+    drop(quiet);
     let dist = std::env::var("CONVOY_DIST").unwrap_or_else(|_| "dist".into());
     let sizes = transfer_sizes(&dist);
     let mut md = String::from(
@@ -153,6 +260,26 @@ async fn main() {
             r.latency_p99_ms.map_or("–".into(), |v| v.to_string()),
         ));
     }
+    md.push_str(&format!(
+        "\n## Scrolling the overview\n\n500 trucks at 5 events/s in all, so the renders \
+         measured are scrolling's. {SCROLL_STEPS} steps of 1–30 px, one per animation frame: \
+         within one row (no row enters or leaves the rendered window), then on down across \
+         rows, against as many still frames. Busy is Chrome's main-thread task time per step; \
+         extra is that beyond the still frames'; window moves counts the steps after which the \
+         first rendered row changed.\n\n| phase | steps | busy ms/step | script ms/step | \
+         extra busy ms/step | window moves |\n|---|---|---|---|---|---|\n"
+    ));
+    for r in &scroll {
+        md.push_str(&format!(
+            "| {} | {} | {:.3} | {:.3} | {:.3} | {} |\n",
+            r.phase,
+            r.steps,
+            r.busy_ms_per_step,
+            r.script_ms_per_step,
+            r.extra_busy_ms_per_step,
+            r.window_moves,
+        ));
+    }
     md.push_str(
         "\n## Transfer (release build)\n\nThe page loads the app's wasm, js and css; the worker \
          files load when a worker starts (the service worker installs in the background).\n\n\
@@ -171,8 +298,10 @@ async fn main() {
     ));
     std::fs::create_dir_all("bench").expect("bench/ is writable");
     std::fs::write("bench/load.md", &md).expect("write bench/load.md");
-    let json = serde_json::to_string_pretty(&json!({ "views": rows, "transfer": sizes }))
-        .expect("rows serialize");
+    let json = serde_json::to_string_pretty(
+        &json!({ "views": rows, "scroll": scroll, "transfer": sizes }),
+    )
+    .expect("rows serialize");
     std::fs::write("bench/load.json", json).expect("write bench/load.json");
     println!("{md}");
 }
