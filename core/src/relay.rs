@@ -61,13 +61,26 @@
 //!
 //! # Worker modes
 //! A SharedWorker or service worker runs a hub in `ElectionMode::Worker`: it leads from the start
-//! and its `Broadcast` frames go to every connected tab; its own watch is empty, so it streams
-//! exactly the union of its tabs' watches (none: no stream). Each tab runs a hub in
+//! and its `Send { to: None }` frames go to every connected tab (`Send { to: Some(tab) }` only to
+//! that tab's port); its own watch is empty, so it streams exactly the union of its tabs' watches
+//! (none: no stream). [`HubOutput::PeerGone`] tells it which ports to drop; the sender that
+//! `handle_channel_message` returns binds a port to its tab. Each tab runs a hub in
 //! `ElectionMode::Client`, whose frames go to the worker only; it follows whichever worker sends
 //! it leader frames and never leads. The protocol is the same as between tabs. A worker that
 //! starts without a cursor (a service worker the browser stopped and restarted) adopts the cursor
 //! its clients report in `hello`/`watch`, and while nothing has arrived since, a lower one
 //! replaces it, so no client is left with a gap; clients ahead of it drop the repeats.
+//!
+//! # Connection status
+//! The core owns what the status chip shows ([`TabHub::connection`], emitted as
+//! [`HubOutput::ConnectionChanged`]). A leader (a worker, a Solo tab) derives it from its own
+//! upstream: `Connecting` while opening or waiting for its first snapshot, `Live` once open (or
+//! with nothing to stream), `Reconnecting { at_ms }` in backoff, `Error` after a failed snapshot
+//! fetch until a snapshot arrives or the stream delivers. `leading` and `heartbeat` frames carry
+//! it as `upstream`, and a leader whose status changes sends a heartbeat at once, so followers
+//! and worker clients show the upstream's real state; until their leader's first frame they
+//! show `Connecting`. A tab that stops leading stops showing its own stream at once. A transport
+//! failure (`handle_transport_failed`) shows `Error` on any tab until a frame or the lock arrives.
 //!
 //! # Channel protocol (version 1)
 //! Every message on the BroadcastChannel is JSON text: a [`TabFrame`]
@@ -85,11 +98,15 @@
 //! | `resend` | any | "send me the links after `after`": answered with `replay` or `snapshot` |
 //! | `claim` | any | claim round for `term` (see `core::election`) |
 //! | `goodbye` | any | leaving; from the leader: hand over now |
-//! | `leading` | leader | announces leadership (on election, hello, claim, stale frames) with its union and cursor |
+//! | `leading` | leader | announces leadership (on election, hello, claim, stale frames) with its union, cursor and upstream status |
 //! | `event` | leader | one relayed link |
-//! | `heartbeat` | leader | liveness: every server heartbeat, and every `heartbeat_ms` without other frames |
+//! | `heartbeat` | leader | liveness: every server heartbeat, every `heartbeat_ms` without other frames, and when its upstream status changes |
 //! | `snapshot` | leader | cache filtered to `watch`, to one tab or (`reset`) to all |
 //! | `replay` | leader | links from the ring, to one tab |
+//!
+//! `snapshot { to }` and `replay` are emitted as `Send { to: Some(tab) }`, everything else as
+//! `Send { to: None }`. `upstream` is `{"state":"connecting"|"live"|"reconnecting"|"error",...}`;
+//! a v1 leader frame without it reads as `live`.
 //!
 //! # Failover bounds
 //! Failover is the time from the leader going away to a new leader re-opening the upstream from
@@ -311,6 +328,10 @@ pub enum TabMsg {
         union: Watch,
         /// The leader's cursor.
         cursor: Option<EventId>,
+        /// The leader's upstream as its followers should show it (`Live` when a v1 frame
+        /// predates the field).
+        #[serde(default = "Connection::unreported")]
+        upstream: Connection,
     },
     /// The leader: one relayed event.
     Event(Link),
@@ -322,6 +343,10 @@ pub enum TabMsg {
         cursor: Option<EventId>,
         /// Relayed from a server heartbeat (rather than the leader's timer).
         server: bool,
+        /// The leader's upstream as its followers should show it (`Live` when a v1 frame
+        /// predates the field).
+        #[serde(default = "Connection::unreported")]
+        upstream: Connection,
     },
     /// The leader: a snapshot of its cache.
     Snapshot {
@@ -426,8 +451,15 @@ pub fn parse_frame(raw: &str, me: TabId) -> Result<TabFrame, FrameError> {
 /// What a hub asks its adapter to do, in order.
 #[derive(Debug, Clone, PartialEq)]
 pub enum HubOutput {
-    /// Post this JSON text on the BroadcastChannel.
-    Broadcast(String),
+    /// Post this frame (JSON text) to every peer (`to: None`) or to one tab (`Some(tab)`). On a
+    /// BroadcastChannel every tab gets it anyway (the frame says whom it is for); a worker posts
+    /// it only to that tab's port.
+    Send {
+        /// The one tab the frame is for (a `snapshot` or `replay` answer), or `None` for all.
+        to: Option<TabId>,
+        /// The frame, as JSON text.
+        frame: String,
+    },
     /// Locks mode: request the leader lock; before a steal, abort any queued request.
     RequestLock {
         /// Take the lock from its holder at once (a frozen leader).
@@ -452,6 +484,38 @@ pub enum HubOutput {
     DeliverSnapshot(FleetSnapshot),
     /// This tab's role changed.
     RoleChanged(Role),
+    /// The upstream's state as this tab should show it changed (see [`TabHub::connection`]).
+    ConnectionChanged(Connection),
+    /// This peer said goodbye or expired: forget how to reach it (a worker drops its port).
+    PeerGone(TabId),
+}
+
+/// The one upstream stream as users see it. A leader (or worker) reports its own stream;
+/// followers and worker clients show what their leader reports in its frames.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum Connection {
+    /// Opening the stream, waiting for the first snapshot, or no leader known yet.
+    Connecting,
+    /// The stream is open (or nothing needs streaming: an empty union).
+    Live,
+    /// The stream failed and reopens at `at_ms` (Unix ms).
+    Reconnecting {
+        /// When the stream reopens.
+        at_ms: u64,
+    },
+    /// A snapshot fetch or the tab's transport failed; shown until something works again.
+    Error {
+        /// What failed, for the user.
+        reason: String,
+    },
+}
+
+impl Connection {
+    /// What a v1 leader frame without `upstream` means: its followers used to show `Live`.
+    fn unreported() -> Connection {
+        Connection::Live
+    }
 }
 
 /// The upstream stream as the leader sees it.
@@ -493,6 +557,8 @@ pub struct HubDiagnostics {
     pub reconnect_at_ms: Option<u64>,
     /// Failed attempts since the stream last delivered.
     pub reconnect_attempt: u32,
+    /// The upstream as this tab shows it (its own as leader, its leader's otherwise).
+    pub connection: Connection,
     /// Leader only: the union of the live tabs' watches.
     pub watch_union: Option<Watch>,
     /// Leader only: the watch of the stream opened last.
@@ -661,6 +727,33 @@ struct Lead {
     upstream_activity_ms: u64,
     /// Whether the stream opened last delivered anything (resets the backoff).
     upstream_proven: bool,
+    /// The last snapshot fetch failed (why), until a snapshot arrives or the stream delivers.
+    snapshot_error: Option<String>,
+    /// The status the last leader frame carried: a change is sent at once.
+    announced: Option<Connection>,
+}
+
+impl Lead {
+    /// The leader's own upstream as users should see it.
+    fn connection(&self) -> Connection {
+        if let Some(reason) = &self.snapshot_error {
+            return Connection::Error {
+                reason: reason.clone(),
+            };
+        }
+        match self.upstream {
+            UpstreamState::Connecting => Connection::Connecting,
+            UpstreamState::Open => Connection::Live,
+            UpstreamState::Backoff => Connection::Reconnecting {
+                at_ms: self.reconnect_at_ms.unwrap_or(0),
+            },
+            // Nothing to stream is not a failure; otherwise a first snapshot or a reset is due.
+            UpstreamState::Closed => match &self.subscribed {
+                Some(Watch::Trucks(set)) if set.is_empty() => Connection::Live,
+                _ => Connection::Connecting,
+            },
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default)]
@@ -688,6 +781,12 @@ pub struct TabHub {
     phase: Phase,
     outputs: VecDeque<HubOutput>,
     reported_role: Role,
+    /// The status last reported with `ConnectionChanged` (see `TabHub::connection`).
+    connection: Connection,
+    /// The adapter could not set up its transport (why), until a frame or the lock arrives.
+    transport_error: Option<String>,
+    /// The status the current leader reported last (`None` before its first frame).
+    leader_connection: Option<Connection>,
     watch: Watch,
     cursor: Option<EventId>,
     ring: Ring,
@@ -711,7 +810,7 @@ pub struct TabHub {
 }
 
 impl TabHub {
-    /// A hub that joins at once: queues `Broadcast(Hello)` and, in Locks mode,
+    /// A hub that joins at once: queues a `hello` frame and, in Locks mode,
     /// `RequestLock { steal: false }` (Solo mode leads at once and never broadcasts).
     pub fn new(config: HubConfig, now_ms: u64) -> Self {
         let election = Election::new(
@@ -730,6 +829,9 @@ impl TabHub {
             phase: Phase::Active,
             outputs: VecDeque::new(),
             reported_role: Role::Electing,
+            connection: Connection::Connecting,
+            transport_error: None,
+            leader_connection: None,
             cursor: None,
             buffer: BTreeMap::new(),
             gap_since_ms: None,
@@ -749,16 +851,33 @@ impl TabHub {
         hub
     }
 
-    /// A message from the BroadcastChannel (JSON text). Malformed, foreign and other-version
-    /// messages are dropped and counted; nothing here panics.
-    pub fn handle_channel_message(&mut self, now_ms: u64, raw: &str) {
+    /// A message from the BroadcastChannel or a port (JSON text). Malformed, foreign and
+    /// other-version messages are dropped and counted; nothing here panics.
+    ///
+    /// Returns the sender of a frame that parsed, so a worker can bind a port to a tab id
+    /// without parsing; `None` when the frame was malformed or foreign, or this hub is hidden
+    /// or shut down.
+    pub fn handle_channel_message(&mut self, now_ms: u64, raw: &str) -> Option<TabId> {
         self.active_input(now_ms, |hub, now_ms| {
             match parse_frame(raw, hub.config.tab_id) {
-                Ok(frame) => hub.on_frame(now_ms, frame),
-                Err(FrameError::Malformed(_)) => hub.stats.malformed += 1,
-                Err(FrameError::Foreign(_)) => hub.stats.foreign += 1,
+                Ok(frame) => {
+                    let from = frame.from;
+                    // Frames arrive: the transport works.
+                    hub.transport_error = None;
+                    hub.on_frame(now_ms, frame);
+                    Some(from)
+                }
+                Err(FrameError::Malformed(_)) => {
+                    hub.stats.malformed += 1;
+                    None
+                }
+                Err(FrameError::Foreign(_)) => {
+                    hub.stats.foreign += 1;
+                    None
+                }
             }
-        });
+        })
+        .flatten()
     }
 
     /// Locks mode: this tab now holds the leader lock and leads.
@@ -767,6 +886,8 @@ impl TabHub {
             self.run_due(now_ms);
         }
         self.election.handle_lock_granted(now_ms);
+        // The lock manager answered: the transport works.
+        self.transport_error = None;
         self.after_election(now_ms);
         self.after_input(now_ms);
     }
@@ -785,6 +906,26 @@ impl TabHub {
         });
     }
 
+    /// A `FetchSnapshot` failed (server unreachable, bad status, undecodable): the connection
+    /// shows `Error { reason }` until a snapshot arrives or the stream delivers. The fetch is
+    /// retried after `snapshot_retry_ms` as always. Ignored unless leading.
+    pub fn handle_snapshot_failed(&mut self, now_ms: u64, reason: String) {
+        self.active_input(now_ms, |hub, _| {
+            if let Some(lead) = &mut hub.lead {
+                lead.snapshot_error = Some(reason);
+            }
+        });
+    }
+
+    /// The adapter could not set up its transport (no BroadcastChannel, the worker did not
+    /// start, a lock request failed): the connection shows `Error { reason }` until a frame
+    /// parses or the lock is granted.
+    pub fn handle_transport_failed(&mut self, now_ms: u64, reason: String) {
+        self.active_input(now_ms, |hub, _| {
+            hub.transport_error = Some(reason);
+        });
+    }
+
     /// The upstream stream opened. Ignored unless leading with a stream being opened.
     pub fn handle_upstream_open(&mut self, now_ms: u64) {
         self.active_input(now_ms, |hub, now_ms| {
@@ -792,6 +933,7 @@ impl TabHub {
                 if lead.upstream == UpstreamState::Connecting {
                     lead.upstream = UpstreamState::Open;
                     lead.upstream_activity_ms = now_ms;
+                    lead.snapshot_error = None;
                 }
             }
         });
@@ -874,7 +1016,7 @@ impl TabHub {
     }
 
     /// `pagehide` into the back/forward cache: a leader hands over (`ReleaseLock`,
-    /// `CloseUpstream`, `Broadcast(Goodbye)`); every tab stops taking part until
+    /// `CloseUpstream`, a `goodbye` frame); every tab stops taking part until
     /// `handle_page_show`.
     pub fn handle_page_hide(&mut self, now_ms: u64) {
         self.leave(now_ms, Phase::Hidden);
@@ -944,6 +1086,14 @@ impl TabHub {
         self.outputs.pop_front()
     }
 
+    /// The upstream as this tab should show it: a leader's (or worker's, or Solo tab's) own
+    /// stream; for followers and worker clients, what their leader reported last
+    /// (`Connecting` until it has); `Error` after a transport failure. Every change is also
+    /// emitted as [`HubOutput::ConnectionChanged`].
+    pub fn connection(&self) -> &Connection {
+        &self.connection
+    }
+
     /// A snapshot of this tab's state and counters.
     pub fn diagnostics(&self) -> HubDiagnostics {
         let s = &self.stats;
@@ -962,6 +1112,7 @@ impl TabHub {
                 .map_or(UpstreamState::Closed, |l| l.upstream),
             reconnect_at_ms: self.lead.as_ref().and_then(|l| l.reconnect_at_ms),
             reconnect_attempt: self.lead.as_ref().map_or(0, |l| l.attempt),
+            connection: self.connection.clone(),
             watch_union: self.lead.as_ref().map(|l| l.union.clone()),
             subscribed: self.lead.as_ref().and_then(|l| l.subscribed.clone()),
             peers: self.peers.len(),
@@ -1042,6 +1193,11 @@ impl TabHub {
                 lead.last_sent_ms = now_ms;
             }
         }
+        let to = match &msg {
+            TabMsg::Snapshot { to, .. } => *to,
+            TabMsg::Replay { to, .. } => Some(*to),
+            _ => None,
+        };
         let frame = TabFrame {
             v: PROTOCOL_VERSION,
             app: APP_NAME.to_owned(),
@@ -1050,16 +1206,50 @@ impl TabHub {
             msg,
         };
         // Serializing these plain types cannot fail; skip the frame rather than panic.
-        if let Ok(text) = serde_json::to_string(&frame) {
-            self.outputs.push_back(HubOutput::Broadcast(text));
+        if let Ok(frame) = serde_json::to_string(&frame) {
+            self.outputs.push_back(HubOutput::Send { to, frame });
         }
     }
 
-    fn after_input(&mut self, _now_ms: u64) {
+    fn after_input(&mut self, now_ms: u64) {
         let role = self.election.role();
         if role != self.reported_role {
             self.reported_role = role;
             self.outputs.push_back(HubOutput::RoleChanged(role));
+        }
+        let connection = self.current_connection();
+        if connection != self.connection {
+            self.connection = connection.clone();
+            self.outputs
+                .push_back(HubOutput::ConnectionChanged(connection.clone()));
+        }
+        // Followers show what the leader frames carry: tell them of a change at once.
+        if self.phase == Phase::Active
+            && self.is_leader()
+            && self.config.election != ElectionMode::Solo
+            && self
+                .lead
+                .as_ref()
+                .is_some_and(|l| l.announced.as_ref() != Some(&connection))
+        {
+            self.send_heartbeat(now_ms, false);
+        }
+    }
+
+    /// The status this tab shows: a transport failure, else its own stream as leader, else
+    /// what its leader reported.
+    fn current_connection(&self) -> Connection {
+        if let Some(reason) = &self.transport_error {
+            return Connection::Error {
+                reason: reason.clone(),
+            };
+        }
+        match &self.lead {
+            Some(lead) => lead.connection(),
+            None => self
+                .leader_connection
+                .clone()
+                .unwrap_or(Connection::Connecting),
         }
     }
 
@@ -1082,7 +1272,10 @@ impl TabHub {
                 ElectionAction::BecomeLeader { .. } => self.start_leading(now_ms),
                 ElectionAction::StopLeading => self.stop_leading(),
                 ElectionAction::Follow { .. } => self.on_new_leader(now_ms),
-                ElectionAction::LeaderGone => self.leader_cursor = None,
+                ElectionAction::LeaderGone => {
+                    self.leader_cursor = None;
+                    self.leader_connection = None;
+                }
             }
         }
     }
@@ -1090,13 +1283,18 @@ impl TabHub {
     /// Runs an input only while this tab takes part (not hidden in the bfcache, not closed):
     /// the deadlines due first, so a throttled tab still acts on time, then the input, then
     /// what follows every input.
-    fn active_input(&mut self, now_ms: u64, input: impl FnOnce(&mut Self, u64)) {
+    fn active_input<R>(
+        &mut self,
+        now_ms: u64,
+        input: impl FnOnce(&mut Self, u64) -> R,
+    ) -> Option<R> {
         if self.phase != Phase::Active {
-            return;
+            return None;
         }
         self.run_due(now_ms);
-        input(self, now_ms);
+        let result = input(self, now_ms);
         self.after_input(now_ms);
+        Some(result)
     }
 
     fn run_due(&mut self, now_ms: u64) {
@@ -1148,11 +1346,20 @@ impl TabHub {
 
     fn expire_peers(&mut self, now_ms: u64) {
         let expiry = self.config.peer_expiry_ms;
-        let before = self.peers.len();
-        self.peers.retain(|_, p| now_ms < p.last_seen_ms + expiry);
-        if self.peers.len() != before {
-            self.union_changed(now_ms);
+        let expired: Vec<TabId> = self
+            .peers
+            .iter()
+            .filter(|(_, p)| now_ms >= p.last_seen_ms + expiry)
+            .map(|(tab, _)| *tab)
+            .collect();
+        if expired.is_empty() {
+            return;
         }
+        for tab in expired {
+            self.peers.remove(&tab);
+            self.outputs.push_back(HubOutput::PeerGone(tab));
+        }
+        self.union_changed(now_ms);
     }
 
     fn union(&self) -> Watch {
@@ -1206,8 +1413,19 @@ impl TabHub {
                 }
             }
             TabMsg::Watch { .. } | TabMsg::Claim { .. } | TabMsg::Goodbye => {}
-            TabMsg::Leading { union, cursor } | TabMsg::Heartbeat { union, cursor, .. } => {
+            TabMsg::Leading {
+                union,
+                cursor,
+                upstream,
+            }
+            | TabMsg::Heartbeat {
+                union,
+                cursor,
+                upstream,
+                ..
+            } => {
                 if from_my_leader {
+                    self.leader_connection = Some(upstream);
                     self.on_leader_position(now_ms, &union, cursor);
                 } else {
                     self.stats.stale_frames += 1;
@@ -1260,6 +1478,7 @@ impl TabHub {
             | TabMsg::SnapshotRequest { watch }
             | TabMsg::Resend { watch, .. } => Some(watch),
             TabMsg::Goodbye => {
+                self.outputs.push_back(HubOutput::PeerGone(from));
                 self.peers.remove(&from);
                 self.overheard.remove(&from);
                 if let Some(lead) = &mut self.lead {
@@ -1320,6 +1539,7 @@ impl TabHub {
 
     fn on_new_leader(&mut self, now_ms: u64) {
         self.leader_cursor = None;
+        self.leader_connection = None;
         self.last_resend_ms = None;
         self.announce_watch(now_ms);
         // A request sent just before was heard by the new leader (answered, or inherited).
@@ -1511,6 +1731,8 @@ impl TabHub {
             last_stale_answer_ms: None,
             upstream_activity_ms: now_ms,
             upstream_proven: false,
+            snapshot_error: None,
+            announced: None,
         });
         let recent = now_ms.saturating_sub(self.config.snapshot_retry_ms);
         let inherited: BTreeMap<TabId, Watch> = std::mem::take(&mut self.overheard)
@@ -1552,11 +1774,16 @@ impl TabHub {
             .subscribed
             .clone()
             .unwrap_or_else(|| lead.union.clone());
+        let upstream = self.current_connection();
+        if let Some(lead) = &mut self.lead {
+            lead.announced = Some(upstream.clone());
+        }
         self.broadcast(
             now_ms,
             TabMsg::Leading {
                 union,
                 cursor: self.cursor,
+                upstream,
             },
         );
     }
@@ -1569,12 +1796,17 @@ impl TabHub {
             .subscribed
             .clone()
             .unwrap_or_else(|| lead.union.clone());
+        let upstream = self.current_connection();
+        if let Some(lead) = &mut self.lead {
+            lead.announced = Some(upstream.clone());
+        }
         self.broadcast(
             now_ms,
             TabMsg::Heartbeat {
                 union,
                 cursor: self.cursor,
                 server,
+                upstream,
             },
         );
     }
@@ -1643,6 +1875,7 @@ impl TabHub {
         }
         lead.upstream = UpstreamState::Open;
         lead.upstream_activity_ms = now_ms;
+        lead.snapshot_error = None;
         if !lead.upstream_proven {
             lead.upstream_proven = true;
             lead.attempt = 0;
@@ -1686,6 +1919,7 @@ impl TabHub {
             return;
         };
         lead.fetch_since_ms = None;
+        lead.snapshot_error = None;
         if lead.reset_pending || self.cursor.is_none() {
             // A fresh start (no state yet, or the server's history is gone): the snapshot is
             // the new base for this tab, its cache and (after a reset) every tab.
@@ -1956,7 +2190,7 @@ mod tests {
         outputs
             .iter()
             .filter_map(|o| match o {
-                HubOutput::Broadcast(raw) => Some(parse_frame(raw, 0).unwrap().msg),
+                HubOutput::Send { frame, .. } => Some(parse_frame(frame, 0).unwrap().msg),
                 _ => None,
             })
             .collect()
@@ -2009,6 +2243,7 @@ mod tests {
         let leading = TabMsg::Leading {
             union: Watch::All,
             cursor: Some(100),
+            upstream: Connection::Live,
         };
         hub.handle_channel_message(1, &frame(LEADER, 3, leading));
         let snapshot = TabMsg::Snapshot {
@@ -2043,6 +2278,15 @@ mod tests {
             }
         )));
         hub.handle_upstream_open(340);
+        let outputs = drain(&mut hub);
+        assert_eq!(outputs[0], HubOutput::ConnectionChanged(Connection::Live));
+        assert!(sent(&outputs).iter().any(|m| matches!(
+            m,
+            TabMsg::Heartbeat {
+                upstream: Connection::Live,
+                ..
+            }
+        )));
         hub
     }
 
@@ -2122,6 +2366,7 @@ mod tests {
             union: Watch::All,
             cursor: Some(104),
             server: true,
+            upstream: Connection::Live,
         };
         hub.handle_channel_message(10, &frame(LEADER, 3, heartbeat));
         hub.handle_timeout(60);
@@ -2288,7 +2533,13 @@ mod tests {
         );
         hub.handle_upstream_open(20);
         hub.handle_upstream_event(30, env(101, "T-01"));
-        assert_eq!(drain(&mut hub), [HubOutput::Deliver(env(101, "T-01"))]);
+        assert_eq!(
+            drain(&mut hub),
+            [
+                HubOutput::ConnectionChanged(Connection::Live),
+                HubOutput::Deliver(env(101, "T-01"))
+            ]
+        );
     }
 
     #[test]
@@ -2297,11 +2548,23 @@ mod tests {
         hub.handle_upstream_event(400, env(101, "T-01"));
         drain(&mut hub);
         hub.handle_upstream_error(500);
-        assert_eq!(drain(&mut hub), [HubOutput::CloseUpstream]);
+        let outputs = drain(&mut hub);
         let d = hub.diagnostics();
         assert_eq!(d.upstream, UpstreamState::Backoff);
         let at = d.reconnect_at_ms.unwrap();
         assert!((500..=1_000).contains(&(at - 500)), "{at}");
+        let reconnecting = Connection::Reconnecting { at_ms: at };
+        assert_eq!(
+            outputs[..2],
+            [
+                HubOutput::CloseUpstream,
+                HubOutput::ConnectionChanged(reconnecting.clone())
+            ]
+        );
+        assert!(sent(&outputs).iter().all(|m| matches!(
+            m,
+            TabMsg::Heartbeat { upstream, .. } if *upstream == reconnecting
+        )));
         hub.handle_timeout(at);
         assert!(drain(&mut hub).contains(&HubOutput::OpenUpstream {
             watch: Watch::All,
@@ -2329,9 +2592,14 @@ mod tests {
     fn reset_gives_everyone_the_new_snapshot() {
         let mut hub = leader(|_| {});
         hub.handle_upstream_reset(400);
+        let outputs = drain(&mut hub);
         assert_eq!(
-            drain(&mut hub),
-            [HubOutput::CloseUpstream, HubOutput::FetchSnapshot]
+            outputs[..3],
+            [
+                HubOutput::CloseUpstream,
+                HubOutput::FetchSnapshot,
+                HubOutput::ConnectionChanged(Connection::Connecting)
+            ]
         );
         hub.handle_snapshot(450, snap(900));
         let outputs = drain(&mut hub);
@@ -2402,6 +2670,244 @@ mod tests {
         assert!(matches!(sent(&outputs)[..], [TabMsg::Leading { .. }]));
         assert_eq!(hub.diagnostics().role, Role::Leader);
         assert_eq!(hub.diagnostics().stale_frames, 1);
+    }
+
+    fn connection_changes(outputs: &[HubOutput]) -> Vec<Connection> {
+        outputs
+            .iter()
+            .filter_map(|o| match o {
+                HubOutput::ConnectionChanged(c) => Some(c.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn answers_to_one_tab_are_addressed_and_the_rest_go_to_all() {
+        let mut hub = leader(|c| c.ring_capacity = 4);
+        for id in 101..=110 {
+            hub.handle_upstream_event(400 + id, env(id, "T-01"));
+        }
+        let outputs = drain(&mut hub);
+        assert!(outputs
+            .iter()
+            .filter(|o| matches!(o, HubOutput::Send { .. }))
+            .all(|o| matches!(o, HubOutput::Send { to: None, .. })));
+        let resend = |after| TabMsg::Resend {
+            after,
+            watch: Watch::All,
+        };
+        hub.handle_channel_message(600, &frame(7, 1, resend(108)));
+        let replay: Vec<Option<TabId>> = drain(&mut hub)
+            .iter()
+            .filter_map(|o| match o {
+                HubOutput::Send { to, frame } if frame.contains("\"replay\"") => Some(*to),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(replay, [Some(7)]);
+        hub.handle_channel_message(610, &frame(8, 1, resend(101)));
+        let snapshot: Vec<Option<TabId>> = drain(&mut hub)
+            .iter()
+            .filter_map(|o| match o {
+                HubOutput::Send { to, frame } if frame.contains("\"snapshot\"") => Some(*to),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(snapshot, [Some(8)]);
+        // A reset snapshot is for everyone.
+        hub.handle_upstream_reset(700);
+        drain(&mut hub);
+        hub.handle_snapshot(750, snap(900));
+        assert!(drain(&mut hub).iter().any(|o| matches!(
+            o,
+            HubOutput::Send { to: None, frame } if frame.contains("\"reset\":true")
+        )));
+    }
+
+    #[test]
+    fn channel_messages_return_their_sender_when_they_parse() {
+        let mut hub = follower();
+        let watch = TabMsg::Watch {
+            watch: Watch::All,
+            cursor: Some(100),
+        };
+        assert_eq!(
+            hub.handle_channel_message(10, &frame(7, 3, watch.clone())),
+            Some(7)
+        );
+        assert_eq!(hub.handle_channel_message(11, "{"), None);
+        let other_app = frame(7, 3, watch.clone()).replace("convoy", "other");
+        assert_eq!(hub.handle_channel_message(12, &other_app), None);
+        assert_eq!(hub.handle_channel_message(13, &frame(ME, 3, watch)), None);
+        hub.handle_page_hide(20);
+        assert_eq!(
+            hub.handle_channel_message(30, &frame(7, 3, TabMsg::Goodbye)),
+            None,
+            "a hidden hub does not take part"
+        );
+    }
+
+    #[test]
+    fn peers_are_gone_on_goodbye_and_on_expiry() {
+        let mut hub = leader(|c| c.peer_expiry_ms = 5_000);
+        let hello = |w| TabMsg::Hello {
+            watch: w,
+            cursor: Some(100),
+        };
+        hub.handle_channel_message(400, &frame(7, 1, hello(set(&["T-01"]))));
+        hub.handle_channel_message(400, &frame(8, 1, hello(set(&["T-02"]))));
+        drain(&mut hub);
+        hub.handle_channel_message(500, &frame(7, 1, TabMsg::Goodbye));
+        assert!(drain(&mut hub).contains(&HubOutput::PeerGone(7)));
+        assert_eq!(hub.diagnostics().peers, 1);
+        hub.handle_timeout(5_399);
+        assert!(!drain(&mut hub).contains(&HubOutput::PeerGone(8)));
+        hub.handle_timeout(5_400);
+        let outputs = drain(&mut hub);
+        assert_eq!(
+            outputs
+                .iter()
+                .filter(|o| matches!(o, HubOutput::PeerGone(_)))
+                .collect::<Vec<_>>(),
+            [&HubOutput::PeerGone(8)]
+        );
+        assert_eq!(hub.diagnostics().peers, 0);
+    }
+
+    #[test]
+    fn follower_shows_what_its_leader_reports() {
+        let mut hub = follower();
+        assert_eq!(hub.connection(), &Connection::Live);
+        let heartbeat = |upstream| TabMsg::Heartbeat {
+            union: Watch::All,
+            cursor: Some(100),
+            server: false,
+            upstream,
+        };
+        let reconnecting = Connection::Reconnecting { at_ms: 4_000 };
+        hub.handle_channel_message(10, &frame(LEADER, 3, heartbeat(reconnecting.clone())));
+        assert_eq!(
+            connection_changes(&drain(&mut hub)),
+            std::slice::from_ref(&reconnecting)
+        );
+        assert_eq!(hub.diagnostics().connection, reconnecting);
+        // Another tab's frames do not move it.
+        hub.handle_channel_message(20, &frame(99, 1, heartbeat(Connection::Live)));
+        assert_eq!(hub.connection(), &reconnecting);
+        hub.handle_channel_message(30, &frame(LEADER, 3, heartbeat(Connection::Live)));
+        assert_eq!(connection_changes(&drain(&mut hub)), [Connection::Live]);
+        // A v1 leader frame without the field reads as live, as followers always showed.
+        let old = r#"{"v":1,"app":"convoy","from":10,"term":3,"msg":{"type":"heartbeat","union":{"kind":"all"},"cursor":100,"server":true}}"#;
+        assert_eq!(hub.handle_channel_message(40, old), Some(LEADER));
+        assert_eq!(hub.diagnostics().malformed, 0);
+        assert_eq!(hub.connection(), &Connection::Live);
+    }
+
+    #[test]
+    fn a_leader_in_backoff_that_stops_leading_stops_showing_reconnecting() {
+        // Lease: a leader of a higher term takes over.
+        let mut hub = leader(|_| {});
+        hub.handle_upstream_error(500);
+        assert!(matches!(hub.connection(), Connection::Reconnecting { .. }));
+        drain(&mut hub);
+        let leading = TabMsg::Leading {
+            union: Watch::All,
+            cursor: Some(100),
+            upstream: Connection::Live,
+        };
+        hub.handle_channel_message(600, &frame(2, 9, leading));
+        assert_eq!(hub.diagnostics().role, Role::Follower);
+        assert_eq!(connection_changes(&drain(&mut hub)), [Connection::Live]);
+
+        // Locks: the lock is stolen, no new leader heard yet.
+        let mut hub = TabHub::new(HubConfig::new(1, ElectionMode::Locks), 0);
+        hub.handle_lock_granted(5);
+        hub.handle_snapshot(10, snap(100));
+        hub.handle_upstream_open(20);
+        hub.handle_upstream_error(30);
+        assert!(matches!(hub.connection(), Connection::Reconnecting { .. }));
+        drain(&mut hub);
+        hub.handle_lock_lost(40);
+        let outputs = drain(&mut hub);
+        assert_ne!(hub.diagnostics().role, Role::Leader);
+        assert_eq!(connection_changes(&outputs), [Connection::Connecting]);
+        assert!(
+            sent(&outputs).is_empty(),
+            "no status heartbeat from a tab that no longer leads"
+        );
+    }
+
+    #[test]
+    fn failed_snapshot_fetches_show_an_error_until_one_arrives() {
+        let mut hub = TabHub::new(HubConfig::new(1, ElectionMode::Solo), 0);
+        drain(&mut hub);
+        hub.handle_snapshot_failed(10, "HTTP 503".into());
+        let error = Connection::Error {
+            reason: "HTTP 503".into(),
+        };
+        assert_eq!(
+            connection_changes(&drain(&mut hub)),
+            std::slice::from_ref(&error)
+        );
+        // Retried as before.
+        hub.handle_timeout(1_999);
+        assert!(!drain(&mut hub).contains(&HubOutput::FetchSnapshot));
+        hub.handle_timeout(2_000);
+        assert!(drain(&mut hub).contains(&HubOutput::FetchSnapshot));
+        assert_eq!(hub.connection(), &error);
+        hub.handle_snapshot(2_050, snap(100));
+        assert_eq!(
+            connection_changes(&drain(&mut hub)),
+            [Connection::Connecting]
+        );
+        hub.handle_upstream_open(2_100);
+        assert_eq!(connection_changes(&drain(&mut hub)), [Connection::Live]);
+        // A follower ignores it: it fetches nothing.
+        let mut f = follower();
+        f.handle_snapshot_failed(10, "HTTP 503".into());
+        assert_eq!(f.connection(), &Connection::Live);
+    }
+
+    #[test]
+    fn a_leader_sends_its_status_change_at_once() {
+        let mut hub = leader(|_| {});
+        hub.handle_upstream_error(500);
+        let at = hub.diagnostics().reconnect_at_ms.unwrap();
+        let heartbeats: Vec<Connection> = sent(&drain(&mut hub))
+            .into_iter()
+            .filter_map(|m| match m {
+                TabMsg::Heartbeat { upstream, .. } => Some(upstream),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(heartbeats, [Connection::Reconnecting { at_ms: at }]);
+        // Unchanged status: no extra frames.
+        hub.handle_timeout(510);
+        assert!(sent(&drain(&mut hub)).is_empty());
+    }
+
+    #[test]
+    fn transport_failure_shows_an_error_until_frames_arrive() {
+        let mut hub = TabHub::new(HubConfig::new(ME, ElectionMode::Client), 0);
+        drain(&mut hub);
+        hub.handle_transport_failed(10, "the worker did not start".into());
+        let error = Connection::Error {
+            reason: "the worker did not start".into(),
+        };
+        assert_eq!(
+            connection_changes(&drain(&mut hub)),
+            std::slice::from_ref(&error)
+        );
+        hub.handle_channel_message(20, "{");
+        assert_eq!(hub.connection(), &error, "garbage proves nothing");
+        let leading = TabMsg::Leading {
+            union: Watch::All,
+            cursor: Some(100),
+            upstream: Connection::Reconnecting { at_ms: 900 },
+        };
+        hub.handle_channel_message(30, &frame(LEADER, 1, leading));
+        assert_eq!(hub.connection(), &Connection::Reconnecting { at_ms: 900 });
     }
 
     #[test]

@@ -18,7 +18,7 @@
 use convoy_core::election::{ElectionMode, Role};
 use convoy_core::fleet::Fleet;
 use convoy_core::relay::{
-    Departure, HubConfig, HubOutput, TabFrame, TabHub, TabId, TabMsg, UpstreamState,
+    Connection, Departure, HubConfig, HubOutput, TabFrame, TabHub, TabId, TabMsg, UpstreamState,
 };
 use convoy_core::wire::{
     Envelope, EventId, FleetEvent, FleetSnapshot, Point, TruckState, TruckStatus, Watch,
@@ -214,6 +214,10 @@ struct Tab {
     app: Option<Fleet>,
     position: Option<EventId>,
     violations: Vec<String>,
+    /// (time, status) of every `ConnectionChanged`.
+    connections: Vec<(u64, Connection)>,
+    /// Every `PeerGone`.
+    gone_peers: Vec<TabId>,
 }
 
 #[derive(Debug)]
@@ -380,6 +384,8 @@ impl Sim {
             app: None,
             position: None,
             violations: Vec::new(),
+            connections: Vec::new(),
+            gone_peers: Vec::new(),
         });
         let i = self.tabs.len() - 1;
         self.pump(i);
@@ -581,7 +587,11 @@ impl Sim {
         let Some(i) = ev.tab() else { return };
         let conn_ok = |sim: &Sim, conn: u64| sim.tabs[i].conn == Some(conn);
         match ev {
-            Ev::Channel { raw, .. } => self.tabs[i].hub.handle_channel_message(now, &raw),
+            Ev::Channel { raw, .. } => {
+                let from = self.tabs[i].hub.handle_channel_message(now, &raw);
+                let sender = serde_json::from_str::<TabFrame>(&raw).map(|f| f.from);
+                assert_eq!(from, sender.ok(), "the hub names the sender of {raw}");
+            }
             Ev::LockGranted { .. } => {
                 if self.locks.holder != Some(i) {
                     return; // superseded by a steal or a release
@@ -616,7 +626,8 @@ impl Sim {
         while let Some(output) = self.tabs[i].hub.poll_output() {
             let now = self.now;
             match output {
-                HubOutput::Broadcast(raw) => self.broadcast(i, raw),
+                // A BroadcastChannel reaches every tab, whomever the frame is for.
+                HubOutput::Send { to, frame } => self.broadcast(i, to, frame),
                 HubOutput::RequestLock { steal } => self.request_lock(i, steal),
                 HubOutput::ReleaseLock => self.release_lock(i),
                 HubOutput::FetchSnapshot => {
@@ -652,13 +663,24 @@ impl Sim {
                         self.log.leads.push((now, i));
                     }
                 }
+                HubOutput::ConnectionChanged(connection) => {
+                    assert_eq!(&connection, self.tabs[i].hub.connection());
+                    self.tabs[i].connections.push((now, connection));
+                }
+                HubOutput::PeerGone(tab) => self.tabs[i].gone_peers.push(tab),
             }
         }
         self.tabs[i].wake = self.tabs[i].hub.poll_timeout();
     }
 
-    fn broadcast(&mut self, from: usize, raw: String) {
+    fn broadcast(&mut self, from: usize, to: Option<TabId>, raw: String) {
         if let Ok(frame) = serde_json::from_str::<TabFrame>(&raw) {
+            let addressed = match &frame.msg {
+                TabMsg::Snapshot { to, .. } => *to,
+                TabMsg::Replay { to, .. } => Some(*to),
+                _ => None,
+            };
+            assert_eq!(to, addressed, "a Send addressed unlike its frame: {raw}");
             match frame.msg {
                 TabMsg::Event(_) => self.log.relays.push((self.now, frame.term, from)),
                 TabMsg::Claim { .. } => self.log.claims += 1,
@@ -1699,5 +1721,97 @@ fn chaos_keeps_every_invariant() {
                 "{mode:?}/{seed}: same-term overlap {overlap} ms"
             );
         }
+    }
+}
+
+#[test]
+fn followers_show_the_leaders_backoff_and_live_again_after() {
+    for mode in both_modes() {
+        let mut sim = Sim::new(SimConfig::new(mode, 16));
+        open_many(&mut sim, 4, 50);
+        sim.run_for(1_000);
+        for i in sim.live().collect::<Vec<_>>() {
+            assert_eq!(sim.tabs[i].hub.connection(), &Connection::Live, "{mode:?}");
+        }
+        let leader = sim.leader();
+        sim.kill_stream(leader);
+        sim.run_for(20);
+        let at = sim.tabs[leader]
+            .hub
+            .diagnostics()
+            .reconnect_at_ms
+            .expect("in backoff");
+        let reconnecting = Connection::Reconnecting { at_ms: at };
+        for i in sim.live().collect::<Vec<_>>() {
+            assert_eq!(
+                sim.tabs[i].hub.connection(),
+                &reconnecting,
+                "{mode:?} tab {i}"
+            );
+            assert_eq!(
+                sim.tabs[i].connections.last().map(|c| &c.1),
+                Some(&reconnecting),
+                "{mode:?} tab {i}: emitted"
+            );
+        }
+        sim.run_for(at - sim.now + sim.cfg.connect_delay + 50);
+        for i in sim.live().collect::<Vec<_>>() {
+            assert_eq!(
+                sim.tabs[i].hub.connection(),
+                &Connection::Live,
+                "{mode:?} tab {i}"
+            );
+        }
+        sim.settle_and_check();
+    }
+}
+
+#[test]
+fn a_leader_that_closes_in_backoff_leaves_no_reconnecting_behind() {
+    for mode in both_modes() {
+        let mut sim = Sim::new(SimConfig::new(mode, 17));
+        open_many(&mut sim, 4, 50);
+        sim.run_for(1_000);
+        let old = sim.leader();
+        sim.kill_stream(old);
+        sim.run_for(20);
+        let t0 = sim.now;
+        sim.close(old);
+        sim.failover(t0, old, 1_500).expect("takeover");
+        sim.run_for(500);
+        for i in sim.live().collect::<Vec<_>>() {
+            assert_eq!(
+                sim.tabs[i].hub.connection(),
+                &Connection::Live,
+                "{mode:?} tab {i}"
+            );
+        }
+        sim.settle_and_check();
+    }
+}
+
+#[test]
+fn goodbyes_and_expiry_name_the_gone_peer() {
+    let mut cfg = SimConfig::new(ElectionMode::Lease, 18);
+    cfg.hub = |c| {
+        c.peer_expiry_ms = 4_000;
+        c.watch_refresh_ms = 1_000;
+    };
+    let mut sim = Sim::new(cfg);
+    let tabs = open_many(&mut sim, 4, 50);
+    sim.run_for(1_000);
+    let leader = sim.leader();
+    let others: Vec<usize> = tabs.iter().copied().filter(|&i| i != leader).collect();
+    let (closing, crashing) = (others[0], others[1]);
+    let (closing_id, crashing_id) = (sim.tabs[closing].id, sim.tabs[crashing].id);
+    sim.close(closing);
+    sim.run_for(100);
+    for i in sim.live().collect::<Vec<_>>() {
+        assert_eq!(sim.tabs[i].gone_peers, [closing_id], "tab {i}");
+    }
+    sim.crash(crashing);
+    sim.run_for(5_000);
+    for i in sim.live().collect::<Vec<_>>() {
+        assert_eq!(sim.tabs[i].gone_peers, [closing_id, crashing_id], "tab {i}");
     }
 }

@@ -10,7 +10,7 @@
 #![cfg(not(target_arch = "wasm32"))]
 
 use convoy_core::election::{ElectionMode, Role};
-use convoy_core::relay::{HubConfig, HubOutput, TabHub, TabId};
+use convoy_core::relay::{Connection, HubConfig, HubOutput, TabHub, TabId};
 use convoy_core::wire::{Envelope, EventId, FleetEvent, FleetSnapshot, TruckStatus, Watch};
 use std::collections::BTreeSet;
 
@@ -37,6 +37,23 @@ struct Client {
     delivered: Vec<EventId>,
     snapshots: Vec<EventId>,
     open: bool,
+    /// Every `ConnectionChanged` this client emitted.
+    connections: Vec<Connection>,
+    /// Frames the worker addressed to this client alone.
+    addressed: usize,
+}
+
+impl Client {
+    fn new(hub: TabHub, open: bool) -> Client {
+        Client {
+            hub,
+            delivered: Vec::new(),
+            snapshots: Vec::new(),
+            open,
+            connections: Vec::new(),
+            addressed: 0,
+        }
+    }
 }
 
 /// A worker, its clients and the server's stream, on a virtual clock.
@@ -49,9 +66,15 @@ struct Ports {
     stream: Option<(Watch, Option<EventId>)>,
     opened: Vec<(Watch, Option<EventId>)>,
     snapshot_wanted: bool,
+    /// While set, snapshot fetches fail with this reason.
+    snapshot_failure: Option<String>,
     /// Every event the server emitted.
     emitted: Vec<Envelope>,
     server_last: EventId,
+    /// The peers the worker said are gone (the ports it would drop).
+    gone: Vec<TabId>,
+    /// The senders `handle_channel_message` returned to the worker (the ports it bound).
+    senders: BTreeSet<TabId>,
 }
 
 impl Ports {
@@ -64,8 +87,11 @@ impl Ports {
             stream: None,
             opened: Vec::new(),
             snapshot_wanted: false,
+            snapshot_failure: None,
             emitted: Vec::new(),
             server_last: 100,
+            gone: Vec::new(),
+            senders: BTreeSet::new(),
         };
         ports.settle();
         ports
@@ -81,29 +107,31 @@ impl Ports {
     fn open_client(&mut self, id: TabId, watch: Watch) -> usize {
         let mut config = HubConfig::new(id, ElectionMode::Client);
         config.watch = watch;
-        self.clients.push(Client {
-            hub: TabHub::new(config, self.now),
-            delivered: Vec::new(),
-            snapshots: Vec::new(),
-            open: true,
-        });
+        self.clients
+            .push(Client::new(TabHub::new(config, self.now), true));
         self.settle();
         self.clients.len() - 1
     }
 
-    /// Drains every hub's outputs until nothing moves: worker frames go to every open client,
-    /// client frames to the worker.
+    /// Drains every hub's outputs until nothing moves: worker frames go to every open client
+    /// (addressed ones only to their tab, as a worker posts to one port), client frames to the
+    /// worker.
     fn settle(&mut self) {
         for _ in 0..1_000 {
             let mut moved = false;
             while let Some(output) = self.worker.poll_output() {
                 moved = true;
                 match output {
-                    HubOutput::Broadcast(text) => {
+                    HubOutput::Send { to, frame } => {
                         for client in self.clients.iter_mut().filter(|c| c.open) {
-                            client.hub.handle_channel_message(self.now, &text);
+                            let me = client.hub.diagnostics().tab_id;
+                            if to.is_none_or(|t| t == me) {
+                                client.addressed += usize::from(to.is_some());
+                                client.hub.handle_channel_message(self.now, &frame);
+                            }
                         }
                     }
+                    HubOutput::PeerGone(tab) => self.gone.push(tab),
                     HubOutput::FetchSnapshot => self.snapshot_wanted = true,
                     HubOutput::OpenUpstream {
                         watch,
@@ -118,18 +146,24 @@ impl Ports {
                     }
                     HubOutput::Deliver(_)
                     | HubOutput::DeliverSnapshot(_)
-                    | HubOutput::RoleChanged(_) => {}
+                    | HubOutput::RoleChanged(_)
+                    | HubOutput::ConnectionChanged(_) => {}
                 }
             }
             for i in 0..self.clients.len() {
                 while let Some(output) = self.clients[i].hub.poll_output() {
                     moved = true;
                     match output {
-                        HubOutput::Broadcast(text) => {
+                        HubOutput::Send { to, frame } => {
+                            assert_eq!(to, None, "a client never answers for the worker");
                             if self.clients[i].open {
-                                self.worker.handle_channel_message(self.now, &text);
+                                let from = self.worker.handle_channel_message(self.now, &frame);
+                                self.senders.extend(from);
                             }
                         }
+                        HubOutput::ConnectionChanged(c) => self.clients[i].connections.push(c),
+                        // The worker said goodbye: a client has only the one port anyway.
+                        HubOutput::PeerGone(_) => {}
                         HubOutput::Deliver(e) => self.clients[i].delivered.push(e.id),
                         HubOutput::DeliverSnapshot(s) => {
                             self.clients[i].snapshots.push(s.last_event_id)
@@ -142,11 +176,15 @@ impl Ports {
             if self.snapshot_wanted {
                 self.snapshot_wanted = false;
                 moved = true;
-                let snapshot = FleetSnapshot {
-                    last_event_id: self.server_last,
-                    trucks: vec![],
-                };
-                self.worker.handle_snapshot(self.now, snapshot);
+                if let Some(reason) = self.snapshot_failure.clone() {
+                    self.worker.handle_snapshot_failed(self.now, reason);
+                } else {
+                    let snapshot = FleetSnapshot {
+                        last_event_id: self.server_last,
+                        trucks: vec![],
+                    };
+                    self.worker.handle_snapshot(self.now, snapshot);
+                }
             }
             if !moved {
                 return;
@@ -338,10 +376,12 @@ fn client_never_leads_and_worker_ignores_claims() {
         client.handle_timeout(t);
     }
     let outputs: Vec<HubOutput> = std::iter::from_fn(|| client.poll_output()).collect();
-    assert!(outputs.iter().all(|o| matches!(o, HubOutput::Broadcast(_))));
     assert!(outputs
         .iter()
-        .all(|o| !matches!(o, HubOutput::Broadcast(t) if t.contains("\"claim\""))));
+        .all(|o| matches!(o, HubOutput::Send { to: None, .. })));
+    assert!(outputs
+        .iter()
+        .all(|o| !matches!(o, HubOutput::Send { frame, .. } if frame.contains("\"claim\""))));
     assert_ne!(client.diagnostics().role, Role::Leader);
     assert!(
         outputs.len() >= 5,
@@ -364,12 +404,9 @@ fn a_client_whose_hello_was_lost_gets_its_snapshot_from_its_next_ping() {
     ports.emit("T-01");
     let mut config = HubConfig::new(2, ElectionMode::Client);
     config.watch = Watch::All;
-    ports.clients.push(Client {
-        hub: TabHub::new(config, ports.now),
-        delivered: Vec::new(),
-        snapshots: Vec::new(),
-        open: false,
-    });
+    ports
+        .clients
+        .push(Client::new(TabHub::new(config, ports.now), false));
     ports.settle();
     let b = ports.clients.len() - 1;
     ports.clients[b].open = true;
@@ -384,4 +421,93 @@ fn a_client_whose_hello_was_lost_gets_its_snapshot_from_its_next_ping() {
     ports.assert_exact(a, &Watch::All);
     ports.assert_exact(b, &Watch::All);
     assert_eq!(ports.clients[b].delivered, vec![102, 103]);
+}
+
+#[test]
+fn clients_show_the_workers_upstream() {
+    let mut ports = Ports::new();
+    let a = ports.open_client(1, Watch::All);
+    let b = ports.open_client(2, watch(&["T-01"]));
+    ports.run_for(500);
+    ports.replay();
+    for i in [a, b] {
+        assert_eq!(ports.clients[i].hub.connection(), &Connection::Live);
+    }
+    // The stream fails: the worker backs off, and its clients say when it reconnects.
+    ports.stream = None;
+    ports.worker.handle_upstream_error(ports.now);
+    ports.settle();
+    let at = ports
+        .worker
+        .diagnostics()
+        .reconnect_at_ms
+        .expect("in backoff");
+    let reconnecting = Connection::Reconnecting { at_ms: at };
+    assert_eq!(ports.worker.connection(), &reconnecting);
+    for i in [a, b] {
+        assert_eq!(
+            ports.clients[i].hub.connection(),
+            &reconnecting,
+            "client {i}"
+        );
+        assert_eq!(ports.clients[i].connections.last(), Some(&reconnecting));
+    }
+    ports.run_for(at - ports.now + 50);
+    ports.replay();
+    for i in [a, b] {
+        assert_eq!(
+            ports.clients[i].hub.connection(),
+            &Connection::Live,
+            "client {i}"
+        );
+    }
+    // The server loses its history and its snapshot endpoint fails: the clients show the
+    // worker's error until the retried fetch works.
+    ports.snapshot_failure = Some("HTTP 502".into());
+    ports.worker.handle_upstream_reset(ports.now);
+    ports.settle();
+    let error = Connection::Error {
+        reason: "HTTP 502".into(),
+    };
+    for i in [a, b] {
+        assert_eq!(ports.clients[i].hub.connection(), &error, "client {i}");
+    }
+    ports.snapshot_failure = None;
+    ports.run_for(2_500);
+    ports.replay();
+    for i in [a, b] {
+        assert_eq!(
+            ports.clients[i].hub.connection(),
+            &Connection::Live,
+            "client {i}"
+        );
+    }
+}
+
+#[test]
+fn the_worker_names_gone_clients_and_addresses_its_answers() {
+    let mut ports = Ports::new();
+    let a = ports.open_client(1, watch(&["T-01"]));
+    ports.run_for(500);
+    ports.emit("T-01");
+    let b = ports.open_client(2, watch(&["T-02"]));
+    let c = ports.open_client(3, watch(&["T-03"]));
+    ports.run_for(500);
+    assert_eq!(ports.senders, BTreeSet::from([1, 2, 3]));
+    // Each late joiner's snapshot went to its port alone.
+    assert_eq!(ports.clients[b].snapshots, vec![101]);
+    assert_eq!(ports.clients[c].snapshots, vec![101]);
+    assert_eq!(ports.clients[b].addressed, 1);
+    assert_eq!(ports.clients[c].addressed, 1);
+    assert_eq!(ports.clients[a].snapshots.len(), 1, "only its own");
+    assert_eq!(ports.clients[a].addressed, 1);
+    assert!(ports.gone.is_empty());
+    ports.clients[b].hub.shutdown(ports.now);
+    ports.settle();
+    ports.clients[b].open = false;
+    assert_eq!(ports.gone, [2], "goodbye");
+    ports.clients[c].open = false;
+    let expiry = HubConfig::new(0, ElectionMode::Worker).peer_expiry_ms;
+    ports.run_for(expiry + 1_000);
+    assert_eq!(ports.gone, [2, 3], "expired");
 }
