@@ -2,7 +2,7 @@
 //! workers, which have no `EventSource`. Same signals as `upstream::Upstream`; dropping the guard
 //! aborts the request and silences its task.
 
-use crate::upstream::UpstreamSignal;
+use crate::upstream::{Upstream, UpstreamSignal};
 use convoy_core::sse::Decoder;
 use convoy_core::wire::{self, FleetEvent, HEARTBEAT_EVENT, RESET_EVENT};
 use std::cell::Cell;
@@ -17,13 +17,10 @@ pub struct FetchUpstream {
     cancelled: Rc<Cell<bool>>,
 }
 
-impl FetchUpstream {
-    /// Starts `GET url` with `Accept: text/event-stream`; every signal goes to `on_signal`
-    /// (nothing after the guard is dropped).
-    pub fn open(
-        url: &str,
-        on_signal: Rc<dyn Fn(UpstreamSignal)>,
-    ) -> Result<FetchUpstream, JsValue> {
+/// `GET url` with `Accept: text/event-stream`; every signal goes to `on_signal` (nothing after
+/// the guard is dropped).
+impl Upstream for FetchUpstream {
+    fn open(url: &str, on_signal: Rc<dyn Fn(UpstreamSignal)>) -> Result<Self, JsValue> {
         let abort = AbortController::new()?;
         let cancelled = Rc::new(Cell::new(false));
         let init = RequestInit::new();

@@ -1,16 +1,19 @@
 //! convoy-browser: the thin layer between the browser and `convoy-core`. Each module owns one
-//! kind of JS object and turns its events into hub inputs; no Yew, no views. The app and the
-//! worker bins build on it. Compiled for wasm32 only (empty elsewhere).
+//! kind of JS object and turns its events into hub inputs; [`hub_loop`] is the one loop that
+//! runs a hub, for tabs ([`tab_feed`]) and workers ([`worker_host`]) alike. No Yew, no views:
+//! the app and the worker bins build on it. Compiled for wasm32 only (empty elsewhere).
+#![cfg(target_arch = "wasm32")]
 
-#[cfg(target_arch = "wasm32")]
+pub mod capabilities;
 pub mod channel;
-#[cfg(target_arch = "wasm32")]
+pub mod clock;
+pub mod diagnostics;
 pub mod fetch_upstream;
-#[cfg(target_arch = "wasm32")]
+pub mod hub_loop;
+pub mod lifecycle;
 pub mod locks;
-#[cfg(target_arch = "wasm32")]
+pub mod snapshot;
+pub mod tab_feed;
 pub mod upstream;
-#[cfg(target_arch = "wasm32")]
 pub mod worker_host;
-#[cfg(target_arch = "wasm32")]
 pub mod worker_port;

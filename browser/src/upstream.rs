@@ -1,10 +1,11 @@
-//! The one stream to the server: an `EventSource` turned into `UpstreamSignal`s. The listeners
-//! live in this guard; dropping it closes the stream and removes them.
+//! The one stream to the server. [`Upstream`] is what every kind of stream offers the hub loop;
+//! [`EventSourceUpstream`] is the `EventSource` one (pages and SharedWorkers). Its listeners live
+//! in the guard; dropping it closes the stream and removes them.
 
 use convoy_core::wire::{self, Envelope, FleetEvent, Watch, HEARTBEAT_EVENT, RESET_EVENT};
 use gloo_events::EventListener;
 use std::rc::Rc;
-use wasm_bindgen::JsCast;
+use wasm_bindgen::{JsCast, JsValue};
 use web_sys::{EventSource, MessageEvent};
 
 /// What the stream reports.
@@ -25,8 +26,15 @@ pub enum UpstreamSignal {
 /// How often the server sends a heartbeat event on streams Convoy opens.
 pub const HEARTBEAT_MS: u64 = 500;
 
+/// A stream to the server that reports [`UpstreamSignal`]s; dropping it closes the stream and
+/// silences it.
+pub trait Upstream: Sized + 'static {
+    /// Opens `url`; every signal goes to `on_signal`.
+    fn open(url: &str, on_signal: Rc<dyn Fn(UpstreamSignal)>) -> Result<Self, JsValue>;
+}
+
 /// An open `EventSource` and its listeners.
-pub struct Upstream {
+pub struct EventSourceUpstream {
     source: EventSource,
     _listeners: Vec<EventListener>,
 }
@@ -43,12 +51,8 @@ pub fn stream_url(watch: &Watch, last_event_id: Option<u64>) -> String {
     url
 }
 
-impl Upstream {
-    /// Opens the stream; every signal goes to `on_signal`.
-    pub fn open(
-        url: &str,
-        on_signal: Rc<dyn Fn(UpstreamSignal)>,
-    ) -> Result<Upstream, wasm_bindgen::JsValue> {
+impl Upstream for EventSourceUpstream {
+    fn open(url: &str, on_signal: Rc<dyn Fn(UpstreamSignal)>) -> Result<Self, JsValue> {
         let source = EventSource::new(url)?;
         let mut listeners = Vec::new();
         let signal = on_signal.clone();
@@ -77,7 +81,7 @@ impl Upstream {
         listeners.push(EventListener::new(&source, RESET_EVENT, move |_| {
             signal(UpstreamSignal::Reset)
         }));
-        Ok(Upstream {
+        Ok(EventSourceUpstream {
             source,
             _listeners: listeners,
         })
@@ -95,7 +99,7 @@ fn decode(name: &str, event: &web_sys::Event) -> UpstreamSignal {
     }
 }
 
-impl Drop for Upstream {
+impl Drop for EventSourceUpstream {
     fn drop(&mut self) {
         self.source.close();
     }

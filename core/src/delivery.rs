@@ -4,16 +4,22 @@
 use crate::wire::EventId;
 use std::collections::VecDeque;
 
-/// How many delivered ids are kept for inspection.
-pub const RECEIVED_CAPACITY: usize = 100_000;
+/// How many recent deliveries a tab keeps by default: enough for latency percentiles and a look
+/// at the last ids, small enough to cost nothing in a tab left open for days.
+pub const RECENT_CAPACITY: usize = 2_000;
+/// How many deliveries a tab keeps when a test asks for the whole log (`?diagnostics=full`).
+pub const FULL_CAPACITY: usize = 1_000_000;
 const LATENCY_SAMPLES: usize = 2_000;
 const RATE_WINDOW_MS: u64 = 1_000;
 const GAP_PLACES_KEPT: usize = 16;
 
 /// A log of deliveries to one tab's app state.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct DeliveryLog {
     received: VecDeque<Delivery>,
+    capacity: usize,
+    /// Every event delivered since load, including those the window no longer holds.
+    delivered: u64,
     last_id: Option<EventId>,
     /// Ids are contiguous only when the tab watches the whole fleet; otherwise a jump is not a gap.
     contiguous: bool,
@@ -37,10 +43,33 @@ pub struct Delivery {
     pub latency_ms: u64,
 }
 
+impl Default for DeliveryLog {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl DeliveryLog {
-    /// An empty log.
+    /// An empty log that keeps the last [`RECENT_CAPACITY`] deliveries.
     pub fn new() -> Self {
-        Self::default()
+        Self::with_capacity(RECENT_CAPACITY)
+    }
+
+    /// An empty log that keeps the last `capacity` deliveries (at least one).
+    pub fn with_capacity(capacity: usize) -> Self {
+        DeliveryLog {
+            received: VecDeque::new(),
+            capacity: capacity.max(1),
+            delivered: 0,
+            last_id: None,
+            contiguous: false,
+            contiguous_from_next_snapshot: false,
+            gaps: 0,
+            gap_places: Vec::new(),
+            duplicates: 0,
+            recent_ms: VecDeque::new(),
+            snapshots: 0,
+        }
     }
 
     /// Whether consecutive ids are expected (the tab watches every truck).
@@ -76,7 +105,8 @@ impl DeliveryLog {
             _ => {}
         }
         self.last_id = Some(self.last_id.map_or(id, |last| last.max(id)));
-        if self.received.len() == RECEIVED_CAPACITY {
+        self.delivered += 1;
+        if self.received.len() == self.capacity {
             self.received.pop_front();
         }
         self.received.push_back(Delivery {
@@ -94,7 +124,12 @@ impl DeliveryLog {
         }
     }
 
-    /// Delivered ids, oldest first (at most `RECEIVED_CAPACITY`).
+    /// Events delivered since load.
+    pub fn delivered(&self) -> u64 {
+        self.delivered
+    }
+
+    /// Delivered ids, oldest first (the last `capacity`).
     pub fn received(&self) -> impl Iterator<Item = EventId> + '_ {
         self.received.iter().map(|d| d.id)
     }
@@ -207,10 +242,20 @@ mod tests {
     #[test]
     fn keeps_a_bounded_window_of_ids() {
         let mut log = DeliveryLog::new();
-        for id in 1..=(RECEIVED_CAPACITY as u64 + 5) {
+        for id in 1..=(RECENT_CAPACITY as u64 + 5) {
             log.record_event(0, id, 0);
         }
         assert_eq!(log.received().next(), Some(6));
-        assert_eq!(log.received().count(), RECEIVED_CAPACITY);
+        assert_eq!(log.received().count(), RECENT_CAPACITY);
+        assert_eq!(log.delivered(), RECENT_CAPACITY as u64 + 5);
+        let mut full = DeliveryLog::with_capacity(FULL_CAPACITY);
+        for id in 1..=(RECENT_CAPACITY as u64 + 5) {
+            full.record_event(0, id, 0);
+        }
+        assert_eq!(
+            full.received().next(),
+            Some(1),
+            "the full log keeps every id"
+        );
     }
 }

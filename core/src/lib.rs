@@ -8,6 +8,7 @@
 //! - [`fleet`]: the fleet state and how events apply to it;
 //! - [`election`]: which tab leads;
 //! - [`relay`]: the hub every tab and worker runs (cursor, gap repair, leadership, peers);
+//! - [`transport`]: which transport a tab uses, from plain facts about the browser;
 //! - [`delivery`]: what a tab delivered, for diagnostics;
 //! - [`view`]: the view models the app's pages render (table query, board layout, formatting).
 
@@ -16,5 +17,6 @@ pub mod election;
 pub mod fleet;
 pub mod relay;
 pub mod sse;
+pub mod transport;
 pub mod view;
 pub mod wire;

@@ -3,7 +3,6 @@
 
 pub mod app;
 pub mod components;
-pub mod diagnostics;
 pub mod hooks;
 pub mod pages;
 pub mod route;

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-fn env_path(name: &str) -> String {
+pub fn env_path(name: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| {
         panic!("{name} is not set: run the end-to-end tests with `cargo xtask test`")
     })
@@ -263,7 +263,8 @@ impl Browser {
         }
     }
 
-    /// Opens `url` in a new tab (the first call reuses the session's blank tab).
+    /// Opens `url` in a new tab (the first call reuses the session's blank tab), asking the app
+    /// to keep every delivery for `convoyDiagnostics()`.
     pub async fn open_tab(&self, url: &str) -> WindowHandle {
         let current = self.client.window().await.expect("a window");
         let blank = self
@@ -281,7 +282,10 @@ impl Browser {
             .switch_to_window(handle.clone())
             .await
             .expect("switch tab");
-        self.client.goto(url).await.expect("the page loads");
+        self.client
+            .goto(&with_full_diagnostics(url))
+            .await
+            .expect("the page loads");
         handle
     }
 
@@ -296,7 +300,7 @@ impl Browser {
             .client
             .execute(
                 "window.location.href = arguments[0]; return true;",
-                vec![json!(url)],
+                vec![json!(with_full_diagnostics(url))],
             )
             .await;
         created.handle
@@ -409,4 +413,19 @@ impl WebDriverCompatibleCommand for Cdp {
         let body = json!({ "cmd": self.cmd, "params": self.params });
         (http::Method::POST, Some(body.to_string()))
     }
+}
+
+/// `url` with `diagnostics=full`: the app then lists every delivery since load, not only the
+/// recent ones (and remembers it for the origin, so later navigations keep it).
+pub fn with_full_diagnostics(url: &str) -> String {
+    let (path, fragment) = url
+        .split_once('#')
+        .map_or((url, None), |(p, f)| (p, Some(f)));
+    let separator = if path.contains('?') { '&' } else { '?' };
+    let mut full = format!("{path}{separator}diagnostics=full");
+    if let Some(fragment) = fragment {
+        full.push('#');
+        full.push_str(fragment);
+    }
+    full
 }

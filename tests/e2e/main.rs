@@ -7,4 +7,5 @@ mod harness;
 mod live_app;
 mod offline_shell;
 mod shared_stream;
+mod worker_bundles;
 mod worker_modes;

@@ -65,9 +65,22 @@ pub fn test() -> Result<(), String> {
                 "--test",
                 "browser",
                 "--test",
-                "browser_election",
-                "--test",
                 "dashboard",
+            ],
+            &browser_env,
+        ),
+    );
+    tally.step(
+        "in-browser adapter tests",
+        cargo_tests(
+            &[
+                "test",
+                "-p",
+                "convoy-browser",
+                "--target",
+                "wasm32-unknown-unknown",
+                "--test",
+                "election",
             ],
             &browser_env,
         ),

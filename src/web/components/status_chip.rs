@@ -1,6 +1,6 @@
 //! The connection chip: connecting, live, reconnecting in N s, or the error; and this tab's role.
 
-use crate::web::diagnostics::role_label;
+use convoy_browser::diagnostics::role_label;
 use crate::web::transport::{Connection, FeedStatus};
 use std::rc::Rc;
 use yew::prelude::*;
@@ -23,7 +23,7 @@ pub fn status_chip(StatusChipProps { status, now_ms }: &StatusChipProps) -> Html
             let seconds = at_ms.saturating_sub(*now_ms).div_ceil(1000);
             ("chip-reconnecting", format!("Reconnecting in {seconds} s"))
         }
-        Connection::Error(message) => ("chip-error", format!("Error: {message}")),
+        Connection::Error { reason } => ("chip-error", format!("Error: {reason}")),
     };
     let title = format!(
         "transport {} ({}), tab {}, term {}, last event {}",

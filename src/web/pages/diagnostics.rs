@@ -39,7 +39,7 @@ pub fn diagnostics_page() -> Html {
             "Server → app latency p99",
             optional_ms(report.latency_p99_ms),
         ),
-        ("Events received", report.received.len().to_string()),
+        ("Events received", report.delivered.to_string()),
         ("Gaps", report.gaps.to_string()),
         ("Duplicates", report.duplicates.to_string()),
         ("Snapshots", report.snapshots.to_string()),

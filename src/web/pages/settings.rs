@@ -1,28 +1,25 @@
 //! `/settings`: pick the transport (kept in localStorage as `convoy.transport`, read at the next
 //! page load) and see what this browser supports.
 
-use crate::web::transport::{
-    auto_mode, chosen_mode, store_setting, stored_setting, Capabilities, TransportMode, AUTO,
-};
+use crate::web::hooks::select_value;
+use convoy_browser::capabilities::{chosen_mode, detect, store_setting, stored_setting};
+use convoy_core::transport::{auto_mode, TransportSetting};
 use yew::prelude::*;
 
 #[function_component(SettingsPage)]
 pub fn settings_page() -> Html {
-    let caps = use_memo((), |_| Capabilities::detect());
-    let setting = use_state(|| stored_setting().unwrap_or_else(|| AUTO.to_owned()));
+    let caps = use_memo((), |_| detect());
+    let setting = use_state(|| stored_setting().unwrap_or_default());
     let changed = use_state(|| false);
     let on_change = {
         let setting = setting.clone();
         let changed = changed.clone();
-        Callback::from(move |event: Event| {
-            let value = event
-                .target_dyn_into::<web_sys::HtmlSelectElement>()
-                .map(|select| select.value())
-                .unwrap_or_else(|| AUTO.to_owned());
-            store_setting(&value);
-            setting.set(value);
+        select_value(Callback::from(move |value: String| {
+            let chosen = TransportSetting::parse(&value).unwrap_or_default();
+            store_setting(chosen);
+            setting.set(chosen);
             changed.set(true);
-        })
+        }))
     };
     let (running, reason) = chosen_mode();
     let (auto, auto_reason) = auto_mode(&caps);
@@ -42,19 +39,18 @@ pub fn settings_page() -> Html {
                 .unwrap_or_else(|| "unknown".into()),
         ),
     ];
-    let options = std::iter::once((AUTO.to_owned(), format!("auto (now: {auto})"))).chain(
-        TransportMode::ALL
-            .into_iter()
-            .map(|m| (m.key().to_owned(), m.key().to_owned())),
-    );
+    let label = |option: TransportSetting| match option {
+        TransportSetting::Auto => format!("auto (now: {auto})"),
+        TransportSetting::Fixed(mode) => mode.key().to_owned(),
+    };
     html! {
         <section class="settings">
             <h1>{ "Settings" }</h1>
             <label for="transport">{ "Transport" }</label>
             <select id="transport" onchange={on_change}>
-                { for options.map(|(value, label)| {
-                    let selected = *setting == value;
-                    html! { <option {selected} {value}>{ label }</option> }
+                { for TransportSetting::ALL.into_iter().map(|option| {
+                    let selected = *setting == option;
+                    html! { <option {selected} value={option.key()}>{ label(option) }</option> }
                 }) }
             </select>
             <p>{ format!("Running: {running} ({reason}). Auto would pick {auto}: {auto_reason}.") }</p>

@@ -1,6 +1,8 @@
 //! `window.convoyDiagnostics()`: this tab's role and delivery as a plain object, so any test can
-//! check from outside what reached the app.
+//! check from outside what reached the app. /diagnostics shows the same summary; only the
+//! function builds the per-delivery lists, when it is called.
 
+use convoy_core::delivery::DeliveryLog;
 use convoy_core::election::Role;
 use js_sys::{Array, Object, Reflect};
 use wasm_bindgen::prelude::*;
@@ -28,24 +30,47 @@ pub struct DiagnosticsReport {
     pub events_per_second: usize,
     pub latency_p50_ms: Option<u64>,
     pub latency_p99_ms: Option<u64>,
-    pub received: Vec<u64>,
-    pub received_at_ms: Vec<u64>,
-    pub latency_ms: Vec<u64>,
+    /// Events delivered since load.
+    pub delivered: u64,
     pub gaps: u64,
-    pub gap_places: Vec<(u64, u64)>,
     pub duplicates: u64,
     pub snapshots: u64,
     pub malformed: u64,
 }
 
-/// Defines `window.convoyDiagnostics` over `report` (which answers None while it cannot).
+/// The deliveries a tab's log keeps, as `convoyDiagnostics()` lists them.
+pub struct Deliveries {
+    received: Array,
+    received_at_ms: Array,
+    latency_ms: Array,
+    gap_places: Array,
+}
+
+/// Copies the log's kept deliveries into JS arrays.
+pub fn deliveries(log: &DeliveryLog) -> Deliveries {
+    let number = |n: u64| JsValue::from_f64(n as f64);
+    Deliveries {
+        received: log.deliveries().map(|d| number(d.id)).collect(),
+        received_at_ms: log.deliveries().map(|d| number(d.at_ms)).collect(),
+        latency_ms: log.deliveries().map(|d| number(d.latency_ms)).collect(),
+        gap_places: log
+            .gap_places()
+            .iter()
+            .map(|(before, got)| Array::of2(&number(*before), &number(*got)))
+            .collect(),
+    }
+}
+
+/// Defines `window.convoyDiagnostics` over `report` and `deliveries` (each None while it
+/// cannot answer).
 pub fn install(
     report: impl Fn() -> Option<DiagnosticsReport> + 'static,
+    deliveries: impl Fn() -> Option<Deliveries> + 'static,
 ) -> Option<DiagnosticsHook> {
     let window = web_sys::window()?;
-    let function = Closure::<dyn Fn() -> JsValue>::new(move || match report() {
-        Some(report) => to_object(&report).into(),
-        None => JsValue::NULL,
+    let function = Closure::<dyn Fn() -> JsValue>::new(move || match (report(), deliveries()) {
+        (Some(report), Some(deliveries)) => to_object(&report, deliveries).into(),
+        _ => JsValue::NULL,
     });
     Reflect::set(&window, &GLOBAL_NAME.into(), function.as_ref()).ok()?;
     Some(DiagnosticsHook {
@@ -72,7 +97,7 @@ pub fn role_label(role: Role, worker_client: bool) -> &'static str {
     }
 }
 
-fn to_object(report: &DiagnosticsReport) -> Object {
+fn to_object(report: &DiagnosticsReport, deliveries: Deliveries) -> Object {
     let object = Object::new();
     let set = |key: &str, value: JsValue| {
         let _ = Reflect::set(&object, &key.into(), &value);
@@ -90,19 +115,12 @@ fn to_object(report: &DiagnosticsReport) -> Object {
     set("eventsPerSecond", number(report.events_per_second as u64));
     set("latencyP50Ms", optional(report.latency_p50_ms));
     set("latencyP99Ms", optional(report.latency_p99_ms));
-    let received: Array = report.received.iter().map(|id| number(*id)).collect();
-    set("received", received.into());
-    let received_at: Array = report.received_at_ms.iter().map(|ms| number(*ms)).collect();
-    set("receivedAtMs", received_at.into());
-    let latency: Array = report.latency_ms.iter().map(|ms| number(*ms)).collect();
-    set("latencyMs", latency.into());
+    set("delivered", number(report.delivered));
+    set("received", deliveries.received.into());
+    set("receivedAtMs", deliveries.received_at_ms.into());
+    set("latencyMs", deliveries.latency_ms.into());
     set("gaps", number(report.gaps));
-    let places: Array = report
-        .gap_places
-        .iter()
-        .map(|(before, got)| Array::of2(&number(*before), &number(*got)))
-        .collect();
-    set("gapPlaces", places.into());
+    set("gapPlaces", deliveries.gap_places.into());
     set("duplicates", number(report.duplicates));
     set("snapshots", number(report.snapshots));
     set("malformed", number(report.malformed));

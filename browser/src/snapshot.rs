@@ -1,0 +1,33 @@
+//! `GET api/fleet`, in a page or a worker alike: relative to the document's base or to the
+//! worker script, which both sit at the app's public URL.
+
+use convoy_core::wire::FleetSnapshot;
+use js_sys::{Function, Promise, Reflect};
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
+
+/// The fleet snapshot, or why it could not be had (shown to the user while the hub retries).
+pub async fn fetch_snapshot() -> Result<FleetSnapshot, String> {
+    let response = fetch("api/fleet")
+        .await
+        .map_err(|_| "the server is unreachable".to_owned())?;
+    if !response.ok() {
+        return Err(format!("the server answered {}", response.status()));
+    }
+    let text = response
+        .text()
+        .map_err(|_| "the fleet snapshot could not be read".to_owned())?;
+    let text = JsFuture::from(text)
+        .await
+        .map_err(|_| "the fleet snapshot could not be read".to_owned())?;
+    serde_json::from_str(&text.as_string().unwrap_or_default())
+        .map_err(|e| format!("the fleet snapshot did not decode ({e})"))
+}
+
+/// The global `fetch`, which windows and workers both have.
+async fn fetch(url: &str) -> Result<web_sys::Response, JsValue> {
+    let global = js_sys::global();
+    let fetch: Function = Reflect::get(&global, &"fetch".into())?.dyn_into()?;
+    let promise: Promise = fetch.call1(&global, &url.into())?.dyn_into()?;
+    JsFuture::from(promise).await?.dyn_into()
+}

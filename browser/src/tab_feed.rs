@@ -1,0 +1,362 @@
+//! One tab's feed: a hub on the [`hub_loop`](crate::hub_loop) whose peers are the other tabs (a
+//! BroadcastChannel) or the worker that holds the stream, and whose deliveries reach the app as
+//! [`FeedUpdate`]s: events at most once per animation frame (at once in hidden tabs, which get
+//! no frames), snapshots at once, and the status when it changes.
+
+use crate::channel::{TabChannel, CHANNEL_NAME};
+use crate::clock::{new_tab_id, now_ms};
+use crate::diagnostics::{self, role_label, DiagnosticsHook, DiagnosticsReport};
+use crate::hub_loop::{HubHandle, HubHost, HubLoop, LeaderLock};
+use crate::lifecycle::PageLifecycle;
+use crate::locks::{lock_manager, LEADER_LOCK};
+use crate::upstream::{EventSourceUpstream, HEARTBEAT_MS};
+use crate::worker_port::{ServiceWorkerPort, WorkerPort};
+use convoy_core::delivery::DeliveryLog;
+use convoy_core::election::{ElectionMode, Role, TabId};
+use convoy_core::relay::{Connection, HubConfig, HubOutput, TabHub};
+use convoy_core::transport::TransportMode;
+use convoy_core::wire::{Envelope, EventId, FleetSnapshot, Watch};
+use gloo_render::AnimationFrame;
+use std::rc::Rc;
+
+/// What the feed tells the app.
+pub enum FeedUpdate {
+    /// Replace the fleet state.
+    Snapshot(Rc<FleetSnapshot>),
+    /// Apply these events, in order.
+    Events(Rc<Vec<Envelope>>),
+    /// The connection or this tab's role changed.
+    Status(Rc<FeedStatus>),
+}
+
+/// The feed's state for the status chip and /diagnostics.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FeedStatus {
+    /// The upstream as the hub reports it (a follower's is its leader's).
+    pub connection: Connection,
+    pub mode: TransportMode,
+    pub mode_reason: String,
+    pub role: Role,
+    pub tab_id: TabId,
+    pub term: u64,
+    pub leader_id: Option<TabId>,
+    pub last_event_id: EventId,
+    pub malformed: u64,
+}
+
+/// The channel and lock a group of tabs shares: the app's own, or a test's.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HubNames {
+    pub channel: String,
+    pub lock: String,
+}
+
+impl Default for HubNames {
+    fn default() -> Self {
+        HubNames {
+            channel: CHANNEL_NAME.into(),
+            lock: LEADER_LOCK.into(),
+        }
+    }
+}
+
+/// How this tab starts.
+pub struct FeedSetup {
+    pub mode: TransportMode,
+    /// Why this mode, for the chip and /diagnostics.
+    pub mode_reason: String,
+    /// The trucks the tab's views show at start.
+    pub watch: Watch,
+    pub names: HubNames,
+    /// Keep every delivery for `window.convoyDiagnostics()` (tests), not only the recent ones.
+    pub full_log: bool,
+}
+
+/// Where this tab's frames go: the other tabs, or the worker that holds the stream.
+enum PeerLink {
+    None,
+    Channel(TabChannel),
+    SharedWorker(WorkerPort),
+    ServiceWorker(ServiceWorkerPort),
+}
+
+impl PeerLink {
+    fn post(&self, frame: &str) {
+        match self {
+            PeerLink::None => {}
+            PeerLink::Channel(channel) => channel.post(frame),
+            PeerLink::SharedWorker(port) => port.post(frame),
+            PeerLink::ServiceWorker(port) => port.post(frame),
+        }
+    }
+}
+
+/// The tab's side of the hub: its peer link, the events waiting for a frame, the delivery log
+/// and the app's callback.
+pub struct TabHost {
+    mode: TransportMode,
+    mode_reason: String,
+    link: PeerLink,
+    pending: Vec<Envelope>,
+    frame: Option<AnimationFrame>,
+    updates: Vec<FeedUpdate>,
+    log: DeliveryLog,
+    on_update: Rc<dyn Fn(FeedUpdate)>,
+    last_status: Option<Rc<FeedStatus>>,
+}
+
+impl HubHost for TabHost {
+    type Upstream = EventSourceUpstream;
+
+    fn handle(&mut self, output: HubOutput) {
+        match output {
+            HubOutput::Send { frame, .. } => self.link.post(&frame),
+            HubOutput::Deliver(envelope) => self.pending.push(envelope),
+            HubOutput::DeliverSnapshot(snapshot) => {
+                // Events before the snapshot go first, so the app never applies them on top.
+                if !self.pending.is_empty() {
+                    let events = self.flush();
+                    self.updates.push(events);
+                }
+                self.log.record_snapshot(snapshot.last_event_id);
+                self.updates.push(FeedUpdate::Snapshot(Rc::new(snapshot)));
+            }
+            // Read from the hub in `settle`, with everything else the chip shows.
+            HubOutput::RoleChanged(_) | HubOutput::ConnectionChanged(_) => {}
+            HubOutput::PeerGone(_) => {}
+            // The loop carries out the rest itself.
+            _ => {}
+        }
+    }
+
+    fn settle(&mut self, hub: &TabHub, handle: &HubHandle<Self>) -> Option<Box<dyn FnOnce()>> {
+        if !self.pending.is_empty() {
+            if page_hidden() {
+                let events = self.flush();
+                self.updates.push(events);
+            } else if self.frame.is_none() {
+                let handle = handle.clone();
+                self.frame = Some(gloo_render::request_animation_frame(move |_| {
+                    handle.with_host(|host| {
+                        host.frame = None;
+                        let events = host.flush();
+                        host.updates.push(events);
+                    });
+                }));
+            }
+        }
+        let status = Rc::new(self.status(hub));
+        if self.last_status.as_deref() != Some(&status) {
+            self.last_status = Some(status.clone());
+            self.updates.push(FeedUpdate::Status(status));
+        }
+        if self.updates.is_empty() {
+            return None;
+        }
+        let updates = std::mem::take(&mut self.updates);
+        let on_update = self.on_update.clone();
+        Some(Box::new(move || {
+            for update in updates {
+                on_update(update);
+            }
+        }))
+    }
+}
+
+impl TabHost {
+    /// Hands the app the events gathered since the last frame, and logs them as delivered.
+    fn flush(&mut self) -> FeedUpdate {
+        let events = std::mem::take(&mut self.pending);
+        let now = now_ms();
+        for envelope in &events {
+            self.log
+                .record_event(now, envelope.id, envelope.event.at_ms());
+        }
+        FeedUpdate::Events(Rc::new(events))
+    }
+
+    fn status(&self, hub: &TabHub) -> FeedStatus {
+        let d = hub.diagnostics();
+        FeedStatus {
+            connection: hub.connection().clone(),
+            mode: self.mode,
+            mode_reason: self.mode_reason.clone(),
+            role: d.role,
+            tab_id: d.tab_id,
+            term: d.term,
+            leader_id: d.leader_id,
+            last_event_id: d.cursor,
+            malformed: d.malformed,
+        }
+    }
+
+    fn report(&self, hub: &TabHub) -> DiagnosticsReport {
+        let d = hub.diagnostics();
+        DiagnosticsReport {
+            role: role_label(d.role, self.mode.is_worker()),
+            tab_id: d.tab_id,
+            term: d.term,
+            leader_id: d.leader_id,
+            transport: self.mode.key(),
+            transport_reason: self.mode_reason.clone(),
+            upstream: connection_label(hub.connection(), d.role == Role::Leader),
+            last_event_id: self.log.last_id().unwrap_or(0),
+            events_per_second: self.log.events_per_second(now_ms()),
+            latency_p50_ms: self.log.latency_percentile(50),
+            latency_p99_ms: self.log.latency_percentile(99),
+            delivered: self.log.delivered(),
+            gaps: self.log.gaps(),
+            duplicates: self.log.duplicates(),
+            snapshots: self.log.snapshots(),
+            malformed: d.malformed,
+        }
+    }
+}
+
+fn connection_label(connection: &Connection, leading: bool) -> String {
+    match connection {
+        Connection::Connecting => "connecting".into(),
+        Connection::Live if leading => "open".into(),
+        Connection::Live => "relayed".into(),
+        Connection::Reconnecting { .. } => "reconnecting".into(),
+        Connection::Error { reason } => format!("error: {reason}"),
+    }
+}
+
+fn page_hidden() -> bool {
+    web_sys::window()
+        .and_then(|w| w.document())
+        .is_some_and(|d| d.hidden())
+}
+
+/// A running tab feed. Dropping it (or `stop`) says goodbye, so the next leader starts at once.
+pub struct TabFeed {
+    hub: HubLoop<TabHost>,
+    _lifecycle: Option<PageLifecycle>,
+    _diagnostics: Option<DiagnosticsHook>,
+}
+
+impl TabFeed {
+    /// Starts this tab's hub for `setup`; updates go to `on_update`.
+    pub fn start(setup: FeedSetup, on_update: impl Fn(FeedUpdate) + 'static) -> TabFeed {
+        let FeedSetup {
+            mode,
+            mode_reason,
+            watch,
+            names,
+            full_log,
+        } = setup;
+        let lock = match mode {
+            TransportMode::Leader => lock_manager().map(|manager| LeaderLock {
+                manager,
+                name: names.lock.clone(),
+            }),
+            _ => None,
+        };
+        let election = match (mode, &lock) {
+            (TransportMode::Direct, _) => ElectionMode::Solo,
+            (TransportMode::Leader, Some(_)) => ElectionMode::Locks,
+            (TransportMode::Leader, None) => ElectionMode::Lease,
+            (TransportMode::SharedWorker | TransportMode::ServiceWorker, _) => ElectionMode::Client,
+        };
+        let mut config = HubConfig::new(new_tab_id(), election);
+        config.watch = watch.clone();
+        // Convoy's streams carry a server heartbeat every HEARTBEAT_MS: silence this long means
+        // the stream is dead even if the socket is not.
+        config.upstream_stall_ms = 8 * HEARTBEAT_MS;
+        let mut log = if full_log {
+            DeliveryLog::with_capacity(convoy_core::delivery::FULL_CAPACITY)
+        } else {
+            DeliveryLog::new()
+        };
+        log.set_contiguous(watch == Watch::All);
+        let mut failure = None;
+        let hub = HubLoop::start(config, lock, |handle| {
+            let (link, failed) = connect(mode, &names.channel, &handle);
+            failure = failed;
+            TabHost {
+                mode,
+                mode_reason,
+                link,
+                pending: Vec::new(),
+                frame: None,
+                updates: Vec::new(),
+                log,
+                on_update: Rc::new(on_update),
+                last_status: None,
+            }
+        });
+        let handle = hub.handle();
+        if let Some(reason) = failure {
+            handle.input(|hub, _, now| hub.handle_transport_failed(now, reason));
+        }
+        let lifecycle = PageLifecycle::listen(handle.clone());
+        let reporter = handle.clone();
+        let full = handle;
+        let diagnostics = diagnostics::install(
+            move || reporter.read(|hub, host| host.report(hub)),
+            move || full.read(|_, host| diagnostics::deliveries(&host.log)),
+        );
+        TabFeed {
+            hub,
+            _lifecycle: lifecycle,
+            _diagnostics: diagnostics,
+        }
+    }
+
+    /// Tells the hub which trucks this tab's views show.
+    pub fn set_watch(&self, watch: Watch) {
+        self.hub.handle().input(move |hub, host, now| {
+            host.log.set_contiguous(watch == Watch::All);
+            hub.set_watch(now, watch);
+        });
+    }
+
+    /// A clean close: goodbye, then nothing more.
+    pub fn stop(&self) {
+        self.hub.stop();
+    }
+
+    /// What /diagnostics shows (None while the hub is busy).
+    pub fn report(&self) -> Option<DiagnosticsReport> {
+        self.hub.handle().read(|hub, host| host.report(hub))
+    }
+}
+
+/// Opens the link to this tab's peers; says why when it could not.
+fn connect(
+    mode: TransportMode,
+    channel: &str,
+    handle: &HubHandle<TabHost>,
+) -> (PeerLink, Option<String>) {
+    let on_message = {
+        let handle = handle.clone();
+        move |text: String| {
+            handle.input(|hub, _, now| hub.handle_channel_message(now, &text));
+        }
+    };
+    match mode {
+        TransportMode::Direct => (PeerLink::None, None),
+        TransportMode::Leader => match TabChannel::open(channel, on_message) {
+            Ok(channel) => (PeerLink::Channel(channel), None),
+            Err(_) => (
+                PeerLink::None,
+                Some("BroadcastChannel is unavailable".into()),
+            ),
+        },
+        TransportMode::SharedWorker => match WorkerPort::connect(on_message) {
+            Ok(port) => (PeerLink::SharedWorker(port), None),
+            Err(_) => (
+                PeerLink::None,
+                Some("the SharedWorker did not start".into()),
+            ),
+        },
+        TransportMode::ServiceWorker => match ServiceWorkerPort::connect(on_message) {
+            Ok(port) => (PeerLink::ServiceWorker(port), None),
+            Err(_) => (
+                PeerLink::None,
+                Some("the service worker did not start".into()),
+            ),
+        },
+    }
+}
