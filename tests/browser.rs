@@ -4,12 +4,14 @@
 
 use convoy::web::components::fleet_table::{FleetTable, FleetTableProps};
 use convoy::web::components::truck_panel::{TruckPanel, TruckPanelProps, STALE_AFTER_MS};
+use convoy::web::hooks::use_row_window;
 use convoy_core::view::query::{SortKey, TableQuery};
 use convoy_core::wire::{Alert, AlertKind, Point, TruckState, TruckStatus};
+use std::cell::Cell;
 use std::rc::Rc;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_test::*;
-use web_sys::{Element, HtmlElement};
+use web_sys::{Element, HtmlElement, HtmlInputElement, HtmlSelectElement};
 use yew::prelude::*;
 use yew::Renderer;
 use yew_router::history::{AnyHistory, MemoryHistory};
@@ -260,4 +262,127 @@ async fn fleet_table_renders_only_the_rows_in_view_and_spacers_for_the_rest() {
     );
     let first = table.root.query_selector("tr.truck-row").unwrap().unwrap();
     assert_eq!(first.get_attribute("aria-rowindex").as_deref(), Some("12"));
+}
+
+/// Dispatches a bubbling `kind` event at `target`, as the browser does after a user's edit.
+fn dispatch(target: &Element, kind: &str) {
+    let init = web_sys::EventInit::new();
+    init.set_bubbles(true);
+    let event = web_sys::Event::new_with_event_init_dict(kind, &init).unwrap();
+    target.dispatch_event(&event).unwrap();
+}
+
+#[wasm_bindgen_test]
+async fn fleet_table_reports_the_typed_text_and_the_chosen_alert() {
+    let table = TableHarness::render(fleet()).await;
+    let search = table
+        .root
+        .query_selector("input.text-filter")
+        .unwrap()
+        .unwrap();
+    search
+        .clone()
+        .unchecked_into::<HtmlInputElement>()
+        .set_value("zoe");
+    dispatch(&search, "input");
+    assert_eq!(table.query.borrow().text, "zoe");
+    table.mount(fleet()).await;
+    assert_eq!(row_ids(&table.root), ["T-03"]);
+
+    let select = table
+        .root
+        .query_selector("select.alert-filter")
+        .unwrap()
+        .unwrap();
+    let options = select.query_selector_all("option").unwrap();
+    assert_eq!(
+        options.length() as usize,
+        1 + AlertKind::ALL.len(),
+        "any, then every kind"
+    );
+    select
+        .clone()
+        .unchecked_into::<HtmlSelectElement>()
+        .set_value(AlertKind::Temperature.label());
+    dispatch(&select, "change");
+    let query = table.query.borrow().clone();
+    assert_eq!(query.alert, Some(AlertKind::Temperature));
+    assert_eq!(query.text, "zoe", "the other filters stay");
+}
+
+#[derive(Properties)]
+struct WindowProbeProps {
+    total: usize,
+    renders: Rc<Cell<u32>>,
+}
+
+impl PartialEq for WindowProbeProps {
+    fn eq(&self, other: &Self) -> bool {
+        self.total == other.total && Rc::ptr_eq(&self.renders, &other.renders)
+    }
+}
+
+/// A body of `total` 36 px rows that shows which rows `use_row_window` picks, counting renders.
+#[function_component(WindowProbe)]
+fn window_probe(WindowProbeProps { total, renders }: &WindowProbeProps) -> Html {
+    let body = use_node_ref();
+    let rows = use_row_window(body.clone(), 36.0, *total);
+    renders.set(renders.get() + 1);
+    html! {
+        <div ref={body} class="window-probe" style={format!("height: {}px", *total * 36)}
+            data-rows={format!("{}..{}", rows.start, rows.end)}></div>
+    }
+}
+
+#[wasm_bindgen_test]
+async fn row_window_re_renders_only_when_the_rows_in_view_change() {
+    let root = test_root();
+    let renders = Rc::new(Cell::new(0));
+    let props = WindowProbeProps {
+        total: 500,
+        renders: renders.clone(),
+    };
+    Renderer::<WindowProbe>::with_root_and_props(root.clone(), props).render();
+    yew::scheduler::flush().await;
+    let window = web_sys::window().unwrap();
+    let probe = root.query_selector(".window-probe").unwrap().unwrap();
+    let rows = || probe.get_attribute("data-rows").unwrap();
+    let body_top = probe.get_bounding_client_rect().top() + window.scroll_y().unwrap();
+    // Scroll events arrive with the next frame; dispatching one at once keeps the test
+    // deterministic (the real one follows and finds nothing new).
+    let scroll_to = |y: f64| {
+        window.scroll_to_with_x_and_y(0.0, y);
+        window
+            .dispatch_event(&web_sys::Event::new("scroll").unwrap())
+            .unwrap();
+    };
+    // Row 100 at the top: whole pixels, one in, so sub-pixel layout stays inside the row.
+    let row_100 = body_top.ceil() + 100.0 * 36.0 + 1.0;
+    scroll_to(row_100);
+    yew::scheduler::flush().await;
+    let (at_row_100, renders_at_row_100) = (rows(), renders.get());
+    assert!(at_row_100.starts_with("85.."), "{at_row_100}");
+
+    for within in [5.0, 34.0, 12.0, 29.0, 0.0, 1.0] {
+        scroll_to(row_100 + within);
+        yew::scheduler::flush().await;
+        assert_eq!(rows(), at_row_100, "{within} px into the row");
+        assert_eq!(
+            renders.get(),
+            renders_at_row_100,
+            "scrolling {within} px within the row re-rendered"
+        );
+    }
+
+    scroll_to(row_100 + 36.0);
+    yew::scheduler::flush().await;
+    assert!(rows().starts_with("86.."), "{}", rows());
+    assert_eq!(
+        renders.get(),
+        renders_at_row_100 + 1,
+        "one row on: one render"
+    );
+
+    window.scroll_to_with_x_and_y(0.0, 0.0);
+    root.remove();
 }

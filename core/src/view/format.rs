@@ -1,4 +1,4 @@
-//! How numbers read to an operator: clock times, delays and ages.
+//! How numbers read to an operator: clock times, delays (and when one counts as late) and ages.
 
 /// `14:05` in UTC (the simulator's clock), from Unix ms.
 pub fn format_clock(unix_ms: u64) -> String {
@@ -14,6 +14,15 @@ pub fn format_delay(delay_s: i64) -> String {
         m if m > 0 => format!("+{m} min"),
         m => format!("{m} min"),
     }
+}
+
+/// A truck more than this late is shown as late (highlighted).
+pub const LATE_AFTER_S: i64 = 600;
+
+/// Whether a delay (seconds behind plan, as `TruckState::delay_s`) is shown as late: more
+/// than ten minutes, not ten minutes exactly.
+pub fn is_late(delay_s: i64) -> bool {
+    delay_s > LATE_AFTER_S
 }
 
 /// `4 s ago`, `3 min ago`.
@@ -44,5 +53,13 @@ mod tests {
         assert_eq!(format_age(4_200), "4 s ago");
         assert_eq!(format_age(200_000), "3 min ago");
         assert_eq!(format_duration_minutes(425), "7 h 05 min");
+    }
+
+    #[test]
+    fn late_means_more_than_ten_minutes_behind() {
+        assert!(!is_late(600));
+        assert!(is_late(601));
+        assert!(!is_late(0));
+        assert!(!is_late(-3_600));
     }
 }

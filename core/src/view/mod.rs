@@ -3,3 +3,4 @@
 pub mod board;
 pub mod format;
 pub mod query;
+pub mod row_window;

@@ -2,12 +2,11 @@
 //! each panel moved by dragging or by its "move left/right" buttons. The layout is the
 //! caller's (it lives in the URL); this component shows it and reports every new layout.
 
-use crate::web::hooks::use_refocus;
+use crate::web::hooks::{input_value, use_refocus};
 use crate::web::route::Route;
 use convoy_core::view::board::{BoardLayout, MAX_TRUCKS};
 use convoy_core::wire::TruckId;
 use std::rc::Rc;
-use web_sys::HtmlInputElement;
 use yew::prelude::*;
 use yew_router::prelude::*;
 
@@ -74,10 +73,10 @@ pub fn board_grid(props: &BoardGridProps) -> Html {
 
     let on_input = {
         let (text, error) = (text.clone(), error.clone());
-        Callback::from(move |e: InputEvent| {
-            text.set(e.target_unchecked_into::<HtmlInputElement>().value());
+        input_value(Callback::from(move |typed| {
+            text.set(typed);
             error.set(None);
-        })
+        }))
     };
     let on_submit = {
         let (text, error, announcement) = (text.clone(), error.clone(), announcement.clone());

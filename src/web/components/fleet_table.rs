@@ -2,17 +2,17 @@
 //! per status. The query is the caller's; this component only shows it and reports changes.
 
 use crate::web::components::truck_row::TruckRow;
+use crate::web::hooks::{input_value, select_value};
 use convoy_core::view::board::BoardLayout;
 use convoy_core::view::query::{SortKey, TableQuery};
 use convoy_core::wire::{AlertKind, TruckState, TruckStatus};
 use std::rc::Rc;
-use web_sys::{HtmlInputElement, HtmlSelectElement};
 use yew::prelude::*;
 
 /// Every row is this tall (the stylesheet says so too), so rows out of view become spacers.
 pub const ROW_HEIGHT_PX: f64 = 36.0;
 
-#[derive(Properties, PartialEq)]
+#[derive(Properties)]
 pub struct FleetTableProps {
     pub trucks: Vec<Rc<TruckState>>,
     pub query: TableQuery,
@@ -27,6 +27,25 @@ pub struct FleetTableProps {
     /// The rows to render (of those that pass the filters); None renders them all.
     #[prop_or_default]
     pub window: Option<std::ops::Range<usize>>,
+}
+
+impl PartialEq for FleetTableProps {
+    fn eq(&self, other: &Self) -> bool {
+        // By pointer: the store gives a truck a new `Rc` exactly when it changed, and comparing
+        // 500 trucks field by field on every render would cost more than it saves.
+        self.trucks.len() == other.trucks.len()
+            && self
+                .trucks
+                .iter()
+                .zip(&other.trucks)
+                .all(|(a, b)| Rc::ptr_eq(a, b))
+            && self.query == other.query
+            && self.now_ms == other.now_ms
+            && self.on_query == other.on_query
+            && self.board == other.board
+            && self.body_ref == other.body_ref
+            && self.window == other.window
+    }
 }
 
 #[function_component(FleetTable)]
@@ -55,32 +74,18 @@ pub fn fleet_table(props: &FleetTableProps) -> Html {
     let count = |status: TruckStatus| trucks.iter().filter(|t| t.status == status).count();
 
     let on_text = {
-        let (query, on_query) = (query.clone(), on_query.clone());
-        Callback::from(move |e: InputEvent| {
-            let text = e.target_unchecked_into::<HtmlInputElement>().value();
-            on_query.emit(TableQuery {
-                text,
-                ..query.clone()
-            });
-        })
+        let query = query.clone();
+        input_value(on_query.reform(move |text| TableQuery {
+            text,
+            ..query.clone()
+        }))
     };
     let on_alert = {
-        let (query, on_query) = (query.clone(), on_query.clone());
-        Callback::from(move |e: Event| {
-            let value = e.target_unchecked_into::<HtmlSelectElement>().value();
-            let alert = [
-                AlertKind::Delay,
-                AlertKind::Temperature,
-                AlertKind::OffRoute,
-                AlertKind::DriverHours,
-            ]
-            .into_iter()
-            .find(|k| k.label() == value);
-            on_query.emit(TableQuery {
-                alert,
-                ..query.clone()
-            });
-        })
+        let query = query.clone();
+        select_value(on_query.reform(move |value: String| TableQuery {
+            alert: AlertKind::ALL.into_iter().find(|k| k.label() == value),
+            ..query.clone()
+        }))
     };
     let status_button = |status: Option<TruckStatus>, label: String| {
         let (query, on_query) = (query.clone(), on_query.clone());
@@ -122,7 +127,7 @@ pub fn fleet_table(props: &FleetTableProps) -> Html {
                 { for TruckStatus::ALL.iter().map(|s| status_button(Some(*s), format!("{} {}", s.label(), count(*s)))) }
                 <select aria-label="Alert" onchange={on_alert} class="alert-filter">
                     <option value="" selected={query.alert.is_none()}>{ "Any alert state" }</option>
-                    { for [AlertKind::Delay, AlertKind::Temperature, AlertKind::OffRoute, AlertKind::DriverHours].iter().map(|k| html! {
+                    { for AlertKind::ALL.iter().map(|k| html! {
                         <option value={k.label()} selected={query.alert == Some(*k)}>{ k.label() }</option>
                     }) }
                 </select>

@@ -3,7 +3,9 @@
 
 use crate::web::components::sparkline::Sparkline;
 use crate::web::hooks::SPEED_WINDOW_MS;
-use convoy_core::view::format::{format_age, format_clock, format_delay, format_duration_minutes};
+use convoy_core::view::format::{
+    format_age, format_clock, format_delay, format_duration_minutes, is_late,
+};
 use convoy_core::wire::{Route, TruckState};
 use std::rc::Rc;
 use yew::prelude::*;
@@ -61,7 +63,7 @@ pub fn truck_panel(props: &TruckPanelProps) -> Html {
             </p>
             <dl class="facts">
                 <div><dt>{ "ETA" }</dt><dd>{ format_clock(truck.eta_ms) }<small>{ format!(" plan {}", format_clock(truck.planned_arrival_ms)) }</small></dd></div>
-                <div><dt>{ "Delay" }</dt><dd class={classes!((delay_s > 600).then_some("late"))}>{ format_delay(delay_s) }</dd></div>
+                <div><dt>{ "Delay" }</dt><dd class={classes!(is_late(delay_s).then_some("late"))}>{ format_delay(delay_s) }</dd></div>
                 <div><dt>{ "Speed" }</dt><dd>{ format!("{:.0} km/h", truck.speed_kph) }</dd></div>
                 <div><dt>{ "Fuel" }</dt><dd><meter min="0" max="100" low="20" value={truck.fuel_pct.to_string()}></meter>{ format!(" {:.0} %", truck.fuel_pct) }</dd></div>
                 if let (Some(temp), Some(band)) = (truck.reefer_c, truck.reefer_band) {

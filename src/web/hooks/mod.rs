@@ -1,4 +1,7 @@
-//! Hooks: where the app's side effects live. Pages call them; components never do.
+//! Hooks: where the app's side effects live. Pages call them; components never do, except to
+//! read a form control's value through `event_value`, so that no component touches web-sys.
+
+mod event_value;
 
 mod use_board;
 mod use_feed;
@@ -9,6 +12,7 @@ mod use_row_window;
 mod use_speed_history;
 mod use_truck_detail;
 
+pub use event_value::{input_value, select_value};
 pub use use_board::{use_board, use_saved_board, BoardHandle};
 pub use use_feed::{use_feed, use_feed_status, use_fleet, use_truck, use_watch, FeedHandle};
 pub use use_fleet_map::{use_fleet_map, MapFetch};

@@ -1,54 +1,60 @@
 //! Which rows of a long table are on screen, so the table renders those and spacers instead of
 //! every row: with 500 trucks a frame then diffs a few dozen rows, not 500.
 
-use convoy_core::view::query::visible_rows;
+use convoy_core::view::row_window::RowWindow;
 use gloo_events::EventListener;
 use std::ops::Range;
 use yew::prelude::*;
 
 /// Rows rendered beyond each edge of the viewport, so fast scrolling shows no blank rows.
 const OVERSCAN_ROWS: usize = 15;
+/// The viewport's height until it is measured.
+const ASSUMED_VIEWPORT_PX: f64 = 1_200.0;
 
 /// The rows of `total` that the table body behind `body` should render, following scroll and
-/// resize. Rows must be `row_height_px` tall.
+/// resize. Rows must be `row_height_px` tall. The caller re-renders only when these rows
+/// change: not for a scroll within a row, nor one beyond the table's ends.
 #[hook]
 pub fn use_row_window(body: NodeRef, row_height_px: f64, total: usize) -> Range<usize> {
-    let offset = use_state(|| (0.0_f64, 1_200.0_f64));
-    {
-        let offset = offset.clone();
+    // Measurements are not state: most scroll events change no row, and setting state for
+    // each one would re-render the whole page many times a second.
+    let window = use_mut_ref(|| RowWindow::new(row_height_px, OVERSCAN_ROWS, ASSUMED_VIEWPORT_PX));
+    let rerender = use_force_update();
+    let rows = {
+        let mut window = window.borrow_mut();
+        window.set_total(total);
+        window.rows()
+    };
+    // Measured again when the row count changes: the body may only now be in the page.
+    use_effect_with((body, total), move |(body, _)| {
         let body = body.clone();
-        use_effect_with((), move |_| {
-            let measure = move || {
-                let Some(window) = web_sys::window() else {
-                    return;
-                };
-                let Some(element) = body.cast::<web_sys::Element>() else {
-                    return;
-                };
-                let top = element.get_bounding_client_rect().top();
-                let viewport = window
-                    .inner_height()
-                    .ok()
-                    .and_then(|h| h.as_f64())
-                    .unwrap_or(1_200.0);
-                // Whole rows only: scrolling within a row re-renders nothing.
-                let quantized = ((-top) / row_height_px).floor() * row_height_px;
-                if *offset != (quantized, viewport) {
-                    offset.set((quantized, viewport));
-                }
+        let measure = move || {
+            let Some(viewport) = web_sys::window() else {
+                return;
             };
-            measure();
-            let listeners = web_sys::window().map(|window| {
-                // gloo's listeners are passive: they never hold up scrolling.
-                let on_scroll = measure.clone();
-                [
-                    EventListener::new(&window, "scroll", move |_| on_scroll()),
-                    EventListener::new(&window, "resize", move |_| measure()),
-                ]
-            });
-            move || drop(listeners)
+            let Some(element) = body.cast::<web_sys::Element>() else {
+                return;
+            };
+            let top = element.get_bounding_client_rect().top();
+            let height = viewport
+                .inner_height()
+                .ok()
+                .and_then(|h| h.as_f64())
+                .unwrap_or(ASSUMED_VIEWPORT_PX);
+            if window.borrow_mut().measure(-top, height) {
+                rerender.force_update();
+            }
+        };
+        measure();
+        let listeners = web_sys::window().map(|viewport| {
+            // gloo's listeners are passive: they never hold up scrolling.
+            let on_scroll = measure.clone();
+            [
+                EventListener::new(&viewport, "scroll", move |_| on_scroll()),
+                EventListener::new(&viewport, "resize", move |_| measure()),
+            ]
         });
-    }
-    let (offset_px, viewport_px) = *offset;
-    visible_rows(offset_px, viewport_px, row_height_px, total, OVERSCAN_ROWS)
+        move || drop(listeners)
+    });
+    rows
 }

@@ -18,15 +18,15 @@ pub fn fleet_page() -> Html {
     use_watch(Watch::All);
     let fleet = use_fleet();
     let now_ms = use_now(1_000);
-    let query = use_state(TableQuery::default);
+    let query = use_state_eq(TableQuery::default);
     let board = use_saved_board();
     let body_ref = use_node_ref();
     let total = fleet.as_ref().map_or(0, |f| f.trucks.len());
     let window = use_row_window(body_ref.clone(), ROW_HEIGHT_PX, total);
-    let on_query = {
-        let query = query.clone();
-        Callback::from(move |q| query.set(q))
-    };
+    // One callback for the page's life, so the table's props compare equal when nothing changed.
+    let on_query = use_callback(query.setter(), |next: TableQuery, set_query| {
+        set_query.set(next)
+    });
     let body = match fleet {
         Some(fleet) if fleet.loaded => {
             let trucks: Vec<_> = fleet.trucks.values().cloned().collect();
