@@ -323,6 +323,30 @@ impl Watch {
         }
     }
 
+    /// Whether every truck of `other` belongs to this watch (`other` is a subset).
+    pub fn covers(&self, other: &Watch) -> bool {
+        match (self, other) {
+            (Watch::All, _) => true,
+            (Watch::Trucks(_), Watch::All) => false,
+            (Watch::Trucks(outer), Watch::Trucks(inner)) => inner.is_subset(outer),
+        }
+    }
+
+    /// The trucks both watches include.
+    pub fn intersection(&self, other: &Watch) -> Watch {
+        match (self, other) {
+            (Watch::All, w) | (w, Watch::All) => w.clone(),
+            (Watch::Trucks(a), Watch::Trucks(b)) => {
+                Watch::Trucks(a.intersection(b).cloned().collect())
+            }
+        }
+    }
+
+    /// Whether this watch includes no truck at all (a stream for it would carry nothing).
+    pub fn is_empty(&self) -> bool {
+        matches!(self, Watch::Trucks(set) if set.is_empty())
+    }
+
     /// The `trucks=` query value: `all` or ids joined by commas.
     pub fn to_query(&self) -> String {
         match self {
@@ -417,6 +441,20 @@ mod tests {
         let b = Watch::parse_query("T-02").unwrap();
         assert_eq!(a.union(&b).to_query(), "T-01,T-02");
         assert_eq!(a.union(&Watch::All), Watch::All);
+    }
+
+    #[test]
+    fn covers_intersection_and_empty() {
+        let one = Watch::parse_query("T-01").unwrap();
+        let two = Watch::parse_query("T-01,T-02").unwrap();
+        let none = Watch::Trucks(BTreeSet::new());
+        assert!(two.covers(&one) && !one.covers(&two));
+        assert!(Watch::All.covers(&two) && !two.covers(&Watch::All));
+        assert!(one.covers(&none) && none.covers(&none));
+        assert_eq!(two.intersection(&one), one);
+        assert_eq!(Watch::All.intersection(&two), two);
+        assert_eq!(one.intersection(&Watch::parse_query("T-02").unwrap()), none);
+        assert!(none.is_empty() && !one.is_empty() && !Watch::All.is_empty());
     }
 
     #[test]

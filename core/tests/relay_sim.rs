@@ -1116,15 +1116,6 @@ impl Sim {
     }
 }
 
-/// Whether `outer` includes every truck of `inner`.
-fn covers(outer: &Watch, inner: &Watch) -> bool {
-    match (outer, inner) {
-        (Watch::All, _) => true,
-        (Watch::Trucks(_), Watch::All) => false,
-        (Watch::Trucks(o), Watch::Trucks(i)) => i.is_subset(o),
-    }
-}
-
 fn both_modes() -> [ElectionMode; 2] {
     [ElectionMode::Locks, ElectionMode::Lease]
 }
@@ -1417,7 +1408,7 @@ fn merged_subscription_follows_tabs_opening_closing_and_changing_watch() {
         sim.close(closing);
         sim.run_for(1_000);
         assert!(
-            !covers(&subscribed(&sim), &closing_truck),
+            !subscribed(&sim).covers(&closing_truck),
             "{mode:?}: closed tab's truck left the stream"
         );
         let d = sim.open_tab(Watch::All);

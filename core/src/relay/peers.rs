@@ -1,0 +1,146 @@
+//! Who else is here and what they watch: the peer table every tab keeps (so a new leader knows
+//! the union at once), its expiry, and the snapshot requests overheard while not leading (so a
+//! new leader answers them). Apart from leadership because followers keep it too.
+
+use crate::election::TabId;
+use crate::wire::Watch;
+use std::collections::BTreeMap;
+
+use super::{HubOutput, Tab, TabMsg};
+
+#[derive(Debug, Clone)]
+struct Peer {
+    watch: Watch,
+    last_seen_ms: u64,
+}
+
+/// The other tabs' watches, and their snapshot requests heard while not leading.
+#[derive(Debug, Clone, Default)]
+pub(super) struct Peers {
+    table: BTreeMap<TabId, Peer>,
+    /// Snapshot requests heard while not leading (tab -> watch, when): a new leader answers them.
+    overheard: BTreeMap<TabId, (Watch, u64)>,
+}
+
+impl Peers {
+    /// Forgets everyone (on joining or rejoining).
+    pub(super) fn clear(&mut self) {
+        self.table.clear();
+        self.overheard.clear();
+    }
+
+    /// How many tabs this tab knows.
+    pub(super) fn len(&self) -> usize {
+        self.table.len()
+    }
+
+    /// When the longest-silent peer was last heard.
+    pub(super) fn oldest_seen_ms(&self) -> Option<u64> {
+        self.table.values().map(|p| p.last_seen_ms).min()
+    }
+
+    /// Notes a frame from `from` (not a goodbye): when it was heard, and the watch it
+    /// announces. Returns whether the union may have changed.
+    fn note(&mut self, now_ms: u64, from: TabId, msg: &TabMsg) -> bool {
+        let announced = match msg {
+            TabMsg::Hello { watch, .. }
+            | TabMsg::Watch { watch, .. }
+            | TabMsg::SnapshotRequest { watch }
+            | TabMsg::Resend { watch, .. } => Some(watch),
+            _ => None,
+        };
+        match (announced, self.table.get_mut(&from)) {
+            (Some(watch), Some(peer)) => {
+                peer.last_seen_ms = now_ms;
+                if peer.watch != *watch {
+                    peer.watch = watch.clone();
+                    return true;
+                }
+                false
+            }
+            (Some(watch), None) => {
+                self.table.insert(
+                    from,
+                    Peer {
+                        watch: watch.clone(),
+                        last_seen_ms: now_ms,
+                    },
+                );
+                true
+            }
+            (None, Some(peer)) => {
+                peer.last_seen_ms = now_ms;
+                false
+            }
+            (None, None) => false,
+        }
+    }
+
+    /// `tab` said goodbye.
+    fn remove(&mut self, tab: TabId) {
+        self.table.remove(&tab);
+        self.overheard.remove(&tab);
+    }
+
+    /// A follower heard `tab` ask for a snapshot of `watch`.
+    pub(super) fn overhear(&mut self, tab: TabId, watch: Watch, now_ms: u64) {
+        self.overheard.insert(tab, (watch, now_ms));
+    }
+
+    /// The leader answered `tab`: nothing to inherit for it.
+    pub(super) fn answered(&mut self, tab: TabId) {
+        self.overheard.remove(&tab);
+    }
+
+    /// The requests heard since `since_ms`, for a new leader to answer; forgets them all.
+    pub(super) fn take_overheard(&mut self, since_ms: u64) -> BTreeMap<TabId, Watch> {
+        std::mem::take(&mut self.overheard)
+            .into_iter()
+            .filter(|(_, (_, at))| *at >= since_ms)
+            .map(|(tab, (watch, _))| (tab, watch))
+            .collect()
+    }
+
+    /// The union of `own` and every known watch.
+    pub(super) fn union(&self, own: &Watch) -> Watch {
+        self.table
+            .values()
+            .fold(own.clone(), |acc, p| acc.union(&p.watch))
+    }
+}
+
+impl Tab {
+    /// Notes a frame from `from` in the peer table; a goodbye removes it (a `PeerGone`).
+    /// Returns whether the union may have changed.
+    pub(super) fn note_peer(&mut self, now_ms: u64, from: TabId, msg: &TabMsg) -> bool {
+        if matches!(msg, TabMsg::Goodbye) {
+            self.outputs.push_back(HubOutput::PeerGone(from));
+            self.peers.remove(from);
+            return true;
+        }
+        self.peers.note(now_ms, from, msg)
+    }
+
+    /// The union of this tab's watch and every peer's.
+    pub(super) fn union(&self) -> Watch {
+        self.peers.union(&self.watch)
+    }
+
+    /// Drops the peers silent for `peer_expiry_ms` (each a `PeerGone`); returns whether any
+    /// went (the union may have changed).
+    pub(super) fn expire_peers(&mut self, now_ms: u64) -> bool {
+        let expiry = self.config.peer_expiry_ms;
+        let expired: Vec<TabId> = self
+            .peers
+            .table
+            .iter()
+            .filter(|(_, p)| now_ms >= p.last_seen_ms + expiry)
+            .map(|(tab, _)| *tab)
+            .collect();
+        for tab in &expired {
+            self.peers.table.remove(tab);
+            self.outputs.push_back(HubOutput::PeerGone(*tab));
+        }
+        !expired.is_empty()
+    }
+}
