@@ -6,51 +6,39 @@
 //! Checked: the worker streams at once and only the union of its clients' watches; every client
 //! gets every event of its watch exactly once and in order; late joiners get a snapshot; a
 //! client that says goodbye or goes silent leaves the union; a worker that the browser stopped
-//! and restarted resumes from its clients' cursor with no gap and no repeat.
+//! and restarted resumes from its clients' cursor with no gap and no repeat; clients show the
+//! worker's upstream status; the worker addresses its answers and names the clients that left.
+//! Each client's app is the shared one from `support/`, which checks what arrives as it does
+//! for the BroadcastChannel simulation.
 #![cfg(not(target_arch = "wasm32"))]
+
+mod support;
 
 use convoy_core::election::{ElectionMode, Role};
 use convoy_core::relay::{Connection, HubConfig, HubOutput, TabHub, TabId};
-use convoy_core::wire::{Envelope, EventId, FleetEvent, FleetSnapshot, TruckStatus, Watch};
+use convoy_core::wire::{Envelope, EventId, FleetSnapshot, Watch};
 use std::collections::BTreeSet;
+use support::app::App;
+use support::fixtures::{event, trucks as watch};
 
 const WORKER: TabId = 1_000;
 
-fn watch(trucks: &[&str]) -> Watch {
-    Watch::Trucks(trucks.iter().map(|t| t.to_string()).collect())
-}
-
-fn event(id: EventId, truck: &str) -> Envelope {
-    Envelope {
-        id,
-        event: FleetEvent::Status {
-            truck: truck.into(),
-            at_ms: id,
-            status: TruckStatus::EnRoute,
-            next_stop: 1,
-        },
-    }
-}
-
 struct Client {
     hub: TabHub,
-    delivered: Vec<EventId>,
-    snapshots: Vec<EventId>,
+    /// What its app got, checked as it arrived.
+    app: App,
     open: bool,
-    /// Every `ConnectionChanged` this client emitted.
-    connections: Vec<Connection>,
     /// Frames the worker addressed to this client alone.
     addressed: usize,
 }
 
 impl Client {
-    fn new(hub: TabHub, open: bool) -> Client {
+    fn new(now: u64, hub: TabHub, open: bool) -> Client {
+        let watch = hub.diagnostics().watch;
         Client {
             hub,
-            delivered: Vec::new(),
-            snapshots: Vec::new(),
+            app: App::new(now, watch),
             open,
-            connections: Vec::new(),
             addressed: 0,
         }
     }
@@ -108,7 +96,7 @@ impl Ports {
         let mut config = HubConfig::new(id, ElectionMode::Client);
         config.watch = watch;
         self.clients
-            .push(Client::new(TabHub::new(config, self.now), true));
+            .push(Client::new(self.now, TabHub::new(config, self.now), true));
         self.settle();
         self.clients.len() - 1
     }
@@ -153,6 +141,9 @@ impl Ports {
             for i in 0..self.clients.len() {
                 while let Some(output) = self.clients[i].hub.poll_output() {
                     moved = true;
+                    let Some(output) = self.clients[i].app.take(self.now, output) else {
+                        continue;
+                    };
                     match output {
                         HubOutput::Send { to, frame } => {
                             assert_eq!(to, None, "a client never answers for the worker");
@@ -160,13 +151,6 @@ impl Ports {
                                 let from = self.worker.handle_channel_message(self.now, &frame);
                                 self.senders.extend(from);
                             }
-                        }
-                        HubOutput::ConnectionChanged(c) => self.clients[i].connections.push(c),
-                        // The worker said goodbye: a client has only the one port anyway.
-                        HubOutput::PeerGone(_) => {}
-                        HubOutput::Deliver(e) => self.clients[i].delivered.push(e.id),
-                        HubOutput::DeliverSnapshot(s) => {
-                            self.clients[i].snapshots.push(s.last_event_id)
                         }
                         HubOutput::RoleChanged(role) => assert_ne!(role, Role::Leader),
                         other => panic!("a client asked for {other:?}"),
@@ -241,17 +225,23 @@ impl Ports {
         self.settle();
     }
 
-    /// Every event of a client's watch since its first snapshot, exactly once and in order.
+    /// Every event of a client's watch since its first snapshot, exactly once and in order
+    /// (and nothing its app checks went wrong).
     fn assert_exact(&self, i: usize, watch: &Watch) {
         let client = &self.clients[i];
-        let base = client.snapshots[0];
+        assert!(
+            client.app.violations.is_empty(),
+            "client {i}: {:?}",
+            client.app.violations
+        );
+        let base = client.app.snapshots()[0];
         let expected: Vec<EventId> = self
             .emitted
             .iter()
             .filter(|e| e.id > base && watch.includes(e.event.truck()))
             .map(|e| e.id)
             .collect();
-        assert_eq!(client.delivered, expected, "client {i}");
+        assert_eq!(client.app.delivered(), expected, "client {i}");
     }
 }
 
@@ -276,7 +266,7 @@ fn worker_leads_at_once_and_streams_the_union_of_its_clients() {
     }
     ports.assert_exact(a, &watch(&["T-01"]));
     ports.assert_exact(b, &watch(&["T-02"]));
-    assert_eq!(ports.clients[a].delivered.len(), 5);
+    assert_eq!(ports.clients[a].app.delivered().len(), 5);
 }
 
 #[test]
@@ -289,14 +279,14 @@ fn late_joiner_gets_a_snapshot_then_live_events() {
     let b = ports.open_client(2, Watch::All);
     ports.run_for(500);
     assert_eq!(
-        ports.clients[b].snapshots,
+        ports.clients[b].app.snapshots(),
         vec![102],
         "snapshot at the worker's cursor"
     );
     ports.emit("T-03");
     ports.assert_exact(a, &Watch::All);
     ports.assert_exact(b, &Watch::All);
-    assert_eq!(ports.clients[b].delivered, vec![103]);
+    assert_eq!(ports.clients[b].app.delivered(), vec![103]);
 }
 
 #[test]
@@ -404,23 +394,25 @@ fn a_client_whose_hello_was_lost_gets_its_snapshot_from_its_next_ping() {
     ports.emit("T-01");
     let mut config = HubConfig::new(2, ElectionMode::Client);
     config.watch = Watch::All;
-    ports
-        .clients
-        .push(Client::new(TabHub::new(config, ports.now), false));
+    ports.clients.push(Client::new(
+        ports.now,
+        TabHub::new(config, ports.now),
+        false,
+    ));
     ports.settle();
     let b = ports.clients.len() - 1;
     ports.clients[b].open = true;
     assert!(
-        ports.clients[b].snapshots.is_empty(),
+        ports.clients[b].app.snapshots().is_empty(),
         "its hello never arrived"
     );
     ports.run_for(4_000);
-    assert_eq!(ports.clients[b].snapshots, vec![101]);
+    assert_eq!(ports.clients[b].app.snapshots(), vec![101]);
     ports.emit("T-02");
     ports.emit("T-03");
     ports.assert_exact(a, &Watch::All);
     ports.assert_exact(b, &Watch::All);
-    assert_eq!(ports.clients[b].delivered, vec![102, 103]);
+    assert_eq!(ports.clients[b].app.delivered(), vec![102, 103]);
 }
 
 #[test]
@@ -450,7 +442,7 @@ fn clients_show_the_workers_upstream() {
             &reconnecting,
             "client {i}"
         );
-        assert_eq!(ports.clients[i].connections.last(), Some(&reconnecting));
+        assert_eq!(ports.clients[i].app.connection(), Some(&reconnecting));
     }
     ports.run_for(at - ports.now + 50);
     ports.replay();
@@ -495,11 +487,11 @@ fn the_worker_names_gone_clients_and_addresses_its_answers() {
     ports.run_for(500);
     assert_eq!(ports.senders, BTreeSet::from([1, 2, 3]));
     // Each late joiner's snapshot went to its port alone.
-    assert_eq!(ports.clients[b].snapshots, vec![101]);
-    assert_eq!(ports.clients[c].snapshots, vec![101]);
+    assert_eq!(ports.clients[b].app.snapshots(), vec![101]);
+    assert_eq!(ports.clients[c].app.snapshots(), vec![101]);
     assert_eq!(ports.clients[b].addressed, 1);
     assert_eq!(ports.clients[c].addressed, 1);
-    assert_eq!(ports.clients[a].snapshots.len(), 1, "only its own");
+    assert_eq!(ports.clients[a].app.snapshots().len(), 1, "only its own");
     assert_eq!(ports.clients[a].addressed, 1);
     assert!(ports.gone.is_empty());
     ports.clients[b].hub.shutdown(ports.now);
