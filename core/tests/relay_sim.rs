@@ -372,6 +372,36 @@ fn late_joiner_gets_snapshot_then_live_events_without_gap() {
 }
 
 #[test]
+fn a_tab_that_starts_with_state_needs_no_snapshot_and_leads_from_its_cursor() {
+    for mode in both_modes() {
+        let mut sim = Sim::new(SimConfig::new(mode, 8));
+        let others = open_many(&mut sim, 3, 50);
+        sim.run_for(1_000);
+        // Its app comes from another transport, five events behind the server.
+        let at = sim.server.next_id - 6;
+        let i = sim.open_tab_with_state(Watch::All, at);
+        sim.run_for(2_000);
+        let d = sim.tabs[i].hub.diagnostics();
+        assert_eq!(d.role, Role::Follower, "{mode:?}");
+        assert_eq!(d.snapshot_requests, 0, "{mode:?}");
+        assert!(d.resend_requests >= 1, "{mode:?}: the gap is replayed");
+        // Then every other tab goes: it leads, from its own cursor.
+        for j in others {
+            sim.close(j);
+            sim.run_for(300);
+        }
+        sim.run_for(1_000);
+        assert_eq!(sim.leader(), i, "{mode:?}");
+        sim.settle_and_check();
+        assert_eq!(
+            sim.tabs[i].app.snapshots(),
+            [at],
+            "{mode:?}: only the state it had"
+        );
+    }
+}
+
+#[test]
 fn upstream_errors_reconnect_with_backoff_from_the_cursor() {
     for mode in both_modes() {
         let mut sim = Sim::new(SimConfig::new(mode, 8));

@@ -3,7 +3,7 @@
 //! simulations and the status chip can compute them too.
 
 use crate::election::{ElectionMode, TabId};
-use crate::wire::Watch;
+use crate::wire::{EventId, Watch};
 
 /// Failover budget in Locks mode after a clean close or a crash: the lock manager's and the
 /// channel's latency (the core adds none).
@@ -22,6 +22,12 @@ pub struct HubConfig {
     pub election: ElectionMode,
     /// The trucks this tab shows at start. Default: `Watch::All`.
     pub watch: Watch,
+    /// The highest event id the tab's app state already reflects for `watch`, when it starts
+    /// with state (a tab moving from one transport to another keeps what its app has). Such a
+    /// hub joins like a tab that has state: its `hello` carries the cursor, it asks for no
+    /// snapshot unless its watch needs one, and as leader it opens the stream from the cursor at
+    /// once. Default `None`: the hub gets its first state from a snapshot.
+    pub cursor: Option<EventId>,
     /// The leader sends a heartbeat when it has sent no other frame for this long (a fallback:
     /// upstream events and server heartbeats are relayed as they come). Default 1 000 ms.
     pub heartbeat_ms: u64,
@@ -60,6 +66,7 @@ impl HubConfig {
             tab_id,
             election,
             watch: Watch::All,
+            cursor: None,
             heartbeat_ms: 1_000,
             liveness_ms: 3_000,
             claim_window_ms: 150,

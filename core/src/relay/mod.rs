@@ -56,6 +56,12 @@
 //! opens the stream from its id. A tab that becomes leader with a cursor opens the stream from
 //! that cursor at once and fetches the snapshot for the cache alongside.
 //!
+//! A hub may start with a cursor ([`HubConfig::cursor`]: a tab falling back from one transport
+//! to another keeps the state its app has). It joins like a tab that has state: its `hello`
+//! carries the cursor, it asks for no snapshot (unless a stream that skips its trucks or a grown
+//! watch needs one, as for any tab), a leader ahead of it repairs the difference with a replay
+//! or a snapshot, and if it leads it opens the stream from that cursor.
+//!
 //! # Reset, errors, lifecycle
 //! - `handle_upstream_reset` (the server's history is gone): close, fetch a snapshot, deliver it,
 //!   broadcast it to all as `Snapshot { reset: true }` and reopen from its id.
@@ -292,7 +298,8 @@ pub struct TabHub {
 
 impl TabHub {
     /// A hub that joins at once: queues a `hello` frame and, in Locks mode,
-    /// `RequestLock { steal: false }` (Solo mode leads at once and never sends frames).
+    /// `RequestLock { steal: false }` (Solo mode leads at once and never sends frames). With
+    /// `config.cursor` it starts from that cursor, like a tab that already has state.
     pub fn new(config: HubConfig, now_ms: u64) -> Self {
         let election = Election::new(
             config.tab_id,
@@ -302,10 +309,14 @@ impl TabHub {
                 claim_window_ms: config.claim_window_ms,
             },
         );
+        let mut ring = Ring::new(config.ring_capacity);
+        ring.reset(config.cursor.unwrap_or(0));
         let mut hub = TabHub {
             tab: Tab {
                 watch: config.watch.clone(),
-                ring: Ring::new(config.ring_capacity),
+                cursor: config.cursor,
+                need_snapshot: config.cursor.is_none(),
+                ring,
                 config,
                 election,
                 phase: Phase::Active,
@@ -314,12 +325,10 @@ impl TabHub {
                 connection: Connection::Connecting,
                 transport_error: None,
                 leader_connection: None,
-                cursor: None,
                 buffer: BTreeMap::new(),
                 gap_since_ms: None,
                 last_resend_ms: None,
                 leader_cursor: None,
-                need_snapshot: true,
                 last_snapshot_request_ms: None,
                 last_announce_ms: now_ms,
                 peers: Peers::default(),

@@ -756,3 +756,86 @@ fn failover_bounds_follow_the_knobs() {
     assert_eq!(l.failover_bound_ms(Departure::Crash), 250);
     assert_eq!(l.failover_bound_ms(Departure::Freeze), 3_325);
 }
+
+#[test]
+fn a_hub_started_with_a_cursor_joins_like_a_tab_with_state() {
+    let mut config = HubConfig::new(ME, ElectionMode::Lease);
+    config.cursor = Some(100);
+    let mut hub = TabHub::new(config, 0);
+    let joined = sent(&drain(&mut hub));
+    assert_eq!(
+        joined,
+        [TabMsg::Hello {
+            watch: Watch::All,
+            cursor: Some(100)
+        }]
+    );
+    // Its leader is a little ahead: the gap is repaired by a replay, not a snapshot.
+    let leading = TabMsg::Leading {
+        union: Watch::All,
+        cursor: Some(102),
+        upstream: Connection::Live,
+    };
+    hub.handle_channel_message(1, &frame(LEADER, 3, leading));
+    hub.handle_timeout(60);
+    let asked = sent(&drain(&mut hub));
+    assert!(asked.contains(&TabMsg::Resend {
+        after: 100,
+        watch: Watch::All
+    }));
+    let replay = TabMsg::Replay {
+        to: ME,
+        links: vec![link(101, 100), link(102, 101)],
+    };
+    hub.handle_channel_message(70, &frame(LEADER, 3, replay));
+    hub.handle_channel_message(80, &frame(LEADER, 3, TabMsg::Event(link(103, 102))));
+    hub.handle_timeout(2_500);
+    let outputs = drain(&mut hub);
+    assert_eq!(delivered(&outputs), [101, 102, 103]);
+    assert!(!outputs
+        .iter()
+        .any(|o| matches!(o, HubOutput::DeliverSnapshot(_))));
+    let d = hub.diagnostics();
+    assert_eq!(
+        (d.cursor, d.needs_snapshot, d.snapshot_requests),
+        (103, false, 0)
+    );
+}
+
+#[test]
+fn a_hub_started_with_a_cursor_leads_from_it_at_once() {
+    let mut config = HubConfig::new(1, ElectionMode::Lease);
+    config.cursor = Some(100);
+    let mut hub = TabHub::new(config, 0);
+    hub.handle_timeout(150);
+    hub.handle_timeout(300);
+    assert_eq!(hub.diagnostics().role, Role::Leader);
+    let outputs = drain(&mut hub);
+    assert!(
+        outputs.contains(&HubOutput::OpenUpstream {
+            watch: Watch::All,
+            last_event_id: Some(100)
+        }),
+        "{outputs:?}"
+    );
+    assert!(outputs.contains(&HubOutput::FetchSnapshot), "for the cache");
+    // The snapshot only seeds the cache: the app keeps its state and gets the stream.
+    hub.handle_snapshot(320, snap(100));
+    hub.handle_upstream_open(330);
+    hub.handle_upstream_event(340, env(101, "T-01"));
+    let outputs = drain(&mut hub);
+    assert_eq!(delivered(&outputs), [101]);
+    assert!(!outputs
+        .iter()
+        .any(|o| matches!(o, HubOutput::DeliverSnapshot(_))));
+    // And it answers a late joiner from that cache.
+    let hello = TabMsg::Hello {
+        watch: Watch::All,
+        cursor: None,
+    };
+    hub.handle_channel_message(350, &frame(7, 0, hello));
+    assert!(sent(&drain(&mut hub)).iter().any(|m| matches!(
+        m,
+        TabMsg::Snapshot { to: Some(7), snapshot, .. } if snapshot.last_event_id == 101
+    )));
+}

@@ -45,6 +45,14 @@ impl App {
         }
     }
 
+    /// An app that starts with state (a tab moving from another transport): `snapshot` counts
+    /// as its first delivery.
+    pub fn with_state(now: u64, watch: Watch, snapshot: FleetSnapshot) -> App {
+        let mut app = App::new(now, watch);
+        app.record_snapshot(snapshot);
+        app
+    }
+
     /// The watch now.
     pub fn watch(&self) -> &Watch {
         &self.watches.last().expect("a watch").1

@@ -6,7 +6,7 @@ use convoy_core::fleet::Fleet;
 use convoy_core::wire::{Envelope, EventId, FleetEvent, Point, TruckStatus, Watch};
 use std::collections::BTreeMap;
 
-use super::fixtures::truck_name;
+use super::fixtures::{seed_truck, truck_name};
 use super::tab::TabState;
 use super::world::{Ev, Sim};
 
@@ -100,6 +100,18 @@ impl Sim {
                 },
             );
         }
+    }
+
+    /// The fleet as the server had it right after event `at`.
+    pub fn server_state_at(&self, at: EventId) -> Fleet {
+        let mut fleet = Fleet::default();
+        for i in 0..self.cfg.trucks {
+            fleet.insert(seed_truck(i));
+        }
+        for (_, envelope) in self.server.history.iter().filter(|(_, e)| e.id <= at) {
+            fleet.apply(envelope);
+        }
+        fleet
     }
 
     /// The next in-order delivery time on a connection.

@@ -3,7 +3,7 @@
 
 use convoy_core::election::Role;
 use convoy_core::relay::{TabHub, TabId};
-use convoy_core::wire::Watch;
+use convoy_core::wire::{EventId, Watch};
 
 use super::app::App;
 use super::fixtures::EPOCH;
@@ -46,8 +46,28 @@ impl Sim {
     }
 
     pub fn open_tab_with_id(&mut self, id: TabId, watch: Watch) -> usize {
+        let app = App::new(self.now, watch.clone());
+        self.open_tab_as(id, watch, app, None)
+    }
+
+    /// Opens a tab whose app already has the server's state as of event `at` (it moves from
+    /// another transport): its hub starts with that cursor.
+    pub fn open_tab_with_state(&mut self, watch: Watch, at: EventId) -> usize {
+        let id = loop {
+            let id = 1 + self.rng.below(1 << 40);
+            if !self.used_ids.contains(&id) {
+                break id;
+            }
+        };
+        let snapshot = self.server_state_at(at).snapshot(&watch);
+        let app = App::with_state(self.now, watch.clone(), snapshot);
+        self.open_tab_as(id, watch, app, Some(at))
+    }
+
+    fn open_tab_as(&mut self, id: TabId, watch: Watch, app: App, cursor: Option<EventId>) -> usize {
         self.used_ids.insert(id);
-        let config = self.cfg.hub_config(id, watch.clone());
+        let mut config = self.cfg.hub_config(id, watch);
+        config.cursor = cursor;
         let hub = TabHub::new(config, self.now);
         self.tabs.push(Tab {
             id,
@@ -58,7 +78,7 @@ impl Sim {
             wake: None,
             conn: None,
             opened_at: self.now,
-            app: App::new(self.now, watch),
+            app,
         });
         let i = self.tabs.len() - 1;
         self.pump(i);
