@@ -1,7 +1,9 @@
 //! What this browser offers and what the user chose, read from the page; the choice itself is
 //! `convoy_core::transport`'s.
 
-use convoy_core::transport::{choose_mode, Capabilities, TransportMode, TransportSetting};
+use convoy_core::transport::{
+    choose_mode, Capabilities, Failure, FailureMemory, TransportMode, TransportSetting,
+};
 use wasm_bindgen::JsCast;
 
 /// localStorage key of the transport the user picked in /settings.
@@ -11,14 +13,18 @@ pub const TRANSPORT_SETTING: &str = "convoy.transport";
 const HTTP_VERSION_SEEN: &str = "convoy.httpVersion";
 
 /// localStorage key that keeps every delivery for `convoyDiagnostics()` (set by
-/// `?diagnostics=full`, which tests use).
+/// `#diagnostics=full`, which tests use).
 const FULL_DIAGNOSTICS: &str = "convoy.diagnostics";
 
 fn storage() -> Option<web_sys::Storage> {
     web_sys::window()?.local_storage().ok().flatten()
 }
 
-fn query_param(name: &str) -> Option<String> {
+/// localStorage key of the transports that failed lately ([`FailureMemory`]).
+const TRANSPORT_FAILURES: &str = "convoy.transportFailures";
+
+/// A parameter of the page's query string.
+pub fn query_param(name: &str) -> Option<String> {
     let search = web_sys::window()?.location().search().ok()?;
     web_sys::UrlSearchParams::new_with_str(&search)
         .ok()?
@@ -90,9 +96,14 @@ pub fn chosen_mode() -> (TransportMode, String) {
 }
 
 /// Whether `convoyDiagnostics()` should list every delivery since load (tests ask with
-/// `?diagnostics=full`, remembered for the origin) rather than the recent ones.
+/// `#diagnostics=full` or `?diagnostics=full`, remembered for the origin) rather than the
+/// recent ones.
 pub fn full_diagnostics_requested() -> bool {
-    let asked = query_param("diagnostics").is_some_and(|v| v == "full");
+    let hash = web_sys::window()
+        .and_then(|w| w.location().hash().ok())
+        .unwrap_or_default();
+    let asked = hash.contains("diagnostics=full")
+        || query_param("diagnostics").is_some_and(|v| v == "full");
     if asked {
         if let Some(storage) = storage() {
             let _ = storage.set_item(FULL_DIAGNOSTICS, "full");
@@ -102,4 +113,51 @@ pub fn full_diagnostics_requested() -> bool {
         || storage()
             .and_then(|s| s.get_item(FULL_DIAGNOSTICS).ok().flatten())
             .is_some_and(|v| v == "full")
+}
+
+/// The transport failures this browser saw lately.
+pub fn remembered_failures(now_ms: u64) -> Vec<Failure> {
+    storage()
+        .and_then(|s| s.get_item(TRANSPORT_FAILURES).ok().flatten())
+        .map(|text| FailureMemory::from_json(&text).active(now_ms))
+        .unwrap_or_default()
+}
+
+/// Notes a failure for this browser's other tabs and next page loads.
+pub fn remember_failure(failure: &Failure, now_ms: u64) {
+    let Some(storage) = storage() else {
+        return;
+    };
+    let mut memory = storage
+        .get_item(TRANSPORT_FAILURES)
+        .ok()
+        .flatten()
+        .map(|text| FailureMemory::from_json(&text))
+        .unwrap_or_default();
+    memory.record(failure, now_ms);
+    let _ = storage.set_item(TRANSPORT_FAILURES, &memory.to_json());
+}
+
+/// Forgets the transport failures and the stored choice: the next page load lets `auto` try
+/// everything again (the chip's "use automatic").
+pub fn reset_transport() {
+    if let Some(storage) = storage() {
+        let _ = storage.remove_item(TRANSPORT_FAILURES);
+        let _ = storage.set_item(TRANSPORT_SETTING, TransportSetting::Auto.key());
+    }
+}
+
+/// Lets `auto` choose from now on: forgets the failures and the stored choice, and reloads the
+/// page without `?transport=`.
+pub fn use_automatic_transport() {
+    reset_transport();
+    let Some(window) = web_sys::window() else {
+        return;
+    };
+    let location = window.location();
+    let Ok(url) = location.href().and_then(|href| web_sys::Url::new(&href)) else {
+        return;
+    };
+    url.search_params().delete("transport");
+    let _ = location.replace(&url.href());
 }

@@ -8,6 +8,7 @@ use crate::clock::now_ms;
 use crate::locks::{LockRequest, LockSignal};
 use crate::snapshot::fetch_snapshot;
 use crate::upstream::{stream_url, Upstream, UpstreamSignal};
+use crate::worker_port::error_name;
 use convoy_core::relay::{HubConfig, HubOutput, TabHub};
 use gloo_timers::callback::Timeout;
 use std::cell::RefCell;
@@ -24,6 +25,12 @@ pub trait HubHost: Sized + 'static {
     /// Carries out one of `Send`, `Deliver`, `DeliverSnapshot`, `RoleChanged`,
     /// `ConnectionChanged` or `PeerGone`.
     fn handle(&mut self, output: HubOutput);
+
+    /// The Web Lock could not be requested (the lock manager threw): by default the hub shows
+    /// it as an error; a tab host may also move to another transport.
+    fn lock_failed(&mut self, hub: &mut TabHub, now_ms: u64, reason: String) {
+        hub.handle_transport_failed(now_ms, reason);
+    }
 
     /// Called after the outputs of an input were carried out; what it returns runs once no
     /// borrow is held (to hand the app its updates).
@@ -195,9 +202,14 @@ fn execute<H: HubHost>(state: &Rc<RefCell<State<H>>>, output: HubOutput) {
             });
             match LockRequest::request(&lock.manager, &lock.name, steal, on_signal) {
                 Ok(request) => guard.lock_request = Some(request),
-                Err(_) => {
+                Err(error) => {
                     drop(guard);
-                    fail_later(handle_of(state), "the Web Locks request failed");
+                    let reason = format!("the lock request threw {}", error_name(&error));
+                    // Not from inside this output: the hub is between inputs only after pump.
+                    let handle = handle_of(state);
+                    wasm_bindgen_futures::spawn_local(async move {
+                        handle.input(|hub, host, now| host.lock_failed(hub, now, reason));
+                    });
                 }
             }
         }
@@ -242,13 +254,6 @@ fn handle_of<H: HubHost>(state: &Rc<RefCell<State<H>>>) -> HubHandle<H> {
     HubHandle {
         state: Rc::downgrade(state),
     }
-}
-
-/// Tells the hub its transport failed, once the current pump is over.
-fn fail_later<H: HubHost>(handle: HubHandle<H>, reason: &'static str) {
-    wasm_bindgen_futures::spawn_local(async move {
-        handle.input(|hub, _, now| hub.handle_transport_failed(now, reason.into()));
-    });
 }
 
 fn on_upstream<H: HubHost>(handle: &HubHandle<H>, signal: UpstreamSignal) {

@@ -8,6 +8,7 @@ pub mod capabilities;
 pub mod channel;
 pub mod clock;
 pub mod diagnostics;
+pub mod feed;
 pub mod fetch_upstream;
 pub mod hub_loop;
 pub mod lifecycle;

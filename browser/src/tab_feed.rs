@@ -2,6 +2,11 @@
 //! BroadcastChannel) or the worker that holds the stream, and whose deliveries reach the app as
 //! [`FeedUpdate`]s: events at most once per animation frame (at once in hidden tabs, which get
 //! no frames), snapshots at once, and the status when it changes.
+//!
+//! A transport is trusted only once it shows it works: a constructor that throws, a worker
+//! whose script fails, a registration refused, a lock manager that throws or does not answer,
+//! or a worker silent for [`ANSWER_WITHIN_MS`] is a [`Failure`], reported once to the feed's
+//! owner (which moves the tab down `auto`'s ladder) and shown in the chip meanwhile.
 
 use crate::channel::{TabChannel, CHANNEL_NAME};
 use crate::clock::{new_tab_id, now_ms};
@@ -10,14 +15,19 @@ use crate::hub_loop::{HubHandle, HubHost, HubLoop, LeaderLock};
 use crate::lifecycle::PageLifecycle;
 use crate::locks::{lock_manager, LEADER_LOCK};
 use crate::upstream::{EventSourceUpstream, HEARTBEAT_MS};
-use crate::worker_port::{ServiceWorkerPort, WorkerPort};
+use crate::worker_port::{error_name, ServiceWorkerPort, WorkerPort};
 use convoy_core::delivery::DeliveryLog;
 use convoy_core::election::{ElectionMode, Role, TabId};
 use convoy_core::relay::{Connection, HubConfig, HubOutput, TabHub};
-use convoy_core::transport::TransportMode;
+use convoy_core::transport::{Failure, Feature, TransportMode};
 use convoy_core::wire::{Envelope, EventId, FleetSnapshot, Watch};
 use gloo_render::AnimationFrame;
+use gloo_timers::callback::Timeout;
 use std::rc::Rc;
+
+/// How long a worker or the lock manager has to answer before its transport counts as failed.
+/// The worker's wasm may still be loading: its JS entry queues what arrives meanwhile.
+pub const ANSWER_WITHIN_MS: u32 = 2_000;
 
 /// What the feed tells the app.
 pub enum FeedUpdate {
@@ -36,6 +46,10 @@ pub struct FeedStatus {
     pub connection: Connection,
     pub mode: TransportMode,
     pub mode_reason: String,
+    /// The user chose this transport (so a failure offers `auto` rather than falling back).
+    pub explicit: bool,
+    /// What `auto` skipped because it failed here ("SharedWorker blocked: SecurityError").
+    pub skipped: Option<String>,
     pub role: Role,
     pub tab_id: TabId,
     pub term: u64,
@@ -63,13 +77,22 @@ impl Default for HubNames {
 /// How this tab starts.
 pub struct FeedSetup {
     pub mode: TransportMode,
+    /// Leader mode: elect with Web Locks (else by heartbeat lease).
+    pub locks: bool,
     /// Why this mode, for the chip and /diagnostics.
     pub mode_reason: String,
+    /// Chosen by the user: a failure is shown with the offer to let Convoy choose.
+    pub explicit: bool,
+    /// What `auto` skipped because it failed here, for the chip.
+    pub skipped: Option<String>,
     /// The trucks the tab's views show at start.
     pub watch: Watch,
     pub names: HubNames,
-    /// Keep every delivery for `window.convoyDiagnostics()` (tests), not only the recent ones.
-    pub full_log: bool,
+    /// What reached the app so far (a new log, or the one of the feed this one replaces).
+    pub log: DeliveryLog,
+    /// The app already has the fleet up to this id (the feed this one replaces got it there):
+    /// resume after it rather than from a snapshot.
+    pub cursor: Option<EventId>,
 }
 
 /// Where this tab's frames go: the other tabs, or the worker that holds the stream.
@@ -96,6 +119,8 @@ impl PeerLink {
 pub struct TabHost {
     mode: TransportMode,
     mode_reason: String,
+    explicit: bool,
+    skipped: Option<String>,
     link: PeerLink,
     pending: Vec<Envelope>,
     frame: Option<AnimationFrame>,
@@ -103,6 +128,8 @@ pub struct TabHost {
     log: DeliveryLog,
     on_update: Rc<dyn Fn(FeedUpdate)>,
     last_status: Option<Rc<FeedStatus>>,
+    on_failure: Rc<dyn Fn(Failure)>,
+    failed: bool,
 }
 
 impl HubHost for TabHost {
@@ -127,6 +154,15 @@ impl HubHost for TabHost {
             // The loop carries out the rest itself.
             _ => {}
         }
+    }
+
+    fn lock_failed(&mut self, hub: &mut TabHub, now_ms: u64, reason: String) {
+        let feature = if self.mode == TransportMode::Leader {
+            Feature::WebLocks
+        } else {
+            return hub.handle_transport_failed(now_ms, reason);
+        };
+        self.fail(hub, now_ms, Failure { feature, reason });
     }
 
     fn settle(&mut self, hub: &TabHub, handle: &HubHandle<Self>) -> Option<Box<dyn FnOnce()>> {
@@ -164,6 +200,18 @@ impl HubHost for TabHost {
 }
 
 impl TabHost {
+    /// This tab's transport did not work: shown at once, told to the owner once (after this
+    /// input, so the owner may replace this feed).
+    fn fail(&mut self, hub: &mut TabHub, now_ms: u64, failure: Failure) {
+        if self.failed {
+            return;
+        }
+        self.failed = true;
+        hub.handle_transport_failed(now_ms, failure.to_string());
+        let on_failure = self.on_failure.clone();
+        wasm_bindgen_futures::spawn_local(async move { on_failure(failure) });
+    }
+
     /// Hands the app the events gathered since the last frame, and logs them as delivered.
     fn flush(&mut self) -> FeedUpdate {
         let events = std::mem::take(&mut self.pending);
@@ -181,6 +229,8 @@ impl TabHost {
             connection: hub.connection().clone(),
             mode: self.mode,
             mode_reason: self.mode_reason.clone(),
+            explicit: self.explicit,
+            skipped: self.skipped.clone(),
             role: d.role,
             tab_id: d.tab_id,
             term: d.term,
@@ -232,22 +282,32 @@ fn page_hidden() -> bool {
 /// A running tab feed. Dropping it (or `stop`) says goodbye, so the next leader starts at once.
 pub struct TabFeed {
     hub: HubLoop<TabHost>,
+    _probation: Option<Timeout>,
     _lifecycle: Option<PageLifecycle>,
     _diagnostics: Option<DiagnosticsHook>,
 }
 
 impl TabFeed {
-    /// Starts this tab's hub for `setup`; updates go to `on_update`.
-    pub fn start(setup: FeedSetup, on_update: impl Fn(FeedUpdate) + 'static) -> TabFeed {
+    /// Starts this tab's hub for `setup`; updates go to `on_update`, a transport that does not
+    /// work to `on_failure` (once).
+    pub fn start(
+        setup: FeedSetup,
+        on_update: impl Fn(FeedUpdate) + 'static,
+        on_failure: impl Fn(Failure) + 'static,
+    ) -> TabFeed {
         let FeedSetup {
             mode,
+            locks,
             mode_reason,
+            explicit,
+            skipped,
             watch,
             names,
-            full_log,
+            mut log,
+            cursor,
         } = setup;
         let lock = match mode {
-            TransportMode::Leader => lock_manager().map(|manager| LeaderLock {
+            TransportMode::Leader if locks => lock_manager().map(|manager| LeaderLock {
                 manager,
                 name: names.lock.clone(),
             }),
@@ -261,22 +321,20 @@ impl TabFeed {
         };
         let mut config = HubConfig::new(new_tab_id(), election);
         config.watch = watch.clone();
+        config.cursor = cursor;
         // Convoy's streams carry a server heartbeat every HEARTBEAT_MS: silence this long means
         // the stream is dead even if the socket is not.
         config.upstream_stall_ms = 8 * HEARTBEAT_MS;
-        let mut log = if full_log {
-            DeliveryLog::with_capacity(convoy_core::delivery::FULL_CAPACITY)
-        } else {
-            DeliveryLog::new()
-        };
         log.set_contiguous(watch == Watch::All);
-        let mut failure = None;
+        let mut refused = None;
         let hub = HubLoop::start(config, lock, |handle| {
-            let (link, failed) = connect(mode, &names.channel, &handle);
-            failure = failed;
+            let (link, failure) = connect(mode, &names.channel, &handle);
+            refused = failure;
             TabHost {
                 mode,
                 mode_reason,
+                explicit,
+                skipped,
                 link,
                 pending: Vec::new(),
                 frame: None,
@@ -284,12 +342,15 @@ impl TabFeed {
                 log,
                 on_update: Rc::new(on_update),
                 last_status: None,
+                on_failure: Rc::new(on_failure),
+                failed: false,
             }
         });
         let handle = hub.handle();
-        if let Some(reason) = failure {
-            handle.input(|hub, _, now| hub.handle_transport_failed(now, reason));
+        if let Some(failure) = refused {
+            handle.input(|hub, host, now| host.fail(hub, now, failure));
         }
+        let probation = probation(mode, election, &handle);
         let lifecycle = PageLifecycle::listen(handle.clone());
         let reporter = handle.clone();
         let full = handle;
@@ -299,6 +360,7 @@ impl TabFeed {
         );
         TabFeed {
             hub,
+            _probation: probation,
             _lifecycle: lifecycle,
             _diagnostics: diagnostics,
         }
@@ -317,6 +379,25 @@ impl TabFeed {
         self.hub.stop();
     }
 
+    /// Stops, and hands over what reached the app and the id its state reflects (for the feed
+    /// that replaces this one; events still waiting for a frame are handed to the app first).
+    pub fn retire(self) -> (DeliveryLog, Option<EventId>) {
+        self.hub.handle().with_host(|host| {
+            if !host.pending.is_empty() {
+                let events = host.flush();
+                host.updates.push(events);
+            }
+        });
+        self.hub.stop();
+        self.hub
+            .handle()
+            .read(|hub, host| {
+                let cursor = hub.diagnostics().cursor;
+                (host.log.clone(), (cursor > 0).then_some(cursor))
+            })
+            .unwrap_or_default()
+    }
+
     /// What /diagnostics shows (None while the hub is busy).
     pub fn report(&self) -> Option<DiagnosticsReport> {
         self.hub.handle().read(|hub, host| host.report(hub))
@@ -328,35 +409,80 @@ fn connect(
     mode: TransportMode,
     channel: &str,
     handle: &HubHandle<TabHost>,
-) -> (PeerLink, Option<String>) {
+) -> (PeerLink, Option<Failure>) {
     let on_message = {
         let handle = handle.clone();
         move |text: String| {
             handle.input(|hub, _, now| hub.handle_channel_message(now, &text));
         }
     };
+    let on_failure = |feature: Feature| {
+        let handle = handle.clone();
+        move |reason: String| {
+            handle.input(|hub, host, now| host.fail(hub, now, Failure { feature, reason }));
+        }
+    };
+    let refused = |feature, reason| Some(Failure { feature, reason });
     match mode {
         TransportMode::Direct => (PeerLink::None, None),
         TransportMode::Leader => match TabChannel::open(channel, on_message) {
             Ok(channel) => (PeerLink::Channel(channel), None),
-            Err(_) => (
+            Err(e) => (
                 PeerLink::None,
-                Some("BroadcastChannel is unavailable".into()),
+                refused(Feature::BroadcastChannel, error_name(&e)),
             ),
         },
-        TransportMode::SharedWorker => match WorkerPort::connect(on_message) {
-            Ok(port) => (PeerLink::SharedWorker(port), None),
-            Err(_) => (
-                PeerLink::None,
-                Some("the SharedWorker did not start".into()),
-            ),
-        },
-        TransportMode::ServiceWorker => match ServiceWorkerPort::connect(on_message) {
-            Ok(port) => (PeerLink::ServiceWorker(port), None),
-            Err(_) => (
-                PeerLink::None,
-                Some("the service worker did not start".into()),
-            ),
-        },
+        TransportMode::SharedWorker => {
+            match WorkerPort::connect(on_message, on_failure(Feature::SharedWorker)) {
+                Ok(port) => (PeerLink::SharedWorker(port), None),
+                Err(reason) => (PeerLink::None, refused(Feature::SharedWorker, reason)),
+            }
+        }
+        TransportMode::ServiceWorker => {
+            match ServiceWorkerPort::connect(on_message, on_failure(Feature::ServiceWorker)) {
+                Ok(port) => (PeerLink::ServiceWorker(port), None),
+                Err(reason) => (PeerLink::None, refused(Feature::ServiceWorker, reason)),
+            }
+        }
     }
+}
+
+/// After [`ANSWER_WITHIN_MS`], a worker that never answered, or a lock manager that never
+/// answered a query, fails its transport.
+fn probation(
+    mode: TransportMode,
+    election: ElectionMode,
+    handle: &HubHandle<TabHost>,
+) -> Option<Timeout> {
+    let feature = match (mode, election) {
+        (TransportMode::SharedWorker, _) => Feature::SharedWorker,
+        (TransportMode::ServiceWorker, _) => Feature::ServiceWorker,
+        (TransportMode::Leader, ElectionMode::Locks) => Feature::WebLocks,
+        _ => return None,
+    };
+    let answered = Rc::new(std::cell::Cell::new(false));
+    if feature == Feature::WebLocks {
+        let manager = lock_manager()?;
+        let answered = answered.clone();
+        let query = manager.query();
+        wasm_bindgen_futures::spawn_local(async move {
+            if wasm_bindgen_futures::JsFuture::from(query).await.is_ok() {
+                answered.set(true);
+            }
+        });
+    }
+    let handle = handle.clone();
+    Some(Timeout::new(ANSWER_WITHIN_MS, move || {
+        handle.input(|hub, host, now| {
+            let silent = match feature {
+                Feature::WebLocks => !answered.get(),
+                // A worker that answered is this tab's leader.
+                _ => hub.diagnostics().leader_id.is_none(),
+            };
+            if silent {
+                let reason = format!("no answer in {} s", ANSWER_WITHIN_MS / 1000);
+                host.fail(hub, now, Failure { feature, reason });
+            }
+        });
+    }))
 }

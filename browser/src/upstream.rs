@@ -43,7 +43,7 @@ pub struct EventSourceUpstream {
 pub fn stream_url(watch: &Watch, last_event_id: Option<u64>) -> String {
     let mut url = format!(
         "api/stream?trucks={}&heartbeat_ms={HEARTBEAT_MS}",
-        watch.to_query()
+        watch.to_url_query()
     );
     if let Some(id) = last_event_id {
         url.push_str(&format!("&lastEventId={id}"));

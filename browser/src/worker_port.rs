@@ -17,16 +17,23 @@ pub struct WorkerPort {
     _worker: SharedWorker,
     port: MessagePort,
     _listener: EventListener,
+    _errors: [EventListener; 2],
 }
 
 impl WorkerPort {
     /// Connects to (or starts) the origin's SharedWorker; each text message goes to
     /// `on_message`. Non-text messages become an empty string, which the hub counts as malformed.
-    pub fn connect(on_message: impl Fn(String) + 'static) -> Result<WorkerPort, JsValue> {
+    /// A worker whose script fails, or a message that cannot be read, goes to `on_failure`; a
+    /// constructor that throws (a policy, a `worker-src` CSP) is the error returned.
+    pub fn connect(
+        on_message: impl Fn(String) + 'static,
+        on_failure: impl Fn(String) + 'static,
+    ) -> Result<WorkerPort, String> {
         let options = WorkerOptions::new();
         options.set_name(SHARED_WORKER_NAME);
-        let url = script_url(SHARED_WORKER_SCRIPT)?;
-        let worker = SharedWorker::new_with_worker_options(&url, &options)?;
+        let url = script_url(SHARED_WORKER_SCRIPT).map_err(|e| error_name(&e))?;
+        let worker =
+            SharedWorker::new_with_worker_options(&url, &options).map_err(|e| error_name(&e))?;
         let port = worker.port();
         let listener = EventListener::new(&port, "message", move |event| {
             let text = event
@@ -35,11 +42,22 @@ impl WorkerPort {
                 .unwrap_or_default();
             on_message(text);
         });
+        let on_failure = std::rc::Rc::new(on_failure);
+        let on_error = on_failure.clone();
+        let errors = [
+            EventListener::new(&worker, "error", move |_| {
+                on_error("its script did not load or run".into())
+            }),
+            EventListener::new(&port, "messageerror", move |_| {
+                on_failure("a message could not be read".into())
+            }),
+        ];
         port.start();
         Ok(WorkerPort {
             _worker: worker,
             port,
             _listener: listener,
+            _errors: errors,
         })
     }
 
@@ -47,6 +65,16 @@ impl WorkerPort {
     pub fn post(&self, frame: &str) {
         let _ = self.port.post_message(&JsValue::from_str(frame));
     }
+}
+
+/// The name of a thrown DOMException (`SecurityError`), or its text.
+pub fn error_name(error: &JsValue) -> String {
+    if let Some(error) = error.dyn_ref::<js_sys::Error>() {
+        return String::from(error.name());
+    }
+    error
+        .as_string()
+        .unwrap_or_else(|| "an unknown error".to_owned())
 }
 
 impl Drop for WorkerPort {
@@ -85,8 +113,18 @@ pub struct ServiceWorkerPort {
 
 impl ServiceWorkerPort {
     /// Registers `sw.js` at the public URL's root, and sends frames to it once it is active
-    /// (queued until then).
-    pub fn connect(on_message: impl Fn(String) + 'static) -> Result<ServiceWorkerPort, JsValue> {
+    /// (queued until then). A registration the browser refuses goes to `on_failure`.
+    pub fn connect(
+        on_message: impl Fn(String) + 'static,
+        on_failure: impl Fn(String) + 'static,
+    ) -> Result<ServiceWorkerPort, String> {
+        Self::register(on_message, on_failure).map_err(|e| error_name(&e))
+    }
+
+    fn register(
+        on_message: impl Fn(String) + 'static,
+        on_failure: impl Fn(String) + 'static,
+    ) -> Result<ServiceWorkerPort, JsValue> {
         let window = web_sys::window().ok_or_else(|| JsValue::from_str("no window"))?;
         let container = window.navigator().service_worker();
         let listener = EventListener::new(&container, "message", move |event| {
@@ -113,7 +151,10 @@ impl ServiceWorkerPort {
         let ready = container.ready()?;
         let weak = std::rc::Rc::downgrade(&target);
         wasm_bindgen_futures::spawn_local(async move {
-            let _ = wasm_bindgen_futures::JsFuture::from(registering).await;
+            if let Err(error) = wasm_bindgen_futures::JsFuture::from(registering).await {
+                on_failure(format!("registration refused ({})", error_name(&error)));
+                return;
+            }
             let Ok(registration) = wasm_bindgen_futures::JsFuture::from(ready).await else {
                 return;
             };

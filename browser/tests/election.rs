@@ -4,6 +4,7 @@
 #![cfg(target_arch = "wasm32")]
 
 use convoy_browser::tab_feed::{FeedSetup, HubNames, TabFeed};
+use convoy_core::delivery::DeliveryLog;
 use convoy_core::transport::TransportMode;
 use convoy_core::wire::Watch;
 use wasm_bindgen_test::*;
@@ -13,12 +14,16 @@ wasm_bindgen_test_configure!(run_in_browser);
 fn start(names: &HubNames) -> TabFeed {
     let setup = FeedSetup {
         mode: TransportMode::Leader,
+        locks: true,
         mode_reason: "test".into(),
+        explicit: true,
+        skipped: None,
         watch: Watch::Trucks(Default::default()),
         names: names.clone(),
-        full_log: false,
+        log: DeliveryLog::new(),
+        cursor: None,
     };
-    TabFeed::start(setup, |_| {})
+    TabFeed::start(setup, |_| {}, |failure| panic!("{failure}"))
 }
 
 fn roles(feeds: &[TabFeed]) -> Vec<(&'static str, u64)> {

@@ -1,6 +1,15 @@
 //! Which transport a tab uses to get its events, decided from plain facts about the browser so
 //! the choice is tested here and the browser adapter only gathers the facts.
+//!
+//! `auto` walks a ladder: SharedWorker, then leader election with Web Locks, then by heartbeat
+//! lease, then a stream per tab (and straight to that over HTTP/2 or HTTP/3). A transport is
+//! trusted only once it has shown it works; when one fails in a tab, the [`Failure`] takes its
+//! feature off the ladder and the tab moves down a rung. Failures are remembered for
+//! [`FAILURE_MEMORY_MS`] ([`FailureMemory`]), so new tabs skip a broken feature at once and a
+//! page load after that tries it again.
 
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::fmt;
 
 /// The ways a tab can get its events.
@@ -104,6 +113,57 @@ impl Capabilities {
     }
 }
 
+/// A browser feature a transport needs, which can be there and still not work (a policy, a
+/// `worker-src` CSP, a sandbox, a deploy that lost a script).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Feature {
+    SharedWorker,
+    ServiceWorker,
+    WebLocks,
+    BroadcastChannel,
+}
+
+impl Feature {
+    /// How operators read it in the chip.
+    pub fn label(self) -> &'static str {
+        match self {
+            Feature::SharedWorker => "SharedWorker",
+            Feature::ServiceWorker => "service worker",
+            Feature::WebLocks => "Web Locks",
+            Feature::BroadcastChannel => "BroadcastChannel",
+        }
+    }
+}
+
+/// A feature that did not work in this browser, and how it failed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Failure {
+    pub feature: Feature,
+    /// What the browser said (`SecurityError`, "did not answer in 2 s", …).
+    pub reason: String,
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} blocked: {}", self.feature.label(), self.reason)
+    }
+}
+
+impl Capabilities {
+    /// These capabilities less the features that failed.
+    pub fn without(&self, failures: &[Failure]) -> Capabilities {
+        let failed = |feature| failures.iter().any(|f| f.feature == feature);
+        Capabilities {
+            shared_worker: self.shared_worker && !failed(Feature::SharedWorker),
+            web_locks: self.web_locks && !failed(Feature::WebLocks),
+            broadcast_channel: self.broadcast_channel && !failed(Feature::BroadcastChannel),
+            service_worker: self.service_worker && !failed(Feature::ServiceWorker),
+            http_version: self.http_version.clone(),
+        }
+    }
+}
+
 /// The best transport a browser with `caps` has, and why.
 pub fn auto_mode(caps: &Capabilities) -> (TransportMode, String) {
     if let (true, Some(version)) = (caps.multiplexed(), &caps.http_version) {
@@ -136,26 +196,132 @@ pub fn auto_mode(caps: &Capabilities) -> (TransportMode, String) {
     )
 }
 
-/// The mode a tab runs, and why: `?transport=` first (`query`), then the stored setting, then
-/// `auto`. An unknown query value falls back to `auto` and says so.
+/// What a tab runs, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Choice {
+    pub mode: TransportMode,
+    /// Leader mode: elect with Web Locks (else by heartbeat lease).
+    pub locks: bool,
+    /// For the chip and /diagnostics: what runs, and what was skipped.
+    pub reason: String,
+    /// Chosen by `?transport=` or the setting: a failure is shown, not fallen back from.
+    pub explicit: bool,
+    /// What `auto` skipped because it failed here ("SharedWorker blocked: SecurityError").
+    pub skipped: Option<String>,
+}
+
+/// The transport a tab runs: `?transport=` first (`query`), then the stored setting, then
+/// `auto` over `caps` less the features that `failures` lists. An unknown query value falls
+/// back to `auto` and says so; an explicit mode is tried even where it failed before (the user
+/// asked for it, and the chip offers `auto` if it fails again).
+pub fn choose(
+    query: Option<&str>,
+    stored: Option<TransportSetting>,
+    caps: &Capabilities,
+    failures: &[Failure],
+) -> Choice {
+    let explicit = |mode: TransportMode, reason: &str| Choice {
+        mode,
+        locks: caps.web_locks,
+        reason: reason.to_owned(),
+        explicit: true,
+        skipped: None,
+    };
+    let mut prefix = String::new();
+    match query.map(|value| (value, TransportSetting::parse(value))) {
+        Some((_, Some(TransportSetting::Fixed(mode)))) => {
+            return explicit(mode, "chosen by ?transport=")
+        }
+        Some((_, Some(TransportSetting::Auto))) => {}
+        Some((value, None)) => prefix = format!("unknown ?transport={value}; "),
+        None => {
+            if let Some(TransportSetting::Fixed(mode)) = stored {
+                return explicit(mode, "chosen in settings");
+            }
+        }
+    }
+    let usable = caps.without(failures);
+    let (mode, auto_reason) = auto_mode(&usable);
+    let skipped: Vec<String> = failures
+        .iter()
+        .filter(|f| f.feature != Feature::ServiceWorker)
+        .map(Failure::to_string)
+        .collect();
+    let skipped = (!skipped.is_empty()).then(|| skipped.join("; "));
+    if let Some(skipped) = &skipped {
+        prefix.push_str(skipped);
+        prefix.push_str("; ");
+    }
+    Choice {
+        mode,
+        locks: usable.web_locks,
+        reason: format!("{prefix}{auto_reason}"),
+        explicit: false,
+        skipped,
+    }
+}
+
+/// The mode a tab runs, and why (see [`choose`]; no failures known).
 pub fn choose_mode(
     query: Option<&str>,
     stored: Option<TransportSetting>,
     caps: &Capabilities,
 ) -> (TransportMode, String) {
-    if let Some(value) = query {
-        return match TransportSetting::parse(value) {
-            Some(TransportSetting::Fixed(mode)) => (mode, "chosen by ?transport=".into()),
-            Some(TransportSetting::Auto) => auto_mode(caps),
-            None => {
-                let (mode, reason) = auto_mode(caps);
-                (mode, format!("unknown ?transport={value}; {reason}"))
-            }
-        };
+    let choice = choose(query, stored, caps, &[]);
+    (choice.mode, choice.reason)
+}
+
+/// The feature whose failure this mode suffers when it does not start or answer (`locks`:
+/// the leader mode elects with Web Locks).
+pub fn feature_of(mode: TransportMode, locks: bool) -> Option<Feature> {
+    match mode {
+        TransportMode::SharedWorker => Some(Feature::SharedWorker),
+        TransportMode::ServiceWorker => Some(Feature::ServiceWorker),
+        TransportMode::Leader if locks => Some(Feature::WebLocks),
+        TransportMode::Leader => Some(Feature::BroadcastChannel),
+        TransportMode::Direct => None,
     }
-    match stored {
-        Some(TransportSetting::Fixed(mode)) => (mode, "chosen in settings".into()),
-        Some(TransportSetting::Auto) | None => auto_mode(caps),
+}
+
+/// How long a failure keeps a feature off the ladder: long enough that tabs opened in the same
+/// sitting skip it at once, short enough that a fixed deploy or policy is tried again.
+pub const FAILURE_MEMORY_MS: u64 = 30 * 60 * 1000;
+
+/// The failures this browser saw lately, as kept in localStorage (JSON; anything unreadable
+/// counts as none, so a bad entry can only cost a retry).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FailureMemory {
+    /// Feature -> (reason, when it failed, Unix ms).
+    failed: BTreeMap<Feature, (String, u64)>,
+}
+
+impl FailureMemory {
+    /// Reads what `to_json` wrote.
+    pub fn from_json(text: &str) -> FailureMemory {
+        serde_json::from_str(text).unwrap_or_default()
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    /// Notes a failure at `now_ms`.
+    pub fn record(&mut self, failure: &Failure, now_ms: u64) {
+        self.failed
+            .insert(failure.feature, (failure.reason.clone(), now_ms));
+    }
+
+    /// The failures still remembered at `now_ms` (older ones are forgotten, as are any from the
+    /// future: a clock that moved back must not pin a failure).
+    pub fn active(&self, now_ms: u64) -> Vec<Failure> {
+        self.failed
+            .iter()
+            .filter(|(_, (_, at))| *at <= now_ms && now_ms - at < FAILURE_MEMORY_MS)
+            .map(|(feature, (reason, _))| Failure {
+                feature: *feature,
+                reason: reason.clone(),
+            })
+            .collect()
     }
 }
 
@@ -226,5 +392,89 @@ mod tests {
         }
         assert_eq!(TransportSetting::parse("Leader"), None);
         assert_eq!(TransportSetting::parse(""), None);
+    }
+
+    fn failure(feature: Feature, reason: &str) -> Failure {
+        Failure {
+            feature,
+            reason: reason.into(),
+        }
+    }
+
+    #[test]
+    fn auto_walks_down_the_ladder_past_each_failure() {
+        let c = caps(true, true, true);
+        let blocked = failure(Feature::SharedWorker, "SecurityError");
+        let choice = choose(None, None, &c, std::slice::from_ref(&blocked));
+        assert_eq!((choice.mode, choice.locks), (TransportMode::Leader, true));
+        assert!(
+            choice
+                .reason
+                .starts_with("SharedWorker blocked: SecurityError; "),
+            "{}",
+            choice.reason
+        );
+        assert_eq!(
+            choice.skipped.as_deref(),
+            Some("SharedWorker blocked: SecurityError")
+        );
+        let locks = failure(Feature::WebLocks, "the lock manager did not answer");
+        let choice = choose(None, None, &c, &[blocked.clone(), locks.clone()]);
+        assert_eq!((choice.mode, choice.locks), (TransportMode::Leader, false));
+        let channel = failure(Feature::BroadcastChannel, "SecurityError");
+        let choice = choose(None, None, &c, &[blocked, locks, channel]);
+        assert_eq!(choice.mode, TransportMode::Direct);
+        assert!(!choice.explicit);
+    }
+
+    #[test]
+    fn an_explicit_choice_is_kept_even_where_it_failed() {
+        let c = caps(true, true, true);
+        let blocked = [failure(Feature::SharedWorker, "SecurityError")];
+        let choice = choose(Some("shared-worker"), None, &c, &blocked);
+        assert_eq!(choice.mode, TransportMode::SharedWorker);
+        assert!(choice.explicit);
+        let stored = Some(TransportSetting::Fixed(TransportMode::SharedWorker));
+        assert!(choose(None, stored, &c, &blocked).explicit);
+        let auto = choose(Some("auto"), stored, &c, &blocked);
+        assert_eq!((auto.mode, auto.explicit), (TransportMode::Leader, false));
+    }
+
+    #[test]
+    fn each_mode_names_the_feature_that_can_fail_it() {
+        assert_eq!(
+            feature_of(TransportMode::SharedWorker, true),
+            Some(Feature::SharedWorker)
+        );
+        assert_eq!(
+            feature_of(TransportMode::Leader, true),
+            Some(Feature::WebLocks)
+        );
+        assert_eq!(
+            feature_of(TransportMode::Leader, false),
+            Some(Feature::BroadcastChannel)
+        );
+        assert_eq!(feature_of(TransportMode::Direct, true), None);
+    }
+
+    #[test]
+    fn failures_are_remembered_for_a_while_then_tried_again() {
+        let mut memory = FailureMemory::default();
+        memory.record(&failure(Feature::SharedWorker, "SecurityError"), 1_000);
+        let kept = FailureMemory::from_json(&memory.to_json());
+        assert_eq!(kept, memory);
+        assert_eq!(
+            kept.active(1_000 + FAILURE_MEMORY_MS - 1),
+            [failure(Feature::SharedWorker, "SecurityError")]
+        );
+        assert!(kept.active(1_000 + FAILURE_MEMORY_MS).is_empty());
+        assert!(
+            kept.active(999).is_empty(),
+            "a failure from the future is no failure"
+        );
+        assert_eq!(
+            FailureMemory::from_json("{not json"),
+            FailureMemory::default()
+        );
     }
 }

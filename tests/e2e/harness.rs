@@ -60,6 +60,11 @@ pub struct Stats {
 }
 
 impl Server {
+    /// Starts the server on a free port serving `dist`, and waits until it answers.
+    pub async fn start_with_dist(dist: &str, extra_args: &[&str]) -> Server {
+        Server::start_at(free_port(), dist, extra_args).await
+    }
+
     /// Starts the server on a free port and waits until it answers.
     pub async fn start(extra_args: &[&str]) -> Server {
         Server::start_at(free_port(), &env_path("CONVOY_DIST"), extra_args).await
@@ -289,6 +294,24 @@ impl Browser {
         handle
     }
 
+    /// Opens `url` in a new tab with `script` run in every document before the page's own
+    /// scripts (through the DevTools protocol): how a test emulates a browser that lacks or
+    /// blocks a feature.
+    pub async fn open_tab_with_script(&self, url: &str, script: &str) -> WindowHandle {
+        let created = self.client.new_window(true).await.expect("a new tab");
+        self.cdp(
+            &created.handle,
+            "Page.addScriptToEvaluateOnNewDocument",
+            json!({ "source": script }),
+        )
+        .await;
+        self.client
+            .goto(&with_full_diagnostics(url))
+            .await
+            .expect("the page loads");
+        created.handle
+    }
+
     /// Opens a tab without waiting for its page to load (for the stalled tab of the control).
     pub async fn open_tab_no_wait(&self, url: &str) -> WindowHandle {
         let created = self.client.new_window(true).await.expect("a new tab");
@@ -415,17 +438,13 @@ impl WebDriverCompatibleCommand for Cdp {
     }
 }
 
-/// `url` with `diagnostics=full`: the app then lists every delivery since load, not only the
-/// recent ones (and remembers it for the origin, so later navigations keep it).
+/// `url` with `#diagnostics=full`: the app then lists every delivery since load, not only the
+/// recent ones (and remembers it for the origin, so later navigations keep it). In the fragment,
+/// so the page's path and query stay what the test asked for.
 pub fn with_full_diagnostics(url: &str) -> String {
-    let (path, fragment) = url
-        .split_once('#')
-        .map_or((url, None), |(p, f)| (p, Some(f)));
-    let separator = if path.contains('?') { '&' } else { '?' };
-    let mut full = format!("{path}{separator}diagnostics=full");
-    if let Some(fragment) = fragment {
-        full.push('#');
-        full.push_str(fragment);
+    if url.contains('#') {
+        url.to_owned()
+    } else {
+        format!("{url}#diagnostics=full")
     }
-    full
 }

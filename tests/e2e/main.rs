@@ -7,5 +7,6 @@ mod harness;
 mod live_app;
 mod offline_shell;
 mod shared_stream;
+mod transport_fallback;
 mod worker_bundles;
 mod worker_modes;

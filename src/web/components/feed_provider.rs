@@ -27,7 +27,7 @@ pub fn feed_provider(FeedProviderProps { children }: &FeedProviderProps) -> Html
                 FeedUpdate::Events(events) => dispatcher.dispatch(FleetAction::Events(events)),
                 FeedUpdate::Status(status) => set_status.set(Some(status)),
             });
-            FeedHandle(Feed::connect(on_update))
+            FeedHandle(Feed::connect(move |update| on_update.emit(update)))
         })
     };
     html! {

@@ -1,7 +1,7 @@
 //! The header: where you are, where you can go, and how the feed is doing.
 
 use crate::web::components::status_chip::StatusChip;
-use crate::web::hooks::{use_feed_status, use_now};
+use crate::web::hooks::{use_automatic_transport, use_feed_status, use_now};
 use crate::web::route::Route;
 use yew::prelude::*;
 use yew_router::prelude::*;
@@ -10,6 +10,7 @@ use yew_router::prelude::*;
 pub fn nav_bar() -> Html {
     let status = use_feed_status();
     let now_ms = use_now(1_000);
+    let on_use_automatic = use_automatic_transport();
     html! {
         <header class="nav-bar">
             <a class="skip-link" href="#main">{ "Skip to content" }</a>
@@ -21,7 +22,7 @@ pub fn nav_bar() -> Html {
                 <Link<Route> to={Route::Diagnostics}>{ "Diagnostics" }</Link<Route>>
                 <Link<Route> to={Route::Settings}>{ "Settings" }</Link<Route>>
             </nav>
-            <StatusChip {status} {now_ms} />
+            <StatusChip {status} {now_ms} {on_use_automatic} />
         </header>
     }
 }

@@ -3,6 +3,7 @@
 
 mod event_value;
 
+mod use_automatic_transport;
 mod use_board;
 mod use_feed;
 mod use_fleet_map;
@@ -13,6 +14,7 @@ mod use_speed_history;
 mod use_truck_detail;
 
 pub use event_value::{input_value, select_value};
+pub use use_automatic_transport::use_automatic_transport;
 pub use use_board::{use_board, use_saved_board, BoardHandle};
 pub use use_feed::{use_feed, use_feed_status, use_fleet, use_truck, use_watch, FeedHandle};
 pub use use_fleet_map::{use_fleet_map, MapFetch};
