@@ -10,7 +10,8 @@
 
 use crate::api::ApiError;
 use crate::conn::ConnectionHandle;
-use crate::hub::{Clock, Hub, Logged, Subscription};
+use crate::hub::{Clock, Hub, Subscription};
+use crate::log::Logged;
 use crate::stats::StreamGuard;
 use crate::AppState;
 use axum::body::Body;
