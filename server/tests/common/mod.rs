@@ -232,3 +232,98 @@ impl Drop for TempDir {
         let _ = std::fs::remove_dir_all(&self.0);
     }
 }
+
+/// The real `convoy-server` binary running as a child process; killed with SIGKILL on drop.
+pub struct ServerProcess {
+    pub addr: SocketAddr,
+    pub client: reqwest::Client,
+    child: std::process::Child,
+}
+
+impl ServerProcess {
+    /// Starts the binary on a free loopback port with `args` and waits for its
+    /// `listening on` line.
+    pub fn start(args: &[&str]) -> ServerProcess {
+        use std::io::BufRead;
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_convoy-server"))
+            .args([
+                "--addr",
+                "127.0.0.1:0",
+                "--dist",
+                "/nonexistent/convoy-dist",
+            ])
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("convoy-server starts");
+        let stdout = child.stdout.take().unwrap();
+        let mut line = String::new();
+        std::io::BufReader::new(stdout)
+            .read_line(&mut line)
+            .unwrap();
+        let addr = line
+            .trim()
+            .rsplit("://")
+            .next()
+            .and_then(|a| a.parse().ok())
+            .unwrap_or_else(|| panic!("no address in {line:?}"));
+        ServerProcess {
+            addr,
+            client: reqwest::Client::new(),
+            child,
+        }
+    }
+
+    pub fn url(&self, path_and_query: &str) -> String {
+        format!("http://{}{}", self.addr, path_and_query)
+    }
+
+    pub async fn get_json<T: serde::de::DeserializeOwned>(&self, path_and_query: &str) -> T {
+        let response = within(self.client.get(self.url(path_and_query)).send())
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "{path_and_query}");
+        response.json().await.unwrap()
+    }
+
+    /// Opens `/api/stream` with `Last-Event-ID` when given.
+    pub async fn stream(&self, last_event_id: Option<u64>) -> SseClient {
+        let mut request = self.client.get(self.url("/api/stream"));
+        if let Some(id) = last_event_id {
+            request = request.header("Last-Event-ID", id.to_string());
+        }
+        let response = within(request.send()).await.unwrap();
+        assert_eq!(response.status(), 200);
+        SseClient {
+            response,
+            decoder: Decoder::new(),
+            ended: false,
+        }
+    }
+
+    /// `kill -9`: no shutdown code runs.
+    pub fn kill(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+
+    /// SIGTERM, then waits for a clean exit.
+    pub fn terminate(mut self) {
+        let pid = self.child.id().to_string();
+        let sent = std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap();
+        assert!(sent.success());
+        let status = self.child.wait().unwrap();
+        assert!(status.success(), "{status}");
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
