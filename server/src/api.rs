@@ -105,7 +105,8 @@ pub async fn map(State(app): State<AppState>) -> Json<FleetMap> {
 /// The body of `GET /api/health`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Health {
-    /// Whether this node can take events and serve streams.
+    /// Whether this node can take events and serve streams: false while a shared log (Redis)
+    /// is out of reach (ingest answers 503; open streams stay open and resume when it is back).
     pub ok: bool,
     /// The engine, as `--log` names it.
     pub log: String,
@@ -120,7 +121,7 @@ pub struct Health {
 /// `GET /api/health`: what this node runs and whether its log answers.
 pub async fn health(State(app): State<AppState>) -> Json<Health> {
     Json(Health {
-        ok: true,
+        ok: app.hub.remote().is_none_or(|r| r.reachable()),
         log: app.hub.describe().to_owned(),
         first_id: app.hub.first_id(),
         oldest_id: app.hub.floor(),

@@ -1,12 +1,14 @@
 //! The hub: the one path every event takes, whoever produced it (the simulator, `POST
 //! /api/ingest`). It appends to the event log's engine, keeps the fleet snapshot current with
-//! `Fleet::apply`, and fans events out to the open streams.
+//! `Fleet::apply`, and fans events out to the open streams. With a shared log (Redis) appends go
+//! to the log and come back, in id order and from every node, through [`Hub::deliver`].
 //!
 //! Everything that must be consistent happens under one lock: appending (ids, snapshot,
 //! fan-out), subscribing (resume decision, replay read, joining the fan-out) and taking a
 //! snapshot. So a stream's replay and its live events meet with no gap and no repeat, and a
 //! snapshot's `last_event_id` is exactly the last event it reflects.
 
+use crate::log::redis::RedisLog;
 use crate::log::{plan_resume, LogEngine, LogError, Logged, Prepared, ResumePlan, Retention};
 use convoy_core::fleet::Fleet;
 use convoy_core::wire::{
@@ -119,10 +121,18 @@ struct Inner {
 pub struct Hub {
     inner: Mutex<Inner>,
     latest: AtomicU64,
-    first_id: EventId,
+    first_id: AtomicU64,
     describe: String,
     queue_capacity: usize,
+    /// Set when the log is shared: appends go there, events come back through `deliver`.
+    remote: Option<Arc<RedisLog>>,
+    /// The last id published here, for appenders waiting to read their own writes.
+    published: tokio::sync::watch::Sender<EventId>,
 }
+
+/// How long an append to a shared log waits for its events to come back to this node (so the
+/// node's fleet and streams reflect them when the producer is answered).
+pub const READ_YOUR_WRITES: Duration = Duration::from_secs(2);
 
 /// A run's first event id: Unix ms at start times 1000, plus one. Ids of a later run start above
 /// any earlier run's (fewer than 1000 events a millisecond) and stay below 2^53 for centuries.
@@ -174,6 +184,17 @@ impl Hub {
         key_window: Duration,
     ) -> Result<Hub, LogError> {
         let recovered = engine.recover()?;
+        Hub::open_recovered(engine, recovered, seed, queue_capacity, key_window)
+    }
+
+    /// [`Hub::open`] with what was recovered read elsewhere (a shared log's snapshot and tail).
+    pub fn open_recovered(
+        engine: Box<dyn LogEngine>,
+        recovered: crate::log::Recovered,
+        seed: Vec<TruckState>,
+        queue_capacity: usize,
+        key_window: Duration,
+    ) -> Result<Hub, LogError> {
         let mut fleet = recovered
             .snapshot
             .map(Fleet::from_snapshot)
@@ -190,9 +211,11 @@ impl Hub {
         }
         Ok(Hub {
             latest: AtomicU64::new(latest),
-            first_id: engine.first_id(),
+            first_id: AtomicU64::new(engine.first_id()),
             describe: engine.describe(),
             queue_capacity: queue_capacity.max(1),
+            remote: None,
+            published: tokio::sync::watch::channel(latest).0,
             inner: Mutex::new(Inner {
                 engine,
                 fleet,
@@ -206,6 +229,19 @@ impl Hub {
         })
     }
 
+    /// Makes this hub a node of the shared log `remote`: appends go to it, and its tail must
+    /// call [`Hub::deliver`].
+    pub fn shared_by(mut self, remote: Arc<RedisLog>) -> Hub {
+        self.describe = remote.url().to_owned();
+        self.remote = Some(remote);
+        self
+    }
+
+    /// The shared log, when there is one.
+    pub fn remote(&self) -> Option<&Arc<RedisLog>> {
+        self.remote.as_ref()
+    }
+
     fn lock(&self) -> MutexGuard<'_, Inner> {
         // Nothing under this lock leaves the state half-updated in a way a panic could expose,
         // so a poisoned lock is still usable.
@@ -214,7 +250,7 @@ impl Hub {
 
     /// The log's first event id (earlier ids belong to another log or run).
     pub fn first_id(&self) -> EventId {
-        self.first_id
+        self.first_id.load(Ordering::Acquire)
     }
 
     /// The engine, as `--log` names it.
@@ -227,11 +263,86 @@ impl Hub {
         self.latest.load(Ordering::Acquire)
     }
 
+    /// Appends `batch` atomically and in order, from async code: on a blocking thread for a
+    /// local engine; to the shared log, then waiting (up to [`READ_YOUR_WRITES`]) until the
+    /// events are published here, for a shared one.
+    pub async fn append_async(
+        self: &Arc<Self>,
+        batch: Vec<Submission>,
+        now_ms: u64,
+    ) -> Result<Vec<Outcome>, LogError> {
+        let Some(remote) = &self.remote else {
+            let hub = self.clone();
+            return tokio::task::spawn_blocking(move || hub.append(batch, now_ms))
+                .await
+                .map_err(|e| LogError::Store(e.to_string()))?;
+        };
+        let prepared: Vec<(Option<String>, Prepared)> = batch
+            .into_iter()
+            .map(|s| (s.key, Prepared::new(s.event)))
+            .collect();
+        let outcomes = remote.append(&prepared, self.latest_id()).await?;
+        if let Some(last) = outcomes.iter().map(|o| o.id()).max() {
+            let mut published = self.published.subscribe();
+            let _ =
+                tokio::time::timeout(READ_YOUR_WRITES, published.wait_for(|&id| id >= last)).await;
+        }
+        Ok(outcomes)
+    }
+
+    /// Publishes events of a shared log in id order (its tail calls this): ids at or below the
+    /// latest are skipped, so reading an entry twice is harmless.
+    pub fn deliver(&self, events: Vec<(EventId, Prepared)>, now_ms: u64) {
+        let mut inner = self.lock();
+        let mut latest = inner.engine.latest_id();
+        for (id, prepared) in events {
+            if id <= latest {
+                continue;
+            }
+            let logged = Logged::encode(id, prepared.truck, prepared.event.name(), &prepared.data);
+            if let Err(e) = inner.engine.adopt(std::slice::from_ref(&logged), now_ms) {
+                crate::log_line(format_args!("convoy-server: cannot keep event {id}: {e}"));
+                return;
+            }
+            latest = id;
+            let envelope = Envelope {
+                id,
+                event: prepared.event,
+            };
+            apply(&mut inner.fleet, &envelope);
+            fan_out(&mut inner.subscribers, &logged);
+            self.latest.store(id, Ordering::Release);
+        }
+        drop(inner);
+        self.published.send_replace(latest);
+    }
+
+    /// The shared log started a new epoch at `first_id`: resuming from before it is a reset.
+    pub fn set_first_id(&self, first_id: EventId) {
+        let mut inner = self.lock();
+        inner.engine.set_first_id(first_id);
+        self.first_id.store(first_id, Ordering::Release);
+    }
+
+    /// Waits (up to `wait`) until this node has published `id`; whether it has. A client that
+    /// read up to `id` on a node that is ahead resumes here once this node caught up.
+    pub async fn caught_up(&self, id: EventId, wait: Duration) -> bool {
+        let mut published = self.published.subscribe();
+        tokio::time::timeout(wait, published.wait_for(|&latest| latest >= id))
+            .await
+            .is_ok_and(|r| r.is_ok())
+    }
+
     /// Appends `batch` atomically, in order, and publishes it: every event gets the next id, or
     /// on an error none does and nothing is published. An event whose key was seen within the
     /// window (in an earlier call or earlier in this batch) is not appended again. This blocks
-    /// on the engine: from async code, call it on a blocking thread.
+    /// on the engine: from async code, use [`Hub::append_async`]. A shared log's hub refuses.
     pub fn append(&self, batch: Vec<Submission>, now_ms: u64) -> Result<Vec<Outcome>, LogError> {
+        if self.remote.is_some() {
+            return Err(LogError::Config(
+                "a shared log is appended to with append_async".into(),
+            ));
+        }
         let prepared: Vec<(Option<String>, Prepared)> = batch
             .into_iter()
             .map(|s| (s.key, Prepared::new(s.event)))
@@ -275,6 +386,7 @@ impl Hub {
             // After the fan-out: whoever reads `latest` finds every event up to it in its queue.
             self.latest.store(logged.id, Ordering::Release);
         }
+        self.published.send_replace(inner.engine.latest_id());
         inner.since_snapshot += fresh_index.len() as u64;
         if inner.since_snapshot >= SNAPSHOT_EVERY {
             // The events are stored; a failed snapshot only means a longer rebuild at start.
@@ -310,7 +422,8 @@ impl Hub {
         let mut inner = self.lock();
         let latest = inner.engine.latest_id();
         let floor = inner.engine.floor();
-        let (replay, reset) = match plan_resume(self.first_id, floor, latest, resume) {
+        let first_id = self.first_id();
+        let (replay, reset) = match plan_resume(first_id, floor, latest, resume) {
             ResumePlan::Live => (Vec::new(), None),
             ResumePlan::ReplayAfter(after) => match inner.engine.read_after(after) {
                 Ok(events) => {

@@ -361,10 +361,10 @@ pub async fn ingest(
             ingest.max_events
         )));
     }
-    let hub = app.hub.clone();
-    let outcomes = tokio::task::spawn_blocking(move || hub.append(batch, now_ms))
+    let outcomes = app
+        .hub
+        .append_async(batch, now_ms)
         .await
-        .map_err(|e| IngestError::Unavailable(e.to_string()))?
         .map_err(|e| IngestError::Unavailable(e.to_string()))?;
     let accepted = outcomes
         .iter()

@@ -76,6 +76,8 @@ pub struct Config {
     pub quiet: bool,
     /// The event log's engine.
     pub log: LogSpec,
+    /// The fleet's name: its log's keys in a shared log (several fleets can share one Redis).
+    pub fleet: String,
     /// How much history the log keeps; pruned in the background every `trim_every`.
     pub retention: Retention,
     pub trim_every: Duration,
@@ -105,6 +107,7 @@ impl Default for Config {
             min_tick: Duration::from_millis(20),
             quiet: false,
             log: LogSpec::Memory,
+            fleet: "default".to_owned(),
             retention: Retention::Events(1_000_000),
             trim_every: Duration::from_secs(10),
             ingest_token_file: None,
@@ -141,6 +144,9 @@ impl Config {
         }
         if self.queue_capacity == 0 {
             return fail("queue capacity must be at least 1");
+        }
+        if !convoy_core::wire::is_valid_truck_id(&self.fleet) {
+            return fail("the fleet name must be 1 to 32 letters, digits and '-'");
         }
         if self.ingest_max_bytes == 0 || self.ingest_max_events == 0 {
             return fail("ingest limits must be at least 1");
@@ -245,14 +251,49 @@ pub async fn serve(
             start_ms,
         )
     });
-    let engine = log::open(&config.log, hub::first_id_for(start_ms), config.replay)?;
     let seed = sim.as_ref().map(Simulator::states).unwrap_or_default();
-    let hub = Arc::new(Hub::open(
-        engine,
-        seed,
-        config.queue_capacity,
-        config.idempotency_window,
-    )?);
+    let (hub, tail_from) = match &config.log {
+        LogSpec::Redis(url) => {
+            let maxlen = match config.retention {
+                Retention::Events(n) => n.max(config.replay as u64),
+                Retention::Age(_) => 1_000_000.max(config.replay as u64),
+            };
+            let remote = Arc::new(log::redis::RedisLog::new(
+                url,
+                &config.fleet,
+                maxlen,
+                config.idempotency_window,
+            )?);
+            let loaded = remote.load(config.replay).await?;
+            let hub = Hub::open_recovered(
+                Box::new(loaded.view),
+                loaded.recovered,
+                seed,
+                config.queue_capacity,
+                config.idempotency_window,
+            )?
+            .shared_by(remote);
+            (Arc::new(hub), Some(loaded.last_id))
+        }
+        spec => {
+            let engine = log::open(spec, hub::first_id_for(start_ms), config.replay)?;
+            let hub = tokio::task::spawn_blocking({
+                let (queue, window) = (config.queue_capacity, config.idempotency_window);
+                move || Hub::open(engine, seed, queue, window)
+            })
+            .await
+            .map_err(|e| ServeError::Config(e.to_string()))??;
+            (Arc::new(hub), None)
+        }
+    };
+    if !config.quiet {
+        log_line(format_args!(
+            "log: {} (ids {}..={})",
+            hub.describe(),
+            hub.first_id(),
+            hub.latest_id()
+        ));
+    }
     let sim: Option<SharedSim> = sim.map(|sim| Arc::new(Mutex::new(sim)));
     let token = CancellationToken::new();
     let state = AppState {
@@ -286,6 +327,17 @@ pub async fn serve(
             token.clone(),
         ))
     });
+    let tail = match (hub.remote().cloned(), tail_from) {
+        (Some(remote), Some(from)) => Some(tokio::spawn(log::redis::tail(
+            remote,
+            hub.clone(),
+            from,
+            clock,
+            !config.quiet,
+            token.clone(),
+        ))),
+        _ => None,
+    };
     let trimmer = tokio::spawn(trim(
         hub.clone(),
         config.retention,
@@ -316,6 +368,9 @@ pub async fn serve(
         let _ = driver.await;
     }
     let _ = trimmer.await;
+    if let Some(tail) = tail {
+        let _ = tail.await;
+    }
     // The next start then rebuilds the fleet from the snapshot alone.
     let checkpoint = tokio::task::spawn_blocking(move || hub.checkpoint()).await;
     if let Ok(Err(e)) = checkpoint {

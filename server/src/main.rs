@@ -46,9 +46,13 @@ struct Args {
     /// PEM private key for --tls.
     #[arg(long, requires = "cert", requires = "tls")]
     key: Option<PathBuf>,
-    /// The event log: `memory` (gone with the process) or `file:DIR` (durable, in DIR).
+    /// The event log: `memory` (gone with the process), `file:DIR` (durable, in DIR) or
+    /// `redis://HOST:PORT[/DB]` (a Redis stream shared by several nodes).
     #[arg(long, default_value = "memory", value_name = "ENGINE")]
     log: LogSpec,
+    /// The fleet's name: its keys in a shared Redis.
+    #[arg(long, default_value = "default")]
+    fleet: String,
     /// History the log keeps: a number of events, or a duration (90s, 30m, 24h, 7d).
     #[arg(long, default_value = "1000000", value_name = "EVENTS|DURATION")]
     retention: Retention,
@@ -84,6 +88,7 @@ impl Args {
             tls,
             quiet: self.quiet,
             log: self.log,
+            fleet: self.fleet,
             retention: self.retention,
             ingest_token_file: self.ingest_token_file,
             ingest_max_bytes: self.ingest_max_bytes,

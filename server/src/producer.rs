@@ -1,5 +1,5 @@
 //! The simulator as a producer: it steps the pure [`Simulator`] as time passes and appends what
-//! it produced through [`Hub::append`], the same path `POST /api/ingest` takes.
+//! it produced through [`Hub::append_async`], the same path `POST /api/ingest` takes.
 
 use crate::hub::{Clock, Hub, Submission};
 use crate::sim::Simulator;
@@ -36,16 +36,10 @@ pub async fn drive(
         if !events.is_empty() {
             let count = events.len();
             let batch: Vec<Submission> = events.into_iter().map(Submission::from).collect();
-            let hub = hub.clone();
-            let appended = tokio::task::spawn_blocking(move || hub.append(batch, now)).await;
-            match appended {
-                Ok(Ok(_)) => {}
-                Ok(Err(e)) => crate::log_line(format_args!(
+            if let Err(e) = hub.append_async(batch, now).await {
+                crate::log_line(format_args!(
                     "convoy-server: simulator lost {count} events: {e}"
-                )),
-                Err(e) => crate::log_line(format_args!(
-                    "convoy-server: simulator lost {count} events: {e}"
-                )),
+                ));
             }
         }
         let next = due.clamp(now + min_tick_ms, now + 1000.max(min_tick_ms));

@@ -4,42 +4,89 @@
 
 mod common;
 
-use common::TempDir;
+use common::{RedisServer, TempDir};
 use convoy_core::wire::{EventId, FleetEvent, TruckStatus, Watch};
-use convoy_server::hub::{new_truck, Hub, Outcome, Submission};
+use convoy_server::hub::{new_truck, Clock, Hub, Outcome, Submission};
+use convoy_server::log::redis::{tail, RedisLog};
 use convoy_server::log::{self, LogSpec, Retention};
 use std::sync::Arc;
 use std::time::Duration;
+use tokio_util::sync::CancellationToken;
 
-/// A hub over one engine, and whatever must live as long as it.
+/// A hub over one engine, its first id, and whatever must live as long as it.
 struct Subject {
     hub: Arc<Hub>,
+    first: EventId,
     _keep: Vec<Box<dyn std::any::Any + Send>>,
 }
 
 const FIRST: EventId = 1_000_000_001;
+const WINDOW: Duration = Duration::from_secs(60);
 
-fn memory(replay: usize) -> Subject {
-    subject(&LogSpec::Memory, replay, Vec::new())
+fn seed() -> Vec<convoy_core::wire::TruckState> {
+    vec![new_truck("T-01"), new_truck("T-02")]
 }
 
-fn file(replay: usize) -> Subject {
+async fn memory(replay: usize) -> Subject {
+    local(&LogSpec::Memory, replay, Vec::new())
+}
+
+async fn file(replay: usize) -> Subject {
     let dir = TempDir::new("engine");
-    subject(
+    local(
         &LogSpec::File(dir.path().join("data")),
         replay,
         vec![Box::new(dir)],
     )
 }
 
-fn subject(spec: &LogSpec, replay: usize, keep: Vec<Box<dyn std::any::Any + Send>>) -> Subject {
+fn local(spec: &LogSpec, replay: usize, keep: Vec<Box<dyn std::any::Any + Send>>) -> Subject {
     let engine = log::open(spec, FIRST, replay).unwrap();
-    let seed = vec![new_truck("T-01"), new_truck("T-02")];
-    let hub = Hub::open(engine, seed, 100_000, Duration::from_secs(60)).unwrap();
+    let hub = Hub::open(engine, seed(), 100_000, WINDOW).unwrap();
     Subject {
         hub: Arc::new(hub),
+        first: FIRST,
         _keep: keep,
     }
+}
+
+/// A node of a Redis log on a fresh redis-server, with its tail running.
+async fn redis(replay: usize) -> Subject {
+    let server = RedisServer::start().await;
+    let remote = Arc::new(RedisLog::new(&server.url(), "contract", 1_000_000, WINDOW).unwrap());
+    let loaded = remote.load(replay).await.unwrap();
+    let hub = Hub::open_recovered(
+        Box::new(loaded.view),
+        loaded.recovered,
+        seed(),
+        100_000,
+        WINDOW,
+    )
+    .unwrap()
+    .shared_by(remote.clone());
+    let hub = Arc::new(hub);
+    let stop = CancellationToken::new();
+    tokio::spawn(tail(
+        remote,
+        hub.clone(),
+        loaded.last_id,
+        Clock::new(now()),
+        false,
+        stop.clone(),
+    ));
+    Subject {
+        first: hub.first_id(),
+        hub,
+        // The tail stops before Redis does.
+        _keep: vec![Box::new(stop.drop_guard()), Box::new(server)],
+    }
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
 }
 
 fn status(truck: &str, next_stop: usize) -> FleetEvent {
@@ -51,9 +98,10 @@ fn status(truck: &str, next_stop: usize) -> FleetEvent {
     }
 }
 
-fn append(hub: &Hub, events: Vec<FleetEvent>, now_ms: u64) -> Vec<EventId> {
+async fn append(hub: &Arc<Hub>, events: Vec<FleetEvent>, now_ms: u64) -> Vec<EventId> {
     let batch = events.into_iter().map(Submission::from).collect();
-    hub.append(batch, now_ms)
+    hub.append_async(batch, now_ms)
+        .await
         .unwrap()
         .into_iter()
         .map(|o| match o {
@@ -79,83 +127,93 @@ fn stops(frames: &[convoy_server::log::Logged]) -> Vec<(EventId, usize)> {
         .collect()
 }
 
-fn append_then_read_since(subject: Subject) {
-    let hub = &subject.hub;
-    assert_eq!(hub.latest_id(), FIRST - 1);
-    let ids = append(hub, (0..10).map(|i| status("T-01", i)).collect(), 1_000);
-    assert_eq!(ids, (FIRST..FIRST + 10).collect::<Vec<_>>());
-    let more = append(hub, vec![status("T-02", 10), status("T-01", 11)], 1_000);
-    assert_eq!(more, [FIRST + 10, FIRST + 11]);
+async fn append_then_read_since(subject: Subject) {
+    let (hub, first) = (&subject.hub, subject.first);
+    assert_eq!(hub.latest_id(), first - 1);
+    let ids = append(hub, (0..10).map(|i| status("T-01", i)).collect(), now()).await;
+    assert_eq!(ids, (first..first + 10).collect::<Vec<_>>());
+    let more = append(hub, vec![status("T-02", 10), status("T-01", 11)], now()).await;
+    assert_eq!(more, [first + 10, first + 11]);
     // Everything after an id, with the content it was appended with.
-    let sub = hub.subscribe(1, Watch::All, Some(FIRST + 3), None);
+    let sub = hub.subscribe(1, Watch::All, Some(first + 3), None);
     assert!(sub.reset.is_none());
-    let expected: Vec<(EventId, usize)> = (4..12).map(|i| (FIRST + i, i as usize)).collect();
+    let expected: Vec<(EventId, usize)> = (4..12).map(|i| (first + i, i as usize)).collect();
     assert_eq!(stops(&sub.replay), expected);
     // Filtered by truck, and nothing after the latest.
-    let t2 = hub.subscribe(2, Watch::parse_query("T-02").unwrap(), Some(FIRST), None);
-    assert_eq!(stops(&t2.replay), [(FIRST + 10, 10)]);
-    let at_latest = hub.subscribe(3, Watch::All, Some(FIRST + 11), None);
+    let t2 = hub.subscribe(2, Watch::parse_query("T-02").unwrap(), Some(first), None);
+    assert_eq!(stops(&t2.replay), [(first + 10, 10)]);
+    let at_latest = hub.subscribe(3, Watch::All, Some(first + 11), None);
     assert!(at_latest.replay.is_empty() && at_latest.reset.is_none());
-    // Right after the snapshot's id, from before the first event.
-    let all = hub.subscribe(4, Watch::All, Some(FIRST - 1), None);
+    // From before the first event.
+    let all = hub.subscribe(4, Watch::All, Some(first - 1), None);
     assert_eq!(all.replay.len(), 12);
 }
 
-fn trim_by_count_and_age_moves_the_floor(subject: Subject) {
-    let hub = &subject.hub;
-    append(hub, (0..50).map(|i| status("T-01", i)).collect(), 1_000);
-    append(hub, (50..100).map(|i| status("T-01", i)).collect(), 9_000);
+async fn trim_by_count_and_age_moves_the_floor(subject: Subject) {
+    let (hub, first) = (&subject.hub, subject.first);
+    append(hub, (0..50).map(|i| status("T-01", i)).collect(), now()).await;
+    // The age cut falls between the batches: each engine stamps an event when it keeps it,
+    // no later than `cut - 300 ms` for the first batch and no earlier than `cut` for the second.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let cut = now();
+    append(hub, (50..100).map(|i| status("T-01", i)).collect(), cut).await;
     // Engines that rebuild the fleet from a stored snapshot keep what it does not cover yet.
     hub.checkpoint().unwrap();
-    assert_eq!(hub.trim(Retention::Events(80), 9_000).unwrap(), 20);
-    assert_eq!(hub.floor(), FIRST + 19);
-    let sub = hub.subscribe(1, Watch::All, Some(FIRST + 19), None);
-    assert_eq!(sub.replay.first().map(|e| e.id), Some(FIRST + 20));
+    assert_eq!(hub.trim(Retention::Events(80), cut).unwrap(), 20);
+    assert_eq!(hub.floor(), first + 19);
+    let sub = hub.subscribe(1, Watch::All, Some(first + 19), None);
+    assert_eq!(sub.replay.first().map(|e| e.id), Some(first + 20));
     assert_eq!(sub.replay.len(), 80);
-    // Everything appended more than 5 s before 10 s: the first batch.
     let gone = hub
-        .trim(Retention::Age(Duration::from_secs(5)), 10_000)
+        .trim(Retention::Age(Duration::from_millis(150)), cut)
         .unwrap();
     assert_eq!(gone, 30);
-    assert_eq!(hub.floor(), FIRST + 49);
+    assert_eq!(hub.floor(), first + 49);
     // Nothing more to do.
-    assert_eq!(hub.trim(Retention::Events(80), 10_000).unwrap(), 0);
-    let reset = hub.subscribe(2, Watch::All, Some(FIRST + 48), None).reset;
+    assert_eq!(hub.trim(Retention::Events(80), cut).unwrap(), 0);
+    let reset = hub.subscribe(2, Watch::All, Some(first + 48), None).reset;
     assert!(reset.unwrap().reason.contains("older"));
 }
 
-fn resets_name_their_reason(subject: Subject) {
-    let hub = &subject.hub;
-    append(hub, (0..20).map(|i| status("T-01", i)).collect(), 1_000);
+async fn resets_name_their_reason(subject: Subject) {
+    let (hub, first) = (&subject.hub, subject.first);
+    append(hub, (0..20).map(|i| status("T-01", i)).collect(), now()).await;
     let reason = |after: EventId| {
         let sub = hub.subscribe(1, Watch::All, Some(after), None);
         hub.unsubscribe(1);
         sub.reset.map(|r| {
-            assert_eq!(r.latest_id, FIRST + 19);
+            assert_eq!(r.latest_id, first + 19);
             r.reason
         })
     };
-    assert!(reason(FIRST - 2).unwrap().contains("previous"));
+    assert!(reason(first - 2).unwrap().contains("previous"));
     assert!(reason(5).unwrap().contains("previous"));
-    assert!(reason(FIRST + 20).unwrap().contains("ahead"));
-    assert_eq!(reason(FIRST - 1), None);
-    assert_eq!(reason(FIRST + 19), None);
+    assert!(reason(first + 20).unwrap().contains("ahead"));
+    assert_eq!(reason(first - 1), None);
+    assert_eq!(reason(first + 19), None);
     hub.checkpoint().unwrap();
-    hub.trim(Retention::Events(5), 1_000).unwrap();
-    assert!(reason(FIRST + 10).unwrap().contains("older"));
-    assert_eq!(reason(FIRST + 14), None);
+    hub.trim(Retention::Events(5), now()).unwrap();
+    assert!(reason(first + 10).unwrap().contains("older"));
+    assert_eq!(reason(first + 14), None);
 }
 
-fn snapshots_match_the_stream_under_concurrent_appends(subject: Subject) {
-    let hub = subject.hub.clone();
+fn drain(sub: &mut convoy_server::hub::Subscription, seen: &mut Vec<(EventId, String, usize)>) {
+    while let Ok(event) = sub.live.try_recv() {
+        let (id, stop) = stops(std::slice::from_ref(&event))[0];
+        seen.push((id, event.truck.to_string(), stop));
+    }
+}
+
+async fn snapshots_match_the_stream_under_concurrent_appends(subject: Subject) {
+    let (hub, first) = (subject.hub.clone(), subject.first);
     let mut sub = hub.subscribe(1, Watch::All, None, None);
     let writers: Vec<_> = (0..4)
         .map(|w| {
             let hub = hub.clone();
-            std::thread::spawn(move || {
+            tokio::spawn(async move {
                 for n in 0..100 {
                     let truck = if w % 2 == 0 { "T-01" } else { "T-03" };
-                    append(&hub, vec![status(truck, w * 1000 + n)], 1_000);
+                    append(&hub, vec![status(truck, w * 1000 + n)], now()).await;
                 }
             })
         })
@@ -166,14 +224,11 @@ fn snapshots_match_the_stream_under_concurrent_appends(subject: Subject) {
     let mut seen: Vec<(EventId, String, usize)> = Vec::new();
     while checked < 50 || writers.iter().any(|w| !w.is_finished()) {
         let snapshot = hub.snapshot();
-        while let Ok(event) = sub.live.try_recv() {
-            let (id, stop) = stops(std::slice::from_ref(&event))[0];
-            seen.push((id, event.truck.to_string(), stop));
-        }
+        drain(&mut sub, &mut seen);
         let upto = snapshot.last_event_id;
         assert_eq!(
             seen.iter().filter(|(id, _, _)| *id <= upto).count() as u64,
-            upto - (FIRST - 1),
+            upto - (first - 1),
             "the snapshot is ahead of the stream"
         );
         for truck in &snapshot.trucks {
@@ -184,24 +239,23 @@ fn snapshots_match_the_stream_under_concurrent_appends(subject: Subject) {
                 Some((id, _, stop)) => {
                     assert_eq!((truck.last_event_id, truck.next_stop), (*id, *stop))
                 }
-                None => assert!(truck.last_event_id < FIRST, "{truck:?}"),
+                None => assert!(truck.last_event_id < first, "{truck:?}"),
             }
         }
         checked += 1;
+        tokio::task::yield_now().await;
     }
     for writer in writers {
-        writer.join().unwrap();
+        writer.await.unwrap();
     }
-    while let Ok(event) = sub.live.try_recv() {
-        let (id, stop) = stops(std::slice::from_ref(&event))[0];
-        seen.push((id, event.truck.to_string(), stop));
-    }
+    drain(&mut sub, &mut seen);
     let snapshot = hub.snapshot();
-    assert_eq!(snapshot.last_event_id, FIRST + 399);
+    assert_eq!(snapshot.last_event_id, first + 399);
     for truck in &snapshot.trucks {
-        let last = seen.iter().rfind(|(_, t, _)| t == &truck.id);
-        match last {
-            Some((id, _, stop)) => assert_eq!((truck.last_event_id, truck.next_stop), (*id, *stop)),
+        match seen.iter().rfind(|(_, t, _)| t == &truck.id) {
+            Some((id, _, stop)) => {
+                assert_eq!((truck.last_event_id, truck.next_stop), (*id, *stop))
+            }
             None => assert_eq!(truck.id, "T-02"),
         }
     }
@@ -209,19 +263,19 @@ fn snapshots_match_the_stream_under_concurrent_appends(subject: Subject) {
     assert!(snapshot.trucks.iter().any(|t| t.id == "T-03"));
 }
 
-fn concurrent_appends_keep_ids_gap_free(subject: Subject) {
-    let hub = subject.hub.clone();
+async fn concurrent_appends_keep_ids_gap_free(subject: Subject) {
+    let (hub, first) = (subject.hub.clone(), subject.first);
     let mut sub = hub.subscribe(1, Watch::All, None, None);
     let writers: Vec<_> = (0..4)
         .map(|w| {
             let hub = hub.clone();
-            std::thread::spawn(move || {
+            tokio::spawn(async move {
                 let mut ids = Vec::new();
                 for n in 0..50 {
                     let batch = (0..5)
                         .map(|i| status("T-01", w * 1000 + n * 5 + i))
                         .collect();
-                    let got = append(&hub, batch, 1_000);
+                    let got = append(&hub, batch, now()).await;
                     // A batch gets contiguous ids.
                     assert_eq!(got, (got[0]..got[0] + 5).collect::<Vec<_>>());
                     ids.extend(got);
@@ -230,12 +284,12 @@ fn concurrent_appends_keep_ids_gap_free(subject: Subject) {
             })
         })
         .collect();
-    let mut ids: Vec<EventId> = writers
-        .into_iter()
-        .flat_map(|w| w.join().unwrap())
-        .collect();
+    let mut ids: Vec<EventId> = Vec::new();
+    for writer in writers {
+        ids.extend(writer.await.unwrap());
+    }
     ids.sort_unstable();
-    assert_eq!(ids, (FIRST..FIRST + 1000).collect::<Vec<_>>());
+    assert_eq!(ids, (first..first + 1000).collect::<Vec<_>>());
     // The stream saw them all, in id order.
     let mut streamed = Vec::new();
     while let Ok(event) = sub.live.try_recv() {
@@ -249,29 +303,29 @@ macro_rules! contract {
         mod $engine {
             use super::*;
 
-            #[test]
-            fn append_then_read_since() {
-                super::append_then_read_since($make);
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn append_then_read_since() {
+                super::append_then_read_since($make.await).await;
             }
 
-            #[test]
-            fn trim_by_count_and_age_moves_the_floor() {
-                super::trim_by_count_and_age_moves_the_floor($make);
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn trim_by_count_and_age_moves_the_floor() {
+                super::trim_by_count_and_age_moves_the_floor($make.await).await;
             }
 
-            #[test]
-            fn resets_name_their_reason() {
-                super::resets_name_their_reason($make);
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn resets_name_their_reason() {
+                super::resets_name_their_reason($make.await).await;
             }
 
-            #[test]
-            fn snapshots_match_the_stream_under_concurrent_appends() {
-                super::snapshots_match_the_stream_under_concurrent_appends($make);
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn snapshots_match_the_stream_under_concurrent_appends() {
+                super::snapshots_match_the_stream_under_concurrent_appends($make.await).await;
             }
 
-            #[test]
-            fn concurrent_appends_keep_ids_gap_free() {
-                super::concurrent_appends_keep_ids_gap_free($make);
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn concurrent_appends_keep_ids_gap_free() {
+                super::concurrent_appends_keep_ids_gap_free($make.await).await;
             }
         }
     };
@@ -279,29 +333,31 @@ macro_rules! contract {
 
 contract!(memory_engine, memory(10_000));
 contract!(file_engine, file(10_000));
+contract!(redis_engine, redis(10_000));
 
 /// The file engine never prunes past its stored snapshot: the events after it are what the
 /// fleet is rebuilt from.
-#[test]
-fn file_engine_keeps_what_the_snapshot_does_not_cover() {
-    let subject = file(10_000);
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn file_engine_keeps_what_the_snapshot_does_not_cover() {
+    let subject = file(10_000).await;
     let hub = &subject.hub;
-    append(hub, (0..100).map(|i| status("T-01", i)).collect(), 1);
+    append(hub, (0..100).map(|i| status("T-01", i)).collect(), 1).await;
     hub.checkpoint().unwrap();
-    append(hub, (100..110).map(|i| status("T-01", i)).collect(), 1);
+    append(hub, (100..110).map(|i| status("T-01", i)).collect(), 1).await;
     assert_eq!(hub.trim(Retention::Events(1), 1).unwrap(), 100);
     assert_eq!(hub.floor(), FIRST + 99);
 }
 
 /// The file engine serves history older than its in-memory cache from disk.
-#[test]
-fn file_engine_reads_past_its_cache_from_disk() {
-    let subject = file(10);
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn file_engine_reads_past_its_cache_from_disk() {
+    let subject = file(10).await;
     append(
         &subject.hub,
         (0..100).map(|i| status("T-01", i)).collect(),
         1,
-    );
+    )
+    .await;
     let sub = subject.hub.subscribe(1, Watch::All, Some(FIRST + 4), None);
     let expected: Vec<(EventId, usize)> = (5..100).map(|i| (FIRST + i, i as usize)).collect();
     assert_eq!(stops(&sub.replay), expected);

@@ -1,5 +1,6 @@
 //! The memory engine: the last `capacity` events in a ring. Ids start from a base taken from the
 //! clock at start, so a later run's ids are above an earlier run's; nothing outlives the process.
+//! A Redis node's view of the shared log is one too, filled by its tail through `adopt`.
 
 use super::{LogEngine, LogError, Logged, Prepared, Recovered, Retention};
 use convoy_core::wire::{EventId, FleetSnapshot};
@@ -24,6 +25,16 @@ impl MemoryLog {
             capacity,
             ring: VecDeque::with_capacity(capacity.min(1 << 16)),
         }
+    }
+
+    /// Takes `events` (oldest first, ids assigned elsewhere) as the ring and `latest` as the
+    /// last id issued.
+    pub fn adopt_all(&mut self, events: Vec<Logged>, latest: EventId) {
+        self.ring.clear();
+        let skip = events.len().saturating_sub(self.capacity);
+        self.ring
+            .extend(events.into_iter().skip(skip).map(|e| (0, e)));
+        self.next_id = self.next_id.max(latest + 1);
     }
 }
 
@@ -97,5 +108,23 @@ impl LogEngine for MemoryLog {
 
     fn recover(&self) -> Result<Recovered, LogError> {
         Ok(Recovered::default())
+    }
+
+    fn adopt(&mut self, events: &[Logged], now_ms: u64) -> Result<(), LogError> {
+        for event in events {
+            if self.capacity > 0 {
+                if self.ring.len() >= self.capacity {
+                    self.ring.pop_front();
+                }
+                self.ring.push_back((now_ms, event.clone()));
+            }
+            self.next_id = self.next_id.max(event.id + 1);
+        }
+        Ok(())
+    }
+
+    fn set_first_id(&mut self, first_id: EventId) {
+        self.first_id = first_id;
+        self.next_id = self.next_id.max(first_id);
     }
 }

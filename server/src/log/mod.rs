@@ -6,10 +6,13 @@
 //! the log can be rebuilt from. The [`crate::hub::Hub`] sits on top: it calls an engine under
 //! one lock, keeps the fleet current and fans events out to the open streams. Engines:
 //! - [`memory::MemoryLog`]: a bounded ring, gone with the process (the default);
-//! - [`file::FileLog`]: a redb database in a directory: durable, ids and fleet survive restarts.
+//! - [`file::FileLog`]: a redb database in a directory: durable, ids and fleet survive restarts;
+//! - [`redis::RedisLog`]: a Redis stream shared by several nodes; each node keeps a
+//!   [`memory::MemoryLog`] view of it that its tail loop fills in id order.
 
 pub mod file;
 pub mod memory;
+pub mod redis;
 
 use bytes::Bytes;
 use convoy_core::sse;
@@ -79,6 +82,9 @@ pub enum LogError {
     /// The log's configuration cannot be used.
     #[error("invalid event log: {0}")]
     Config(String),
+    /// The log is out of reach (Redis down); nothing of the failed call was kept.
+    #[error("event log unavailable: {0}")]
+    Unavailable(String),
 }
 
 /// How much history an engine keeps for resuming and rebuilding.
@@ -142,6 +148,8 @@ pub enum LogSpec {
     Memory,
     /// `file:DIR`: a redb database in DIR.
     File(PathBuf),
+    /// `redis://HOST:PORT[/DB]`: a Redis stream shared by every node.
+    Redis(String),
 }
 
 impl FromStr for LogSpec {
@@ -157,8 +165,11 @@ impl FromStr for LogSpec {
             }
             return Ok(LogSpec::File(PathBuf::from(dir)));
         }
+        if text.starts_with("redis://") {
+            return Ok(LogSpec::Redis(text.to_owned()));
+        }
         Err(format!(
-            "unknown event log {text:?}: use memory or file:DIR"
+            "unknown event log {text:?}: use memory, file:DIR or redis://HOST:PORT[/DB]"
         ))
     }
 }
@@ -168,6 +179,7 @@ impl fmt::Display for LogSpec {
         match self {
             LogSpec::Memory => f.write_str("memory"),
             LogSpec::File(dir) => write!(f, "file:{}", dir.display()),
+            LogSpec::Redis(url) => f.write_str(url),
         }
     }
 }
@@ -206,6 +218,18 @@ pub trait LogEngine: Send {
 
     /// The stored snapshot and the events after it (empty for a new log).
     fn recover(&self) -> Result<Recovered, LogError>;
+
+    /// Records events whose ids were assigned elsewhere (a shared log's view, filled by its
+    /// tail), in id order. Engines that assign their own ids refuse.
+    fn adopt(&mut self, _events: &[Logged], _now_ms: u64) -> Result<(), LogError> {
+        Err(LogError::Config(format!(
+            "{} assigns its own ids",
+            self.describe()
+        )))
+    }
+
+    /// A shared log started a new epoch at `first_id` (Redis restarted empty or flushed).
+    fn set_first_id(&mut self, _first_id: EventId) {}
 }
 
 /// Opens the engine `spec` names. `fresh_first_id` is the first id of a log that has none yet,
@@ -218,6 +242,11 @@ pub fn open(
     Ok(match spec {
         LogSpec::Memory => Box::new(memory::MemoryLog::new(fresh_first_id, replay)),
         LogSpec::File(dir) => Box::new(file::FileLog::open(dir, fresh_first_id, replay)?),
+        LogSpec::Redis(url) => {
+            return Err(LogError::Config(format!(
+                "{url} is opened with redis::RedisLog::load (it is async)"
+            )))
+        }
     })
 }
 
@@ -314,6 +343,10 @@ mod tests {
             Ok(LogSpec::File(PathBuf::from("./data")))
         );
         assert!("file:".parse::<LogSpec>().is_err());
+        assert_eq!(
+            "redis://127.0.0.1:6379/2".parse(),
+            Ok(LogSpec::Redis("redis://127.0.0.1:6379/2".into()))
+        );
         assert!("postgres://x".parse::<LogSpec>().is_err());
     }
 }

@@ -327,3 +327,91 @@ impl Drop for ServerProcess {
         let _ = self.child.wait();
     }
 }
+
+/// A real `redis-server` (Debian's package; `cargo xtask tools` installs it) on a free loopback
+/// port, with no persistence: a restart comes back empty. Stopped on drop.
+pub struct RedisServer {
+    pub port: u16,
+    dir: TempDir,
+    child: Option<std::process::Child>,
+}
+
+impl RedisServer {
+    pub async fn start() -> RedisServer {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut redis = RedisServer {
+            port,
+            dir: TempDir::new("redis"),
+            child: None,
+        };
+        redis.launch().await;
+        redis
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    async fn launch(&mut self) {
+        let port = self.port.to_string();
+        let child = std::process::Command::new("redis-server")
+            .args(["--bind", "127.0.0.1", "--port", &port, "--save", "", "--appendonly", "no"])
+            .arg("--dir")
+            .arg(self.dir.path())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("redis-server runs (install it with `cargo xtask tools` or apt-get install redis-server)");
+        self.child = Some(child);
+        let deadline = tokio::time::Instant::now() + WAIT;
+        while self.command("PING").await.as_deref() != Some("+PONG") {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "redis-server did not start"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Sends one inline command; its first reply line, or `None` when Redis does not answer.
+    pub async fn command(&self, command: &str) -> Option<String> {
+        use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+        let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", self.port))
+            .await
+            .ok()?;
+        stream
+            .write_all(format!("{command}\r\n").as_bytes())
+            .await
+            .ok()?;
+        let mut line = String::new();
+        tokio::io::BufReader::new(stream)
+            .read_line(&mut line)
+            .await
+            .ok()?;
+        Some(line.trim_end().to_owned())
+    }
+
+    /// Kills it (SIGKILL): every node loses Redis until `start_again`.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts it again on the same port, empty.
+    pub async fn start_again(&mut self) {
+        self.kill();
+        self.launch().await;
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
