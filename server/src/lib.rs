@@ -324,6 +324,7 @@ pub async fn serve(
             sim,
             clock,
             min_tick,
+            !config.quiet,
             token.clone(),
         ))
     });

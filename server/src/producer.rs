@@ -17,16 +17,19 @@ pub fn lock(sim: &SharedSim) -> MutexGuard<'_, Simulator> {
 
 /// Steps the simulator as time passes and appends its events until `shutdown`. Wakes when the
 /// simulator has something due, but at most every `min_tick` (events are batched per tick) and
-/// at least once a second. A batch the log refuses is dropped with a log line: the simulator
-/// does not wait for the log.
+/// at least once a second. A batch the log refuses is dropped (logged once per outage): the
+/// simulator does not wait for the log.
 pub async fn drive(
     hub: Arc<Hub>,
     sim: SharedSim,
     clock: Clock,
     min_tick: Duration,
+    log_lines: bool,
     shutdown: CancellationToken,
 ) {
     let min_tick_ms = min_tick.as_millis().max(1) as u64;
+    // Events lost since the log last took a batch (logged once an outage is over).
+    let mut lost = 0usize;
     loop {
         let now = clock.now_ms();
         let (events, due) = {
@@ -36,10 +39,22 @@ pub async fn drive(
         if !events.is_empty() {
             let count = events.len();
             let batch: Vec<Submission> = events.into_iter().map(Submission::from).collect();
-            if let Err(e) = hub.append_async(batch, now).await {
-                crate::log_line(format_args!(
-                    "convoy-server: simulator lost {count} events: {e}"
-                ));
+            match hub.append_async(batch, now).await {
+                Ok(_) if lost > 0 => {
+                    if log_lines {
+                        crate::log_line(format_args!(
+                            "simulator: the log takes events again; {lost} were lost"
+                        ));
+                    }
+                    lost = 0;
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    if lost == 0 && log_lines {
+                        crate::log_line(format_args!("simulator: losing events: {e}"));
+                    }
+                    lost += count;
+                }
             }
         }
         let next = due.clamp(now + min_tick_ms, now + 1000.max(min_tick_ms));

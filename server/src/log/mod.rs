@@ -275,7 +275,7 @@ pub fn plan_resume(
         return ResumePlan::Live;
     };
     let reason = if after < first_id.saturating_sub(1) {
-        "the id is from a previous server run"
+        "the id is from a previous server run or log epoch"
     } else if after > latest {
         "the id is ahead of this server's latest event"
     } else if after < floor {

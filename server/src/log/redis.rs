@@ -469,6 +469,16 @@ pub async fn tail(
                     .collect();
                 if let Some((id, _)) = entries.last() {
                     last_id = *id;
+                    // Before publishing them: an id from before a new epoch must already be a
+                    // reset when its first events reach the streams.
+                    if let Ok(Some(epoch)) = log.current_epoch().await {
+                        if epoch != known_epoch {
+                            known_epoch = epoch;
+                            log.epoch.store(epoch, Ordering::Release);
+                            hub.set_first_id(epoch);
+                            since_snapshot = SNAPSHOT_EVERY;
+                        }
+                    }
                 }
                 since_snapshot += entries.len() as u64;
                 if !entries.is_empty() {
@@ -487,14 +497,6 @@ pub async fn tail(
                 }
                 backoff = (backoff * 2).min(Duration::from_secs(1));
                 continue;
-            }
-        }
-        if let Ok(Some(epoch)) = log.current_epoch().await {
-            log.epoch.store(epoch, Ordering::Release);
-            if epoch != known_epoch {
-                known_epoch = epoch;
-                hub.set_first_id(epoch);
-                since_snapshot = SNAPSHOT_EVERY;
             }
         }
         if since_snapshot >= SNAPSHOT_EVERY {
