@@ -15,6 +15,7 @@ use axum::http::header::{AUTHORIZATION, CONTENT_LENGTH, RETRY_AFTER, WWW_AUTHENT
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use bytes::{Bytes, BytesMut};
 use convoy_core::wire::{is_valid_truck_id, EventId, FleetEvent};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
@@ -304,6 +305,45 @@ pub fn parse_body(body: &[u8], now_ms: u64) -> Result<Vec<Submission>, IngestErr
     Ok(out)
 }
 
+/// How much of a body over the limit is read and dropped before answering 413, and for how
+/// long: answering while the client still sends makes its TCP stack reset the connection, and
+/// the client may never see the 413.
+const DRAIN_LIMIT: usize = 4 << 20;
+const DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// The body, or `None` when it is over `max` bytes (what follows the limit is drained, within
+/// bounds).
+async fn read_body(mut body: Body, max: usize) -> Result<Option<Bytes>, IngestError> {
+    use http_body_util::BodyExt;
+    let mut kept = BytesMut::new();
+    let mut total = 0usize;
+    let mut drain_until = None;
+    loop {
+        let frame = match drain_until {
+            None => body.frame().await,
+            Some(deadline) => match tokio::time::timeout_at(deadline, body.frame()).await {
+                Ok(frame) => frame,
+                Err(_) => break,
+            },
+        };
+        let Some(frame) = frame else { break };
+        let frame =
+            frame.map_err(|e| IngestError::BadRequest(format!("cannot read the body: {e}")))?;
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        total += data.len();
+        if total <= max {
+            kept.extend_from_slice(&data);
+        } else if total > max + DRAIN_LIMIT {
+            break;
+        } else if drain_until.is_none() {
+            drain_until = Some(tokio::time::Instant::now() + DRAIN_TIME);
+        }
+    }
+    Ok((total <= max).then(|| kept.freeze()))
+}
+
 fn bearer(headers: &HeaderMap) -> Option<&str> {
     let value = headers.get(AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
@@ -338,20 +378,12 @@ pub async fn ingest(
         .get(CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > ingest.max_bytes as u64) {
+    if declared.is_some_and(|n| n > (ingest.max_bytes + DRAIN_LIMIT) as u64) {
         return Err(too_large());
     }
-    let bytes = axum::body::to_bytes(body, ingest.max_bytes)
-        .await
-        .map_err(|e| {
-            if std::error::Error::source(&e)
-                .is_some_and(|s| s.is::<http_body_util::LengthLimitError>())
-            {
-                too_large()
-            } else {
-                IngestError::BadRequest(format!("cannot read the body: {e}"))
-            }
-        })?;
+    let bytes = read_body(body, ingest.max_bytes)
+        .await?
+        .ok_or_else(too_large)?;
     let now_ms = app.settings.clock.now_ms();
     let batch = parse_body(&bytes, now_ms)?;
     if batch.len() > ingest.max_events {

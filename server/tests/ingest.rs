@@ -287,16 +287,21 @@ async fn requests_over_the_concurrency_limit_get_429_with_retry_after() {
     let (server, _dir) = ingest_server(|c| c.ingest_concurrency = 1).await;
     let line = format!("{}\n", status_line("ACME-1", "idle", None));
     // A request that holds the only slot: its body arrives in two parts.
-    let mut slow = within(TcpStream::connect(server.addr)).await.unwrap();
     let head = format!(
         "POST /api/ingest HTTP/1.1\r\nhost: {}\r\nauthorization: Bearer {TOKEN}\r\ncontent-length: {}\r\n\r\n",
         server.addr,
         line.len()
     );
-    slow.write_all(head.as_bytes()).await.unwrap();
-    slow.write_all(&line.as_bytes()[..10]).await.unwrap();
-    // Until the handler holds the slot, a second request may still get through; once it does,
-    // every other request is turned away.
+    let open_slow = || async {
+        let mut slow = within(TcpStream::connect(server.addr)).await.unwrap();
+        slow.write_all(head.as_bytes()).await.unwrap();
+        slow.write_all(&line.as_bytes()[..10]).await.unwrap();
+        slow
+    };
+    let mut slow = open_slow().await;
+    // Until its handler holds the slot, another request may get through; if that one held the
+    // slot when the slow one arrived, the slow one was answered 429 and is opened again. Once
+    // the slow one holds it, every other request is turned away.
     let deadline = tokio::time::Instant::now() + common::WAIT;
     let busy = loop {
         let response = post(&server, Some(TOKEN), line.clone()).await;
@@ -305,7 +310,14 @@ async fn requests_over_the_concurrency_limit_get_429_with_retry_after() {
         }
         assert_eq!(response.status(), 200);
         assert!(tokio::time::Instant::now() < deadline, "never got 429");
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        let mut probe = [0u8; 64];
+        match slow.try_read(&mut probe) {
+            Ok(n) if n > 0 => {
+                assert!(String::from_utf8_lossy(&probe[..n]).starts_with("HTTP/1.1 429"));
+                slow = open_slow().await;
+            }
+            _ => tokio::time::sleep(std::time::Duration::from_millis(10)).await,
+        }
     };
     assert_eq!(busy.headers()["retry-after"], "1");
     error_of(busy, 429).await;
