@@ -1,13 +1,15 @@
 //! The JSON routes under `/api` (the stream lives in `stream.rs`), and the JSON error every
 //! `/api` route answers with.
 
+use crate::producer;
 use crate::stats::StatsReport;
 use crate::AppState;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use convoy_core::wire::{FleetMap, FleetSnapshot, TruckDetail};
+use convoy_core::wire::{EventId, FleetMap, FleetSnapshot, Route, TruckDetail};
+use serde::{Deserialize, Serialize};
 
 /// An error answered as `{"error": "..."}` with its status.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -44,23 +46,89 @@ impl IntoResponse for ApiError {
 
 /// `GET /api/fleet`: every truck, consistent with `last_event_id`.
 pub async fn fleet(State(app): State<AppState>) -> Json<FleetSnapshot> {
-    Json(app.hub.snapshot())
+    let mut snapshot = app.hub.snapshot();
+    if let Some(sim) = &app.sim {
+        // Events carry the plan only with telemetry; a trip that just started has its plan in
+        // the simulator already.
+        let sim = producer::lock(sim);
+        for truck in &mut snapshot.trucks {
+            if let Some(planned) = sim.planned_arrival_ms(&truck.id) {
+                truck.planned_arrival_ms = planned;
+            }
+        }
+    }
+    Json(snapshot)
 }
 
-/// `GET /api/trucks/{id}`: one truck and its route, or 404.
+/// `GET /api/trucks/{id}`: one truck and its route (empty for a truck the simulator does not
+/// drive), or 404.
 pub async fn truck(
     State(app): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<TruckDetail>, ApiError> {
-    app.hub
+    let mut truck = app
+        .hub
         .truck(&id)
-        .map(Json)
-        .ok_or_else(|| ApiError::not_found(format!("unknown truck {id:?}")))
+        .ok_or_else(|| ApiError::not_found(format!("unknown truck {id:?}")))?;
+    let simulated = app.sim.as_ref().and_then(|sim| {
+        let sim = producer::lock(sim);
+        let route = sim.route(&id)?.clone();
+        Some((route, sim.planned_arrival_ms(&id)))
+    });
+    let route = match simulated {
+        Some((route, planned)) => {
+            if let Some(planned) = planned {
+                truck.planned_arrival_ms = planned;
+            }
+            route
+        }
+        None => Route {
+            id: truck.route_id.clone(),
+            name: truck.route_name.clone(),
+            stops: Vec::new(),
+        },
+    };
+    Ok(Json(TruckDetail { truck, route }))
 }
 
-/// `GET /api/map`: depots and routes.
+/// `GET /api/map`: depots and routes (none on a node without the simulator).
 pub async fn map(State(app): State<AppState>) -> Json<FleetMap> {
-    Json(app.hub.map())
+    Json(match &app.sim {
+        Some(sim) => producer::lock(sim).map(),
+        None => FleetMap {
+            depots: Vec::new(),
+            routes: Vec::new(),
+        },
+    })
+}
+
+/// The body of `GET /api/health`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Health {
+    /// Whether this node can take events and serve streams: false while a shared log (Redis)
+    /// is out of reach (ingest answers 503; open streams stay open and resume when it is back).
+    pub ok: bool,
+    /// The engine, as `--log` names it.
+    pub log: String,
+    /// The log's first id, the oldest id a stream can resume after, and the last id issued.
+    pub first_id: EventId,
+    pub oldest_id: EventId,
+    pub latest_event_id: EventId,
+    pub simulator: bool,
+    pub ingest: bool,
+}
+
+/// `GET /api/health`: what this node runs and whether its log answers.
+pub async fn health(State(app): State<AppState>) -> Json<Health> {
+    Json(Health {
+        ok: app.hub.remote().is_none_or(|r| r.reachable()),
+        log: app.hub.describe().to_owned(),
+        first_id: app.hub.first_id(),
+        oldest_id: app.hub.floor(),
+        latest_event_id: app.hub.latest_id(),
+        simulator: app.sim.is_some(),
+        ingest: app.ingest.is_some(),
+    })
 }
 
 /// `GET /api/stats`: open streams and totals.

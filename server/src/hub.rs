@@ -1,81 +1,66 @@
-//! The event log: assigns ids to the simulator's events, keeps the last few in a replay ring,
-//! fans them out to the open streams and keeps the fleet snapshot current with `Fleet::apply`.
+//! The hub: the one path every event takes, whoever produced it (the simulator, `POST
+//! /api/ingest`). It appends to the event log's engine, keeps the fleet snapshot current with
+//! `Fleet::apply`, and fans events out to the open streams. With a shared log (Redis) appends go
+//! to the log and come back, in id order and from every node, through [`Hub::deliver`].
 //!
-//! Everything that must be consistent happens under one lock: publishing an event (id, snapshot,
-//! ring, fan-out), subscribing (resume decision, replay read, joining the fan-out) and taking a
+//! Everything that must be consistent happens under one lock: appending (ids, snapshot,
+//! fan-out), subscribing (resume decision, replay read, joining the fan-out) and taking a
 //! snapshot. So a stream's replay and its live events meet with no gap and no repeat, and a
 //! snapshot's `last_event_id` is exactly the last event it reflects.
 
-use crate::sim::Simulator;
-use bytes::Bytes;
+use crate::log::redis::RedisLog;
+use crate::log::{plan_resume, LogEngine, LogError, Logged, Prepared, ResumePlan, Retention};
 use convoy_core::fleet::Fleet;
-use convoy_core::sse;
 use convoy_core::wire::{
-    Envelope, EventId, FleetEvent, FleetMap, FleetSnapshot, ResetNotice, TruckDetail, Watch,
+    Envelope, EventId, FleetEvent, FleetSnapshot, Point, ResetNotice, TruckState, TruckStatus,
+    Watch,
 };
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-/// An event as logged: its id, its truck (for filtering) and its SSE frame, encoded once and
-/// shared by every stream.
-#[derive(Debug, Clone)]
-pub struct Logged {
-    pub id: EventId,
-    pub truck: Arc<str>,
-    pub frame: Bytes,
-}
+/// Events between two stored fleet snapshots (engines that outlive the process rebuild the
+/// fleet from the last one plus the events after it).
+pub const SNAPSHOT_EVERY: u64 = 1000;
 
-/// Where a stream starts, given the id it asks to resume after.
+/// One event to append, with the producer's optional idempotency key.
 #[derive(Debug, Clone, PartialEq)]
-pub enum ResumePlan {
-    /// No id, or nothing after it: live events only.
-    Live,
-    /// Replay the buffered events after this id, then live.
-    ReplayAfter(EventId),
-    /// The id cannot be resumed: tell the client to refetch, then live.
-    Reset(ResetNotice),
+pub struct Submission {
+    pub key: Option<String>,
+    pub event: FleetEvent,
 }
 
-/// Decides how a stream that asks to resume after `requested` starts.
-///
-/// `first_id` is this run's first id (earlier ids belong to a previous run), `floor` the oldest
-/// id the ring can resume after (one before its first event; `latest` when it is empty) and
-/// `latest` the last id published.
-pub fn plan_resume(
-    first_id: EventId,
-    floor: EventId,
-    latest: EventId,
-    requested: Option<EventId>,
-) -> ResumePlan {
-    let Some(after) = requested else {
-        return ResumePlan::Live;
-    };
-    let reason = if after < first_id.saturating_sub(1) {
-        "the id is from a previous server run"
-    } else if after > latest {
-        "the id is ahead of this server's latest event"
-    } else if after < floor {
-        "the id is older than the replay buffer"
-    } else if after == latest {
-        return ResumePlan::Live;
-    } else {
-        return ResumePlan::ReplayAfter(after);
-    };
-    ResumePlan::Reset(ResetNotice {
-        reason: reason.to_owned(),
-        oldest_id: floor,
-        latest_id: latest,
-    })
+impl From<FleetEvent> for Submission {
+    fn from(event: FleetEvent) -> Submission {
+        Submission { key: None, event }
+    }
+}
+
+/// What became of one submitted event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Appended with this id.
+    Appended(EventId),
+    /// Its key was seen within the window: not appended again; the id it got then.
+    Duplicate(EventId),
+}
+
+impl Outcome {
+    /// The event's id, new or earlier.
+    pub fn id(self) -> EventId {
+        match self {
+            Outcome::Appended(id) | Outcome::Duplicate(id) => id,
+        }
+    }
 }
 
 /// What a new stream gets: where it starts and its live queue.
 #[derive(Debug)]
 pub struct Subscription {
-    /// The buffered events after the resume id that the watch covers, oldest first.
+    /// The retained events after the resume id that the watch covers, oldest first.
     pub replay: Vec<Logged>,
     /// Set when the resume id could not be honoured.
     pub reset: Option<ResetNotice>,
@@ -93,22 +78,61 @@ struct Subscriber {
     on_lag: Option<CancellationToken>,
 }
 
-struct Inner {
-    sim: Simulator,
-    fleet: Fleet,
-    ring: VecDeque<Logged>,
-    next_id: EventId,
-    subscribers: Vec<Subscriber>,
+/// Idempotency keys seen within the window, and the ids their events got.
+#[derive(Debug, Default)]
+struct Keys {
+    window_ms: u64,
+    ids: HashMap<String, EventId>,
+    /// When each key was first seen, oldest first.
+    order: VecDeque<(u64, String)>,
 }
 
-/// The event log shared by the simulation driver and every request.
+/// At most this many keys are remembered, whatever the window.
+const MAX_KEYS: usize = 1 << 20;
+
+impl Keys {
+    fn expire(&mut self, now_ms: u64) {
+        let cutoff = now_ms.saturating_sub(self.window_ms);
+        while let Some((at, _)) = self.order.front() {
+            if *at >= cutoff && self.order.len() <= MAX_KEYS {
+                break;
+            }
+            if let Some((_, key)) = self.order.pop_front() {
+                self.ids.remove(&key);
+            }
+        }
+    }
+
+    fn insert(&mut self, key: String, id: EventId, now_ms: u64) {
+        self.order.push_back((now_ms, key.clone()));
+        self.ids.insert(key, id);
+    }
+}
+
+struct Inner {
+    engine: Box<dyn LogEngine>,
+    fleet: Fleet,
+    subscribers: Vec<Subscriber>,
+    keys: Keys,
+    since_snapshot: u64,
+}
+
+/// The event log shared by the producers and every request.
 pub struct Hub {
     inner: Mutex<Inner>,
     latest: AtomicU64,
-    first_id: EventId,
-    replay: usize,
+    first_id: AtomicU64,
+    describe: String,
     queue_capacity: usize,
+    /// Set when the log is shared: appends go there, events come back through `deliver`.
+    remote: Option<Arc<RedisLog>>,
+    /// The last id published here, for appenders waiting to read their own writes.
+    published: tokio::sync::watch::Sender<EventId>,
 }
+
+/// How long an append to a shared log waits for its events to come back to this node (so the
+/// node's fleet and streams reflect them when the producer is answered).
+pub const READ_YOUR_WRITES: Duration = Duration::from_secs(2);
 
 /// A run's first event id: Unix ms at start times 1000, plus one. Ids of a later run start above
 /// any earlier run's (fewer than 1000 events a millisecond) and stay below 2^53 for centuries.
@@ -116,29 +140,106 @@ pub fn first_id_for(start_unix_ms: u64) -> EventId {
     start_unix_ms.saturating_mul(1000) + 1
 }
 
+/// A truck first heard of through an event: known only by its id until events fill it in.
+pub fn new_truck(id: &str) -> TruckState {
+    TruckState {
+        id: id.to_owned(),
+        driver: String::new(),
+        route_id: String::new(),
+        route_name: String::new(),
+        status: TruckStatus::Idle,
+        next_stop: 0,
+        progress: 0.0,
+        position: Point { x: 0.0, y: 0.0 },
+        speed_kph: 0.0,
+        planned_arrival_ms: 0,
+        eta_ms: 0,
+        fuel_pct: 0.0,
+        reefer_c: None,
+        reefer_band: None,
+        driver_minutes_left: 0,
+        alerts: Vec::new(),
+        updated_ms: 0,
+        last_event_id: 0,
+    }
+}
+
+/// Applies an event, adding its truck first when the fleet does not know it yet.
+fn apply(fleet: &mut Fleet, envelope: &Envelope) {
+    if fleet.get(envelope.event.truck()).is_none() {
+        fleet.insert(new_truck(envelope.event.truck()));
+    }
+    fleet.apply(envelope);
+}
+
 impl Hub {
-    /// A hub over `sim`, whose first event gets `first_id`; it keeps the last `replay` events
-    /// and gives each stream a queue of `queue_capacity` events.
-    pub fn new(sim: Simulator, first_id: EventId, replay: usize, queue_capacity: usize) -> Hub {
-        let mut fleet = Fleet::default();
-        let before_first = first_id.saturating_sub(1);
-        for mut truck in sim.states() {
-            truck.last_event_id = before_first;
-            fleet.insert(truck);
+    /// A hub over `engine`: the fleet is the engine's stored snapshot plus the events after it,
+    /// and then every truck of `seed` it does not know yet (the simulator's fleet). Each stream
+    /// gets a queue of `queue_capacity` events; idempotency keys are remembered for
+    /// `key_window`.
+    pub fn open(
+        engine: Box<dyn LogEngine>,
+        seed: Vec<TruckState>,
+        queue_capacity: usize,
+        key_window: Duration,
+    ) -> Result<Hub, LogError> {
+        let recovered = engine.recover()?;
+        Hub::open_recovered(engine, recovered, seed, queue_capacity, key_window)
+    }
+
+    /// [`Hub::open`] with what was recovered read elsewhere (a shared log's snapshot and tail).
+    pub fn open_recovered(
+        engine: Box<dyn LogEngine>,
+        recovered: crate::log::Recovered,
+        seed: Vec<TruckState>,
+        queue_capacity: usize,
+        key_window: Duration,
+    ) -> Result<Hub, LogError> {
+        let mut fleet = recovered
+            .snapshot
+            .map(Fleet::from_snapshot)
+            .unwrap_or_default();
+        for (id, event) in recovered.tail {
+            apply(&mut fleet, &Envelope { id, event });
         }
-        Hub {
-            inner: Mutex::new(Inner {
-                sim,
-                fleet,
-                ring: VecDeque::with_capacity(replay.min(1 << 16)),
-                next_id: first_id,
-                subscribers: Vec::new(),
-            }),
-            latest: AtomicU64::new(before_first),
-            first_id,
-            replay,
+        let latest = engine.latest_id();
+        for mut truck in seed {
+            if fleet.get(&truck.id).is_none() {
+                truck.last_event_id = latest;
+                fleet.insert(truck);
+            }
+        }
+        Ok(Hub {
+            latest: AtomicU64::new(latest),
+            first_id: AtomicU64::new(engine.first_id()),
+            describe: engine.describe(),
             queue_capacity: queue_capacity.max(1),
-        }
+            remote: None,
+            published: tokio::sync::watch::channel(latest).0,
+            inner: Mutex::new(Inner {
+                engine,
+                fleet,
+                subscribers: Vec::new(),
+                keys: Keys {
+                    window_ms: key_window.as_millis() as u64,
+                    ..Keys::default()
+                },
+                since_snapshot: 0,
+            }),
+        })
+    }
+
+    /// Makes this hub a node of the shared log `remote`: appends go to it, and its tail must
+    /// call [`Hub::deliver`].
+    pub fn shared_by(mut self, remote: Arc<RedisLog>) -> Hub {
+        self.describe = remote.url().to_owned();
+        self.remote = Some(remote);
+        self
+    }
+
+    /// The shared log, when there is one.
+    pub fn remote(&self) -> Option<&Arc<RedisLog>> {
+        self.remote.as_ref()
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
@@ -147,80 +248,166 @@ impl Hub {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// This run's first event id.
+    /// The log's first event id (earlier ids belong to another log or run).
     pub fn first_id(&self) -> EventId {
-        self.first_id
+        self.first_id.load(Ordering::Acquire)
     }
 
-    /// The last id published (one before the first id until something is published).
+    /// The engine, as `--log` names it.
+    pub fn describe(&self) -> &str {
+        &self.describe
+    }
+
+    /// The last id issued (one before the first id until something is appended).
     pub fn latest_id(&self) -> EventId {
         self.latest.load(Ordering::Acquire)
     }
 
-    /// Steps the simulator to `now_ms` and publishes what it produced; returns how many events.
-    pub fn tick(&self, now_ms: u64) -> usize {
-        let mut inner = self.lock();
-        let events = inner.sim.step(now_ms);
-        let count = events.len();
-        for event in events {
-            self.publish_locked(&mut inner, event);
+    /// Appends `batch` atomically and in order, from async code: on a blocking thread for a
+    /// local engine; to the shared log, then waiting (up to [`READ_YOUR_WRITES`]) until the
+    /// events are published here, for a shared one.
+    pub async fn append_async(
+        self: &Arc<Self>,
+        batch: Vec<Submission>,
+        now_ms: u64,
+    ) -> Result<Vec<Outcome>, LogError> {
+        let Some(remote) = &self.remote else {
+            let hub = self.clone();
+            return tokio::task::spawn_blocking(move || hub.append(batch, now_ms))
+                .await
+                .map_err(|e| LogError::Store(e.to_string()))?;
+        };
+        let prepared: Vec<(Option<String>, Prepared)> = batch
+            .into_iter()
+            .map(|s| (s.key, Prepared::new(s.event)))
+            .collect();
+        let outcomes = remote.append(&prepared, self.latest_id()).await?;
+        if let Some(last) = outcomes.iter().map(|o| o.id()).max() {
+            let mut published = self.published.subscribe();
+            let _ =
+                tokio::time::timeout(READ_YOUR_WRITES, published.wait_for(|&id| id >= last)).await;
         }
-        count
+        Ok(outcomes)
     }
 
-    /// When the simulator next has something to say, Unix ms.
-    pub fn poll_timeout(&self) -> u64 {
-        self.lock().sim.poll_timeout()
-    }
-
-    /// Publishes one event (the simulator's events go through `tick`; tests may inject).
-    pub fn publish(&self, event: FleetEvent) -> EventId {
+    /// Publishes events of a shared log in id order (its tail calls this): ids at or below the
+    /// latest are skipped, so reading an entry twice is harmless.
+    pub fn deliver(&self, events: Vec<(EventId, Prepared)>, now_ms: u64) {
         let mut inner = self.lock();
-        self.publish_locked(&mut inner, event)
-    }
-
-    fn publish_locked(&self, inner: &mut Inner, event: FleetEvent) -> EventId {
-        let id = inner.next_id;
-        inner.next_id += 1;
-        let data = serde_json::to_string(&event).unwrap_or_else(|e| {
-            // Unreachable for these types (string keys, no custom serializers); keep ids
-            // contiguous anyway by sending what went wrong.
-            serde_json::json!({ "type": event.name(), "truck": event.truck(), "error": e.to_string() })
-                .to_string()
-        });
-        let frame = Bytes::from(sse::encode_event(Some(id), Some(event.name()), &data));
-        let truck: Arc<str> = Arc::from(event.truck());
-        let envelope = Envelope { id, event };
-        inner.fleet.apply(&envelope);
-        let logged = Logged { id, truck, frame };
-        if self.replay > 0 {
-            if inner.ring.len() >= self.replay {
-                inner.ring.pop_front();
+        let mut latest = inner.engine.latest_id();
+        for (id, prepared) in events {
+            if id <= latest {
+                continue;
             }
-            inner.ring.push_back(logged.clone());
+            let logged = Logged::encode(id, prepared.truck, prepared.event.name(), &prepared.data);
+            if let Err(e) = inner.engine.adopt(std::slice::from_ref(&logged), now_ms) {
+                crate::log_line(format_args!("convoy-server: cannot keep event {id}: {e}"));
+                return;
+            }
+            latest = id;
+            let envelope = Envelope {
+                id,
+                event: prepared.event,
+            };
+            apply(&mut inner.fleet, &envelope);
+            fan_out(&mut inner.subscribers, &logged);
+            self.latest.store(id, Ordering::Release);
         }
-        inner.subscribers.retain(|sub| {
-            if !sub.watch.includes(&logged.truck) {
-                return true;
-            }
-            match sub.tx.try_send(logged.clone()) {
-                Ok(()) => true,
-                Err(mpsc::error::TrySendError::Full(_)) => {
-                    sub.lagged.store(true, Ordering::Release);
-                    if let Some(token) = &sub.on_lag {
-                        token.cancel();
-                    }
-                    false
-                }
-                Err(mpsc::error::TrySendError::Closed(_)) => false,
-            }
-        });
-        // After the fan-out: whoever reads `latest` finds every event up to it in its queue.
-        self.latest.store(id, Ordering::Release);
-        id
+        drop(inner);
+        self.published.send_replace(latest);
     }
 
-    /// Opens stream `stream_id` for `watch`, resuming after `resume` when the ring allows.
+    /// The shared log started a new epoch at `first_id`: resuming from before it is a reset.
+    pub fn set_first_id(&self, first_id: EventId) {
+        let mut inner = self.lock();
+        inner.engine.set_first_id(first_id);
+        self.first_id.store(first_id, Ordering::Release);
+    }
+
+    /// Waits (up to `wait`) until this node has published `id`; whether it has. A client that
+    /// read up to `id` on a node that is ahead resumes here once this node caught up.
+    pub async fn caught_up(&self, id: EventId, wait: Duration) -> bool {
+        let mut published = self.published.subscribe();
+        tokio::time::timeout(wait, published.wait_for(|&latest| latest >= id))
+            .await
+            .is_ok_and(|r| r.is_ok())
+    }
+
+    /// Appends `batch` atomically, in order, and publishes it: every event gets the next id, or
+    /// on an error none does and nothing is published. An event whose key was seen within the
+    /// window (in an earlier call or earlier in this batch) is not appended again. This blocks
+    /// on the engine: from async code, use [`Hub::append_async`]. A shared log's hub refuses.
+    pub fn append(&self, batch: Vec<Submission>, now_ms: u64) -> Result<Vec<Outcome>, LogError> {
+        if self.remote.is_some() {
+            return Err(LogError::Config(
+                "a shared log is appended to with append_async".into(),
+            ));
+        }
+        let prepared: Vec<(Option<String>, Prepared)> = batch
+            .into_iter()
+            .map(|s| (s.key, Prepared::new(s.event)))
+            .collect();
+        let mut inner = self.lock();
+        inner.keys.expire(now_ms);
+        // For each submission: its earlier id, or the batch index of its first copy.
+        let mut earlier: Vec<Option<Result<EventId, usize>>> = vec![None; prepared.len()];
+        let mut first_in_batch: HashMap<&str, usize> = HashMap::new();
+        for (i, (key, _)) in prepared.iter().enumerate() {
+            let Some(key) = key.as_deref() else { continue };
+            if let Some(&id) = inner.keys.ids.get(key) {
+                earlier[i] = Some(Ok(id));
+            } else if let Some(&first) = first_in_batch.get(key) {
+                earlier[i] = Some(Err(first));
+            } else {
+                first_in_batch.insert(key, i);
+            }
+        }
+        drop(first_in_batch);
+        let fresh_index: Vec<usize> = (0..prepared.len())
+            .filter(|&i| earlier[i].is_none())
+            .collect();
+        let mut slots: Vec<Option<(Option<String>, Prepared)>> =
+            prepared.into_iter().map(Some).collect();
+        let (keys, fresh): (Vec<Option<String>>, Vec<Prepared>) =
+            fresh_index.iter().filter_map(|&i| slots[i].take()).unzip();
+        let logged = inner.engine.append(&fresh, now_ms)?;
+        let mut ids = vec![0; slots.len()];
+        for (((index, event), key), logged) in fresh_index.iter().zip(fresh).zip(keys).zip(logged) {
+            ids[*index] = logged.id;
+            if let Some(key) = key {
+                inner.keys.insert(key, logged.id, now_ms);
+            }
+            let envelope = Envelope {
+                id: logged.id,
+                event: event.event,
+            };
+            apply(&mut inner.fleet, &envelope);
+            fan_out(&mut inner.subscribers, &logged);
+            // After the fan-out: whoever reads `latest` finds every event up to it in its queue.
+            self.latest.store(logged.id, Ordering::Release);
+        }
+        self.published.send_replace(inner.engine.latest_id());
+        inner.since_snapshot += fresh_index.len() as u64;
+        if inner.since_snapshot >= SNAPSHOT_EVERY {
+            // The events are stored; a failed snapshot only means a longer rebuild at start.
+            if let Err(e) = save_snapshot(&mut inner) {
+                crate::log_line(format_args!(
+                    "convoy-server: cannot store the fleet snapshot: {e}"
+                ));
+            }
+        }
+        Ok(earlier
+            .iter()
+            .enumerate()
+            .map(|(i, earlier)| match earlier {
+                None => Outcome::Appended(ids[i]),
+                Some(Ok(id)) => Outcome::Duplicate(*id),
+                Some(Err(first)) => Outcome::Duplicate(ids[*first]),
+            })
+            .collect())
+    }
+
+    /// Opens stream `stream_id` for `watch`, resuming after `resume` when the log allows.
     /// `on_lag` is cancelled if the stream falls more than the queue capacity behind (the server
     /// closes the connection with it, as a stalled client may never read again).
     pub fn subscribe(
@@ -233,20 +420,28 @@ impl Hub {
         let (tx, live) = mpsc::channel(self.queue_capacity);
         let lagged = Arc::new(AtomicBool::new(false));
         let mut inner = self.lock();
-        let latest = inner.next_id - 1;
-        let floor = inner.ring.front().map_or(latest, |e| e.id - 1);
-        let (replay, reset) = match plan_resume(self.first_id, floor, latest, resume) {
+        let latest = inner.engine.latest_id();
+        let floor = inner.engine.floor();
+        let first_id = self.first_id();
+        let (replay, reset) = match plan_resume(first_id, floor, latest, resume) {
             ResumePlan::Live => (Vec::new(), None),
-            ResumePlan::ReplayAfter(after) => {
-                let start = inner.ring.partition_point(|e| e.id <= after);
-                let replay = inner
-                    .ring
-                    .range(start..)
-                    .filter(|e| watch.includes(&e.truck))
-                    .cloned()
-                    .collect();
-                (replay, None)
-            }
+            ResumePlan::ReplayAfter(after) => match inner.engine.read_after(after) {
+                Ok(events) => {
+                    let replay = events
+                        .into_iter()
+                        .filter(|e| watch.includes(&e.truck))
+                        .collect();
+                    (replay, None)
+                }
+                Err(e) => (
+                    Vec::new(),
+                    Some(ResetNotice {
+                        reason: format!("the event log could not be read: {e}"),
+                        oldest_id: floor,
+                        latest_id: latest,
+                    }),
+                ),
+            },
             ResumePlan::Reset(notice) => (Vec::new(), Some(notice)),
         };
         inner.subscribers.push(Subscriber {
@@ -274,35 +469,63 @@ impl Hub {
         self.lock().subscribers.len()
     }
 
-    /// Every truck, and the id of the last event applied.
+    /// Every truck, and the id of the last event issued.
     pub fn snapshot(&self) -> FleetSnapshot {
-        let inner = self.lock();
-        let mut snapshot = inner.fleet.snapshot(&Watch::All);
-        for truck in &mut snapshot.trucks {
-            // No event carries the plan; a new trip's plan is read from the simulator.
-            if let Some(planned) = inner.sim.planned_arrival_ms(&truck.id) {
-                truck.planned_arrival_ms = planned;
+        snapshot_of(&self.lock())
+    }
+
+    /// One truck's state; `None` for an unknown id.
+    pub fn truck(&self, id: &str) -> Option<TruckState> {
+        self.lock().fleet.get(id).cloned()
+    }
+
+    /// Stores the fleet snapshot now (at shutdown, so the next start replays nothing).
+    pub fn checkpoint(&self) -> Result<(), LogError> {
+        save_snapshot(&mut self.lock())
+    }
+
+    /// Drops history that `retention` no longer covers; returns how many events went. Blocks on
+    /// the engine.
+    pub fn trim(&self, retention: Retention, now_ms: u64) -> Result<u64, LogError> {
+        self.lock().engine.trim(retention, now_ms)
+    }
+
+    /// The oldest id a stream can resume after.
+    pub fn floor(&self) -> EventId {
+        self.lock().engine.floor()
+    }
+}
+
+fn snapshot_of(inner: &Inner) -> FleetSnapshot {
+    let mut snapshot = inner.fleet.snapshot(&Watch::All);
+    snapshot.last_event_id = inner.engine.latest_id();
+    snapshot
+}
+
+fn save_snapshot(inner: &mut Inner) -> Result<(), LogError> {
+    let snapshot = snapshot_of(inner);
+    inner.engine.save_snapshot(&snapshot)?;
+    inner.since_snapshot = 0;
+    Ok(())
+}
+
+fn fan_out(subscribers: &mut Vec<Subscriber>, logged: &Logged) {
+    subscribers.retain(|sub| {
+        if !sub.watch.includes(&logged.truck) {
+            return true;
+        }
+        match sub.tx.try_send(logged.clone()) {
+            Ok(()) => true,
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                sub.lagged.store(true, Ordering::Release);
+                if let Some(token) = &sub.on_lag {
+                    token.cancel();
+                }
+                false
             }
+            Err(mpsc::error::TrySendError::Closed(_)) => false,
         }
-        snapshot.last_event_id = inner.next_id - 1;
-        snapshot
-    }
-
-    /// One truck with its current route; `None` for an unknown id.
-    pub fn truck(&self, id: &str) -> Option<TruckDetail> {
-        let inner = self.lock();
-        let mut truck = inner.fleet.get(id)?.clone();
-        let route = inner.sim.route(id)?.clone();
-        if let Some(planned) = inner.sim.planned_arrival_ms(id) {
-            truck.planned_arrival_ms = planned;
-        }
-        Some(TruckDetail { truck, route })
-    }
-
-    /// Depots and routes.
-    pub fn map(&self) -> FleetMap {
-        self.lock().sim.map()
-    }
+    });
 }
 
 /// Maps the monotonic clock onto Unix ms, so simulated time advances with wall time and never
@@ -333,42 +556,22 @@ impl Clock {
     }
 }
 
-/// Steps the hub's simulator as time passes until `shutdown`. Wakes when the simulator has
-/// something due, but at most every `min_tick` (events are batched per tick) and at least once a
-/// second.
-pub async fn drive(hub: Arc<Hub>, clock: Clock, min_tick: Duration, shutdown: CancellationToken) {
-    let min_tick_ms = min_tick.as_millis().max(1) as u64;
-    loop {
-        let now = clock.now_ms();
-        hub.tick(now);
-        let next = hub
-            .poll_timeout()
-            .clamp(now + min_tick_ms, now + 1000.max(min_tick_ms));
-        tokio::select! {
-            _ = shutdown.cancelled() => return,
-            _ = tokio::time::sleep_until(clock.instant_at(next)) => {}
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sim::SimConfig;
-    use convoy_core::wire::TruckStatus;
+    use crate::log::memory::MemoryLog;
 
     const FIRST: EventId = 1_000_001;
 
     fn hub(replay: usize, capacity: usize) -> Hub {
-        let sim = Simulator::new(
-            &SimConfig {
-                trucks: 3,
-                rate: 1.0,
-                seed: 1,
-            },
-            1000,
-        );
-        Hub::new(sim, FIRST, replay, capacity)
+        let seed = ["T-01", "T-02", "T-03"].map(new_truck).to_vec();
+        Hub::open(
+            Box::new(MemoryLog::new(FIRST, replay)),
+            seed,
+            capacity,
+            Duration::from_secs(60),
+        )
+        .unwrap()
     }
 
     fn status(truck: &str) -> FleetEvent {
@@ -380,43 +583,29 @@ mod tests {
         }
     }
 
-    #[test]
-    fn resume_plans() {
-        let reset = |p: ResumePlan| matches!(p, ResumePlan::Reset(_));
-        assert_eq!(plan_resume(100, 120, 130, None), ResumePlan::Live);
-        assert_eq!(plan_resume(100, 120, 130, Some(130)), ResumePlan::Live);
-        assert_eq!(
-            plan_resume(100, 120, 130, Some(120)),
-            ResumePlan::ReplayAfter(120)
-        );
-        assert!(reset(plan_resume(100, 120, 130, Some(119))));
-        assert!(reset(plan_resume(100, 120, 130, Some(131))));
-        assert!(reset(plan_resume(100, 99, 130, Some(98))));
-        assert_eq!(
-            plan_resume(100, 99, 130, Some(99)),
-            ResumePlan::ReplayAfter(99)
-        );
-        // Nothing published yet: resuming at the snapshot's id is live.
-        assert_eq!(plan_resume(100, 99, 99, Some(99)), ResumePlan::Live);
-        let ResumePlan::Reset(notice) = plan_resume(100, 120, 130, Some(5)) else {
-            panic!("expected a reset");
-        };
-        assert_eq!((notice.oldest_id, notice.latest_id), (120, 130));
-        assert!(notice.reason.contains("previous"), "{}", notice.reason);
+    fn publish(hub: &Hub, event: FleetEvent) -> EventId {
+        hub.append(vec![event.into()], 0).unwrap()[0].id()
+    }
+
+    fn keyed(key: &str, truck: &str) -> Submission {
+        Submission {
+            key: Some(key.into()),
+            event: status(truck),
+        }
     }
 
     #[test]
     fn replay_then_live_without_gap_or_repeat_and_filtered() {
         let hub = hub(100, 100);
         for _ in 0..10 {
-            hub.publish(status("T-01"));
-            hub.publish(status("T-02"));
+            publish(&hub, status("T-01"));
+            publish(&hub, status("T-02"));
         }
         let after = FIRST + 4;
         let watch = Watch::parse_query("T-01").unwrap();
         let mut sub = hub.subscribe(1, watch, Some(after), None);
-        hub.publish(status("T-01"));
-        hub.publish(status("T-02"));
+        publish(&hub, status("T-01"));
+        publish(&hub, status("T-02"));
         let replayed: Vec<_> = sub.replay.iter().map(|e| e.id).collect();
         let expected: Vec<_> = (after + 2..FIRST + 20).step_by(2).collect();
         assert_eq!(replayed, expected);
@@ -432,7 +621,7 @@ mod tests {
     fn ring_is_bounded_and_old_ids_reset() {
         let hub = hub(5, 100);
         for _ in 0..20 {
-            hub.publish(status("T-01"));
+            publish(&hub, status("T-01"));
         }
         assert!(hub
             .subscribe(1, Watch::All, Some(FIRST), None)
@@ -450,11 +639,11 @@ mod tests {
         let mut slow = hub.subscribe(1, Watch::All, None, Some(token.clone()));
         let mut fast = hub.subscribe(2, Watch::All, None, None);
         for _ in 0..4 {
-            hub.publish(status("T-01"));
+            publish(&hub, status("T-01"));
             fast.live.try_recv().unwrap();
         }
         assert!(!token.is_cancelled());
-        hub.publish(status("T-01"));
+        publish(&hub, status("T-01"));
         assert!(token.is_cancelled());
         assert!(slow.lagged.load(Ordering::Acquire));
         assert_eq!(hub.subscriber_count(), 1);
@@ -469,16 +658,50 @@ mod tests {
     }
 
     #[test]
-    fn snapshot_tracks_the_last_event() {
+    fn snapshot_tracks_the_last_event_and_new_trucks_join() {
         let hub = hub(10, 10);
         assert_eq!(hub.snapshot().last_event_id, FIRST - 1);
         assert_eq!(hub.snapshot().trucks.len(), 3);
-        let id = hub.publish(status("T-02"));
+        let id = publish(&hub, status("T-02"));
         let snapshot = hub.snapshot();
         assert_eq!(snapshot.last_event_id, id);
         let t2 = snapshot.trucks.iter().find(|t| t.id == "T-02").unwrap();
         assert_eq!((t2.status, t2.last_event_id), (TruckStatus::Delayed, id));
-        assert!(hub.truck("T-02").is_some());
         assert!(hub.truck("T-09").is_none());
+        let id = publish(&hub, status("T-09"));
+        let t9 = hub.truck("T-09").unwrap();
+        assert_eq!((t9.status, t9.last_event_id), (TruckStatus::Delayed, id));
+        assert_eq!(hub.snapshot().trucks.len(), 4);
+    }
+
+    #[test]
+    fn keys_make_a_retry_a_no_op_within_the_window() {
+        let hub = hub(100, 100);
+        let first = hub
+            .append(vec![keyed("a", "T-01"), keyed("b", "T-02")], 1_000)
+            .unwrap();
+        assert_eq!(
+            first,
+            [Outcome::Appended(FIRST), Outcome::Appended(FIRST + 1)]
+        );
+        // A retry with one new event, and a key repeated inside the batch.
+        let retry = hub
+            .append(
+                vec![keyed("a", "T-01"), keyed("c", "T-03"), keyed("c", "T-03")],
+                2_000,
+            )
+            .unwrap();
+        assert_eq!(
+            retry,
+            [
+                Outcome::Duplicate(FIRST),
+                Outcome::Appended(FIRST + 2),
+                Outcome::Duplicate(FIRST + 2)
+            ]
+        );
+        assert_eq!(hub.latest_id(), FIRST + 2);
+        // After the window the key is new again.
+        let later = hub.append(vec![keyed("a", "T-01")], 62_001).unwrap();
+        assert_eq!(later, [Outcome::Appended(FIRST + 3)]);
     }
 }

@@ -3,7 +3,10 @@
 //! [`serve`] runs the whole server on a bound listener until a shutdown future resolves, so the
 //! binary and the integration tests run the same code. The modules, one concern each:
 //! - `sim`: the pure fleet simulator;
-//! - `hub`: the event log (ids, replay ring, fan-out, snapshot) and the driver that steps the sim;
+//! - `producer`: the simulator as a producer, appending through the hub like ingest does;
+//! - `log`: the event log's interface and its engines (memory, file);
+//! - `hub`: the one append path (ids from the engine, fleet snapshot, fan-out) and subscribing;
+//! - `ingest`: `POST /api/ingest`, events pushed by an operator's backend;
 //! - `stream`: `GET /api/stream`, the SSE feed;
 //! - `api`: the JSON routes and their error body;
 //! - `assets`: the built app and the SPA fallback;
@@ -15,24 +18,30 @@ pub mod api;
 pub mod assets;
 pub mod conn;
 pub mod hub;
+pub mod ingest;
+pub mod log;
+pub mod producer;
 pub mod sim;
 pub mod stats;
 pub mod stream;
 pub mod tls;
 
 use crate::hub::{Clock, Hub};
+use crate::ingest::Ingest;
+use crate::log::{LogError, LogSpec, Retention};
+use crate::producer::SharedSim;
 use crate::sim::{SimConfig, Simulator};
 use crate::stats::Stats;
 use crate::tls::{TlsError, TlsSource};
 use axum::http::header::X_CONTENT_TYPE_OPTIONS;
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use std::any::Any;
 use std::future::Future;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -44,7 +53,7 @@ use tower_http::set_header::SetResponseHeaderLayer;
 pub struct Config {
     /// The built app (trunk's output).
     pub dist: PathBuf,
-    /// Number of simulated trucks.
+    /// Number of simulated trucks; 0 runs no simulator (an ingest-only node).
     pub trucks: usize,
     /// Telemetry events per truck per second.
     pub rate: f64,
@@ -65,6 +74,22 @@ pub struct Config {
     pub min_tick: Duration,
     /// No log lines (the tests set this).
     pub quiet: bool,
+    /// The event log's engine.
+    pub log: LogSpec,
+    /// The fleet's name: its log's keys in a shared log (several fleets can share one Redis).
+    pub fleet: String,
+    /// How much history the log keeps; pruned in the background every `trim_every`.
+    pub retention: Retention,
+    pub trim_every: Duration,
+    /// Bearer tokens for `POST /api/ingest`, one a line; no file, no ingest.
+    pub ingest_token_file: Option<PathBuf>,
+    /// Largest ingest body, bytes, and most events in one request.
+    pub ingest_max_bytes: usize,
+    pub ingest_max_events: usize,
+    /// Ingest requests handled at once; more get 429.
+    pub ingest_concurrency: usize,
+    /// How long an ingest key makes a retried event a no-op.
+    pub idempotency_window: Duration,
 }
 
 impl Default for Config {
@@ -81,6 +106,15 @@ impl Default for Config {
             shutdown_grace: Duration::from_secs(5),
             min_tick: Duration::from_millis(20),
             quiet: false,
+            log: LogSpec::Memory,
+            fleet: "default".to_owned(),
+            retention: Retention::Events(1_000_000),
+            trim_every: Duration::from_secs(10),
+            ingest_token_file: None,
+            ingest_max_bytes: 1 << 20,
+            ingest_max_events: 10_000,
+            ingest_concurrency: 4,
+            idempotency_window: Duration::from_secs(600),
         }
     }
 }
@@ -93,6 +127,8 @@ pub enum ServeError {
     #[error(transparent)]
     Tls(#[from] TlsError),
     #[error(transparent)]
+    Log(#[from] LogError),
+    #[error(transparent)]
     Io(#[from] std::io::Error),
 }
 
@@ -100,14 +136,20 @@ impl Config {
     /// Checks the ranges the simulator and the streams rely on.
     pub fn validate(&self) -> Result<(), ServeError> {
         let fail = |m: &str| Err(ServeError::Config(m.to_owned()));
-        if self.trucks == 0 || self.trucks > 9999 {
-            return fail("trucks must be between 1 and 9999");
+        if self.trucks > 9999 {
+            return fail("trucks must be between 0 (no simulator) and 9999");
         }
         if !self.rate.is_finite() || self.rate <= 0.0 || self.rate > 1000.0 {
             return fail("rate must be above 0 and at most 1000 events per truck per second");
         }
         if self.queue_capacity == 0 {
             return fail("queue capacity must be at least 1");
+        }
+        if !convoy_core::wire::is_valid_truck_id(&self.fleet) {
+            return fail("the fleet name must be 1 to 32 letters, digits and '-'");
+        }
+        if self.ingest_max_bytes == 0 || self.ingest_max_events == 0 {
+            return fail("ingest limits must be at least 1");
         }
         Ok(())
     }
@@ -117,6 +159,10 @@ impl Config {
 #[derive(Clone)]
 pub struct AppState {
     pub hub: Arc<Hub>,
+    /// The simulator, when this node runs one (its map and routes).
+    pub sim: Option<SharedSim>,
+    /// `None` when ingest is off.
+    pub ingest: Option<Arc<Ingest>>,
     pub stats: Arc<Stats>,
     pub settings: Arc<Settings>,
     /// Cancelled when the server shuts down; every stream ends on it.
@@ -139,6 +185,8 @@ pub fn router(state: AppState) -> Router {
         .route("/trucks/{id}", get(api::truck))
         .route("/map", get(api::map))
         .route("/stats", get(api::stats))
+        .route("/health", get(api::health))
+        .route("/ingest", post(ingest::ingest))
         .route("/stream", get(stream::stream))
         .fallback(api::not_found);
     Router::new()
@@ -182,25 +230,76 @@ pub async fn serve(
         Some(source) => Some(tokio_rustls::TlsAcceptor::from(tls::server_config(source)?)),
         None => None,
     };
+    let ingest = match &config.ingest_token_file {
+        Some(path) => Some(Arc::new(Ingest::new(
+            ingest::read_tokens(path).map_err(ServeError::Config)?,
+            config.ingest_max_bytes,
+            config.ingest_max_events,
+            config.ingest_concurrency,
+        ))),
+        None => None,
+    };
     let start_ms = unix_now_ms();
     let clock = Clock::new(start_ms);
-    let sim = Simulator::new(
-        &SimConfig {
-            trucks: config.trucks,
-            rate: config.rate,
-            seed: config.seed,
-        },
-        start_ms,
-    );
-    let hub = Arc::new(Hub::new(
-        sim,
-        hub::first_id_for(start_ms),
-        config.replay,
-        config.queue_capacity,
-    ));
+    let sim = (config.trucks > 0).then(|| {
+        Simulator::new(
+            &SimConfig {
+                trucks: config.trucks,
+                rate: config.rate,
+                seed: config.seed,
+            },
+            start_ms,
+        )
+    });
+    let seed = sim.as_ref().map(Simulator::states).unwrap_or_default();
+    let (hub, tail_from) = match &config.log {
+        LogSpec::Redis(url) => {
+            let maxlen = match config.retention {
+                Retention::Events(n) => n.max(config.replay as u64),
+                Retention::Age(_) => 1_000_000.max(config.replay as u64),
+            };
+            let remote = Arc::new(log::redis::RedisLog::new(
+                url,
+                &config.fleet,
+                maxlen,
+                config.idempotency_window,
+            )?);
+            let loaded = remote.load(config.replay).await?;
+            let hub = Hub::open_recovered(
+                Box::new(loaded.view),
+                loaded.recovered,
+                seed,
+                config.queue_capacity,
+                config.idempotency_window,
+            )?
+            .shared_by(remote);
+            (Arc::new(hub), Some(loaded.last_id))
+        }
+        spec => {
+            let engine = log::open(spec, hub::first_id_for(start_ms), config.replay)?;
+            let hub = tokio::task::spawn_blocking({
+                let (queue, window) = (config.queue_capacity, config.idempotency_window);
+                move || Hub::open(engine, seed, queue, window)
+            })
+            .await
+            .map_err(|e| ServeError::Config(e.to_string()))??;
+            (Arc::new(hub), None)
+        }
+    };
+    if !config.quiet {
+        log_line(format_args!(
+            "log: {} (ids {}..={})",
+            hub.describe(),
+            hub.first_id(),
+            hub.latest_id()
+        ));
+    }
+    let sim: Option<SharedSim> = sim.map(|sim| Arc::new(Mutex::new(sim)));
     let token = CancellationToken::new();
     let state = AppState {
         hub: hub.clone(),
+        sim: sim.clone(),
+        ingest,
         stats: Arc::new(Stats::default()),
         settings: Arc::new(Settings {
             dist: config.dist.clone(),
@@ -219,7 +318,35 @@ pub async fn serve(
     // A truck reports at most once a step, so steps come at least twice per telemetry period.
     let half_period = Duration::from_secs_f64(0.5 / config.rate).max(Duration::from_millis(1));
     let min_tick = config.min_tick.min(half_period);
-    let driver = tokio::spawn(hub::drive(hub, clock, min_tick, token.clone()));
+    let driver = sim.map(|sim| {
+        tokio::spawn(producer::drive(
+            hub.clone(),
+            sim,
+            clock,
+            min_tick,
+            !config.quiet,
+            token.clone(),
+        ))
+    });
+    let tail = match (hub.remote().cloned(), tail_from) {
+        (Some(remote), Some(from)) => Some(tokio::spawn(log::redis::tail(
+            remote,
+            hub.clone(),
+            from,
+            clock,
+            !config.quiet,
+            token.clone(),
+        ))),
+        _ => None,
+    };
+    let trimmer = tokio::spawn(trim(
+        hub.clone(),
+        config.retention,
+        config.trim_every,
+        clock,
+        !config.quiet,
+        token.clone(),
+    ));
     if !config.quiet {
         let scheme = if tls.is_some() { "https" } else { "http" };
         use std::io::Write;
@@ -238,9 +365,50 @@ pub async fn serve(
     .await;
     token.cancel();
     signal.abort();
-    let _ = driver.await;
+    if let Some(driver) = driver {
+        let _ = driver.await;
+    }
+    let _ = trimmer.await;
+    if let Some(tail) = tail {
+        let _ = tail.await;
+    }
+    // The next start then rebuilds the fleet from the snapshot alone.
+    let checkpoint = tokio::task::spawn_blocking(move || hub.checkpoint()).await;
+    if let Ok(Err(e)) = checkpoint {
+        log_line(format_args!(
+            "convoy-server: cannot store the fleet snapshot: {e}"
+        ));
+    }
     if !config.quiet {
         log_line(format_args!("convoy-server stopped"));
     }
     Ok(())
+}
+
+/// Prunes the log to `retention` every `every` until `shutdown`.
+async fn trim(
+    hub: Arc<Hub>,
+    retention: Retention,
+    every: Duration,
+    clock: Clock,
+    log: bool,
+    shutdown: CancellationToken,
+) {
+    let mut ticks = tokio::time::interval(every.max(Duration::from_millis(10)));
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = ticks.tick() => {}
+        }
+        let hub = hub.clone();
+        let now = clock.now_ms();
+        match tokio::task::spawn_blocking(move || hub.trim(retention, now)).await {
+            Ok(Ok(0)) => {}
+            Ok(Ok(n)) if log => log_line(format_args!("log: pruned {n} events ({retention})")),
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => log_line(format_args!("convoy-server: pruning failed: {e}")),
+            Err(e) => log_line(format_args!("convoy-server: pruning failed: {e}")),
+        }
+    }
 }

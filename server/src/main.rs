@@ -1,6 +1,7 @@
 //! `convoy-server`: parses flags, binds, and runs [`convoy_server::serve`] until Ctrl-C or SIGTERM.
 
 use clap::Parser;
+use convoy_server::log::{LogSpec, Retention};
 use convoy_server::tls::TlsSource;
 use convoy_server::{serve, Config};
 use std::net::SocketAddr;
@@ -18,7 +19,7 @@ struct Args {
     /// The built app to serve (trunk's output directory).
     #[arg(long, default_value = "dist")]
     dist: PathBuf,
-    /// Number of simulated trucks.
+    /// Number of simulated trucks; 0 runs no simulator (an ingest-only node).
     #[arg(long, default_value_t = 40)]
     trucks: usize,
     /// Telemetry events per second per truck.
@@ -45,6 +46,25 @@ struct Args {
     /// PEM private key for --tls.
     #[arg(long, requires = "cert", requires = "tls")]
     key: Option<PathBuf>,
+    /// The event log: `memory` (gone with the process), `file:DIR` (durable, in DIR) or
+    /// `redis://HOST:PORT[/DB]` (a Redis stream shared by several nodes).
+    #[arg(long, default_value = "memory", value_name = "ENGINE")]
+    log: LogSpec,
+    /// The fleet's name: its keys in a shared Redis.
+    #[arg(long, default_value = "default")]
+    fleet: String,
+    /// History the log keeps: a number of events, or a duration (90s, 30m, 24h, 7d).
+    #[arg(long, default_value = "1000000", value_name = "EVENTS|DURATION")]
+    retention: Retention,
+    /// Bearer tokens for POST /api/ingest, one a line; without it ingest is off.
+    #[arg(long, value_name = "FILE")]
+    ingest_token_file: Option<PathBuf>,
+    /// Largest ingest body in bytes.
+    #[arg(long, default_value_t = 1 << 20, value_name = "BYTES")]
+    ingest_max_bytes: usize,
+    /// Ingest requests handled at once; more are answered 429.
+    #[arg(long, default_value_t = 4, value_name = "N")]
+    ingest_concurrency: usize,
     /// No log lines.
     #[arg(long)]
     quiet: bool,
@@ -67,6 +87,12 @@ impl Args {
             queue_capacity: self.queue,
             tls,
             quiet: self.quiet,
+            log: self.log,
+            fleet: self.fleet,
+            retention: self.retention,
+            ingest_token_file: self.ingest_token_file,
+            ingest_max_bytes: self.ingest_max_bytes,
+            ingest_concurrency: self.ingest_concurrency,
             ..Config::default()
         }
     }

@@ -10,7 +10,8 @@
 
 use crate::api::ApiError;
 use crate::conn::ConnectionHandle;
-use crate::hub::{Clock, Hub, Logged, Subscription};
+use crate::hub::{Clock, Hub, Subscription};
+use crate::log::Logged;
 use crate::stats::StreamGuard;
 use crate::AppState;
 use axum::body::Body;
@@ -37,6 +38,8 @@ pub const RETRY_MS: u64 = 2000;
 pub const MIN_HEARTBEAT_MS: u64 = 100;
 /// The longest one (an hour).
 pub const MAX_HEARTBEAT_MS: u64 = 3_600_000;
+/// How long a stream resuming after an id this node has not read yet waits for it.
+const CATCH_UP: Duration = Duration::from_secs(2);
 /// Most bytes sent in one body chunk when batching queued events.
 const MAX_CHUNK: usize = 64 * 1024;
 
@@ -132,6 +135,13 @@ pub async fn stream(
         app.settings.clock.now_ms(),
     );
     let on_lag = connection.map(|Extension(c)| c.close_token());
+    if let (Some(_), Some(resume)) = (app.hub.remote(), params.resume) {
+        // Read up to `resume` on a node that is ahead of this one: resume here once this
+        // node's tail has caught up, rather than refuse an id the shared log has.
+        if resume > app.hub.latest_id() {
+            app.hub.caught_up(resume, CATCH_UP).await;
+        }
+    }
     let subscription = app
         .hub
         .subscribe(guard.id(), params.watch, params.resume, on_lag);

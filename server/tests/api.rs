@@ -107,3 +107,24 @@ async fn unknown_api_routes_are_404_json() {
         json_error(server.get(path).await, 404).await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn zero_trucks_runs_no_simulator() {
+    let server = TestServer::start(convoy_server::Config {
+        trucks: 0,
+        ..config()
+    })
+    .await;
+    let health: convoy_server::api::Health = server.get_json("/api/health").await;
+    assert!(!health.simulator, "{health:?}");
+    assert_eq!(health.log, "memory");
+    let snapshot = server.snapshot().await;
+    assert!(snapshot.trucks.is_empty(), "{snapshot:?}");
+    let map: FleetMap = server.get_json("/api/map").await;
+    assert!(map.routes.is_empty() && map.depots.is_empty());
+    // A simulating server at this rate publishes within a few milliseconds; this one never does.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(server.stats().await.latest_event_id, health.latest_event_id);
+    assert_eq!(health.latest_event_id, health.first_id - 1);
+    json_error(server.get("/api/trucks/T-01").await, 404).await;
+}

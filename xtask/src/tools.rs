@@ -15,11 +15,19 @@ const WASM_TARGET: &str = "wasm32-unknown-unknown";
 #[derive(Clone, Copy)]
 pub struct Need {
     pub browser: bool,
+    /// Debian's redis-server, which the server's Redis engine and cluster tests run against.
+    pub redis: bool,
 }
 
 impl Need {
-    pub const ALL: Need = Need { browser: true };
-    pub const BUILD: Need = Need { browser: false };
+    pub const ALL: Need = Need {
+        browser: true,
+        redis: true,
+    };
+    pub const BUILD: Need = Need {
+        browser: false,
+        redis: false,
+    };
 }
 
 /// Where the installed tools are, for the commands that use them.
@@ -40,6 +48,9 @@ pub fn ensure(need: Need) -> Result<Tools, String> {
     let chromedriver = PathBuf::from("/usr/bin/chromedriver");
     if need.browser {
         ensure_chromium(&chromedriver)?;
+    }
+    if need.redis {
+        ensure_redis()?;
     }
     let path = format!(
         "{}:{}",
@@ -142,6 +153,22 @@ fn ensure_chromium(chromedriver: &Path) -> Result<(), String> {
     say("installing Debian's chromium and chromium-driver");
     status("apt-get", &["update"])?;
     status("apt-get", &["install", "-y", "chromium", "chromium-driver"])
+}
+
+/// Debian's redis-server (7.0 on bookworm): the tests start their own on a free port.
+fn ensure_redis() -> Result<(), String> {
+    if output("redis-server", &["--version"]).is_some() {
+        return Ok(());
+    }
+    let is_root = output("id", &["-u"]).is_some_and(|uid| uid.trim() == "0");
+    if !is_root {
+        return Err("redis-server is missing: run `sudo apt-get install -y redis-server`".into());
+    }
+    say("installing Debian's redis-server");
+    status("apt-get", &["update"])?;
+    status("apt-get", &["install", "-y", "redis-server"])?;
+    // The package starts a system service on :6379; Convoy's tests start their own.
+    Ok(())
 }
 
 fn say(message: &str) {

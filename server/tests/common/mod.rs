@@ -232,3 +232,186 @@ impl Drop for TempDir {
         let _ = std::fs::remove_dir_all(&self.0);
     }
 }
+
+/// The real `convoy-server` binary running as a child process; killed with SIGKILL on drop.
+pub struct ServerProcess {
+    pub addr: SocketAddr,
+    pub client: reqwest::Client,
+    child: std::process::Child,
+}
+
+impl ServerProcess {
+    /// Starts the binary on a free loopback port with `args` and waits for its
+    /// `listening on` line.
+    pub fn start(args: &[&str]) -> ServerProcess {
+        use std::io::BufRead;
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_convoy-server"))
+            .args([
+                "--addr",
+                "127.0.0.1:0",
+                "--dist",
+                "/nonexistent/convoy-dist",
+            ])
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("convoy-server starts");
+        let stdout = child.stdout.take().unwrap();
+        let mut line = String::new();
+        std::io::BufReader::new(stdout)
+            .read_line(&mut line)
+            .unwrap();
+        let addr = line
+            .trim()
+            .rsplit("://")
+            .next()
+            .and_then(|a| a.parse().ok())
+            .unwrap_or_else(|| panic!("no address in {line:?}"));
+        ServerProcess {
+            addr,
+            client: reqwest::Client::new(),
+            child,
+        }
+    }
+
+    pub fn url(&self, path_and_query: &str) -> String {
+        format!("http://{}{}", self.addr, path_and_query)
+    }
+
+    pub async fn get_json<T: serde::de::DeserializeOwned>(&self, path_and_query: &str) -> T {
+        let response = within(self.client.get(self.url(path_and_query)).send())
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "{path_and_query}");
+        response.json().await.unwrap()
+    }
+
+    /// Opens `/api/stream` with `Last-Event-ID` when given.
+    pub async fn stream(&self, last_event_id: Option<u64>) -> SseClient {
+        let mut request = self.client.get(self.url("/api/stream"));
+        if let Some(id) = last_event_id {
+            request = request.header("Last-Event-ID", id.to_string());
+        }
+        let response = within(request.send()).await.unwrap();
+        assert_eq!(response.status(), 200);
+        SseClient {
+            response,
+            decoder: Decoder::new(),
+            ended: false,
+        }
+    }
+
+    /// `kill -9`: no shutdown code runs.
+    pub fn kill(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+
+    /// SIGTERM, then waits for a clean exit.
+    pub fn terminate(mut self) {
+        let pid = self.child.id().to_string();
+        let sent = std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap();
+        assert!(sent.success());
+        let status = self.child.wait().unwrap();
+        assert!(status.success(), "{status}");
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A real `redis-server` (Debian's package; `cargo xtask tools` installs it) on a free loopback
+/// port, with no persistence: a restart comes back empty. Stopped on drop.
+pub struct RedisServer {
+    pub port: u16,
+    dir: TempDir,
+    child: Option<std::process::Child>,
+}
+
+impl RedisServer {
+    pub async fn start() -> RedisServer {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut redis = RedisServer {
+            port,
+            dir: TempDir::new("redis"),
+            child: None,
+        };
+        redis.launch().await;
+        redis
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    async fn launch(&mut self) {
+        let port = self.port.to_string();
+        let child = std::process::Command::new("redis-server")
+            .args(["--bind", "127.0.0.1", "--port", &port, "--save", "", "--appendonly", "no"])
+            .arg("--dir")
+            .arg(self.dir.path())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("redis-server runs (install it with `cargo xtask tools` or apt-get install redis-server)");
+        self.child = Some(child);
+        let deadline = tokio::time::Instant::now() + WAIT;
+        while self.command("PING").await.as_deref() != Some("+PONG") {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "redis-server did not start"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Sends one inline command; its first reply line, or `None` when Redis does not answer.
+    pub async fn command(&self, command: &str) -> Option<String> {
+        use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+        let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", self.port))
+            .await
+            .ok()?;
+        stream
+            .write_all(format!("{command}\r\n").as_bytes())
+            .await
+            .ok()?;
+        let mut line = String::new();
+        tokio::io::BufReader::new(stream)
+            .read_line(&mut line)
+            .await
+            .ok()?;
+        Some(line.trim_end().to_owned())
+    }
+
+    /// Kills it (SIGKILL): every node loses Redis until `start_again`.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts it again on the same port, empty.
+    pub async fn start_again(&mut self) {
+        self.kill();
+        self.launch().await;
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}

@@ -1,0 +1,523 @@
+//! The Redis engine: one Redis stream per fleet, shared by every node.
+//!
+//! Appends go through one Lua script that takes the next id from a counter and writes the event
+//! with `XADD <id>-0` (trimmed with `MAXLEN ~`, so the stream is the replay buffer); the script
+//! also keeps the epoch, the first id of the log's current life in Redis. Redis restarted empty
+//! or flushed has no epoch: the next append starts a new one from Redis's clock in µs (ms ×
+//! 1000, as the memory engine does) and above the caller's latest id, so ids keep increasing.
+//! Idempotency keys live in Redis too, so a retry that lands on another node is still a no-op.
+//!
+//! Each node reads the stream with one `XREAD BLOCK` loop on a connection of its own (a blocking
+//! read would stall a shared multiplexed connection) and hands what it reads, in id order, to
+//! its hub, which applies it to the node's fleet and fans it out; the node keeps the newest
+//! events in a [`MemoryLog`] for resuming. Nodes store the fleet snapshot (with the id it
+//! reflects and its epoch) in Redis, so a node that starts later rebuilds the fleet from it and
+//! the events after it.
+
+use super::memory::MemoryLog;
+use super::{LogError, Logged, Prepared, Recovered};
+use crate::hub::{Hub, Outcome, SNAPSHOT_EVERY};
+use convoy_core::wire::{EventId, FleetEvent, FleetSnapshot};
+use redis::aio::MultiplexedConnection;
+use redis::streams::{StreamId, StreamRangeReply, StreamReadOptions, StreamReadReply};
+use redis::{AsyncConnectionConfig, Client, Script};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+/// The append script. KEYS: stream, counter, epoch, key prefix. ARGV: maxlen, floor (the
+/// caller's latest id), key window ms, event count, then per event key (or ""), truck, name,
+/// data. Returns the epoch, then each event's id, negative for a duplicate key's earlier id.
+/// Numbers go to Redis through `%.0f`: Lua would print large ones in exponent form.
+const APPEND: &str = r#"
+local epoch = tonumber(redis.call('GET', KEYS[3]))
+if not epoch then
+  local t = redis.call('TIME')
+  epoch = tonumber(t[1]) * 1000000 + math.floor(tonumber(t[2]) / 1000) * 1000 + 1
+  local floor = tonumber(ARGV[2])
+  if epoch <= floor then epoch = floor + 1 end
+  redis.call('SET', KEYS[3], string.format('%.0f', epoch))
+  redis.call('SET', KEYS[2], string.format('%.0f', epoch - 1))
+end
+local out = {epoch}
+local n = tonumber(ARGV[4])
+for i = 0, n - 1 do
+  local at = 5 + i * 4
+  local key = ARGV[at]
+  local seen = false
+  if key ~= '' then seen = redis.call('GET', KEYS[4] .. key) end
+  if seen then
+    out[#out + 1] = -tonumber(seen)
+  else
+    local id = string.format('%.0f', redis.call('INCR', KEYS[2]))
+    redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], id .. '-0',
+      't', ARGV[at + 1], 'n', ARGV[at + 2], 'd', ARGV[at + 3])
+    if key ~= '' then redis.call('SET', KEYS[4] .. key, id, 'PX', ARGV[3]) end
+    out[#out + 1] = tonumber(id)
+  end
+end
+return out
+"#;
+
+/// Stores a snapshot unless it is from another epoch or older than the stored one. KEYS:
+/// snapshot hash, epoch. ARGV: id, JSON, epoch.
+const SAVE_SNAPSHOT: &str = r#"
+if redis.call('GET', KEYS[2]) ~= ARGV[3] then return 0 end
+local stored = redis.call('HGET', KEYS[1], 'id')
+if stored and tonumber(stored) >= tonumber(ARGV[1]) then return 0 end
+redis.call('HSET', KEYS[1], 'id', ARGV[1], 'epoch', ARGV[3], 'fleet', ARGV[2])
+return 1
+"#;
+
+/// How long a command may take before Redis counts as unreachable.
+pub const COMMAND_TIMEOUT: Duration = Duration::from_millis(500);
+/// How long one `XREAD BLOCK` waits for new entries.
+const BLOCK_MS: usize = 1000;
+
+fn unavailable(e: impl std::fmt::Display) -> LogError {
+    LogError::Unavailable(format!("redis: {e}"))
+}
+
+/// Reads `123-0` as 123.
+fn entry_id(id: &str) -> Option<EventId> {
+    id.split_once('-').map_or(id, |(ms, _)| ms).parse().ok()
+}
+
+/// An entry as the script wrote it.
+fn entry(stream_id: &StreamId) -> Option<(EventId, Prepared)> {
+    let id = entry_id(&stream_id.id)?;
+    let data: String = stream_id.get("d")?;
+    let event: FleetEvent = serde_json::from_str(&data).ok()?;
+    let truck: String = stream_id.get("t")?;
+    Some((
+        id,
+        Prepared {
+            event,
+            data,
+            truck: Arc::from(truck.as_str()),
+        },
+    ))
+}
+
+/// The keys of one fleet's log; one hash tag, so they stay together.
+#[derive(Debug, Clone)]
+struct Keys {
+    stream: String,
+    counter: String,
+    epoch: String,
+    key_prefix: String,
+    snapshot: String,
+}
+
+impl Keys {
+    fn new(fleet: &str) -> Keys {
+        let at = |what: &str| format!("convoy:{{{fleet}}}:{what}");
+        Keys {
+            stream: at("events"),
+            counter: at("next"),
+            epoch: at("epoch"),
+            key_prefix: at("key:"),
+            snapshot: at("snapshot"),
+        }
+    }
+}
+
+/// What a node reads from Redis when it starts.
+pub struct Loaded {
+    /// The node's view: the newest events, ids and epoch as Redis has them.
+    pub view: MemoryLog,
+    /// The stored snapshot and the events after it, for the fleet.
+    pub recovered: Recovered,
+    /// The id the tail continues after.
+    pub last_id: EventId,
+}
+
+/// A connection to one fleet's log in Redis.
+pub struct RedisLog {
+    client: Client,
+    url: String,
+    keys: Keys,
+    maxlen: u64,
+    key_window_ms: u64,
+    append: Script,
+    save_snapshot: Script,
+    conn: tokio::sync::Mutex<Option<MultiplexedConnection>>,
+    reachable: AtomicBool,
+    epoch: AtomicU64,
+}
+
+impl RedisLog {
+    /// A log at `url` (`redis://HOST:PORT[/DB]`) for fleet `fleet`, its stream trimmed to
+    /// about `maxlen` events, idempotency keys kept for `key_window`. Connects lazily.
+    pub fn new(
+        url: &str,
+        fleet: &str,
+        maxlen: u64,
+        key_window: Duration,
+    ) -> Result<RedisLog, LogError> {
+        let client = Client::open(url).map_err(|e| LogError::Config(format!("{url}: {e}")))?;
+        Ok(RedisLog {
+            client,
+            url: url.to_owned(),
+            keys: Keys::new(fleet),
+            maxlen: maxlen.max(1),
+            key_window_ms: key_window.as_millis().max(1) as u64,
+            append: Script::new(APPEND),
+            save_snapshot: Script::new(SAVE_SNAPSHOT),
+            conn: tokio::sync::Mutex::new(None),
+            reachable: AtomicBool::new(false),
+            epoch: AtomicU64::new(0),
+        })
+    }
+
+    /// `redis://…` as given.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Whether the last command got an answer.
+    pub fn reachable(&self) -> bool {
+        self.reachable.load(Ordering::Acquire)
+    }
+
+    /// The epoch last seen: the first id of the log's current life in Redis.
+    pub fn epoch(&self) -> EventId {
+        self.epoch.load(Ordering::Acquire)
+    }
+
+    async fn connect(&self, response_timeout: Duration) -> Result<MultiplexedConnection, LogError> {
+        let config = AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(COMMAND_TIMEOUT))
+            .set_response_timeout(Some(response_timeout));
+        self.client
+            .get_multiplexed_async_connection_with_config(&config)
+            .await
+            .map_err(|e| self.failed(e))
+    }
+
+    fn failed(&self, e: impl std::fmt::Display) -> LogError {
+        self.reachable.store(false, Ordering::Release);
+        unavailable(e)
+    }
+
+    /// The shared connection (made on first use, and again after a failure).
+    async fn shared(&self) -> Result<MultiplexedConnection, LogError> {
+        let mut slot = self.conn.lock().await;
+        if let Some(conn) = slot.as_ref() {
+            return Ok(conn.clone());
+        }
+        let conn = self.connect(COMMAND_TIMEOUT).await?;
+        *slot = Some(conn.clone());
+        Ok(conn)
+    }
+
+    /// Runs `f` on the shared connection; a failure drops the connection, so the next call
+    /// connects again.
+    async fn run<T, F, Fut>(&self, f: F) -> Result<T, LogError>
+    where
+        F: FnOnce(MultiplexedConnection) -> Fut,
+        Fut: std::future::Future<Output = redis::RedisResult<T>>,
+    {
+        let conn = self.shared().await?;
+        match f(conn).await {
+            Ok(value) => {
+                self.reachable.store(true, Ordering::Release);
+                Ok(value)
+            }
+            Err(e) => {
+                if e.is_io_error() || e.is_timeout() || e.is_connection_dropped() {
+                    *self.conn.lock().await = None;
+                }
+                Err(self.failed(e))
+            }
+        }
+    }
+
+    /// Appends `batch` in one script call: each event gets the next id, or the id its key got
+    /// within the window. `floor` is the caller's latest id (a new epoch starts above it).
+    pub async fn append(
+        &self,
+        batch: &[(Option<String>, Prepared)],
+        floor: EventId,
+    ) -> Result<Vec<Outcome>, LogError> {
+        let mut invocation = self.append.prepare_invoke();
+        invocation
+            .key(&self.keys.stream)
+            .key(&self.keys.counter)
+            .key(&self.keys.epoch)
+            .key(&self.keys.key_prefix)
+            .arg(self.maxlen)
+            .arg(floor)
+            .arg(self.key_window_ms)
+            .arg(batch.len());
+        for (key, prepared) in batch {
+            invocation
+                .arg(key.as_deref().unwrap_or(""))
+                .arg(&*prepared.truck)
+                .arg(prepared.event.name())
+                .arg(&prepared.data);
+        }
+        let reply: Vec<i64> = self
+            .run(|mut conn| async move { invocation.invoke_async(&mut conn).await })
+            .await?;
+        let (epoch, ids) = reply
+            .split_first()
+            .ok_or_else(|| unavailable("the append script answered nothing"))?;
+        self.epoch.store(*epoch as u64, Ordering::Release);
+        if ids.len() != batch.len() {
+            return Err(unavailable("the append script answered the wrong count"));
+        }
+        Ok(ids
+            .iter()
+            .map(|&id| {
+                if id < 0 {
+                    Outcome::Duplicate(id.unsigned_abs())
+                } else {
+                    Outcome::Appended(id as u64)
+                }
+            })
+            .collect())
+    }
+
+    /// Reads the epoch (starting one when Redis has none), the newest `replay` events, the
+    /// stored snapshot and the events after it.
+    pub async fn load(&self, replay: usize) -> Result<Loaded, LogError> {
+        self.append(&[], 0).await?;
+        let keys = self.keys.clone();
+        let count = replay.max(1);
+        let (epoch, counter, newest, snapshot): (u64, u64, StreamRangeReply, Option<String>) = self
+            .run(|mut conn| async move {
+                redis::pipe()
+                    .atomic()
+                    .get(&keys.epoch)
+                    .get(&keys.counter)
+                    .cmd("XREVRANGE")
+                    .arg(&keys.stream)
+                    .arg("+")
+                    .arg("-")
+                    .arg("COUNT")
+                    .arg(count)
+                    .hget(&keys.snapshot, "fleet")
+                    .query_async(&mut conn)
+                    .await
+            })
+            .await?;
+        self.epoch.store(epoch, Ordering::Release);
+        let mut snapshot: Option<FleetSnapshot> = match snapshot {
+            Some(json) => Some(
+                serde_json::from_str(&json)
+                    .map_err(|e| LogError::Store(format!("the fleet snapshot in Redis: {e}")))?,
+            ),
+            None => None,
+        };
+        if snapshot
+            .as_ref()
+            .is_some_and(|s| s.last_event_id > counter || s.last_event_id + 1 < epoch)
+        {
+            // Left from another epoch: its trucks would claim ids this log never issued.
+            snapshot = None;
+        }
+        let mut ring: Vec<Logged> = newest
+            .ids
+            .iter()
+            .filter_map(entry)
+            .map(|(id, p)| Logged::encode(id, p.truck, p.event.name(), &p.data))
+            .collect();
+        ring.reverse();
+        if replay == 0 {
+            ring.clear();
+        }
+        let last_id = ring.last().map_or(counter, |e| e.id.max(counter));
+        let after = snapshot
+            .as_ref()
+            .map_or(epoch.saturating_sub(1), |s| s.last_event_id);
+        let tail = self.range(after, last_id).await?;
+        let mut view = MemoryLog::new(epoch, replay);
+        view.adopt_all(ring, last_id);
+        Ok(Loaded {
+            view,
+            recovered: Recovered { snapshot, tail },
+            last_id,
+        })
+    }
+
+    /// The events after `after` up to `upto`, in pages.
+    async fn range(
+        &self,
+        after: EventId,
+        upto: EventId,
+    ) -> Result<Vec<(EventId, FleetEvent)>, LogError> {
+        let mut out = Vec::new();
+        let mut from = after;
+        while from < upto {
+            let stream = self.keys.stream.clone();
+            let page: StreamRangeReply = self
+                .run(|mut conn| async move {
+                    redis::cmd("XRANGE")
+                        .arg(&stream)
+                        .arg(format!("({from}-0"))
+                        .arg(format!("{upto}-0"))
+                        .arg("COUNT")
+                        .arg(1000)
+                        .query_async(&mut conn)
+                        .await
+                })
+                .await?;
+            let Some(last) = page.ids.last().and_then(|e| entry_id(&e.id)) else {
+                break;
+            };
+            out.extend(
+                page.ids
+                    .iter()
+                    .filter_map(entry)
+                    .map(|(id, p)| (id, p.event)),
+            );
+            from = last;
+        }
+        Ok(out)
+    }
+
+    /// Stores the fleet snapshot unless Redis has a newer one or another epoch.
+    pub async fn save_snapshot(&self, snapshot: &FleetSnapshot) -> Result<bool, LogError> {
+        let json = serde_json::to_string(snapshot).map_err(|e| LogError::Store(e.to_string()))?;
+        let mut invocation = self.save_snapshot.prepare_invoke();
+        invocation
+            .key(&self.keys.snapshot)
+            .key(&self.keys.epoch)
+            .arg(snapshot.last_event_id)
+            .arg(json)
+            .arg(self.epoch());
+        let stored: i64 = self
+            .run(|mut conn| async move { invocation.invoke_async(&mut conn).await })
+            .await?;
+        Ok(stored == 1)
+    }
+
+    /// The epoch Redis has now (`None` when it has none: restarted empty, nothing appended).
+    async fn current_epoch(&self) -> Result<Option<EventId>, LogError> {
+        let key = self.keys.epoch.clone();
+        self.run(|mut conn| async move { redis::cmd("GET").arg(&key).query_async(&mut conn).await })
+            .await
+    }
+}
+
+/// Reads the stream after `last_id` and hands every entry to `hub`, until `shutdown`. Reads on
+/// a connection of its own; when Redis is unreachable it retries with backoff (streams stay
+/// open on their keep-alives) and resumes after the last id it delivered. When the epoch
+/// changes it tells the hub, so resuming from before it is a reset, and stores the fleet
+/// snapshot under the new epoch.
+pub async fn tail(
+    log: Arc<RedisLog>,
+    hub: Arc<Hub>,
+    mut last_id: EventId,
+    clock: crate::hub::Clock,
+    log_lines: bool,
+    shutdown: CancellationToken,
+) {
+    let mut outage = false;
+    let mut reader: Option<MultiplexedConnection> = None;
+    let mut backoff = Duration::from_millis(50);
+    let mut since_snapshot = 0u64;
+    let mut known_epoch = log.epoch();
+    loop {
+        if shutdown.is_cancelled() {
+            return;
+        }
+        let conn = match reader.clone() {
+            Some(conn) => Ok(conn),
+            None => {
+                log.connect(Duration::from_millis(BLOCK_MS as u64) + Duration::from_secs(2))
+                    .await
+            }
+        };
+        let read = match conn {
+            Ok(mut conn) => {
+                reader = Some(conn.clone());
+                let options = StreamReadOptions::default().block(BLOCK_MS).count(1000);
+                let from = format!("{last_id}-0");
+                let mut xread = redis::cmd("XREAD");
+                xread
+                    .arg(&options)
+                    .arg("STREAMS")
+                    .arg(&log.keys.stream)
+                    .arg(&from);
+                tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    read = xread.query_async::<Option<StreamReadReply>>(&mut conn) => {
+                        read.map_err(|e| log.failed(e))
+                    }
+                }
+            }
+            Err(e) => Err(e),
+        };
+        match read {
+            Ok(reply) => {
+                log.reachable.store(true, Ordering::Release);
+                if outage && log_lines {
+                    crate::log_line(format_args!(
+                        "redis: reachable again, reading after {last_id}"
+                    ));
+                }
+                outage = false;
+                backoff = Duration::from_millis(50);
+                let entries: Vec<(EventId, Prepared)> = reply
+                    .into_iter()
+                    .flat_map(|r| r.keys)
+                    .flat_map(|k| k.ids)
+                    .filter_map(|e| entry(&e))
+                    .collect();
+                if let Some((id, _)) = entries.last() {
+                    last_id = *id;
+                    // Before publishing them: an id from before a new epoch must already be a
+                    // reset when its first events reach the streams.
+                    if let Ok(Some(epoch)) = log.current_epoch().await {
+                        if epoch != known_epoch {
+                            known_epoch = epoch;
+                            log.epoch.store(epoch, Ordering::Release);
+                            hub.set_first_id(epoch);
+                            since_snapshot = SNAPSHOT_EVERY;
+                        }
+                    }
+                }
+                since_snapshot += entries.len() as u64;
+                if !entries.is_empty() {
+                    hub.deliver(entries, clock.now_ms());
+                }
+            }
+            Err(e) => {
+                reader = None;
+                if !outage && log_lines {
+                    crate::log_line(format_args!("{e}; retrying until it answers"));
+                }
+                outage = true;
+                tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    _ = tokio::time::sleep(backoff) => {}
+                }
+                backoff = (backoff * 2).min(Duration::from_secs(1));
+                continue;
+            }
+        }
+        if since_snapshot >= SNAPSHOT_EVERY {
+            if let Ok(true) | Ok(false) = log.save_snapshot(&hub.snapshot()).await {
+                since_snapshot = 0;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entry_ids_and_keys() {
+        assert_eq!(entry_id("1796013612684250-0"), Some(1_796_013_612_684_250));
+        assert_eq!(entry_id("17"), Some(17));
+        assert_eq!(entry_id("x-0"), None);
+        let keys = Keys::new("north");
+        assert_eq!(keys.stream, "convoy:{north}:events");
+        assert_eq!(keys.key_prefix, "convoy:{north}:key:");
+    }
+}

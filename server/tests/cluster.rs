@@ -1,0 +1,207 @@
+//! Three convoy-server nodes on one real redis-server: a stream resumes exactly on another
+//! node, ingest on one node reaches the others, and a Redis restart is a reset followed by
+//! larger ids, with open streams kept open meanwhile.
+
+mod common;
+
+use common::{config, within, RedisServer, SseClient, TempDir, TestServer, WAIT};
+use convoy_core::wire::{EventId, FleetSnapshot, ResetNotice};
+use convoy_server::api::Health;
+use convoy_server::ingest::IngestReply;
+use convoy_server::log::LogSpec;
+use convoy_server::Config;
+use std::time::Duration;
+
+const TOKEN: &str = "cluster-token";
+
+/// A node on `redis`; `simulate` runs the simulator (exactly one node of a cluster does).
+async fn node(redis: &RedisServer, dir: &TempDir, simulate: bool) -> TestServer {
+    TestServer::start(Config {
+        log: LogSpec::Redis(redis.url()),
+        trucks: if simulate { 10 } else { 0 },
+        keepalive: Duration::from_millis(100),
+        ingest_token_file: Some(dir.path().join("tokens")),
+        ..config()
+    })
+    .await
+}
+
+fn token_dir() -> TempDir {
+    let dir = TempDir::new("cluster");
+    dir.write("tokens", TOKEN.as_bytes());
+    dir
+}
+
+fn ids(stream_ids: &[EventId]) {
+    for pair in stream_ids.windows(2) {
+        assert_eq!(pair[1], pair[0] + 1, "gap or repeat in {stream_ids:?}");
+    }
+}
+
+async fn read_ids(stream: &mut SseClient, n: usize) -> Vec<EventId> {
+    stream.envelopes(n).await.iter().map(|e| e.id).collect()
+}
+
+async fn ingest(server: &TestServer, body: String) -> reqwest::Response {
+    within(
+        server
+            .client
+            .post(server.url("/api/ingest"))
+            .bearer_auth(TOKEN)
+            .body(body)
+            .send(),
+    )
+    .await
+    .unwrap()
+}
+
+fn status(truck: &str, key: &str) -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    serde_json::json!({
+        "type": "status", "truck": truck, "at_ms": now, "status": "delayed", "next_stop": 3,
+        "key": key,
+    })
+    .to_string()
+}
+
+async fn health(server: &TestServer) -> Health {
+    server.get_json("/api/health").await
+}
+
+async fn wait_health(server: &TestServer, what: &str, check: impl Fn(&Health) -> bool) -> Health {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let now = health(server).await;
+        if check(&now) {
+            return now;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{what}: {now:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_read_on_a_resumes_on_b_then_c_with_every_id_once_in_order() {
+    let redis = RedisServer::start().await;
+    let dir = token_dir();
+    let a = node(&redis, &dir, true).await;
+    let b = node(&redis, &dir, false).await;
+    let c = node(&redis, &dir, false).await;
+    let mut seen = Vec::new();
+    let mut stream = a.stream("", None).await;
+    seen.extend(read_ids(&mut stream, 200).await);
+    drop(stream);
+    for next in [&b, &c] {
+        let last = *seen.last().unwrap();
+        let mut stream = next.stream("", Some(&last.to_string())).await;
+        let more = read_ids(&mut stream, 200).await;
+        assert_eq!(more[0], last + 1, "resumed at the wrong id");
+        seen.extend(more);
+    }
+    ids(&seen);
+    // Every node serves the same fleet: the simulator's ten trucks.
+    for server in [&a, &b, &c] {
+        let snapshot: FleetSnapshot = server.snapshot().await;
+        assert_eq!(snapshot.trucks.len(), 10);
+    }
+    // An id the log has not issued yet is ahead on any node.
+    let ahead = seen.last().unwrap() + 1_000_000;
+    let mut stream = c.stream("", Some(&ahead.to_string())).await;
+    let event = stream.next().await.unwrap();
+    assert_eq!(event.event_type, "reset");
+    assert!(event.data.contains("ahead"), "{}", event.data);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ingest_on_b_reaches_the_streams_and_fleets_of_a_and_c() {
+    let redis = RedisServer::start().await;
+    let dir = token_dir();
+    let a = node(&redis, &dir, false).await;
+    let b = node(&redis, &dir, false).await;
+    let c = node(&redis, &dir, false).await;
+    let mut on_a = a.stream("", None).await;
+    let mut on_c = c.stream("", None).await;
+    let body = [status("EXT-1", "k1"), status("EXT-2", "k2")].join("\n");
+    let response = ingest(&b, body.clone()).await;
+    assert_eq!(response.status(), 200);
+    let reply: IngestReply = response.json().await.unwrap();
+    assert_eq!(reply.accepted, 2);
+    assert_eq!(read_ids(&mut on_a, 2).await, reply.ids);
+    assert_eq!(read_ids(&mut on_c, 2).await, reply.ids);
+    for server in [&a, &b, &c] {
+        let snapshot = server.snapshot().await;
+        assert_eq!(snapshot.last_event_id, reply.ids[1]);
+        let trucks: Vec<(&str, EventId)> = snapshot
+            .trucks
+            .iter()
+            .map(|t| (t.id.as_str(), t.last_event_id))
+            .collect();
+        assert_eq!(trucks, [("EXT-1", reply.ids[0]), ("EXT-2", reply.ids[1])]);
+    }
+    // The same keys retried through another node are duplicates: the log keeps them.
+    let retry: IngestReply = ingest(&c, body).await.json().await.unwrap();
+    assert_eq!((retry.accepted, retry.duplicates), (0, 2));
+    assert_eq!(retry.ids, reply.ids);
+    // A node that starts later rebuilds the same fleet from Redis.
+    let d = node(&redis, &dir, false).await;
+    assert_eq!(d.snapshot().await, b.snapshot().await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_down_then_restarted_empty_keeps_streams_open_then_resets_with_larger_ids() {
+    let mut redis = RedisServer::start().await;
+    let dir = token_dir();
+    let a = node(&redis, &dir, true).await;
+    let b = node(&redis, &dir, false).await;
+    let mut open = b.stream("", None).await;
+    let before = read_ids(&mut open, 50).await;
+    ids(&before);
+    let old_first = health(&b).await.first_id;
+
+    redis.kill();
+    wait_health(&b, "health never said Redis is down", |h| !h.ok).await;
+    let refused = ingest(&b, status("EXT-1", "down")).await;
+    assert_eq!(refused.status(), 503);
+    assert_eq!(refused.headers()["retry-after"], "1");
+    // The open stream stays open: keep-alives keep coming.
+    let mut body = String::new();
+    while !body.contains(": keep-alive") {
+        let chunk = within(open.response.chunk())
+            .await
+            .unwrap()
+            .expect("stream closed");
+        open.decoder.feed(&chunk);
+        body.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    while let Some(event) = open.decoder.poll_event() {
+        if event.event_type != "heartbeat" {
+            let id: EventId = event.id.parse().unwrap();
+            assert!(id > *before.last().unwrap());
+        }
+    }
+    let last = health(&b).await.latest_event_id;
+
+    redis.start_again().await;
+    let now = wait_health(&b, "never saw the new epoch", |h| h.ok && h.first_id > last).await;
+    assert!(now.first_id > old_first);
+    // The open stream goes on, with ids larger than any before.
+    let next = open.next_envelope().await.id;
+    assert!(next > last, "{next} after {last}");
+    // Resuming from before the restart, on any node, is a reset, then new ids.
+    for server in [&a, &b] {
+        let mut resumed = server.stream("", Some(&last.to_string())).await;
+        let event = resumed.next().await.unwrap();
+        assert_eq!(event.event_type, "reset", "{event:?}");
+        let notice: ResetNotice = serde_json::from_str(&event.data).unwrap();
+        assert!(notice.reason.contains("previous"), "{notice:?}");
+        assert!(resumed.next_envelope().await.id > last);
+    }
+    // Ingest works again, above everything earlier.
+    let response = ingest(&b, status("EXT-1", "up")).await;
+    assert_eq!(response.status(), 200);
+    let reply: IngestReply = response.json().await.unwrap();
+    assert!(reply.ids[0] > last);
+}

@@ -1,0 +1,337 @@
+//! `POST /api/ingest` over real loopback HTTP: accepted events reach the stream and the fleet,
+//! bad requests append nothing, limits, tokens and idempotency keys.
+
+mod common;
+
+use common::{config, within, TempDir, TestServer};
+use convoy_core::wire::{EventId, TruckDetail, TruckStatus};
+use convoy_server::ingest::IngestReply;
+use convoy_server::Config;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+const TOKEN: &str = "s3cret-token";
+
+/// An ingest-only server (no simulator) that takes `TOKEN`; the temp dir holds the token file.
+async fn ingest_server(tweak: impl FnOnce(&mut Config)) -> (TestServer, TempDir) {
+    let dir = TempDir::new("ingest");
+    dir.write(
+        "tokens",
+        format!("# operators\n\nother-token\n{TOKEN}\n").as_bytes(),
+    );
+    let mut config = Config {
+        trucks: 0,
+        ingest_token_file: Some(dir.path().join("tokens")),
+        ..config()
+    };
+    tweak(&mut config);
+    (TestServer::start(config).await, dir)
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
+}
+
+fn status_line(truck: &str, status: &str, key: Option<&str>) -> String {
+    let mut value = serde_json::json!({
+        "type": "status", "truck": truck, "at_ms": now_ms(), "status": status, "next_stop": 2,
+    });
+    if let Some(key) = key {
+        value["key"] = key.into();
+    }
+    value.to_string()
+}
+
+fn telemetry_line(truck: &str, speed: f64) -> String {
+    serde_json::json!({
+        "type": "telemetry", "truck": truck, "at_ms": now_ms(),
+        "position": {"x": 100.5, "y": 200.0}, "progress": 0.25, "speed_kph": speed,
+        "eta_ms": now_ms() + 60_000, "planned_arrival_ms": now_ms() + 50_000,
+        "fuel_pct": 80.0, "reefer_c": null, "driver_minutes_left": 300,
+    })
+    .to_string()
+}
+
+async fn post(server: &TestServer, token: Option<&str>, body: String) -> reqwest::Response {
+    let mut request = server.client.post(server.url("/api/ingest")).body(body);
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    within(request.send()).await.unwrap()
+}
+
+async fn error_of(response: reqwest::Response, status: u16) -> serde_json::Value {
+    assert_eq!(response.status(), status);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert!(body["error"].is_string(), "{body}");
+    body
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn accepted_events_stream_with_contiguous_ids_and_new_trucks_join_the_fleet() {
+    let (server, _dir) = ingest_server(|_| {}).await;
+    let before = server.snapshot().await;
+    assert!(before.trucks.is_empty());
+    let mut stream = server.stream("", None).await;
+    let body = [
+        status_line("ACME-7", "en_route", None),
+        telemetry_line("ACME-7", 61.5),
+        status_line("ACME-9", "delayed", None),
+    ]
+    .join("\n");
+    let response = post(&server, Some(TOKEN), body).await;
+    assert_eq!(response.status(), 200);
+    let reply: IngestReply = response.json().await.unwrap();
+    assert_eq!((reply.accepted, reply.duplicates), (3, 0));
+    let first = before.last_event_id + 1;
+    assert_eq!(reply.ids, [first, first + 1, first + 2]);
+    // The stream carries them, in order, with those ids, in the stream's own shape.
+    let streamed = stream.envelopes(3).await;
+    let ids: Vec<EventId> = streamed.iter().map(|e| e.id).collect();
+    assert_eq!(ids, reply.ids);
+    assert_eq!(streamed[1].event.name(), "telemetry");
+    assert_eq!(streamed[2].event.truck(), "ACME-9");
+    // The fleet knows both new trucks, as of the last event.
+    let snapshot = server.snapshot().await;
+    assert_eq!(snapshot.last_event_id, first + 2);
+    let ids: Vec<&str> = snapshot.trucks.iter().map(|t| t.id.as_str()).collect();
+    assert_eq!(ids, ["ACME-7", "ACME-9"]);
+    let detail: TruckDetail = server.get_json("/api/trucks/ACME-7").await;
+    assert_eq!(detail.truck.status, TruckStatus::EnRoute);
+    assert_eq!(detail.truck.speed_kph, 61.5);
+    assert_eq!(detail.truck.last_event_id, first + 1);
+    // A JSON array works the same.
+    let array = format!(
+        "[{}, {}]",
+        status_line("ACME-7", "at_stop", None),
+        telemetry_line("ACME-7", 0.0)
+    );
+    let reply: IngestReply = post(&server, Some(TOKEN), array)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(reply.ids, [first + 3, first + 4]);
+    assert_eq!(stream.envelopes(2).await[1].id, first + 4);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_line_is_400_naming_it_and_nothing_of_the_request_is_appended() {
+    let (server, _dir) = ingest_server(|_| {}).await;
+    let latest = server.stats().await.latest_event_id;
+    let good = status_line("ACME-1", "idle", None);
+    let far_future = serde_json::json!({
+        "type": "status", "truck": "ACME-1", "at_ms": now_ms() + 86_400_000,
+        "status": "idle", "next_stop": 0,
+    })
+    .to_string();
+    let cases = [
+        (
+            format!("{good}\n{{\"type\": \"status\", \"truck\": "),
+            2,
+            "invalid JSON",
+        ),
+        (
+            format!(
+                "{good}\n\n{}",
+                r#"{"type":"teleport","truck":"ACME-1","at_ms":1}"#
+            ),
+            3,
+            "unknown event type",
+        ),
+        (
+            format!("{good}\n{far_future}\n{good}"),
+            2,
+            "ahead of the server's clock",
+        ),
+        (
+            format!(
+                "{good}\n{}",
+                r#"{"type":"status","truck":"../etc","at_ms":1,"status":"idle","next_stop":0}"#
+            ),
+            2,
+            "invalid truck id",
+        ),
+        (
+            format!(
+                "{good}\n{}",
+                telemetry_line("ACME-1", 1.0).replace("\"speed_kph\":1.0", "\"speed_kph\":1e40")
+            ),
+            2,
+            "speed_kph is not a finite number",
+        ),
+    ];
+    for (body, line, reason) in cases {
+        let error = error_of(post(&server, Some(TOKEN), body.clone()).await, 400).await;
+        assert_eq!(error["line"], line, "{body}: {error}");
+        let message = error["error"].as_str().unwrap();
+        assert!(message.contains(reason), "{body}: {error}");
+        assert!(message.starts_with(&format!("line {line}: ")), "{error}");
+    }
+    let array = format!("[{good}, 7]");
+    let error = error_of(post(&server, Some(TOKEN), array).await, 400).await;
+    assert!(
+        error["error"].as_str().unwrap().starts_with("item 2: "),
+        "{error}"
+    );
+    // Not even the good first lines were kept.
+    assert_eq!(server.stats().await.latest_event_id, latest);
+    assert!(server.snapshot().await.trucks.is_empty());
+    error_of(post(&server, Some(TOKEN), "\n\n".into()).await, 400).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bodies_over_the_limit_are_413_with_or_without_a_length() {
+    let (server, _dir) = ingest_server(|c| {
+        c.ingest_max_bytes = 2048;
+        c.ingest_max_events = 5;
+    })
+    .await;
+    let line = status_line("ACME-1", "idle", None);
+    let big = [line.as_str(); 30].join("\n");
+    assert!(big.len() > 2048);
+    error_of(post(&server, Some(TOKEN), big.clone()).await, 413).await;
+    // Chunked, so the server only finds out while reading.
+    let chunks: Vec<Result<String, std::io::Error>> =
+        big.lines().map(|l| Ok(format!("{l}\n"))).collect();
+    let response = within(
+        server
+            .client
+            .post(server.url("/api/ingest"))
+            .bearer_auth(TOKEN)
+            .body(reqwest::Body::wrap_stream(futures_util::stream::iter(
+                chunks,
+            )))
+            .send(),
+    )
+    .await
+    .unwrap();
+    error_of(response, 413).await;
+    // Under the byte limit but over the event limit.
+    let six = [line.as_str(); 6].join("\n");
+    assert!(six.len() < 2048);
+    let error = error_of(post(&server, Some(TOKEN), six).await, 413).await;
+    assert!(
+        error["error"].as_str().unwrap().contains("6 events"),
+        "{error}"
+    );
+    assert!(server.snapshot().await.trucks.is_empty());
+    let five = [line.as_str(); 5].join("\n");
+    assert_eq!(post(&server, Some(TOKEN), five).await.status(), 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_or_wrong_token_is_401_and_no_token_file_means_no_ingest() {
+    let (server, _dir) = ingest_server(|_| {}).await;
+    let body = status_line("ACME-1", "idle", None);
+    let response = post(&server, None, body.clone()).await;
+    assert_eq!(response.headers()["www-authenticate"], "Bearer");
+    error_of(response, 401).await;
+    error_of(post(&server, Some("s3cret"), body.clone()).await, 401).await;
+    error_of(post(&server, Some("# operators"), body.clone()).await, 401).await;
+    assert_eq!(
+        post(&server, Some("other-token"), body.clone())
+            .await
+            .status(),
+        200
+    );
+    let plain = TestServer::start(config()).await;
+    let error = error_of(post(&plain, Some(TOKEN), body).await, 404).await;
+    assert!(error["error"]
+        .as_str()
+        .unwrap()
+        .contains("--ingest-token-file"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replayed_key_appends_nothing_and_answers_the_first_ids() {
+    let (server, _dir) = ingest_server(|_| {}).await;
+    let mut stream = server.stream("", None).await;
+    let body = [
+        status_line("ACME-1", "loading", Some("acme-1:100")),
+        status_line("ACME-1", "en_route", Some("acme-1:101")),
+    ]
+    .join("\n");
+    let first: IngestReply = post(&server, Some(TOKEN), body.clone())
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!((first.accepted, first.duplicates), (2, 0));
+    let retry: IngestReply = post(&server, Some(TOKEN), body).await.json().await.unwrap();
+    assert_eq!((retry.accepted, retry.duplicates), (0, 2));
+    assert_eq!(retry.ids, first.ids);
+    // One old key, one new: only the new one is appended.
+    let mixed = [
+        status_line("ACME-1", "en_route", Some("acme-1:101")),
+        status_line("ACME-1", "at_stop", Some("acme-1:102")),
+    ]
+    .join("\n");
+    let mixed: IngestReply = post(&server, Some(TOKEN), mixed)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(mixed.ids, [first.ids[1], first.ids[1] + 1]);
+    assert_eq!(mixed.accepted, 1);
+    let ids: Vec<EventId> = stream.envelopes(3).await.iter().map(|e| e.id).collect();
+    assert_eq!(ids, [first.ids[0], first.ids[1], first.ids[1] + 1]);
+    assert_eq!(server.stats().await.latest_event_id, first.ids[1] + 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_over_the_concurrency_limit_get_429_with_retry_after() {
+    let (server, _dir) = ingest_server(|c| c.ingest_concurrency = 1).await;
+    let line = format!("{}\n", status_line("ACME-1", "idle", None));
+    // A request that holds the only slot: its body arrives in two parts.
+    let head = format!(
+        "POST /api/ingest HTTP/1.1\r\nhost: {}\r\nauthorization: Bearer {TOKEN}\r\ncontent-length: {}\r\n\r\n",
+        server.addr,
+        line.len()
+    );
+    let open_slow = || async {
+        let mut slow = within(TcpStream::connect(server.addr)).await.unwrap();
+        slow.write_all(head.as_bytes()).await.unwrap();
+        slow.write_all(&line.as_bytes()[..10]).await.unwrap();
+        slow
+    };
+    let mut slow = open_slow().await;
+    // Until its handler holds the slot, another request may get through; if that one held the
+    // slot when the slow one arrived, the slow one was answered 429 and is opened again. Once
+    // the slow one holds it, every other request is turned away.
+    let deadline = tokio::time::Instant::now() + common::WAIT;
+    let busy = loop {
+        let response = post(&server, Some(TOKEN), line.clone()).await;
+        if response.status() == 429 {
+            break response;
+        }
+        assert_eq!(response.status(), 200);
+        assert!(tokio::time::Instant::now() < deadline, "never got 429");
+        let mut probe = [0u8; 64];
+        match slow.try_read(&mut probe) {
+            Ok(n) if n > 0 => {
+                assert!(String::from_utf8_lossy(&probe[..n]).starts_with("HTTP/1.1 429"));
+                slow = open_slow().await;
+            }
+            _ => tokio::time::sleep(std::time::Duration::from_millis(10)).await,
+        }
+    };
+    assert_eq!(busy.headers()["retry-after"], "1");
+    error_of(busy, 429).await;
+    let latest = server.stats().await.latest_event_id;
+    slow.write_all(&line.as_bytes()[10..]).await.unwrap();
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !String::from_utf8_lossy(&answer).contains("\"ids\"") {
+        let n = within(slow.read(&mut buf)).await.unwrap();
+        assert!(n > 0, "{}", String::from_utf8_lossy(&answer));
+        answer.extend_from_slice(&buf[..n]);
+    }
+    assert!(String::from_utf8_lossy(&answer).starts_with("HTTP/1.1 200"));
+    assert_eq!(server.stats().await.latest_event_id, latest + 1);
+    // The slot is free again.
+    assert_eq!(post(&server, Some(TOKEN), line).await.status(), 200);
+}
