@@ -335,7 +335,7 @@ fn window_probe(WindowProbeProps { total, renders }: &WindowProbeProps) -> Html 
 }
 
 #[wasm_bindgen_test]
-async fn row_window_re_renders_only_when_the_rows_in_view_change() {
+async fn row_window_re_renders_only_when_the_rendered_rows_must_change() {
     let root = test_root();
     let renders = Rc::new(Cell::new(0));
     let props = WindowProbeProps {
@@ -361,7 +361,8 @@ async fn row_window_re_renders_only_when_the_rows_in_view_change() {
     scroll_to(row_100);
     yew::scheduler::flush().await;
     let (at_row_100, renders_at_row_100) = (rows(), renders.get());
-    assert!(at_row_100.starts_with("85.."), "{at_row_100}");
+    // The window moved from the top: 22 rows spare above row 100.
+    assert!(at_row_100.starts_with("78.."), "{at_row_100}");
 
     for within in [5.0, 34.0, 12.0, 29.0, 0.0, 1.0] {
         scroll_to(row_100 + within);
@@ -374,13 +375,20 @@ async fn row_window_re_renders_only_when_the_rows_in_view_change() {
         );
     }
 
-    scroll_to(row_100 + 36.0);
+    // Rows 101 to 114 at the top still leave 8 or more rendered rows spare below the viewport.
+    for row in [101.0, 107.0, 114.0] {
+        scroll_to(row_100 + (row - 100.0) * 36.0);
+        yew::scheduler::flush().await;
+        assert_eq!(rows(), at_row_100, "row {row} at the top");
+        assert_eq!(renders.get(), renders_at_row_100, "row {row} re-rendered");
+    }
+    scroll_to(row_100 + 15.0 * 36.0);
     yew::scheduler::flush().await;
-    assert!(rows().starts_with("86.."), "{}", rows());
+    assert!(rows().starts_with("93.."), "{}", rows());
     assert_eq!(
         renders.get(),
         renders_at_row_100 + 1,
-        "one row on: one render"
+        "the window moved: one render"
     );
 
     window.scroll_to_with_x_and_y(0.0, 0.0);

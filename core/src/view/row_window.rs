@@ -28,13 +28,17 @@ pub fn visible_rows(
 
 /// Follows a table through scrolls and resizes and says when the rows to render change.
 ///
-/// Scroll events come many times a frame's worth of pixels; most move the viewport within a
-/// row, or past the table's end, and leave the rendered rows as they were. The caller keeps
-/// one `RowWindow` across renders (it is not view state), feeds it every measurement, and
-/// re-renders only when [`RowWindow::measure`] or [`RowWindow::set_total`] return true.
+/// Scroll events come many times a row; most leave the rendered rows as they were, and each
+/// change of them re-renders the whole table. So the window keeps its rows while they still
+/// cover the viewport with `min_overscan` rows to spare either side, and only then moves,
+/// to `overscan` rows either side: once every `overscan - min_overscan` rows scrolled, not
+/// every row. The caller keeps one `RowWindow` across renders (it is not view state), feeds
+/// it every measurement, and re-renders only when [`RowWindow::measure`] or
+/// [`RowWindow::set_total`] return true.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RowWindow {
     row_height_px: f64,
+    min_overscan: usize,
     overscan: usize,
     offset_px: f64,
     viewport_px: f64,
@@ -44,10 +48,16 @@ pub struct RowWindow {
 
 impl RowWindow {
     /// Before the first measurement: the body at the viewport's top, the viewport
-    /// `viewport_px` tall, no rows.
-    pub fn new(row_height_px: f64, overscan: usize, viewport_px: f64) -> RowWindow {
+    /// `viewport_px` tall, no rows. `min_overscan` should be below `overscan`.
+    pub fn new(
+        row_height_px: f64,
+        min_overscan: usize,
+        overscan: usize,
+        viewport_px: f64,
+    ) -> RowWindow {
         RowWindow {
             row_height_px,
+            min_overscan,
             overscan,
             offset_px: 0.0,
             viewport_px,
@@ -78,13 +88,23 @@ impl RowWindow {
     }
 
     fn update(&mut self) -> bool {
-        let rows = visible_rows(
-            self.offset_px,
-            self.viewport_px,
-            self.row_height_px,
-            self.total,
-            self.overscan,
-        );
+        let rows_with = |overscan| {
+            visible_rows(
+                self.offset_px,
+                self.viewport_px,
+                self.row_height_px,
+                self.total,
+                overscan,
+            )
+        };
+        let needed = rows_with(self.min_overscan);
+        let covered = self.rows.start <= needed.start
+            && needed.end <= self.rows.end
+            && self.rows.end <= self.total;
+        if covered {
+            return false;
+        }
+        let rows = rows_with(self.overscan);
         let changed = rows != self.rows;
         self.rows = rows;
         changed
@@ -109,9 +129,11 @@ mod tests {
         assert_eq!(visible_rows(f64::NAN, 800.0, 36.0, 50, 10), 0..10);
     }
 
+    /// 800 px of 36 px rows, 5 to 10 rows spare either side, scrolled to row 100.
     fn table() -> RowWindow {
-        let mut window = RowWindow::new(36.0, 10, 800.0);
+        let mut window = RowWindow::new(36.0, 5, 10, 800.0);
         assert!(window.set_total(500), "the first rows appear");
+        assert_eq!(window.rows(), 0..34);
         assert!(window.measure(3_600.0, 800.0));
         assert_eq!(window.rows(), 90..134);
         window
@@ -130,12 +152,20 @@ mod tests {
     }
 
     #[test]
-    fn crossing_a_row_edge_moves_the_window_by_that_row() {
+    fn the_window_moves_only_when_fewer_rows_than_the_minimum_are_left_spare() {
         let mut window = table();
-        assert!(window.measure(3_636.0, 800.0));
-        assert_eq!(window.rows(), 91..135);
-        assert!(window.measure(3_599.0, 800.0));
-        assert_eq!(window.rows(), 89..133);
+        // Rows 101 to 105 at the top: 5 or more rows still spare below the viewport.
+        for row in 101..=105 {
+            assert!(!window.measure(row as f64 * 36.0, 800.0), "row {row}");
+        }
+        assert_eq!(window.rows(), 90..134);
+        // Row 106: 4 spare; the window moves to 10 either side.
+        assert!(window.measure(106.0 * 36.0, 800.0));
+        assert_eq!(window.rows(), 96..140);
+        // Back up to row 100: 4 spare above.
+        assert!(!window.measure(101.0 * 36.0, 800.0));
+        assert!(window.measure(100.0 * 36.0, 800.0));
+        assert_eq!(window.rows(), 90..134);
     }
 
     #[test]
@@ -149,20 +179,25 @@ mod tests {
         assert!(window.measure(-100.0, 800.0));
         assert_eq!(window.rows(), 0..34);
         assert!(!window.measure(-50.0, 800.0));
+        assert!(!window.measure(-400.0, 800.0));
     }
 
     #[test]
-    fn a_resize_or_more_rows_change_the_window_only_when_rows_do() {
+    fn a_resize_or_another_row_count_moves_the_window_only_when_it_must() {
         let mut window = table();
-        // Taller by less than a row, and the last row seen is the same.
+        // Taller, but the spare rows still cover it.
         assert!(!window.measure(3_600.0, 810.0));
-        assert!(window.measure(3_600.0, 1_000.0));
-        assert_eq!(window.rows(), 90..139);
-        let mut short = RowWindow::new(36.0, 10, 800.0);
+        assert!(!window.measure(3_600.0, 1_000.0));
+        assert!(window.measure(3_600.0, 1_200.0));
+        assert_eq!(window.rows(), 90..145);
+        let mut short = RowWindow::new(36.0, 5, 10, 800.0);
         assert!(short.set_total(3));
         assert_eq!(short.rows(), 0..3);
         assert!(short.set_total(40));
         assert_eq!(short.rows(), 0..34);
         assert!(!short.set_total(40));
+        // Fewer rows than rendered: the window shrinks with them.
+        assert!(short.set_total(20));
+        assert_eq!(short.rows(), 0..20);
     }
 }
