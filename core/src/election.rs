@@ -40,6 +40,22 @@
 //! do not throttle in hidden tabs), and a claimant that hears its leader, or any leader of its
 //! term or later, gives up the round. Followers whose own lease is still running ignore claims.
 //!
+//! # Hostile frames
+//! Any script of the origin can post on the channel, so a frame's term is a claim, not a fact.
+//! Two rules keep a forged one from taking a live group over:
+//! - **Bounded steps.** A tab that has a term of its own (it followed or led since it joined)
+//!   refuses a frame whose term is more than [`MAX_TERM_STEP`] above it, or a claim beyond that:
+//!   no live leader could have made such a jump, since every leader's term is one more than the
+//!   highest it had heard, and every tab hears the same channel. The frame is dropped whole
+//!   ([`Election::plausible`]). A tab without one (just started, or back from the back/forward
+//!   cache) takes any term below 2^53, as it must to catch up.
+//! - **The lock is the proof** (Locks mode). Two leaders of one term cannot both hold the lock,
+//!   so a lock holder does not step down for a same-term leader with a lower id (it asserts its
+//!   own leadership), and a follower whose leader is alive does not switch to one.
+//!
+//! A frame with a higher term within the bound still counts as usual: a forged one costs at
+//! most one election, after which recorded frames carry an old term and are stale.
+//!
 //! Hidden tabs run timers at most once a second (once a minute after five minutes), so nothing
 //! here depends on a hidden tab's timers alone: `TabHub` runs every due deadline on each input,
 //! and a claimant that lost a round re-sends its claim after `claim_window_ms / 2` if the winner
@@ -54,6 +70,10 @@ pub type TabId = u64;
 
 /// A leadership term. Terms only grow; 0 means "none seen yet".
 pub type Term = u64;
+
+/// How far above its own term a tab that has one accepts a frame's term (see "Hostile frames").
+/// Each election adds one; a tab that missed this many in a row rejoins like a new tab.
+pub const MAX_TERM_STEP: Term = 64;
 
 /// How the leader is chosen.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -193,6 +213,9 @@ pub struct Election {
     heard: Option<(Term, BTreeSet<TabId>, u64)>,
     last_claimed: Term,
     lock: LockState,
+    /// This tab has a term of its own: it followed or led since it started. Only then are far
+    /// jumps refused (see "Hostile frames").
+    anchored: bool,
     actions: VecDeque<ElectionAction>,
 }
 
@@ -213,6 +236,7 @@ impl Election {
             heard: None,
             last_claimed: 0,
             lock: LockState::Idle,
+            anchored: false,
             actions: VecDeque::new(),
         }
     }
@@ -222,6 +246,7 @@ impl Election {
     /// the highest term seen before.
     pub fn start(&mut self, now_ms: u64) {
         self.active = true;
+        self.anchored = false;
         self.role = Role::Electing;
         self.leader = None;
         self.round = None;
@@ -262,11 +287,29 @@ impl Election {
         self.nudge = None;
     }
 
-    /// A frame from tab `from` carrying `term`. Frames from this tab itself are ignored.
+    /// Whether a frame carrying `term` (and, for a claim, its claimed term) is one a live tab
+    /// could have sent: false when this tab has a term of its own and the frame jumps more
+    /// than [`MAX_TERM_STEP`] above it (see "Hostile frames"). Always true in Solo, Worker and
+    /// Client modes (a client follows whatever its one worker says).
+    pub fn plausible(&self, term: Term, seen: Seen) -> bool {
+        if !self.anchored || !matches!(self.mode, ElectionMode::Locks | ElectionMode::Lease) {
+            return true;
+        }
+        let bound = self.term.saturating_add(MAX_TERM_STEP);
+        let claimed = match seen {
+            Seen::Claim { term } => term,
+            Seen::Leader | Seen::Goodbye | Seen::Peer => 0,
+        };
+        term <= bound && claimed <= bound.saturating_add(1)
+    }
+
+    /// A frame from tab `from` carrying `term`. Frames from this tab itself, and frames that are
+    /// not [`plausible`](Election::plausible), are ignored.
     pub fn handle_frame(&mut self, now_ms: u64, from: TabId, term: Term, seen: Seen) {
         if !self.active
             || from == self.me
             || matches!(self.mode, ElectionMode::Solo | ElectionMode::Worker)
+            || !self.plausible(term, seen)
         {
             return;
         }
@@ -436,6 +479,7 @@ impl Election {
     }
 
     fn become_leader(&mut self, term: Term) {
+        self.anchored = true;
         self.term = self.term.max(term);
         self.role = Role::Leader;
         self.leader = Some(self.me);
@@ -465,6 +509,7 @@ impl Election {
     }
 
     fn follow(&mut self, now_ms: u64, leader: TabId) {
+        self.anchored = true;
         self.heard = None;
         self.leader = Some(leader);
         self.role = Role::Follower;
@@ -486,7 +531,9 @@ impl Election {
         }
         // `term == self.term` here (a higher term was adopted above).
         match self.role {
-            Role::Leader if from < self.me => {
+            // Locks mode: we hold the lock, so a same-term rival cannot (a forged frame, or a
+            // stale one from a holder that has lost it). Say who leads instead.
+            Role::Leader if from < self.me && self.lock != LockState::Held => {
                 self.step_down();
                 self.follow(now_ms, from);
             }
@@ -496,6 +543,11 @@ impl Election {
             }
             // Another leader in our leader's term with a higher id loses to ours: ignore it.
             Role::Follower if self.leader.is_some_and(|l| l < from) => {}
+            // Locks mode: our leader holds the lock and is alive; a same-term rival does not.
+            Role::Follower
+                if self.mode == ElectionMode::Locks
+                    && self.leader.is_some()
+                    && now_ms < self.lease_until_ms => {}
             Role::Follower | Role::Electing => self.follow(now_ms, from),
         }
     }
@@ -948,6 +1000,55 @@ mod tests {
         e.handle_frame(3, 1, 1, Seen::Leader);
         assert!(drain(&mut e).is_empty());
         assert_eq!(e.poll_timeout(), None);
+    }
+
+    #[test]
+    fn a_tab_with_a_term_refuses_far_jumps_and_a_new_tab_takes_them() {
+        let mut f = started(5, ElectionMode::Lease);
+        assert!(f.plausible(1 << 40, Seen::Leader), "a new tab catches up");
+        f.handle_frame(0, 1, 3, Seen::Leader);
+        drain(&mut f);
+        let far = 3 + MAX_TERM_STEP + 1;
+        assert!(!f.plausible(far, Seen::Leader));
+        assert!(!f.plausible(3, Seen::Claim { term: far + 1 }));
+        assert!(f.plausible(3 + MAX_TERM_STEP, Seen::Peer));
+        f.handle_frame(10, 9, (1 << 53) - 1, Seen::Leader);
+        assert!(drain(&mut f).is_empty());
+        assert_eq!((f.term(), f.leader()), (3, Some(1)));
+        // Rejoining (after the back/forward cache) catches up again.
+        f.resign(20);
+        f.start(30);
+        assert!(f.plausible(far, Seen::Leader));
+    }
+
+    #[test]
+    fn a_lock_holder_is_not_unseated_by_a_same_term_rival() {
+        let mut leader = started(5, ElectionMode::Locks);
+        leader.handle_lock_granted(0);
+        drain(&mut leader);
+        leader.handle_frame(10, 0, 1, Seen::Leader);
+        assert_eq!(drain(&mut leader), [ElectionAction::AssertLeadership]);
+        assert_eq!(leader.role(), Role::Leader);
+        // Its followers keep it while it is alive.
+        let mut f = started(7, ElectionMode::Locks);
+        f.handle_frame(0, 5, 1, Seen::Leader);
+        drain(&mut f);
+        f.handle_frame(10, 0, 1, Seen::Leader);
+        assert!(drain(&mut f).is_empty());
+        assert_eq!(f.leader(), Some(5));
+        // Lease mode has no lock: the lower id wins the term, as before.
+        let mut lease = started(5, ElectionMode::Lease);
+        lease.handle_timeout(150);
+        lease.handle_timeout(300);
+        drain(&mut lease);
+        lease.handle_frame(310, 0, 1, Seen::Leader);
+        assert_eq!(
+            drain(&mut lease),
+            [
+                ElectionAction::StopLeading,
+                ElectionAction::Follow { leader: 0, term: 1 }
+            ]
+        );
     }
 
     #[test]

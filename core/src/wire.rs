@@ -355,6 +355,21 @@ impl Watch {
         }
     }
 
+    /// The `trucks=` query value for a URL: like [`Watch::to_query`], with each truck id
+    /// percent-encoded (RFC 3986: everything but unreserved characters), so an id that is not
+    /// one (`&`, `#`, `%`, spaces...) cannot add or change a parameter. Ids that pass
+    /// [`is_valid_truck_id`] come out unchanged.
+    pub fn to_url_query(&self) -> String {
+        match self {
+            Watch::All => "all".to_owned(),
+            Watch::Trucks(set) => set
+                .iter()
+                .map(|id| percent_encode(id))
+                .collect::<Vec<_>>()
+                .join(","),
+        }
+    }
+
     /// Parses a `trucks=` query value.
     pub fn parse_query(value: &str) -> Result<Watch, WireError> {
         let value = value.trim();
@@ -371,6 +386,19 @@ impl Watch {
         }
         Ok(Watch::Trucks(set))
     }
+}
+
+/// `text` with every byte but RFC 3986's unreserved characters written as `%XX`.
+fn percent_encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
+            out.push(char::from(byte));
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
 }
 
 /// Truck ids are short and printable: letters, digits and `-`, 1 to 32 characters.
@@ -433,6 +461,23 @@ mod tests {
         assert_eq!(Watch::parse_query("ALL").unwrap(), Watch::All);
         assert!(Watch::parse_query("T-01,,T-02").is_err());
         assert!(Watch::parse_query("T 01").is_err());
+    }
+
+    #[test]
+    fn url_query_encodes_what_is_not_an_id() {
+        let odd = Watch::Trucks(
+            ["T-01", "a&lastEventId=9", "x y#%", "ü"]
+                .into_iter()
+                .map(String::from)
+                .collect(),
+        );
+        assert_eq!(
+            odd.to_url_query(),
+            "T-01,a%26lastEventId%3D9,x%20y%23%25,%C3%BC"
+        );
+        let plain = Watch::parse_query("T-02,T-01").unwrap();
+        assert_eq!(plain.to_url_query(), plain.to_query());
+        assert_eq!(Watch::All.to_url_query(), "all");
     }
 
     #[test]

@@ -24,6 +24,7 @@ use convoy_core::wire::{EventId, Watch};
 use std::collections::BTreeSet;
 use support::app::Item;
 use support::fixtures::{truck_name, trucks, EPOCH};
+use support::hostile::{garbage, mutations};
 use support::rng::Rng;
 use support::world::{Sim, SimConfig};
 
@@ -398,6 +399,68 @@ fn a_tab_that_starts_with_state_needs_no_snapshot_and_leads_from_its_cursor() {
             [at],
             "{mode:?}: only the state it had"
         );
+    }
+}
+
+/// The attack of `tests/e2e/hostile_frames.rs` on the simulation: a script records the
+/// channel for 3 s, then for 10 s posts to every tab, every 2 ms, a recorded frame with one
+/// number pushed to an edge (2^53-1, 2^53, 1e300, -1, 0), or garbage. Every tab must keep
+/// delivering live events every second of it, and exactly once and in order throughout.
+#[test]
+fn a_hostile_script_on_the_channel_stops_no_tab_and_breaks_nothing() {
+    for mode in both_modes() {
+        let mut sim = Sim::new(SimConfig::new(mode, 31));
+        for _ in 0..4 {
+            sim.open_tab(Watch::All);
+            sim.run_for(50);
+        }
+        sim.run_for(1_000);
+        sim.log.recorded = Some(Vec::new());
+        sim.run_for(3_000);
+        let recorded = sim.log.recorded.take().expect("recording");
+        let copies: Vec<String> = recorded.iter().flat_map(|raw| mutations(raw)).collect();
+        let mut rng = Rng(7);
+        let junk = garbage(&mut rng);
+        assert!(copies.len() > 1_000, "{} copies", copies.len());
+        let tabs: Vec<usize> = sim.live().collect();
+        let count = |sim: &Sim| -> Vec<usize> {
+            tabs.iter()
+                .map(|&i| sim.tabs[i].app.delivered().len())
+                .collect()
+        };
+        let mut seconds = vec![count(&sim)];
+        for step in 0..5_000u64 {
+            let raw = if step % 25 == 24 {
+                &junk[rng.below(junk.len() as u64) as usize]
+            } else {
+                &copies[rng.below(copies.len() as u64) as usize]
+            };
+            for &i in &tabs {
+                sim.inject(i, raw);
+            }
+            sim.run_for(2);
+            if step % 500 == 499 {
+                seconds.push(count(&sim));
+            }
+        }
+        let live_throughout = tabs
+            .iter()
+            .enumerate()
+            .filter(|(k, _)| seconds.windows(2).all(|w| w[1][*k] >= w[0][*k] + 10))
+            .count();
+        eprintln!(
+            "{mode:?}: {live_throughout} of {} tabs delivered every second of the attack;              deliveries per tab at each second: {seconds:?}",
+            tabs.len()
+        );
+        assert_eq!(live_throughout, tabs.len(), "{mode:?}");
+        assert_eq!(sim.leaders().len(), 1, "{mode:?}");
+        sim.run_for(2_000);
+        sim.settle_and_check();
+        for &i in &tabs {
+            let d = sim.tabs[i].hub.diagnostics();
+            assert!(d.malformed > 1_000, "{mode:?} tab {i}: {d:?}");
+            assert_eq!(sim.tabs[i].app.snapshots().len(), 1, "{mode:?} tab {i}");
+        }
     }
 }
 

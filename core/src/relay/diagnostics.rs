@@ -70,6 +70,9 @@ pub struct HubDiagnostics {
     pub snapshots_served: u64,
     /// Leader frames ignored: old term, another tab's leader, or not ours.
     pub stale_frames: u64,
+    /// Frames dropped because no live tab could have sent them: a term far above this tab's
+    /// (see `core::election`, "Hostile frames").
+    pub implausible: u64,
 }
 
 /// The counters every part of the hub bumps (reported as the fields of the same names).
@@ -87,6 +90,7 @@ pub(super) struct Stats {
     pub(super) snapshot_requests: u64,
     pub(super) snapshots_served: u64,
     pub(super) stale_frames: u64,
+    pub(super) implausible: u64,
 }
 
 impl HubDiagnostics {
@@ -123,6 +127,7 @@ impl HubDiagnostics {
             snapshot_requests: s.snapshot_requests,
             snapshots_served: s.snapshots_served,
             stale_frames: s.stale_frames,
+            implausible: s.implausible,
         }
     }
 }

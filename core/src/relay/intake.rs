@@ -8,7 +8,7 @@ use crate::election::{Role, TabId};
 use crate::wire::{EventId, FleetSnapshot, Watch};
 use std::collections::VecDeque;
 
-use super::{HubOutput, Link, Tab, TabMsg};
+use super::{Connection, HubOutput, Link, Tab, TabMsg, MAX_LINK_SPAN};
 
 /// The last accepted links; together they cover `(floor, last id]` without holes.
 #[derive(Debug, Clone)]
@@ -71,6 +71,9 @@ impl Tab {
                 .last_snapshot_request_ms
                 .map_or(0, |t| t + self.config.snapshot_retry_ms));
         }
+        if let (Some(since), false) = (self.behind_since_ms, self.rebase) {
+            at(since + self.config.liveness_ms);
+        }
         if let (Some(since), Role::Follower) = (self.gap_since_ms, self.election.role()) {
             let retry = self
                 .last_resend_ms
@@ -88,6 +91,7 @@ impl Tab {
         {
             self.request_snapshot(now_ms);
         }
+        self.check_behind(now_ms);
         self.check_gap(now_ms);
     }
 
@@ -101,6 +105,7 @@ impl Tab {
 
     pub(super) fn on_new_leader(&mut self, now_ms: u64) {
         self.leader_cursor = None;
+        self.behind_since_ms = None;
         self.leader_connection = None;
         self.last_resend_ms = None;
         self.announce_watch(now_ms);
@@ -116,6 +121,7 @@ impl Tab {
 
     pub(super) fn on_leader_gone(&mut self) {
         self.leader_cursor = None;
+        self.behind_since_ms = None;
         self.leader_connection = None;
     }
 
@@ -145,6 +151,7 @@ impl Tab {
             // Network-driven refresh: hidden tabs' timers may run once a minute.
             self.announce_watch(now_ms);
         }
+        self.check_behind(now_ms);
         self.check_gap(now_ms);
     }
 
@@ -167,8 +174,9 @@ impl Tab {
                 upstream,
                 ..
             } => {
+                let live = upstream == Connection::Live;
                 self.leader_connection = Some(upstream);
-                self.on_leader_position(now_ms, &union, cursor);
+                self.on_leader_position(now_ms, &union, cursor, live);
             }
             TabMsg::Event(link) => self.on_link(now_ms, link),
             TabMsg::Replay { to, links } => {
@@ -196,9 +204,25 @@ impl Tab {
         }
     }
 
-    fn on_leader_position(&mut self, now_ms: u64, union: &Watch, cursor: Option<EventId>) {
-        if let Some(c) = cursor {
-            self.leader_cursor = Some(self.leader_cursor.map_or(c, |l| l.max(c)));
+    /// The leader reported its `cursor` (and whether its stream is `live`).
+    fn on_leader_position(
+        &mut self,
+        now_ms: u64,
+        union: &Watch,
+        cursor: Option<EventId>,
+        live: bool,
+    ) {
+        if let (Some(c), Some(mine)) = (cursor, self.cursor) {
+            // The latest report counts, so a forged one lasts until the leader's next; one no
+            // stream could reach from here would only keep a gap open, and is ignored.
+            if c <= mine.saturating_add(MAX_LINK_SPAN) {
+                self.leader_cursor = Some(c);
+            }
+            if c < mine && live {
+                self.behind_since_ms.get_or_insert(now_ms);
+            } else {
+                self.behind_since_ms = None;
+            }
         }
         if !union.covers(&self.watch)
             && now_ms >= self.last_announce_ms + self.config.resubscribe_debounce_ms
@@ -221,6 +245,8 @@ impl Tab {
             return;
         }
         if link.prev <= cursor {
+            // The leader relays what we lack: it is not behind us.
+            self.behind_since_ms = None;
             self.accept(now_ms, link);
             self.drain_buffer(now_ms);
         } else if self.buffer.insert(link.event.id, link).is_some() {
@@ -283,6 +309,25 @@ impl Tab {
         }
     }
 
+    /// A live leader that stays behind us for `liveness_ms` will never relay anything we take
+    /// (our cursor is past every event it has: one no live leader gave us, or one from a
+    /// state it cannot reach): ask for its snapshot and take it even though it moves the
+    /// cursor back, instead of dropping every event it relays as a repeat.
+    fn check_behind(&mut self, now_ms: u64) {
+        let Some(since) = self.behind_since_ms else {
+            return;
+        };
+        if self.rebase
+            || now_ms < since + self.config.liveness_ms
+            || self.election.role() != Role::Follower
+        {
+            return;
+        }
+        self.rebase = true;
+        self.need_snapshot = true;
+        self.request_snapshot(now_ms);
+    }
+
     /// Notices a gap (buffered links, or a leader ahead of us) and, after `gap_grace_ms`, asks
     /// for a resend (again every `resend_retry_ms`).
     fn check_gap(&mut self, now_ms: u64) {
@@ -322,16 +367,26 @@ impl Tab {
         snapshot: FleetSnapshot,
     ) {
         let id = snapshot.last_event_id;
-        if !reset {
+        if reset {
+            // A new server history starts above every id of the old one.
+            if self.cursor.is_some_and(|cursor| id < cursor) {
+                return;
+            }
+        } else {
             if !watch.covers(&self.watch) {
                 return; // for an older watch of ours: the retry asks again
             }
+            if !self.need_snapshot && self.gap_since_ms.is_none() {
+                return; // we asked for nothing: a stray answer, or a forged one
+            }
             if let Some(cursor) = self.cursor {
-                if id < cursor || (id == cursor && !self.need_snapshot) {
+                if !self.rebase && (id < cursor || (id == cursor && !self.need_snapshot)) {
                     return; // behind us, or nothing new
                 }
             }
         }
+        self.rebase = false;
+        self.behind_since_ms = None;
         let complete = watch.covers(&self.watch);
         self.install_snapshot(now_ms, &snapshot, complete);
     }

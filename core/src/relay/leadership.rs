@@ -56,6 +56,23 @@ pub(super) struct Lead {
     snapshot_error: Option<String>,
     /// The status the last leader frame carried: a change is sent at once.
     announced: Option<Connection>,
+    /// When each tab last got a snapshot from this leader, while that still holds back the
+    /// next one (see `answer_intervals`).
+    snapshot_answers: BTreeMap<TabId, u64>,
+    /// When each tab last got a replay, likewise.
+    replay_answers: BTreeMap<TabId, u64>,
+    /// Resends that came while their tab's last replay was too recent, coalesced: the highest
+    /// `after` (the tab's own cursor; copies of its older requests ask for less), answered
+    /// when the interval ends.
+    resends: BTreeMap<TabId, (EventId, Watch)>,
+}
+
+/// How often one tab may be answered, at most: `(snapshot, replay)` intervals in ms. Half the
+/// requester's own retry interval, so an honest retry is never held back by its own last
+/// answer, while a flood of copies of its requests (or of `resend { after: 0 }`, which only a
+/// snapshot answers) gets one answer per interval instead of one each.
+fn answer_intervals(config: &HubConfig) -> (u64, u64) {
+    (config.snapshot_retry_ms / 2, config.resend_retry_ms / 2)
 }
 
 impl Lead {
@@ -65,6 +82,8 @@ impl Lead {
         tab.buffer.clear();
         tab.gap_since_ms = None;
         tab.leader_cursor = None;
+        tab.behind_since_ms = None;
+        tab.rebase = false;
         let recent = now_ms.saturating_sub(tab.config.snapshot_retry_ms);
         let mut lead = Lead {
             upstream: UpstreamState::Closed,
@@ -84,6 +103,9 @@ impl Lead {
             upstream_proven: false,
             snapshot_error: None,
             announced: None,
+            snapshot_answers: BTreeMap::new(),
+            replay_answers: BTreeMap::new(),
+            resends: BTreeMap::new(),
         };
         lead.send_leading(tab, now_ms);
         if tab.cursor.is_some() {
@@ -147,6 +169,18 @@ impl Lead {
         ) {
             at(self.upstream_activity_ms + config.upstream_stall_ms);
         }
+        // Answers held back by the per-tab limit (the maps keep only entries still limiting).
+        let (snapshot_every, replay_every) = answer_intervals(config);
+        for (tab, t) in &self.snapshot_answers {
+            if self.pending.contains_key(tab) {
+                at(t + snapshot_every);
+            }
+        }
+        for (tab, t) in &self.replay_answers {
+            if self.resends.contains_key(tab) {
+                at(t + replay_every);
+            }
+        }
     }
 
     /// Runs the deadlines due at `now_ms`: the debounced resubscribe, the reconnect after a
@@ -187,10 +221,34 @@ impl Lead {
             self.fetch_since_ms = Some(now_ms);
             tab.outputs.push_back(HubOutput::FetchSnapshot);
         }
+        self.answer_held_back(tab, now_ms);
         if tab.config.election != ElectionMode::Solo
             && now_ms >= self.last_sent_ms + tab.config.heartbeat_ms
         {
             self.send_heartbeat(tab, now_ms, false);
+        }
+    }
+
+    /// Ends the per-tab limits that have run out, and answers what they held back.
+    fn answer_held_back(&mut self, tab: &mut Tab, now_ms: u64) {
+        let (snapshot_every, replay_every) = answer_intervals(&tab.config);
+        self.snapshot_answers
+            .retain(|_, t| now_ms < *t + snapshot_every);
+        self.replay_answers
+            .retain(|_, t| now_ms < *t + replay_every);
+        let free: Vec<TabId> = self
+            .resends
+            .keys()
+            .filter(|t| !self.replay_answers.contains_key(t))
+            .copied()
+            .collect();
+        for to in free {
+            if let Some((after, watch)) = self.resends.remove(&to) {
+                self.serve_resend(tab, now_ms, to, after, watch);
+            }
+        }
+        if !self.pending.is_empty() {
+            self.serve_pending(tab, now_ms);
         }
     }
 
@@ -444,6 +502,7 @@ impl Lead {
     ) {
         if let TabMsg::Goodbye = msg {
             self.pending.remove(&from);
+            self.resends.remove(&from);
         }
         if union_moved {
             self.union_changed(tab, now_ms);
@@ -519,6 +578,10 @@ impl Lead {
     }
 
     fn add_pending(&mut self, tab: &mut Tab, now_ms: u64, to: TabId, watch: Watch) {
+        // Only tabs in the (bounded) table are answered: made-up ids cannot queue work.
+        if !tab.peers.knows(to) {
+            return;
+        }
         self.pending.insert(to, watch);
         self.union_changed(tab, now_ms);
         self.serve_pending(tab, now_ms);
@@ -534,6 +597,7 @@ impl Lead {
             return;
         };
         let position = cursor.max(cache.last_event_id());
+        let held_back = &self.snapshot_answers;
         let own = (tab.need_snapshot
             && self.covers.covers(&tab.watch)
             && cursor >= cache.last_event_id())
@@ -545,7 +609,7 @@ impl Lead {
         let answers: Vec<(TabId, Watch, FleetSnapshot)> = self
             .pending
             .iter()
-            .filter(|(_, w)| self.covers.covers(w))
+            .filter(|(to, w)| self.covers.covers(w) && !held_back.contains_key(to))
             .map(|(to, watch)| {
                 let mut s = cache.snapshot(watch);
                 s.last_event_id = position;
@@ -560,6 +624,7 @@ impl Lead {
         }
         for (to, watch, snapshot) in answers {
             tab.stats.snapshots_served += 1;
+            self.snapshot_answers.insert(to, now_ms);
             self.send(
                 tab,
                 now_ms,
@@ -591,7 +656,8 @@ impl Lead {
     }
 
     /// Answers a resend with the links after `after` from the ring, or with a snapshot when the
-    /// ring no longer reaches back that far.
+    /// ring no longer reaches back that far. One replay per tab per half `resend_retry_ms`:
+    /// resends within that are coalesced into one answer when it ends.
     fn serve_resend(
         &mut self,
         tab: &mut Tab,
@@ -603,13 +669,24 @@ impl Lead {
         let Some(cursor) = tab.cursor else {
             return;
         };
-        if after >= cursor {
+        if after >= cursor || !tab.peers.knows(to) {
+            return;
+        }
+        if self.replay_answers.contains_key(&to) {
+            match self.resends.get_mut(&to) {
+                Some(held) if held.0 >= after => {}
+                Some(held) => *held = (after, watch),
+                None => {
+                    self.resends.insert(to, (after, watch));
+                }
+            }
             return;
         }
         let links: Option<Vec<Link>> = tab.ring.after(after).map(|l| l.cloned().collect());
         match links {
             Some(links) => {
                 tab.stats.resends_served += 1;
+                self.replay_answers.insert(to, now_ms);
                 self.send(tab, now_ms, TabMsg::Replay { to, links });
             }
             None => self.add_pending(tab, now_ms, to, watch),

@@ -19,7 +19,8 @@
 //! or covered by a snapshot). A new leader opens the upstream with `last_event_id = cursor`, so
 //! the server replays what was emitted during the handover; every tab drops ids at or below its
 //! cursor (counted as duplicates suppressed). [`HubOutput::Deliver`] is therefore exactly once
-//! and in id order per tab, and [`HubOutput::DeliverSnapshot`] only moves a tab forward.
+//! and in id order per tab, and [`HubOutput::DeliverSnapshot`] only moves a tab forward, except
+//! to repair a cursor no live leader can reach (see "Hostile frames").
 //!
 //! # Links and gap repair
 //! A relayed event travels as a [`Link`]: the event, `prev` (the relaying tab's cursor before it)
@@ -103,6 +104,36 @@
 //! as malformed; one from another app or protocol version (or carrying this tab's own id) is
 //! dropped and counted as foreign. Nothing a tab receives can make it panic.
 //!
+//! ## Hostile frames
+//! Any script of the origin can post on the channel, so nothing a frame says is trusted beyond
+//! what a live tab could have sent. Each rule below has a test in `relay::tests` and the whole
+//! attack (recorded frames posted back with each number pushed to 2^53-1, 2^53, 1e300, -1 and
+//! 0, plus garbage) runs in `tests/relay_sim.rs` and, in Chromium, `tests/e2e/hostile_frames.rs`.
+//! - **Size and shape** ([`parse_frame`]): a message over [`MAX_FRAME_BYTES`] is dropped before
+//!   parsing; tab ids, terms, event ids and cursors are below 2^53; a link spans at most
+//!   [`MAX_LINK_SPAN`] ids (a forged `id` cannot push a follower's cursor past every real
+//!   event); replays chain; truck ids pass `wire::is_valid_truck_id` (and stream URLs are
+//!   built with `Watch::to_url_query`), watches name at most [`MAX_WATCH_TRUCKS`] trucks.
+//! - **Terms** (`core::election`, "Hostile frames"): a tab that has a term refuses frames more
+//!   than `MAX_TERM_STEP` above it (counted as `implausible`); a lock holder is not unseated by
+//!   a same-term rival; and a same-term rival leader whose frame shows a position behind this
+//!   tab's cursor (a copy of an old frame under another id) is stale, not a rival: two live
+//!   leaders of a term stream the same events, so the lower id still wins once it is caught up.
+//! - **Cursors**: a follower takes its leader's latest reported cursor (a forged one lasts until
+//!   the next heartbeat) and ignores one no stream could reach; it installs a snapshot only
+//!   when it asked for one (a reset only when it is not older than its cursor); and a follower
+//!   whose live leader stays behind it for `liveness_ms` asks for the leader's snapshot and
+//!   takes it even though it moves the cursor back, instead of dropping every event as a repeat.
+//! - **Work a frame can cause**: the peer table holds at most [`MAX_PEERS`] tabs and a leader
+//!   answers only tabs in it; each tab gets at most one snapshot per `snapshot_retry_ms / 2` and
+//!   one replay per `resend_retry_ms / 2` (held-back resends are coalesced into one answer with
+//!   the highest `after`), so a flood of `resend { after: 0 }` gets one snapshot a second.
+//!
+//! What stays possible: a script of the origin can still cost one election with a forged
+//! higher term within the bound (after which recorded copies are stale), can keep a tab that
+//! joins during the attack from the table when it is full, and can of course call the app's own
+//! code; the goal is that live tabs keep delivering and nothing is lost or repeated.
+//!
 //! | `type` | sent by | meaning |
 //! |---|---|---|
 //! | `hello` | any | joined (or rejoined): watch and cursor; the leader answers `leading`, and a snapshot when the cursor is null |
@@ -159,9 +190,13 @@ pub use config::{
 };
 pub use diagnostics::HubDiagnostics;
 pub use leadership::UpstreamState;
-pub use protocol::{parse_frame, FrameError, Link, TabFrame, TabMsg, APP_NAME, PROTOCOL_VERSION};
+pub use peers::MAX_PEERS;
+pub use protocol::{
+    parse_frame, FrameError, Link, TabFrame, TabMsg, APP_NAME, MAX_FRAME_BYTES, MAX_LINK_SPAN,
+    MAX_REPLAY_LINKS, MAX_SAFE_INTEGER, MAX_WATCH_TRUCKS, PROTOCOL_VERSION,
+};
 
-use crate::election::{Election, ElectionAction, ElectionMode, ElectionTiming, Role};
+use crate::election::{Election, ElectionAction, ElectionMode, ElectionTiming, Role, Term};
 use crate::wire::{Envelope, EventId, FleetSnapshot, Watch};
 use diagnostics::Stats;
 use intake::Ring;
@@ -275,6 +310,12 @@ struct Tab {
     last_resend_ms: Option<u64>,
     /// The cursor the current leader announced last.
     leader_cursor: Option<EventId>,
+    /// Since when the leader, live and streaming, has reported a cursor below ours (nothing
+    /// it relays is new to us): after `liveness_ms` we take its snapshot instead.
+    behind_since_ms: Option<u64>,
+    /// We asked for the leader's snapshot because it stayed behind us: take it even though it
+    /// moves the cursor back.
+    rebase: bool,
     need_snapshot: bool,
     last_snapshot_request_ms: Option<u64>,
     last_announce_ms: u64,
@@ -329,6 +370,8 @@ impl TabHub {
                 gap_since_ms: None,
                 last_resend_ms: None,
                 leader_cursor: None,
+                behind_since_ms: None,
+                rebase: false,
                 last_snapshot_request_ms: None,
                 last_announce_ms: now_ms,
                 peers: Peers::default(),
@@ -554,6 +597,7 @@ impl TabHub {
         tab.gap_since_ms = None;
         tab.last_resend_ms = None;
         tab.leader_cursor = None;
+        tab.behind_since_ms = None;
         tab.peers.clear();
         tab.broadcast(TabMsg::Hello {
             watch: tab.watch.clone(),
@@ -703,6 +747,16 @@ impl TabHub {
         let TabFrame {
             from, term, msg, ..
         } = frame;
+        if !self.tab.election.plausible(term, msg.seen()) {
+            // A term no live tab could have reached from ours: forged, or from a tab that
+            // missed many elections (it catches up when it next joins).
+            self.tab.stats.implausible += 1;
+            return;
+        }
+        if self.tab.is_rival_behind(from, term, &msg) {
+            self.tab.stats.stale_frames += 1;
+            return;
+        }
         let union_moved = self.tab.note_peer(now_ms, from, &msg);
         if let Some(lead) = &mut self.lead {
             lead.on_peer_frame(&mut self.tab, now_ms, from, &msg, union_moved);
@@ -728,6 +782,29 @@ impl Tab {
     /// Whether the election says this tab leads (its `Lead` exists exactly then).
     fn leads(&self) -> bool {
         self.election.role() == Role::Leader
+    }
+
+    /// Whether a leader frame comes from a rival of our leader's term (not the leader we follow
+    /// or are) that shows a position behind our cursor. Two live leaders of one term stream the
+    /// same events, so the lower id need not win at once: it wins when it shows it is where we
+    /// are. A rival that stays behind is a copy of an old frame (a script replaying what it
+    /// recorded, with another sender id), and following it would stop delivery.
+    fn is_rival_behind(&self, from: TabId, term: Term, msg: &TabMsg) -> bool {
+        let election = &self.election;
+        // A worker's clients follow whatever worker talks to them (a restarted one included).
+        let contested = matches!(
+            self.config.election,
+            ElectionMode::Locks | ElectionMode::Lease
+        );
+        let Some(leader) = election.leader().filter(|_| contested) else {
+            return false;
+        };
+        term == election.term()
+            && from != leader
+            && msg
+                .position()
+                .zip(self.cursor)
+                .is_some_and(|(position, cursor)| position < cursor)
     }
 
     /// Queues a frame for the other tabs (none in Solo mode), addressed when it answers one tab.

@@ -8,6 +8,12 @@ use std::collections::BTreeMap;
 
 use super::{HubOutput, Tab, TabMsg};
 
+/// The most other tabs a hub keeps in its table (and answers, as leader). A frame from a new tab
+/// when the table is full is still read, but the tab is not added: a flood of made-up ids cannot
+/// grow memory or the union, and tabs already known keep their place (a tab left out announces
+/// itself again when it sees the union miss its trucks).
+pub const MAX_PEERS: usize = 256;
+
 #[derive(Debug, Clone)]
 struct Peer {
     watch: Watch,
@@ -49,6 +55,7 @@ impl Peers {
             | TabMsg::Resend { watch, .. } => Some(watch),
             _ => None,
         };
+        let full = self.table.len() >= MAX_PEERS;
         match (announced, self.table.get_mut(&from)) {
             (Some(watch), Some(peer)) => {
                 peer.last_seen_ms = now_ms;
@@ -58,6 +65,7 @@ impl Peers {
                 }
                 false
             }
+            (Some(_), None) if full => false,
             (Some(watch), None) => {
                 self.table.insert(
                     from,
@@ -76,6 +84,11 @@ impl Peers {
         }
     }
 
+    /// Whether `tab` is in the table (a leader answers only tabs it knows).
+    pub(super) fn knows(&self, tab: TabId) -> bool {
+        self.table.contains_key(&tab)
+    }
+
     /// `tab` said goodbye.
     fn remove(&mut self, tab: TabId) {
         self.table.remove(&tab);
@@ -84,7 +97,9 @@ impl Peers {
 
     /// A follower heard `tab` ask for a snapshot of `watch`.
     pub(super) fn overhear(&mut self, tab: TabId, watch: Watch, now_ms: u64) {
-        self.overheard.insert(tab, (watch, now_ms));
+        if self.knows(tab) {
+            self.overheard.insert(tab, (watch, now_ms));
+        }
     }
 
     /// The leader answered `tab`: nothing to inherit for it.

@@ -3,7 +3,7 @@
 //! apart from the hub so the wire format can be read (and versioned) on its own.
 
 use crate::election::{Seen, TabId, Term};
-use crate::wire::{Envelope, EventId, FleetSnapshot, Watch};
+use crate::wire::{is_valid_truck_id, Envelope, EventId, FleetSnapshot, Watch};
 use serde::{Deserialize, Serialize};
 
 use super::Connection;
@@ -14,9 +14,25 @@ pub const PROTOCOL_VERSION: u32 = 1;
 /// The `app` of every Convoy frame; frames of other apps on the channel are foreign.
 pub const APP_NAME: &str = "convoy";
 
-/// Tab ids and terms in frames stay below 2^53 (JavaScript numbers hold them exactly); larger
-/// ones are malformed, so a bad frame cannot push terms to overflow.
-const MAX_SAFE_INTEGER: u64 = 1 << 53;
+/// Tab ids, terms and event ids in frames stay below 2^53 (JavaScript numbers hold them
+/// exactly); larger ones are malformed, so a bad frame cannot push terms or cursors to overflow.
+pub const MAX_SAFE_INTEGER: u64 = 1 << 53;
+
+/// The longest channel message read, in bytes: longer ones are malformed without being parsed.
+/// A snapshot of a few thousand trucks, or a full replay of the default ring, fits.
+pub const MAX_FRAME_BYTES: usize = 2 << 20;
+
+/// The most ids one link may span (`event.id - prev`): the events a filtered stream skipped
+/// between two of its own. A live stream skips far fewer (a server run emits fewer than 1 000
+/// events a millisecond, and a link never spans two runs: a new run starts with a reset); a
+/// larger span is a forged id that would push a follower's cursor past every real event.
+pub const MAX_LINK_SPAN: u64 = 1 << 32;
+
+/// The most trucks a watch in a frame may name (a union of every tab's watch included).
+pub const MAX_WATCH_TRUCKS: usize = 4_096;
+
+/// The most links one replay may carry.
+pub const MAX_REPLAY_LINKS: usize = 4_096;
 
 /// One relayed event with what it proves about the stream: the stream filtered to `union` has
 /// no event with an id between `prev` and `event.id`.
@@ -147,17 +163,121 @@ impl TabMsg {
         }
     }
 
-    /// Content checks serde cannot make.
-    fn is_consistent(&self) -> bool {
+    /// For a leader frame, the position in the stream it shows its sender at: the cursor it
+    /// reports, the event it relays, the snapshot's id, the last replayed link. `None` for
+    /// other frames, and for a leader that reports no cursor yet.
+    pub(super) fn position(&self) -> Option<EventId> {
         match self {
-            TabMsg::Event(link) => link.prev < link.event.id,
-            TabMsg::Replay { links, .. } => {
-                links.iter().all(|l| l.prev < l.event.id)
-                    && links.windows(2).all(|w| w[0].event.id < w[1].event.id)
-            }
-            _ => true,
+            TabMsg::Leading { cursor, .. } | TabMsg::Heartbeat { cursor, .. } => *cursor,
+            TabMsg::Event(link) => Some(link.event.id),
+            TabMsg::Snapshot { snapshot, .. } => Some(snapshot.last_event_id),
+            TabMsg::Replay { links, .. } => links.last().map(|l| l.event.id),
+            TabMsg::Hello { .. }
+            | TabMsg::Watch { .. }
+            | TabMsg::SnapshotRequest { .. }
+            | TabMsg::Resend { .. }
+            | TabMsg::Claim { .. }
+            | TabMsg::Goodbye => None,
         }
     }
+
+    /// Content checks serde cannot make: numbers in range, links that a live stream could
+    /// have made, replays that chain, truck ids that are ids. Returns why a message fails.
+    fn check(&self) -> Result<(), &'static str> {
+        let cursor_ok = |c: &Option<EventId>| c.as_ref().is_none_or(safe);
+        match self {
+            TabMsg::Hello { watch, cursor } | TabMsg::Watch { watch, cursor } => {
+                check_watch(watch)?;
+                ensure(cursor_ok(cursor), "cursor beyond 2^53")
+            }
+            TabMsg::SnapshotRequest { watch } => check_watch(watch),
+            TabMsg::Resend { after, watch } => {
+                check_watch(watch)?;
+                ensure(safe(after), "resend after beyond 2^53")
+            }
+            TabMsg::Claim { term } => ensure(safe(term), "claimed term beyond 2^53"),
+            TabMsg::Goodbye => Ok(()),
+            TabMsg::Leading { union, cursor, .. } | TabMsg::Heartbeat { union, cursor, .. } => {
+                check_watch(union)?;
+                ensure(cursor_ok(cursor), "cursor beyond 2^53")
+            }
+            TabMsg::Event(link) => check_link(link),
+            TabMsg::Snapshot {
+                to,
+                watch,
+                snapshot,
+                ..
+            } => {
+                check_watch(watch)?;
+                ensure(to.as_ref().is_none_or(safe), "tab id beyond 2^53")?;
+                check_snapshot(snapshot)
+            }
+            TabMsg::Replay { to, links } => {
+                ensure(safe(to), "tab id beyond 2^53")?;
+                ensure(links.len() <= MAX_REPLAY_LINKS, "replay too long")?;
+                links.iter().try_for_each(check_link)?;
+                ensure(
+                    links.windows(2).all(|w| w[1].prev == w[0].event.id),
+                    "replayed links do not chain",
+                )
+            }
+        }
+    }
+}
+
+fn safe(n: &u64) -> bool {
+    *n < MAX_SAFE_INTEGER
+}
+
+fn ensure(ok: bool, why: &'static str) -> Result<(), &'static str> {
+    if ok {
+        Ok(())
+    } else {
+        Err(why)
+    }
+}
+
+fn check_watch(watch: &Watch) -> Result<(), &'static str> {
+    match watch {
+        Watch::All => Ok(()),
+        Watch::Trucks(trucks) => {
+            ensure(
+                trucks.len() <= MAX_WATCH_TRUCKS,
+                "watch names too many trucks",
+            )?;
+            ensure(
+                trucks.iter().all(|t| is_valid_truck_id(t)),
+                "invalid truck id in a watch",
+            )
+        }
+    }
+}
+
+fn check_link(link: &Link) -> Result<(), &'static str> {
+    check_watch(&link.union)?;
+    let (prev, id) = (link.prev, link.event.id);
+    ensure(safe(&id), "event id beyond 2^53")?;
+    ensure(prev < id, "link out of order")?;
+    ensure(
+        id - prev <= MAX_LINK_SPAN,
+        "link spans more ids than a stream skips",
+    )?;
+    ensure(
+        is_valid_truck_id(link.event.event.truck()),
+        "invalid truck id in an event",
+    )
+}
+
+fn check_snapshot(snapshot: &FleetSnapshot) -> Result<(), &'static str> {
+    let id = snapshot.last_event_id;
+    ensure(safe(&id), "snapshot id beyond 2^53")?;
+    ensure(
+        snapshot
+            .trucks
+            .iter()
+            .all(|t| is_valid_truck_id(&t.id) && t.last_event_id <= id),
+        "snapshot truck with an invalid id or past the snapshot",
+    )
 }
 
 /// Why a channel message was dropped.
@@ -170,7 +290,18 @@ pub enum FrameError {
 }
 
 /// Parses a channel message into a frame (without acting on it). `me` is this tab's id.
+///
+/// Refuses as malformed, before anything else, a message longer than [`MAX_FRAME_BYTES`]; then
+/// anything that is not a frame, and a frame whose numbers reach 2^53, whose links span more
+/// than [`MAX_LINK_SPAN`] ids or do not chain, or whose truck ids fail
+/// [`is_valid_truck_id`]. Never panics, whatever `raw` holds.
 pub fn parse_frame(raw: &str, me: TabId) -> Result<TabFrame, FrameError> {
+    if raw.len() > MAX_FRAME_BYTES {
+        return Err(FrameError::Malformed(format!(
+            "{} bytes, more than {MAX_FRAME_BYTES}",
+            raw.len()
+        )));
+    }
     let frame: TabFrame = match serde_json::from_str(raw) {
         Ok(frame) => frame,
         Err(error) => {
@@ -203,8 +334,8 @@ pub fn parse_frame(raw: &str, me: TabId) -> Result<TabFrame, FrameError> {
     if frame.from == me {
         return Err(FrameError::Foreign("a frame with this tab's own id".into()));
     }
-    if !frame.msg.is_consistent() {
-        return Err(FrameError::Malformed("links out of order".into()));
+    if let Err(why) = frame.msg.check() {
+        return Err(FrameError::Malformed(why.into()));
     }
     Ok(frame)
 }

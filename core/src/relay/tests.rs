@@ -256,7 +256,8 @@ fn leader_replays_from_its_ring_or_sends_a_snapshot_when_it_is_too_short() {
         })
         .collect();
     assert_eq!(replayed, [109, 110]);
-    hub.handle_channel_message(610, &frame(7, 1, resend(101)));
+    // (One answer per tab per half resend_retry_ms.)
+    hub.handle_channel_message(850, &frame(7, 1, resend(101)));
     let answer = sent(&drain(&mut hub));
     assert!(
         answer.iter().any(|m| matches!(
@@ -266,7 +267,7 @@ fn leader_replays_from_its_ring_or_sends_a_snapshot_when_it_is_too_short() {
         "{answer:?}"
     );
     // Repeats from the server are dropped.
-    hub.handle_upstream_event(620, env(110, "T-01"));
+    hub.handle_upstream_event(860, env(110, "T-01"));
     assert!(delivered(&drain(&mut hub)).is_empty());
     assert_eq!(hub.diagnostics().duplicates, 1);
 }
@@ -838,4 +839,314 @@ fn a_hub_started_with_a_cursor_leads_from_it_at_once() {
         m,
         TabMsg::Snapshot { to: Some(7), snapshot, .. } if snapshot.last_event_id == 101
     )));
+}
+
+// ----- hostile frames: each defence, with the attack it stops -----
+
+fn heartbeat(cursor: EventId) -> TabMsg {
+    TabMsg::Heartbeat {
+        union: Watch::All,
+        cursor: Some(cursor),
+        server: true,
+        upstream: Connection::Live,
+    }
+}
+
+#[test]
+fn numbers_and_ids_no_live_tab_sends_are_malformed() {
+    let malformed = |msg: TabMsg| {
+        let raw = frame(2, 1, msg);
+        matches!(parse_frame(&raw, 9), Err(FrameError::Malformed(_)))
+    };
+    let huge = MAX_SAFE_INTEGER;
+    assert!(malformed(TabMsg::Event(link(huge, 100))));
+    assert!(malformed(TabMsg::Event(link(100 + MAX_LINK_SPAN + 1, 100))));
+    assert!(!malformed(TabMsg::Event(link(100 + MAX_LINK_SPAN, 100))));
+    assert!(malformed(TabMsg::Replay {
+        to: 3,
+        links: vec![link(5, 4), link(7, 6)]
+    }));
+    assert!(malformed(TabMsg::Replay {
+        to: huge,
+        links: vec![]
+    }));
+    assert!(malformed(heartbeat(huge)));
+    assert!(malformed(TabMsg::Hello {
+        watch: Watch::All,
+        cursor: Some(huge)
+    }));
+    assert!(malformed(TabMsg::Resend {
+        after: huge,
+        watch: Watch::All
+    }));
+    assert!(malformed(TabMsg::Claim { term: huge }));
+    assert!(malformed(TabMsg::SnapshotRequest {
+        watch: set(&["T-01&lastEventId=0"])
+    }));
+    let mut bad_truck = link(101, 100);
+    bad_truck.event = env(101, "../x");
+    assert!(malformed(TabMsg::Event(bad_truck)));
+    let mut ahead = snap(100);
+    ahead.trucks.push(crate::wire::TruckState {
+        last_event_id: 101,
+        ..truck("T-01")
+    });
+    assert!(malformed(TabMsg::Snapshot {
+        to: Some(3),
+        watch: Watch::All,
+        reset: false,
+        snapshot: ahead
+    }));
+    // Size is checked before parsing.
+    let padded = format!(
+        "{}{}",
+        frame(2, 1, TabMsg::Goodbye),
+        " ".repeat(MAX_FRAME_BYTES)
+    );
+    assert!(matches!(
+        parse_frame(&padded, 9),
+        Err(FrameError::Malformed(why)) if why.contains("bytes")
+    ));
+}
+
+fn truck(id: &str) -> crate::wire::TruckState {
+    crate::wire::TruckState {
+        id: id.into(),
+        driver: "D".into(),
+        route_id: "R".into(),
+        route_name: "R".into(),
+        status: TruckStatus::Idle,
+        next_stop: 0,
+        progress: 0.0,
+        position: crate::wire::Point { x: 0.0, y: 0.0 },
+        speed_kph: 0.0,
+        planned_arrival_ms: 0,
+        eta_ms: 0,
+        fuel_pct: 100.0,
+        reefer_c: None,
+        reefer_band: None,
+        driver_minutes_left: 0,
+        alerts: vec![],
+        updated_ms: 0,
+        last_event_id: 0,
+    }
+}
+
+#[test]
+fn a_huge_term_does_not_hijack_a_follower() {
+    let mut hub = follower();
+    let forged = TabMsg::Leading {
+        union: Watch::All,
+        cursor: Some(100),
+        upstream: Connection::Live,
+    };
+    hub.handle_channel_message(10, &frame(LEADER, MAX_SAFE_INTEGER - 1, forged));
+    let d = hub.diagnostics();
+    assert_eq!((d.term, d.leader_id, d.implausible), (3, Some(LEADER), 1));
+    // Its real leader's events still count.
+    hub.handle_channel_message(20, &frame(LEADER, 3, TabMsg::Event(link(101, 100))));
+    assert_eq!(delivered(&drain(&mut hub)), [101]);
+}
+
+#[test]
+fn a_forged_event_id_cannot_push_a_follower_past_the_stream() {
+    let mut hub = follower();
+    for forged in [
+        MAX_SAFE_INTEGER - 1,
+        MAX_SAFE_INTEGER,
+        100 + MAX_LINK_SPAN + 1,
+    ] {
+        let raw = frame(LEADER, 3, TabMsg::Event(link(101, 100)))
+            .replace("\"id\":101", &format!("\"id\":{forged}"));
+        hub.handle_channel_message(10, &raw);
+    }
+    assert_eq!(hub.diagnostics().cursor, 100);
+    hub.handle_channel_message(20, &frame(LEADER, 3, TabMsg::Event(link(101, 100))));
+    assert_eq!(delivered(&drain(&mut hub)), [101]);
+}
+
+#[test]
+fn a_follower_whose_leader_stays_behind_it_repairs_by_snapshot() {
+    let mut hub = follower();
+    // A forged link within bounds still moves the cursor far past the stream...
+    hub.handle_channel_message(10, &frame(LEADER, 3, TabMsg::Event(link(900_000, 100))));
+    drain(&mut hub);
+    // ...so everything the live leader relays looks like a repeat.
+    let mut t = 20;
+    for id in 101..=108 {
+        hub.handle_channel_message(t, &frame(LEADER, 3, TabMsg::Event(link(id, id - 1))));
+        hub.handle_channel_message(t + 1, &frame(LEADER, 3, heartbeat(id)));
+        t += 500;
+    }
+    let outputs = drain(&mut hub);
+    assert!(delivered(&outputs).is_empty());
+    assert!(
+        sent(&outputs).contains(&TabMsg::SnapshotRequest { watch: Watch::All }),
+        "{outputs:?}"
+    );
+    let snapshot = TabMsg::Snapshot {
+        to: Some(ME),
+        watch: Watch::All,
+        reset: false,
+        snapshot: snap(108),
+    };
+    hub.handle_channel_message(t, &frame(LEADER, 3, snapshot));
+    hub.handle_channel_message(t + 1, &frame(LEADER, 3, TabMsg::Event(link(109, 108))));
+    let outputs = drain(&mut hub);
+    assert!(outputs.contains(&HubOutput::DeliverSnapshot(snap(108))));
+    assert_eq!(delivered(&outputs), [109]);
+}
+
+#[test]
+fn a_leader_that_is_only_reconnecting_behind_us_is_waited_for() {
+    let mut hub = follower();
+    hub.handle_channel_message(10, &frame(LEADER, 3, TabMsg::Event(link(105, 100))));
+    let reconnecting = TabMsg::Heartbeat {
+        union: Watch::All,
+        cursor: Some(101),
+        server: false,
+        upstream: Connection::Reconnecting { at_ms: 9_000 },
+    };
+    for t in (20..5_000).step_by(500) {
+        hub.handle_channel_message(t, &frame(LEADER, 3, reconnecting.clone()));
+    }
+    assert!(!sent(&drain(&mut hub)).contains(&TabMsg::SnapshotRequest { watch: Watch::All }));
+}
+
+#[test]
+fn a_snapshot_nobody_asked_for_is_ignored() {
+    let mut hub = follower();
+    let stray = TabMsg::Snapshot {
+        to: Some(ME),
+        watch: Watch::All,
+        reset: false,
+        snapshot: snap(150),
+    };
+    hub.handle_channel_message(10, &frame(LEADER, 3, stray));
+    let outputs = drain(&mut hub);
+    assert!(!outputs
+        .iter()
+        .any(|o| matches!(o, HubOutput::DeliverSnapshot(_))));
+    assert_eq!(hub.diagnostics().cursor, 100);
+    // A reset older than what we have is a copy of an old one.
+    let old_reset = TabMsg::Snapshot {
+        to: None,
+        watch: Watch::All,
+        reset: true,
+        snapshot: snap(90),
+    };
+    hub.handle_channel_message(20, &frame(LEADER, 3, old_reset));
+    assert_eq!(hub.diagnostics().cursor, 100);
+}
+
+#[test]
+fn a_leader_cursor_no_stream_could_reach_opens_no_gap() {
+    let mut hub = follower();
+    hub.handle_channel_message(10, &frame(LEADER, 3, heartbeat(100 + MAX_LINK_SPAN + 1)));
+    hub.handle_timeout(600);
+    assert!(!sent(&drain(&mut hub))
+        .iter()
+        .any(|m| matches!(m, TabMsg::Resend { .. })));
+    // A forged report within reach lasts until the leader's next one.
+    hub.handle_channel_message(700, &frame(LEADER, 3, heartbeat(5_000)));
+    hub.handle_channel_message(710, &frame(LEADER, 3, heartbeat(100)));
+    hub.handle_timeout(2_000);
+    let d = hub.diagnostics();
+    assert_eq!(d.resend_requests, 0, "{d:?}");
+}
+
+fn count_sent(outputs: &[HubOutput], kind: &str, to: TabId) -> usize {
+    outputs
+        .iter()
+        .filter(|o| {
+            matches!(o, HubOutput::Send { to: Some(t), frame }
+                if *t == to && frame.contains(&format!("\"type\":\"{kind}\"")))
+        })
+        .count()
+}
+
+#[test]
+fn a_flood_of_resends_gets_one_answer_per_interval() {
+    let mut hub = leader(|c| c.ring_capacity = 4);
+    for id in 101..=110 {
+        hub.handle_upstream_event(400 + id, env(id, "T-01"));
+    }
+    drain(&mut hub);
+    let resend = |after| TabMsg::Resend {
+        after,
+        watch: Watch::All,
+    };
+    // `after: 0` is older than any ring: only a snapshot answers it.
+    let mut outputs = Vec::new();
+    for k in 0..100 {
+        hub.handle_channel_message(600 + k * 9, &frame(7, 1, resend(0)));
+        outputs.extend(drain(&mut hub));
+    }
+    assert_eq!(count_sent(&outputs, "snapshot", 7), 1, "one per second");
+    hub.handle_timeout(1_700);
+    hub.handle_channel_message(1_700, &frame(7, 1, resend(0)));
+    assert_eq!(count_sent(&drain(&mut hub), "snapshot", 7), 1);
+    // Replays: one per 250 ms, the held-back requests coalesced into one answer after it.
+    let mut outputs = Vec::new();
+    for k in 0..20 {
+        hub.handle_channel_message(2_000 + k * 10, &frame(7, 1, resend(107 + k % 2)));
+        outputs.extend(drain(&mut hub));
+    }
+    assert_eq!(count_sent(&outputs, "replay", 7), 1);
+    assert_eq!(hub.poll_timeout(), Some(2_250));
+    hub.handle_timeout(2_250);
+    let outputs = drain(&mut hub);
+    assert_eq!(count_sent(&outputs, "replay", 7), 1);
+    let replayed: Vec<EventId> = sent(&outputs)
+        .into_iter()
+        .flat_map(|m| match m {
+            TabMsg::Replay { links, .. } => links.into_iter().map(|l| l.event.id).collect(),
+            _ => vec![],
+        })
+        .collect();
+    assert_eq!(replayed, [109, 110], "the highest `after` held back");
+}
+
+#[test]
+fn the_peer_table_is_capped_and_unknown_tabs_are_not_answered() {
+    let mut hub = leader(|_| {});
+    for id in 0..(MAX_PEERS as u64 + 50) {
+        let hello = TabMsg::Hello {
+            watch: set(&[&format!("T-{id}")]),
+            cursor: Some(100),
+        };
+        hub.handle_channel_message(400, &frame(1_000 + id, 1, hello));
+    }
+    assert_eq!(hub.diagnostics().peers, MAX_PEERS);
+    drain(&mut hub);
+    let request = TabMsg::SnapshotRequest { watch: Watch::All };
+    hub.handle_channel_message(410, &frame(99_999, 1, request));
+    assert_eq!(count_sent(&drain(&mut hub), "snapshot", 99_999), 0);
+}
+
+#[test]
+fn stream_urls_cannot_be_steered_by_truck_ids() {
+    let hello = r#"{"v":1,"app":"convoy","from":5,"term":1,"msg":{"type":"hello","watch":{"kind":"trucks","trucks":["T-01&lastEventId=0"]},"cursor":null}}"#;
+    assert!(matches!(
+        parse_frame(hello, 9),
+        Err(FrameError::Malformed(_))
+    ));
+}
+
+#[test]
+fn a_same_term_rival_behind_us_does_not_take_a_lease_leader_over() {
+    let mut hub = leader(|_| {});
+    for id in 101..=105 {
+        hub.handle_upstream_event(400 + id, env(id, "T-01"));
+    }
+    drain(&mut hub);
+    let term = hub.diagnostics().term;
+    // A copy of an old frame under a lower id: stale, not a rival.
+    let copy = frame(0, term, TabMsg::Event(link(102, 101)));
+    hub.handle_channel_message(600, &copy);
+    let d = hub.diagnostics();
+    assert_eq!((d.role, d.stale_frames), (Role::Leader, 1));
+    // A rival that is where we are wins the term (Lease mode).
+    hub.handle_channel_message(610, &frame(0, term, heartbeat(105)));
+    assert_eq!(hub.diagnostics().role, Role::Follower);
 }

@@ -9,6 +9,7 @@
 pub mod app;
 pub mod checks;
 pub mod fixtures;
+pub mod hostile;
 pub mod rng;
 pub mod server;
 pub mod tab;

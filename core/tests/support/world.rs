@@ -160,6 +160,8 @@ pub struct Log {
     pub claims: u64,
     /// Most upstream streams open at once, frozen tabs' streams not counted.
     pub max_open_streams: usize,
+    /// Every frame sent on the channel, while `Some` (what a script listening on it records).
+    pub recorded: Option<Vec<Rc<str>>>,
 }
 
 /// The simulated browser and server: every tab, the event queue, and what was logged.
@@ -431,6 +433,9 @@ impl Sim {
             panic!("a hub broadcast something it cannot parse: {raw}");
         }
         let raw: Rc<str> = raw.into();
+        if let Some(recorded) = &mut self.log.recorded {
+            recorded.push(raw.clone());
+        }
         for to in 0..self.tabs.len() {
             if to == from
                 || matches!(self.tabs[to].state, TabState::Gone | TabState::Hidden)
