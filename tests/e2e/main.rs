@@ -4,6 +4,7 @@
 
 mod dashboard;
 mod harness;
+mod hostile_frames;
 mod live_app;
 mod offline_shell;
 mod shared_stream;
