@@ -15,7 +15,10 @@
 //!   waiting for the next chunk to show whether an LF follows (a following LF is then skipped);
 //! - a line or an event that grows past its limit is dropped and reported through
 //!   [`Decoder::poll_error`], so a misbehaving server cannot make the tab's memory grow without
-//!   bound.
+//!   bound. The defaults fit Convoy's events (JSON of a few hundred bytes, numeric ids): lines up
+//!   to 64 KiB, events up to 1 MiB, and an `id` longer than 1 KiB is ignored as if it had not
+//!   been sent; every event carries the last id as a shared [`Arc<str>`], so one id is never
+//!   copied into each event.
 //!
 //! [`encode_event`], [`encode_comment`] and [`encode_retry`] write the stream format of
 //! WHATWG HTML §9.2.5 "Parsing an event stream"; whatever they write, [`Decoder`] reads back.
@@ -23,6 +26,7 @@
 use std::borrow::Cow;
 use std::collections::VecDeque;
 use std::fmt;
+use std::sync::Arc;
 
 /// The UTF-8 byte order mark, stripped once at the start of a stream (§9.2.6).
 const BOM: [u8; 3] = [0xEF, 0xBB, 0xBF];
@@ -39,8 +43,9 @@ pub struct SseEvent {
     /// The `data:` field values joined by LF (the final LF removed).
     pub data: String,
     /// The last event ID buffer at dispatch: the last valid `id:` value seen on this stream or an
-    /// earlier one, `""` if none (or after an `id:` with an empty value).
-    pub id: String,
+    /// earlier one, `""` if none (or after an `id:` with an empty value). Shared by every event
+    /// dispatched with the same id (use it as `&str` through `Deref`).
+    pub id: Arc<str>,
 }
 
 /// Something [`Decoder`] dropped to bound its memory. Neither stops decoding: the rest of the
@@ -53,6 +58,9 @@ pub enum SseError {
     /// An event whose data grew past `limit` bytes was dropped: its `data` lines up to the next
     /// blank line are ignored and no event is dispatched for it.
     EventTooLarge { limit: usize },
+    /// An `id` field whose value is longer than `limit` bytes was ignored: the last event ID
+    /// stays what it was.
+    IdTooLong { limit: usize },
 }
 
 impl fmt::Display for SseError {
@@ -66,6 +74,9 @@ impl fmt::Display for SseError {
                     f,
                     "event stream event with more than {limit} bytes of data dropped"
                 )
+            }
+            SseError::IdTooLong { limit } => {
+                write!(f, "event stream id longer than {limit} bytes ignored")
             }
         }
     }
@@ -94,6 +105,7 @@ enum BomState {
 pub struct Decoder {
     max_line_len: usize,
     max_event_len: usize,
+    max_id_len: usize,
     bom: BomState,
     /// Bytes of the current line, without its terminator.
     line: Vec<u8>,
@@ -107,13 +119,15 @@ pub struct Decoder {
     event_type: String,
     /// The spec's "last event ID buffer": set by `id` fields.
     id_buffer: String,
-    /// The spec's "last event ID string" of the event source: the buffer as of the last dispatch.
-    last_event_id: String,
+    /// The spec's "last event ID string" of the event source: the buffer as of the last dispatch,
+    /// shared with every event dispatched since.
+    last_event_id: Arc<str>,
     retry_ms: Option<u64>,
     events: VecDeque<SseEvent>,
     errors: VecDeque<SseError>,
     malformed_lines: u64,
     oversized_events: u64,
+    ignored_ids: u64,
 }
 
 impl Default for Decoder {
@@ -123,18 +137,24 @@ impl Default for Decoder {
 }
 
 impl Decoder {
-    /// The default longest line kept, in bytes, terminator excluded: 1 MiB.
-    pub const DEFAULT_MAX_LINE_LEN: usize = 1 << 20;
-    /// The default most data one event may carry, in bytes: 16 MiB.
-    pub const DEFAULT_MAX_EVENT_LEN: usize = 16 << 20;
+    /// The default longest line kept, in bytes, terminator excluded: 64 KiB (a Convoy event's
+    /// JSON is a few hundred bytes).
+    pub const DEFAULT_MAX_LINE_LEN: usize = 64 << 10;
+    /// The default most data one event may carry, in bytes: 1 MiB.
+    pub const DEFAULT_MAX_EVENT_LEN: usize = 1 << 20;
+    /// The default longest `id` value taken, in bytes: 1 KiB (Convoy's ids are decimal
+    /// integers below 2^53).
+    pub const DEFAULT_MAX_ID_LEN: usize = 1 << 10;
 
     /// A decoder at the start of a stream, with an empty last event ID, no reconnection time,
     /// and the default limits ([`DEFAULT_MAX_LINE_LEN`](Decoder::DEFAULT_MAX_LINE_LEN),
-    /// [`DEFAULT_MAX_EVENT_LEN`](Decoder::DEFAULT_MAX_EVENT_LEN)).
+    /// [`DEFAULT_MAX_EVENT_LEN`](Decoder::DEFAULT_MAX_EVENT_LEN),
+    /// [`DEFAULT_MAX_ID_LEN`](Decoder::DEFAULT_MAX_ID_LEN)).
     pub fn new() -> Self {
         Decoder {
             max_line_len: Self::DEFAULT_MAX_LINE_LEN,
             max_event_len: Self::DEFAULT_MAX_EVENT_LEN,
+            max_id_len: Self::DEFAULT_MAX_ID_LEN,
             bom: BomState::Matching(0),
             line: Vec::new(),
             discarding_line: false,
@@ -143,12 +163,13 @@ impl Decoder {
             discarding_event: false,
             event_type: String::new(),
             id_buffer: String::new(),
-            last_event_id: String::new(),
+            last_event_id: Arc::from(""),
             retry_ms: None,
             events: VecDeque::new(),
             errors: VecDeque::new(),
             malformed_lines: 0,
             oversized_events: 0,
+            ignored_ids: 0,
         }
     }
 
@@ -157,6 +178,15 @@ impl Decoder {
     #[must_use]
     pub fn with_max_line_len(mut self, max_line_len: usize) -> Self {
         self.max_line_len = max_line_len;
+        self
+    }
+
+    /// Sets the longest `id` value taken, in bytes of UTF-8. A longer `id` field is ignored (the
+    /// last event ID stays as it was) and reported as [`SseError::IdTooLong`]. Call before
+    /// feeding.
+    #[must_use]
+    pub fn with_max_id_len(mut self, max_id_len: usize) -> Self {
+        self.max_id_len = max_id_len;
         self
     }
 
@@ -215,7 +245,8 @@ impl Decoder {
         self.data.clear();
         self.discarding_event = false;
         self.event_type.clear();
-        self.id_buffer.clone_from(&self.last_event_id);
+        self.id_buffer.clear();
+        self.id_buffer.push_str(&self.last_event_id);
     }
 
     /// The next dispatched event, oldest first; `None` when every event so far was drained.
@@ -253,6 +284,11 @@ impl Decoder {
     /// How many events were dropped for carrying more data than the event limit.
     pub fn oversized_events(&self) -> u64 {
         self.oversized_events
+    }
+
+    /// How many `id` fields were ignored for being longer than the id limit.
+    pub fn ignored_ids(&self) -> u64 {
+        self.ignored_ids
     }
 
     /// Strips the stream's leading BOM, even when it arrives split over several chunks, and
@@ -328,6 +364,12 @@ impl Decoder {
                 self.event_type.push_str(&decode_utf8(value));
             }
             b"data" => self.append_data(&decode_utf8(value)),
+            b"id" if value.len() > self.max_id_len => {
+                self.ignored_ids += 1;
+                self.report(SseError::IdTooLong {
+                    limit: self.max_id_len,
+                });
+            }
             b"id" if !value.contains(&0) => {
                 self.id_buffer.clear();
                 self.id_buffer.push_str(&decode_utf8(value));
@@ -364,8 +406,8 @@ impl Decoder {
 
     /// "Dispatch the event" (§9.2.6), on a blank line.
     fn dispatch(&mut self) {
-        if self.last_event_id != self.id_buffer {
-            self.last_event_id.clone_from(&self.id_buffer);
+        if *self.last_event_id != *self.id_buffer {
+            self.last_event_id = Arc::from(self.id_buffer.as_str());
         }
         self.discarding_event = false;
         if self.data.is_empty() {
@@ -383,7 +425,7 @@ impl Decoder {
         self.events.push_back(SseEvent {
             event_type,
             data: std::mem::take(&mut self.data),
-            id: self.last_event_id.clone(),
+            id: Arc::clone(&self.last_event_id),
         });
     }
 
@@ -488,7 +530,7 @@ mod tests {
         SseEvent {
             event_type: "message".to_owned(),
             data: data.to_owned(),
-            id: id.to_owned(),
+            id: id.into(),
         }
     }
 

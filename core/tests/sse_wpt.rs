@@ -128,7 +128,7 @@ fn event(event_type: &str, data: &str, id: &str) -> SseEvent {
     SseEvent {
         event_type: event_type.to_owned(),
         data: data.to_owned(),
-        id: id.to_owned(),
+        id: id.into(),
     }
 }
 
@@ -595,7 +595,7 @@ fn encode_decode_round_trips_each_event() {
                 let expected = SseEvent {
                     event_type: name.map_or("message".to_owned(), |n| n.replace(['\r', '\n'], "")),
                     data: normalize_line_breaks(data),
-                    id: id.map_or(String::new(), |id| id.to_string()),
+                    id: id.map_or(String::new(), |id| id.to_string()).into(),
                 };
                 assert_eq!(outcome.events, vec![expected], "{encoded:?}");
                 assert_eq!(outcome.retry_ms, None, "{encoded:?}");
