@@ -2,6 +2,12 @@
 //! fallback that answers every other GET outside `/api` with `index.html`, so client routes such
 //! as `/trucks/T-07` load the app.
 //!
+//! What is never served: dotfiles and dot-directories, anything outside the dist directory once
+//! symlinks are followed, and a path that cannot name a file (`..`, bad encoding): those are 404.
+//! A missing file whose name has an extension (`/app-old.js`) is 404 too, not `index.html`: a
+//! browser loading a stale script should get an error, not HTML. The "not built" page names no
+//! filesystem path.
+//!
 //! Cache policy: trunk's hashed files (`name-<16+ hex>.ext`, also `name-<hex>_bg.wasm`) never
 //! change, so they are cached for a year; `index.html`, `sw.js` and everything else revalidate
 //! (`no-cache`) against a strong ETag.
@@ -42,25 +48,59 @@ pub async fn serve(
     }
     let head = method == Method::HEAD;
     let dist = &app.settings.dist;
-    if let Some(path) = resolve(dist, path) {
-        if let Some(response) = serve_file(&path, &headers, head).await {
+    let Some(file) = resolve(dist, path) else {
+        return not_found();
+    };
+    if let Some(file) = inside(dist, &file).await {
+        if let Some(response) = serve_file(&file, &headers, head).await {
             return response;
         }
     }
-    if let Some(response) = serve_file(&dist.join("index.html"), &headers, head).await {
+    if looks_like_a_file(path) {
+        return not_found();
+    }
+    let index = inside(dist, &dist.join("index.html")).await;
+    if let Some(response) = match index {
+        Some(index) => serve_file(&index, &headers, head).await,
+        None => None,
+    } {
         return response;
     }
-    not_built(dist)
+    not_built()
+}
+
+/// `path` with symlinks followed, when it exists and stays inside `dist` (itself followed).
+async fn inside(dist: &Path, path: &Path) -> Option<PathBuf> {
+    let dist = tokio::fs::canonicalize(dist).await.ok()?;
+    let path = tokio::fs::canonicalize(path).await.ok()?;
+    path.starts_with(&dist).then_some(path)
+}
+
+/// Whether the request's last segment has an extension (`app.js`, `a.b`): an asset, not a
+/// client route.
+pub fn looks_like_a_file(request_path: &str) -> bool {
+    let last = request_path.rsplit('/').next().unwrap_or_default();
+    last.rsplit_once('.')
+        .is_some_and(|(stem, ext)| !stem.is_empty() && !ext.is_empty())
+}
+
+fn not_found() -> Response {
+    let mut response = (StatusCode::NOT_FOUND, "not found\n").into_response();
+    response
+        .headers_mut()
+        .insert(CACHE_CONTROL, HeaderValue::from_static(REVALIDATE));
+    response
 }
 
 /// Maps a request path onto a file under `dist`; `None` when it cannot name one (a `..` or `.`
-/// segment, a backslash, a NUL, bad percent-encoding). `/` names `index.html`.
+/// segment, a dotfile or dot-directory, a backslash, a NUL, bad percent-encoding). `/` names
+/// `index.html`. Symlinks are checked when the file is opened.
 pub fn resolve(dist: &Path, request_path: &str) -> Option<PathBuf> {
     let decoded = percent_decode(request_path)?;
     let mut path = dist.to_path_buf();
     let mut any = false;
     for segment in decoded.split('/').filter(|s| !s.is_empty()) {
-        if segment == "." || segment == ".." || segment.contains(['\\', '\0', ':']) {
+        if segment.starts_with('.') || segment.contains(['\\', '\0', ':']) {
             return None;
         }
         path.push(segment);
@@ -188,19 +228,12 @@ fn etag_matches(headers: &HeaderMap, etag: &str) -> bool {
         })
 }
 
-/// What `/` shows before the app is built.
-fn not_built(dist: &Path) -> Response {
-    let dist = dist.display().to_string();
-    let dist = dist
-        .replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;");
-    let page = format!(
-        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>Convoy</title></head>\n\
+/// What `/` shows before the app is built. It names no filesystem path: the page is public.
+fn not_built() -> Response {
+    let page = "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>Convoy</title></head>\n\
          <body><h1>Convoy</h1>\n<p>The app is not built: there is no <code>index.html</code> in \
-         <code>{dist}</code>.</p>\n<p>Build it with <code>cargo xtask dev</code>, then reload \
-         this page. The API is up under <code>/api</code>.</p></body></html>\n"
-    );
+         the server's <code>--dist</code> directory.</p>\n<p>Build it with <code>cargo xtask dev</code>, then reload \
+         this page. The API is up under <code>/api</code>.</p></body></html>\n";
     let mut response = Response::new(Body::from(page));
     let headers = response.headers_mut();
     headers.insert(
@@ -249,5 +282,24 @@ mod tests {
         assert_eq!(resolve(dist, "/a%5c..%5cx"), None);
         assert_eq!(resolve(dist, "/bad%zz"), None);
         assert_eq!(resolve(dist, "/bad%ff"), None);
+        assert_eq!(resolve(dist, "/.env"), None);
+        assert_eq!(resolve(dist, "/.git/config"), None);
+        assert_eq!(resolve(dist, "/a/%2Essh/id"), None);
+    }
+
+    #[test]
+    fn asset_looking_paths() {
+        for path in [
+            "/app.js",
+            "/a/b_bg.wasm",
+            "/s.css",
+            "/x.b",
+            "/trucks/T-07.json",
+        ] {
+            assert!(looks_like_a_file(path), "{path}");
+        }
+        for path in ["/", "/trucks/T-07", "/settings/", "/.env", "/a.", "/board"] {
+            assert!(!looks_like_a_file(path), "{path}");
+        }
     }
 }

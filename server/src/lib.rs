@@ -90,6 +90,18 @@ pub struct Config {
     pub ingest_concurrency: usize,
     /// How long an ingest key makes a retried event a no-op.
     pub idempotency_window: Duration,
+    /// Most SSE streams open at once; more get 503 with `Retry-After`.
+    pub max_streams: usize,
+    /// Most connections open at once; at the cap a new one evicts the oldest that has not made
+    /// a request yet (see `conn`).
+    pub max_connections: usize,
+    /// How long a new connection may take to finish its TLS handshake and send its first request
+    /// head (and an HTTP/1.1 connection each later head).
+    pub handshake_timeout: Duration,
+    /// Largest request head in bytes (HTTP/1.1: the read buffer; HTTP/2: the header list).
+    pub max_header_bytes: usize,
+    /// Most headers in an HTTP/1.1 request.
+    pub max_headers: usize,
 }
 
 impl Default for Config {
@@ -115,6 +127,11 @@ impl Default for Config {
             ingest_max_events: 10_000,
             ingest_concurrency: 4,
             idempotency_window: Duration::from_secs(600),
+            max_streams: 10_000,
+            max_connections: 10_000,
+            handshake_timeout: Duration::from_secs(10),
+            max_header_bytes: 64 * 1024,
+            max_headers: 100,
         }
     }
 }
@@ -133,23 +150,82 @@ pub enum ServeError {
 }
 
 impl Config {
-    /// Checks the ranges the simulator and the streams rely on.
+    /// Checks every number against its range, with a message naming the flag.
     pub fn validate(&self) -> Result<(), ServeError> {
-        let fail = |m: &str| Err(ServeError::Config(m.to_owned()));
-        if self.trucks > 9999 {
-            return fail("trucks must be between 0 (no simulator) and 9999");
+        fn within<T: PartialOrd + std::fmt::Display>(
+            flag: &str,
+            value: T,
+            low: T,
+            high: T,
+            unit: &str,
+        ) -> Result<(), ServeError> {
+            if value < low || value > high {
+                return Err(ServeError::Config(format!(
+                    "--{flag} must be {low} to {high}{unit}, not {value}"
+                )));
+            }
+            Ok(())
         }
+        let secs = |d: Duration| d.as_secs_f64();
+        within("trucks", self.trucks, 0, 9999, " (0: no simulator)")?;
         if !self.rate.is_finite() || self.rate <= 0.0 || self.rate > 1000.0 {
-            return fail("rate must be above 0 and at most 1000 events per truck per second");
+            return Err(ServeError::Config(format!(
+                "--rate must be above 0 and at most 1000 events per truck per second, not {}",
+                self.rate
+            )));
         }
-        if self.queue_capacity == 0 {
-            return fail("queue capacity must be at least 1");
-        }
+        within(
+            "keepalive",
+            secs(self.keepalive),
+            0.0,
+            3600.0,
+            " seconds (0: off)",
+        )?;
+        within("replay", self.replay, 0, 1_000_000, " events")?;
+        within("queue", self.queue_capacity, 1, 1_000_000, " events")?;
+        within("max-streams", self.max_streams, 1, 1_000_000, "")?;
+        within("max-connections", self.max_connections, 1, 1_000_000, "")?;
+        within(
+            "handshake-timeout",
+            secs(self.handshake_timeout),
+            0.1,
+            600.0,
+            " seconds",
+        )?;
+        within(
+            "max-header-bytes",
+            self.max_header_bytes,
+            8192,
+            1 << 20,
+            " bytes",
+        )?;
+        within("max-headers", self.max_headers, 8, 1000, "")?;
+        within(
+            "ingest-max-bytes",
+            self.ingest_max_bytes,
+            1,
+            64 << 20,
+            " bytes",
+        )?;
+        within(
+            "ingest-max-events",
+            self.ingest_max_events,
+            1,
+            1_000_000,
+            "",
+        )?;
+        within("ingest-concurrency", self.ingest_concurrency, 1, 1024, "")?;
+        within(
+            "shutdown-grace",
+            secs(self.shutdown_grace),
+            0.0,
+            3600.0,
+            " seconds",
+        )?;
         if !convoy_core::wire::is_valid_truck_id(&self.fleet) {
-            return fail("the fleet name must be 1 to 32 letters, digits and '-'");
-        }
-        if self.ingest_max_bytes == 0 || self.ingest_max_events == 0 {
-            return fail("ingest limits must be at least 1");
+            return Err(ServeError::Config(
+                "--fleet must be 1 to 32 letters, digits and '-'".to_owned(),
+            ));
         }
         Ok(())
     }
@@ -359,8 +435,7 @@ pub async fn serve(
         router(state),
         tls,
         token.clone(),
-        config.shutdown_grace,
-        !config.quiet,
+        conn::Options::from_config(&config),
     )
     .await;
     token.cancel();

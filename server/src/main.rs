@@ -62,9 +62,29 @@ struct Args {
     /// Largest ingest body in bytes.
     #[arg(long, default_value_t = 1 << 20, value_name = "BYTES")]
     ingest_max_bytes: usize,
+    /// Most events in one ingest request.
+    #[arg(long, default_value_t = 10_000, value_name = "N")]
+    ingest_max_events: usize,
     /// Ingest requests handled at once; more are answered 429.
     #[arg(long, default_value_t = 4, value_name = "N")]
     ingest_concurrency: usize,
+    /// Most SSE streams open at once; more are answered 503 with Retry-After.
+    #[arg(long, default_value_t = 10_000, value_name = "N")]
+    max_streams: usize,
+    /// Most connections open at once; at the cap a new one evicts the oldest that has not sent
+    /// a request yet, or is closed.
+    #[arg(long, default_value_t = 10_000, value_name = "N")]
+    max_connections: usize,
+    /// Seconds a new connection has to finish its TLS handshake and send its first request
+    /// head (and an HTTP/1.1 connection each later head).
+    #[arg(long, default_value_t = 10, value_name = "SECONDS")]
+    handshake_timeout: u64,
+    /// Largest request head in bytes (HTTP/1.1 and HTTP/2).
+    #[arg(long, default_value_t = 64 * 1024, value_name = "BYTES")]
+    max_header_bytes: usize,
+    /// Most headers in an HTTP/1.1 request.
+    #[arg(long, default_value_t = 100, value_name = "N")]
+    max_headers: usize,
     /// No log lines.
     #[arg(long)]
     quiet: bool,
@@ -92,7 +112,13 @@ impl Args {
             retention: self.retention,
             ingest_token_file: self.ingest_token_file,
             ingest_max_bytes: self.ingest_max_bytes,
+            ingest_max_events: self.ingest_max_events,
             ingest_concurrency: self.ingest_concurrency,
+            max_streams: self.max_streams,
+            max_connections: self.max_connections,
+            handshake_timeout: Duration::from_secs(self.handshake_timeout),
+            max_header_bytes: self.max_header_bytes,
+            max_headers: self.max_headers,
             ..Config::default()
         }
     }

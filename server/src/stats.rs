@@ -1,10 +1,11 @@
 //! Counts of open streams for `GET /api/stats`. A stream is counted while its [`StreamGuard`]
-//! lives; the response body owns the guard, so closing the connection drops it.
+//! lives; the response body owns the guard, so closing the connection drops it. The cap on open
+//! streams (`--max-streams`) is [`StreamSlots`], counted the same way.
 
 use convoy_core::wire::EventId;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 /// One open stream, as `/api/stats` lists it.
@@ -95,6 +96,47 @@ impl Drop for StreamGuard {
     }
 }
 
+/// At most `max` streams at once, server-wide.
+#[derive(Debug)]
+pub struct StreamSlots {
+    taken: AtomicUsize,
+    max: usize,
+}
+
+impl StreamSlots {
+    pub fn new(max: usize) -> Arc<StreamSlots> {
+        Arc::new(StreamSlots {
+            taken: AtomicUsize::new(0),
+            max,
+        })
+    }
+
+    /// A slot for one more stream, held until the returned guard is dropped; `None` at the cap.
+    pub fn try_take(self: &Arc<Self>) -> Option<StreamSlot> {
+        self.taken
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < self.max).then_some(n + 1)
+            })
+            .ok()?;
+        Some(StreamSlot(self.clone()))
+    }
+
+    /// The cap.
+    pub fn max(&self) -> usize {
+        self.max
+    }
+}
+
+/// One taken stream slot; dropping it frees the slot.
+#[derive(Debug)]
+pub struct StreamSlot(Arc<StreamSlots>);
+
+impl Drop for StreamSlot {
+    fn drop(&mut self) {
+        self.0.taken.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -112,5 +154,15 @@ mod tests {
         assert_eq!((report.open_streams, report.opened_total), (1, 2));
         assert_eq!(report.streams[0].trucks, "T-01");
         assert_eq!(report.latest_event_id, 9);
+    }
+
+    #[test]
+    fn slots_cap_and_free() {
+        let slots = StreamSlots::new(2);
+        let a = slots.try_take().unwrap();
+        let _b = slots.try_take().unwrap();
+        assert!(slots.try_take().is_none());
+        drop(a);
+        assert!(slots.try_take().is_some());
     }
 }

@@ -4,26 +4,32 @@
 //! then the buffered events after the resume id, then live events, with `: keep-alive` comments
 //! and optional `heartbeat` events in between. It ends when the server shuts down or when the
 //! stream falls more than its queue capacity behind (the client resumes with `Last-Event-ID`).
-//! Falling behind closes the whole connection (see `conn`): a stalled client stops hyper from
-//! polling the body, so nothing short of that frees it; on HTTP/2 the connection's other streams
-//! go too, and resume the same way.
+//! Falling behind ends the response from outside (see `conn`), as a stalled client stops hyper
+//! from polling the body: on HTTP/2 only that stream is reset, the connection's other streams go
+//! on; on HTTP/1.1 its connection closes.
+//!
+//! Bounds: at most [`MAX_WATCHED`] truck ids, kept only if the fleet has them; at most
+//! `--max-streams` streams at once (503 with `Retry-After` beyond).
 
 use crate::api::ApiError;
 use crate::conn::ConnectionHandle;
 use crate::hub::{Clock, Hub, Subscription};
 use crate::log::Logged;
 use crate::stats::StreamGuard;
+use crate::stats::StreamSlot;
 use crate::AppState;
 use axum::body::Body;
 use axum::extract::{RawQuery, State};
-use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
-use axum::http::{HeaderMap, HeaderValue, Version};
-use axum::response::Response;
-use axum::Extension;
+use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, RETRY_AFTER};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Version};
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
 use bytes::{Bytes, BytesMut};
 use convoy_core::sse;
-use convoy_core::wire::{parse_event_id, EventId, Heartbeat, Watch, HEARTBEAT_EVENT, RESET_EVENT};
-use std::collections::VecDeque;
+use convoy_core::wire::{
+    is_valid_truck_id, EventId, Heartbeat, Watch, HEARTBEAT_EVENT, RESET_EVENT,
+};
+use std::collections::{BTreeSet, VecDeque};
 use std::convert::Infallible;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -42,6 +48,10 @@ pub const MAX_HEARTBEAT_MS: u64 = 3_600_000;
 const CATCH_UP: Duration = Duration::from_secs(2);
 /// Most bytes sent in one body chunk when batching queued events.
 const MAX_CHUNK: usize = 64 * 1024;
+/// The most truck ids one stream may watch.
+pub const MAX_WATCHED: usize = 500;
+/// Seconds a client is asked to wait when every stream slot is taken.
+const BUSY_RETRY_AFTER_SECS: u64 = 5;
 
 /// The stream's parameters, read from the query and headers.
 #[derive(Debug, Clone, PartialEq)]
@@ -52,8 +62,16 @@ pub struct StreamParams {
 }
 
 /// Reads `trucks`, `lastEventId` and `heartbeat_ms` from the query and `Last-Event-ID` from the
-/// headers; the header wins over the query parameter. Empty values count as absent; anything
-/// else that does not parse is an error.
+/// headers; the header wins over the query parameter. The shapes accepted:
+/// - `trucks`: `all` (any case), or 1 to [`MAX_WATCHED`] truck ids separated by commas, each
+///   trimmed and valid (`is_valid_truck_id`); absent means `all`, empty is an error;
+/// - `lastEventId` and `Last-Event-ID`: a decimal event id (digits only, trimmed); empty or
+///   blank counts as absent;
+/// - `heartbeat_ms`: decimal milliseconds from [`MIN_HEARTBEAT_MS`] to [`MAX_HEARTBEAT_MS`];
+///   empty or blank counts as absent.
+///
+/// A repeated parameter counts once, its last value. Every error is a 400 whose message starts
+/// with the parameter's name. Never panics, whatever the input.
 pub fn parse_params(
     query: Option<&str>,
     last_event_id: Option<&HeaderValue>,
@@ -63,52 +81,41 @@ pub fn parse_params(
     let mut heartbeat = None;
     for (key, value) in form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
         match key.as_ref() {
-            "trucks" => trucks = Some(value.into_owned()),
-            "lastEventId" => query_resume = Some(value.into_owned()),
-            "heartbeat_ms" => heartbeat = Some(value.into_owned()),
+            "trucks" => trucks = Some(value),
+            "lastEventId" => query_resume = Some(value),
+            "heartbeat_ms" => heartbeat = Some(value),
             _ => {}
         }
     }
     let watch = match trucks {
-        Some(value) => {
-            Watch::parse_query(&value).map_err(|e| ApiError::bad_request(e.to_string()))?
-        }
+        Some(value) => parse_trucks(&value)?,
         None => Watch::All,
     };
-    let parse_id = |value: &str| -> Result<Option<EventId>, ApiError> {
-        if value.trim().is_empty() {
-            return Ok(None);
-        }
-        parse_event_id(value)
-            .map(Some)
-            .map_err(|e| ApiError::bad_request(e.to_string()))
-    };
     let query_resume = match query_resume {
-        Some(value) => parse_id(&value)?,
+        Some(value) => parse_decimal("lastEventId", "an event id", &value)?,
         None => None,
     };
     let header_resume = match last_event_id {
         Some(value) => {
             let text = value.to_str().map_err(|_| {
-                ApiError::bad_request("invalid Last-Event-ID header: not visible ASCII")
+                ApiError::bad_request("Last-Event-ID: the header is not visible ASCII")
             })?;
-            parse_id(text)?
+            parse_decimal("Last-Event-ID", "an event id", text)?
         }
         None => None,
     };
-    let heartbeat = match heartbeat {
-        Some(value) => {
-            let ms: u64 = value.trim().parse().map_err(|_| {
-                ApiError::bad_request(format!(
-                    "invalid heartbeat_ms {value:?}: expected milliseconds"
-                ))
-            })?;
-            if !(MIN_HEARTBEAT_MS..=MAX_HEARTBEAT_MS).contains(&ms) {
-                return Err(ApiError::bad_request(format!(
-                    "invalid heartbeat_ms {ms}: use {MIN_HEARTBEAT_MS} to {MAX_HEARTBEAT_MS}"
-                )));
-            }
+    let heartbeat = match parse_decimal(
+        "heartbeat_ms",
+        "a number of milliseconds",
+        &heartbeat.unwrap_or_default(),
+    )? {
+        Some(ms) if (MIN_HEARTBEAT_MS..=MAX_HEARTBEAT_MS).contains(&ms) => {
             Some(Duration::from_millis(ms))
+        }
+        Some(ms) => {
+            return Err(ApiError::bad_request(format!(
+                "heartbeat_ms: {ms} is out of range, use {MIN_HEARTBEAT_MS} to {MAX_HEARTBEAT_MS}"
+            )))
         }
         None => None,
     };
@@ -117,6 +124,85 @@ pub fn parse_params(
         resume: header_resume.or(query_resume),
         heartbeat,
     })
+}
+
+/// At most this many characters of a bad value are quoted back in an error.
+const QUOTED: usize = 40;
+
+fn quoted(value: &str) -> String {
+    let mut short: String = value.chars().take(QUOTED).collect();
+    if short.len() < value.len() {
+        short.push('…');
+    }
+    format!("{short:?}")
+}
+
+fn parse_trucks(value: &str) -> Result<Watch, ApiError> {
+    let value = value.trim();
+    if value.eq_ignore_ascii_case("all") {
+        return Ok(Watch::All);
+    }
+    if value.split(',').nth(MAX_WATCHED).is_some() {
+        return Err(ApiError::bad_request(format!(
+            "trucks: at most {MAX_WATCHED} truck ids, or 'all'"
+        )));
+    }
+    let mut set = BTreeSet::new();
+    for id in value.split(',') {
+        let id = id.trim();
+        if !is_valid_truck_id(id) {
+            return Err(ApiError::bad_request(format!(
+                "trucks: {} is not a truck id (1 to 32 letters, digits and '-'); \
+                 list ids separated by commas, or 'all'",
+                quoted(id)
+            )));
+        }
+        set.insert(id.to_owned());
+    }
+    Ok(Watch::Trucks(set))
+}
+
+/// A non-negative decimal integer (digits only, trimmed) below 2^64, `what` the parameter holds;
+/// `None` for a blank value.
+fn parse_decimal(name: &str, what: &str, value: &str) -> Result<Option<u64>, ApiError> {
+    let digits = value.trim();
+    if digits.is_empty() {
+        return Ok(None);
+    }
+    let bad = || {
+        ApiError::bad_request(format!(
+            "{name}: {} is not {what} (decimal digits, below 2^64)",
+            quoted(value)
+        ))
+    };
+    if !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(bad());
+    }
+    digits.parse().map(Some).map_err(|_| bad())
+}
+
+/// 503 when every stream slot is taken: the client retries after `Retry-After`.
+fn busy(max: usize) -> Response {
+    let body = Json(serde_json::json!({
+        "error": format!("the server has its maximum of {max} streams open: retry after the Retry-After seconds")
+    }));
+    let mut response = (StatusCode::SERVICE_UNAVAILABLE, body).into_response();
+    response
+        .headers_mut()
+        .insert(RETRY_AFTER, HeaderValue::from(BUSY_RETRY_AFTER_SECS));
+    response
+}
+
+/// Keeps only the trucks the fleet has: a watch never holds ids that name nothing.
+fn known_trucks(hub: &Hub, watch: Watch) -> Watch {
+    match watch {
+        Watch::All => Watch::All,
+        Watch::Trucks(set) => Watch::Trucks(
+            set.into_iter()
+                .filter(|id| hub.truck(id).is_some())
+                .collect(),
+        ),
+    }
 }
 
 /// `GET /api/stream`.
@@ -128,13 +214,21 @@ pub async fn stream(
     connection: Option<Extension<ConnectionHandle>>,
 ) -> Result<Response, ApiError> {
     let params = parse_params(query.as_deref(), headers.get("last-event-id"))?;
-    let trucks = params.watch.to_query();
+    let slot = match &connection {
+        Some(Extension(connection)) => match connection.streams().try_take() {
+            Some(slot) => Some(slot),
+            None => return Ok(busy(connection.streams().max())),
+        },
+        None => None,
+    };
+    let watch = known_trucks(&app.hub, params.watch);
+    let trucks = watch.to_query();
     let guard = app.stats.open(
         format!("{version:?}"),
         trucks.clone(),
         app.settings.clock.now_ms(),
     );
-    let on_lag = connection.map(|Extension(c)| c.close_token());
+    let on_lag = connection.map(|Extension(c)| c.end_token());
     if let (Some(_), Some(resume)) = (app.hub.remote(), params.resume) {
         // Read up to `resume` on a node that is ahead of this one: resume here once this
         // node's tail has caught up, rather than refuse an id the shared log has.
@@ -142,9 +236,7 @@ pub async fn stream(
             app.hub.caught_up(resume, CATCH_UP).await;
         }
     }
-    let subscription = app
-        .hub
-        .subscribe(guard.id(), params.watch, params.resume, on_lag);
+    let subscription = app.hub.subscribe(guard.id(), watch, params.resume, on_lag);
     let log = !app.settings.quiet;
     if log {
         let from = match (&subscription.reset, params.resume) {
@@ -165,6 +257,7 @@ pub async fn stream(
             guard,
             lagged,
             log,
+            _slot: slot,
         },
         app.settings.keepalive,
         params.heartbeat,
@@ -194,6 +287,8 @@ struct Lease {
     guard: StreamGuard,
     lagged: Arc<AtomicBool>,
     log: bool,
+    /// This stream's place under `--max-streams`.
+    _slot: Option<StreamSlot>,
 }
 
 impl Drop for Lease {
