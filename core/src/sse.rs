@@ -17,7 +17,7 @@
 //!   [`Decoder::poll_error`], so a misbehaving server cannot make the tab's memory grow without
 //!   bound. The defaults fit Convoy's events (JSON of a few hundred bytes, numeric ids): lines up
 //!   to 64 KiB, events up to 1 MiB, and an `id` longer than 1 KiB is ignored as if it had not
-//!   been sent; every event carries the last id as a shared [`Arc<str>`], so one id is never
+//!   been sent; every event carries the last id as a shared [`SseId`], so one id is never
 //!   copied into each event.
 //!
 //! [`encode_event`], [`encode_comment`] and [`encode_retry`] write the stream format of
@@ -44,8 +44,111 @@ pub struct SseEvent {
     pub data: String,
     /// The last event ID buffer at dispatch: the last valid `id:` value seen on this stream or an
     /// earlier one, `""` if none (or after an `id:` with an empty value). Shared by every event
-    /// dispatched with the same id (use it as `&str` through `Deref`).
-    pub id: Arc<str>,
+    /// dispatched with the same id; reads as a `&str`.
+    pub id: SseId,
+}
+
+/// An event's id as [`SseEvent::id`] carries it: text shared by every event dispatched with the
+/// same id (cloning it copies no bytes). Reads as `&str` through `Deref`, and compares with
+/// `str`, `&str` and `String`.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct SseId(Arc<str>);
+
+impl SseId {
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Whether both ids are the same shared text (not only equal).
+    pub fn ptr_eq(a: &SseId, b: &SseId) -> bool {
+        Arc::ptr_eq(&a.0, &b.0)
+    }
+}
+
+impl Default for SseId {
+    fn default() -> Self {
+        SseId::from("")
+    }
+}
+
+impl std::ops::Deref for SseId {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl AsRef<str> for SseId {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::borrow::Borrow<str> for SseId {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<&str> for SseId {
+    fn from(id: &str) -> Self {
+        SseId(Arc::from(id))
+    }
+}
+
+impl From<String> for SseId {
+    fn from(id: String) -> Self {
+        SseId(Arc::from(id))
+    }
+}
+
+impl fmt::Debug for SseId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&*self.0, f)
+    }
+}
+
+impl fmt::Display for SseId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl PartialEq<str> for SseId {
+    fn eq(&self, other: &str) -> bool {
+        *self.0 == *other
+    }
+}
+
+impl PartialEq<&str> for SseId {
+    fn eq(&self, other: &&str) -> bool {
+        *self.0 == **other
+    }
+}
+
+impl PartialEq<String> for SseId {
+    fn eq(&self, other: &String) -> bool {
+        *self.0 == **other
+    }
+}
+
+impl PartialEq<SseId> for str {
+    fn eq(&self, other: &SseId) -> bool {
+        *self == *other.0
+    }
+}
+
+impl PartialEq<SseId> for &str {
+    fn eq(&self, other: &SseId) -> bool {
+        **self == *other.0
+    }
+}
+
+impl PartialEq<SseId> for String {
+    fn eq(&self, other: &SseId) -> bool {
+        **self == *other.0
+    }
 }
 
 /// Something [`Decoder`] dropped to bound its memory. Neither stops decoding: the rest of the
@@ -121,7 +224,7 @@ pub struct Decoder {
     id_buffer: String,
     /// The spec's "last event ID string" of the event source: the buffer as of the last dispatch,
     /// shared with every event dispatched since.
-    last_event_id: Arc<str>,
+    last_event_id: SseId,
     retry_ms: Option<u64>,
     events: VecDeque<SseEvent>,
     errors: VecDeque<SseError>,
@@ -163,7 +266,7 @@ impl Decoder {
             discarding_event: false,
             event_type: String::new(),
             id_buffer: String::new(),
-            last_event_id: Arc::from(""),
+            last_event_id: SseId::default(),
             retry_ms: None,
             events: VecDeque::new(),
             errors: VecDeque::new(),
@@ -407,7 +510,7 @@ impl Decoder {
     /// "Dispatch the event" (§9.2.6), on a blank line.
     fn dispatch(&mut self) {
         if *self.last_event_id != *self.id_buffer {
-            self.last_event_id = Arc::from(self.id_buffer.as_str());
+            self.last_event_id = SseId::from(self.id_buffer.as_str());
         }
         self.discarding_event = false;
         if self.data.is_empty() {
@@ -425,7 +528,7 @@ impl Decoder {
         self.events.push_back(SseEvent {
             event_type,
             data: std::mem::take(&mut self.data),
-            id: Arc::clone(&self.last_event_id),
+            id: self.last_event_id.clone(),
         });
     }
 

@@ -11,7 +11,7 @@ use convoy_core::relay::{
     parse_frame, Link, TabFrame, TabMsg, APP_NAME, MAX_LINK_SPAN, MAX_SAFE_INTEGER,
     PROTOCOL_VERSION,
 };
-use convoy_core::sse::{encode_event, Decoder, SseError, SseEvent};
+use convoy_core::sse::{encode_event, Decoder, SseError, SseEvent, SseId};
 use convoy_core::wire::{is_valid_truck_id, Envelope, FleetEvent, TruckStatus, Watch};
 use proptest::prelude::*;
 use proptest::test_runner::Config;
@@ -186,7 +186,7 @@ proptest! {
             let normalized = data.replace("\r\n", "\n").replace('\r', "\n");
             prop_assert_eq!(&got.data, &normalized);
             prop_assert_eq!(&got.event_type, name);
-            prop_assert_eq!(&*got.id, last_id.as_str());
+            prop_assert_eq!(&got.id, &last_id);
         }
     }
 }
@@ -479,7 +479,5 @@ fn one_long_id_is_shared_not_copied_into_every_event() {
     let events: Vec<SseEvent> = std::iter::from_fn(|| decoder.poll_event()).collect();
     assert_eq!(events.len(), 1_000);
     assert_eq!(&*events[0].id, id.as_str());
-    assert!(events
-        .windows(2)
-        .all(|w| std::sync::Arc::ptr_eq(&w[0].id, &w[1].id)));
+    assert!(events.windows(2).all(|w| SseId::ptr_eq(&w[0].id, &w[1].id)));
 }
