@@ -245,16 +245,25 @@ async fn fleet_table_renders_only_the_rows_in_view_and_spacers_for_the_rest() {
     assert_eq!(ids.len(), 10);
     let spacers = table.root.query_selector_all("tr.spacer").unwrap();
     assert_eq!(spacers.length(), 2, "one above, one below");
-    let style = |i| {
+    // Sized by an SVG's height attribute: the Content-Security-Policy allows no inline styles.
+    let height = |i| {
         spacers
             .item(i)
             .unwrap()
             .unchecked_into::<Element>()
-            .get_attribute("style")
+            .query_selector("svg")
+            .unwrap()
+            .and_then(|svg| svg.get_attribute("height"))
             .unwrap_or_default()
     };
-    assert_eq!(style(0), "height: 360px");
-    assert_eq!(style(1), "height: 1080px");
+    assert_eq!(height(0), "360");
+    assert_eq!(height(1), "1080");
+    assert!(spacers
+        .item(0)
+        .unwrap()
+        .unchecked_into::<Element>()
+        .get_attribute("style")
+        .is_none());
     let table_element = table.root.query_selector("table").unwrap().unwrap();
     assert_eq!(
         table_element.get_attribute("aria-rowcount").as_deref(),

@@ -2,6 +2,8 @@
 // connections and the messages on them are held here until `run_shared_worker` takes them over
 // (it replaces these handlers), so no tab's hello is lost.
 "use strict";
+// The API's origin when it is not the app's (`?api=`, set by the page from its convoy-api meta).
+self.convoyApi = new URL(self.location.href).searchParams.get("api") || "";
 self.convoyEarly = [];
 self.onconnect = (event) => {
   const held = { port: event.ports[0], messages: [] };

@@ -21,6 +21,8 @@ const WORKER_FILES = [
   "convoy-service-worker_bg.wasm",
 ];
 
+// The API's origin when it is not the app's (`?api=`, set by the page from its convoy-api meta).
+self.convoyApi = new URL(self.location.href).searchParams.get("api") || "";
 self.convoyEarly = [];
 
 self.addEventListener("message", (event) => {

@@ -26,6 +26,7 @@ impl Upstream for FetchUpstream {
         let init = RequestInit::new();
         init.set_signal(Some(&abort.signal()));
         init.set_cache(web_sys::RequestCache::NoStore);
+        init.set_credentials(web_sys::RequestCredentials::Include);
         let headers = web_sys::Headers::new()?;
         headers.set("Accept", "text/event-stream")?;
         init.set_headers(&headers);

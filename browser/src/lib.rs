@@ -4,6 +4,7 @@
 //! the app and the worker bins build on it. Compiled for wasm32 only (empty elsewhere).
 #![cfg(target_arch = "wasm32")]
 
+pub mod api;
 pub mod capabilities;
 pub mod channel;
 pub mod clock;
@@ -13,6 +14,7 @@ pub mod fetch_upstream;
 pub mod hub_loop;
 pub mod lifecycle;
 pub mod locks;
+pub mod session;
 pub mod snapshot;
 pub mod tab_feed;
 pub mod upstream;

@@ -1,5 +1,5 @@
-//! `GET api/fleet`, in a page or a worker alike: relative to the document's base or to the
-//! worker script, which both sit at the app's public URL.
+//! `GET api/fleet`, in a page or a worker alike, from the API's origin (`crate::api`) with the
+//! session cookie.
 
 use convoy_core::wire::FleetSnapshot;
 use js_sys::{Function, Promise, Reflect};
@@ -8,7 +8,7 @@ use wasm_bindgen_futures::JsFuture;
 
 /// The fleet snapshot, or why it could not be had (shown to the user while the hub retries).
 pub async fn fetch_snapshot() -> Result<FleetSnapshot, String> {
-    let response = fetch("api/fleet")
+    let response = fetch(&crate::api::api_url("api/fleet"))
         .await
         .map_err(|_| "the server is unreachable".to_owned())?;
     if !response.ok() {
@@ -28,6 +28,7 @@ pub async fn fetch_snapshot() -> Result<FleetSnapshot, String> {
 async fn fetch(url: &str) -> Result<web_sys::Response, JsValue> {
     let global = js_sys::global();
     let fetch: Function = Reflect::get(&global, &"fetch".into())?.dyn_into()?;
-    let promise: Promise = fetch.call1(&global, &url.into())?.dyn_into()?;
+    let init = crate::api::with_credentials();
+    let promise: Promise = fetch.call2(&global, &url.into(), &init)?.dyn_into()?;
     JsFuture::from(promise).await?.dyn_into()
 }

@@ -15,7 +15,7 @@ use crate::hub_loop::{HubHandle, HubHost, HubLoop, LeaderLock};
 use crate::lifecycle::PageLifecycle;
 use crate::locks::{lock_manager, LEADER_LOCK};
 use crate::upstream::{EventSourceUpstream, HEARTBEAT_MS};
-use crate::worker_port::{error_name, ServiceWorkerPort, WorkerPort};
+use crate::worker_port::{error_name, ServiceWorkerPort, WorkerPort, SHARED_WORKER_NAME};
 use convoy_core::delivery::DeliveryLog;
 use convoy_core::election::{ElectionMode, Role, TabId};
 use convoy_core::relay::{Connection, HubConfig, HubOutput, TabHub};
@@ -58,18 +58,34 @@ pub struct FeedStatus {
     pub malformed: u64,
 }
 
-/// The channel and lock a group of tabs shares: the app's own, or a test's.
+/// The channel, lock and worker a group of tabs shares: one operator session's, or a test's.
 #[derive(Debug, Clone, PartialEq)]
 pub struct HubNames {
     pub channel: String,
     pub lock: String,
+    /// The SharedWorker's name, and the session a service worker's hub serves.
+    pub worker: String,
 }
 
 impl Default for HubNames {
     fn default() -> Self {
+        HubNames::for_session("")
+    }
+}
+
+impl HubNames {
+    /// The names of one session's tabs (`""`: sign-in off): another operator's tabs never share
+    /// a channel, a lock, a worker or a relay cache with these.
+    pub fn for_session(session: &str) -> HubNames {
+        let suffix = if session.is_empty() {
+            String::new()
+        } else {
+            format!(":{session}")
+        };
         HubNames {
-            channel: CHANNEL_NAME.into(),
-            lock: LEADER_LOCK.into(),
+            channel: format!("{CHANNEL_NAME}{suffix}"),
+            lock: format!("{LEADER_LOCK}{suffix}"),
+            worker: format!("{SHARED_WORKER_NAME}{suffix}"),
         }
     }
 }
@@ -328,7 +344,7 @@ impl TabFeed {
         log.set_contiguous(watch == Watch::All);
         let mut refused = None;
         let hub = HubLoop::start(config, lock, |handle| {
-            let (link, failure) = connect(mode, &names.channel, &handle);
+            let (link, failure) = connect(mode, &names, &handle);
             refused = failure;
             TabHost {
                 mode,
@@ -407,7 +423,7 @@ impl TabFeed {
 /// Opens the link to this tab's peers; says why when it could not.
 fn connect(
     mode: TransportMode,
-    channel: &str,
+    names: &HubNames,
     handle: &HubHandle<TabHost>,
 ) -> (PeerLink, Option<Failure>) {
     let on_message = {
@@ -425,7 +441,7 @@ fn connect(
     let refused = |feature, reason| Some(Failure { feature, reason });
     match mode {
         TransportMode::Direct => (PeerLink::None, None),
-        TransportMode::Leader => match TabChannel::open(channel, on_message) {
+        TransportMode::Leader => match TabChannel::open(&names.channel, on_message) {
             Ok(channel) => (PeerLink::Channel(channel), None),
             Err(e) => (
                 PeerLink::None,
@@ -433,13 +449,18 @@ fn connect(
             ),
         },
         TransportMode::SharedWorker => {
-            match WorkerPort::connect(on_message, on_failure(Feature::SharedWorker)) {
+            match WorkerPort::connect(&names.worker, on_message, on_failure(Feature::SharedWorker))
+            {
                 Ok(port) => (PeerLink::SharedWorker(port), None),
                 Err(reason) => (PeerLink::None, refused(Feature::SharedWorker, reason)),
             }
         }
         TransportMode::ServiceWorker => {
-            match ServiceWorkerPort::connect(on_message, on_failure(Feature::ServiceWorker)) {
+            match ServiceWorkerPort::connect(
+                &names.worker,
+                on_message,
+                on_failure(Feature::ServiceWorker),
+            ) {
                 Ok(port) => (PeerLink::ServiceWorker(port), None),
                 Err(reason) => (PeerLink::None, refused(Feature::ServiceWorker, reason)),
             }

@@ -41,10 +41,10 @@ pub struct EventSourceUpstream {
 
 /// The stream URL for a watch, resuming after `last_event_id`.
 pub fn stream_url(watch: &Watch, last_event_id: Option<u64>) -> String {
-    let mut url = format!(
+    let mut url = crate::api::api_url(&format!(
         "api/stream?trucks={}&heartbeat_ms={HEARTBEAT_MS}",
         watch.to_url_query()
-    );
+    ));
     if let Some(id) = last_event_id {
         url.push_str(&format!("&lastEventId={id}"));
     }
@@ -53,7 +53,10 @@ pub fn stream_url(watch: &Watch, last_event_id: Option<u64>) -> String {
 
 impl Upstream for EventSourceUpstream {
     fn open(url: &str, on_signal: Rc<dyn Fn(UpstreamSignal)>) -> Result<Self, JsValue> {
-        let source = EventSource::new(url)?;
+        // With credentials: the session cookie goes along when the API is on another origin.
+        let init = web_sys::EventSourceInit::new();
+        init.set_with_credentials(true);
+        let source = EventSource::new_with_event_source_init_dict(url, &init)?;
         let mut listeners = Vec::new();
         let signal = on_signal.clone();
         listeners.push(EventListener::new(&source, "open", move |_| {

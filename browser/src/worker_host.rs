@@ -11,6 +11,7 @@
 use crate::clock::new_tab_id;
 use crate::hub_loop::{HubHandle, HubHost, HubLoop};
 use crate::upstream::{Upstream, HEARTBEAT_MS};
+use crate::worker_port::SESSION_PREFIX;
 use convoy_core::election::{ElectionMode, TabId};
 use convoy_core::relay::{HubConfig, HubOutput};
 use convoy_core::wire::Watch;
@@ -182,10 +183,22 @@ type OnMessage = Closure<dyn Fn(JsValue, JsValue)>;
 /// so a restarted worker resumes from the cursor its windows report.
 pub fn run_service_worker<U: Upstream>() {
     let worker: std::rc::Rc<RefCell<Option<Worker<U>>>> = Default::default();
-    let on_message = OnMessage::new(move |source: JsValue, data| {
+    let session: RefCell<Option<String>> = RefCell::default();
+    let on_message = OnMessage::new(move |source: JsValue, data: JsValue| {
         let Ok(client) = source.dyn_into::<web_sys::Client>() else {
             return;
         };
+        if let Some(named) = data
+            .as_string()
+            .and_then(|text| text.strip_prefix(SESSION_PREFIX).map(str::to_owned))
+        {
+            // Another operator's session: nothing of the previous one may reach these tabs.
+            if session.borrow().as_deref() != Some(named.as_str()) {
+                *worker.borrow_mut() = None;
+                *session.borrow_mut() = Some(named);
+            }
+            return;
+        }
         let handle = worker.borrow_mut().get_or_insert_with(start::<U>).handle();
         let id = client.id();
         let same_client = move |p: &Peer| matches!(&p.sink, Sink::Client(c) if c.id() == id);

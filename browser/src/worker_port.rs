@@ -9,8 +9,13 @@ use web_sys::{MessageEvent, MessagePort, SharedWorker, WorkerOptions};
 /// The worker's entry script, relative to the document's base (the app's public URL).
 pub const SHARED_WORKER_SCRIPT: &str = "shared-worker.js";
 
-/// The name every Convoy tab gives the worker, so they share one.
-const SHARED_WORKER_NAME: &str = "convoy";
+/// The name every Convoy tab gives the worker, so they share one (per session: see
+/// `tab_feed::HubNames`).
+pub const SHARED_WORKER_NAME: &str = "convoy";
+
+/// The first message a tab sends its service worker: the session it serves. A worker whose hub
+/// served another session drops it (stream, cache and cursor) before taking this tab's frames.
+pub const SESSION_PREFIX: &str = "convoy:session:";
 
 /// A connected port and its listener.
 pub struct WorkerPort {
@@ -26,12 +31,14 @@ impl WorkerPort {
     /// A worker whose script fails, or a message that cannot be read, goes to `on_failure`; a
     /// constructor that throws (a policy, a `worker-src` CSP) is the error returned.
     pub fn connect(
+        name: &str,
         on_message: impl Fn(String) + 'static,
         on_failure: impl Fn(String) + 'static,
     ) -> Result<WorkerPort, String> {
         let options = WorkerOptions::new();
-        options.set_name(SHARED_WORKER_NAME);
-        let url = script_url(SHARED_WORKER_SCRIPT).map_err(|e| error_name(&e))?;
+        options.set_name(name);
+        let url =
+            crate::api::worker_script_url(SHARED_WORKER_SCRIPT).map_err(|e| error_name(&e))?;
         let worker =
             SharedWorker::new_with_worker_options(&url, &options).map_err(|e| error_name(&e))?;
         let port = worker.port();
@@ -115,10 +122,13 @@ impl ServiceWorkerPort {
     /// Registers `sw.js` at the public URL's root, and sends frames to it once it is active
     /// (queued until then). A registration the browser refuses goes to `on_failure`.
     pub fn connect(
+        session: &str,
         on_message: impl Fn(String) + 'static,
         on_failure: impl Fn(String) + 'static,
     ) -> Result<ServiceWorkerPort, String> {
-        Self::register(on_message, on_failure).map_err(|e| error_name(&e))
+        let port = Self::register(on_message, on_failure).map_err(|e| error_name(&e))?;
+        port.post(&format!("{SESSION_PREFIX}{session}"));
+        Ok(port)
     }
 
     fn register(
@@ -143,7 +153,7 @@ impl ServiceWorkerPort {
             }
         }
         let target = std::rc::Rc::new(std::cell::RefCell::new(ServiceWorkerTarget::default()));
-        let url = script_url(SERVICE_WORKER_SCRIPT)?;
+        let url = crate::api::worker_script_url(SERVICE_WORKER_SCRIPT)?;
         let scope = script_url("./")?;
         let options = web_sys::RegistrationOptions::new();
         options.set_scope(&scope);

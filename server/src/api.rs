@@ -1,13 +1,14 @@
 //! The JSON routes under `/api` (the stream lives in `stream.rs`), and the JSON error every
 //! `/api` route answers with.
 
+use crate::auth::{Operator, Scope};
 use crate::producer;
 use crate::stats::StatsReport;
 use crate::AppState;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::Json;
+use axum::{Extension, Json};
 use convoy_core::wire::{EventId, FleetMap, FleetSnapshot, Route, TruckDetail};
 use serde::{Deserialize, Serialize};
 
@@ -44,9 +45,15 @@ impl IntoResponse for ApiError {
     }
 }
 
-/// `GET /api/fleet`: every truck, consistent with `last_event_id`.
-pub async fn fleet(State(app): State<AppState>) -> Json<FleetSnapshot> {
+/// `GET /api/fleet`: every truck of the operator's scope, consistent with `last_event_id`.
+pub async fn fleet(
+    State(app): State<AppState>,
+    Extension(operator): Extension<Operator>,
+) -> Json<FleetSnapshot> {
     let mut snapshot = app.hub.snapshot();
+    snapshot
+        .trucks
+        .retain(|truck| operator.scope.includes(&truck.id));
     if let Some(sim) = &app.sim {
         // Events carry the plan only with telemetry; a trip that just started has its plan in
         // the simulator already.
@@ -61,14 +68,16 @@ pub async fn fleet(State(app): State<AppState>) -> Json<FleetSnapshot> {
 }
 
 /// `GET /api/trucks/{id}`: one truck and its route (empty for a truck the simulator does not
-/// drive), or 404.
+/// drive), or 404 (outside the operator's scope too, so existence does not leak).
 pub async fn truck(
     State(app): State<AppState>,
+    Extension(operator): Extension<Operator>,
     Path(id): Path<String>,
 ) -> Result<Json<TruckDetail>, ApiError> {
     let mut truck = app
         .hub
         .truck(&id)
+        .filter(|_| operator.scope.includes(&id))
         .ok_or_else(|| ApiError::not_found(format!("unknown truck {id:?}")))?;
     let simulated = app.sim.as_ref().and_then(|sim| {
         let sim = producer::lock(sim);
@@ -91,15 +100,31 @@ pub async fn truck(
     Ok(Json(TruckDetail { truck, route }))
 }
 
-/// `GET /api/map`: depots and routes (none on a node without the simulator).
-pub async fn map(State(app): State<AppState>) -> Json<FleetMap> {
-    Json(match &app.sim {
+/// `GET /api/map`: depots and routes (none on a node without the simulator); an operator
+/// limited to some trucks sees only their routes.
+pub async fn map(
+    State(app): State<AppState>,
+    Extension(operator): Extension<Operator>,
+) -> Json<FleetMap> {
+    let mut map = match &app.sim {
         Some(sim) => producer::lock(sim).map(),
         None => FleetMap {
             depots: Vec::new(),
             routes: Vec::new(),
         },
-    })
+    };
+    if operator.scope != Scope::All {
+        let theirs: std::collections::BTreeSet<String> = app
+            .hub
+            .snapshot()
+            .trucks
+            .into_iter()
+            .filter(|truck| operator.scope.includes(&truck.id))
+            .map(|truck| truck.route_id)
+            .collect();
+        map.routes.retain(|route| theirs.contains(&route.id));
+    }
+    Json(map)
 }
 
 /// The body of `GET /api/health`.

@@ -9,6 +9,8 @@
 //! - `ingest`: `POST /api/ingest`, events pushed by an operator's backend;
 //! - `stream`: `GET /api/stream`, the SSE feed;
 //! - `api`: the JSON routes and their error body;
+//! - `auth`: sign-in (signed tokens, the session cookie) and each operator's scope;
+//! - `headers`: CORS for the app's origins, and the security headers;
 //! - `assets`: the built app and the SPA fallback;
 //! - `stats`: open-stream counts for `GET /api/stats`;
 //! - `conn`: accepting connections (HTTP/1.1 and HTTP/2, optional TLS);
@@ -16,7 +18,9 @@
 
 pub mod api;
 pub mod assets;
+pub mod auth;
 pub mod conn;
+pub mod headers;
 pub mod hub;
 pub mod ingest;
 pub mod log;
@@ -26,6 +30,7 @@ pub mod stats;
 pub mod stream;
 pub mod tls;
 
+use crate::auth::Auth;
 use crate::hub::{Clock, Hub};
 use crate::ingest::Ingest;
 use crate::log::{LogError, LogSpec, Retention};
@@ -35,6 +40,7 @@ use crate::stats::Stats;
 use crate::tls::{TlsError, TlsSource};
 use axum::http::header::X_CONTENT_TYPE_OPTIONS;
 use axum::http::{HeaderValue, StatusCode};
+use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -102,6 +108,12 @@ pub struct Config {
     pub max_header_bytes: usize,
     /// Most headers in an HTTP/1.1 request.
     pub max_headers: usize,
+    /// The HS256 key operators' tokens are signed with; with it (or public keys) sign-in is on.
+    pub auth_key_file: Option<PathBuf>,
+    /// Ed25519 public keys (PEM) of identity providers whose EdDSA tokens are accepted.
+    pub auth_public_keys: Vec<PathBuf>,
+    /// Origins (e.g. a CDN serving the app) allowed to call the API with credentials.
+    pub allow_origins: Vec<String>,
 }
 
 impl Default for Config {
@@ -132,6 +144,9 @@ impl Default for Config {
             handshake_timeout: Duration::from_secs(10),
             max_header_bytes: 64 * 1024,
             max_headers: 100,
+            auth_key_file: None,
+            auth_public_keys: Vec::new(),
+            allow_origins: Vec::new(),
         }
     }
 }
@@ -145,6 +160,8 @@ pub enum ServeError {
     Tls(#[from] TlsError),
     #[error(transparent)]
     Log(#[from] LogError),
+    #[error(transparent)]
+    Keys(#[from] auth::KeyError),
     #[error(transparent)]
     Io(#[from] std::io::Error),
 }
@@ -241,6 +258,8 @@ pub struct AppState {
     pub ingest: Option<Arc<Ingest>>,
     pub stats: Arc<Stats>,
     pub settings: Arc<Settings>,
+    /// The keys operators' tokens are checked against; `None`: sign-in is off.
+    pub auth: Option<Arc<Auth>>,
     /// Cancelled when the server shuts down; every stream ends on it.
     pub shutdown: CancellationToken,
 }
@@ -252,28 +271,62 @@ pub struct Settings {
     pub keepalive: Duration,
     pub quiet: bool,
     pub clock: Clock,
+    /// Session cookies get `Secure` (the server speaks TLS).
+    pub secure_cookies: bool,
 }
 
 /// The routes: `/api/*` (JSON and the stream, 404 JSON for anything else) and the app.
-pub fn router(state: AppState) -> Router {
-    let api = Router::new()
+pub fn router(state: AppState, origins: &[String], tls: bool) -> Router {
+    let policy = headers::policy_for(&state.settings.dist);
+    // What an operator sees: signed in (when sign-in is on), within the operator's scope.
+    let operator_routes = Router::new()
         .route("/fleet", get(api::fleet))
         .route("/trucks/{id}", get(api::truck))
         .route("/map", get(api::map))
         .route("/stats", get(api::stats))
+        .route("/stream", get(stream::stream))
+        .route_layer(middleware::from_fn_with_state(state.clone(), auth::require));
+    let api = Router::new()
+        .route(
+            "/session",
+            get(auth::session)
+                .post(auth::sign_in)
+                .delete(auth::sign_out),
+        )
         .route("/health", get(api::health))
         .route("/ingest", post(ingest::ingest))
-        .route("/stream", get(stream::stream))
-        .fallback(api::not_found);
+        .merge(operator_routes)
+        .fallback(api::not_found)
+        .layer(axum::middleware::map_response(headers::api_no_store));
     Router::new()
         .nest("/api", api)
         .fallback(assets::serve)
         .with_state(state)
+        .layer(headers::document_policy(&policy))
+        .layer(headers::frame_options())
+        .layer(headers::referrer_policy())
+        .layer(headers::strict_transport(tls))
+        .layer(headers::cors(origins))
         .layer(SetResponseHeaderLayer::if_not_present(
             X_CONTENT_TYPE_OPTIONS,
             HeaderValue::from_static("nosniff"),
         ))
         .layer(CatchPanicLayer::custom(panic_response))
+}
+
+/// Says that anyone who reaches this server sees every truck: loudly when that is anyone on the
+/// network.
+fn warn_auth_off(addr: std::net::SocketAddr) {
+    if addr.ip().is_loopback() {
+        log_line(format_args!(
+            "sign-in is off (no --auth-key-file): every truck is shown to anyone on this machine"
+        ));
+    } else {
+        log_line(format_args!(
+            "WARNING: sign-in is off (no --auth-key-file) and {addr} is reachable from the network: \
+             anyone who reaches it sees every truck and the server's stats"
+        ));
+    }
 }
 
 fn panic_response(_: Box<dyn Any + Send + 'static>) -> Response {
@@ -315,6 +368,7 @@ pub async fn serve(
         ))),
         None => None,
     };
+    let auth = Auth::load(config.auth_key_file.as_deref(), &config.auth_public_keys)?.map(Arc::new);
     let start_ms = unix_now_ms();
     let clock = Clock::new(start_ms);
     let sim = (config.trucks > 0).then(|| {
@@ -382,7 +436,9 @@ pub async fn serve(
             keepalive: config.keepalive,
             quiet: config.quiet,
             clock,
+            secure_cookies: config.tls.is_some(),
         }),
+        auth: auth.clone(),
         shutdown: token.clone(),
     };
     let addr = listener.local_addr()?;
@@ -425,14 +481,18 @@ pub async fn serve(
     ));
     if !config.quiet {
         let scheme = if tls.is_some() { "https" } else { "http" };
+        if auth.is_none() {
+            warn_auth_off(addr);
+        }
         use std::io::Write;
         let mut stdout = std::io::stdout().lock();
         let _ = writeln!(stdout, "convoy-server listening on {scheme}://{addr}");
         let _ = stdout.flush();
     }
+    let routes = router(state, &config.allow_origins, tls.is_some());
     conn::accept_loop(
         listener,
-        router(state),
+        routes,
         tls,
         token.clone(),
         conn::Options::from_config(&config),

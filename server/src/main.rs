@@ -1,5 +1,7 @@
 //! `convoy-server`: parses flags, binds, and runs [`convoy_server::serve`] until Ctrl-C or SIGTERM.
 
+mod token;
+
 use clap::Parser;
 use convoy_server::log::{LogSpec, Retention};
 use convoy_server::tls::TlsSource;
@@ -85,6 +87,18 @@ struct Args {
     /// Most headers in an HTTP/1.1 request.
     #[arg(long, default_value_t = 100, value_name = "N")]
     max_headers: usize,
+    /// The HS256 key operators' tokens are signed with (at least 32 bytes); turns sign-in on.
+    /// `convoy-server token --key-file FILE --sub NAME` mints a token.
+    #[arg(long, value_name = "FILE")]
+    auth_key_file: Option<PathBuf>,
+    /// An identity provider's Ed25519 public key (PEM) whose EdDSA tokens are accepted;
+    /// repeatable; turns sign-in on.
+    #[arg(long, value_name = "FILE")]
+    auth_public_key: Vec<PathBuf>,
+    /// An origin (`https://app.example.com`) allowed to call the API with credentials, e.g. the
+    /// CDN that serves the app; repeatable. Never `*`.
+    #[arg(long, value_name = "ORIGIN")]
+    allow_origin: Vec<String>,
     /// No log lines.
     #[arg(long)]
     quiet: bool,
@@ -119,6 +133,9 @@ impl Args {
             handshake_timeout: Duration::from_secs(self.handshake_timeout),
             max_header_bytes: self.max_header_bytes,
             max_headers: self.max_headers,
+            auth_key_file: self.auth_key_file,
+            auth_public_keys: self.auth_public_key,
+            allow_origins: self.allow_origin,
             ..Config::default()
         }
     }
@@ -148,6 +165,19 @@ async fn shutdown_signal() {
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    match std::env::args().nth(1).as_deref() {
+        Some("token") => return token::main(std::env::args().skip(2)),
+        Some("csp") => {
+            // The Content-Security-Policy this server sends with the app in DIST, for a CDN.
+            let dist = std::env::args().nth(2).unwrap_or_else(|| "dist".into());
+            println!(
+                "{}",
+                convoy_server::headers::policy_for(std::path::Path::new(&dist))
+            );
+            return ExitCode::SUCCESS;
+        }
+        _ => {}
+    }
     let args = Args::parse();
     let addr = args.addr;
     let config = args.config();

@@ -12,6 +12,7 @@
 //! `--max-streams` streams at once (503 with `Retry-After` beyond).
 
 use crate::api::ApiError;
+use crate::auth::{self, Operator};
 use crate::conn::ConnectionHandle;
 use crate::hub::{Clock, Hub, Subscription};
 use crate::log::Logged;
@@ -212,8 +213,10 @@ pub async fn stream(
     headers: HeaderMap,
     RawQuery(query): RawQuery,
     connection: Option<Extension<ConnectionHandle>>,
+    Extension(operator): Extension<Operator>,
 ) -> Result<Response, ApiError> {
-    let params = parse_params(query.as_deref(), headers.get("last-event-id"))?;
+    let mut params = parse_params(query.as_deref(), headers.get("last-event-id"))?;
+    params.watch = operator.scope.restrict(&params.watch)?;
     let slot = match &connection {
         Some(Extension(connection)) => match connection.streams().try_take() {
             Some(slot) => Some(slot),
@@ -268,6 +271,7 @@ pub async fn stream(
         let chunk = feed.next_chunk().await?;
         Some((Ok::<Bytes, Infallible>(chunk), feed))
     });
+    let body = auth::end_at_expiry(body, operator.expires_at_ms, app.settings.clock.now_ms());
     let response = Response::builder()
         .header(CONTENT_TYPE, "text/event-stream")
         .header(CACHE_CONTROL, "no-cache")

@@ -1,12 +1,15 @@
-//! The app shell: which page each route shows, the feed provider and the header with the status chip.
+//! The app shell: the session gate (signed out: the sign-in page; signed in or sign-in off: the
+//! app), which page each route shows, the feed provider (one per session) and the header.
 
 use crate::web::components::feed_provider::FeedProvider;
 use crate::web::components::nav_bar::NavBar;
+use crate::web::hooks::{use_session, SessionState};
 use crate::web::pages::{
     board::BoardPage, diagnostics::DiagnosticsPage, fleet::FleetPage, map::MapPage,
-    not_found::NotFoundPage, settings::SettingsPage, truck::TruckPage,
+    not_found::NotFoundPage, settings::SettingsPage, sign_in::SignInPage, truck::TruckPage,
 };
 use crate::web::route::Route;
+use convoy_browser::tab_feed::HubNames;
 use yew::prelude::*;
 use yew_router::prelude::*;
 
@@ -18,6 +21,7 @@ fn switch(route: Route) -> Html {
         Route::Map => html! { <MapPage /> },
         Route::Diagnostics => html! { <DiagnosticsPage /> },
         Route::Settings => html! { <SettingsPage /> },
+        Route::SignIn => html! { <SignInPage /> },
         Route::NotFound => html! { <NotFoundPage /> },
     }
 }
@@ -25,14 +29,33 @@ fn switch(route: Route) -> Html {
 /// The root component.
 #[function_component(App)]
 pub fn app() -> Html {
+    let session = use_session();
+    let body = match &session {
+        SessionState::Checking => {
+            html! { <div class="skeleton" aria-busy="true">{ "Checking your session…" }</div> }
+        }
+        signed_out if !signed_out.admits() => html! {
+            <main id="main"><SignInPage /></main>
+        },
+        admitted => {
+            // One feed per session: another operator's tabs share nothing with this one's.
+            let scope = admitted.scope_name();
+            let names = HubNames::for_session(&scope);
+            html! {
+                <FeedProvider key={scope} {names}>
+                    <NavBar />
+                    <main id="main">
+                        <Switch<Route> render={switch} />
+                    </main>
+                </FeedProvider>
+            }
+        }
+    };
     html! {
         <BrowserRouter>
-            <FeedProvider>
-                <NavBar />
-                <main id="main">
-                    <Switch<Route> render={switch} />
-                </main>
-            </FeedProvider>
+            <ContextProvider<SessionState> context={session}>
+                { body }
+            </ContextProvider<SessionState>>
         </BrowserRouter>
     }
 }

@@ -18,6 +18,9 @@ pub enum Route {
     Diagnostics,
     #[at("/settings")]
     Settings,
+    /// Paste a token, or follow a sign-in link (`/signin#token=…`).
+    #[at("/signin")]
+    SignIn,
     #[not_found]
     #[at("/404")]
     NotFound,

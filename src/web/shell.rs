@@ -5,6 +5,7 @@
 //! The notice lives outside the Yew tree (a fixed element at the end of `<body>`): it belongs to
 //! the page, not to any route.
 
+use convoy_browser::api::worker_script_url;
 use convoy_browser::worker_port::{script_url, SERVICE_WORKER_SCRIPT};
 use gloo_events::EventListener;
 use std::cell::{Cell, RefCell};
@@ -52,7 +53,7 @@ pub fn start() {
         return;
     }
     let container = navigator.service_worker();
-    let (Ok(url), Ok(scope)) = (script_url(SERVICE_WORKER_SCRIPT), script_url("./")) else {
+    let (Ok(url), Ok(scope)) = (worker_script_url(SERVICE_WORKER_SCRIPT), script_url("./")) else {
         return;
     };
     let options = web_sys::RegistrationOptions::new();

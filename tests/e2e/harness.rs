@@ -16,7 +16,7 @@ pub fn env_path(name: &str) -> String {
     })
 }
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
@@ -49,6 +49,8 @@ pub struct Server {
     /// The loopback port it listens on.
     pub port: u16,
     http: reqwest::Client,
+    /// With sign-in on: the key file tokens are minted with, and a token for the stats.
+    auth: Option<(PathBuf, String)>,
 }
 
 /// `GET /api/stats`.
@@ -85,12 +87,18 @@ impl Server {
             .stderr(Stdio::null())
             .spawn()
             .expect("convoy-server starts");
-        let server = Server {
+        let mut server = Server {
             child,
             base: format!("http://127.0.0.1:{port}"),
             port,
             http: reqwest::Client::new(),
+            auth: None,
         };
+        if let Some(at) = extra_args.iter().position(|a| *a == "--auth-key-file") {
+            let key = PathBuf::from(extra_args[at + 1]);
+            let (token, _) = mint_token(&key, "e2e-stats", "all", &server.base);
+            server.auth = Some((key, token));
+        }
         eventually(
             Duration::from_secs(20),
             "convoy-server to answer",
@@ -127,17 +135,42 @@ impl Server {
             base: format!("https://127.0.0.1:{port}"),
             port,
             http: reqwest::Client::new(),
+            auth: None,
         }
     }
 
     async fn try_stats(&self) -> Option<Stats> {
-        let response = self
-            .http
-            .get(format!("{}/api/stats", self.base))
-            .send()
-            .await
-            .ok()?;
+        let mut request = self.http.get(format!("{}/api/stats", self.base));
+        if let Some((_, token)) = &self.auth {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.ok()?;
         response.json().await.ok()
+    }
+
+    /// Starts the server with sign-in on (a fresh key), waiting until it answers.
+    pub async fn start_signed_in(extra_args: &[&str]) -> Server {
+        let key = std::env::temp_dir().join(format!(
+            "convoy-e2e-auth-{}-{}.key",
+            std::process::id(),
+            free_port()
+        ));
+        std::fs::write(
+            &key,
+            "an e2e key that is long enough to sign with: 0123456789",
+        )
+        .expect("a key file");
+        let key_arg = key.display().to_string();
+        let mut args = vec!["--auth-key-file", key_arg.as_str()];
+        args.extend_from_slice(extra_args);
+        Server::start(&args).await
+    }
+
+    /// A token and sign-in link for `sub` (`trucks`: `all` or `T-01,T-02`), minted by
+    /// `convoy-server token` with this server's key.
+    pub fn token(&self, sub: &str, trucks: &str) -> (String, String) {
+        let (key, _) = self.auth.as_ref().expect("a server with sign-in on");
+        mint_token(key, sub, trucks, &self.base)
     }
 
     /// The server's stream counts.
@@ -402,6 +435,24 @@ impl Drop for Browser {
         let _ = self.driver.wait();
         let _ = std::fs::remove_dir_all(&self.profile);
     }
+}
+
+/// Runs `convoy-server token`: (the token, the sign-in link).
+fn mint_token(key: &std::path::Path, sub: &str, trucks: &str, base: &str) -> (String, String) {
+    let output = Command::new(env_path("CONVOY_SERVER_BIN"))
+        .arg("token")
+        .arg("--key-file")
+        .arg(key)
+        .args(["--sub", sub, "--trucks", trucks, "--url", base])
+        .output()
+        .expect("convoy-server token runs");
+    assert!(output.status.success(), "{output:?}");
+    let text = String::from_utf8(output.stdout).expect("utf-8");
+    let mut lines = text.lines().map(str::to_owned);
+    (
+        lines.next().expect("a token"),
+        lines.next().expect("a sign-in link"),
+    )
 }
 
 /// chromedriver's `goog/cdp/execute` endpoint.

@@ -26,9 +26,28 @@ pub fn dev(server_args: &[String]) -> Result<(), String> {
     build_app(&tools)?;
     cargo(&["build", "--release", "-p", "convoy-server"], &[])?;
     let addr = flag_value(server_args, "--addr").unwrap_or("127.0.0.1:8080");
-    println!("\nConvoy: open http://{addr}/  (Ctrl-C stops it)\n");
-    let status = Command::new(target_dir().join("release/convoy-server"))
-        .args(["--dist", "dist"])
+    let server = target_dir().join("release/convoy-server");
+    // Sign-in on, as deployed: a key made once for this checkout, and a link for a demo
+    // operator who sees every truck.
+    let key = dev_key()?;
+    let link = Command::new(&server)
+        .arg("token")
+        .arg("--key-file")
+        .arg(&key)
+        .args(["--sub", "demo", "--trucks", "all", "--url"])
+        .arg(format!("http://{addr}"))
+        .output()
+        .map_err(|e| format!("cannot mint a demo token: {e}"))?;
+    let link = String::from_utf8_lossy(&link.stdout)
+        .lines()
+        .nth(1)
+        .unwrap_or_default()
+        .to_owned();
+    println!("\nConvoy: http://{addr}/  (Ctrl-C stops it)");
+    println!("Sign in as the demo operator: {link}\n");
+    let status = Command::new(&server)
+        .args(["--dist", "dist", "--auth-key-file"])
+        .arg(&key)
         .args(server_args)
         .status()
         .map_err(|e| format!("cannot start convoy-server: {e}"))?;
@@ -36,6 +55,24 @@ pub fn dev(server_args: &[String]) -> Result<(), String> {
         .success()
         .then_some(())
         .ok_or_else(|| format!("convoy-server exited with {status}"))
+}
+
+/// `.dev/auth.key`: the key `cargo xtask dev` signs demo tokens with, made once from the
+/// system's random source (48 bytes, hex).
+fn dev_key() -> Result<PathBuf, String> {
+    use std::io::Read;
+    let path = workspace_root().join(".dev/auth.key");
+    if path.exists() {
+        return Ok(path);
+    }
+    let mut bytes = [0u8; 48];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut random| random.read_exact(&mut bytes))
+        .map_err(|e| format!("cannot read /dev/urandom: {e}"))?;
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    std::fs::create_dir_all(workspace_root().join(".dev")).map_err(|e| e.to_string())?;
+    std::fs::write(&path, hex).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    Ok(path)
 }
 
 /// `cargo xtask test`: every test, then one line `N passed, N failed`.

@@ -64,9 +64,13 @@ pub fn fleet_table(props: &FleetTableProps) -> Html {
     let shown = window.clone().map_or(0..rows.len(), |w| {
         w.start.min(rows.len())..w.end.min(rows.len())
     });
+    // Sized by an SVG's height attribute, not a style attribute: the Content-Security-Policy
+    // allows no inline styles.
     let spacer = |count: usize| {
         (count > 0).then(|| html! {
-            <tr class="spacer" aria-hidden="true" style={format!("height: {}px", count as f64 * ROW_HEIGHT_PX)}></tr>
+            <tr class="spacer" aria-hidden="true">
+                <td colspan="9"><svg class="spacer-size" width="1" height={format!("{}", count as f64 * ROW_HEIGHT_PX)} /></td>
+            </tr>
         })
     };
     let above = spacer(shown.start);

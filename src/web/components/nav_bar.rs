@@ -1,7 +1,9 @@
 //! The header: where you are, where you can go, and how the feed is doing.
 
 use crate::web::components::status_chip::StatusChip;
-use crate::web::hooks::{use_automatic_transport, use_feed_status, use_now};
+use crate::web::hooks::{
+    use_automatic_transport, use_feed_status, use_now, use_sign_out, SessionState,
+};
 use crate::web::route::Route;
 use yew::prelude::*;
 use yew_router::prelude::*;
@@ -10,6 +12,11 @@ use yew_router::prelude::*;
 pub fn nav_bar() -> Html {
     let status = use_feed_status();
     let now_ms = use_now(1_000);
+    let on_sign_out = use_sign_out().reform(|_: MouseEvent| ());
+    let operator = match use_context::<SessionState>() {
+        Some(SessionState::Known(session)) => session.operator.clone(),
+        _ => None,
+    };
     let on_use_automatic = use_automatic_transport();
     html! {
         <header class="nav-bar">
@@ -23,6 +30,12 @@ pub fn nav_bar() -> Html {
                 <Link<Route> to={Route::Settings}>{ "Settings" }</Link<Route>>
             </nav>
             <StatusChip {status} {now_ms} {on_use_automatic} />
+            if let Some(name) = operator {
+                <span class="operator">
+                    <span class="operator-name" title="Signed in">{ name }</span>
+                    <button type="button" class="sign-out" onclick={on_sign_out}>{ "Sign out" }</button>
+                </span>
+            }
         </header>
     }
 }

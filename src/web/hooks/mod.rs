@@ -10,6 +10,7 @@ mod use_fleet_map;
 mod use_now;
 mod use_refocus;
 mod use_row_window;
+mod use_session;
 mod use_speed_history;
 mod use_truck_detail;
 
@@ -21,5 +22,6 @@ pub use use_fleet_map::{use_fleet_map, MapFetch};
 pub use use_now::use_now;
 pub use use_refocus::use_refocus;
 pub use use_row_window::use_row_window;
+pub use use_session::{use_link_token, use_session, use_sign_in, use_sign_out, SessionState};
 pub use use_speed_history::{use_speed_history, SPEED_WINDOW_MS};
 pub use use_truck_detail::{use_truck_route, RouteFetch};

@@ -35,7 +35,11 @@ pub fn use_fleet_map() -> (MapFetch, Callback<()>) {
 }
 
 async fn fetch_map(url: &str) -> MapFetch {
-    let response = match gloo_net::http::Request::get(url).send().await {
+    let response = match gloo_net::http::Request::get(&convoy_browser::api::api_url(url))
+        .credentials(web_sys::RequestCredentials::Include)
+        .send()
+        .await
+    {
         Ok(response) => response,
         Err(e) => return MapFetch::Failed(format!("the server is unreachable ({e})")),
     };

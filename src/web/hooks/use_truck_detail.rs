@@ -32,7 +32,11 @@ pub fn use_truck_route(id: &str) -> RouteFetch {
 }
 
 async fn fetch_route(url: &str) -> RouteFetch {
-    let response = match gloo_net::http::Request::get(url).send().await {
+    let response = match gloo_net::http::Request::get(&convoy_browser::api::api_url(url))
+        .credentials(web_sys::RequestCredentials::Include)
+        .send()
+        .await
+    {
         Ok(response) => response,
         Err(e) => return RouteFetch::Failed(format!("the server is unreachable ({e})")),
     };

@@ -6,4 +6,5 @@ pub mod fleet;
 pub mod map;
 pub mod not_found;
 pub mod settings;
+pub mod sign_in;
 pub mod truck;

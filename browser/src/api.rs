@@ -1,0 +1,73 @@
+//! Where the API is. By default the page's own origin (paths relative to the app's public URL,
+//! as when convoy-server serves the app); a static build on a CDN names another origin in
+//! `<meta name="convoy-api" content="https://api.example.com">`, editable at deploy time without
+//! a rebuild. Workers learn it from their script URL (`?api=`), which the page sets, so every
+//! tab and worker of a deployment streams from the same place. Requests carry credentials (the
+//! session cookie) either way.
+
+use std::cell::OnceCell;
+
+/// The meta tag a deployment sets.
+const META_NAME: &str = "convoy-api";
+
+thread_local! {
+    static BASE: OnceCell<String> = const { OnceCell::new() };
+}
+
+/// The API's origin, or "" for the app's own.
+pub fn api_base() -> String {
+    BASE.with(|base| base.get_or_init(read_base).clone())
+}
+
+fn read_base() -> String {
+    let named = match web_sys::window().and_then(|w| w.document()) {
+        Some(document) => document
+            .query_selector(&format!("meta[name=\"{META_NAME}\"]"))
+            .ok()
+            .flatten()
+            .and_then(|meta| meta.get_attribute("content")),
+        // A worker: its script URL says (`?api=`), read by its JS entry into `convoyApi`.
+        None => js_sys::Reflect::get(&js_sys::global(), &"convoyApi".into())
+            .ok()
+            .and_then(|v| v.as_string()),
+    };
+    named.map_or_else(String::new, |value| origin_of(&value))
+}
+
+/// `value` as an origin (`scheme://host[:port]`), or "" when it is empty or not http(s).
+fn origin_of(value: &str) -> String {
+    let value = value.trim();
+    match web_sys::Url::new(value) {
+        Ok(url) if matches!(url.protocol().as_str(), "http:" | "https:") => url.origin(),
+        _ => String::new(),
+    }
+}
+
+/// The URL of an API path such as `api/fleet`.
+pub fn api_url(path: &str) -> String {
+    let base = api_base();
+    if base.is_empty() {
+        path.to_owned()
+    } else {
+        format!("{base}/{}", path.trim_start_matches('/'))
+    }
+}
+
+/// `script` resolved against the document's base URL, carrying the API origin for the worker.
+pub fn worker_script_url(script: &str) -> Result<String, wasm_bindgen::JsValue> {
+    let url = crate::worker_port::script_url(script)?;
+    let base = api_base();
+    if base.is_empty() {
+        return Ok(url);
+    }
+    let parsed = web_sys::Url::new(&url)?;
+    parsed.search_params().set("api", &base);
+    Ok(parsed.href())
+}
+
+/// A `fetch` init that sends the session cookie, cross-origin too.
+pub fn with_credentials() -> web_sys::RequestInit {
+    let init = web_sys::RequestInit::new();
+    init.set_credentials(web_sys::RequestCredentials::Include);
+    init
+}

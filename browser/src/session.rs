@@ -1,0 +1,165 @@
+//! The operator's session, as the browser sees it: `GET/POST/DELETE api/session` (the cookie
+//! itself is HttpOnly: pages never hold the token after signing in), and a channel that tells
+//! every tab of this browser when the session changed, so a sign-out in one tab ends every tab's
+//! feed and a new operator never sees the previous one's trucks.
+
+use crate::api::{api_url, with_credentials};
+use gloo_events::EventListener;
+use js_sys::{Function, Promise, Reflect};
+use serde::Deserialize;
+use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::JsFuture;
+use web_sys::BroadcastChannel;
+
+/// The channel on which tabs say the session changed.
+const SESSION_CHANNEL: &str = "convoy-session";
+/// What they say.
+const CHANGED: &str = "changed";
+
+/// What `api/session` answers.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct Session {
+    /// Whether the server asks for sign-in at all.
+    pub auth: bool,
+    /// The signed-in operator (None: signed out, or sign-in off).
+    pub operator: Option<String>,
+    /// `"*"` or the operator's trucks.
+    pub trucks: Option<serde_json::Value>,
+    /// When the session ends, Unix ms.
+    pub expires_at_ms: Option<u64>,
+    /// Names the session (not secret): tabs keep their channel, lock and worker per session.
+    pub session: Option<String>,
+}
+
+impl Session {
+    /// Whether the app may show the fleet: signed in, or sign-in off.
+    pub fn admits(&self) -> bool {
+        !self.auth || self.operator.is_some()
+    }
+
+    /// The name this session's tabs share their channel, lock and workers under ("" with
+    /// sign-in off).
+    pub fn scope_name(&self) -> String {
+        self.session.clone().unwrap_or_default()
+    }
+}
+
+async fn request(method: &str, token: Option<&str>) -> Result<web_sys::Response, String> {
+    let init = with_credentials();
+    init.set_method(method);
+    if let Some(token) = token {
+        let headers = web_sys::Headers::new().map_err(|_| "no Headers".to_owned())?;
+        headers
+            .set("Authorization", &format!("Bearer {token}"))
+            .map_err(|_| "the token cannot be sent as a header".to_owned())?;
+        init.set_headers(&headers);
+    }
+    let global = js_sys::global();
+    let fetch: Function = Reflect::get(&global, &"fetch".into())
+        .and_then(|f| f.dyn_into())
+        .map_err(|_| "this browser cannot fetch".to_owned())?;
+    let promise: Promise = fetch
+        .call2(&global, &api_url("api/session").into(), &init)
+        .and_then(|p| p.dyn_into())
+        .map_err(|_| "the request could not start".to_owned())?;
+    JsFuture::from(promise)
+        .await
+        .map_err(|_| "the server is unreachable".to_owned())?
+        .dyn_into()
+        .map_err(|_| "not a response".to_owned())
+}
+
+async fn read(response: web_sys::Response) -> Result<Session, String> {
+    let text = response
+        .text()
+        .map_err(|_| "the answer could not be read".to_owned())?;
+    let text = JsFuture::from(text)
+        .await
+        .map_err(|_| "the answer could not be read".to_owned())?;
+    let text = text.as_string().unwrap_or_default();
+    if !response.ok() {
+        let message = serde_json::from_str::<serde_json::Value>(&text)
+            .ok()
+            .and_then(|v| v["error"].as_str().map(str::to_owned))
+            .unwrap_or_else(|| format!("the server answered {}", response.status()));
+        return Err(message);
+    }
+    serde_json::from_str(&text).map_err(|e| format!("the session did not decode ({e})"))
+}
+
+/// Who is signed in.
+pub async fn current() -> Result<Session, String> {
+    read(request("GET", None).await?).await
+}
+
+/// Signs in with `token` (the server sets the cookie).
+pub async fn sign_in(token: &str) -> Result<Session, String> {
+    read(request("POST", Some(token.trim())).await?).await
+}
+
+/// Signs out (the server clears the cookie).
+pub async fn sign_out() -> Result<(), String> {
+    let response = request("DELETE", None).await?;
+    if response.ok() {
+        Ok(())
+    } else {
+        Err(format!("the server answered {}", response.status()))
+    }
+}
+
+/// This page's line to its other tabs about the session; dropping it stops listening.
+pub struct SessionChannel {
+    channel: BroadcastChannel,
+    _listener: EventListener,
+}
+
+thread_local! {
+    /// The page's one channel: announcing through it reaches every other tab but not this one.
+    static CHANNEL: std::cell::RefCell<Option<SessionChannel>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Listens for another tab's sign-in or sign-out; `on_change` runs in this tab then. Until
+/// [`stop_listening`], the page keeps this one listener.
+pub fn listen(on_change: impl Fn() + 'static) {
+    let Ok(channel) = BroadcastChannel::new(SESSION_CHANNEL) else {
+        return;
+    };
+    let listener = EventListener::new(&channel, "message", move |event| {
+        let said = event
+            .dyn_ref::<web_sys::MessageEvent>()
+            .and_then(|m| m.data().as_string());
+        if said.as_deref() == Some(CHANGED) {
+            on_change();
+        }
+    });
+    let line = SessionChannel {
+        channel,
+        _listener: listener,
+    };
+    CHANNEL.with(|slot| *slot.borrow_mut() = Some(line));
+}
+
+/// Stops listening (the page's session view is gone).
+pub fn stop_listening() {
+    CHANNEL.with(|slot| slot.borrow_mut().take());
+}
+
+/// Tells every other tab of this browser that the session changed.
+pub fn announce() {
+    CHANNEL.with(|slot| match &*slot.borrow() {
+        Some(line) => {
+            let _ = line.channel.post_message(&CHANGED.into());
+        }
+        None => {
+            if let Ok(channel) = BroadcastChannel::new(SESSION_CHANNEL) {
+                let _ = channel.post_message(&CHANGED.into());
+            }
+        }
+    });
+}
+
+impl Drop for SessionChannel {
+    fn drop(&mut self) {
+        self.channel.close();
+    }
+}

@@ -1,0 +1,209 @@
+//! The headers every response gets: CORS for the origins allowed to call the API (a CDN that
+//! serves the app), a Content-Security-Policy on the app's documents, Referrer-Policy, HSTS under
+//! TLS, and `no-store` on the API's JSON (an operator's fleet must not sit in a shared cache).
+//!
+//! The policy allows scripts from `'self'` plus `'wasm-unsafe-eval'` and the hash of trunk's
+//! inline bootstrap (read from the built `index.html`, so no `'unsafe-inline'`), styles from
+//! `'self'` only (no inline style attributes), and no framing.
+
+use axum::http::header::{
+    CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE, REFERRER_POLICY,
+    STRICT_TRANSPORT_SECURITY,
+};
+use axum::http::{HeaderName, HeaderValue, Method};
+use axum::response::Response;
+use base64::Engine;
+use sha2::{Digest, Sha256};
+use std::path::Path;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::set_header::SetResponseHeaderLayer;
+
+/// CORS with credentials for exactly these origins (never `*`); preflights answered.
+pub fn cors(origins: &[String]) -> CorsLayer {
+    let allowed: Vec<HeaderValue> = origins
+        .iter()
+        .filter_map(|o| HeaderValue::from_str(o).ok())
+        .collect();
+    CorsLayer::new()
+        .allow_origin(AllowOrigin::list(allowed))
+        .allow_credentials(true)
+        .allow_methods([Method::GET, Method::POST, Method::DELETE])
+        .allow_headers([
+            axum::http::header::AUTHORIZATION,
+            CONTENT_TYPE,
+            HeaderName::from_static("last-event-id"),
+        ])
+        .max_age(std::time::Duration::from_secs(600))
+}
+
+/// Whether `origin` is one `--allow-origin` can take: `scheme://host[:port]`, nothing else.
+pub fn valid_origin(origin: &str) -> bool {
+    let Some((scheme, rest)) = origin.split_once("://") else {
+        return false;
+    };
+    matches!(scheme, "http" | "https")
+        && !rest.is_empty()
+        && !rest.contains(['/', '?', '#', '*', ' '])
+        && HeaderValue::from_str(origin).is_ok()
+}
+
+/// Referrer-Policy on every response.
+pub fn referrer_policy() -> SetResponseHeaderLayer<HeaderValue> {
+    SetResponseHeaderLayer::if_not_present(
+        REFERRER_POLICY,
+        HeaderValue::from_static("strict-origin-when-cross-origin"),
+    )
+}
+
+/// HSTS when the server speaks TLS.
+pub fn strict_transport(
+    tls: bool,
+) -> SetResponseHeaderLayer<impl Fn(&Response) -> Option<HeaderValue> + Clone> {
+    SetResponseHeaderLayer::overriding(STRICT_TRANSPORT_SECURITY, move |_: &Response| {
+        tls.then(|| HeaderValue::from_static("max-age=31536000"))
+    })
+}
+
+fn content_type_is(response: &Response, prefix: &str) -> bool {
+    response
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with(prefix))
+}
+
+/// `Cache-Control: no-store` on the API's JSON.
+pub async fn api_no_store(mut response: Response) -> Response {
+    if content_type_is(&response, "application/json") {
+        response
+            .headers_mut()
+            .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    response
+}
+
+/// The Content-Security-Policy for a document whose inline scripts hash to `script_hashes`.
+pub fn content_security_policy(script_hashes: &[String], connect: &[String]) -> String {
+    let hashes: String = script_hashes.iter().map(|h| format!(" '{h}'")).collect();
+    let connect: String = connect.iter().map(|o| format!(" {o}")).collect();
+    format!(
+        "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'{hashes}; style-src 'self'; \
+         img-src 'self' data:; connect-src 'self'{connect}; worker-src 'self'; \
+         manifest-src 'self'; object-src 'none'; frame-ancestors 'none'; base-uri 'self'; \
+         form-action 'self'"
+    )
+}
+
+/// `sha256-…` of every inline `<script>` in `html` (trunk's bootstrap), for the policy.
+pub fn inline_script_hashes(html: &str) -> Vec<String> {
+    let mut hashes = Vec::new();
+    let mut rest = html;
+    while let Some(open) = rest.find("<script") {
+        let after = &rest[open..];
+        let Some(tag_end) = after.find('>') else {
+            break;
+        };
+        let tag = &after[..tag_end];
+        let body_start = tag_end + 1;
+        let Some(close) = after[body_start..].find("</script>") else {
+            break;
+        };
+        if !tag.contains(" src=") {
+            let body = &after[body_start..body_start + close];
+            let digest = Sha256::digest(body.as_bytes());
+            let encoded = base64::engine::general_purpose::STANDARD.encode(digest);
+            hashes.push(format!("sha256-{encoded}"));
+        }
+        rest = &after[body_start + close..];
+    }
+    hashes
+}
+
+/// The policy for the documents of the app built in `dist`: its `index.html` names the inline
+/// script, and the API's origin when the app streams from another one (its `convoy-api` meta).
+/// An app not built yet has neither.
+pub fn policy_for(dist: &Path) -> String {
+    let html = std::fs::read_to_string(dist.join("index.html")).unwrap_or_default();
+    let api: Vec<String> = api_origin(&html).into_iter().collect();
+    content_security_policy(&inline_script_hashes(&html), &api)
+}
+
+/// The origin in `<meta name="convoy-api" content="…">`, when it names a valid one.
+pub fn api_origin(html: &str) -> Option<String> {
+    let at = html.find("name=\"convoy-api\"")?;
+    let tag_start = html[..at].rfind('<')?;
+    let tag_end = at + html[at..].find('>')?;
+    let tag = &html[tag_start..tag_end];
+    let content = tag.split("content=\"").nth(1)?.split('"').next()?.trim();
+    let origin = content.trim_end_matches('/');
+    valid_origin(origin).then(|| origin.to_owned())
+}
+
+/// The document policy on every HTML response.
+pub fn document_policy(
+    policy: &str,
+) -> SetResponseHeaderLayer<impl Fn(&Response) -> Option<HeaderValue> + Clone> {
+    let value = HeaderValue::from_str(policy).ok();
+    SetResponseHeaderLayer::overriding(CONTENT_SECURITY_POLICY, move |response: &Response| {
+        value
+            .clone()
+            .filter(|_| content_type_is(response, "text/html"))
+    })
+}
+
+/// `X-Frame-Options: DENY` on HTML, for browsers that predate `frame-ancestors`.
+pub fn frame_options() -> SetResponseHeaderLayer<impl Fn(&Response) -> Option<HeaderValue> + Clone>
+{
+    SetResponseHeaderLayer::overriding(
+        HeaderName::from_static("x-frame-options"),
+        |response: &Response| {
+            content_type_is(response, "text/html").then(|| HeaderValue::from_static("DENY"))
+        },
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hashes_inline_scripts_only() {
+        let html = "<script type=\"module\">init();</script><script src=\"/a.js\"></script>";
+        let hashes = inline_script_hashes(html);
+        assert_eq!(hashes.len(), 1);
+        // printf 'init();' | openssl dgst -sha256 -binary | base64
+        let expected = base64::engine::general_purpose::STANDARD.encode(Sha256::digest(b"init();"));
+        assert_eq!(hashes[0], format!("sha256-{expected}"));
+        let policy = content_security_policy(&hashes, &["https://api.example.com".into()]);
+        assert!(policy.contains("'wasm-unsafe-eval'"));
+        assert!(policy.contains("connect-src 'self' https://api.example.com;"));
+        assert!(!policy.contains("unsafe-inline") && !policy.contains("'unsafe-eval'"));
+    }
+
+    #[test]
+    fn the_api_origin_comes_from_the_convoy_api_meta() {
+        let meta = |content: &str| format!("<meta name=\"convoy-api\" content=\"{content}\" />");
+        assert_eq!(
+            api_origin(&meta("https://api.example.com/")),
+            Some("https://api.example.com".into())
+        );
+        assert_eq!(api_origin(&meta("")), None);
+        assert_eq!(api_origin(&meta("javascript:alert(1)")), None);
+        assert_eq!(api_origin("<html></html>"), None);
+    }
+
+    #[test]
+    fn origins_are_scheme_host_and_port_only() {
+        assert!(valid_origin("https://app.example.com"));
+        assert!(valid_origin("http://127.0.0.1:8081"));
+        for bad in [
+            "*",
+            "app.example.com",
+            "https://a.example.com/",
+            "ftp://x",
+            "https://",
+        ] {
+            assert!(!valid_origin(bad), "{bad}");
+        }
+    }
+}
