@@ -249,8 +249,9 @@ pub enum HubOutput {
 }
 
 /// The one upstream stream as users see it. A leader (or worker) reports its own stream;
-/// followers and worker clients show what their leader reports in its frames.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// followers and worker clients show what their leader reports in its frames. Read in one pass
+/// (see `wire::required`), the same JSON as serde's internally tagged form.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "state", rename_all = "snake_case")]
 pub enum Connection {
     /// Opening the stream, waiting for the first snapshot, or no leader known yet.
@@ -267,6 +268,38 @@ pub enum Connection {
         /// What failed, for the user.
         reason: String,
     },
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum ConnectionState {
+    Connecting,
+    Live,
+    Reconnecting,
+    Error,
+}
+
+#[derive(Deserialize)]
+struct FlatConnection {
+    state: ConnectionState,
+    at_ms: Option<u64>,
+    reason: Option<String>,
+}
+
+impl<'de> Deserialize<'de> for Connection {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let f = FlatConnection::deserialize(deserializer)?;
+        Ok(match f.state {
+            ConnectionState::Connecting => Connection::Connecting,
+            ConnectionState::Live => Connection::Live,
+            ConnectionState::Reconnecting => Connection::Reconnecting {
+                at_ms: crate::wire::required(f.at_ms, "at_ms")?,
+            },
+            ConnectionState::Error => Connection::Error {
+                reason: crate::wire::required(f.reason, "reason")?,
+            },
+        })
+    }
 }
 
 impl Connection {
