@@ -6,6 +6,7 @@
 //! - `producer`: the simulator as a producer, appending through the hub like ingest does;
 //! - `log`: the event log's interface and its engines (memory, file);
 //! - `hub`: the one append path (ids from the engine, fleet snapshot, fan-out) and subscribing;
+//! - `fanout`: the open streams: one shared channel for streams that follow every truck;
 //! - `ingest`: `POST /api/ingest`, events pushed by an operator's backend;
 //! - `stream`: `GET /api/stream`, the SSE feed;
 //! - `api`: the JSON routes and their error body;
@@ -17,6 +18,7 @@
 pub mod api;
 pub mod assets;
 pub mod conn;
+pub mod fanout;
 pub mod hub;
 pub mod ingest;
 pub mod log;

@@ -197,6 +197,10 @@ impl LogEngine for FileLog {
         self.first_id
     }
 
+    fn blocks(&self) -> bool {
+        true
+    }
+
     fn latest_id(&self) -> EventId {
         self.next_id - 1
     }

@@ -228,6 +228,11 @@ pub trait LogEngine: Send {
         )))
     }
 
+    /// Whether calls wait for a disk (the hub then makes them on a blocking thread).
+    fn blocks(&self) -> bool {
+        false
+    }
+
     /// A shared log started a new epoch at `first_id` (Redis restarted empty or flushed).
     fn set_first_id(&mut self, _first_id: EventId) {}
 }
