@@ -170,13 +170,18 @@ struct Counters {
     latency: Vec<AtomicU64>,
 }
 
-fn number_after(text: &str, key: &str) -> Option<u64> {
-    let at = text.find(key)? + key.len();
-    let digits: &str = &text[at..];
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+fn number_after(text: &[u8], key: &[u8]) -> Option<u64> {
+    let at = find(text, key)? + key.len();
+    let digits = &text[at..];
     let end = digits
-        .find(|c: char| !c.is_ascii_digit())
+        .iter()
+        .position(|c| !c.is_ascii_digit())
         .unwrap_or(digits.len());
-    digits[..end].parse().ok()
+    std::str::from_utf8(&digits[..end]).ok()?.parse().ok()
 }
 
 /// One stream: connects, reads events, counts them, their latency and gaps.
@@ -203,7 +208,7 @@ async fn stream(addr: String, counters: Arc<Counters>, stop: Arc<AtomicBool>) {
     };
     counters.connected.fetch_add(1, Ordering::Relaxed);
     let mut body = response.into_body();
-    let mut pending = String::new();
+    let mut pending: Vec<u8> = Vec::new();
     let mut last_id: Option<u64> = None;
     while !stop.load(Ordering::Relaxed) {
         let Some(Ok(frame)) = body.frame().await else {
@@ -214,13 +219,15 @@ async fn stream(addr: String, counters: Arc<Counters>, stop: Arc<AtomicBool>) {
             continue;
         };
         let now = unix_ms();
-        pending.push_str(&String::from_utf8_lossy(&data));
-        while let Some(end) = pending.find("\n\n") {
-            let event: String = pending.drain(..end + 2).collect();
-            let Some(id) = number_after(&event, "id: ") else {
+        pending.extend_from_slice(&data);
+        let measuring = counters.measuring.load(Ordering::Relaxed);
+        let mut start = 0;
+        while let Some(end) = find(&pending[start..], b"\n\n") {
+            let event = &pending[start..start + end];
+            start += end + 2;
+            let Some(id) = number_after(event, b"id: ") else {
                 continue;
             };
-            let measuring = counters.measuring.load(Ordering::Relaxed);
             if let Some(last) = last_id {
                 if id > last + 1 && measuring {
                     counters.gaps.fetch_add(id - last - 1, Ordering::Relaxed);
@@ -233,13 +240,14 @@ async fn stream(addr: String, counters: Arc<Counters>, stop: Arc<AtomicBool>) {
             counters.delivered.fetch_add(1, Ordering::Relaxed);
             // Telemetry carries the time it was produced; status events may carry an earlier
             // time of the change itself.
-            if event.contains("event: telemetry") {
-                if let Some(at) = number_after(&event, r#""at_ms":"#) {
+            if find(event, b"event: telemetry").is_some() {
+                if let Some(at) = number_after(event, br#""at_ms":"#) {
                     let ms = now.saturating_sub(at) as usize;
                     counters.latency[ms.min(BUCKETS - 1)].fetch_add(1, Ordering::Relaxed);
                 }
             }
         }
+        pending.drain(..start);
     }
 }
 
@@ -258,6 +266,16 @@ struct Outcome {
     max_ms: u64,
     rss_mb: f64,
     cpu_pct: f64,
+    /// The machine's 1-minute load average at the end of the window (2 cores: above 2, other
+    /// work competed with the servers and the load generator).
+    load_avg: f64,
+}
+
+fn load_avg() -> f64 {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|l| l.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0.0)
 }
 
 fn percentile(latency: &[u64], p: f64) -> u64 {
@@ -344,6 +362,7 @@ async fn measure(
         max_ms: latency.iter().rposition(|&n| n > 0).unwrap_or(0) as u64,
         rss_mb: rss as f64 / (1024.0 * 1024.0),
         cpu_pct: cpu / elapsed * 100.0,
+        load_avg: load_avg(),
     }
 }
 
@@ -513,12 +532,12 @@ fn write(out_dir: &Path, results: &[Outcome], secs: u64) {
     std::fs::write(out_dir.join("server.json"), json + "\n").unwrap();
     let mut md = String::from("# Server fan-out\n\n");
     md.push_str(&format!(
-        "Every stream follows every event over HTTP/1.1 on loopback, {secs} s windows after all streams are open and a 2 s warm-up, one server at a time on this 2-core machine (shared with other work, so figures vary between runs). The plain server is axum with one tokio broadcast channel and one write per event per stream; convoy-server runs its simulator (8 trucks) at about the same rate. Latency is the server's timestamp in the event to receipt by the load generator (telemetry events), in ms. RSS and CPU are the server processes' (the three nodes together for Redis; redis-server itself not counted). Gaps are missing ids within a stream; ended are streams the server closed.\n\n"
+        "Every stream follows every event over HTTP/1.1 on loopback, {secs} s windows after all streams are open and a 2 s warm-up, one server at a time on this 2-core machine (shared with other work, so figures vary between runs). The plain server is axum with one tokio broadcast channel and one write per event per stream; convoy-server runs its simulator (8 trucks) at about the same rate. Latency is the server's timestamp in the event to receipt by the load generator (telemetry events), in ms. RSS and CPU are the server processes' (the three nodes together for Redis; redis-server itself not counted). Gaps are missing ids within a stream; ended are streams the server closed. The load average is the machine's at the end of each window: above 2, other work competed for the two cores and latency figures say more about that than about the servers; CPU and RSS hold up better.\n\n"
     ));
-    md.push_str("| server | streams | events/s | delivered/s per stream | p50 ms | p99 ms | max ms | gaps | ended | RSS MB | CPU % |\n|---|---|---|---|---|---|---|---|---|---|---|\n");
+    md.push_str("| server | streams | events/s | delivered/s per stream | p50 ms | p99 ms | max ms | gaps | ended | RSS MB | CPU % | load avg |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n");
     for r in results {
         md.push_str(&format!(
-            "| {} | {} | {} | {:.1} | {} | {} | {} | {} | {} | {:.0} | {:.0} |\n",
+            "| {} | {} | {} | {:.1} | {} | {} | {} | {} | {} | {:.0} | {:.0} | {:.1} |\n",
             r.server,
             r.streams,
             r.target_events_per_s,
@@ -529,7 +548,8 @@ fn write(out_dir: &Path, results: &[Outcome], secs: u64) {
             r.gaps,
             r.streams_ended,
             r.rss_mb,
-            r.cpu_pct
+            r.cpu_pct,
+            r.load_avg
         ));
     }
     std::fs::write(out_dir.join("server.md"), md).unwrap();
