@@ -584,8 +584,16 @@ fn main() {
         .iter()
         .position(|a| a == "--only")
         .and_then(|i| args.get(i + 1)?.parse().ok());
+    let custom: Option<(usize, f64)> = args.iter().position(|a| a == "--scenario").and_then(|i| {
+        let (n, r) = args.get(i + 1)?.split_once('x')?;
+        Some((n.parse().ok()?, r.parse().ok()?))
+    });
+    let scenarios = match custom {
+        Some(one) => vec![one],
+        None => vec![(1000, 80.0), (10_000, 8.0)],
+    };
     runtime.block_on(async {
-        for (streams, per_s) in [(1000, 80.0), (10_000, 8.0)] {
+        for (streams, per_s) in scenarios {
             if only.is_none_or(|n| n == streams) {
                 results.extend(scenario(streams, per_s, secs, &engines).await);
             }

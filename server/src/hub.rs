@@ -195,6 +195,15 @@ impl Hub {
         for (id, event) in recovered.tail {
             apply(&mut fleet, &Envelope { id, event });
         }
+        let mut known = Keys {
+            window_ms: key_window.as_millis() as u64,
+            ..Keys::default()
+        };
+        let mut stored_keys = recovered.keys;
+        stored_keys.sort_by_key(|(_, _, at)| *at);
+        for (key, id, at) in stored_keys {
+            known.insert(key, id, at);
+        }
         let latest = engine.latest_id();
         for mut truck in seed {
             if fleet.get(&truck.id).is_none() {
@@ -213,10 +222,7 @@ impl Hub {
                 engine,
                 fleet,
                 fanout: Fanout::new(queue_capacity),
-                keys: Keys {
-                    window_ms: key_window.as_millis() as u64,
-                    ..Keys::default()
-                },
+                keys: known,
                 since_snapshot: 0,
             }),
         })
@@ -366,7 +372,7 @@ impl Hub {
             prepared.into_iter().map(Some).collect();
         let (keys, fresh): (Vec<Option<String>>, Vec<Prepared>) =
             fresh_index.iter().filter_map(|&i| slots[i].take()).unzip();
-        let logged = inner.engine.append(&fresh, now_ms)?;
+        let logged = inner.engine.append(&fresh, &keys, now_ms)?;
         let mut ids = vec![0; slots.len()];
         for (((index, event), key), logged) in fresh_index.iter().zip(fresh).zip(keys).zip(logged) {
             ids[*index] = logged.id;

@@ -278,7 +278,12 @@ pub async fn serve(
             (Arc::new(hub), Some(loaded.last_id))
         }
         spec => {
-            let engine = log::open(spec, hub::first_id_for(start_ms), config.replay)?;
+            let engine = log::open(
+                spec,
+                hub::first_id_for(start_ms),
+                config.replay,
+                config.idempotency_window,
+            )?;
             let hub = tokio::task::spawn_blocking({
                 let (queue, window) = (config.queue_capacity, config.idempotency_window);
                 move || Hub::open(engine, seed, queue, window)
