@@ -10,7 +10,7 @@
 //! Both are kept by stream id, so a stream leaves in O(1).
 
 use crate::log::Logged;
-use convoy_core::wire::{EventId, Watch};
+use convoy_core::wire::Watch;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -31,8 +31,9 @@ pub enum TryRecvError {
 pub enum Live {
     /// Every event, from the shared channel.
     All {
-        rx: broadcast::Receiver<Logged>,
-        /// The id last taken, read by the publisher to find streams that lag.
+        rx: broadcast::Receiver<(u64, Logged)>,
+        /// The sequence number of the event last taken, read by the publisher to find streams
+        /// that lag. Counted in events, not ids: ids jump at a shared log's new epoch.
         taken: Arc<AtomicU64>,
         lagged: Arc<AtomicBool>,
     },
@@ -49,8 +50,8 @@ impl Live {
                     return None;
                 }
                 match rx.recv().await {
-                    Ok(event) => {
-                        taken.store(event.id, Ordering::Release);
+                    Ok((seq, event)) => {
+                        taken.store(seq, Ordering::Release);
                         Some(event)
                     }
                     Err(_) => {
@@ -71,8 +72,8 @@ impl Live {
                     return Err(TryRecvError::Closed);
                 }
                 match rx.try_recv() {
-                    Ok(event) => {
-                        taken.store(event.id, Ordering::Release);
+                    Ok((seq, event)) => {
+                        taken.store(seq, Ordering::Release);
                         Ok(event)
                     }
                     Err(broadcast::error::TryRecvError::Empty) => Err(TryRecvError::Empty),
@@ -105,7 +106,9 @@ struct Filtered {
 
 /// The open streams.
 pub struct Fanout {
-    all: broadcast::Sender<Logged>,
+    all: broadcast::Sender<(u64, Logged)>,
+    /// Events published so far.
+    seq: u64,
     followers: HashMap<u64, Follower>,
     filtered: HashMap<u64, Filtered>,
     capacity: usize,
@@ -126,25 +129,25 @@ impl Fanout {
             // One more slot than a stream may lag: a stream that is exactly at its limit still
             // finds everything it has not read.
             all: broadcast::channel(capacity + 1).0,
+            seq: 0,
             followers: HashMap::new(),
             filtered: HashMap::new(),
             capacity,
         }
     }
 
-    /// Adds stream `id`; it receives every event published after this call. `latest` is the
-    /// last id published so far. Returns its live events and its lagged flag.
+    /// Adds stream `id`; it receives every event published after this call. Returns its live
+    /// events and its lagged flag.
     pub fn subscribe(
         &mut self,
         id: u64,
         watch: Watch,
-        latest: EventId,
         on_lag: Option<CancellationToken>,
     ) -> (Live, Arc<AtomicBool>) {
         let lagged = Arc::new(AtomicBool::new(false));
         let live = match watch {
             Watch::All => {
-                let taken = Arc::new(AtomicU64::new(latest));
+                let taken = Arc::new(AtomicU64::new(self.seq));
                 self.followers.insert(
                     id,
                     Follower {
@@ -180,10 +183,12 @@ impl Fanout {
     /// capacity behind are signalled and dropped.
     pub fn publish(&mut self, event: &Logged) {
         if !self.followers.is_empty() {
-            let _ = self.all.send(event.clone());
+            self.seq += 1;
+            let _ = self.all.send((self.seq, event.clone()));
             let capacity = self.capacity as u64;
+            let seq = self.seq;
             self.followers.retain(|_, f| {
-                let behind = event.id.saturating_sub(f.taken.load(Ordering::Acquire));
+                let behind = seq.saturating_sub(f.taken.load(Ordering::Acquire));
                 if behind > capacity {
                     signal(&f.lagged, &f.on_lag);
                     return false;

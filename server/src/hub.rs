@@ -262,9 +262,9 @@ impl Hub {
         self.latest.load(Ordering::Acquire)
     }
 
-    /// Appends `batch` atomically and in order, from async code: on a blocking thread for a
-    /// local engine; to the shared log, then waiting (up to [`READ_YOUR_WRITES`]) until the
-    /// events are published here, for a shared one.
+    /// Appends `batch` atomically and in order, from async code: inline for the memory engine,
+    /// on a blocking thread for one that waits for a disk; to the shared log, then waiting (up
+    /// to [`READ_YOUR_WRITES`]) until the events are published here, for a shared one.
     pub async fn append_async(
         self: &Arc<Self>,
         batch: Vec<Submission>,
@@ -444,7 +444,7 @@ impl Hub {
             },
             ResumePlan::Reset(notice) => (Vec::new(), Some(notice)),
         };
-        let (live, lagged) = inner.fanout.subscribe(stream_id, watch, latest, on_lag);
+        let (live, lagged) = inner.fanout.subscribe(stream_id, watch, on_lag);
         Subscription {
             replay,
             reset,
@@ -644,6 +644,21 @@ mod tests {
         assert_eq!(hub.subscriber_count(), 1);
         hub.unsubscribe(2);
         assert_eq!(hub.subscriber_count(), 0);
+    }
+
+    #[test]
+    fn an_id_jump_at_a_new_epoch_is_not_lag() {
+        let hub = hub(100, 4);
+        let token = CancellationToken::new();
+        let mut sub = hub.subscribe(1, Watch::All, None, Some(token.clone()));
+        let far = FIRST + 1_000_000;
+        hub.set_first_id(far);
+        hub.deliver(vec![(far, Prepared::new(status("T-01")))], 0);
+        assert!(!token.is_cancelled());
+        assert_eq!(sub.live.try_recv().unwrap().id, far);
+        assert_eq!(hub.snapshot().last_event_id, far);
+        let before = hub.subscribe(2, Watch::All, Some(FIRST), None);
+        assert!(before.reset.unwrap().reason.contains("previous"));
     }
 
     #[test]
