@@ -379,6 +379,10 @@ pub async fn serve(
     if let Some(tail) = tail {
         let _ = tail.await;
     }
+    if let Some(remote) = hub.remote() {
+        // The next node to start rebuilds from the latest snapshot, not an older one.
+        let _ = remote.save_snapshot(&hub.snapshot()).await;
+    }
     // The next start then rebuilds the fleet from the snapshot alone.
     let checkpoint = tokio::task::spawn_blocking(move || hub.checkpoint()).await;
     if let Ok(Err(e)) = checkpoint {
