@@ -158,7 +158,7 @@ fn ensure_chromium(chromedriver: &Path) -> Result<(), String> {
 }
 
 /// Debian's redis-server (7.0 on bookworm): the tests start their own on a free port.
-fn ensure_redis() -> Result<(), String> {
+pub fn ensure_redis() -> Result<(), String> {
     if output("redis-server", &["--version"]).is_some() {
         return Ok(());
     }
