@@ -18,7 +18,8 @@
 //! content type and cache policy, and an ETag of its own; every js, wasm and css response says
 //! `Vary: Accept-Encoding`. Requests with a `Range` header get the original (this server answers
 //! ranges with the whole file, and a range must not count bytes of an encoding the client did
-//! not ask for). A sibling older than its original, or outside the dist directory, is ignored.
+//! not ask for). A sibling older than its original (by a second or more), or outside the dist
+//! directory, is ignored.
 
 use crate::AppState;
 use axum::body::Body;
@@ -259,7 +260,8 @@ fn preferred_encodings(headers: &HeaderMap) -> Vec<(&'static str, &'static str)>
 }
 
 /// The compressed sibling of `original` (already inside `dist`) for the first coding the request
-/// takes that has one: open, a regular file inside `dist`, not older than the original.
+/// takes that has one: open, a regular file inside `dist`, not older than the original (to the
+/// second).
 async fn sibling(
     dist: &Path,
     original: &Path,
@@ -281,10 +283,17 @@ async fn sibling(
         let Ok(meta) = file.metadata().await else {
             continue;
         };
-        let fresh = match (meta.modified(), original_meta.modified()) {
-            (Ok(sibling), Ok(original)) => sibling >= original,
-            _ => false,
+        // To the second: brotli's CLI gives its output the input's time in whole seconds.
+        let seconds = |m: &std::fs::Metadata| {
+            m.modified()
+                .ok()
+                .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+                .map(|d| d.as_secs())
         };
+        let fresh = matches!(
+            (seconds(&meta), seconds(original_meta)),
+            (Some(sibling), Some(original)) if sibling >= original
+        );
         if meta.is_file() && fresh {
             return Some((coding, file, meta));
         }

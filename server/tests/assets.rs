@@ -345,6 +345,22 @@ async fn stale_or_escaping_siblings_are_ignored() {
         dist.path().join(format!("styles-{HASH}.css.gz")),
     )
     .unwrap();
+    // A sibling stamped with its original's time in whole seconds, as brotli's CLI does: fresh.
+    let wasm = dist.path().join(format!("convoy-{HASH}_bg.wasm"));
+    let wasm_time = std::fs::metadata(&wasm).unwrap().modified().unwrap();
+    let since = wasm_time.duration_since(std::time::UNIX_EPOCH).unwrap();
+    let whole = std::time::UNIX_EPOCH + std::time::Duration::from_secs(since.as_secs());
+    for (path, time) in [
+        (wasm.clone(), wasm_time),
+        (wasm.with_extension("wasm.gz"), whole),
+    ] {
+        std::fs::File::options()
+            .write(true)
+            .open(path)
+            .unwrap()
+            .set_modified(time)
+            .unwrap();
+    }
     let server = start(&dist).await;
 
     let js = get_with(
@@ -354,6 +370,13 @@ async fn stale_or_escaping_siblings_are_ignored() {
     )
     .await;
     assert_eq!(header(&js, "content-encoding"), "gzip");
+    let wasm = get_with(
+        &server,
+        &format!("/convoy-{HASH}_bg.wasm"),
+        &[("accept-encoding", "gzip")],
+    )
+    .await;
+    assert_eq!(header(&wasm, "content-encoding"), "gzip");
     let css = get_with(
         &server,
         &format!("/styles-{HASH}.css"),
