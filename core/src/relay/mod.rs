@@ -310,6 +310,8 @@ struct Tab {
     last_resend_ms: Option<u64>,
     /// The cursor the current leader announced last.
     leader_cursor: Option<EventId>,
+    /// The leader that last relayed a server heartbeat, and when.
+    leader_clock: Option<(TabId, u64)>,
     /// Since when the leader, live and streaming, has reported a cursor below ours (nothing
     /// it relays is new to us): after `liveness_ms` we take its snapshot instead.
     behind_since_ms: Option<u64>,
@@ -370,6 +372,7 @@ impl TabHub {
                 gap_since_ms: None,
                 last_resend_ms: None,
                 leader_cursor: None,
+                leader_clock: None,
                 behind_since_ms: None,
                 rebase: false,
                 last_snapshot_request_ms: None,
@@ -542,7 +545,12 @@ impl TabHub {
     /// Runs every deadline due at `now_ms`. Every other input does so too, so a tab whose timers
     /// are throttled still acts on time when a message arrives.
     pub fn handle_timeout(&mut self, now_ms: u64) {
-        self.active_input(now_ms, |_, _| {});
+        self.active_input(now_ms, |hub, now_ms| {
+            // Only a timer can say the leader is silent: a frame would have been proof of life.
+            if hub.tab.election.handle_takeover(now_ms) {
+                hub.after_election(now_ms);
+            }
+        });
     }
 
     /// The absolute time (ms) of the next deadline, or `None` when nothing is scheduled.
@@ -661,6 +669,8 @@ impl TabHub {
 
     fn after_input(&mut self, now_ms: u64) {
         let tab = &mut self.tab;
+        let takeover = tab.takeover_ms(now_ms);
+        tab.election.set_takeover(takeover);
         let role = tab.election.role();
         if role != tab.reported_role {
             tab.reported_role = role;
@@ -779,6 +789,32 @@ impl TabHub {
 }
 
 impl Tab {
+    /// `Some(takeover_ms)` while this tab follows a leader whose upstream is live and that
+    /// relayed a server heartbeat within `liveness_ms`, and no other live tab (heard within two watch refreshes) has a lower id:
+    /// the successor on the server's clock (see `core::election`).
+    fn takeover_ms(&self, now_ms: u64) -> Option<u64> {
+        if self.phase != Phase::Active || self.election.role() != Role::Follower {
+            return None;
+        }
+        let leader = self.election.leader()?;
+        let (clocked, at) = self.leader_clock?;
+        // A leader in backoff speaks on its own (throttled) timer only: the claim rounds decide.
+        if clocked != leader
+            || now_ms >= at.saturating_add(self.config.liveness_ms)
+            || self.leader_connection != Some(Connection::Live)
+        {
+            return None;
+        }
+        let since = now_ms.saturating_sub(2 * self.config.watch_refresh_ms);
+        if self
+            .peers
+            .any_lower_since(self.config.tab_id, leader, since)
+        {
+            return None;
+        }
+        Some(self.config.takeover_ms)
+    }
+
     /// Whether the election says this tab leads (its `Lead` exists exactly then).
     fn leads(&self) -> bool {
         self.election.role() == Role::Leader
