@@ -451,7 +451,7 @@ impl Election {
     /// at once: Locks mode steals the lock, Lease mode leads in the next term. Returns whether
     /// it did.
     pub fn handle_takeover(&mut self, now_ms: u64) -> bool {
-        if !self.takeover_at().is_some_and(|at| now_ms >= at) {
+        if self.takeover_at().is_none_or(|at| now_ms < at) {
             return false;
         }
         self.take_over(now_ms);
@@ -968,6 +968,53 @@ mod tests {
             drain(&mut f).is_empty(),
             "no steal after the leader answered"
         );
+    }
+
+    #[test]
+    fn successor_on_the_servers_clock_takes_over_without_a_round() {
+        // Locks: the successor steals once its one deadline passes, and only from a timer.
+        let mut f = started(2, ElectionMode::Locks);
+        f.handle_frame(10, 1, 1, Seen::Leader);
+        drain(&mut f);
+        f.set_takeover(Some(800));
+        assert_eq!(f.poll_timeout(), Some(810));
+        assert!(!f.handle_takeover(809));
+        // A frame moves the deadline: the leader is alive.
+        f.handle_frame(500, 1, 1, Seen::Leader);
+        assert_eq!(f.poll_timeout(), Some(1_300));
+        assert!(f.handle_takeover(1_300));
+        assert_eq!(
+            drain(&mut f),
+            [
+                ElectionAction::LeaderGone,
+                ElectionAction::RequestLock { steal: true }
+            ]
+        );
+        f.handle_lock_granted(1_320);
+        assert_eq!(f.role(), Role::Leader);
+        assert_eq!(f.term(), 2);
+        // Not the successor: no deadline of its own, the claim round decides.
+        let mut g = started(3, ElectionMode::Locks);
+        g.handle_frame(10, 1, 1, Seen::Leader);
+        drain(&mut g);
+        g.set_takeover(None);
+        assert_eq!(g.poll_timeout(), Some(10 + TIMING.liveness_ms));
+        assert!(!g.handle_takeover(2_000));
+        // Lease: the successor leads in the next term, on the deadline or on a goodbye.
+        let mut l = started(2, ElectionMode::Lease);
+        l.handle_frame(10, 1, 1, Seen::Leader);
+        drain(&mut l);
+        l.set_takeover(Some(800));
+        assert!(l.handle_takeover(900));
+        assert_eq!(l.role(), Role::Leader);
+        assert_eq!(l.term(), 2);
+        let mut m = started(2, ElectionMode::Lease);
+        m.handle_frame(10, 1, 1, Seen::Leader);
+        drain(&mut m);
+        m.set_takeover(Some(800));
+        m.handle_frame(20, 1, 1, Seen::Goodbye);
+        assert_eq!(m.role(), Role::Leader);
+        assert_eq!(m.term(), 2);
     }
 
     #[test]
