@@ -132,9 +132,11 @@ impl TableHarness {
 fn fleet() -> Vec<Rc<TruckState>> {
     let mut delayed = (*truck("T-03", "Zoe", TruckStatus::Delayed, 40.0, 0)).clone();
     delayed.alerts.push(Alert {
+        id: 1,
         kind: AlertKind::Delay,
         message: "15 min late".into(),
         raised_ms: 0,
+        acked: None,
     });
     vec![
         truck("T-02", "Ana", TruckStatus::EnRoute, 80.0, 0),

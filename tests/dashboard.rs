@@ -62,9 +62,11 @@ fn truck(id: &str, status: TruckStatus, x: f32, y: f32) -> TruckState {
 
 fn alert(kind: AlertKind, message: &str, raised_ms: u64) -> Alert {
     Alert {
+        id: raised_ms,
         kind,
         message: message.into(),
         raised_ms,
+        acked: None,
     }
 }
 
