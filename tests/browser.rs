@@ -208,6 +208,7 @@ async fn truck_panel_turns_stale_when_updates_stop() {
         now_ms: 1_000_000 + 2_000,
         speed_history: Default::default(),
         on_close: None,
+        on_ack: None,
     };
     Renderer::<TruckPanel>::with_root_and_props(root.clone(), fresh).render();
     yew::scheduler::flush().await;
@@ -222,6 +223,7 @@ async fn truck_panel_turns_stale_when_updates_stop() {
         now_ms: 1_000_000 + STALE_AFTER_MS + 5_000,
         speed_history: Default::default(),
         on_close: None,
+        on_ack: None,
     };
     Renderer::<TruckPanel>::with_root_and_props(stale_root.clone(), stale).render();
     yew::scheduler::flush().await;
