@@ -5,12 +5,18 @@
 use std::collections::BTreeSet;
 use std::process::Command;
 
-/// Every package in `package`'s normal dependency tree for `target`.
+/// Every package in `package`'s normal dependency tree for `target` (`host`: the machine's own).
 fn tree(package: &str, target: &str) -> BTreeSet<String> {
     let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
+    let targets: &[&str] = if target == "host" {
+        &[]
+    } else {
+        &["--target", target]
+    };
     let output = Command::new(env!("CARGO"))
         .current_dir(root)
-        .args(["tree", "-p", package, "-e", "normal", "--target", target])
+        .args(["tree", "-p", package, "-e", "normal"])
+        .args(targets)
         .args(["--prefix", "none", "--format", "{p}"])
         .output()
         .expect("cargo runs");
@@ -58,6 +64,8 @@ fn the_browser_adapters_and_the_workers_have_no_views() {
     }
 }
 
+/// On the machine it runs on: its dependencies' wasm-only branches (getrandom's, say) never build
+/// for the server.
 #[test]
 fn the_server_shares_only_the_core() {
     let forbidden: Vec<&str> = BROWSER
@@ -66,7 +74,7 @@ fn the_server_shares_only_the_core() {
         .chain(&["convoy-browser"])
         .copied()
         .collect();
-    assert_free_of("convoy-server", "all", &forbidden);
+    assert_free_of("convoy-server", "host", &forbidden);
 }
 
 #[test]
