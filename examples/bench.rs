@@ -4,7 +4,17 @@
 //! a new tab takes to show current data. Also per-tab `direct` streams over HTTP/2 (`--tls`),
 //! the worker transports, and the worker bundles' sizes (raw and gzip). Writes
 //! `bench/results.md` and `bench/results.json`. `CONVOY_BENCH_ONLY=shared-worker,h2` runs only
-//! the rows whose transport label is listed.
+//! the rows whose transport label is listed (`failover` for the failover table alone).
+//!
+//! The failover table (`failover`) follows issue 11: 40 trucks at 2 events/s, 12 tabs of `/` in
+//! one window, the first visible and eleven opened in the background (`Target.createTarget`
+//! with `background: true`, so the browser throttles their timers; the harness passes none of
+//! the switches that turn throttling off), in Locks and in Lease mode, and three faults of the
+//! leader: closed, renderer crashed (`Page.crash`) and hung (a busy loop holding its main
+//! thread, and with it the lock). The stall is the time from the fault until every remaining
+//! tab has delivered to its app an event newer than the newest the server had sent when the
+//! fault hit (`/api/stats` `latest_event_id`, read just before the fault; each tab's first
+//! delivery above it from `convoyDiagnostics()` `received`/`receivedAtMs`).
 
 #[path = "../tests/e2e/harness.rs"]
 #[allow(dead_code)]
@@ -14,6 +24,7 @@ mod support;
 use fantoccini::wd::WindowHandle;
 use harness::{eventually, Browser, Diagnostics, Server};
 use serde::Serialize;
+use serde_json::json;
 use std::time::{Duration, Instant};
 use support::{percentile, tab_latencies, unix_ms};
 
@@ -245,6 +256,353 @@ fn bundle_sizes() -> Vec<(String, u64, u64)> {
         .collect()
 }
 
+/// The failover table's load (issue 11): 40 trucks at 2 events/s each, 80 events/s.
+const FAILOVER_SERVER_ARGS: [&str; 4] = ["--trucks", "40", "--rate", "2"];
+/// Tabs in the failover table: the first visible, the rest in the background.
+const FAILOVER_TABS: usize = 12;
+/// How long a hung leader holds its main thread.
+const HANG_MS: u64 = 12_000;
+/// How long after a fault the tabs' deliveries are read.
+const AFTER_FAULT: Duration = Duration::from_secs(9);
+/// Runs of each fault and mode.
+const FAILOVER_RUNS: usize = 3;
+/// No Web Locks: the tabs elect by lease.
+const NO_WEB_LOCKS: &str = "delete window.SharedWorker; \
+     Object.defineProperty(Navigator.prototype, 'locks', { get: () => undefined });";
+
+#[derive(Serialize, Clone, Copy, PartialEq, Eq, Debug)]
+#[serde(rename_all = "lowercase")]
+enum Fault {
+    Close,
+    Crash,
+    Hang,
+}
+
+#[derive(Serialize, Default, Clone)]
+struct FailoverRun {
+    mode: String,
+    fault: String,
+    /// Remaining tabs whose `visibilityState` was hidden when the fault hit.
+    hidden_tabs: usize,
+    /// Whether the leader at the fault was the visible tab.
+    leader_visible: bool,
+    /// The stall as issue 11 defines it (None: some tab never delivered a newer event).
+    stall_ms: Option<u64>,
+    /// Per remaining tab: fault to its first delivery above the server's newest id.
+    tab_stalls_ms: Vec<Option<u64>>,
+    /// The bench's older figure: the longest pause in deliveries after the fault.
+    longest_pause_ms: Option<u64>,
+    lost: u64,
+    repeated: u64,
+    remaining_tabs: usize,
+}
+
+/// Records `document.visibilityState` and its changes (`window.convoyVisibility`: [ms, state]),
+/// so the bench knows which tabs were hidden at the fault without activating any of them.
+const VISIBILITY_LOG: &str = "window.convoyVisibility = [[Date.now(), document.visibilityState]]; \
+     document.addEventListener('visibilitychange', () => \
+       window.convoyVisibility.push([Date.now(), document.visibilityState]));";
+
+/// Opens `url` in a background tab of the session's window (hidden, timers throttled), with
+/// `script` run before the page's own. (chromedriver activates a tab it switches to; the caller
+/// switches back to the visible tab once every tab is open.)
+async fn open_background_tab(
+    browser: &Browser,
+    opener: &WindowHandle,
+    url: &str,
+    script: &str,
+) -> WindowHandle {
+    let target = browser
+        .cdp(
+            opener,
+            "Target.createTarget",
+            json!({ "url": "about:blank", "newWindow": false, "background": true }),
+        )
+        .await;
+    let id = target["targetId"]
+        .as_str()
+        .expect("Target.createTarget answers a targetId")
+        .to_owned();
+    let tab = WindowHandle::try_from(id).expect("a target id is a window handle");
+    browser
+        .cdp(
+            &tab,
+            "Page.addScriptToEvaluateOnNewDocument",
+            json!({ "source": script }),
+        )
+        .await;
+    browser
+        .cdp(
+            &tab,
+            "Page.navigate",
+            json!({ "url": harness::with_full_diagnostics(url) }),
+        )
+        .await;
+    tab
+}
+
+/// Whether `tab` was hidden at `at_ms`, from its visibility log.
+async fn hidden_at(browser: &Browser, tab: &WindowHandle, at_ms: u64) -> bool {
+    let log = browser
+        .run(tab, "return window.convoyVisibility || [];")
+        .await;
+    log.as_array()
+        .into_iter()
+        .flatten()
+        .rfind(|entry| entry[0].as_u64().is_some_and(|t| t <= at_ms))
+        .is_some_and(|entry| entry[1].as_str() == Some("hidden"))
+}
+
+/// One fault in one mode: 1 visible + 11 background tabs, the leader faulted, the stall read.
+async fn failover_run(lease: bool, fault: Fault) -> FailoverRun {
+    let server = Server::start(&FAILOVER_SERVER_ARGS).await;
+    let browser = Browser::start_throttled().await;
+    let url = format!("{}/?transport=leader", server.base);
+    let script = if lease {
+        format!("{VISIBILITY_LOG} {NO_WEB_LOCKS}")
+    } else {
+        VISIBILITY_LOG.to_owned()
+    };
+    // The session's blank tab is the visible one.
+    let first = browser.client.window().await.expect("a window");
+    browser
+        .cdp(
+            &first,
+            "Page.addScriptToEvaluateOnNewDocument",
+            json!({ "source": script }),
+        )
+        .await;
+    browser
+        .client
+        .goto(&harness::with_full_diagnostics(&url))
+        .await
+        .expect("the page loads");
+    let mut tabs = vec![first.clone()];
+    for _ in 1..FAILOVER_TABS {
+        tabs.push(open_background_tab(&browser, &first, &url, &script).await);
+    }
+    let mode = if lease { "lease" } else { "locks" };
+    let mut run = FailoverRun {
+        mode: mode.into(),
+        fault: format!("{fault:?}").to_lowercase(),
+        ..FailoverRun::default()
+    };
+    // Every tab live and delivering before the fault, with its tab id.
+    let live_from = server.stats().await.latest_event_id;
+    let ids = tokio::time::timeout(
+        Duration::from_secs(60),
+        eventually(Duration::from_secs(60), "every tab to deliver", || async {
+            let mut ids = Vec::new();
+            for tab in &tabs {
+                let d = browser.diagnostics(tab).await?;
+                if d.last_event_id <= live_from {
+                    return None;
+                }
+                ids.push(d.tab_id);
+            }
+            Some(ids)
+        }),
+    )
+    .await
+    .unwrap_or_default();
+    // Back to the first tab: it is the visible one, every other tab is in the background.
+    browser
+        .client
+        .switch_to_window(first.clone())
+        .await
+        .expect("switch tab");
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let leader_id = browser.diagnostics(&first).await.and_then(|d| d.leader_id);
+    let Some(i) = leader_id.and_then(|id| ids.iter().position(|t| *t == id)) else {
+        eprintln!("bench: {mode} {fault:?}: no leader");
+        browser.quit().await;
+        return run;
+    };
+    run.leader_visible = i == 0;
+    let victim = tabs[i].clone();
+    // The fault counts from when its command is sent. The server's newest id is read once the
+    // fault has surely hit: a close's command has returned, a crashed leader's stream is gone
+    // (or a new one opened), a hang's busy loop (started at a set time) runs for 20 ms. Each
+    // choice can only lengthen the stall.
+    let mut newest = server.stats().await.latest_event_id;
+    let mut at = unix_ms();
+    match fault {
+        Fault::Close if i != 0 => {
+            // Closed from the visible tab, so no other tab is activated first.
+            browser
+                .cdp(
+                    &first,
+                    "Target.closeTarget",
+                    json!({ "targetId": String::from(victim.clone()) }),
+                )
+                .await;
+        }
+        Fault::Close => browser.close_tab(&victim).await,
+        Fault::Crash => {
+            // The newest id when the crashed leader's stream is gone at the server.
+            let stream = server.stats().await;
+            let (_, gone) = tokio::join!(browser.crash_tab(&victim), async {
+                loop {
+                    let now = server.stats().await;
+                    if now.opened_total > stream.opened_total || now.open_streams == 0 {
+                        break now.latest_event_id;
+                    }
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+            });
+            newest = gone;
+        }
+        Fault::Hang => {
+            // chromedriver waits for a busy page before it answers, so the loop starts at a set
+            // time after the command returns, and the newest id is read just after that.
+            let start = at + 400;
+            let busy = format!(
+                "setTimeout(() => {{ const end = Date.now() + {HANG_MS}; \
+                 while (Date.now() < end) {{}} }}, {start} - Date.now()); true"
+            );
+            let _ = tokio::time::timeout(
+                Duration::from_millis(300),
+                browser.cdp(&victim, "Runtime.evaluate", json!({ "expression": busy })),
+            )
+            .await;
+            tokio::time::sleep(Duration::from_millis(start.saturating_sub(unix_ms()) + 20)).await;
+            newest = server.stats().await.latest_event_id;
+            at = start;
+        }
+    }
+    if fault == Fault::Close {
+        newest = server.stats().await.latest_event_id;
+    }
+    tokio::time::sleep(AFTER_FAULT).await;
+    let alive: Vec<WindowHandle> = tabs.iter().filter(|t| **t != victim).cloned().collect();
+    run.remaining_tabs = alive.len();
+    let mut stall = Some(0u64);
+    for tab in &alive {
+        if hidden_at(&browser, tab, at).await {
+            run.hidden_tabs += 1;
+        }
+        let Some(d) = browser.diagnostics(tab).await else {
+            run.tab_stalls_ms.push(None);
+            stall = None;
+            continue;
+        };
+        let times: Vec<u64> = browser
+            .run(tab, "return window.convoyDiagnostics().receivedAtMs;")
+            .await
+            .as_array()
+            .map(|a| a.iter().filter_map(|v| v.as_u64()).collect())
+            .unwrap_or_default();
+        let first_newer = d
+            .received
+            .iter()
+            .zip(&times)
+            .find(|(id, _)| **id > newest)
+            .map(|(_, t)| t.saturating_sub(at));
+        run.tab_stalls_ms.push(first_newer);
+        stall = match (stall, first_newer) {
+            (Some(s), Some(t)) => Some(s.max(t)),
+            _ => None,
+        };
+        let pause = times
+            .windows(2)
+            .filter(|w| w[1] >= at)
+            .map(|w| w[1] - w[0].max(at))
+            .max();
+        run.longest_pause_ms = run.longest_pause_ms.max(pause);
+        for pair in d.received.windows(2) {
+            if pair[1] <= pair[0] {
+                run.repeated += 1;
+            } else {
+                run.lost += pair[1] - pair[0] - 1;
+            }
+        }
+    }
+    run.stall_ms = stall;
+    if fault == Fault::Hang {
+        // Let the busy loop end so the session can close the tab.
+        let rest = HANG_MS.saturating_sub(AFTER_FAULT.as_millis() as u64) + 500;
+        tokio::time::sleep(Duration::from_millis(rest)).await;
+    }
+    browser.quit().await;
+    run
+}
+
+fn range(values: &[Option<u64>]) -> String {
+    let known: Vec<u64> = values.iter().flatten().copied().collect();
+    if known.len() < values.len() || known.is_empty() {
+        let shown: Vec<String> = values.iter().map(|v| cell(*v)).collect();
+        return shown.join(", ");
+    }
+    let (lo, hi) = (known.iter().min().unwrap(), known.iter().max().unwrap());
+    if lo == hi {
+        lo.to_string()
+    } else {
+        format!("{lo}–{hi}")
+    }
+}
+
+/// The failover table (issue 11): every fault in both modes, `FAILOVER_RUNS` times each.
+async fn failover_table() -> (String, Vec<FailoverRun>) {
+    let mut runs = Vec::new();
+    let mut md = format!(
+        "## Failover with background tabs (issue 11)\n\n         Real Chromium (`--headless=new`, no switch that turns background throttling off) against \
+         convoy-server on loopback, 40 trucks at 2 events/s (80 events/s), {FAILOVER_TABS} tabs of \
+         `/?transport=leader` in one window: the first visible, the others opened with \
+         `Target.createTarget {{ background: true }}` (hidden, timers throttled). The leader is \
+         closed, crashed (`Page.crash`) or hung (a busy loop of {HANG_MS} ms on its main thread; \
+         the lock stays held). **Stall**: from the fault until every remaining tab has delivered \
+         an event newer than the server's newest at the fault (ranges over {FAILOVER_RUNS} runs; \
+         a fault counts from its command, or for a hang from the set time its busy loop starts; \
+         the newest id is read once the fault has surely hit: the close returned, the crashed \
+         leader's stream gone at the server, the loop 20 ms in; so the figure can only err long). \
+         *Longest pause* is the older figure (longest pause in deliveries after the fault), for \
+         comparison. Lost/repeated: id gaps and repeats summed over every remaining tab.\n\n\
+         | mode | fault | remaining tabs hidden at the fault | leader visible | stall ms | longest pause ms | lost/repeated |\n\
+         |---|---|---|---|---|---|---|\n"
+    );
+    let faults = std::env::var("CONVOY_BENCH_FAULTS").unwrap_or_default();
+    let wanted = |fault: Fault| {
+        faults.is_empty()
+            || faults
+                .split(',')
+                .any(|f| f.trim() == format!("{fault:?}").to_lowercase())
+    };
+    for lease in [false, true] {
+        for fault in [Fault::Close, Fault::Crash, Fault::Hang] {
+            if !wanted(fault) {
+                continue;
+            }
+            let mut these = Vec::new();
+            for n in 0..FAILOVER_RUNS {
+                eprintln!("bench: failover, lease {lease}, {fault:?}, run {n}");
+                let run = failover_run(lease, fault).await;
+                eprintln!(
+                    "bench:   {}",
+                    serde_json::to_string(&run).unwrap_or_default()
+                );
+                these.push(run);
+            }
+            let stalls: Vec<Option<u64>> = these.iter().map(|r| r.stall_ms).collect();
+            let pauses: Vec<Option<u64>> = these.iter().map(|r| r.longest_pause_ms).collect();
+            let hidden: Vec<Option<u64>> =
+                these.iter().map(|r| Some(r.hidden_tabs as u64)).collect();
+            md.push_str(&format!(
+                "| {} | {} | {} | {} | {} | {} | {}/{} |\n",
+                these[0].mode,
+                these[0].fault,
+                range(&hidden),
+                these.iter().filter(|r| r.leader_visible).count() == these.len(),
+                range(&stalls),
+                range(&pauses),
+                these.iter().map(|r| r.lost).sum::<u64>(),
+                these.iter().map(|r| r.repeated).sum::<u64>(),
+            ));
+            runs.extend(these);
+        }
+    }
+    (md, runs)
+}
+
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let only = std::env::var("CONVOY_BENCH_ONLY").ok();
@@ -252,6 +610,16 @@ async fn main() {
         only.as_deref()
             .is_none_or(|o| o.split(',').any(|w| w.trim() == label))
     };
+    if only.as_deref() == Some("failover") {
+        let (md, runs) = failover_table().await;
+        std::fs::create_dir_all("bench").expect("bench/ is writable");
+        let label = std::env::var("CONVOY_BENCH_LABEL").unwrap_or_else(|_| "failover".into());
+        std::fs::write(format!("bench/{label}.md"), &md).expect("write the failover table");
+        let json = serde_json::to_string_pretty(&runs).expect("runs serialize");
+        std::fs::write(format!("bench/{label}.json"), json).expect("write the failover runs");
+        println!("{md}");
+        return;
+    }
     let mut rows = Vec::new();
     for transport in ["direct", "leader", "shared-worker", "service-worker"] {
         if !wanted(transport) {
@@ -304,6 +672,13 @@ async fn main() {
         md.push_str(&format!("| {name} | {raw} | {gzip} |\n"));
     }
     std::fs::create_dir_all("bench").expect("bench/ is writable");
+    if wanted("failover") {
+        let (failover_md, runs) = failover_table().await;
+        md.push('\n');
+        md.push_str(&failover_md);
+        let json = serde_json::to_string_pretty(&runs).expect("runs serialize");
+        std::fs::write("bench/failover.json", json).expect("write bench/failover.json");
+    }
     std::fs::write("bench/results.md", &md).expect("write bench/results.md");
     let json = serde_json::to_string_pretty(&rows).expect("rows serialize");
     std::fs::write("bench/results.json", json).expect("write bench/results.json");

@@ -56,6 +56,20 @@
 //! A frame with a higher term within the bound still counts as usual: a forged one costs at
 //! most one election, after which recorded frames carry an old term and are stale.
 //!
+//! # Taking over on the server's clock
+//! A leader relays every server heartbeat (the stream asks for one every 500 ms), so while its
+//! upstream is live its followers hear from it at that pace however throttled its own timers
+//! are: the server is the clock. The hub tells the election when that holds and this tab is the
+//! successor (no live peer other than the leader has a lower id) with
+//! [`Election::set_takeover`]; such a follower arms one deadline, `takeover_ms` after the
+//! leader's last frame, and when it fires ([`Election::handle_takeover`], from a timer, never
+//! from a message, which would be proof of life) it takes over without a claim round: in Locks
+//! mode it steals the lock at once, in Lease mode it leads in the next term. A hidden tab's timer
+//! fires up to a second late, so a hung or crashed leader is replaced within `takeover_ms` plus
+//! a second plus the handover. In Lease mode a successor that hears its leader's goodbye leads
+//! at once too. Without a server clock (a silent server, a leader in backoff) or when this tab
+//! is not the successor, the claim rounds below decide, as before.
+//!
 //! Hidden tabs run timers at most once a second (once a minute after five minutes), so nothing
 //! here depends on a hidden tab's timers alone: `TabHub` runs every due deadline on each input,
 //! and a claimant that lost a round re-sends its claim after `claim_window_ms / 2` if the winner
@@ -216,6 +230,10 @@ pub struct Election {
     /// This tab has a term of its own: it followed or led since it started. Only then are far
     /// jumps refused (see "Hostile frames").
     anchored: bool,
+    /// Set by the hub while this follower is its leader's successor and the leader's frames run
+    /// on the server's heartbeat clock: silence for this long means the leader is gone or hung,
+    /// and this tab takes over without a claim round (see "Taking over on the server's clock").
+    takeover_ms: Option<u64>,
     actions: VecDeque<ElectionAction>,
 }
 
@@ -237,6 +255,7 @@ impl Election {
             last_claimed: 0,
             lock: LockState::Idle,
             anchored: false,
+            takeover_ms: None,
             actions: VecDeque::new(),
         }
     }
@@ -407,7 +426,64 @@ impl Election {
         }
     }
 
-    /// The next time `handle_timeout` has work, or `None` while dormant or leading.
+    /// The hub's verdict, after each input: `Some(ms)` while this tab is its leader's successor
+    /// and the leader's frames run on the server's heartbeat clock (silence for `ms` then means
+    /// the leader is gone or hung); `None` otherwise.
+    pub fn set_takeover(&mut self, takeover_ms: Option<u64>) {
+        self.takeover_ms = takeover_ms;
+    }
+
+    /// When a successor follower takes over if its leader stays silent (see
+    /// [`Election::set_takeover`]), or `None`.
+    fn takeover_at(&self) -> Option<u64> {
+        if !self.active
+            || self.role != Role::Follower
+            || !matches!(self.mode, ElectionMode::Locks | ElectionMode::Lease)
+        {
+            return None;
+        }
+        let heard = self.lease_until_ms.saturating_sub(self.timing.liveness_ms);
+        self.takeover_ms.map(|ms| heard.saturating_add(ms))
+    }
+
+    /// Call from a timer (never on a message: a frame that is waiting would prove the leader
+    /// alive). A successor whose leader has been silent past its takeover deadline takes over
+    /// at once: Locks mode steals the lock, Lease mode leads in the next term. Returns whether
+    /// it did.
+    pub fn handle_takeover(&mut self, now_ms: u64) -> bool {
+        if self.takeover_at().is_none_or(|at| now_ms < at) {
+            return false;
+        }
+        self.take_over(now_ms);
+        true
+    }
+
+    fn take_over(&mut self, now_ms: u64) {
+        self.leader = None;
+        self.role = Role::Electing;
+        self.round = None;
+        self.nudge = None;
+        self.heard = None;
+        self.push(ElectionAction::LeaderGone);
+        match self.mode {
+            ElectionMode::Locks if self.lock == LockState::Held => {
+                self.become_leader(self.term.saturating_add(1))
+            }
+            ElectionMode::Locks => {
+                self.lock = LockState::Stealing;
+                self.push(ElectionAction::RequestLock { steal: true });
+                self.lease_until_ms = now_ms + self.timing.liveness_ms;
+            }
+            _ => {
+                let term = self.next_claim_term();
+                self.last_claimed = self.last_claimed.max(term);
+                self.become_leader(term);
+            }
+        }
+    }
+
+    /// The next time `handle_timeout` (or `handle_takeover`) has work, or `None` while dormant
+    /// or leading.
     pub fn poll_timeout(&self) -> Option<u64> {
         if !self.active || matches!(self.mode, ElectionMode::Solo | ElectionMode::Worker) {
             return None;
@@ -419,7 +495,10 @@ impl Election {
         let nudge = self.nudge.map(|(_, at)| at);
         let lease =
             (self.role != Role::Leader && self.round.is_none()).then_some(self.lease_until_ms);
-        [round, nudge, lease].into_iter().flatten().min()
+        [round, nudge, lease, self.takeover_at()]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     /// The next action to carry out, in order.
@@ -618,6 +697,12 @@ impl Election {
             self.role = Role::Electing;
             self.push(ElectionAction::LeaderGone);
             match self.mode {
+                // The successor on the server's clock leads at once: the goodbye is the signal.
+                ElectionMode::Lease if self.takeover_ms.is_some() => {
+                    let term = self.next_claim_term();
+                    self.last_claimed = self.last_claimed.max(term);
+                    self.become_leader(term);
+                }
                 // Handover: claim at once instead of waiting out the lease.
                 ElectionMode::Lease => {
                     let term = self.next_claim_term();
@@ -883,6 +968,53 @@ mod tests {
             drain(&mut f).is_empty(),
             "no steal after the leader answered"
         );
+    }
+
+    #[test]
+    fn successor_on_the_servers_clock_takes_over_without_a_round() {
+        // Locks: the successor steals once its one deadline passes, and only from a timer.
+        let mut f = started(2, ElectionMode::Locks);
+        f.handle_frame(10, 1, 1, Seen::Leader);
+        drain(&mut f);
+        f.set_takeover(Some(800));
+        assert_eq!(f.poll_timeout(), Some(810));
+        assert!(!f.handle_takeover(809));
+        // A frame moves the deadline: the leader is alive.
+        f.handle_frame(500, 1, 1, Seen::Leader);
+        assert_eq!(f.poll_timeout(), Some(1_300));
+        assert!(f.handle_takeover(1_300));
+        assert_eq!(
+            drain(&mut f),
+            [
+                ElectionAction::LeaderGone,
+                ElectionAction::RequestLock { steal: true }
+            ]
+        );
+        f.handle_lock_granted(1_320);
+        assert_eq!(f.role(), Role::Leader);
+        assert_eq!(f.term(), 2);
+        // Not the successor: no deadline of its own, the claim round decides.
+        let mut g = started(3, ElectionMode::Locks);
+        g.handle_frame(10, 1, 1, Seen::Leader);
+        drain(&mut g);
+        g.set_takeover(None);
+        assert_eq!(g.poll_timeout(), Some(10 + TIMING.liveness_ms));
+        assert!(!g.handle_takeover(2_000));
+        // Lease: the successor leads in the next term, on the deadline or on a goodbye.
+        let mut l = started(2, ElectionMode::Lease);
+        l.handle_frame(10, 1, 1, Seen::Leader);
+        drain(&mut l);
+        l.set_takeover(Some(800));
+        assert!(l.handle_takeover(900));
+        assert_eq!(l.role(), Role::Leader);
+        assert_eq!(l.term(), 2);
+        let mut m = started(2, ElectionMode::Lease);
+        m.handle_frame(10, 1, 1, Seen::Leader);
+        drain(&mut m);
+        m.set_takeover(Some(800));
+        m.handle_frame(20, 1, 1, Seen::Goodbye);
+        assert_eq!(m.role(), Role::Leader);
+        assert_eq!(m.term(), 2);
     }
 
     #[test]

@@ -212,8 +212,9 @@ pub struct Depot {
     pub position: Point,
 }
 
-/// One fleet event. The serde tag is also the SSE `event:` name.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// One fleet event. The serde tag is also the SSE `event:` name. Deserialized in one pass over
+/// a flat struct (see [`required`]); the JSON is the same as serde's internally tagged form.
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum FleetEvent {
     /// Periodic telemetry: where the truck is and how it is doing.
@@ -257,6 +258,85 @@ pub enum FleetEvent {
         alert_id: EventId,
         by: String,
     },
+}
+
+/// A required field of a flattened tagged enum (see [`FleetEvent`]'s `Deserialize`): serde's
+/// internally and adjacently tagged enums first buffer the whole object in its private
+/// `Content` type, which costs the wasm app tens of KB; reading every variant's fields into one
+/// flat struct of `Option`s and then picking the variant's ones reads the same JSON in one pass.
+pub(crate) fn required<T, E: serde::de::Error>(
+    value: Option<T>,
+    field: &'static str,
+) -> Result<T, E> {
+    value.ok_or_else(|| E::missing_field(field))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum FleetEventKind {
+    Telemetry,
+    Status,
+    Alert,
+    AlertCleared,
+}
+
+/// Every field of every [`FleetEvent`] variant.
+#[derive(Deserialize)]
+struct FlatFleetEvent {
+    #[serde(rename = "type")]
+    kind: FleetEventKind,
+    truck: TruckId,
+    at_ms: u64,
+    position: Option<Point>,
+    progress: Option<f32>,
+    speed_kph: Option<f32>,
+    eta_ms: Option<u64>,
+    planned_arrival_ms: Option<u64>,
+    fuel_pct: Option<f32>,
+    reefer_c: Option<f32>,
+    driver_minutes_left: Option<u32>,
+    status: Option<TruckStatus>,
+    next_stop: Option<usize>,
+    alert: Option<Alert>,
+    #[serde(rename = "kind")]
+    alert_kind: Option<AlertKind>,
+}
+
+impl<'de> Deserialize<'de> for FleetEvent {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let f = FlatFleetEvent::deserialize(deserializer)?;
+        let (truck, at_ms) = (f.truck, f.at_ms);
+        Ok(match f.kind {
+            FleetEventKind::Telemetry => FleetEvent::Telemetry {
+                truck,
+                at_ms,
+                position: required(f.position, "position")?,
+                progress: required(f.progress, "progress")?,
+                speed_kph: required(f.speed_kph, "speed_kph")?,
+                eta_ms: required(f.eta_ms, "eta_ms")?,
+                planned_arrival_ms: required(f.planned_arrival_ms, "planned_arrival_ms")?,
+                fuel_pct: required(f.fuel_pct, "fuel_pct")?,
+                reefer_c: f.reefer_c,
+                driver_minutes_left: required(f.driver_minutes_left, "driver_minutes_left")?,
+            },
+            FleetEventKind::Status => FleetEvent::Status {
+                truck,
+                at_ms,
+                status: required(f.status, "status")?,
+                next_stop: required(f.next_stop, "next_stop")?,
+            },
+            FleetEventKind::Alert => FleetEvent::Alert {
+                truck,
+                at_ms,
+                alert: required(f.alert, "alert")?,
+            },
+            FleetEventKind::AlertCleared => FleetEvent::AlertCleared {
+                truck,
+                at_ms,
+                kind: required(f.alert_kind, "kind")?,
+            },
+        })
+    }
 }
 
 impl FleetEvent {
@@ -332,13 +412,36 @@ pub struct Heartbeat {
     pub latest_id: EventId,
 }
 
-/// Which trucks a stream (or a tab) follows.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+/// Which trucks a stream (or a tab) follows. Deserialized in one pass (see [`required`]).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Default)]
 #[serde(tag = "kind", content = "trucks", rename_all = "snake_case")]
 pub enum Watch {
     #[default]
     All,
     Trucks(BTreeSet<TruckId>),
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum WatchKind {
+    All,
+    Trucks,
+}
+
+#[derive(Deserialize)]
+struct FlatWatch {
+    kind: WatchKind,
+    trucks: Option<BTreeSet<TruckId>>,
+}
+
+impl<'de> Deserialize<'de> for Watch {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let f = FlatWatch::deserialize(deserializer)?;
+        Ok(match f.kind {
+            WatchKind::All => Watch::All,
+            WatchKind::Trucks => Watch::Trucks(required(f.trucks, "trucks")?),
+        })
+    }
 }
 
 impl Watch {
@@ -535,6 +638,49 @@ mod tests {
         assert_eq!(Watch::All.intersection(&two), two);
         assert_eq!(one.intersection(&Watch::parse_query("T-02").unwrap()), none);
         assert!(none.is_empty() && !one.is_empty() && !Watch::All.is_empty());
+    }
+
+    #[test]
+    fn tagged_enums_read_in_any_field_order_and_round_trip() {
+        let cleared: FleetEvent = serde_json::from_str(
+            r#"{"truck":"T-01","kind":"delay","at_ms":5,"type":"alert_cleared"}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            cleared,
+            FleetEvent::AlertCleared {
+                truck: "T-01".into(),
+                at_ms: 5,
+                kind: AlertKind::Delay
+            }
+        );
+        let json = serde_json::to_string(&cleared).unwrap();
+        assert_eq!(serde_json::from_str::<FleetEvent>(&json).unwrap(), cleared);
+        let missing =
+            serde_json::from_str::<FleetEvent>(r#"{"type":"status","truck":"T","at_ms":1}"#);
+        assert!(missing
+            .unwrap_err()
+            .to_string()
+            .contains("missing field `status`"));
+        assert!(
+            serde_json::from_str::<FleetEvent>(r#"{"type":"nope","truck":"T","at_ms":1}"#).is_err()
+        );
+
+        let watch = Watch::parse_query("T-01,T-02").unwrap();
+        let json = serde_json::to_string(&watch).unwrap();
+        assert_eq!(json, r#"{"kind":"trucks","trucks":["T-01","T-02"]}"#);
+        assert_eq!(serde_json::from_str::<Watch>(&json).unwrap(), watch);
+        let reversed = r#"{"trucks":["T-02","T-01"],"kind":"trucks"}"#;
+        assert_eq!(serde_json::from_str::<Watch>(reversed).unwrap(), watch);
+        assert_eq!(
+            serde_json::to_string(&Watch::All).unwrap(),
+            r#"{"kind":"all"}"#
+        );
+        assert_eq!(
+            serde_json::from_str::<Watch>(r#"{"kind":"all"}"#).unwrap(),
+            Watch::All
+        );
+        assert!(serde_json::from_str::<Watch>(r#"{"kind":"trucks"}"#).is_err());
     }
 
     #[test]

@@ -133,8 +133,10 @@ fn frozen_leader_is_replaced_and_stands_down_when_it_resumes() {
         sim.freeze(old);
         let took = sim.failover(t0, old, 6_000).expect("takeover");
         sim.run_for(1_000);
-        let bound = sim.bound(Departure::Freeze);
+        // The leader relayed server heartbeats: its successor takes over on that clock.
+        let bound = sim.takeover_bound(0);
         assert!(took < bound, "{mode:?}: {took} ms >= {bound} ms");
+        assert!(bound < sim.bound(Departure::Freeze));
         let new = sim.leader();
         assert_ne!(new, old);
         assert!(sim.tabs[new].hub.diagnostics().term > old_term);
@@ -587,6 +589,67 @@ fn throttled_hidden_followers_still_fail_over_on_time() {
             sim.tabs[i].throttle = 0;
         }
         sim.settle_and_check();
+    }
+}
+
+/// Issue 11's browser: the leader is the visible tab, every follower is hidden (timers once a
+/// second). A leader that hangs (keeping its lock) or, in Lease mode, crashes is replaced within
+/// `takeover_bound_ms(1 000)`: the successor's one deadline on the server's clock, never a claim
+/// round on throttled timers. A clean close and a Locks crash need no timer at all.
+#[test]
+fn hidden_followers_replace_a_hung_or_crashed_leader_on_the_servers_clock() {
+    for mode in both_modes() {
+        for (seed, hang) in [(21, true), (22, false), (23, true), (24, false)] {
+            let mut sim = Sim::new(SimConfig::new(mode, seed));
+            let tabs = open_many(&mut sim, 12, 50);
+            sim.run_for(1_000);
+            let leader = sim.leader();
+            for &i in &tabs {
+                if i != leader {
+                    sim.tabs[i].throttle = 1_000;
+                }
+            }
+            // Not at a whole second, so throttled timers do fire late.
+            sim.run_for(10_337);
+            assert_eq!(
+                sim.leader(),
+                leader,
+                "{mode:?}: no takeover from a live leader"
+            );
+            let t0 = sim.now;
+            if hang {
+                sim.freeze(leader);
+            } else {
+                sim.crash(leader);
+            }
+            let took = sim
+                .failover(t0, leader, 6_000)
+                .unwrap_or_else(|| panic!("{mode:?} seed {seed}: no takeover"));
+            let bound = match (hang, mode) {
+                (false, ElectionMode::Locks) => sim.bound(Departure::Crash),
+                _ => sim.takeover_bound(1_000),
+            };
+            assert!(
+                took < bound,
+                "{mode:?} seed {seed} hang {hang}: {took} ms >= {bound} ms"
+            );
+            sim.run_for(1_000);
+            if hang {
+                sim.resume(leader);
+                sim.run_for(1_000);
+                assert_eq!(
+                    sim.role(leader),
+                    Role::Follower,
+                    "{mode:?}: old leader follows"
+                );
+            }
+            for &i in &tabs {
+                sim.tabs[i].throttle = 0;
+            }
+            sim.run_for(1_000);
+            sim.settle_and_check();
+            sim.check_one_relay_per_term();
+        }
     }
 }
 

@@ -11,11 +11,23 @@
 //! Cache policy: trunk's hashed files (`name-<16+ hex>.ext`, also `name-<hex>_bg.wasm`) never
 //! change, so they are cached for a year; `index.html`, `sw.js` and everything else revalidate
 //! (`no-cache`) against a strong ETag.
+//!
+//! Compression: the release build writes a gzip -9 `.gz` and a brotli `.br` sibling beside each
+//! js, wasm and css file (Trunk.toml's post-build hook). A request whose `Accept-Encoding` takes
+//! one gets it (brotli before gzip at equal weight) with `Content-Encoding`, the original's
+//! content type and cache policy, and an ETag of its own; every js, wasm and css response says
+//! `Vary: Accept-Encoding`. Requests with a `Range` header get the original (this server answers
+//! ranges with the whole file, and a range must not count bytes of an encoding the client did
+//! not ask for). A sibling older than its original (by a second or more), or outside the dist
+//! directory, is ignored.
 
 use crate::AppState;
 use axum::body::Body;
 use axum::extract::State;
-use axum::http::header::{ALLOW, CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE, ETAG, IF_NONE_MATCH};
+use axum::http::header::{
+    ACCEPT_ENCODING, ALLOW, CACHE_CONTROL, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE, ETAG,
+    IF_NONE_MATCH, RANGE, VARY,
+};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use std::path::{Path, PathBuf};
@@ -52,7 +64,7 @@ pub async fn serve(
         return not_found();
     };
     if let Some(file) = inside(dist, &file).await {
-        if let Some(response) = serve_file(&file, &headers, head).await {
+        if let Some(response) = serve_file(dist, &file, &headers, head).await {
             return response;
         }
     }
@@ -61,7 +73,7 @@ pub async fn serve(
     }
     let index = inside(dist, &dist.join("index.html")).await;
     if let Some(response) = match index {
-        Some(index) => serve_file(&index, &headers, head).await,
+        Some(index) => serve_file(dist, &index, &headers, head).await,
         None => None,
     } {
         return response;
@@ -174,20 +186,147 @@ fn cache_control(file_name: &str) -> &'static str {
     }
 }
 
-/// Serves one regular file, or `None` when `path` is not one.
-async fn serve_file(path: &Path, headers: &HeaderMap, head: bool) -> Option<Response> {
+/// The content codings of precompressed siblings, in the order this server prefers them, with
+/// the suffix of the sibling's file name.
+const ENCODINGS: [(&str, &str); 2] = [("br", ".br"), ("gzip", ".gz")];
+
+/// Whether the build writes compressed siblings for this file name (js, wasm and css).
+pub fn is_precompressed(file_name: &str) -> bool {
+    let ext = file_name
+        .rsplit_once('.')
+        .map(|(_, ext)| ext.to_ascii_lowercase())
+        .unwrap_or_default();
+    matches!(ext.as_str(), "js" | "mjs" | "wasm" | "css")
+}
+
+/// The weight (`q`, 0 to 1000) the request's `Accept-Encoding` gives `coding`: its own entry,
+/// else `*`'s, else 0 (RFC 9110 §12.5.3). `x-gzip` counts as `gzip`.
+pub fn accepted_weight(headers: &HeaderMap, coding: &str) -> u16 {
+    let (mut own, mut any) = (None, None);
+    for entry in headers
+        .get_all(ACCEPT_ENCODING)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+    {
+        let mut parts = entry.split(';');
+        let name = parts.next().unwrap_or_default().trim().to_ascii_lowercase();
+        let weight = parts
+            .find_map(|p| {
+                let p = p.trim();
+                p.strip_prefix("q=").or_else(|| p.strip_prefix("Q="))
+            })
+            .map_or(Some(1000), parse_weight);
+        let Some(weight) = weight else { continue };
+        let name = if name == "x-gzip" {
+            "gzip".to_owned()
+        } else {
+            name
+        };
+        if name == coding {
+            own = Some(own.map_or(weight, |w: u16| w.max(weight)));
+        } else if name == "*" {
+            any = Some(weight);
+        }
+    }
+    own.or(any).unwrap_or(0)
+}
+
+/// A qvalue (`0`, `0.5`, `1.000`) in thousandths; `None` when malformed.
+fn parse_weight(text: &str) -> Option<u16> {
+    let (whole, fraction) = text.split_once('.').unwrap_or((text, ""));
+    if fraction.len() > 3 || !fraction.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let thousandths = format!("{fraction:0<3}").parse::<u16>().ok()?;
+    match whole {
+        "0" => Some(thousandths),
+        "1" if thousandths == 0 => Some(1000),
+        _ => None,
+    }
+}
+
+/// The codings the request accepts, best first: the highest weight, brotli first at equal
+/// weight. Empty: the original (identity is always acceptable here).
+fn preferred_encodings(headers: &HeaderMap) -> Vec<(&'static str, &'static str)> {
+    let mut codings: Vec<_> = ENCODINGS
+        .iter()
+        .map(|&(coding, suffix)| (accepted_weight(headers, coding), coding, suffix))
+        .filter(|&(weight, _, _)| weight > 0)
+        .collect();
+    // Stable: equal weights keep ENCODINGS' order.
+    codings.sort_by_key(|&(weight, _, _)| std::cmp::Reverse(weight));
+    codings.into_iter().map(|(_, c, s)| (c, s)).collect()
+}
+
+/// The compressed sibling of `original` (already inside `dist`) for the first coding the request
+/// takes that has one: open, a regular file inside `dist`, not older than the original (to the
+/// second).
+async fn sibling(
+    dist: &Path,
+    original: &Path,
+    original_meta: &std::fs::Metadata,
+    headers: &HeaderMap,
+) -> Option<(&'static str, tokio::fs::File, std::fs::Metadata)> {
+    if headers.contains_key(RANGE) {
+        return None;
+    }
+    for (coding, suffix) in preferred_encodings(headers) {
+        let mut name = original.file_name()?.to_os_string();
+        name.push(suffix);
+        let Some(path) = inside(dist, &original.with_file_name(name)).await else {
+            continue;
+        };
+        let Ok(file) = tokio::fs::File::open(&path).await else {
+            continue;
+        };
+        let Ok(meta) = file.metadata().await else {
+            continue;
+        };
+        // To the second: brotli's CLI gives its output the input's time in whole seconds.
+        let seconds = |m: &std::fs::Metadata| {
+            m.modified()
+                .ok()
+                .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+                .map(|d| d.as_secs())
+        };
+        let fresh = matches!(
+            (seconds(&meta), seconds(original_meta)),
+            (Some(sibling), Some(original)) if sibling >= original
+        );
+        if meta.is_file() && fresh {
+            return Some((coding, file, meta));
+        }
+    }
+    None
+}
+
+/// Serves one regular file, or `None` when `path` is not one: its compressed sibling when the
+/// request accepts one (see the module docs).
+async fn serve_file(dist: &Path, path: &Path, headers: &HeaderMap, head: bool) -> Option<Response> {
     let file = tokio::fs::File::open(path).await.ok()?;
     let meta = file.metadata().await.ok()?;
     if !meta.is_file() {
         return None;
     }
     let name = path.file_name()?.to_string_lossy().into_owned();
+    let varies = is_precompressed(&name);
+    let (encoding, file, meta) = match varies {
+        true => match sibling(dist, path, &meta, headers).await {
+            Some((coding, file, meta)) => (Some(coding), file, meta),
+            None => (None, file, meta),
+        },
+        false => (None, file, meta),
+    };
     let modified = meta
         .modified()
         .ok()
         .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
         .map_or(0, |d| d.as_nanos());
-    let etag = format!("\"{:x}-{:x}\"", meta.len(), modified);
+    let etag = match encoding {
+        Some(coding) => format!("\"{:x}-{:x}-{coding}\"", meta.len(), modified),
+        None => format!("\"{:x}-{:x}\"", meta.len(), modified),
+    };
     let mut response = if etag_matches(headers, &etag) {
         StatusCode::NOT_MODIFIED.into_response()
     } else {
@@ -203,6 +342,11 @@ async fn serve_file(path: &Path, headers: &HeaderMap, head: bool) -> Option<Resp
         response
             .headers_mut()
             .insert(CONTENT_TYPE, HeaderValue::from_static(content_type(&name)));
+        if let Some(coding) = encoding {
+            response
+                .headers_mut()
+                .insert(CONTENT_ENCODING, HeaderValue::from_static(coding));
+        }
         response
     };
     let headers = response.headers_mut();
@@ -210,6 +354,9 @@ async fn serve_file(path: &Path, headers: &HeaderMap, head: bool) -> Option<Resp
         CACHE_CONTROL,
         HeaderValue::from_static(cache_control(&name)),
     );
+    if varies {
+        headers.insert(VARY, HeaderValue::from_static("accept-encoding"));
+    }
     if let Ok(value) = HeaderValue::from_str(&etag) {
         headers.insert(ETAG, value);
     }
@@ -285,6 +432,34 @@ mod tests {
         assert_eq!(resolve(dist, "/.env"), None);
         assert_eq!(resolve(dist, "/.git/config"), None);
         assert_eq!(resolve(dist, "/a/%2Essh/id"), None);
+    }
+
+    #[test]
+    fn accept_encoding_weights() {
+        let with = |value: &str| {
+            let mut headers = HeaderMap::new();
+            headers.insert(ACCEPT_ENCODING, HeaderValue::from_str(value).unwrap());
+            headers
+        };
+        let codings = |value: &str| {
+            preferred_encodings(&with(value))
+                .into_iter()
+                .map(|(c, _)| c)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(codings("gzip, deflate, br, zstd"), ["br", "gzip"]);
+        assert_eq!(codings("gzip;q=1.0, br;q=0.5"), ["gzip", "br"]);
+        assert_eq!(codings("br;q=0, gzip"), ["gzip"]);
+        assert_eq!(codings("x-gzip"), ["gzip"]);
+        assert_eq!(codings("*"), ["br", "gzip"]);
+        assert_eq!(codings("*;q=0.5, br;q=0"), ["gzip"]);
+        assert_eq!(codings("identity"), Vec::<&str>::new());
+        assert_eq!(
+            codings("br;q=2, gzip;q=0.1234, deflate"),
+            Vec::<&str>::new()
+        );
+        assert!(preferred_encodings(&HeaderMap::new()).is_empty());
+        assert_eq!(accepted_weight(&with("BR;Q=0.25"), "br"), 250);
     }
 
     #[test]

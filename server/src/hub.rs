@@ -8,6 +8,7 @@
 //! snapshot. So a stream's replay and its live events meet with no gap and no repeat, and a
 //! snapshot's `last_event_id` is exactly the last event it reflects.
 
+use crate::fanout::{Fanout, Live};
 use crate::log::redis::RedisLog;
 use crate::log::{plan_resume, LogEngine, LogError, Logged, Prepared, ResumePlan, Retention};
 use convoy_core::fleet::Fleet;
@@ -19,7 +20,6 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
-use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 /// Events between two stored fleet snapshots (engines that outlive the process rebuild the
@@ -64,18 +64,10 @@ pub struct Subscription {
     pub replay: Vec<Logged>,
     /// Set when the resume id could not be honoured.
     pub reset: Option<ResetNotice>,
-    /// Live events after the replay; closed when the stream lagged past its capacity.
-    pub live: mpsc::Receiver<Logged>,
+    /// Live events after the replay; they end when the stream lagged past its capacity.
+    pub live: Live,
     /// Set before `live` closes because this stream fell too far behind.
     pub lagged: Arc<AtomicBool>,
-}
-
-struct Subscriber {
-    id: u64,
-    watch: Watch,
-    tx: mpsc::Sender<Logged>,
-    lagged: Arc<AtomicBool>,
-    on_lag: Option<CancellationToken>,
 }
 
 /// Idempotency keys seen within the window, and the ids their events got.
@@ -112,7 +104,7 @@ impl Keys {
 struct Inner {
     engine: Box<dyn LogEngine>,
     fleet: Fleet,
-    subscribers: Vec<Subscriber>,
+    fanout: Fanout,
     keys: Keys,
     since_snapshot: u64,
 }
@@ -123,7 +115,8 @@ pub struct Hub {
     latest: AtomicU64,
     first_id: AtomicU64,
     describe: String,
-    queue_capacity: usize,
+    /// Whether appends wait for a disk (then they run on a blocking thread).
+    blocking: bool,
     /// Set when the log is shared: appends go there, events come back through `deliver`.
     remote: Option<Arc<RedisLog>>,
     /// The last id published here, for appenders waiting to read their own writes.
@@ -202,6 +195,15 @@ impl Hub {
         for (id, event) in recovered.tail {
             apply(&mut fleet, &Envelope { id, event });
         }
+        let mut known = Keys {
+            window_ms: key_window.as_millis() as u64,
+            ..Keys::default()
+        };
+        let mut stored_keys = recovered.keys;
+        stored_keys.sort_by_key(|(_, _, at)| *at);
+        for (key, id, at) in stored_keys {
+            known.insert(key, id, at);
+        }
         let latest = engine.latest_id();
         for mut truck in seed {
             if fleet.get(&truck.id).is_none() {
@@ -213,17 +215,14 @@ impl Hub {
             latest: AtomicU64::new(latest),
             first_id: AtomicU64::new(engine.first_id()),
             describe: engine.describe(),
-            queue_capacity: queue_capacity.max(1),
+            blocking: engine.blocks(),
             remote: None,
             published: tokio::sync::watch::channel(latest).0,
             inner: Mutex::new(Inner {
                 engine,
                 fleet,
-                subscribers: Vec::new(),
-                keys: Keys {
-                    window_ms: key_window.as_millis() as u64,
-                    ..Keys::default()
-                },
+                fanout: Fanout::new(queue_capacity),
+                keys: known,
                 since_snapshot: 0,
             }),
         })
@@ -263,15 +262,18 @@ impl Hub {
         self.latest.load(Ordering::Acquire)
     }
 
-    /// Appends `batch` atomically and in order, from async code: on a blocking thread for a
-    /// local engine; to the shared log, then waiting (up to [`READ_YOUR_WRITES`]) until the
-    /// events are published here, for a shared one.
+    /// Appends `batch` atomically and in order, from async code: inline for the memory engine,
+    /// on a blocking thread for one that waits for a disk; to the shared log, then waiting (up
+    /// to [`READ_YOUR_WRITES`]) until the events are published here, for a shared one.
     pub async fn append_async(
         self: &Arc<Self>,
         batch: Vec<Submission>,
         now_ms: u64,
     ) -> Result<Vec<Outcome>, LogError> {
         let Some(remote) = &self.remote else {
+            if !self.blocking {
+                return self.append(batch, now_ms);
+            }
             let hub = self.clone();
             return tokio::task::spawn_blocking(move || hub.append(batch, now_ms))
                 .await
@@ -310,7 +312,7 @@ impl Hub {
                 event: prepared.event,
             };
             apply(&mut inner.fleet, &envelope);
-            fan_out(&mut inner.subscribers, &logged);
+            inner.fanout.publish(&logged);
             self.latest.store(id, Ordering::Release);
         }
         drop(inner);
@@ -421,7 +423,7 @@ impl Hub {
             prepared.into_iter().map(Some).collect();
         let (keys, fresh): (Vec<Option<String>>, Vec<Prepared>) =
             fresh_index.iter().filter_map(|&i| slots[i].take()).unzip();
-        let logged = inner.engine.append(&fresh, now_ms)?;
+        let logged = inner.engine.append(&fresh, &keys, now_ms)?;
         let mut ids = vec![0; slots.len()];
         for (((index, event), key), logged) in fresh_index.iter().zip(fresh).zip(keys).zip(logged) {
             ids[*index] = logged.id;
@@ -433,7 +435,7 @@ impl Hub {
                 event: event.event,
             };
             apply(&mut inner.fleet, &envelope);
-            fan_out(&mut inner.subscribers, &logged);
+            inner.fanout.publish(&logged);
             // After the fan-out: whoever reads `latest` finds every event up to it in its queue.
             self.latest.store(logged.id, Ordering::Release);
         }
@@ -468,8 +470,6 @@ impl Hub {
         resume: Option<EventId>,
         on_lag: Option<CancellationToken>,
     ) -> Subscription {
-        let (tx, live) = mpsc::channel(self.queue_capacity);
-        let lagged = Arc::new(AtomicBool::new(false));
         let mut inner = self.lock();
         let latest = inner.engine.latest_id();
         let floor = inner.engine.floor();
@@ -495,13 +495,7 @@ impl Hub {
             },
             ResumePlan::Reset(notice) => (Vec::new(), Some(notice)),
         };
-        inner.subscribers.push(Subscriber {
-            id: stream_id,
-            watch,
-            tx,
-            lagged: lagged.clone(),
-            on_lag,
-        });
+        let (live, lagged) = inner.fanout.subscribe(stream_id, watch, on_lag);
         Subscription {
             replay,
             reset,
@@ -512,12 +506,12 @@ impl Hub {
 
     /// Drops stream `stream_id` from the fan-out (its guard calls this when it closes).
     pub fn unsubscribe(&self, stream_id: u64) {
-        self.lock().subscribers.retain(|s| s.id != stream_id);
+        self.lock().fanout.remove(stream_id);
     }
 
     /// How many streams are in the fan-out.
     pub fn subscriber_count(&self) -> usize {
-        self.lock().subscribers.len()
+        self.lock().fanout.len()
     }
 
     /// Every truck, and the id of the last event issued.
@@ -618,25 +612,6 @@ fn save_snapshot(inner: &mut Inner) -> Result<(), LogError> {
     Ok(())
 }
 
-fn fan_out(subscribers: &mut Vec<Subscriber>, logged: &Logged) {
-    subscribers.retain(|sub| {
-        if !sub.watch.includes(&logged.truck) {
-            return true;
-        }
-        match sub.tx.try_send(logged.clone()) {
-            Ok(()) => true,
-            Err(mpsc::error::TrySendError::Full(_)) => {
-                sub.lagged.store(true, Ordering::Release);
-                if let Some(token) = &sub.on_lag {
-                    token.cancel();
-                }
-                false
-            }
-            Err(mpsc::error::TrySendError::Closed(_)) => false,
-        }
-    });
-}
-
 /// Maps the monotonic clock onto Unix ms, so simulated time advances with wall time and never
 /// goes back when the wall clock is adjusted.
 #[derive(Debug, Clone, Copy)]
@@ -668,6 +643,7 @@ impl Clock {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fanout::TryRecvError;
     use crate::log::memory::MemoryLog;
 
     const FIRST: EventId = 1_000_001;
@@ -742,28 +718,56 @@ mod tests {
     }
 
     #[test]
-    fn a_full_queue_drops_the_subscriber_and_signals_it() {
+    fn a_stream_more_than_its_capacity_behind_is_dropped_and_signalled() {
         let hub = hub(0, 4);
         let token = CancellationToken::new();
         let mut slow = hub.subscribe(1, Watch::All, None, Some(token.clone()));
         let mut fast = hub.subscribe(2, Watch::All, None, None);
+        let filtered_token = CancellationToken::new();
+        let t2 = Watch::parse_query("T-02").unwrap();
+        let mut filtered = hub.subscribe(3, t2, None, Some(filtered_token.clone()));
         for _ in 0..4 {
             publish(&hub, status("T-01"));
             fast.live.try_recv().unwrap();
         }
         assert!(!token.is_cancelled());
+        // Exactly at its limit, the slow stream still finds everything it has not read.
+        assert_eq!(slow.live.try_recv().unwrap().id, FIRST);
+        publish(&hub, status("T-01"));
         publish(&hub, status("T-01"));
         assert!(token.is_cancelled());
         assert!(slow.lagged.load(Ordering::Acquire));
-        assert_eq!(hub.subscriber_count(), 1);
-        for _ in 0..4 {
-            slow.live.try_recv().unwrap();
+        assert_eq!(slow.live.try_recv().unwrap_err(), TryRecvError::Closed);
+        assert_eq!(hub.subscriber_count(), 2);
+        for _ in 0..2 {
+            fast.live.try_recv().unwrap();
         }
-        assert!(matches!(
-            slow.live.try_recv(),
-            Err(mpsc::error::TryRecvError::Disconnected)
-        ));
-        assert!(fast.live.try_recv().is_ok());
+        assert_eq!(fast.live.try_recv().unwrap_err(), TryRecvError::Empty);
+        // A filtered stream counts only its own trucks' events against its queue.
+        assert_eq!(filtered.live.try_recv().unwrap_err(), TryRecvError::Empty);
+        for _ in 0..5 {
+            publish(&hub, status("T-02"));
+            fast.live.try_recv().unwrap();
+        }
+        assert!(filtered_token.is_cancelled());
+        assert_eq!(hub.subscriber_count(), 1);
+        hub.unsubscribe(2);
+        assert_eq!(hub.subscriber_count(), 0);
+    }
+
+    #[test]
+    fn an_id_jump_at_a_new_epoch_is_not_lag() {
+        let hub = hub(100, 4);
+        let token = CancellationToken::new();
+        let mut sub = hub.subscribe(1, Watch::All, None, Some(token.clone()));
+        let far = FIRST + 1_000_000;
+        hub.set_first_id(far);
+        hub.deliver(vec![(far, Prepared::new(status("T-01")))], 0);
+        assert!(!token.is_cancelled());
+        assert_eq!(sub.live.try_recv().unwrap().id, far);
+        assert_eq!(hub.snapshot().last_event_id, far);
+        let before = hub.subscribe(2, Watch::All, Some(FIRST), None);
+        assert!(before.reset.unwrap().reason.contains("previous"));
     }
 
     #[test]

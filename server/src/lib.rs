@@ -6,6 +6,7 @@
 //! - `producer`: the simulator as a producer, appending through the hub like ingest does;
 //! - `log`: the event log's interface and its engines (memory, file);
 //! - `hub`: the one append path (ids from the engine, fleet snapshot, fan-out) and subscribing;
+//! - `fanout`: the open streams: one shared channel for streams that follow every truck;
 //! - `ingest`: `POST /api/ingest`, events pushed by an operator's backend;
 //! - `stream`: `GET /api/stream`, the SSE feed;
 //! - `api`: the JSON routes and their error body;
@@ -20,6 +21,7 @@ pub mod api;
 pub mod assets;
 pub mod auth;
 pub mod conn;
+pub mod fanout;
 pub mod headers;
 pub mod hub;
 pub mod ingest;
@@ -407,7 +409,12 @@ pub async fn serve(
             (Arc::new(hub), Some(loaded.last_id))
         }
         spec => {
-            let engine = log::open(spec, hub::first_id_for(start_ms), config.replay)?;
+            let engine = log::open(
+                spec,
+                hub::first_id_for(start_ms),
+                config.replay,
+                config.idempotency_window,
+            )?;
             let hub = tokio::task::spawn_blocking({
                 let (queue, window) = (config.queue_capacity, config.idempotency_window);
                 move || Hub::open(engine, seed, queue, window)
@@ -507,6 +514,10 @@ pub async fn serve(
     let _ = trimmer.await;
     if let Some(tail) = tail {
         let _ = tail.await;
+    }
+    if let Some(remote) = hub.remote() {
+        // The next node to start rebuilds from the latest snapshot, not an older one.
+        let _ = remote.save_snapshot(&hub.snapshot()).await;
     }
     // The next start then rebuilds the fleet from the snapshot alone.
     let checkpoint = tokio::task::spawn_blocking(move || hub.checkpoint()).await;

@@ -14,8 +14,8 @@
 use crate::api::ApiError;
 use crate::auth::{self, Operator};
 use crate::conn::ConnectionHandle;
+use crate::fanout::Live;
 use crate::hub::{Clock, Hub, Subscription};
-use crate::log::Logged;
 use crate::stats::StreamGuard;
 use crate::stats::StreamSlot;
 use crate::AppState;
@@ -32,12 +32,12 @@ use convoy_core::wire::{
 };
 use std::collections::{BTreeSet, VecDeque};
 use std::convert::Infallible;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::mpsc;
 use tokio::time::{interval_at, Instant, Interval, MissedTickBehavior};
-use tokio_util::sync::CancellationToken;
+use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
 /// The reconnection delay the stream asks browsers for.
 pub const RETRY_MS: u64 = 2000;
@@ -257,6 +257,7 @@ pub async fn stream(
         subscription,
         Lease {
             hub: app.hub.clone(),
+            closing: app.shutdown.clone(),
             guard,
             lagged,
             log,
@@ -288,6 +289,8 @@ pub async fn stream(
 /// dropped, on close or disconnect) releases both.
 struct Lease {
     hub: Arc<Hub>,
+    /// The server's shutdown token, for a quick check before each chunk.
+    closing: CancellationToken,
     guard: StreamGuard,
     lagged: Arc<AtomicBool>,
     log: bool,
@@ -312,10 +315,12 @@ impl Drop for Lease {
 /// The body's state: what to send next.
 struct Feed {
     pending: VecDeque<Bytes>,
-    live: mpsc::Receiver<Logged>,
+    live: Live,
     keepalive: Option<Interval>,
     heartbeat: Option<Interval>,
-    shutdown: CancellationToken,
+    /// Made once: a fresh `cancelled()` per chunk would lock the token shared by every stream,
+    /// twice per event per stream.
+    shutdown: Pin<Box<WaitForCancellationFutureOwned>>,
     clock: Clock,
     lease: Lease,
 }
@@ -362,7 +367,7 @@ impl Feed {
             live: subscription.live,
             keepalive: (!keepalive.is_zero()).then(|| ticker(keepalive)),
             heartbeat: heartbeat.map(ticker),
-            shutdown,
+            shutdown: Box::pin(shutdown.cancelled_owned()),
             clock,
             lease,
         }
@@ -370,7 +375,7 @@ impl Feed {
 
     /// The next body chunk, or `None` when the stream ends.
     async fn next_chunk(&mut self) -> Option<Bytes> {
-        if self.shutdown.is_cancelled() {
+        if self.lease.closing.is_cancelled() {
             return None;
         }
         if let Some(chunk) = self.pending.pop_front() {
@@ -379,7 +384,7 @@ impl Feed {
         // Timers before events, so a busy stream still gets its heartbeats.
         tokio::select! {
             biased;
-            _ = self.shutdown.cancelled() => None,
+            _ = self.shutdown.as_mut() => None,
             _ = tick(&mut self.heartbeat) => {
                 // Read the latest id first, then drain: every event up to it is in the queue
                 // (the hub updates it after the fan-out), so it goes out before the heartbeat.
@@ -401,7 +406,14 @@ impl Feed {
             },
             event = self.live.recv() => match event {
                 Some(event) => {
-                    let mut chunk = BytesMut::from(&event.frame[..]);
+                    // One event alone goes out as the shared frame itself, with no copy; only
+                    // a backlog is gathered into one chunk.
+                    let Ok(next) = self.live.try_recv() else {
+                        return Some(event.frame);
+                    };
+                    let mut chunk = BytesMut::with_capacity(2 * event.frame.len());
+                    chunk.extend_from_slice(&event.frame);
+                    chunk.extend_from_slice(&next.frame);
                     self.drain_into(&mut chunk, MAX_CHUNK);
                     Some(chunk.freeze())
                 }

@@ -155,3 +155,234 @@ async fn without_a_built_app_the_fallback_says_how_to_build_it() {
     // The API works all the same.
     assert_eq!(server.snapshot().await.trucks.len(), 10);
 }
+
+/// A dist with precompressed siblings as the release build writes them. The siblings' bytes are
+/// markers (reqwest here decodes nothing), so a test sees which file answered.
+fn compressed_dist() -> TempDir {
+    let dir = dist();
+    dir.write(&format!("convoy-{HASH}.js.br"), b"BR js");
+    dir.write(&format!("convoy-{HASH}.js.gz"), b"GZIP js!");
+    dir.write(&format!("convoy-{HASH}_bg.wasm.gz"), b"GZIP wasm");
+    dir.write("sw.js.br", b"BR sw");
+    dir.write("index.html.gz", b"GZIP index");
+    dir
+}
+
+async fn get_with(server: &TestServer, path: &str, headers: &[(&str, &str)]) -> reqwest::Response {
+    let mut request = server.client.get(server.url(path));
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    request.send().await.unwrap()
+}
+
+/// Whether any `Vary` header of the response names Accept-Encoding (the CORS layer adds its own).
+fn varies_by_encoding(response: &reqwest::Response) -> bool {
+    response
+        .headers()
+        .get_all("vary")
+        .iter()
+        .flat_map(|v| v.to_str().unwrap().split(','))
+        .any(|name| name.trim().eq_ignore_ascii_case("accept-encoding"))
+}
+
+fn maybe(response: &reqwest::Response, name: &str) -> Option<String> {
+    response
+        .headers()
+        .get(name)
+        .map(|v| v.to_str().unwrap().to_owned())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn precompressed_siblings_by_accept_encoding() {
+    let dist = compressed_dist();
+    let server = start(&dist).await;
+    let js = format!("/convoy-{HASH}.js");
+    let immutable = "public, max-age=31536000, immutable";
+    for (accept, encoding, body) in [
+        (Some("gzip, deflate, br, zstd"), Some("br"), &b"BR js"[..]),
+        (Some("br"), Some("br"), b"BR js"),
+        (Some("gzip"), Some("gzip"), b"GZIP js!"),
+        (Some("br;q=0, gzip"), Some("gzip"), b"GZIP js!"),
+        (Some("gzip;q=1, br;q=0.5"), Some("gzip"), b"GZIP js!"),
+        (Some("*"), Some("br"), b"BR js"),
+        (Some("identity"), None, b"export default 1;"),
+        (Some("gzip;q=0, br;q=0"), None, b"export default 1;"),
+        (None, None, b"export default 1;"),
+    ] {
+        let headers: Vec<_> = accept.map(|a| ("accept-encoding", a)).into_iter().collect();
+        let response = get_with(&server, &js, &headers).await;
+        assert_eq!(response.status(), 200, "{accept:?}");
+        assert_eq!(
+            maybe(&response, "content-encoding").as_deref(),
+            encoding,
+            "{accept:?}"
+        );
+        assert_eq!(
+            header(&response, "content-type"),
+            "text/javascript; charset=utf-8"
+        );
+        assert_eq!(header(&response, "cache-control"), immutable);
+        assert!(varies_by_encoding(&response), "{accept:?}");
+        assert_eq!(header(&response, "content-length"), body.len().to_string());
+        assert_eq!(&response.bytes().await.unwrap()[..], body, "{accept:?}");
+    }
+
+    // Only a gzip sibling: br is not invented; the content type stays the wasm one.
+    let wasm = get_with(
+        &server,
+        &format!("/convoy-{HASH}_bg.wasm"),
+        &[("accept-encoding", "br, gzip")],
+    )
+    .await;
+    assert_eq!(header(&wasm, "content-encoding"), "gzip");
+    assert_eq!(header(&wasm, "content-type"), "application/wasm");
+    assert_eq!(&wasm.bytes().await.unwrap()[..], b"GZIP wasm");
+
+    // No sibling: the original, still marked as varying.
+    let css = get_with(
+        &server,
+        &format!("/styles-{HASH}.css"),
+        &[("accept-encoding", "br, gzip")],
+    )
+    .await;
+    assert_eq!(maybe(&css, "content-encoding"), None);
+    assert!(varies_by_encoding(&css));
+    assert_eq!(&css.bytes().await.unwrap()[..], b"body{}");
+
+    // sw.js keeps its revalidate policy when compressed.
+    let sw = get_with(&server, "/sw.js", &[("accept-encoding", "br")]).await;
+    assert_eq!(header(&sw, "content-encoding"), "br");
+    assert_eq!(header(&sw, "cache-control"), "no-cache");
+    assert_eq!(
+        header(&sw, "content-type"),
+        "text/javascript; charset=utf-8"
+    );
+
+    // index.html (and the SPA fallback) is never served from a sibling.
+    for path in ["/", "/index.html", "/trucks/T-07"] {
+        let page = get_with(&server, path, &[("accept-encoding", "gzip")]).await;
+        assert_eq!(maybe(&page, "content-encoding"), None, "{path}");
+        assert!(!varies_by_encoding(&page), "{path}");
+        assert!(page.text().await.unwrap().contains("Convoy app"), "{path}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn compressed_answers_to_head_ranges_and_revalidation() {
+    let dist = compressed_dist();
+    let server = start(&dist).await;
+    let js = format!("/convoy-{HASH}.js");
+
+    // HEAD: the headers GET would send (the sibling's length and coding), no body.
+    let head = server
+        .client
+        .head(server.url(&js))
+        .header("accept-encoding", "br")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(head.status(), 200);
+    assert_eq!(header(&head, "content-encoding"), "br");
+    assert_eq!(header(&head, "content-length"), "5");
+    assert!(varies_by_encoding(&head));
+    assert!(head.bytes().await.unwrap().is_empty());
+
+    // A range request gets the original, whole (this server does not do ranges).
+    let ranged = get_with(
+        &server,
+        &js,
+        &[("accept-encoding", "br, gzip"), ("range", "bytes=0-3")],
+    )
+    .await;
+    assert_eq!(ranged.status(), 200);
+    assert_eq!(maybe(&ranged, "content-encoding"), None);
+    assert_eq!(&ranged.bytes().await.unwrap()[..], b"export default 1;");
+
+    // Each representation has its own ETag: a br one revalidates br, not gzip or identity.
+    let br = get_with(&server, &js, &[("accept-encoding", "br")]).await;
+    let gzip = get_with(&server, &js, &[("accept-encoding", "gzip")]).await;
+    let plain = server.get(&js).await;
+    let br_etag = header(&br, "etag");
+    assert_ne!(br_etag, header(&gzip, "etag"));
+    assert_ne!(br_etag, header(&plain, "etag"));
+    let again = get_with(
+        &server,
+        &js,
+        &[("accept-encoding", "br"), ("if-none-match", &br_etag)],
+    )
+    .await;
+    assert_eq!(again.status(), 304);
+    assert!(varies_by_encoding(&again));
+    assert_eq!(header(&again, "etag"), br_etag);
+    let other = get_with(
+        &server,
+        &js,
+        &[("accept-encoding", "gzip"), ("if-none-match", &br_etag)],
+    )
+    .await;
+    assert_eq!(other.status(), 200);
+    assert_eq!(header(&other, "content-encoding"), "gzip");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stale_or_escaping_siblings_are_ignored() {
+    let dist = compressed_dist();
+    // A sibling older than its original (the original rebuilt, the sibling left behind).
+    let br = dist.path().join(format!("convoy-{HASH}.js.br"));
+    let old = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+    std::fs::File::options()
+        .write(true)
+        .open(&br)
+        .unwrap()
+        .set_modified(old)
+        .unwrap();
+    // A sibling that is a symlink out of the dist directory.
+    let outside = TempDir::new("outside");
+    outside.write("secret.gz", b"SECRET");
+    std::os::unix::fs::symlink(
+        outside.path().join("secret.gz"),
+        dist.path().join(format!("styles-{HASH}.css.gz")),
+    )
+    .unwrap();
+    // A sibling stamped with its original's time in whole seconds, as brotli's CLI does: fresh.
+    let wasm = dist.path().join(format!("convoy-{HASH}_bg.wasm"));
+    let wasm_time = std::fs::metadata(&wasm).unwrap().modified().unwrap();
+    let since = wasm_time.duration_since(std::time::UNIX_EPOCH).unwrap();
+    let whole = std::time::UNIX_EPOCH + std::time::Duration::from_secs(since.as_secs());
+    for (path, time) in [
+        (wasm.clone(), wasm_time),
+        (wasm.with_extension("wasm.gz"), whole),
+    ] {
+        std::fs::File::options()
+            .write(true)
+            .open(path)
+            .unwrap()
+            .set_modified(time)
+            .unwrap();
+    }
+    let server = start(&dist).await;
+
+    let js = get_with(
+        &server,
+        &format!("/convoy-{HASH}.js"),
+        &[("accept-encoding", "br, gzip")],
+    )
+    .await;
+    assert_eq!(header(&js, "content-encoding"), "gzip");
+    let wasm = get_with(
+        &server,
+        &format!("/convoy-{HASH}_bg.wasm"),
+        &[("accept-encoding", "gzip")],
+    )
+    .await;
+    assert_eq!(header(&wasm, "content-encoding"), "gzip");
+    let css = get_with(
+        &server,
+        &format!("/styles-{HASH}.css"),
+        &[("accept-encoding", "gzip")],
+    )
+    .await;
+    assert_eq!(maybe(&css, "content-encoding"), None);
+    assert_eq!(&css.bytes().await.unwrap()[..], b"body{}");
+}

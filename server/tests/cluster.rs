@@ -176,10 +176,12 @@ async fn redis_down_then_restarted_empty_keeps_streams_open_then_resets_with_lar
         open.decoder.feed(&chunk);
         body.push_str(&String::from_utf8_lossy(&chunk));
     }
+    let mut previous = *before.last().unwrap();
     while let Some(event) = open.decoder.poll_event() {
         if event.event_type != "heartbeat" {
             let id: EventId = event.id.parse().unwrap();
-            assert!(id > *before.last().unwrap());
+            assert_eq!(id, previous + 1, "gap or repeat before the outage");
+            previous = id;
         }
     }
     let last = health(&b).await.latest_event_id;
@@ -187,9 +189,17 @@ async fn redis_down_then_restarted_empty_keeps_streams_open_then_resets_with_lar
     redis.start_again().await;
     let now = wait_health(&b, "never saw the new epoch", |h| h.ok && h.first_id > last).await;
     assert!(now.first_id > old_first);
-    // The open stream goes on, with ids larger than any before.
-    let next = open.next_envelope().await.id;
-    assert!(next > last, "{next} after {last}");
+    // The open stream goes on: what it had not sent before the outage (keep-alives may come
+    // first), then ids larger than any before.
+    loop {
+        let id = open.next_envelope().await.id;
+        if id > last {
+            break;
+        }
+        assert_eq!(id, previous + 1, "gap or repeat before the outage");
+        previous = id;
+    }
+    assert_eq!(previous, last, "events from before the outage were lost");
     // Resuming from before the restart, on any node, is a reset, then new ids.
     for server in [&a, &b] {
         let mut resumed = server.stream("", Some(&last.to_string())).await;
@@ -204,4 +214,33 @@ async fn redis_down_then_restarted_empty_keeps_streams_open_then_resets_with_lar
     assert_eq!(response.status(), 200);
     let reply: IngestReply = response.json().await.unwrap();
     assert!(reply.ids[0] > last);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn flushall_starts_a_new_epoch_with_larger_ids_and_old_ids_reset() {
+    let redis = RedisServer::start().await;
+    let dir = token_dir();
+    let a = node(&redis, &dir, true).await;
+    let b = node(&redis, &dir, false).await;
+    let mut open = b.stream("", None).await;
+    let before = read_ids(&mut open, 30).await;
+    assert_eq!(redis.command("FLUSHALL").await.as_deref(), Some("+OK"));
+    let seen_before = *before.last().unwrap();
+    let now = wait_health(&b, "never saw the new epoch", |h| h.first_id > seen_before).await;
+    // The open stream carries on: the rest of the old epoch, then the new one, increasing.
+    let mut previous = seen_before;
+    while previous < now.first_id {
+        let id = open.next_envelope().await.id;
+        assert!(id > previous, "{id} after {previous}");
+        previous = id;
+    }
+    for server in [&a, &b] {
+        let mut resumed = server.stream("", Some(&seen_before.to_string())).await;
+        let event = resumed.next().await.unwrap();
+        assert_eq!(event.event_type, "reset", "{event:?}");
+        assert!(resumed.next_envelope().await.id >= now.first_id);
+    }
+    // A node that starts now serves the whole fleet from the new epoch.
+    let late = node(&redis, &dir, false).await;
+    assert_eq!(late.snapshot().await.trucks.len(), 10);
 }

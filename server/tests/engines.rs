@@ -41,7 +41,7 @@ async fn file(replay: usize) -> Subject {
 }
 
 fn local(spec: &LogSpec, replay: usize, keep: Vec<Box<dyn std::any::Any + Send>>) -> Subject {
-    let engine = log::open(spec, FIRST, replay).unwrap();
+    let engine = log::open(spec, FIRST, replay, WINDOW).unwrap();
     let hub = Hub::open(engine, seed(), 100_000, WINDOW).unwrap();
     Subject {
         hub: Arc::new(hub),

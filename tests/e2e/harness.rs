@@ -244,6 +244,16 @@ impl Browser {
     /// Like `start`; `ignore_certificate_errors` accepts the server's self-signed certificate
     /// (`convoy-server --tls`, for HTTP/2).
     pub async fn start_with(ignore_certificate_errors: bool) -> Browser {
+        Browser::launch(ignore_certificate_errors, false).await
+    }
+
+    /// Like `start`, but without the switches chromedriver adds that turn background throttling
+    /// off: hidden tabs' timers run at most once a second, as in the browsers people use.
+    pub async fn start_throttled() -> Browser {
+        Browser::launch(false, true).await
+    }
+
+    async fn launch(ignore_certificate_errors: bool, throttled: bool) -> Browser {
         let port = free_port();
         let driver = Command::new(env_path("CHROMEDRIVER"))
             .arg(format!("--port={port}"))
@@ -271,9 +281,22 @@ impl Browser {
         if ignore_certificate_errors {
             args.push("--ignore-certificate-errors".into());
         }
+        let exclude: &[&str] = if throttled {
+            &[
+                "disable-background-timer-throttling",
+                "disable-backgrounding-occluded-windows",
+                "disable-renderer-backgrounding",
+            ]
+        } else {
+            &[]
+        };
         let capabilities: Capabilities = serde_json::from_value(json!({
             "browserName": "chrome",
-            "goog:chromeOptions": { "binary": "/usr/bin/chromium", "args": args },
+            "goog:chromeOptions": {
+                "binary": "/usr/bin/chromium",
+                "args": args,
+                "excludeSwitches": exclude,
+            },
         }))
         .expect("capabilities are an object");
         let url = format!("http://127.0.0.1:{port}");

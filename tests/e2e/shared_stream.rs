@@ -84,8 +84,16 @@ pub(crate) async fn one_stream(server: &Server) {
 /// serves them all, removes the leader with `remove`, and checks that another tab leads and that
 /// no tab lost or repeated an event.
 async fn failover(transport: &str, remove: impl AsyncFnOnce(&Browser, &WindowHandle)) {
+    failover_in(Browser::start().await, transport, remove).await;
+}
+
+/// `failover` in `browser` (e.g. one whose hidden tabs are throttled).
+async fn failover_in(
+    browser: Browser,
+    transport: &str,
+    remove: impl AsyncFnOnce(&Browser, &WindowHandle),
+) {
     let server = Server::start(&SERVER_ARGS).await;
-    let browser = Browser::start().await;
     let url = format!("{}/?transport={transport}", server.base);
     let mut tabs = open_tabs(&browser, &url, TABS).await;
     let before = all_past(&browser, &tabs, 0).await;
@@ -137,6 +145,31 @@ async fn twelve_tabs_survive_the_leader_renderer_crashing() {
         // A crashed tab stays open showing its error page; closing it is the user's next step.
         browser.close_tab(tab).await;
     })
+    .await;
+}
+
+/// A leader whose main thread hangs keeps its Web Lock: the successor notices the silence on the
+/// server's heartbeat clock, steals the lock and streams on; the hung tab, once it runs again,
+/// has lost the lock and follows. Hidden tabs' timers are throttled here, as in real browsers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn twelve_tabs_survive_the_leader_hanging_with_its_lock() {
+    let browser = Browser::start_throttled().await;
+    failover_in(
+        browser,
+        "leader",
+        async |browser: &Browser, tab: &WindowHandle| {
+            browser
+                .cdp(
+                    tab,
+                    "Runtime.evaluate",
+                    serde_json::json!({
+                        "expression": "setTimeout(() => { const end = Date.now() + 8000; \
+                                       while (Date.now() < end) {} }, 0); true"
+                    }),
+                )
+                .await;
+        },
+    )
     .await;
 }
 

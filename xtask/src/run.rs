@@ -164,16 +164,26 @@ pub fn test() -> Result<(), String> {
     }
 }
 
-/// `cargo xtask bench [tabs|load]`: real Chromium against the real server. `tabs` writes
+/// `cargo xtask bench [tabs|load|server]`: real Chromium against the real server. `tabs` writes
 /// bench/results.{md,json} (streams, latency, failover per transport and tab count); `load`
-/// writes bench/load.{md,json} (the app under 2 000 events/s, and its transfer size).
+/// writes bench/load.{md,json} (the app under 2 000 events/s, and its transfer size); `server`
+/// writes bench/server.{md,json} (fan-out against a plain axum broadcast server, every engine;
+/// no browser). Extra arguments after `server` go to the server bench (`--quick`,
+/// `--engines memory,file,redis`, `--only 10000`).
 pub fn bench(args: &[String]) -> Result<(), String> {
-    let which: Vec<&str> = match args.first().map(String::as_str) {
-        Some("tabs") => vec!["bench"],
-        Some("load") => vec!["bench_load"],
-        None => vec!["bench", "bench_load"],
-        Some(other) => return Err(format!("unknown bench {other:?}: use tabs or load")),
+    let (which, server): (Vec<&str>, bool) = match args.first().map(String::as_str) {
+        Some("tabs") => (vec!["bench"], false),
+        Some("load") => (vec!["bench_load"], false),
+        Some("server") => (vec![], true),
+        None => (vec!["bench", "bench_load"], true),
+        Some(other) => return Err(format!("unknown bench {other:?}: use tabs, load or server")),
     };
+    if server {
+        bench_server(args.get(1..).unwrap_or_default())?;
+    }
+    if which.is_empty() {
+        return Ok(());
+    }
     let tools = tools::ensure(Need::ALL)?;
     build_app(&tools)?;
     cargo(&["build", "--release", "-p", "convoy-server"], &[])?;
@@ -205,6 +215,27 @@ pub fn bench(args: &[String]) -> Result<(), String> {
         )?;
     }
     Ok(())
+}
+
+/// The server fan-out bench: convoy-server (memory, file, and three nodes on redis-server)
+/// against a plain axum broadcast server, each in its own process, one after the other.
+fn bench_server(extra: &[String]) -> Result<(), String> {
+    tools::ensure_redis()?;
+    cargo(&["build", "--release", "-p", "convoy-server"], &[])?;
+    let bin = target_dir().join("release/convoy-server");
+    let mut args: Vec<&str> = vec![
+        "run",
+        "--release",
+        "-p",
+        "convoy-server",
+        "--example",
+        "fanout",
+        "--",
+        "--out",
+        "bench",
+    ];
+    args.extend(extra.iter().map(String::as_str));
+    cargo(&args, &[("CONVOY_SERVER_BIN", bin.display().to_string())])
 }
 
 /// Builds the app into `dist/` with trunk, offline, in release mode.

@@ -45,6 +45,8 @@ pub fn ensure(need: Need) -> Result<Tools, String> {
     // wasm-bindgen-cli's own lock names a crate the registry no longer has: no --locked.
     ensure_cargo_tool("wasm-bindgen", "wasm-bindgen-cli", &bindgen, &[])?;
     let wasm_opt_dir = ensure_wasm_opt()?;
+    // Every release build needs it: trunk's post-build hook writes a `.br` beside each asset.
+    ensure_brotli()?;
     let chromedriver = PathBuf::from("/usr/bin/chromedriver");
     if need.browser {
         ensure_chromium(&chromedriver)?;
@@ -156,7 +158,7 @@ fn ensure_chromium(chromedriver: &Path) -> Result<(), String> {
 }
 
 /// Debian's redis-server (7.0 on bookworm): the tests start their own on a free port.
-fn ensure_redis() -> Result<(), String> {
+pub fn ensure_redis() -> Result<(), String> {
     if output("redis-server", &["--version"]).is_some() {
         return Ok(());
     }
@@ -169,6 +171,21 @@ fn ensure_redis() -> Result<(), String> {
     status("apt-get", &["install", "-y", "redis-server"])?;
     // The package starts a system service on :6379; Convoy's tests start their own.
     Ok(())
+}
+
+/// Debian's brotli (the CLI), which the release build's post-build hook (Trunk.toml) runs to
+/// write the `.br` sibling of each js, wasm and css file that convoy-server serves.
+fn ensure_brotli() -> Result<(), String> {
+    if output("brotli", &["--version"]).is_some() {
+        return Ok(());
+    }
+    let is_root = output("id", &["-u"]).is_some_and(|uid| uid.trim() == "0");
+    if !is_root {
+        return Err("brotli is missing: run `sudo apt-get install -y brotli`".into());
+    }
+    say("installing Debian's brotli");
+    status("apt-get", &["update"])?;
+    status("apt-get", &["install", "-y", "brotli"])
 }
 
 fn say(message: &str) {

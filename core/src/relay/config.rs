@@ -36,6 +36,11 @@ pub struct HubConfig {
     pub liveness_ms: u64,
     /// How long a claim round collects claims. Default 150 ms.
     pub claim_window_ms: u64,
+    /// While its leader relays server heartbeats (the server is the clock, see
+    /// `core::election`, "Taking over on the server's clock"), the successor follower takes
+    /// over after this much silence, without a claim round. Must exceed the server's heartbeat
+    /// interval (500 ms on streams Convoy opens) with room for a late one. Default 800 ms.
+    pub takeover_ms: u64,
     /// How long the leader coalesces watch changes before reopening the stream. Default 250 ms.
     pub resubscribe_debounce_ms: u64,
     /// Every tab re-announces its watch this often. Default 10 000 ms.
@@ -70,6 +75,7 @@ impl HubConfig {
             heartbeat_ms: 1_000,
             liveness_ms: 3_000,
             claim_window_ms: 150,
+            takeover_ms: 800,
             resubscribe_debounce_ms: 250,
             watch_refresh_ms: 10_000,
             peer_expiry_ms: 45_000,
@@ -101,6 +107,18 @@ impl HubConfig {
                 self.liveness_ms + self.claim_window_ms * 3 / 2 + HANDOVER_MARGIN_MS
             }
         }
+    }
+}
+
+impl HubConfig {
+    /// The failover bound for a leader that crashed (Lease mode) or hung (either mode) while
+    /// it relayed server heartbeats, when the successor's timers fire at most
+    /// `timer_slack_ms` late (0 for a visible tab, 1 000 for a hidden one): the successor takes
+    /// over `takeover_ms` after the last frame, its timer adds the slack, the handover the
+    /// margin. Not for a deep-hidden successor (timers once a minute): the claim rounds of
+    /// [`HubConfig::failover_bound_ms`] bound that case.
+    pub fn takeover_bound_ms(&self, timer_slack_ms: u64) -> u64 {
+        self.takeover_ms + timer_slack_ms + HANDOVER_MARGIN_MS
     }
 }
 

@@ -128,6 +128,10 @@ impl Tab {
     /// A frame, while this tab does not lead: requests for a snapshot are remembered (this tab
     /// may lead next), leader frames are taken from the leader it follows.
     pub(super) fn on_frame(&mut self, now_ms: u64, from: TabId, from_my_leader: bool, msg: TabMsg) {
+        if from_my_leader && matches!(msg, TabMsg::Heartbeat { server: true, .. }) {
+            // The leader's frames run on the server's clock (see `core::election`).
+            self.leader_clock = Some((from, now_ms));
+        }
         match msg {
             // A tab with no cursor has no state: its hello may have been lost (a service worker
             // still starting), so its next announcement gets the snapshot instead.

@@ -35,6 +35,14 @@ impl Peers {
         self.overheard.clear();
     }
 
+    /// Whether a tab other than `except` with an id below `me` was heard since `since_ms`: then
+    /// `me` is not the successor (see `core::election`, "Taking over on the server's clock").
+    pub(super) fn any_lower_since(&self, me: TabId, except: TabId, since_ms: u64) -> bool {
+        self.table
+            .range(..me)
+            .any(|(tab, peer)| *tab != except && peer.last_seen_ms >= since_ms)
+    }
+
     /// How many tabs this tab knows.
     pub(super) fn len(&self) -> usize {
         self.table.len()

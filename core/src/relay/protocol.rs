@@ -3,7 +3,7 @@
 //! apart from the hub so the wire format can be read (and versioned) on its own.
 
 use crate::election::{Seen, TabId, Term};
-use crate::wire::{is_valid_truck_id, Envelope, EventId, FleetSnapshot, Watch};
+use crate::wire::{is_valid_truck_id, required, Envelope, EventId, FleetSnapshot, Watch};
 use serde::{Deserialize, Serialize};
 
 use super::Connection;
@@ -61,8 +61,9 @@ pub struct TabFrame {
     pub msg: TabMsg,
 }
 
-/// The messages of the channel protocol (see the module docs' table).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// The messages of the channel protocol (see the module docs' table). On the wire, serde's
+/// internally tagged form (`{"type":"hello",...}`); read in one pass over [`FlatMsg`].
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum TabMsg {
     /// Any tab, on start and on `pageshow`: here is my watch and cursor. The leader answers
@@ -143,6 +144,98 @@ pub enum TabMsg {
         /// Consecutive links in id order.
         links: Vec<Link>,
     },
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum MsgKind {
+    Hello,
+    Watch,
+    SnapshotRequest,
+    Resend,
+    Claim,
+    Goodbye,
+    Leading,
+    Event,
+    Heartbeat,
+    Snapshot,
+    Replay,
+}
+
+/// Every field of every [`TabMsg`] (an `Event`'s are its [`Link`]'s). Deserializing the enum
+/// as serde derives it would buffer each frame's message in serde's `Content` first: 26 KB of
+/// wasm for this deserializer alone (issue 11).
+#[derive(Deserialize)]
+struct FlatMsg {
+    #[serde(rename = "type")]
+    kind: MsgKind,
+    watch: Option<Watch>,
+    cursor: Option<EventId>,
+    after: Option<EventId>,
+    term: Option<Term>,
+    union: Option<Watch>,
+    upstream: Option<Connection>,
+    server: Option<bool>,
+    to: Option<TabId>,
+    reset: Option<bool>,
+    snapshot: Option<FleetSnapshot>,
+    links: Option<Vec<Link>>,
+    event: Option<Envelope>,
+    prev: Option<EventId>,
+}
+
+impl<'de> Deserialize<'de> for TabMsg {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let m = FlatMsg::deserialize(deserializer)?;
+        let upstream = m.upstream.unwrap_or_else(Connection::unreported);
+        Ok(match m.kind {
+            MsgKind::Hello => TabMsg::Hello {
+                watch: required(m.watch, "watch")?,
+                cursor: m.cursor,
+            },
+            MsgKind::Watch => TabMsg::Watch {
+                watch: required(m.watch, "watch")?,
+                cursor: m.cursor,
+            },
+            MsgKind::SnapshotRequest => TabMsg::SnapshotRequest {
+                watch: required(m.watch, "watch")?,
+            },
+            MsgKind::Resend => TabMsg::Resend {
+                after: required(m.after, "after")?,
+                watch: required(m.watch, "watch")?,
+            },
+            MsgKind::Claim => TabMsg::Claim {
+                term: required(m.term, "term")?,
+            },
+            MsgKind::Goodbye => TabMsg::Goodbye,
+            MsgKind::Leading => TabMsg::Leading {
+                union: required(m.union, "union")?,
+                cursor: m.cursor,
+                upstream,
+            },
+            MsgKind::Event => TabMsg::Event(Link {
+                event: required(m.event, "event")?,
+                prev: required(m.prev, "prev")?,
+                union: required(m.union, "union")?,
+            }),
+            MsgKind::Heartbeat => TabMsg::Heartbeat {
+                union: required(m.union, "union")?,
+                cursor: m.cursor,
+                server: required(m.server, "server")?,
+                upstream,
+            },
+            MsgKind::Snapshot => TabMsg::Snapshot {
+                to: m.to,
+                watch: required(m.watch, "watch")?,
+                reset: required(m.reset, "reset")?,
+                snapshot: required(m.snapshot, "snapshot")?,
+            },
+            MsgKind::Replay => TabMsg::Replay {
+                to: required(m.to, "to")?,
+                links: required(m.links, "links")?,
+            },
+        })
+    }
 }
 
 impl TabMsg {

@@ -168,4 +168,12 @@ impl Sim {
             .hub_config(0, Watch::All)
             .failover_bound_ms(departure)
     }
+
+    /// The bound when the successor takes over on the server's clock, its timers up to
+    /// `timer_slack_ms` late (`HubConfig::takeover_bound_ms`).
+    pub fn takeover_bound(&self, timer_slack_ms: u64) -> u64 {
+        self.cfg
+            .hub_config(0, Watch::All)
+            .takeover_bound_ms(timer_slack_ms)
+    }
 }

@@ -20,6 +20,21 @@ const EVENTS: TableDefinition<u64, &[u8]> = TableDefinition::new("events");
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 /// `fleet` → the snapshot as JSON.
 const SNAPSHOT: TableDefinition<&str, &[u8]> = TableDefinition::new("snapshot");
+/// Idempotency key → the id its event got and when (8 + 8 bytes LE).
+const KEYS: TableDefinition<&str, &[u8]> = TableDefinition::new("keys");
+
+fn key_value(id: EventId, at_ms: u64) -> [u8; 16] {
+    let mut out = [0u8; 16];
+    out[..8].copy_from_slice(&id.to_le_bytes());
+    out[8..].copy_from_slice(&at_ms.to_le_bytes());
+    out
+}
+
+fn read_key_value(bytes: &[u8]) -> Option<(EventId, u64)> {
+    let id = u64::from_le_bytes(bytes.get(..8)?.try_into().ok()?);
+    let at = u64::from_le_bytes(bytes.get(8..16)?.try_into().ok()?);
+    Some((id, at))
+}
 
 /// The database file inside the data directory.
 pub const FILE_NAME: &str = "convoy.redb";
@@ -87,12 +102,19 @@ pub struct FileLog {
     /// The newest events, oldest first.
     cache: VecDeque<Logged>,
     cache_capacity: usize,
+    key_window_ms: u64,
 }
 
 impl FileLog {
     /// Opens (or creates) the log in `dir`. A new log's first id is `fresh_first_id`; an
-    /// existing one continues after the last id it issued. Keeps `cache` recent events in memory.
-    pub fn open(dir: &Path, fresh_first_id: EventId, cache: usize) -> Result<FileLog, LogError> {
+    /// existing one continues after the last id it issued. Keeps `cache` recent events in memory
+    /// and idempotency keys for `key_window` (pruned with the history).
+    pub fn open(
+        dir: &Path,
+        fresh_first_id: EventId,
+        cache: usize,
+        key_window: std::time::Duration,
+    ) -> Result<FileLog, LogError> {
         std::fs::create_dir_all(dir)
             .map_err(|e| LogError::Config(format!("cannot create {}: {e}", dir.display())))?;
         let path = dir.join(FILE_NAME);
@@ -103,6 +125,7 @@ impl FileLog {
             let mut meta = txn.open_table(META).map_err(store)?;
             txn.open_table(EVENTS).map_err(store)?;
             txn.open_table(SNAPSHOT).map_err(store)?;
+            txn.open_table(KEYS).map_err(store)?;
             let read =
                 |meta: &redb::Table<&str, u64>, key: &str| -> Result<Option<u64>, LogError> {
                     Ok(meta.get(key).map_err(store)?.map(|v| v.value()))
@@ -129,6 +152,7 @@ impl FileLog {
             snapshot_id,
             cache: VecDeque::new(),
             cache_capacity: cache,
+            key_window_ms: key_window.as_millis() as u64,
         };
         let read = log.db.begin_read().map_err(store)?;
         let events = read.open_table(EVENTS).map_err(store)?;
@@ -188,6 +212,29 @@ impl FileLog {
     }
 }
 
+impl FileLog {
+    /// Drops the idempotency keys older than the window.
+    fn prune_keys(&mut self, now_ms: u64) -> Result<(), LogError> {
+        let cutoff = now_ms.saturating_sub(self.key_window_ms);
+        let expired = |bytes: &[u8]| read_key_value(bytes).is_none_or(|(_, at)| at < cutoff);
+        let any = {
+            let read = self.db.begin_read().map_err(store)?;
+            let table = read.open_table(KEYS).map_err(store)?;
+            let mut rows = table.range::<&str>(..).map_err(store)?;
+            rows.any(|row| row.is_ok_and(|(_, v)| expired(v.value())))
+        };
+        if !any {
+            return Ok(());
+        }
+        let txn = self.db.begin_write().map_err(store)?;
+        {
+            let mut table = txn.open_table(KEYS).map_err(store)?;
+            table.retain(|_, v| !expired(v)).map_err(store)?;
+        }
+        txn.commit().map_err(store)
+    }
+}
+
 impl LogEngine for FileLog {
     fn describe(&self) -> String {
         format!("file:{}", self.dir.display())
@@ -195,6 +242,10 @@ impl LogEngine for FileLog {
 
     fn first_id(&self) -> EventId {
         self.first_id
+    }
+
+    fn blocks(&self) -> bool {
+        true
     }
 
     fn latest_id(&self) -> EventId {
@@ -205,7 +256,12 @@ impl LogEngine for FileLog {
         self.oldest.map_or(self.latest_id(), |id| id - 1)
     }
 
-    fn append(&mut self, batch: &[Prepared], now_ms: u64) -> Result<Vec<Logged>, LogError> {
+    fn append(
+        &mut self,
+        batch: &[Prepared],
+        keys: &[Option<String>],
+        now_ms: u64,
+    ) -> Result<Vec<Logged>, LogError> {
         if batch.is_empty() {
             return Ok(Vec::new());
         }
@@ -227,6 +283,15 @@ impl LogEngine for FileLog {
             let mut meta = txn.open_table(META).map_err(store)?;
             meta.insert("next_id", first + batch.len() as u64)
                 .map_err(store)?;
+            let mut key_table = txn.open_table(KEYS).map_err(store)?;
+            for (offset, key) in keys.iter().enumerate() {
+                if let Some(key) = key {
+                    let value = key_value(first + offset as u64, now_ms);
+                    key_table
+                        .insert(key.as_str(), value.as_slice())
+                        .map_err(store)?;
+                }
+            }
         }
         // Dropping an uncommitted transaction aborts it: on any error above nothing is stored.
         txn.commit().map_err(store)?;
@@ -266,6 +331,7 @@ impl LogEngine for FileLog {
     }
 
     fn trim(&mut self, retention: Retention, now_ms: u64) -> Result<u64, LogError> {
+        self.prune_keys(now_ms)?;
         let (Some(oldest), Some(through)) = (self.oldest, self.trim_through(retention, now_ms)?)
         else {
             return Ok(0);
@@ -322,13 +388,64 @@ impl LogEngine for FileLog {
             let event: FleetEvent = serde_json::from_str(stored.data).map_err(store)?;
             tail.push((id, event));
         }
-        Ok(Recovered { snapshot, tail })
+        let key_table = read.open_table(KEYS).map_err(store)?;
+        let mut keys = Vec::new();
+        for row in key_table.range::<&str>(..).map_err(store)? {
+            let (k, v) = row.map_err(store)?;
+            if let Some((id, at)) = read_key_value(v.value()) {
+                keys.push((k.value().to_owned(), id, at));
+            }
+        }
+        Ok(Recovered {
+            snapshot,
+            tail,
+            keys,
+        })
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use convoy_core::wire::TruckStatus;
+
+    #[test]
+    fn keys_are_stored_with_their_events_and_pruned_after_the_window() {
+        let dir = std::env::temp_dir().join(format!(
+            "convoy-file-keys-{}-{}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos()
+        ));
+        let window = std::time::Duration::from_secs(1);
+        let event = |n| {
+            Prepared::new(FleetEvent::Status {
+                truck: "T-01".into(),
+                at_ms: 1,
+                status: TruckStatus::Idle,
+                next_stop: n,
+            })
+        };
+        {
+            let mut log = FileLog::open(&dir, 100, 10, window).unwrap();
+            log.append(&[event(0), event(1)], &[Some("a".into()), None], 1_000)
+                .unwrap();
+            log.append(&[event(2)], &[Some("b".into())], 1_800).unwrap();
+        }
+        let mut log = FileLog::open(&dir, 100, 10, window).unwrap();
+        let mut keys = log.recover().unwrap().keys;
+        keys.sort();
+        assert_eq!(
+            keys,
+            [("a".to_owned(), 100, 1_000), ("b".to_owned(), 102, 1_800)]
+        );
+        log.trim(Retention::Events(1_000), 2_500).unwrap();
+        assert_eq!(log.recover().unwrap().keys, [("b".to_owned(), 102, 1_800)]);
+        drop(log);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 
     #[test]
     fn values_round_trip_and_truncation_is_caught() {

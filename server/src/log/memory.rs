@@ -57,7 +57,12 @@ impl LogEngine for MemoryLog {
             .map_or(self.latest_id(), |(_, e)| e.id - 1)
     }
 
-    fn append(&mut self, batch: &[Prepared], now_ms: u64) -> Result<Vec<Logged>, LogError> {
+    fn append(
+        &mut self,
+        batch: &[Prepared],
+        _keys: &[Option<String>],
+        now_ms: u64,
+    ) -> Result<Vec<Logged>, LogError> {
         let mut out = Vec::with_capacity(batch.len());
         for prepared in batch {
             let logged = Logged::encode(

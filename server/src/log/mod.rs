@@ -71,6 +71,8 @@ pub struct Recovered {
     pub snapshot: Option<FleetSnapshot>,
     /// Events after the snapshot's `last_event_id`, oldest first.
     pub tail: Vec<(EventId, FleetEvent)>,
+    /// Idempotency keys still stored: key, the id its event got, when it was appended (ms).
+    pub keys: Vec<(String, EventId, u64)>,
 }
 
 /// Why the log could not do what was asked.
@@ -201,9 +203,16 @@ pub trait LogEngine: Send {
     /// [`LogEngine::latest_id`] when nothing is retained.
     fn floor(&self) -> EventId;
 
-    /// Stores `batch` atomically with the next ids, in order; returns them as logged. On an
-    /// error nothing of the batch is stored and no id is used.
-    fn append(&mut self, batch: &[Prepared], now_ms: u64) -> Result<Vec<Logged>, LogError>;
+    /// Stores `batch` atomically with the next ids, in order, with each event's idempotency key
+    /// (`keys[i]` for `batch[i]`; engines that outlive the process keep them, so a retry after
+    /// a restart is still a no-op); returns the events as logged. On an error nothing of the
+    /// batch is stored and no id is used.
+    fn append(
+        &mut self,
+        batch: &[Prepared],
+        keys: &[Option<String>],
+        now_ms: u64,
+    ) -> Result<Vec<Logged>, LogError>;
 
     /// Every retained event after `after`, oldest first. Call with `after >= floor()`.
     fn read_after(&self, after: EventId) -> Result<Vec<Logged>, LogError>;
@@ -228,20 +237,32 @@ pub trait LogEngine: Send {
         )))
     }
 
+    /// Whether calls wait for a disk (the hub then makes them on a blocking thread).
+    fn blocks(&self) -> bool {
+        false
+    }
+
     /// A shared log started a new epoch at `first_id` (Redis restarted empty or flushed).
     fn set_first_id(&mut self, _first_id: EventId) {}
 }
 
 /// Opens the engine `spec` names. `fresh_first_id` is the first id of a log that has none yet,
-/// `replay` how many recent events are kept in memory for resuming.
+/// `replay` how many recent events are kept in memory for resuming, `key_window` how long
+/// idempotency keys are kept.
 pub fn open(
     spec: &LogSpec,
     fresh_first_id: EventId,
     replay: usize,
+    key_window: Duration,
 ) -> Result<Box<dyn LogEngine>, LogError> {
     Ok(match spec {
         LogSpec::Memory => Box::new(memory::MemoryLog::new(fresh_first_id, replay)),
-        LogSpec::File(dir) => Box::new(file::FileLog::open(dir, fresh_first_id, replay)?),
+        LogSpec::File(dir) => Box::new(file::FileLog::open(
+            dir,
+            fresh_first_id,
+            replay,
+            key_window,
+        )?),
         LogSpec::Redis(url) => {
             return Err(LogError::Config(format!(
                 "{url} is opened with redis::RedisLog::load (it is async)"

@@ -337,7 +337,12 @@ impl RedisLog {
         view.adopt_all(ring, last_id);
         Ok(Loaded {
             view,
-            recovered: Recovered { snapshot, tail },
+            // The keys live in Redis, where the append script reads them.
+            recovered: Recovered {
+                snapshot,
+                tail,
+                keys: Vec::new(),
+            },
             last_id,
         })
     }

@@ -1,0 +1,231 @@
+//! Fan-out of published events to the open streams; the hub calls it under its lock, so every
+//! stream sees events in id order and joins at an exact id.
+//!
+//! Streams that follow every truck (nearly all of them) share one broadcast channel: publishing
+//! is one send whatever the number of streams, each stream holds only a cursor into the shared
+//! ring, and leaving is dropping that cursor. A stream that falls more than the capacity behind
+//! is found at publish time from the id it last took, marked lagged and its connection closed
+//! (a stalled client stops hyper from polling the body, so nothing short of that frees it).
+//! Streams that follow a few trucks keep a queue of their own, filled with their trucks' events.
+//! Both are kept by stream id, so a stream leaves in O(1).
+
+use crate::log::Logged;
+use convoy_core::wire::Watch;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use tokio::sync::{broadcast, mpsc};
+use tokio_util::sync::CancellationToken;
+
+/// Why a stream has nothing more to read right now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TryRecvError {
+    /// Nothing queued yet.
+    Empty,
+    /// The stream lagged or the server is closing it: it ends.
+    Closed,
+}
+
+/// A stream's live events.
+#[derive(Debug)]
+pub enum Live {
+    /// Every event, from the shared channel.
+    All {
+        rx: broadcast::Receiver<(u64, Logged)>,
+        /// The sequence number of the event last taken, read by the publisher to find streams
+        /// that lag. Counted in events, not ids: ids jump at a shared log's new epoch.
+        taken: Arc<AtomicU64>,
+        lagged: Arc<AtomicBool>,
+    },
+    /// A few trucks' events, in a queue of the stream's own.
+    Queue(mpsc::Receiver<Logged>),
+}
+
+impl Live {
+    /// The next event; `None` once the stream lagged or the hub is gone.
+    pub async fn recv(&mut self) -> Option<Logged> {
+        match self {
+            Live::All { rx, taken, lagged } => {
+                if lagged.load(Ordering::Acquire) {
+                    return None;
+                }
+                match rx.recv().await {
+                    Ok((seq, event)) => {
+                        taken.store(seq, Ordering::Release);
+                        Some(event)
+                    }
+                    Err(_) => {
+                        lagged.store(true, Ordering::Release);
+                        None
+                    }
+                }
+            }
+            Live::Queue(rx) => rx.recv().await,
+        }
+    }
+
+    /// The next event if one is queued.
+    pub fn try_recv(&mut self) -> Result<Logged, TryRecvError> {
+        match self {
+            Live::All { rx, taken, lagged } => {
+                if lagged.load(Ordering::Acquire) {
+                    return Err(TryRecvError::Closed);
+                }
+                match rx.try_recv() {
+                    Ok((seq, event)) => {
+                        taken.store(seq, Ordering::Release);
+                        Ok(event)
+                    }
+                    Err(broadcast::error::TryRecvError::Empty) => Err(TryRecvError::Empty),
+                    Err(_) => {
+                        lagged.store(true, Ordering::Release);
+                        Err(TryRecvError::Closed)
+                    }
+                }
+            }
+            Live::Queue(rx) => rx.try_recv().map_err(|e| match e {
+                mpsc::error::TryRecvError::Empty => TryRecvError::Empty,
+                mpsc::error::TryRecvError::Disconnected => TryRecvError::Closed,
+            }),
+        }
+    }
+}
+
+struct Follower {
+    taken: Arc<AtomicU64>,
+    lagged: Arc<AtomicBool>,
+    on_lag: Option<CancellationToken>,
+}
+
+struct Filtered {
+    watch: Watch,
+    tx: mpsc::Sender<Logged>,
+    lagged: Arc<AtomicBool>,
+    on_lag: Option<CancellationToken>,
+}
+
+/// The open streams.
+pub struct Fanout {
+    all: broadcast::Sender<(u64, Logged)>,
+    /// Events published so far.
+    seq: u64,
+    followers: HashMap<u64, Follower>,
+    filtered: HashMap<u64, Filtered>,
+    capacity: usize,
+}
+
+fn signal(lagged: &AtomicBool, on_lag: &Option<CancellationToken>) {
+    lagged.store(true, Ordering::Release);
+    if let Some(token) = on_lag {
+        token.cancel();
+    }
+}
+
+impl Fanout {
+    /// Streams may fall `capacity` events behind (their own events, for a filtered stream).
+    pub fn new(capacity: usize) -> Fanout {
+        let capacity = capacity.max(1);
+        Fanout {
+            // One more slot than a stream may lag: a stream that is exactly at its limit still
+            // finds everything it has not read.
+            all: broadcast::channel(capacity + 1).0,
+            seq: 0,
+            followers: HashMap::new(),
+            filtered: HashMap::new(),
+            capacity,
+        }
+    }
+
+    /// Adds stream `id`; it receives every event published after this call. Returns its live
+    /// events and its lagged flag.
+    pub fn subscribe(
+        &mut self,
+        id: u64,
+        watch: Watch,
+        on_lag: Option<CancellationToken>,
+    ) -> (Live, Arc<AtomicBool>) {
+        let lagged = Arc::new(AtomicBool::new(false));
+        let live = match watch {
+            Watch::All => {
+                let taken = Arc::new(AtomicU64::new(self.seq));
+                self.followers.insert(
+                    id,
+                    Follower {
+                        taken: taken.clone(),
+                        lagged: lagged.clone(),
+                        on_lag,
+                    },
+                );
+                Live::All {
+                    rx: self.all.subscribe(),
+                    taken,
+                    lagged: lagged.clone(),
+                }
+            }
+            watch => {
+                let (tx, rx) = mpsc::channel(self.capacity);
+                self.filtered.insert(
+                    id,
+                    Filtered {
+                        watch,
+                        tx,
+                        lagged: lagged.clone(),
+                        on_lag,
+                    },
+                );
+                Live::Queue(rx)
+            }
+        };
+        (live, lagged)
+    }
+
+    /// Sends `event` to every stream that follows its truck; streams that fall more than the
+    /// capacity behind are signalled and dropped.
+    pub fn publish(&mut self, event: &Logged) {
+        if !self.followers.is_empty() {
+            self.seq += 1;
+            let _ = self.all.send((self.seq, event.clone()));
+            let capacity = self.capacity as u64;
+            let seq = self.seq;
+            self.followers.retain(|_, f| {
+                let behind = seq.saturating_sub(f.taken.load(Ordering::Acquire));
+                if behind > capacity {
+                    signal(&f.lagged, &f.on_lag);
+                    return false;
+                }
+                true
+            });
+        }
+        if !self.filtered.is_empty() {
+            self.filtered.retain(|_, f| {
+                if !f.watch.includes(&event.truck) {
+                    return true;
+                }
+                match f.tx.try_send(event.clone()) {
+                    Ok(()) => true,
+                    Err(mpsc::error::TrySendError::Full(_)) => {
+                        signal(&f.lagged, &f.on_lag);
+                        false
+                    }
+                    Err(mpsc::error::TrySendError::Closed(_)) => false,
+                }
+            });
+        }
+    }
+
+    /// Drops stream `id`.
+    pub fn remove(&mut self, id: u64) {
+        self.followers.remove(&id);
+        self.filtered.remove(&id);
+    }
+
+    /// How many streams are open.
+    pub fn len(&self) -> usize {
+        self.followers.len() + self.filtered.len()
+    }
+
+    /// Whether no stream is open.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
