@@ -278,6 +278,7 @@ enum FleetEventKind {
     Status,
     Alert,
     AlertCleared,
+    AlertAcked,
 }
 
 /// Every field of every [`FleetEvent`] variant.
@@ -300,6 +301,8 @@ struct FlatFleetEvent {
     alert: Option<Alert>,
     #[serde(rename = "kind")]
     alert_kind: Option<AlertKind>,
+    alert_id: Option<EventId>,
+    by: Option<String>,
 }
 
 impl<'de> Deserialize<'de> for FleetEvent {
@@ -334,6 +337,12 @@ impl<'de> Deserialize<'de> for FleetEvent {
                 truck,
                 at_ms,
                 kind: required(f.alert_kind, "kind")?,
+            },
+            FleetEventKind::AlertAcked => FleetEvent::AlertAcked {
+                truck,
+                at_ms,
+                alert_id: required(f.alert_id, "alert_id")?,
+                by: required(f.by, "by")?,
             },
         })
     }
