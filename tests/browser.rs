@@ -132,9 +132,11 @@ impl TableHarness {
 fn fleet() -> Vec<Rc<TruckState>> {
     let mut delayed = (*truck("T-03", "Zoe", TruckStatus::Delayed, 40.0, 0)).clone();
     delayed.alerts.push(Alert {
+        id: 1,
         kind: AlertKind::Delay,
         message: "15 min late".into(),
         raised_ms: 0,
+        acked: None,
     });
     vec![
         truck("T-02", "Ana", TruckStatus::EnRoute, 80.0, 0),
@@ -206,6 +208,7 @@ async fn truck_panel_turns_stale_when_updates_stop() {
         now_ms: 1_000_000 + 2_000,
         speed_history: Default::default(),
         on_close: None,
+        on_ack: None,
     };
     Renderer::<TruckPanel>::with_root_and_props(root.clone(), fresh).render();
     yew::scheduler::flush().await;
@@ -220,6 +223,7 @@ async fn truck_panel_turns_stale_when_updates_stop() {
         now_ms: 1_000_000 + STALE_AFTER_MS + 5_000,
         speed_history: Default::default(),
         on_close: None,
+        on_ack: None,
     };
     Renderer::<TruckPanel>::with_root_and_props(stale_root.clone(), stale).render();
     yew::scheduler::flush().await;

@@ -62,9 +62,11 @@ fn truck(id: &str, status: TruckStatus, x: f32, y: f32) -> TruckState {
 
 fn alert(kind: AlertKind, message: &str, raised_ms: u64) -> Alert {
     Alert {
+        id: raised_ms,
         kind,
         message: message.into(),
         raised_ms,
+        acked: None,
     }
 }
 
@@ -766,6 +768,52 @@ async fn map_places_each_truck_as_a_linked_dot_coloured_by_status() {
 }
 
 // ---- the fleet page's alert feed and "Add to board" ----
+
+#[wasm_bindgen_test]
+async fn alert_feed_shows_who_acknowledged_and_a_button_for_the_rest() {
+    let mut a = truck("T-01", TruckStatus::Delayed, 0.0, 0.0);
+    a.alerts.push(alert(AlertKind::Delay, "15 min late", 1_000));
+    let mut b = truck("T-03", TruckStatus::EnRoute, 0.0, 0.0);
+    let mut acked = alert(AlertKind::Temperature, "Reefer at 9.1 °C", 5_000);
+    acked.acked = Some(convoy_core::wire::AlertAck {
+        by: "ana".into(),
+        at_ms: 6_000,
+    });
+    b.alerts.push(acked);
+    let trucks = [Rc::new(a), Rc::new(b)];
+    let alerts: Rc<Vec<AlertEntry>> = Rc::new(alert_feed(trucks.iter(), 50));
+    let asked = Rc::new(RefCell::new(Vec::new()));
+    let on_ack = {
+        let asked = asked.clone();
+        Callback::from(move |id: u64| asked.borrow_mut().push(id))
+    };
+    let root = test_root();
+    render_routed(
+        &root,
+        &MemoryHistory::new(),
+        html! { <AlertFeed {alerts} {on_ack} /> },
+    );
+    yew::scheduler::flush().await;
+
+    let items = all(&root, ".alert-feed [aria-live='polite'] li.alert-item");
+    assert_eq!(attr(&items[0], "data-alert-id"), "5000");
+    assert!(items[0].class_list().contains("acked"));
+    assert!(items[0]
+        .text_content()
+        .unwrap_or_default()
+        .contains("Acknowledged by ana"));
+    assert!(items[0].query_selector("button.ack").unwrap().is_none());
+    assert!(items[1].class_list().contains("raised"));
+    let button = find(&items[1], "button.ack");
+    assert_eq!(attr(&button, "aria-label"), "Acknowledge Delay on T-01");
+    button.unchecked_into::<HtmlElement>().click();
+    yew::scheduler::flush().await;
+    assert_eq!(*asked.borrow(), [1_000]);
+    assert!(find(&root, ".alert-feed h2")
+        .text_content()
+        .unwrap_or_default()
+        .contains("1 unacknowledged"));
+}
 
 #[wasm_bindgen_test]
 async fn alert_feed_lists_newest_first_with_links_in_a_polite_live_region() {

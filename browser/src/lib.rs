@@ -4,6 +4,7 @@
 //! the app and the worker bins build on it. Compiled for wasm32 only (empty elsewhere).
 #![cfg(target_arch = "wasm32")]
 
+pub mod alerts;
 pub mod api;
 pub mod capabilities;
 pub mod channel;

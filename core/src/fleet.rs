@@ -1,7 +1,9 @@
 //! Fleet state and how events change it. `Fleet::apply` is pure and idempotent per event id, so
 //! the server's snapshot, a leader's last-value cache and the app's reducer all share it.
 
-use crate::wire::{Envelope, EventId, FleetEvent, FleetSnapshot, TruckState, Watch};
+use crate::wire::{
+    Alert, AlertAck, Envelope, EventId, FleetEvent, FleetSnapshot, TruckState, Watch,
+};
 use std::collections::BTreeMap;
 
 /// The latest state of every known truck.
@@ -127,9 +129,36 @@ pub fn apply_to_truck(truck: &mut TruckState, envelope: &Envelope) -> Applied {
         }
         FleetEvent::Alert { alert, .. } => {
             truck.alerts.retain(|a| a.kind != alert.kind);
-            truck.alerts.push(alert.clone());
+            truck.alerts.push(Alert {
+                id: envelope.id,
+                acked: None,
+                ..alert.clone()
+            });
         }
         FleetEvent::AlertCleared { kind, .. } => truck.alerts.retain(|a| a.kind != *kind),
+        FleetEvent::AlertAcked {
+            alert_id,
+            by,
+            at_ms,
+            ..
+        } => {
+            // The first acknowledgement stands; one for an alert already gone changes nothing
+            // but the truck's cursor.
+            if let Some(alert) = truck
+                .alerts
+                .iter_mut()
+                .find(|a| a.id == *alert_id && a.acked.is_none())
+            {
+                alert.acked = Some(AlertAck {
+                    by: by.clone(),
+                    at_ms: *at_ms,
+                });
+            }
+            // An acknowledgement is not news from the truck: its `updated_ms` (the stale
+            // warning's clock) stays.
+            truck.last_event_id = envelope.id;
+            return Applied::Changed;
+        }
     }
     truck.updated_ms = envelope.event.at_ms();
     truck.last_event_id = envelope.id;
@@ -139,7 +168,7 @@ pub fn apply_to_truck(truck: &mut TruckState, envelope: &Envelope) -> Applied {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wire::{Alert, AlertKind, Point, TruckStatus};
+    use crate::wire::{AlertKind, Point, TruckStatus};
 
     fn truck(id: &str) -> TruckState {
         TruckState {
@@ -190,9 +219,11 @@ mod tests {
                 truck: "T-01".into(),
                 at_ms: id,
                 alert: Alert {
+                    id: 0,
                     kind,
                     message: "m".into(),
                     raised_ms: id,
+                    acked: None,
                 },
             },
         }
@@ -238,6 +269,59 @@ mod tests {
         let alerts = &fleet.get("T-01").unwrap().alerts;
         assert_eq!(alerts.len(), 1);
         assert_eq!(alerts[0].kind, AlertKind::Temperature);
+    }
+
+    fn ack(id: u64, alert_id: u64, by: &str) -> Envelope {
+        Envelope {
+            id,
+            event: FleetEvent::AlertAcked {
+                truck: "T-01".into(),
+                at_ms: id * 10,
+                alert_id,
+                by: by.into(),
+            },
+        }
+    }
+
+    #[test]
+    fn alerts_take_their_raising_events_id_and_the_first_ack_stands() {
+        let mut fleet = fleet();
+        fleet.apply(&alert(11, AlertKind::Delay));
+        fleet.apply(&alert(12, AlertKind::Temperature));
+        let ids: Vec<u64> = fleet
+            .get("T-01")
+            .unwrap()
+            .alerts
+            .iter()
+            .map(|a| a.id)
+            .collect();
+        assert_eq!(ids, [11, 12]);
+        assert_eq!(fleet.apply(&ack(13, 12, "ana")), Applied::Changed);
+        assert_eq!(fleet.apply(&ack(14, 12, "ben")), Applied::Changed);
+        assert_eq!(fleet.apply(&ack(13, 12, "cy")), Applied::Stale);
+        let truck = fleet.get("T-01").unwrap();
+        assert_eq!(truck.alerts[0].acked, None);
+        assert_eq!(
+            truck.alerts[1].acked,
+            Some(AlertAck {
+                by: "ana".into(),
+                at_ms: 130
+            })
+        );
+        assert_eq!(truck.updated_ms, 12, "an ack is not news from the truck");
+        assert_eq!(truck.last_event_id, 14);
+        // A new alert of the kind replaces the acknowledged one, unacknowledged, with its own id.
+        fleet.apply(&alert(15, AlertKind::Temperature));
+        let replaced = &fleet.get("T-01").unwrap().alerts[1];
+        assert_eq!((replaced.id, replaced.acked.clone()), (15, None));
+        // Acking an alert that is gone changes nothing but the cursor.
+        assert_eq!(fleet.apply(&ack(16, 12, "ana")), Applied::Changed);
+        assert!(fleet
+            .get("T-01")
+            .unwrap()
+            .alerts
+            .iter()
+            .all(|a| a.acked.is_none()));
     }
 
     #[test]

@@ -7,6 +7,7 @@
 //! - [`wire`]: the fleet's event and snapshot types, as they travel;
 //! - [`fleet`]: the fleet state and how events apply to it;
 //! - [`election`]: which tab leads;
+//! - [`notice`]: which alerts become desktop notifications, where the stream is held;
 //! - [`relay`]: the hub every tab and worker runs (cursor, gap repair, leadership, peers);
 //! - [`transport`]: which transport a tab uses, from plain facts about the browser;
 //! - [`delivery`]: what a tab delivered, for diagnostics;
@@ -15,6 +16,7 @@
 pub mod delivery;
 pub mod election;
 pub mod fleet;
+pub mod notice;
 pub mod relay;
 pub mod sse;
 pub mod transport;

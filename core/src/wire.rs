@@ -91,12 +91,30 @@ impl AlertKind {
     }
 }
 
-/// An alert raised on a truck; it stays on the truck until an `alert_cleared` event.
+/// An alert raised on a truck; it stays on the truck until an `alert_cleared` event of its kind
+/// or a newer alert of its kind replaces it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Alert {
+    /// The alert's stable id: the id of the `alert` event that raised it. Producers leave it 0
+    /// (ids are assigned by the event log); [`crate::fleet::Fleet::apply`] sets it from the
+    /// envelope, so snapshots carry it, and a client reading the stream takes the event's id.
+    #[serde(default)]
+    pub id: EventId,
     pub kind: AlertKind,
     pub message: String,
     pub raised_ms: u64,
+    /// Who acknowledged it and when; `None` until an `alert_acked` event.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acked: Option<AlertAck>,
+}
+
+/// An operator's acknowledgement of an alert.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AlertAck {
+    /// The operator (the token's `sub`).
+    pub by: String,
+    /// When, Unix ms (the server's clock).
+    pub at_ms: u64,
 }
 
 /// A reefer trailer's allowed temperature band, in °C.
@@ -232,6 +250,14 @@ pub enum FleetEvent {
         at_ms: u64,
         kind: AlertKind,
     },
+    /// An operator acknowledged alert `alert_id` (`POST /api/alerts/{alert_id}/ack`). The first
+    /// acknowledgement of an alert stands; a later one for the same alert changes nothing.
+    AlertAcked {
+        truck: TruckId,
+        at_ms: u64,
+        alert_id: EventId,
+        by: String,
+    },
 }
 
 /// A required field of a flattened tagged enum (see [`FleetEvent`]'s `Deserialize`): serde's
@@ -252,6 +278,7 @@ enum FleetEventKind {
     Status,
     Alert,
     AlertCleared,
+    AlertAcked,
 }
 
 /// Every field of every [`FleetEvent`] variant.
@@ -274,6 +301,8 @@ struct FlatFleetEvent {
     alert: Option<Alert>,
     #[serde(rename = "kind")]
     alert_kind: Option<AlertKind>,
+    alert_id: Option<EventId>,
+    by: Option<String>,
 }
 
 impl<'de> Deserialize<'de> for FleetEvent {
@@ -309,6 +338,12 @@ impl<'de> Deserialize<'de> for FleetEvent {
                 at_ms,
                 kind: required(f.alert_kind, "kind")?,
             },
+            FleetEventKind::AlertAcked => FleetEvent::AlertAcked {
+                truck,
+                at_ms,
+                alert_id: required(f.alert_id, "alert_id")?,
+                by: required(f.by, "by")?,
+            },
         })
     }
 }
@@ -320,7 +355,8 @@ impl FleetEvent {
             FleetEvent::Telemetry { truck, .. }
             | FleetEvent::Status { truck, .. }
             | FleetEvent::Alert { truck, .. }
-            | FleetEvent::AlertCleared { truck, .. } => truck,
+            | FleetEvent::AlertCleared { truck, .. }
+            | FleetEvent::AlertAcked { truck, .. } => truck,
         }
     }
 
@@ -330,7 +366,8 @@ impl FleetEvent {
             FleetEvent::Telemetry { at_ms, .. }
             | FleetEvent::Status { at_ms, .. }
             | FleetEvent::Alert { at_ms, .. }
-            | FleetEvent::AlertCleared { at_ms, .. } => *at_ms,
+            | FleetEvent::AlertCleared { at_ms, .. }
+            | FleetEvent::AlertAcked { at_ms, .. } => *at_ms,
         }
     }
 
@@ -341,11 +378,18 @@ impl FleetEvent {
             FleetEvent::Status { .. } => "status",
             FleetEvent::Alert { .. } => "alert",
             FleetEvent::AlertCleared { .. } => "alert_cleared",
+            FleetEvent::AlertAcked { .. } => "alert_acked",
         }
     }
 
     /// Every event name the stream may carry, for `addEventListener`.
-    pub const NAMES: [&'static str; 4] = ["telemetry", "status", "alert", "alert_cleared"];
+    pub const NAMES: [&'static str; 5] = [
+        "telemetry",
+        "status",
+        "alert",
+        "alert_cleared",
+        "alert_acked",
+    ];
 }
 
 /// A fleet event with its id: the unit relayed between server, tabs and workers.
@@ -661,5 +705,27 @@ mod tests {
         assert_eq!(env.id, 42);
         assert!(decode_event("status", &json, "42").is_err());
         assert!(decode_event("alert_cleared", &json, "x").is_err());
+    }
+
+    #[test]
+    fn alert_acked_round_trips_and_alerts_without_ids_still_read() {
+        let event = FleetEvent::AlertAcked {
+            truck: "T-01".into(),
+            at_ms: 7,
+            alert_id: 41,
+            by: "ana".into(),
+        };
+        let json = serde_json::to_string(&event).unwrap();
+        assert!(json.contains("\"type\":\"alert_acked\""), "{json}");
+        assert_eq!(
+            decode_event("alert_acked", &json, "42").unwrap().event,
+            event
+        );
+        // Producers from before alert ids (and ingest) send no `id` and no `acked`.
+        let old = r#"{"type":"alert","truck":"T-01","at_ms":1,"alert":{"kind":"delay","message":"m","raised_ms":1}}"#;
+        let FleetEvent::Alert { alert, .. } = decode_event("alert", old, "9").unwrap().event else {
+            panic!("not an alert");
+        };
+        assert_eq!((alert.id, alert.acked), (0, None));
     }
 }

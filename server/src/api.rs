@@ -2,6 +2,7 @@
 //! `/api` route answers with.
 
 use crate::auth::{Operator, Scope};
+use crate::hub::{AckError, Acked};
 use crate::producer;
 use crate::stats::StatsReport;
 use crate::AppState;
@@ -9,7 +10,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
-use convoy_core::wire::{EventId, FleetMap, FleetSnapshot, Route, TruckDetail};
+use convoy_core::wire::{EventId, FleetEvent, FleetMap, FleetSnapshot, Route, TruckDetail};
 use serde::{Deserialize, Serialize};
 
 /// An error answered as `{"error": "..."}` with its status.
@@ -159,6 +160,76 @@ pub async fn health(State(app): State<AppState>) -> Json<Health> {
 /// `GET /api/stats`: open streams and totals.
 pub async fn stats(State(app): State<AppState>) -> Json<StatsReport> {
     Json(app.stats.report(app.hub.latest_id()))
+}
+
+/// The body of a successful `POST /api/alerts/{alert_id}/ack`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AckReceipt {
+    pub truck: String,
+    pub alert_id: EventId,
+    /// The operator, and when (server's clock, Unix ms).
+    pub by: String,
+    pub at_ms: u64,
+    /// The `alert_acked` event's id in the log.
+    pub event_id: EventId,
+}
+
+/// The name an acknowledgement records when sign-in is off.
+pub const ANONYMOUS_OPERATOR: &str = "operator";
+
+/// `POST /api/alerts/{alert_id}/ack`: records who acknowledged the alert and when, as an
+/// `alert_acked` event in the log that every stream including the truck carries. 404 for an
+/// alert that is not active on one of the operator's trucks (outside the scope looks like
+/// unknown), 409 when it was acknowledged already (naming by whom).
+pub async fn ack_alert(
+    State(app): State<AppState>,
+    Extension(operator): Extension<Operator>,
+    Path(alert_id): Path<String>,
+) -> Result<Json<AckReceipt>, ApiError> {
+    let alert_id: EventId = alert_id
+        .parse()
+        .map_err(|_| ApiError::not_found(format!("unknown alert {alert_id:?}")))?;
+    let by = operator
+        .name
+        .clone()
+        .unwrap_or_else(|| ANONYMOUS_OPERATOR.to_owned());
+    let scope = operator.scope.clone();
+    let now_ms = app.settings.clock.now_ms();
+    match app
+        .hub
+        .ack(alert_id, move |truck| scope.includes(truck), by, now_ms)
+        .await
+    {
+        Ok(Acked {
+            event_id,
+            event:
+                FleetEvent::AlertAcked {
+                    truck,
+                    at_ms,
+                    alert_id,
+                    by,
+                },
+        }) => Ok(Json(AckReceipt {
+            truck,
+            alert_id,
+            by,
+            at_ms,
+            event_id,
+        })),
+        Ok(Acked { event, .. }) => Err(ApiError {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            message: format!("unexpected event {}", event.name()),
+        }),
+        Err(e @ AckError::Unknown(_)) => Err(ApiError::not_found(e.to_string())),
+        Err(e @ AckError::AlreadyAcked { .. }) => Err(ApiError {
+            status: StatusCode::CONFLICT,
+            message: e.to_string(),
+        }),
+        Err(AckError::Log(e)) => Err(ApiError {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            message: format!("the event log could not take the acknowledgement: {e}"),
+        }),
+    }
 }
 
 /// Any other path under `/api`.

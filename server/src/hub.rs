@@ -13,8 +13,8 @@ use crate::log::redis::RedisLog;
 use crate::log::{plan_resume, LogEngine, LogError, Logged, Prepared, ResumePlan, Retention};
 use convoy_core::fleet::Fleet;
 use convoy_core::wire::{
-    Envelope, EventId, FleetEvent, FleetSnapshot, Point, ResetNotice, TruckState, TruckStatus,
-    Watch,
+    AlertAck, Envelope, EventId, FleetEvent, FleetSnapshot, Point, ResetNotice, TruckState,
+    TruckStatus, Watch,
 };
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -350,6 +350,57 @@ impl Hub {
             .map(|s| (s.key, Prepared::new(s.event)))
             .collect();
         let mut inner = self.lock();
+        self.append_locked(&mut inner, prepared, now_ms)
+    }
+
+    /// Acknowledges alert `alert_id` for operator `by`, when `in_scope` says the alert's truck
+    /// is theirs: appends an `alert_acked` event like any other (the log records who and when,
+    /// the fleet and every stream whose watch includes the truck get it). With a local engine
+    /// the check and the append happen under the hub's lock, so of two concurrent
+    /// acknowledgements exactly one is appended and the other is [`AckError::AlreadyAcked`].
+    /// With a shared log two nodes may both append one; `Fleet::apply` keeps the first, on every
+    /// node and client alike.
+    pub async fn ack(
+        self: &Arc<Self>,
+        alert_id: EventId,
+        in_scope: impl Fn(&str) -> bool + Send + 'static,
+        by: String,
+        now_ms: u64,
+    ) -> Result<Acked, AckError> {
+        if self.remote.is_none() {
+            let hub = self.clone();
+            return tokio::task::spawn_blocking(move || {
+                let mut inner = hub.lock();
+                let event = ack_event(&inner.fleet, alert_id, &in_scope, by, now_ms)?;
+                let outcome = hub.append_locked(
+                    &mut inner,
+                    vec![(None, Prepared::new(event.clone()))],
+                    now_ms,
+                )?;
+                Ok(Acked {
+                    event_id: outcome[0].id(),
+                    event,
+                })
+            })
+            .await
+            .map_err(|e| AckError::Log(LogError::Store(e.to_string())))?;
+        }
+        let event = ack_event(&self.lock().fleet, alert_id, &in_scope, by, now_ms)?;
+        let outcome = self
+            .append_async(vec![event.clone().into()], now_ms)
+            .await?;
+        Ok(Acked {
+            event_id: outcome[0].id(),
+            event,
+        })
+    }
+
+    fn append_locked(
+        &self,
+        inner: &mut MutexGuard<'_, Inner>,
+        prepared: Vec<(Option<String>, Prepared)>,
+        now_ms: u64,
+    ) -> Result<Vec<Outcome>, LogError> {
         inner.keys.expire(now_ms);
         // For each submission: its earlier id, or the batch index of its first copy.
         let mut earlier: Vec<Option<Result<EventId, usize>>> = vec![None; prepared.len()];
@@ -392,7 +443,7 @@ impl Hub {
         inner.since_snapshot += fresh_index.len() as u64;
         if inner.since_snapshot >= SNAPSHOT_EVERY {
             // The events are stored; a failed snapshot only means a longer rebuild at start.
-            if let Err(e) = save_snapshot(&mut inner) {
+            if let Err(e) = save_snapshot(inner) {
                 crate::log_line(format_args!(
                     "convoy-server: cannot store the fleet snapshot: {e}"
                 ));
@@ -488,6 +539,64 @@ impl Hub {
     pub fn floor(&self) -> EventId {
         self.lock().engine.floor()
     }
+}
+
+/// An acknowledgement that was appended.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Acked {
+    /// The `alert_acked` event's id.
+    pub event_id: EventId,
+    /// The `alert_acked` event.
+    pub event: FleetEvent,
+}
+
+/// Why an acknowledgement was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum AckError {
+    /// No active alert has this id among the operator's trucks (cleared, replaced, never
+    /// raised, or on a truck outside the scope: existence does not leak).
+    #[error("no alert {0} among this operator's trucks")]
+    Unknown(EventId),
+    /// The alert was acknowledged already.
+    #[error("alert {alert_id} was acknowledged by {} already", ack.by)]
+    AlreadyAcked { alert_id: EventId, ack: AlertAck },
+    #[error(transparent)]
+    Log(#[from] LogError),
+}
+
+/// The `alert_acked` event for `alert_id`, when it is an active, unacknowledged alert of a truck
+/// `in_scope` accepts.
+fn ack_event(
+    fleet: &Fleet,
+    alert_id: EventId,
+    in_scope: &dyn Fn(&str) -> bool,
+    by: String,
+    now_ms: u64,
+) -> Result<FleetEvent, AckError> {
+    // 0 is no event's id: alerts kept from before alerts had ids carry it.
+    if alert_id == 0 {
+        return Err(AckError::Unknown(alert_id));
+    }
+    let (truck, alert) = fleet
+        .trucks()
+        .filter(|truck| in_scope(&truck.id))
+        .find_map(|truck| {
+            let alert = truck.alerts.iter().find(|a| a.id == alert_id)?;
+            Some((truck, alert))
+        })
+        .ok_or(AckError::Unknown(alert_id))?;
+    if let Some(ack) = &alert.acked {
+        return Err(AckError::AlreadyAcked {
+            alert_id,
+            ack: ack.clone(),
+        });
+    }
+    Ok(FleetEvent::AlertAcked {
+        truck: truck.id.clone(),
+        at_ms: now_ms,
+        alert_id,
+        by,
+    })
 }
 
 fn snapshot_of(inner: &Inner) -> FleetSnapshot {

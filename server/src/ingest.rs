@@ -214,6 +214,11 @@ pub fn validate(value: serde_json::Value, now_ms: u64) -> Result<Submission, Str
             FleetEvent::NAMES.join(", ")
         ));
     }
+    if kind == "alert_acked" {
+        return Err(
+            "alert_acked events come from operators: POST /api/alerts/{alert_id}/ack".into(),
+        );
+    }
     let event: FleetEvent = serde_json::from_value(serde_json::Value::Object(object))
         .map_err(|e| format!("invalid {kind} event: {e}"))?;
     if !is_valid_truck_id(event.truck()) {

@@ -287,6 +287,7 @@ pub fn router(state: AppState, origins: &[String], tls: bool) -> Router {
         .route("/map", get(api::map))
         .route("/stats", get(api::stats))
         .route("/stream", get(stream::stream))
+        .route("/alerts/{alert_id}/ack", post(api::ack_alert))
         .route_layer(middleware::from_fn_with_state(state.clone(), auth::require));
     let api = Router::new()
         .route(

@@ -36,6 +36,14 @@ fn next_build() -> std::path::PathBuf {
         .collect::<Vec<_>>()
         .join("\n");
     std::fs::write(to.join("sw.js"), stamped).expect("write sw.js");
+    // The release build's precompressed siblings still hold the old build, and the server
+    // serves a sibling written within the same second as fresh: a deployment rebuilds them,
+    // this copy drops them.
+    for changed in ["index.html", "sw.js"] {
+        for sibling in ["br", "gz"] {
+            let _ = std::fs::remove_file(to.join(format!("{changed}.{sibling}")));
+        }
+    }
     to
 }
 

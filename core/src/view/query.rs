@@ -133,6 +133,32 @@ pub struct AlertEntry {
     pub alert: Alert,
 }
 
+/// How many active alerts on `trucks` no operator has acknowledged yet (the title's and the
+/// nav's count).
+pub fn unacked_alert_count<'a, T: AsRef<TruckState> + 'a>(
+    trucks: impl IntoIterator<Item = &'a T>,
+) -> usize {
+    trucks
+        .into_iter()
+        .map(|t| {
+            t.as_ref()
+                .alerts
+                .iter()
+                .filter(|a| a.acked.is_none())
+                .count()
+        })
+        .sum()
+}
+
+/// The document title: `(3) Convoy` with unacknowledged alerts, `Convoy` without.
+pub fn document_title(unacked: usize) -> String {
+    if unacked == 0 {
+        "Convoy".to_owned()
+    } else {
+        format!("({unacked}) Convoy")
+    }
+}
+
 /// Every alert still active on `trucks`, newest first (ties by truck id, then kind, so the feed
 /// does not shuffle between renders), at most `limit` of them. A cleared alert leaves the feed
 /// with the `alert_cleared` event that removed it from its truck.
@@ -231,9 +257,11 @@ mod tests {
     fn fleet() -> Vec<TruckState> {
         let mut delayed = truck("T-03", "Zoe", TruckStatus::Delayed, 40.0);
         delayed.alerts.push(Alert {
+            id: 1,
             kind: AlertKind::Delay,
             message: "late".into(),
             raised_ms: 0,
+            acked: None,
         });
         vec![
             truck("T-02", "Ana", TruckStatus::EnRoute, 80.0),
@@ -319,11 +347,37 @@ mod tests {
     }
 
     #[test]
+    fn unacknowledged_alerts_count_in_the_title() {
+        let mut trucks = fleet();
+        let alert = |id, acked: Option<&str>| Alert {
+            id,
+            kind: AlertKind::Delay,
+            message: "m".into(),
+            raised_ms: id,
+            acked: acked.map(|by| crate::wire::AlertAck {
+                by: by.into(),
+                at_ms: 1,
+            }),
+        };
+        // T-03 (trucks[1]) has one unacknowledged alert already.
+        trucks[0].alerts.push(alert(2, None));
+        trucks[1].alerts.push(alert(3, Some("ana")));
+        trucks[2].alerts.push(alert(4, None));
+        let trucks: Vec<std::rc::Rc<TruckState>> =
+            trucks.into_iter().map(std::rc::Rc::new).collect();
+        assert_eq!(unacked_alert_count(trucks.iter()), 3);
+        assert_eq!(document_title(3), "(3) Convoy");
+        assert_eq!(document_title(0), "Convoy");
+    }
+
+    #[test]
     fn alert_feed_is_newest_first_and_bounded() {
         let alert = |kind, raised_ms| Alert {
+            id: raised_ms,
             kind,
             message: "m".into(),
             raised_ms,
+            acked: None,
         };
         let mut trucks = fleet();
         trucks[0].alerts.push(alert(AlertKind::Temperature, 50));

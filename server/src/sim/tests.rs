@@ -131,6 +131,7 @@ fn two_hours_of_driving_cycle_statuses_and_raise_and_clear_alerts() {
                     assert_eq!(was, Some(true), "cleared but not raised: {event:?}");
                     cleared.insert(*kind);
                 }
+                FleetEvent::AlertAcked { .. } => panic!("the simulator never acknowledges"),
             }
         }
     }

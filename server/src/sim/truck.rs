@@ -493,10 +493,13 @@ impl Truck {
     ) {
         let active = self.alerts.iter().any(|a| a.kind == kind);
         if !active && raise {
+            // Its id is the raising event's, assigned by the log.
             let alert = Alert {
+                id: 0,
                 kind,
                 message: message(),
                 raised_ms: now_ms,
+                acked: None,
             };
             self.alerts.push(alert.clone());
             out.push(FleetEvent::Alert {

@@ -2,7 +2,8 @@
 
 use crate::web::components::status_chip::StatusChip;
 use crate::web::hooks::{
-    use_automatic_transport, use_feed_status, use_now, use_sign_out, SessionState,
+    use_automatic_transport, use_feed_status, use_now, use_sign_out, use_unacked_alerts,
+    SessionState,
 };
 use crate::web::route::Route;
 use yew::prelude::*;
@@ -18,12 +19,20 @@ pub fn nav_bar() -> Html {
         _ => None,
     };
     let on_use_automatic = use_automatic_transport();
+    let unacked = use_unacked_alerts();
     html! {
         <header class="nav-bar">
             <a class="skip-link" href="#main">{ "Skip to content" }</a>
             <Link<Route> to={Route::Fleet} classes="brand">{ "Convoy" }</Link<Route>>
             <nav aria-label="Main">
-                <Link<Route> to={Route::Fleet}>{ "Fleet" }</Link<Route>>
+                <Link<Route> to={Route::Fleet}>{ "Fleet" }
+                    if unacked > 0 {
+                        <span class="alert-count" title="Unacknowledged alerts">
+                            { format!(" ({unacked})") }
+                            <span class="visually-hidden">{ " unacknowledged alerts" }</span>
+                        </span>
+                    }
+                </Link<Route>>
                 <Link<Route> to={Route::Board}>{ "Board" }</Link<Route>>
                 <Link<Route> to={Route::Map}>{ "Map" }</Link<Route>>
                 <Link<Route> to={Route::Diagnostics}>{ "Diagnostics" }</Link<Route>>

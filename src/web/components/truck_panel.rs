@@ -6,7 +6,7 @@ use crate::web::hooks::SPEED_WINDOW_MS;
 use convoy_core::view::format::{
     format_age, format_clock, format_delay, format_duration_minutes, is_late,
 };
-use convoy_core::wire::{Route, TruckState};
+use convoy_core::wire::{EventId, Route, TruckState};
 use std::rc::Rc;
 use yew::prelude::*;
 
@@ -23,6 +23,9 @@ pub struct TruckPanelProps {
     pub speed_history: Rc<Vec<(u64, f32)>>,
     #[prop_or_default]
     pub on_close: Option<Callback<()>>,
+    /// Acknowledge the alert with this id; without it the panel only shows who acknowledged.
+    #[prop_or_default]
+    pub on_ack: Option<Callback<EventId>>,
 }
 
 impl PartialEq for TruckPanelProps {
@@ -32,6 +35,7 @@ impl PartialEq for TruckPanelProps {
             && self.now_ms / 1000 == other.now_ms / 1000
             && Rc::ptr_eq(&self.speed_history, &other.speed_history)
             && self.on_close == other.on_close
+            && self.on_ack == other.on_ack
     }
 }
 
@@ -43,6 +47,7 @@ pub fn truck_panel(props: &TruckPanelProps) -> Html {
         now_ms,
         speed_history,
         on_close,
+        on_ack,
     } = props;
     let age_ms = now_ms.saturating_sub(truck.updated_ms);
     let stale = age_ms > STALE_AFTER_MS;
@@ -98,8 +103,23 @@ pub fn truck_panel(props: &TruckPanelProps) -> Html {
                 </ol>
             }
             <ul class="alerts" aria-label="Alerts">
-                { for truck.alerts.iter().map(|a| html! {
-                    <li class="alert-tag">{ format!("{}: {}", a.kind.label(), a.message) }</li>
+                { for truck.alerts.iter().map(|a| {
+                    let id = a.id;
+                    html! {
+                        <li key={a.id.to_string()} class={classes!("alert-tag", if a.acked.is_some() { "acked" } else { "raised" })}
+                            data-alert-id={a.id.to_string()}>
+                            { format!("{}: {}", a.kind.label(), a.message) }
+                            if let Some(ack) = &a.acked {
+                                <span class="alert-acked">
+                                    { format!(" · acknowledged by {} at {}", ack.by, format_clock(ack.at_ms)) }
+                                </span>
+                            } else if let Some(on_ack) = on_ack {
+                                <button type="button" class="ack"
+                                    aria-label={format!("Acknowledge {} on {}", a.kind.label(), truck.id)}
+                                    onclick={on_ack.reform(move |_: MouseEvent| id)}>{ "Acknowledge" }</button>
+                            }
+                        </li>
+                    }
                 }) }
             </ul>
         </article>

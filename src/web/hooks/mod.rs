@@ -3,6 +3,7 @@
 
 mod event_value;
 
+mod use_alerts;
 mod use_automatic_transport;
 mod use_board;
 mod use_feed;
@@ -15,6 +16,7 @@ mod use_speed_history;
 mod use_truck_detail;
 
 pub use event_value::{input_value, select_value};
+pub use use_alerts::{use_ack_alert, use_unacked_alerts, AckHandle};
 pub use use_automatic_transport::use_automatic_transport;
 pub use use_board::{use_board, use_saved_board, BoardHandle};
 pub use use_feed::{use_feed, use_feed_status, use_fleet, use_truck, use_watch, FeedHandle};

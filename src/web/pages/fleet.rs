@@ -4,7 +4,9 @@
 
 use crate::web::components::alert_feed::AlertFeed;
 use crate::web::components::fleet_table::{FleetTable, ROW_HEIGHT_PX};
-use crate::web::hooks::{use_fleet, use_now, use_row_window, use_saved_board, use_watch};
+use crate::web::hooks::{
+    use_ack_alert, use_fleet, use_now, use_row_window, use_saved_board, use_watch,
+};
 use convoy_core::view::query::{alert_feed, TableQuery};
 use convoy_core::wire::Watch;
 use std::rc::Rc;
@@ -20,6 +22,7 @@ pub fn fleet_page() -> Html {
     let now_ms = use_now(1_000);
     let query = use_state_eq(TableQuery::default);
     let board = use_saved_board();
+    let ack = use_ack_alert();
     let body_ref = use_node_ref();
     let total = fleet.as_ref().map_or(0, |f| f.trucks.len());
     let window = use_row_window(body_ref.clone(), ROW_HEIGHT_PX, total);
@@ -33,7 +36,7 @@ pub fn fleet_page() -> Html {
             let alerts = Rc::new(alert_feed(trucks.iter(), ALERT_FEED_LIMIT));
             html! {
                 <div class="fleet-layout">
-                    <AlertFeed {alerts} />
+                    <AlertFeed {alerts} on_ack={ack.on_ack} error={ack.error} />
                     <FleetTable {trucks} query={(*query).clone()} {now_ms} {on_query} {board}
                         {body_ref} window={Some(window)} />
                 </div>

@@ -3,7 +3,8 @@
 use crate::web::components::board_link::BoardLink;
 use crate::web::components::truck_panel::TruckPanel;
 use crate::web::hooks::{
-    use_now, use_saved_board, use_speed_history, use_truck, use_truck_route, use_watch, RouteFetch,
+    use_ack_alert, use_now, use_saved_board, use_speed_history, use_truck, use_truck_route,
+    use_watch, RouteFetch,
 };
 use crate::web::route::Route;
 use convoy_core::wire::{is_valid_truck_id, Watch};
@@ -28,6 +29,7 @@ pub fn truck_page(TruckPageProps { id }: &TruckPageProps) -> Html {
     let speed_history = use_speed_history(truck.clone());
     let board = use_saved_board();
     let now_ms = use_now(1_000);
+    let ack = use_ack_alert();
     let back = html! { <Link<Route> to={Route::Fleet}>{ "Back to the fleet" }</Link<Route>> };
     match (truck, route) {
         (_, RouteFetch::Unknown) => html! {
@@ -50,7 +52,10 @@ pub fn truck_page(TruckPageProps { id }: &TruckPageProps) -> Html {
             };
             html! {
                 <div class="single-panel">
-                    <TruckPanel {truck} {route} {now_ms} {speed_history} />
+                    <TruckPanel {truck} {route} {now_ms} {speed_history} on_ack={Some(ack.on_ack)} />
+                    if let Some(error) = ack.error {
+                        <p class="alert-error" role="alert">{ error }</p>
+                    }
                     <p class="panel-actions">
                         { back.clone() }
                         <BoardLink {layout} classes="add-to-board">{ label }</BoardLink>

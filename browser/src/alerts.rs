@@ -1,0 +1,71 @@
+//! Acknowledging an alert: `POST api/alerts/{alert_id}/ack` with the session cookie. The answer
+//! is only a receipt: every tab, this one included, learns of the acknowledgement from the
+//! `alert_acked` event on its feed, like every other operator's tabs.
+
+use crate::api::{api_url, with_credentials};
+use convoy_core::wire::EventId;
+use js_sys::{Function, Promise, Reflect};
+use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::JsFuture;
+
+/// Why an acknowledgement was not recorded, as the operator should read it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AckError {
+    /// 409: someone acknowledged it first (the message names them).
+    AlreadyAcked(String),
+    /// 404: cleared or replaced meanwhile, or not this operator's truck.
+    Gone,
+    Failed(String),
+}
+
+impl std::fmt::Display for AckError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AckError::AlreadyAcked(message) | AckError::Failed(message) => f.write_str(message),
+            AckError::Gone => f.write_str("this alert is no longer active"),
+        }
+    }
+}
+
+impl std::error::Error for AckError {}
+
+/// Acknowledges alert `alert_id` as the signed-in operator.
+pub async fn ack(alert_id: EventId) -> Result<(), AckError> {
+    let init = with_credentials();
+    init.set_method("POST");
+    let global = js_sys::global();
+    let fetch: Function = Reflect::get(&global, &"fetch".into())
+        .and_then(|f| f.dyn_into())
+        .map_err(|_| AckError::Failed("this browser cannot fetch".into()))?;
+    let url = api_url(&format!("api/alerts/{alert_id}/ack"));
+    let promise: Promise = fetch
+        .call2(&global, &url.into(), &init)
+        .and_then(|p| p.dyn_into())
+        .map_err(|_| AckError::Failed("the request could not start".into()))?;
+    let response: web_sys::Response = JsFuture::from(promise)
+        .await
+        .map_err(|_| AckError::Failed("the server is unreachable".into()))?
+        .dyn_into()
+        .map_err(|_| AckError::Failed("not a response".into()))?;
+    if response.ok() {
+        return Ok(());
+    }
+    let status = response.status();
+    let text = match response.text() {
+        Ok(promise) => JsFuture::from(promise)
+            .await
+            .ok()
+            .and_then(|t| t.as_string())
+            .unwrap_or_default(),
+        Err(_) => String::new(),
+    };
+    let message = serde_json::from_str::<serde_json::Value>(&text)
+        .ok()
+        .and_then(|v| v["error"].as_str().map(str::to_owned))
+        .unwrap_or_else(|| format!("the server answered {status}"));
+    Err(match status {
+        409 => AckError::AlreadyAcked(message),
+        404 => AckError::Gone,
+        _ => AckError::Failed(message),
+    })
+}
