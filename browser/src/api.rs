@@ -53,9 +53,19 @@ pub fn api_url(path: &str) -> String {
     }
 }
 
+/// `name` resolved against the document's base URL (trunk's public URL), never a hard-coded
+/// absolute path.
+pub fn script_url(name: &str) -> Result<String, wasm_bindgen::JsValue> {
+    let base = web_sys::window()
+        .and_then(|w| w.document())
+        .and_then(|d| d.base_uri().ok().flatten())
+        .ok_or_else(|| wasm_bindgen::JsValue::from_str("no document base URL"))?;
+    Ok(web_sys::Url::new_with_base(name, &base)?.href())
+}
+
 /// `script` resolved against the document's base URL, carrying the API origin for the worker.
 pub fn worker_script_url(script: &str) -> Result<String, wasm_bindgen::JsValue> {
-    let url = crate::worker_port::script_url(script)?;
+    let url = script_url(script)?;
     let base = api_base();
     if base.is_empty() {
         return Ok(url);

@@ -90,16 +90,6 @@ impl Drop for WorkerPort {
     }
 }
 
-/// `name` resolved against the document's base URL (trunk's public URL), never a hard-coded
-/// absolute path.
-pub fn script_url(name: &str) -> Result<String, JsValue> {
-    let base = web_sys::window()
-        .and_then(|w| w.document())
-        .and_then(|d| d.base_uri().ok().flatten())
-        .ok_or_else(|| JsValue::from_str("no document base URL"))?;
-    Ok(web_sys::Url::new_with_base(name, &base)?.href())
-}
-
 /// The service worker's script, at the root of the app's public URL (its scope).
 pub const SERVICE_WORKER_SCRIPT: &str = "sw.js";
 
@@ -154,7 +144,7 @@ impl ServiceWorkerPort {
         }
         let target = std::rc::Rc::new(std::cell::RefCell::new(ServiceWorkerTarget::default()));
         let url = crate::api::worker_script_url(SERVICE_WORKER_SCRIPT)?;
-        let scope = script_url("./")?;
+        let scope = crate::api::script_url("./")?;
         let options = web_sys::RegistrationOptions::new();
         options.set_scope(&scope);
         let registering = container.register_with_options(&url, &options);

@@ -1,5 +1,5 @@
 //! The JSON routes under `/api` (the stream lives in `stream.rs`), and the JSON error every
-//! `/api` route answers with.
+//! `/api` route answers with (from `error`).
 
 use crate::auth::{Operator, Scope};
 use crate::hub::{AckError, Acked};
@@ -8,43 +8,11 @@ use crate::stats::StatsReport;
 use crate::AppState;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use convoy_core::wire::{EventId, FleetEvent, FleetMap, FleetSnapshot, Route, TruckDetail};
 use serde::{Deserialize, Serialize};
 
-/// An error answered as `{"error": "..."}` with its status.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{message}")]
-pub struct ApiError {
-    pub status: StatusCode,
-    pub message: String,
-}
-
-impl ApiError {
-    /// 400 with `message`.
-    pub fn bad_request(message: impl Into<String>) -> ApiError {
-        ApiError {
-            status: StatusCode::BAD_REQUEST,
-            message: message.into(),
-        }
-    }
-
-    /// 404 with `message`.
-    pub fn not_found(message: impl Into<String>) -> ApiError {
-        ApiError {
-            status: StatusCode::NOT_FOUND,
-            message: message.into(),
-        }
-    }
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let body = Json(serde_json::json!({ "error": self.message }));
-        (self.status, body).into_response()
-    }
-}
+pub use crate::error::ApiError;
 
 /// `GET /api/fleet`: every truck of the operator's scope, consistent with `last_event_id`.
 pub async fn fleet(

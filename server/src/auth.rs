@@ -11,7 +11,7 @@
 //! scope, so existence does not leak) and the stream (which ends when the token expires, with a
 //! `signed_out` event). Without keys, auth is off and every request sees every truck.
 
-use crate::api::ApiError;
+use crate::error::ApiError;
 use crate::AppState;
 use axum::extract::{Request, State};
 use axum::http::header::{AUTHORIZATION, COOKIE, SET_COOKIE};

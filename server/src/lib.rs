@@ -9,7 +9,8 @@
 //! - `fanout`: the open streams: one shared channel for streams that follow every truck;
 //! - `ingest`: `POST /api/ingest`, events pushed by an operator's backend;
 //! - `stream`: `GET /api/stream`, the SSE feed;
-//! - `api`: the JSON routes and their error body;
+//! - `api`: the JSON routes;
+//! - `error`: the JSON error every `/api` route answers with;
 //! - `auth`: sign-in (signed tokens, the session cookie) and each operator's scope;
 //! - `headers`: CORS for the app's origins, and the security headers;
 //! - `assets`: the built app and the SPA fallback;
@@ -21,6 +22,7 @@ pub mod api;
 pub mod assets;
 pub mod auth;
 pub mod conn;
+pub mod error;
 pub mod fanout;
 pub mod headers;
 pub mod hub;

@@ -5,8 +5,8 @@
 //! The notice lives outside the Yew tree (a fixed element at the end of `<body>`): it belongs to
 //! the page, not to any route.
 
-use convoy_browser::api::worker_script_url;
-use convoy_browser::worker_port::{script_url, SERVICE_WORKER_SCRIPT};
+use convoy_browser::api::{script_url, worker_script_url};
+use convoy_browser::worker_port::SERVICE_WORKER_SCRIPT;
 use gloo_events::EventListener;
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
