@@ -81,3 +81,17 @@ pub fn with_credentials() -> web_sys::RequestInit {
     init.set_credentials(web_sys::RequestCredentials::Include);
     init
 }
+
+/// The global `fetch` of `url` with `init`, which windows and workers both have.
+pub async fn fetch(
+    url: &str,
+    init: &web_sys::RequestInit,
+) -> Result<web_sys::Response, wasm_bindgen::JsValue> {
+    use wasm_bindgen::JsCast;
+    let global = js_sys::global();
+    let fetch: js_sys::Function = js_sys::Reflect::get(&global, &"fetch".into())?.dyn_into()?;
+    let promise: js_sys::Promise = fetch.call2(&global, &url.into(), init)?.dyn_into()?;
+    wasm_bindgen_futures::JsFuture::from(promise)
+        .await?
+        .dyn_into()
+}

@@ -101,9 +101,7 @@ impl<H: HubHost> HubLoop<H> {
 
     /// A handle for listeners and callbacks.
     pub fn handle(&self) -> HubHandle<H> {
-        HubHandle {
-            state: Rc::downgrade(&self.state),
-        }
+        handle_of(&self.state)
     }
 
     /// A clean close: the hub says goodbye (so the next leader starts at once), then the stream,
@@ -170,9 +168,7 @@ fn pump<H: HubHost>(state: &Rc<RefCell<State<H>>>) {
         let Some(output) = output else { break };
         execute(state, output);
     }
-    let handle = HubHandle {
-        state: Rc::downgrade(state),
-    };
+    let handle = handle_of(state);
     let deferred = {
         let mut guard = state.borrow_mut();
         arm_timer(&mut guard, &handle);
@@ -185,9 +181,7 @@ fn pump<H: HubHost>(state: &Rc<RefCell<State<H>>>) {
 }
 
 fn execute<H: HubHost>(state: &Rc<RefCell<State<H>>>, output: HubOutput) {
-    let handle = HubHandle {
-        state: Rc::downgrade(state),
-    };
+    let handle = handle_of(state);
     let mut guard = state.borrow_mut();
     match output {
         HubOutput::RequestLock { steal } => {

@@ -3,9 +3,8 @@
 //! every tab of this browser when the session changed, so a sign-out in one tab ends every tab's
 //! feed and a new operator never sees the previous one's trucks.
 
-use crate::api::{api_url, with_credentials};
+use crate::api::{api_url, fetch, with_credentials};
 use gloo_events::EventListener;
-use js_sys::{Function, Promise, Reflect};
 use serde::Deserialize;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
@@ -54,19 +53,9 @@ async fn request(method: &str, token: Option<&str>) -> Result<web_sys::Response,
             .map_err(|_| "the token cannot be sent as a header".to_owned())?;
         init.set_headers(&headers);
     }
-    let global = js_sys::global();
-    let fetch: Function = Reflect::get(&global, &"fetch".into())
-        .and_then(|f| f.dyn_into())
-        .map_err(|_| "this browser cannot fetch".to_owned())?;
-    let promise: Promise = fetch
-        .call2(&global, &api_url("api/session").into(), &init)
-        .and_then(|p| p.dyn_into())
-        .map_err(|_| "the request could not start".to_owned())?;
-    JsFuture::from(promise)
+    fetch(&api_url("api/session"), &init)
         .await
-        .map_err(|_| "the server is unreachable".to_owned())?
-        .dyn_into()
-        .map_err(|_| "not a response".to_owned())
+        .map_err(|_| "the server is unreachable".to_owned())
 }
 
 async fn read(response: web_sys::Response) -> Result<Session, String> {

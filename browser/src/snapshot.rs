@@ -2,13 +2,12 @@
 //! session cookie.
 
 use convoy_core::wire::FleetSnapshot;
-use js_sys::{Function, Promise, Reflect};
-use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 
 /// The fleet snapshot, or why it could not be had (shown to the user while the hub retries).
 pub async fn fetch_snapshot() -> Result<FleetSnapshot, String> {
-    let response = fetch(&crate::api::api_url("api/fleet"))
+    let init = crate::api::with_credentials();
+    let response = crate::api::fetch(&crate::api::api_url("api/fleet"), &init)
         .await
         .map_err(|_| "the server is unreachable".to_owned())?;
     if !response.ok() {
@@ -22,13 +21,4 @@ pub async fn fetch_snapshot() -> Result<FleetSnapshot, String> {
         .map_err(|_| "the fleet snapshot could not be read".to_owned())?;
     serde_json::from_str(&text.as_string().unwrap_or_default())
         .map_err(|e| format!("the fleet snapshot did not decode ({e})"))
-}
-
-/// The global `fetch`, which windows and workers both have.
-async fn fetch(url: &str) -> Result<web_sys::Response, JsValue> {
-    let global = js_sys::global();
-    let fetch: Function = Reflect::get(&global, &"fetch".into())?.dyn_into()?;
-    let init = crate::api::with_credentials();
-    let promise: Promise = fetch.call2(&global, &url.into(), &init)?.dyn_into()?;
-    JsFuture::from(promise).await?.dyn_into()
 }

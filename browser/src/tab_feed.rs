@@ -164,10 +164,8 @@ impl HubHost for TabHost {
                 self.log.record_snapshot(snapshot.last_event_id);
                 self.updates.push(FeedUpdate::Snapshot(Rc::new(snapshot)));
             }
-            // Read from the hub in `settle`, with everything else the chip shows.
-            HubOutput::RoleChanged(_) | HubOutput::ConnectionChanged(_) => {}
-            HubOutput::PeerGone(_) => {}
-            // The loop carries out the rest itself.
+            // Role and connection are read from the hub in `settle`, with the rest of the chip;
+            // a tab's only peer link is broadcast, so a peer gone needs nothing here.
             _ => {}
         }
     }
