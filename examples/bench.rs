@@ -295,6 +295,10 @@ struct FailoverRun {
     lost: u64,
     repeated: u64,
     remaining_tabs: usize,
+    /// Fault to the fault's command returning (a close: the tab is gone).
+    command_ms: Option<u64>,
+    /// Fault to the server seeing the next leader's stream open.
+    new_stream_ms: Option<u64>,
 }
 
 /// Records `document.visibilityState` and its changes (`window.convoyVisibility`: [ms, state]),
@@ -302,44 +306,6 @@ struct FailoverRun {
 const VISIBILITY_LOG: &str = "window.convoyVisibility = [[Date.now(), document.visibilityState]]; \
      document.addEventListener('visibilitychange', () => \
        window.convoyVisibility.push([Date.now(), document.visibilityState]));";
-
-/// Opens `url` in a background tab of the session's window (hidden, timers throttled), with
-/// `script` run before the page's own. (chromedriver activates a tab it switches to; the caller
-/// switches back to the visible tab once every tab is open.)
-async fn open_background_tab(
-    browser: &Browser,
-    opener: &WindowHandle,
-    url: &str,
-    script: &str,
-) -> WindowHandle {
-    let target = browser
-        .cdp(
-            opener,
-            "Target.createTarget",
-            json!({ "url": "about:blank", "newWindow": false, "background": true }),
-        )
-        .await;
-    let id = target["targetId"]
-        .as_str()
-        .expect("Target.createTarget answers a targetId")
-        .to_owned();
-    let tab = WindowHandle::try_from(id).expect("a target id is a window handle");
-    browser
-        .cdp(
-            &tab,
-            "Page.addScriptToEvaluateOnNewDocument",
-            json!({ "source": script }),
-        )
-        .await;
-    browser
-        .cdp(
-            &tab,
-            "Page.navigate",
-            json!({ "url": harness::with_full_diagnostics(url) }),
-        )
-        .await;
-    tab
-}
 
 /// Whether `tab` was hidden at `at_ms`, from its visibility log.
 async fn hidden_at(browser: &Browser, tab: &WindowHandle, at_ms: u64) -> bool {
@@ -379,7 +345,7 @@ async fn failover_run(lease: bool, fault: Fault) -> FailoverRun {
         .expect("the page loads");
     let mut tabs = vec![first.clone()];
     for _ in 1..FAILOVER_TABS {
-        tabs.push(open_background_tab(&browser, &first, &url, &script).await);
+        tabs.push(browser.open_background_tab(&first, &url, &script).await);
     }
     let mode = if lease { "lease" } else { "locks" };
     let mut run = FailoverRun {
@@ -426,50 +392,73 @@ async fn failover_run(lease: bool, fault: Fault) -> FailoverRun {
     // choice can only lengthen the stall.
     let mut newest = server.stats().await.latest_event_id;
     let mut at = unix_ms();
-    match fault {
-        Fault::Close if i != 0 => {
-            // Closed from the visible tab, so no other tab is activated first.
-            browser
-                .cdp(
-                    &first,
-                    "Target.closeTarget",
-                    json!({ "targetId": String::from(victim.clone()) }),
+    let opened_before = server.stats().await.opened_total;
+    // Where the time goes: when the server sees the next leader's stream, polled beside the
+    // fault (not for a hang, whose loop starts later).
+    let new_stream = async {
+        if fault == Fault::Hang {
+            return None;
+        }
+        let watch_from = unix_ms();
+        while unix_ms() < watch_from + 5_000 {
+            if server.stats().await.opened_total > opened_before {
+                return Some(unix_ms().saturating_sub(watch_from));
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        None
+    };
+    let fault_done = async {
+        match fault {
+            Fault::Close if i != 0 => {
+                // Closed from the visible tab, so no other tab is activated first.
+                browser
+                    .cdp(
+                        &first,
+                        "Target.closeTarget",
+                        json!({ "targetId": String::from(victim.clone()) }),
+                    )
+                    .await;
+            }
+            Fault::Close => browser.close_tab(&victim).await,
+            Fault::Crash => {
+                // The newest id when the crashed leader's stream is gone at the server.
+                let stream = server.stats().await;
+                let (_, gone) = tokio::join!(browser.crash_tab(&victim), async {
+                    loop {
+                        let now = server.stats().await;
+                        if now.opened_total > stream.opened_total || now.open_streams == 0 {
+                            break now.latest_event_id;
+                        }
+                        tokio::time::sleep(Duration::from_millis(5)).await;
+                    }
+                });
+                newest = gone;
+            }
+            Fault::Hang => {
+                // chromedriver waits for a busy page before it answers, so the loop starts at a set
+                // time after the command returns, and the newest id is read just after that.
+                let start = at + 400;
+                let busy = format!(
+                    "setTimeout(() => {{ const end = Date.now() + {HANG_MS}; \
+                 while (Date.now() < end) {{}} }}, {start} - Date.now()); true"
+                );
+                let _ = tokio::time::timeout(
+                    Duration::from_millis(300),
+                    browser.cdp(&victim, "Runtime.evaluate", json!({ "expression": busy })),
                 )
                 .await;
+                tokio::time::sleep(Duration::from_millis(start.saturating_sub(unix_ms()) + 20))
+                    .await;
+                newest = server.stats().await.latest_event_id;
+                at = start;
+            }
         }
-        Fault::Close => browser.close_tab(&victim).await,
-        Fault::Crash => {
-            // The newest id when the crashed leader's stream is gone at the server.
-            let stream = server.stats().await;
-            let (_, gone) = tokio::join!(browser.crash_tab(&victim), async {
-                loop {
-                    let now = server.stats().await;
-                    if now.opened_total > stream.opened_total || now.open_streams == 0 {
-                        break now.latest_event_id;
-                    }
-                    tokio::time::sleep(Duration::from_millis(5)).await;
-                }
-            });
-            newest = gone;
-        }
-        Fault::Hang => {
-            // chromedriver waits for a busy page before it answers, so the loop starts at a set
-            // time after the command returns, and the newest id is read just after that.
-            let start = at + 400;
-            let busy = format!(
-                "setTimeout(() => {{ const end = Date.now() + {HANG_MS}; \
-                 while (Date.now() < end) {{}} }}, {start} - Date.now()); true"
-            );
-            let _ = tokio::time::timeout(
-                Duration::from_millis(300),
-                browser.cdp(&victim, "Runtime.evaluate", json!({ "expression": busy })),
-            )
-            .await;
-            tokio::time::sleep(Duration::from_millis(start.saturating_sub(unix_ms()) + 20)).await;
-            newest = server.stats().await.latest_event_id;
-            at = start;
-        }
-    }
+        unix_ms()
+    };
+    let (done_at, new_stream_ms) = tokio::join!(fault_done, new_stream);
+    run.command_ms = Some(done_at.saturating_sub(at));
+    run.new_stream_ms = new_stream_ms;
     if fault == Fault::Close {
         newest = server.stats().await.latest_event_id;
     }

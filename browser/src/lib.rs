@@ -19,5 +19,6 @@ pub mod session;
 pub mod snapshot;
 pub mod tab_feed;
 pub mod upstream;
+pub mod visibility;
 pub mod worker_host;
 pub mod worker_port;

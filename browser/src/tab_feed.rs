@@ -15,6 +15,7 @@ use crate::hub_loop::{HubHandle, HubHost, HubLoop, LeaderLock};
 use crate::lifecycle::PageLifecycle;
 use crate::locks::{lock_manager, LEADER_LOCK};
 use crate::upstream::{EventSourceUpstream, HEARTBEAT_MS};
+use crate::visibility::page_hidden;
 use crate::worker_port::{error_name, ServiceWorkerPort, WorkerPort, SHARED_WORKER_NAME};
 use convoy_core::delivery::DeliveryLog;
 use convoy_core::election::{ElectionMode, Role, TabId};
@@ -285,12 +286,6 @@ fn connection_label(connection: &Connection, leading: bool) -> String {
         Connection::Reconnecting { .. } => "reconnecting".into(),
         Connection::Error { reason } => format!("error: {reason}"),
     }
-}
-
-fn page_hidden() -> bool {
-    web_sys::window()
-        .and_then(|w| w.document())
-        .is_some_and(|d| d.hidden())
 }
 
 /// A running tab feed. Dropping it (or `stop`) says goodbye, so the next leader starts at once.

@@ -1,8 +1,8 @@
-//! The app's fleet state: one reducer, a thin wrapper over `core::fleet::apply_to_truck`.
-//! Each truck sits behind its own `Rc`, so an event re-renders only the views of its truck.
+//! The app's fleet state: a thin wrapper over `core::fleet::apply_to_truck`. Each truck sits
+//! behind its own `Rc`, so an event re-renders only the views of its truck.
 
 use convoy_core::fleet::{apply_to_truck, Applied};
-use convoy_core::wire::{Envelope, EventId, FleetSnapshot, TruckId, TruckState};
+use convoy_core::wire::{Envelope, EventId, FleetEvent, FleetSnapshot, TruckId, TruckState};
 use std::collections::BTreeMap;
 use std::rc::Rc;
 use yew::Reducible;
@@ -24,43 +24,89 @@ pub enum FleetAction {
     Events(Rc<Vec<Envelope>>),
 }
 
-impl Reducible for FleetStore {
-    type Action = FleetAction;
+impl FleetAction {
+    /// Whether this can change which alerts are active or acknowledged.
+    pub fn touches_alerts(&self) -> bool {
+        match self {
+            FleetAction::Snapshot(_) => true,
+            FleetAction::Events(events) => events
+                .iter()
+                .any(|e| !matches!(e.event, FleetEvent::Telemetry { .. })),
+        }
+    }
+}
 
-    fn reduce(self: Rc<Self>, action: FleetAction) -> Rc<Self> {
+impl FleetStore {
+    /// Applies `action` in place; false when nothing changed. A truck shared with a rendered
+    /// store is copied once (its new `Rc` is what re-renders its views); unchanged trucks keep
+    /// their `Rc`.
+    fn apply(&mut self, action: FleetAction) -> bool {
         match action {
-            FleetAction::Snapshot(snapshot) => Rc::new(FleetStore {
-                trucks: snapshot
-                    .trucks
-                    .iter()
-                    .map(|t| (t.id.clone(), Rc::new(t.clone())))
-                    .collect(),
-                last_event_id: snapshot.last_event_id,
-                loaded: true,
-            }),
-            FleetAction::Events(events) => {
-                let fresh = |e: &&Envelope| {
-                    self.trucks
-                        .get(e.event.truck())
-                        .is_some_and(|t| e.id > t.last_event_id)
+            FleetAction::Snapshot(snapshot) => {
+                *self = FleetStore {
+                    trucks: snapshot
+                        .trucks
+                        .iter()
+                        .map(|t| (t.id.clone(), Rc::new(t.clone())))
+                        .collect(),
+                    last_event_id: snapshot.last_event_id,
+                    loaded: true,
                 };
-                // Same Rc when nothing applies, so nothing re-renders.
-                if !events.iter().any(|e| fresh(&e)) {
-                    return self;
-                }
-                let mut store = (*self).clone();
+                true
+            }
+            FleetAction::Events(events) => {
+                let mut changed = false;
                 for envelope in events.iter() {
-                    let Some(truck) = store.trucks.get_mut(envelope.event.truck()) else {
+                    let Some(truck) = self.trucks.get_mut(envelope.event.truck()) else {
                         continue;
                     };
                     if envelope.id > truck.last_event_id
                         && apply_to_truck(Rc::make_mut(truck), envelope) == Applied::Changed
                     {
-                        store.last_event_id = store.last_event_id.max(envelope.id);
+                        self.last_event_id = self.last_event_id.max(envelope.id);
+                        changed = true;
                     }
                 }
-                Rc::new(store)
+                changed
             }
         }
+    }
+}
+
+/// Yew's copy of the store is replaced whole by the [`FleetMirror`]'s.
+impl Reducible for FleetStore {
+    type Action = Rc<FleetStore>;
+
+    fn reduce(self: Rc<Self>, next: Rc<FleetStore>) -> Rc<Self> {
+        next
+    }
+}
+
+/// The fleet as the feed has it, kept outside Yew: updates fold into it in place, and Yew gets
+/// a copy only when the page is visible. A hidden page so stays current without rendering
+/// anything, and renders once when it is shown.
+#[derive(Default)]
+pub struct FleetMirror {
+    store: FleetStore,
+    /// Changed since Yew last got a copy.
+    unshown: bool,
+}
+
+impl FleetMirror {
+    /// Folds `action` in; true when the store changed.
+    pub fn update(&mut self, action: FleetAction) -> bool {
+        let changed = self.store.apply(action);
+        self.unshown |= changed;
+        changed
+    }
+
+    /// The store as it is now.
+    pub fn store(&self) -> &FleetStore {
+        &self.store
+    }
+
+    /// A copy for Yew when it has not seen the latest changes (None otherwise).
+    pub fn show(&mut self) -> Option<Rc<FleetStore>> {
+        std::mem::take(&mut self.unshown).then(|| Rc::new(self.store.clone()))
     }
 }

@@ -368,6 +368,43 @@ impl Browser {
         created.handle
     }
 
+    /// Opens `url` in a background tab of `opener`'s window, as people have them: hidden, its
+    /// timers throttled by the browser (with `start_throttled`). `script` runs before the page's
+    /// own. chromedriver activates a tab it switches to, so reading it (`run`, `diagnostics`,
+    /// `cdp`) shows it; the caller switches back to a visible tab once every tab is open.
+    pub async fn open_background_tab(
+        &self,
+        opener: &WindowHandle,
+        url: &str,
+        script: &str,
+    ) -> WindowHandle {
+        let target = self
+            .cdp(
+                opener,
+                "Target.createTarget",
+                json!({ "url": "about:blank", "newWindow": false, "background": true }),
+            )
+            .await;
+        let id = target["targetId"]
+            .as_str()
+            .expect("Target.createTarget answers a targetId")
+            .to_owned();
+        let tab = WindowHandle::try_from(id).expect("a target id is a window handle");
+        self.cdp(
+            &tab,
+            "Page.addScriptToEvaluateOnNewDocument",
+            json!({ "source": script }),
+        )
+        .await;
+        self.cdp(
+            &tab,
+            "Page.navigate",
+            json!({ "url": with_full_diagnostics(url) }),
+        )
+        .await;
+        tab
+    }
+
     /// Opens a tab without waiting for its page to load (for the stalled tab of the control).
     pub async fn open_tab_no_wait(&self, url: &str) -> WindowHandle {
         let created = self.client.new_window(true).await.expect("a new tab");

@@ -5,6 +5,7 @@
 mod alerts;
 mod dashboard;
 mod harness;
+mod hidden_tab;
 mod hostile_frames;
 mod live_app;
 mod offline_shell;

@@ -1,9 +1,14 @@
 //! Starts this tab's feed once and provides the fleet, the feed and its status as contexts.
+//! A hidden page keeps its fleet current but renders nothing (only its title's alert count
+//! follows); it renders once when shown.
 
 use crate::web::hooks::FeedHandle;
-use crate::web::store::{FleetAction, FleetStore};
+use crate::web::store::{FleetAction, FleetMirror, FleetStore};
 use crate::web::transport::{Feed, FeedStatus, FeedUpdate};
 use convoy_browser::tab_feed::HubNames;
+use convoy_browser::visibility::{page_hidden, VisibilityWatch};
+use convoy_core::view::query::{document_title, unacked_alert_count};
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use yew::prelude::*;
 
@@ -24,26 +29,91 @@ pub fn feed_provider(FeedProviderProps { children, names }: &FeedProviderProps) 
         let names = names.clone();
         // One feed for the tab's life: dropped (and its leadership handed over) on unmount.
         use_memo((), move |_| {
-            let on_update = Callback::from(move |update| match update {
-                FeedUpdate::Snapshot(snapshot) => {
-                    dispatcher.dispatch(FleetAction::Snapshot(snapshot))
-                }
-                FeedUpdate::Events(events) => dispatcher.dispatch(FleetAction::Events(events)),
-                FeedUpdate::Status(status) => set_status.set(Some(status)),
+            let shown = Rc::new(ShownFleet {
+                mirror: RefCell::new(FleetMirror::default()),
+                status: RefCell::new(None),
+                unacked: Cell::new(0),
+                dispatcher,
+                set_status,
             });
-            FeedHandle(Feed::connect_with(
-                move |update| on_update.emit(update),
-                names,
-            ))
+            let on_update = {
+                let shown = shown.clone();
+                move |update| shown.update(update)
+            };
+            let visibility = VisibilityWatch::listen(move |hidden| {
+                if !hidden {
+                    shown.show();
+                }
+            });
+            (FeedHandle(Feed::connect_with(on_update, names)), visibility)
         })
     };
+    let feed = feed.0.clone();
     html! {
-        <ContextProvider<Option<FeedHandle>> context={Some((*feed).clone())}>
+        <ContextProvider<Option<FeedHandle>> context={Some(feed)}>
             <ContextProvider<Option<Rc<FeedStatus>>> context={(*status).clone()}>
                 <ContextProvider<UseReducerHandle<FleetStore>> context={store}>
                     { children.clone() }
                 </ContextProvider<UseReducerHandle<FleetStore>>>
             </ContextProvider<Option<Rc<FeedStatus>>>>
         </ContextProvider<Option<FeedHandle>>>
+    }
+}
+
+/// What the feed hands the app, and what of it Yew has seen.
+struct ShownFleet {
+    mirror: RefCell<FleetMirror>,
+    /// A status that arrived while hidden.
+    status: RefCell<Option<Rc<FeedStatus>>>,
+    /// The title's count while hidden (the tab strip shows it without rendering the page).
+    unacked: Cell<usize>,
+    dispatcher: UseReducerDispatcher<FleetStore>,
+    set_status: UseStateSetter<Option<Rc<FeedStatus>>>,
+}
+
+impl ShownFleet {
+    fn update(&self, update: FeedUpdate) {
+        let hidden = page_hidden();
+        let action = match update {
+            FeedUpdate::Status(status) => {
+                *self.status.borrow_mut() = Some(status);
+                if !hidden {
+                    self.show();
+                }
+                return;
+            }
+            FeedUpdate::Snapshot(snapshot) => FleetAction::Snapshot(snapshot),
+            FeedUpdate::Events(events) => FleetAction::Events(events),
+        };
+        let recount = action.touches_alerts();
+        let mut mirror = self.mirror.borrow_mut();
+        if !mirror.update(action) {
+            return;
+        }
+        if !hidden {
+            drop(mirror);
+            return self.show();
+        }
+        if !recount {
+            return;
+        }
+        let unacked = unacked_alert_count(mirror.store().trucks.values());
+        if self.unacked.replace(unacked) != unacked {
+            if let Some(document) = web_sys::window().and_then(|w| w.document()) {
+                document.set_title(&document_title(unacked));
+            }
+        }
+    }
+
+    /// Hands Yew what changed since it last rendered.
+    fn show(&self) {
+        if let Some(status) = self.status.borrow_mut().take() {
+            self.set_status.set(Some(status));
+        }
+        let next = self.mirror.borrow_mut().show();
+        if let Some(store) = next {
+            self.unacked.set(unacked_alert_count(store.trucks.values()));
+            self.dispatcher.dispatch(store);
+        }
     }
 }
