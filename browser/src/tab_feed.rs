@@ -55,7 +55,6 @@ pub struct FeedStatus {
     pub tab_id: TabId,
     pub term: u64,
     pub leader_id: Option<TabId>,
-    pub last_event_id: EventId,
     pub malformed: u64,
 }
 
@@ -250,7 +249,6 @@ impl TabHost {
             tab_id: d.tab_id,
             term: d.term,
             leader_id: d.leader_id,
-            last_event_id: d.cursor,
             malformed: d.malformed,
         }
     }

@@ -36,8 +36,8 @@ pub fn status_chip(
         Connection::Error { reason } => ("chip-error", format!("Error: {reason}")),
     };
     let title = format!(
-        "transport {} ({}), tab {}, term {}, last event {}",
-        status.mode, status.mode_reason, status.tab_id, status.term, status.last_event_id
+        "transport {} ({}), tab {}, term {}",
+        status.mode, status.mode_reason, status.tab_id, status.term
     );
     let failed_choice = status.explicit && matches!(status.connection, Connection::Error { .. });
     let use_automatic = on_use_automatic.reform(|_: MouseEvent| ());
