@@ -273,7 +273,10 @@ fn arm_timer<H: HubHost>(state: &mut State<H>, handle: &HubHandle<H>) {
         state.timer = None;
         return;
     };
-    if state.timer.as_ref().is_some_and(|(at, _)| *at == deadline) {
+    // A timer due no later than the deadline stays: when it fires, the hub handles what is due
+    // (maybe nothing) and the timer is armed again. Deadlines move later with nearly every
+    // input (leases, heartbeats); re-arming on each would cost a setTimeout per event.
+    if state.timer.as_ref().is_some_and(|(at, _)| *at <= deadline) {
         return;
     }
     let handle = handle.clone();
