@@ -402,7 +402,7 @@ impl Election {
             return;
         }
         if self.mode == ElectionMode::Client {
-            if now_ms >= self.lease_until_ms {
+            if now_ms >= self.client_ping_at() {
                 // Silence from the worker: a message to it wakes a stopped service worker.
                 self.lease_until_ms = now_ms + self.timing.liveness_ms;
                 self.push(ElectionAction::AnnounceTerm);
@@ -431,6 +431,19 @@ impl Election {
     /// the leader is gone or hung); `None` otherwise.
     pub fn set_takeover(&mut self, takeover_ms: Option<u64>) {
         self.takeover_ms = takeover_ms;
+    }
+
+    /// Client mode: when silence from the worker calls for a ping. A worker that relays the
+    /// server's heartbeats (the hub's takeover verdict) is silent only when it stopped, so the
+    /// ping goes after `takeover_ms`, not the full liveness.
+    fn client_ping_at(&self) -> u64 {
+        let heard = self.lease_until_ms.saturating_sub(self.timing.liveness_ms);
+        match self.takeover_ms {
+            Some(ms) if self.role == Role::Follower => {
+                heard.saturating_add(ms).min(self.lease_until_ms)
+            }
+            _ => self.lease_until_ms,
+        }
     }
 
     /// When a successor follower takes over if its leader stays silent (see
@@ -489,7 +502,7 @@ impl Election {
             return None;
         }
         if self.mode == ElectionMode::Client {
-            return Some(self.lease_until_ms);
+            return Some(self.client_ping_at());
         }
         let round = self.round.as_ref().map(|r| r.deadline_ms);
         let nudge = self.nudge.map(|(_, at)| at);
@@ -831,6 +844,27 @@ mod tests {
             }]
         );
         assert_eq!(e.role(), Role::Follower);
+    }
+
+    #[test]
+    fn a_client_on_the_server_clock_pings_after_the_takeover_silence() {
+        let mut e = Election::new(4, ElectionMode::Client, TIMING);
+        e.start(0);
+        e.handle_frame(10, 100, 3, Seen::Leader);
+        drain(&mut e);
+        e.set_takeover(Some(800));
+        assert_eq!(e.poll_timeout(), Some(810));
+        e.handle_timeout(809);
+        assert!(drain(&mut e).is_empty());
+        e.handle_timeout(810);
+        assert_eq!(drain(&mut e), vec![ElectionAction::AnnounceTerm]);
+        // Still silent: again after the takeover silence, never a claim.
+        assert_eq!(e.poll_timeout(), Some(1_610));
+        e.handle_timeout(1_610);
+        assert_eq!(drain(&mut e), vec![ElectionAction::AnnounceTerm]);
+        // Off the server's clock (the worker reconnecting): back to the liveness.
+        e.set_takeover(None);
+        assert_eq!(e.poll_timeout(), Some(1_610 + TIMING.liveness_ms));
     }
 
     fn started(me: TabId, mode: ElectionMode) -> Election {

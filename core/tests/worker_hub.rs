@@ -63,6 +63,8 @@ struct Ports {
     gone: Vec<TabId>,
     /// The senders `handle_channel_message` returned to the worker (the ports it bound).
     senders: BTreeSet<TabId>,
+    /// A stopped service worker: silent until a client's message starts a new one.
+    stopped: bool,
 }
 
 impl Ports {
@@ -80,6 +82,7 @@ impl Ports {
             server_last: 100,
             gone: Vec::new(),
             senders: BTreeSet::new(),
+            stopped: false,
         };
         ports.settle();
         ports
@@ -107,7 +110,7 @@ impl Ports {
     fn settle(&mut self) {
         for _ in 0..1_000 {
             let mut moved = false;
-            while let Some(output) = self.worker.poll_output() {
+            while let Some(output) = (!self.stopped).then(|| self.worker.poll_output()).flatten() {
                 moved = true;
                 match output {
                     HubOutput::Send { to, frame } => {
@@ -147,6 +150,13 @@ impl Ports {
                     match output {
                         HubOutput::Send { to, frame } => {
                             assert_eq!(to, None, "a client never answers for the worker");
+                            if self.clients[i].open && self.stopped {
+                                // The message starts the worker again, with nothing of its own.
+                                self.stopped = false;
+                                self.worker_id += 1;
+                                self.worker =
+                                    TabHub::new(Self::worker_config(self.worker_id), self.now);
+                            }
                             if self.clients[i].open {
                                 let from = self.worker.handle_channel_message(self.now, &frame);
                                 self.senders.extend(from);
@@ -182,7 +192,7 @@ impl Ports {
         let end = self.now + ms;
         while self.now < end {
             self.now += 50;
-            if self.worker.poll_timeout().is_some_and(|t| t <= self.now) {
+            if !self.stopped && self.worker.poll_timeout().is_some_and(|t| t <= self.now) {
                 self.worker.handle_timeout(self.now);
             }
             for client in self.clients.iter_mut().filter(|c| c.open) {
@@ -355,6 +365,37 @@ fn restarted_worker_resumes_from_its_clients_cursor() {
         Some(WORKER + 1)
     );
     assert_eq!(ports.clients[a].hub.diagnostics().gaps, 0);
+}
+
+/// A worker that relays the server's heartbeats is silent only when it stopped: its clients
+/// ping (which wakes a service worker) after `takeover_ms` of silence, well before
+/// `liveness_ms`, and the restarted worker resumes from their cursor.
+#[test]
+fn a_stopped_worker_on_the_server_clock_is_woken_after_the_takeover_silence() {
+    let mut ports = Ports::new();
+    let a = ports.open_client(1, Watch::All);
+    ports.run_for(500);
+    ports.replay();
+    for _ in 0..10 {
+        ports.emit("T-01");
+        ports.worker.handle_upstream_heartbeat(ports.now);
+        ports.settle();
+        ports.run_for(250);
+    }
+    // The browser stops the service worker: it runs again on the next message to it.
+    ports.stream = None;
+    ports.stopped = true;
+    let opened = ports.opened.len();
+    let config = HubConfig::new(0, ElectionMode::Client);
+    ports.run_for(config.takeover_ms + 300);
+    assert!(
+        config.takeover_ms + 300 < config.liveness_ms,
+        "the case is the takeover silence, not the liveness"
+    );
+    assert!(ports.opened.len() > opened, "the clients woke the worker");
+    ports.replay();
+    ports.emit("T-02");
+    ports.assert_exact(a, &Watch::All);
 }
 
 #[test]
