@@ -276,6 +276,9 @@ enum Fault {
     Close,
     Crash,
     Hang,
+    /// `ServiceWorker.stopAllWorkers` (service-worker mode): the browser stops the worker that
+    /// holds the stream, as it does after ~30 s idle.
+    StopWorker,
 }
 
 #[derive(Serialize, Default, Clone)]
@@ -320,10 +323,16 @@ async fn hidden_at(browser: &Browser, tab: &WindowHandle, at_ms: u64) -> bool {
 }
 
 /// One fault in one mode: 1 visible + 11 background tabs, the leader faulted, the stall read.
-async fn failover_run(lease: bool, fault: Fault) -> FailoverRun {
+async fn failover_run(mode: &str, fault: Fault) -> FailoverRun {
     let server = Server::start(&FAILOVER_SERVER_ARGS).await;
     let browser = Browser::start_throttled().await;
-    let url = format!("{}/?transport=leader", server.base);
+    let lease = mode == "lease";
+    let transport = if mode == "service-worker" {
+        "service-worker"
+    } else {
+        "leader"
+    };
+    let url = format!("{}/?transport={transport}", server.base);
     let script = if lease {
         format!("{VISIBILITY_LOG} {NO_WEB_LOCKS}")
     } else {
@@ -347,7 +356,6 @@ async fn failover_run(lease: bool, fault: Fault) -> FailoverRun {
     for _ in 1..FAILOVER_TABS {
         tabs.push(browser.open_background_tab(&first, &url, &script).await);
     }
-    let mode = if lease { "lease" } else { "locks" };
     let mut run = FailoverRun {
         mode: mode.into(),
         fault: format!("{fault:?}").to_lowercase(),
@@ -379,13 +387,23 @@ async fn failover_run(lease: bool, fault: Fault) -> FailoverRun {
         .expect("switch tab");
     tokio::time::sleep(Duration::from_secs(3)).await;
     let leader_id = browser.diagnostics(&first).await.and_then(|d| d.leader_id);
-    let Some(i) = leader_id.and_then(|id| ids.iter().position(|t| *t == id)) else {
+    // A stopped service worker takes no tab with it: every tab remains (the first is the one
+    // that sends the command, and stays visible).
+    let leader_tab = if fault == Fault::StopWorker {
+        Some(usize::MAX)
+    } else {
+        leader_id.and_then(|id| ids.iter().position(|t| *t == id))
+    };
+    let Some(i) = leader_tab else {
         eprintln!("bench: {mode} {fault:?}: no leader");
         browser.quit().await;
         return run;
     };
     run.leader_visible = i == 0;
-    let victim = tabs[i].clone();
+    if fault == Fault::StopWorker {
+        browser.cdp(&first, "ServiceWorker.enable", json!({})).await;
+    }
+    let victim = tabs.get(i).cloned().unwrap_or_else(|| first.clone());
     // The fault counts from when its command is sent. The server's newest id is read once the
     // fault has surely hit: a close's command has returned, a crashed leader's stream is gone
     // (or a new one opened), a hang's busy loop (started at a set time) runs for 20 ms. Each
@@ -435,6 +453,11 @@ async fn failover_run(lease: bool, fault: Fault) -> FailoverRun {
                 });
                 newest = gone;
             }
+            Fault::StopWorker => {
+                browser
+                    .cdp(&first, "ServiceWorker.stopAllWorkers", json!({}))
+                    .await;
+            }
             Fault::Hang => {
                 // chromedriver waits for a busy page before it answers, so the loop starts at a set
                 // time after the command returns, and the newest id is read just after that.
@@ -459,11 +482,15 @@ async fn failover_run(lease: bool, fault: Fault) -> FailoverRun {
     let (done_at, new_stream_ms) = tokio::join!(fault_done, new_stream);
     run.command_ms = Some(done_at.saturating_sub(at));
     run.new_stream_ms = new_stream_ms;
-    if fault == Fault::Close {
+    if matches!(fault, Fault::Close | Fault::StopWorker) {
         newest = server.stats().await.latest_event_id;
     }
     tokio::time::sleep(AFTER_FAULT).await;
-    let alive: Vec<WindowHandle> = tabs.iter().filter(|t| **t != victim).cloned().collect();
+    let alive: Vec<WindowHandle> = tabs
+        .iter()
+        .filter(|t| fault == Fault::StopWorker || **t != victim)
+        .cloned()
+        .collect();
     run.remaining_tabs = alive.len();
     let mut stall = Some(0u64);
     for tab in &alive {
@@ -539,7 +566,8 @@ async fn failover_table() -> (String, Vec<FailoverRun>) {
          `/?transport=leader` in one window: the first visible, the others opened with \
          `Target.createTarget {{ background: true }}` (hidden, timers throttled). The leader is \
          closed, crashed (`Page.crash`) or hung (a busy loop of {HANG_MS} ms on its main thread; \
-         the lock stays held). **Stall**: from the fault until every remaining tab has delivered \
+         the lock stays held); in service-worker mode the browser stops the worker \
+         (`ServiceWorker.stopAllWorkers`) and every tab remains. **Stall**: from the fault until every remaining tab has delivered \
          an event newer than the server's newest at the fault (ranges over {FAILOVER_RUNS} runs; \
          a fault counts from its command, or for a hang from the set time its busy loop starts; \
          the newest id is read once the fault has surely hit: the close returned, the crashed \
@@ -556,15 +584,23 @@ async fn failover_table() -> (String, Vec<FailoverRun>) {
                 .split(',')
                 .any(|f| f.trim() == format!("{fault:?}").to_lowercase())
     };
-    for lease in [false, true] {
-        for fault in [Fault::Close, Fault::Crash, Fault::Hang] {
+    let cases = [
+        (
+            "locks",
+            [Fault::Close, Fault::Crash, Fault::Hang].as_slice(),
+        ),
+        ("lease", &[Fault::Close, Fault::Crash, Fault::Hang]),
+        ("service-worker", &[Fault::StopWorker]),
+    ];
+    for (mode, faults) in cases {
+        for &fault in faults {
             if !wanted(fault) {
                 continue;
             }
             let mut these = Vec::new();
             for n in 0..FAILOVER_RUNS {
-                eprintln!("bench: failover, lease {lease}, {fault:?}, run {n}");
-                let run = failover_run(lease, fault).await;
+                eprintln!("bench: failover, {mode}, {fault:?}, run {n}");
+                let run = failover_run(mode, fault).await;
                 eprintln!(
                     "bench:   {}",
                     serde_json::to_string(&run).unwrap_or_default()
