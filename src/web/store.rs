@@ -2,8 +2,9 @@
 //! behind its own `Rc`, so an event re-renders only the views of its truck.
 
 use convoy_core::fleet::{apply_to_truck, Applied};
+use convoy_core::view::query::ClearedAlert;
 use convoy_core::wire::{Envelope, EventId, FleetEvent, FleetSnapshot, TruckId, TruckState};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::rc::Rc;
 use yew::Reducible;
 
@@ -14,7 +15,12 @@ pub struct FleetStore {
     pub last_event_id: EventId,
     /// False until the first snapshot arrives (views show skeletons until then).
     pub loaded: bool,
+    /// Alerts cleared since the last snapshot, newest first, at most [`CLEARED_KEPT`].
+    pub cleared: Rc<VecDeque<ClearedAlert>>,
 }
+
+/// How many cleared alerts the store remembers for the feed.
+pub const CLEARED_KEPT: usize = 10;
 
 /// What changes the store.
 pub enum FleetAction {
@@ -51,6 +57,7 @@ impl FleetStore {
                         .collect(),
                     last_event_id: snapshot.last_event_id,
                     loaded: true,
+                    cleared: Rc::default(),
                 };
                 true
             }
@@ -60,11 +67,29 @@ impl FleetStore {
                     let Some(truck) = self.trucks.get_mut(envelope.event.truck()) else {
                         continue;
                     };
-                    if envelope.id > truck.last_event_id
-                        && apply_to_truck(Rc::make_mut(truck), envelope) == Applied::Changed
-                    {
+                    if envelope.id <= truck.last_event_id {
+                        continue;
+                    }
+                    let cleared = match &envelope.event {
+                        FleetEvent::AlertCleared { kind, at_ms, .. } => {
+                            truck.alerts.iter().find(|a| a.kind == *kind).map(|alert| {
+                                ClearedAlert {
+                                    truck: truck.id.clone(),
+                                    alert: alert.clone(),
+                                    cleared_ms: *at_ms,
+                                }
+                            })
+                        }
+                        _ => None,
+                    };
+                    if apply_to_truck(Rc::make_mut(truck), envelope) == Applied::Changed {
                         self.last_event_id = self.last_event_id.max(envelope.id);
                         changed = true;
+                        if let Some(cleared) = cleared {
+                            let list = Rc::make_mut(&mut self.cleared);
+                            list.push_front(cleared);
+                            list.truncate(CLEARED_KEPT);
+                        }
                     }
                 }
                 changed

@@ -211,6 +211,33 @@ async fn an_ack_in_one_browser_shows_in_another_operators_tab_and_the_title_coun
     );
     assert_eq!(status_of(cy_token, alert_id.to_string()).await, 404);
 
+    // Cleared: it leaves the active alerts and shows among the recently cleared, with who had
+    // acknowledged it, in both browsers.
+    ingest(
+        &server,
+        json!({"type": "alert_cleared", "truck": "X-01", "at_ms": now_ms(), "kind": "temperature"}),
+    )
+    .await;
+    for (browser, tab, who) in [(&ben_browser, &ben, "ben"), (&ana_browser, &ana, "ana")] {
+        let text = eventually(Duration::from_secs(20), "the alert cleared", || async {
+            browser
+                .run(
+                    tab,
+                    &format!(
+                        "const items = document.querySelectorAll('.alert-feed li[data-alert-id=\"{alert_id}\"]'); \
+                         if (items.length !== 1 || !items[0].classList.contains('cleared')) return null; \
+                         return items[0].textContent;"
+                    ),
+                )
+                .await
+                .as_str()
+                .map(str::to_owned)
+        })
+        .await;
+        assert!(text.contains("Cleared at"), "{who}: {text}");
+        assert!(text.contains("acknowledged by ana"), "{who}: {text}");
+    }
+
     ana_browser.quit().await;
     ben_browser.quit().await;
     let _ = std::fs::remove_file(&tokens);

@@ -133,6 +133,15 @@ pub struct AlertEntry {
     pub alert: Alert,
 }
 
+/// An alert cleared while the tab watched its truck: the feed's "recently cleared" lines.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClearedAlert {
+    pub truck: TruckId,
+    /// The alert as it was when cleared (its acknowledgement included).
+    pub alert: Alert,
+    pub cleared_ms: u64,
+}
+
 /// How many active alerts on `trucks` no operator has acknowledged yet (the title's and the
 /// nav's count).
 pub fn unacked_alert_count<'a, T: AsRef<TruckState> + 'a>(

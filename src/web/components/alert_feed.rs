@@ -1,11 +1,13 @@
 //! The fleet page's live alert feed: every active alert, newest first, each linking to its
-//! truck, acknowledged (by whom, when) or with a button to acknowledge it. Screen readers hear
+//! truck, acknowledged (by whom, when) or with a button to acknowledge it; then the alerts
+//! cleared lately. Screen readers hear
 //! new alerts and acknowledgements politely, without losing their place.
 
 use crate::web::route::Route;
 use convoy_core::view::format::format_clock;
-use convoy_core::view::query::AlertEntry;
+use convoy_core::view::query::{AlertEntry, ClearedAlert};
 use convoy_core::wire::EventId;
+use std::collections::VecDeque;
 use std::rc::Rc;
 use yew::prelude::*;
 use yew_router::prelude::*;
@@ -21,6 +23,9 @@ pub struct AlertFeedProps {
     /// Why the last acknowledgement failed, shown until the next one.
     #[prop_or_default]
     pub error: Option<AttrValue>,
+    /// Alerts cleared lately, newest first.
+    #[prop_or_default]
+    pub cleared: Rc<VecDeque<ClearedAlert>>,
 }
 
 #[function_component(AlertFeed)]
@@ -29,6 +34,7 @@ pub fn alert_feed(
         alerts,
         on_ack,
         error,
+        cleared,
     }: &AlertFeedProps,
 ) -> Html {
     let unacked = alerts.iter().filter(|e| e.alert.acked.is_none()).count();
@@ -53,6 +59,12 @@ pub fn alert_feed(
                     </ol>
                 }
             </div>
+            if !cleared.is_empty() {
+                <h3 class="cleared-title">{ "Recently cleared" }</h3>
+                <ol class="alert-list cleared-list">
+                    { for cleared.iter().map(cleared_item) }
+                </ol>
+            }
         </section>
     }
 }
@@ -83,6 +95,27 @@ fn alert_item(entry: &AlertEntry, on_ack: &Callback<EventId>) -> Html {
                     aria-label={format!("Acknowledge {} on {}", alert.kind.label(), entry.truck)}
                     onclick={on_ack.reform(move |_: MouseEvent| id)}>{ "Acknowledge" }</button>
             }
+        </li>
+    }
+}
+
+fn cleared_item(cleared: &ClearedAlert) -> Html {
+    let alert = &cleared.alert;
+    html! {
+        <li key={alert.id.to_string()} class="alert-item cleared"
+            data-truck={cleared.truck.clone()} data-alert-id={alert.id.to_string()}>
+            <Link<Route> to={Route::Truck { id: cleared.truck.clone() }} classes="alert-truck">
+                { &cleared.truck }
+            </Link<Route>>
+            <span class="alert-tag">{ alert.kind.label() }</span>
+            <time class="alert-time">{ format_clock(alert.raised_ms) }</time>
+            <span class="alert-message">{ &alert.message }</span>
+            <span class="alert-cleared">
+                { format!("Cleared at {}", format_clock(cleared.cleared_ms)) }
+                if let Some(ack) = &alert.acked {
+                    { format!(", acknowledged by {}", ack.by) }
+                }
+            </span>
         </li>
     }
 }

@@ -36,7 +36,8 @@ pub fn fleet_page() -> Html {
             let alerts = Rc::new(alert_feed(trucks.iter(), ALERT_FEED_LIMIT));
             html! {
                 <div class="fleet-layout">
-                    <AlertFeed {alerts} on_ack={ack.on_ack} error={ack.error} />
+                    <AlertFeed {alerts} on_ack={ack.on_ack} error={ack.error}
+                        cleared={fleet.cleared.clone()} />
                     <FleetTable {trucks} query={(*query).clone()} {now_ms} {on_query} {board}
                         {body_ref} window={Some(window)} />
                 </div>
