@@ -59,10 +59,14 @@ pub async fn ack(alert_id: EventId) -> Result<(), AckError> {
             .unwrap_or_default(),
         Err(_) => String::new(),
     };
-    let message = serde_json::from_str::<serde_json::Value>(&text)
-        .ok()
-        .and_then(|v| v["error"].as_str().map(str::to_owned))
-        .unwrap_or_else(|| format!("the server answered {status}"));
+    /// The server's JSON error (`{"error": "…"}`).
+    #[derive(serde::Deserialize)]
+    struct ErrorBody {
+        error: String,
+    }
+    let message = serde_json::from_str::<ErrorBody>(&text)
+        .map(|body| body.error)
+        .unwrap_or_else(|_| format!("the server answered {status}"));
     Err(match status {
         409 => AckError::AlreadyAcked(message),
         404 => AckError::Gone,

@@ -29,15 +29,19 @@ impl Reducible for FleetStore {
 
     fn reduce(self: Rc<Self>, action: FleetAction) -> Rc<Self> {
         match action {
-            FleetAction::Snapshot(snapshot) => Rc::new(FleetStore {
-                trucks: snapshot
-                    .trucks
-                    .iter()
-                    .map(|t| (t.id.clone(), Rc::new(t.clone())))
-                    .collect(),
-                last_event_id: snapshot.last_event_id,
-                loaded: true,
-            }),
+            FleetAction::Snapshot(snapshot) => {
+                // Inserted, not collected: `collect` into a map sorts a Vec first, and each
+                // sort is code of its own in the wasm.
+                let mut trucks = BTreeMap::new();
+                for t in &snapshot.trucks {
+                    trucks.insert(t.id.clone(), Rc::new(t.clone()));
+                }
+                Rc::new(FleetStore {
+                    trucks,
+                    last_event_id: snapshot.last_event_id,
+                    loaded: true,
+                })
+            }
             FleetAction::Events(events) => {
                 let fresh = |e: &&Envelope| {
                     self.trucks
