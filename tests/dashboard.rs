@@ -889,3 +889,42 @@ async fn fleet_rows_link_to_the_board_with_the_truck_added() {
     yew::scheduler::flush().await;
     assert_eq!(query_of(&history), "/board?trucks=T-05,T-01");
 }
+
+// ---- the app's addresses ----
+
+/// `Route` is matched by hand; these are the rules `#[derive(Routable)]` followed.
+#[wasm_bindgen_test]
+fn routes_match_paths_as_the_derive_did() {
+    use convoy::web::route::Route;
+    use yew_router::Routable;
+    let truck = |id: &str| Route::Truck { id: id.into() };
+    for (path, route) in [
+        ("/", Route::Fleet),
+        ("", Route::Fleet),
+        ("/board", Route::Board),
+        ("/board/", Route::Board),
+        ("/map", Route::Map),
+        ("/diagnostics", Route::Diagnostics),
+        ("/settings", Route::Settings),
+        ("/signin", Route::SignIn),
+        ("/404", Route::NotFound),
+        ("/trucks/T-01", truck("T-01")),
+        ("/trucks/T-01/", truck("T-01")),
+        ("/trucks/T%2D01%20x", truck("T-01 x")),
+        ("/trucks/%ZZ", truck("%ZZ")),
+        ("/trucks/%FF", Route::NotFound),
+        ("/trucks/", Route::NotFound),
+        ("/trucks/T-01/more", Route::NotFound),
+        ("/map/more", Route::NotFound),
+        ("//map", Route::NotFound),
+        ("/Map", Route::NotFound),
+    ] {
+        assert_eq!(Route::recognize(path), Some(route), "{path}");
+    }
+    assert_eq!(Route::Fleet.to_path(), "/");
+    assert_eq!(truck("T-01").to_path(), "/trucks/T-01");
+    assert_eq!(truck("a b/ü~").to_path(), "/trucks/a%20b%2F%C3%BC~");
+    for route in [truck("T-07"), truck("x y"), Route::Board, Route::SignIn] {
+        assert_eq!(Route::recognize(&route.to_path()), Some(route));
+    }
+}
