@@ -95,3 +95,15 @@ pub async fn fetch(
         .await?
         .dyn_into()
 }
+
+/// The message of the server's JSON error (`{"error": "…"}`), if `body` is one.
+pub fn error_message(body: &str) -> Option<String> {
+    // A struct, not `serde_json::Value`: Value's map and tree are kilobytes of wasm.
+    #[derive(serde::Deserialize)]
+    struct ErrorBody {
+        error: String,
+    }
+    serde_json::from_str::<ErrorBody>(body)
+        .ok()
+        .map(|body| body.error)
+}
