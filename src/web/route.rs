@@ -1,8 +1,5 @@
 //! The app's addresses. Components link to them; `app` decides which page each one shows.
 
-use std::collections::HashMap;
-use yew_router::Routable;
-
 /// Every page of the app. Links are real links, so "open in new tab" works too.
 #[derive(Clone, PartialEq, Debug)]
 pub enum Route {
@@ -24,53 +21,14 @@ pub enum Route {
     NotFound,
 }
 
-// By hand rather than `#[derive(Routable)]`: the derive matches paths with route-recognizer's
-// automaton, 15 KB of the app's wasm for eight fixed paths. The rules are the derive's: one
-// trailing `/` is ignored, `:id` is one non-empty segment, percent-decoded (not UTF-8: no page).
-impl Routable for Route {
-    fn from_path(path: &str, params: &HashMap<&str, &str>) -> Option<Self> {
-        match path {
-            "/trucks/:id" => Some(Route::Truck {
-                id: decode_segment(params.get("id")?)?,
-            }),
-            _ => Route::recognize(path),
-        }
-    }
-
-    fn to_path(&self) -> String {
-        match self {
-            Route::Fleet => "/".into(),
-            Route::Truck { id } => format!("/trucks/{}", encode_segment(id)),
-            Route::Board => "/board".into(),
-            Route::Map => "/map".into(),
-            Route::Diagnostics => "/diagnostics".into(),
-            Route::Settings => "/settings".into(),
-            Route::SignIn => "/signin".into(),
-            Route::NotFound => "/404".into(),
-        }
-    }
-
-    fn routes() -> Vec<&'static str> {
-        vec![
-            "/",
-            "/trucks/:id",
-            "/board",
-            "/map",
-            "/diagnostics",
-            "/settings",
-            "/signin",
-            "/404",
-        ]
-    }
-
-    fn not_found_route() -> Option<Self> {
-        Some(Route::NotFound)
-    }
-
-    fn recognize(pathname: &str) -> Option<Self> {
+impl Route {
+    /// The page `pathname` names; rules as yew-router's derive had them: one trailing `/` is
+    /// ignored, `:id` is one non-empty segment, percent-decoded (not UTF-8: no page), and any
+    /// other path is `NotFound`.
+    pub fn recognize(pathname: &str) -> Route {
         let path = pathname.strip_suffix('/').unwrap_or(pathname);
         let path = path.strip_prefix('/').unwrap_or(path);
-        Some(match path {
+        match path {
             "" => Route::Fleet,
             "board" => Route::Board,
             "map" => Route::Map,
@@ -82,7 +40,21 @@ impl Routable for Route {
                 .filter(|id| !id.is_empty() && !id.contains('/'))
                 .and_then(decode_segment)
                 .map_or(Route::NotFound, |id| Route::Truck { id }),
-        })
+        }
+    }
+
+    /// The route's path (below the app's public URL); the truck id percent-encoded.
+    pub fn to_path(&self) -> String {
+        match self {
+            Route::Fleet => "/".into(),
+            Route::Truck { id } => format!("/trucks/{}", encode_segment(id)),
+            Route::Board => "/board".into(),
+            Route::Map => "/map".into(),
+            Route::Diagnostics => "/diagnostics".into(),
+            Route::Settings => "/settings".into(),
+            Route::SignIn => "/signin".into(),
+            Route::NotFound => "/404".into(),
+        }
     }
 }
 
