@@ -308,6 +308,7 @@ async fn main() {
          | file | raw bytes | gzip -9 bytes | brotli bytes |\n|---|---|---|---|\n",
     );
     let show = |n: Option<usize>| n.map_or("–".to_owned(), |n| n.to_string());
+    let index_html = std::fs::read_to_string(format!("{dist}/index.html")).unwrap_or_default();
     let (mut raw, mut gzip, mut brotli) = (0, 0, Some(0));
     for s in &sizes {
         md.push_str(&format!(
@@ -317,7 +318,8 @@ async fn main() {
             s.gzip,
             show(s.brotli)
         ));
-        if s.file.starts_with("convoy-") && !s.file.contains("worker") {
+        // Initial: what the built index.html names (its module script, preloads, stylesheet).
+        if index_html.contains(&format!("/{}", s.file)) {
             raw += s.raw;
             gzip += s.gzip;
             brotli = brotli.zip(s.brotli).map(|(a, b)| a + b);

@@ -13,6 +13,7 @@ use convoy::web::components::sparkline::{Sparkline, SparklineProps};
 use convoy::web::components::truck_panel::{TruckPanel, TruckPanelProps};
 use convoy::web::hooks::{use_speed_history, SPEED_WINDOW_MS};
 use convoy::web::pages::board::BoardPage;
+use convoy::web::router::{History, MemoryHistory, Router};
 use convoy_core::view::board::{BoardLayout, STORAGE_KEY};
 use convoy_core::view::query::{alert_feed, AlertEntry, TableQuery};
 use convoy_core::wire::{
@@ -26,9 +27,6 @@ use wasm_bindgen_test::*;
 use web_sys::{Element, HtmlElement, HtmlInputElement};
 use yew::prelude::*;
 use yew::Renderer;
-use yew_router::history::{AnyHistory, History, MemoryHistory};
-use yew_router::query::Raw;
-use yew_router::Router;
 
 wasm_bindgen_test_configure!(run_in_browser);
 
@@ -143,7 +141,7 @@ struct RoutedProps {
 
 #[function_component(Routed)]
 fn routed(RoutedProps { history, children }: &RoutedProps) -> Html {
-    html! { <Router history={AnyHistory::from(history.clone())}>{ children.clone() }</Router> }
+    html! { <Router history={history.clone()}>{ children.clone() }</Router> }
 }
 
 fn render_routed(root: &Element, history: &MemoryHistory, children: Html) {
@@ -159,14 +157,10 @@ fn render_routed(root: &Element, history: &MemoryHistory, children: Html) {
 
 /// A history standing at `path` with `query` (without its `?`), if any.
 fn history_at(path: &str, query: Option<&str>) -> MemoryHistory {
-    let history = MemoryHistory::new();
     match query {
-        Some(query) => history
-            .replace_with_query(path, Raw(query.to_owned()))
-            .unwrap(),
-        None => history.replace(path),
+        Some(query) => MemoryHistory::new(&format!("{path}?{query}")),
+        None => MemoryHistory::new(path),
     }
-    history
 }
 
 fn query_of(history: &MemoryHistory) -> String {
@@ -243,7 +237,7 @@ async fn render_grid(start: &str, choices: &[&str]) -> (Element, Recorder) {
     };
     render_routed(
         &root,
-        &MemoryHistory::new(),
+        &MemoryHistory::new("/"),
         html! { <GridHarness ..props /> },
     );
     yew::scheduler::flush().await;
@@ -707,7 +701,7 @@ async fn map_places_each_truck_as_a_linked_dot_coloured_by_status() {
     let root = test_root();
     render_routed(
         &root,
-        &MemoryHistory::new(),
+        &MemoryHistory::new("/"),
         html! { <SchematicMap map={Rc::new(fleet_map())} {trucks} /> },
     );
     yew::scheduler::flush().await;
@@ -790,7 +784,7 @@ async fn alert_feed_shows_who_acknowledged_and_a_button_for_the_rest() {
     let root = test_root();
     render_routed(
         &root,
-        &MemoryHistory::new(),
+        &MemoryHistory::new("/"),
         html! { <AlertFeed {alerts} {on_ack} /> },
     );
     yew::scheduler::flush().await;
@@ -827,7 +821,7 @@ async fn alert_feed_lists_newest_first_with_links_in_a_polite_live_region() {
     let root = test_root();
     render_routed(
         &root,
-        &MemoryHistory::new(),
+        &MemoryHistory::new("/"),
         html! { <AlertFeed {alerts} /> },
     );
     yew::scheduler::flush().await;
@@ -846,7 +840,7 @@ async fn alert_feed_lists_newest_first_with_links_in_a_polite_live_region() {
     let root = test_root();
     render_routed(
         &root,
-        &MemoryHistory::new(),
+        &MemoryHistory::new("/"),
         html! { <AlertFeed alerts={Rc::new(Vec::new())} /> },
     );
     yew::scheduler::flush().await;
@@ -863,7 +857,7 @@ async fn fleet_rows_link_to_the_board_with_the_truck_added() {
         Rc::new(truck("T-01", TruckStatus::EnRoute, 0.0, 0.0)),
         Rc::new(truck("T-05", TruckStatus::Idle, 0.0, 0.0)),
     ];
-    let history = MemoryHistory::new();
+    let history = MemoryHistory::new("/");
     let root = test_root();
     render_routed(
         &root,
@@ -888,4 +882,43 @@ async fn fleet_rows_link_to_the_board_with_the_truck_added() {
     add.unchecked_into::<HtmlElement>().click();
     yew::scheduler::flush().await;
     assert_eq!(query_of(&history), "/board?trucks=T-05,T-01");
+}
+
+// ---- the app's addresses ----
+
+/// `Route` is matched by hand; these are the rules yew-router's `#[derive(Routable)]` followed
+/// (the same table passed against the derive).
+#[wasm_bindgen_test]
+fn routes_match_paths_as_the_derive_did() {
+    use convoy::web::route::Route;
+    let truck = |id: &str| Route::Truck { id: id.into() };
+    for (path, route) in [
+        ("/", Route::Fleet),
+        ("", Route::Fleet),
+        ("/board", Route::Board),
+        ("/board/", Route::Board),
+        ("/map", Route::Map),
+        ("/diagnostics", Route::Diagnostics),
+        ("/settings", Route::Settings),
+        ("/signin", Route::SignIn),
+        ("/404", Route::NotFound),
+        ("/trucks/T-01", truck("T-01")),
+        ("/trucks/T-01/", truck("T-01")),
+        ("/trucks/T%2D01%20x", truck("T-01 x")),
+        ("/trucks/%ZZ", truck("%ZZ")),
+        ("/trucks/%FF", Route::NotFound),
+        ("/trucks/", Route::NotFound),
+        ("/trucks/T-01/more", Route::NotFound),
+        ("/map/more", Route::NotFound),
+        ("//map", Route::NotFound),
+        ("/Map", Route::NotFound),
+    ] {
+        assert_eq!(Route::recognize(path), route, "{path}");
+    }
+    assert_eq!(Route::Fleet.to_path(), "/");
+    assert_eq!(truck("T-01").to_path(), "/trucks/T-01");
+    assert_eq!(truck("a b/ü~").to_path(), "/trucks/a%20b%2F%C3%BC~");
+    for route in [truck("T-07"), truck("x y"), Route::Board, Route::SignIn] {
+        assert_eq!(Route::recognize(&route.to_path()), route);
+    }
 }

@@ -2,7 +2,7 @@
 //! is only a receipt: every tab, this one included, learns of the acknowledgement from the
 //! `alert_acked` event on its feed, like every other operator's tabs.
 
-use crate::api::{api_url, with_credentials};
+use crate::api::{api_url, error_message, with_credentials};
 use convoy_core::wire::EventId;
 use js_sys::{Function, Promise, Reflect};
 use wasm_bindgen::JsCast;
@@ -59,10 +59,7 @@ pub async fn ack(alert_id: EventId) -> Result<(), AckError> {
             .unwrap_or_default(),
         Err(_) => String::new(),
     };
-    let message = serde_json::from_str::<serde_json::Value>(&text)
-        .ok()
-        .and_then(|v| v["error"].as_str().map(str::to_owned))
-        .unwrap_or_else(|| format!("the server answered {status}"));
+    let message = error_message(&text).unwrap_or_else(|| format!("the server answered {status}"));
     Err(match status {
         409 => AckError::AlreadyAcked(message),
         404 => AckError::Gone,

@@ -6,6 +6,7 @@
 //! session cookie) either way.
 
 use std::cell::OnceCell;
+use wasm_bindgen::JsCast;
 
 /// The meta tag a deployment sets.
 const META_NAME: &str = "convoy-api";
@@ -94,4 +95,44 @@ pub async fn fetch(
     wasm_bindgen_futures::JsFuture::from(promise)
         .await?
         .dyn_into()
+}
+
+/// The message of the server's JSON error (`{"error": "…"}`), if `body` is one.
+pub fn error_message(body: &str) -> Option<String> {
+    // A struct, not `serde_json::Value`: Value's map and tree are kilobytes of wasm.
+    #[derive(serde::Deserialize)]
+    struct ErrorBody {
+        error: String,
+    }
+    serde_json::from_str::<ErrorBody>(body)
+        .ok()
+        .map(|body| body.error)
+}
+
+/// `GET` `path` (relative to the API) with the session cookie; `Err` says why no answer came
+/// (worded for the operator, with the browser's reason).
+pub async fn get(path: &str) -> Result<web_sys::Response, String> {
+    fetch(&api_url(path), &with_credentials())
+        .await
+        .map_err(|error| {
+            let reason = match error.dyn_ref::<js_sys::Error>() {
+                Some(error) => format!("{}: {}", error.name(), error.message()),
+                None => error.as_string().unwrap_or_default(),
+            };
+            format!("the server is unreachable ({reason})")
+        })
+}
+
+/// The answer's body as JSON; `Err` is the reason it could not be read or decoded.
+pub async fn read_json<T: serde::de::DeserializeOwned>(
+    response: &web_sys::Response,
+) -> Result<T, String> {
+    let text = match response.text() {
+        Ok(promise) => wasm_bindgen_futures::JsFuture::from(promise).await.ok(),
+        Err(_) => None,
+    };
+    let text = text
+        .and_then(|text| text.as_string())
+        .ok_or_else(|| "the answer could not be read".to_owned())?;
+    serde_json::from_str(&text).map_err(|e| e.to_string())
 }

@@ -3,7 +3,7 @@
 //! every tab of this browser when the session changed, so a sign-out in one tab ends every tab's
 //! feed and a new operator never sees the previous one's trucks.
 
-use crate::api::{api_url, fetch, with_credentials};
+use crate::api::{api_url, error_message, fetch, with_credentials};
 use gloo_events::EventListener;
 use serde::Deserialize;
 use wasm_bindgen::JsCast;
@@ -23,11 +23,47 @@ pub struct Session {
     /// The signed-in operator (None: signed out, or sign-in off).
     pub operator: Option<String>,
     /// `"*"` or the operator's trucks.
-    pub trucks: Option<serde_json::Value>,
+    pub trucks: Option<TruckScope>,
     /// When the session ends, Unix ms.
     pub expires_at_ms: Option<u64>,
     /// Names the session (not secret): tabs keep their channel, lock and worker per session.
     pub session: Option<String>,
+}
+
+/// Which trucks the operator may see, as `api/session` says it: `"*"` or a list of ids.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TruckScope {
+    All,
+    Trucks(Vec<String>),
+}
+
+// By hand: `#[serde(untagged)]` would buffer the value in serde's `Content` first.
+impl<'de> Deserialize<'de> for TruckScope {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::de::{Error, SeqAccess, Visitor};
+
+        struct ScopeVisitor;
+        impl<'de> Visitor<'de> for ScopeVisitor {
+            type Value = TruckScope;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("\"*\" or a list of truck ids")
+            }
+            fn visit_str<E: Error>(self, text: &str) -> Result<TruckScope, E> {
+                match text {
+                    "*" => Ok(TruckScope::All),
+                    _ => Err(E::invalid_value(serde::de::Unexpected::Str(text), &self)),
+                }
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<TruckScope, A::Error> {
+                let mut trucks = Vec::new();
+                while let Some(id) = seq.next_element::<String>()? {
+                    trucks.push(id);
+                }
+                Ok(TruckScope::Trucks(trucks))
+            }
+        }
+        deserializer.deserialize_any(ScopeVisitor)
+    }
 }
 
 impl Session {
@@ -67,9 +103,7 @@ async fn read(response: web_sys::Response) -> Result<Session, String> {
         .map_err(|_| "the answer could not be read".to_owned())?;
     let text = text.as_string().unwrap_or_default();
     if !response.ok() {
-        let message = serde_json::from_str::<serde_json::Value>(&text)
-            .ok()
-            .and_then(|v| v["error"].as_str().map(str::to_owned))
+        let message = error_message(&text)
             .unwrap_or_else(|| format!("the server answered {}", response.status()));
         return Err(message);
     }

@@ -27,13 +27,15 @@ pub enum Applied {
 impl Fleet {
     /// A fleet from a snapshot.
     pub fn from_snapshot(snapshot: FleetSnapshot) -> Fleet {
+        // Inserted, not collected: `collect` into a map sorts a Vec first, and each sort is
+        // code of its own in the wasm.
+        let mut trucks = BTreeMap::new();
+        for t in snapshot.trucks {
+            trucks.insert(t.id.clone(), t);
+        }
         Fleet {
             last_event_id: snapshot.last_event_id,
-            trucks: snapshot
-                .trucks
-                .into_iter()
-                .map(|t| (t.id.clone(), t))
-                .collect(),
+            trucks,
         }
     }
 

@@ -465,7 +465,12 @@ impl Watch {
     /// The union of two watches.
     pub fn union(&self, other: &Watch) -> Watch {
         match (self, other) {
-            (Watch::Trucks(a), Watch::Trucks(b)) => Watch::Trucks(a.union(b).cloned().collect()),
+            (Watch::Trucks(a), Watch::Trucks(b)) => {
+                // Extended, not collected: `collect` into a set sorts a Vec first (code of its own).
+                let mut both = a.clone();
+                both.extend(b.iter().cloned());
+                Watch::Trucks(both)
+            }
             _ => Watch::All,
         }
     }
@@ -484,7 +489,9 @@ impl Watch {
         match (self, other) {
             (Watch::All, w) | (w, Watch::All) => w.clone(),
             (Watch::Trucks(a), Watch::Trucks(b)) => {
-                Watch::Trucks(a.intersection(b).cloned().collect())
+                let mut both = a.clone();
+                both.retain(|id| b.contains(id));
+                Watch::Trucks(both)
             }
         }
     }

@@ -49,12 +49,14 @@ impl FleetStore {
     fn apply(&mut self, action: FleetAction) -> bool {
         match action {
             FleetAction::Snapshot(snapshot) => {
+                // Inserted, not collected: `collect` into a map sorts a Vec first, and each
+                // sort is code of its own in the wasm.
+                let mut trucks = BTreeMap::new();
+                for t in &snapshot.trucks {
+                    trucks.insert(t.id.clone(), Rc::new(t.clone()));
+                }
                 *self = FleetStore {
-                    trucks: snapshot
-                        .trucks
-                        .iter()
-                        .map(|t| (t.id.clone(), Rc::new(t.clone())))
-                        .collect(),
+                    trucks,
                     last_event_id: snapshot.last_event_id,
                     loaded: true,
                     cleared: Rc::default(),

@@ -117,11 +117,14 @@ impl Peers {
 
     /// The requests heard since `since_ms`, for a new leader to answer; forgets them all.
     pub(super) fn take_overheard(&mut self, since_ms: u64) -> BTreeMap<TabId, Watch> {
-        std::mem::take(&mut self.overheard)
-            .into_iter()
-            .filter(|(_, (_, at))| *at >= since_ms)
-            .map(|(tab, (watch, _))| (tab, watch))
-            .collect()
+        // Inserted, not collected: `collect` into a map sorts a Vec first (code of its own).
+        let mut heard = BTreeMap::new();
+        for (tab, (watch, at)) in std::mem::take(&mut self.overheard) {
+            if at >= since_ms {
+                heard.insert(tab, watch);
+            }
+        }
+        heard
     }
 
     /// The union of `own` and every known watch.

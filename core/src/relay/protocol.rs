@@ -400,18 +400,20 @@ pub fn parse_frame(raw: &str, me: TabId) -> Result<TabFrame, FrameError> {
         Err(error) => {
             #[derive(Deserialize)]
             struct Head {
-                v: Option<serde_json::Value>,
-                app: Option<serde_json::Value>,
+                v: Option<HeadValue>,
+                app: Option<HeadValue>,
             }
             return Err(match serde_json::from_str::<Head>(raw) {
-                Ok(head)
-                    if head.app.as_ref().and_then(|a| a.as_str()) != Some(APP_NAME)
-                        || head.v.as_ref().and_then(|v| v.as_u64())
-                            != Some(PROTOCOL_VERSION as u64) =>
-                {
-                    FrameError::Foreign(format!("app {:?}, version {:?}", head.app, head.v))
+                Ok(head) => {
+                    let app = head.app.as_ref().and_then(HeadValue::text);
+                    let v = head.v.as_ref().and_then(HeadValue::whole);
+                    if app != Some(APP_NAME) || v != Some(PROTOCOL_VERSION as u64) {
+                        FrameError::Foreign(format!("app {app:?}, version {v:?}"))
+                    } else {
+                        FrameError::Malformed(error.to_string())
+                    }
                 }
-                _ => FrameError::Malformed(error.to_string()),
+                Err(_) => FrameError::Malformed(error.to_string()),
             });
         }
     };
@@ -431,4 +433,70 @@ pub fn parse_frame(raw: &str, me: TabId) -> Result<TabFrame, FrameError> {
         return Err(FrameError::Malformed(why.into()));
     }
     Ok(frame)
+}
+
+/// Any JSON value in a frame's `v` or `app`, kept only as far as telling a foreign frame from a
+/// malformed one needs. Not `serde_json::Value`: its map, tree and `Debug` were 11 KB of the
+/// app's wasm, for a check on a message that failed to parse anyway.
+enum HeadValue {
+    Text(String),
+    Whole(u64),
+    Other,
+}
+
+impl HeadValue {
+    fn text(&self) -> Option<&str> {
+        match self {
+            HeadValue::Text(text) => Some(text),
+            _ => None,
+        }
+    }
+
+    fn whole(&self) -> Option<u64> {
+        match self {
+            HeadValue::Whole(n) => Some(*n),
+            _ => None,
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for HeadValue {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::de::{IgnoredAny, MapAccess, SeqAccess, Visitor};
+
+        struct AnyValue;
+        impl<'de> Visitor<'de> for AnyValue {
+            type Value = HeadValue;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("any JSON value")
+            }
+            fn visit_str<E>(self, text: &str) -> Result<HeadValue, E> {
+                Ok(HeadValue::Text(text.to_owned()))
+            }
+            fn visit_u64<E>(self, n: u64) -> Result<HeadValue, E> {
+                Ok(HeadValue::Whole(n))
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<HeadValue, E> {
+                Ok(HeadValue::Other)
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<HeadValue, E> {
+                Ok(HeadValue::Other)
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<HeadValue, E> {
+                Ok(HeadValue::Other)
+            }
+            fn visit_unit<E>(self) -> Result<HeadValue, E> {
+                Ok(HeadValue::Other)
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<HeadValue, A::Error> {
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(HeadValue::Other)
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<HeadValue, A::Error> {
+                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(HeadValue::Other)
+            }
+        }
+        deserializer.deserialize_any(AnyValue)
+    }
 }

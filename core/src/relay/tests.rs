@@ -171,6 +171,35 @@ fn frames_round_trip_and_bad_ones_are_classified() {
 }
 
 #[test]
+fn a_frame_that_fails_to_parse_is_foreign_only_when_its_head_is_not_ours() {
+    for raw in [
+        r#"{"v":"1","app":"convoy","msg":{}}"#,
+        r#"{"v":1,"app":["convoy"],"msg":{}}"#,
+        r#"{"v":-1,"app":"convoy"}"#,
+        r#"{"v":1.5,"app":"convoy","extra":{"a":[1,{"b":null}]}}"#,
+        r#"{"v":1,"app":"other","from":true}"#,
+        r#"{"app":"convoy"}"#,
+        r#"{}"#,
+    ] {
+        assert!(
+            matches!(parse_frame(raw, 9), Err(FrameError::Foreign(_))),
+            "{raw}"
+        );
+    }
+    for raw in [
+        r#"{"v":1,"app":"convoy","from":{},"extra":[true,null,2.5,"x"]}"#,
+        r#"{"v":1,"app":"convoy","v":2}"#,
+        r#"[1,"convoy"]"#,
+        r#"{"v":1,"app":"convoy""#,
+    ] {
+        assert!(
+            matches!(parse_frame(raw, 9), Err(FrameError::Malformed(_))),
+            "{raw}"
+        );
+    }
+}
+
+#[test]
 fn follower_repairs_a_gap_in_order_and_drops_repeats() {
     let mut hub = follower();
     hub.handle_channel_message(10, &frame(LEADER, 3, TabMsg::Event(link(102, 101))));

@@ -163,7 +163,10 @@ impl BoardLayout {
 
     /// What the board's views need from the feed.
     pub fn watch(&self) -> Watch {
-        Watch::Trucks(self.trucks.iter().cloned().collect())
+        // Extended, not collected: `collect` into a set sorts a Vec first (code of its own).
+        let mut trucks = std::collections::BTreeSet::new();
+        trucks.extend(self.trucks.iter().cloned());
+        Watch::Trucks(trucks)
     }
 }
 

@@ -2,5 +2,6 @@
 
 pub mod board;
 pub mod format;
+pub mod order;
 pub mod query;
 pub mod row_window;

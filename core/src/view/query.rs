@@ -1,5 +1,6 @@
 //! The fleet table's sorting and filtering, pure so it is tested on the host.
 
+use crate::view::order::sort_stably;
 use crate::wire::{Alert, AlertKind, TruckId, TruckState, TruckStatus};
 use std::cmp::Ordering;
 
@@ -121,7 +122,7 @@ impl TableQuery {
             .into_iter()
             .filter(|t| self.matches_text((*t).as_ref(), &text))
             .collect();
-        rows.sort_by(|a, b| self.compare((*a).as_ref(), (*b).as_ref()));
+        sort_stably(&mut rows, |a, b| self.compare((*a).as_ref(), (*b).as_ref()));
         rows
     }
 }
@@ -185,7 +186,7 @@ pub fn alert_feed<'a, T: AsRef<TruckState> + 'a>(
             })
         })
         .collect();
-    entries.sort_by(|a, b| {
+    sort_stably(&mut entries, |a, b| {
         b.alert
             .raised_ms
             .cmp(&a.alert.raised_ms)

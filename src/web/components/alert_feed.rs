@@ -4,13 +4,13 @@
 //! new alerts and acknowledgements politely, without losing their place.
 
 use crate::web::route::Route;
+use crate::web::router::Link;
 use convoy_core::view::format::format_clock;
 use convoy_core::view::query::{AlertEntry, ClearedAlert};
 use convoy_core::wire::EventId;
 use std::collections::VecDeque;
 use std::rc::Rc;
 use yew::prelude::*;
-use yew_router::prelude::*;
 
 #[derive(Properties, PartialEq)]
 pub struct AlertFeedProps {
@@ -80,9 +80,9 @@ fn alert_item(entry: &AlertEntry, on_ack: &Callback<EventId>) -> Html {
     html! {
         <li key={alert.id.to_string()} class={classes!("alert-item", state)}
             data-truck={entry.truck.clone()} data-alert-id={alert.id.to_string()}>
-            <Link<Route> to={Route::Truck { id: entry.truck.clone() }} classes="alert-truck">
+            <Link to={Route::Truck { id: entry.truck.clone() }} classes="alert-truck">
                 { &entry.truck }
-            </Link<Route>>
+            </Link>
             <span class="alert-tag">{ alert.kind.label() }</span>
             <time class="alert-time">{ format_clock(alert.raised_ms) }</time>
             <span class="alert-message">{ &alert.message }</span>
@@ -104,9 +104,9 @@ fn cleared_item(cleared: &ClearedAlert) -> Html {
     html! {
         <li key={alert.id.to_string()} class="alert-item cleared"
             data-truck={cleared.truck.clone()} data-alert-id={alert.id.to_string()}>
-            <Link<Route> to={Route::Truck { id: cleared.truck.clone() }} classes="alert-truck">
+            <Link to={Route::Truck { id: cleared.truck.clone() }} classes="alert-truck">
                 { &cleared.truck }
-            </Link<Route>>
+            </Link>
             <span class="alert-tag">{ alert.kind.label() }</span>
             <time class="alert-time">{ format_clock(alert.raised_ms) }</time>
             <span class="alert-message">{ &alert.message }</span>

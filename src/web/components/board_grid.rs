@@ -4,11 +4,11 @@
 
 use crate::web::hooks::{input_value, use_refocus};
 use crate::web::route::Route;
+use crate::web::router::Link;
 use convoy_core::view::board::{BoardLayout, MAX_TRUCKS};
 use convoy_core::wire::TruckId;
 use std::rc::Rc;
 use yew::prelude::*;
-use yew_router::prelude::*;
 
 /// What the grid hands the caller's panel renderer for one truck.
 #[derive(Clone, PartialEq)]
@@ -238,7 +238,7 @@ pub fn board_grid(props: &BoardGridProps) -> Html {
                 <div class="board-empty">
                     <p><strong>{ "Add a truck…" }</strong></p>
                     <p>{ "Type or pick a truck id above, or use “Add to board” on the " }
-                        <Link<Route> to={Route::Fleet}>{ "fleet page" }</Link<Route>>
+                        <Link to={Route::Fleet}>{ "fleet page" }</Link>
                         { ". Panels can be dragged, or moved with their ← and → buttons." }</p>
                 </div>
             }

@@ -6,8 +6,8 @@ use crate::web::hooks::{
     SessionState,
 };
 use crate::web::route::Route;
+use crate::web::router::Link;
 use yew::prelude::*;
-use yew_router::prelude::*;
 
 #[function_component(NavBar)]
 pub fn nav_bar() -> Html {
@@ -23,20 +23,20 @@ pub fn nav_bar() -> Html {
     html! {
         <header class="nav-bar">
             <a class="skip-link" href="#main">{ "Skip to content" }</a>
-            <Link<Route> to={Route::Fleet} classes="brand">{ "Convoy" }</Link<Route>>
+            <Link to={Route::Fleet} classes="brand">{ "Convoy" }</Link>
             <nav aria-label="Main">
-                <Link<Route> to={Route::Fleet}>{ "Fleet" }
+                <Link to={Route::Fleet}>{ "Fleet" }
                     if unacked > 0 {
                         <span class="alert-count" title="Unacknowledged alerts">
                             { format!(" ({unacked})") }
                             <span class="visually-hidden">{ " unacknowledged alerts" }</span>
                         </span>
                     }
-                </Link<Route>>
-                <Link<Route> to={Route::Board}>{ "Board" }</Link<Route>>
-                <Link<Route> to={Route::Map}>{ "Map" }</Link<Route>>
-                <Link<Route> to={Route::Diagnostics}>{ "Diagnostics" }</Link<Route>>
-                <Link<Route> to={Route::Settings}>{ "Settings" }</Link<Route>>
+                </Link>
+                <Link to={Route::Board}>{ "Board" }</Link>
+                <Link to={Route::Map}>{ "Map" }</Link>
+                <Link to={Route::Diagnostics}>{ "Diagnostics" }</Link>
+                <Link to={Route::Settings}>{ "Settings" }</Link>
             </nav>
             <StatusChip {status} {now_ms} {on_use_automatic} />
             if let Some(name) = operator {

@@ -3,6 +3,7 @@
 //! diagram of the simulator's 0..1000 plane, not geography: no tiles, nothing from the internet.
 
 use crate::web::components::truck_marker::TruckMarker;
+use convoy_core::view::order::sort_stably;
 use convoy_core::wire::{FleetMap, TruckState, TruckStatus};
 use std::collections::BTreeSet;
 use std::rc::Rc;
@@ -51,7 +52,11 @@ pub fn schematic_map(SchematicMapProps { map, trucks }: &SchematicMapProps) -> H
     let crowded = trucks.len() > LABEL_ALL_UP_TO;
     // Trucks that need attention are drawn last, on top of the others.
     let mut ordered: Vec<&Rc<TruckState>> = trucks.iter().collect();
-    ordered.sort_by_key(|t| (needs_attention(t), t.id.clone()));
+    sort_stably(&mut ordered, |a, b| {
+        needs_attention(a)
+            .cmp(&needs_attention(b))
+            .then_with(|| a.id.cmp(&b.id))
+    });
     let count = |status: TruckStatus| trucks.iter().filter(|t| t.status == status).count();
 
     html! {

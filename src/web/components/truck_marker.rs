@@ -1,10 +1,10 @@
 //! One truck on the schematic map: a dot coloured by its status that links to its panel.
 
 use crate::web::route::Route;
+use crate::web::router::Link;
 use convoy_core::wire::TruckState;
 use std::rc::Rc;
 use yew::prelude::*;
-use yew_router::prelude::*;
 
 #[derive(Properties)]
 pub struct TruckMarkerProps {
@@ -38,7 +38,7 @@ pub fn truck_marker(TruckMarkerProps { truck, labelled }: &TruckMarkerProps) -> 
     // The link's name comes from its <title> (SVG-AAM), the same text a mouse user hovers.
     html! {
         <g class="truck-marker" data-truck={truck.id.clone()} data-status={truck.status.key()}>
-            <Link<Route> to={Route::Truck { id: truck.id.clone() }}>
+            <Link to={Route::Truck { id: truck.id.clone() }}>
                 <title>{ title }</title>
                 // Invisible, larger than the dot: a target a finger can hit on a phone.
                 <circle class="marker-hit" cx={format!("{x:.1}")} cy={format!("{y:.1}")} r="26" />
@@ -49,7 +49,7 @@ pub fn truck_marker(TruckMarkerProps { truck, labelled }: &TruckMarkerProps) -> 
                 if *labelled {
                     <text class="marker-label" x={format!("{:.1}", x + 15.0)} y={format!("{:.1}", y + 5.0)}>{ &truck.id }</text>
                 }
-            </Link<Route>>
+            </Link>
         </g>
     }
 }

@@ -3,12 +3,12 @@
 
 use crate::web::components::board_link::BoardLink;
 use crate::web::route::Route;
+use crate::web::router::Link;
 use convoy_core::view::board::{BoardError, BoardLayout};
 use convoy_core::view::format::{format_age, format_clock, format_delay, is_late};
 use convoy_core::wire::TruckState;
 use std::rc::Rc;
 use yew::prelude::*;
-use yew_router::prelude::*;
 
 #[derive(Properties)]
 pub struct TruckRowProps {
@@ -58,7 +58,7 @@ pub fn truck_row(
         <tr class="truck-row" data-truck={truck.id.clone()} data-event-id={truck.last_event_id.to_string()}
             aria-rowindex={(*row_index > 0).then(|| row_index.to_string())}>
             <th scope="row">
-                <Link<Route> to={Route::Truck { id: truck.id.clone() }}>{ &truck.id }</Link<Route>>
+                <Link to={Route::Truck { id: truck.id.clone() }}>{ &truck.id }</Link>
             </th>
             <td>{ &truck.driver }</td>
             <td><span class={classes!("status", truck.status.key())}>{ truck.status.label() }</span></td>

@@ -1,5 +1,6 @@
 //! The schematic map's static part (depots and corridors), fetched from `/api/map`.
 
+use convoy_browser::api;
 use convoy_core::wire::FleetMap;
 use std::rc::Rc;
 use yew::prelude::*;
@@ -35,18 +36,14 @@ pub fn use_fleet_map() -> (MapFetch, Callback<()>) {
 }
 
 async fn fetch_map(url: &str) -> MapFetch {
-    let response = match gloo_net::http::Request::get(&convoy_browser::api::api_url(url))
-        .credentials(web_sys::RequestCredentials::Include)
-        .send()
-        .await
-    {
+    let response = match api::get(url).await {
         Ok(response) => response,
-        Err(e) => return MapFetch::Failed(format!("the server is unreachable ({e})")),
+        Err(why) => return MapFetch::Failed(why),
     };
     if !response.ok() {
         return MapFetch::Failed(format!("the server answered {}", response.status()));
     }
-    match response.json::<FleetMap>().await {
+    match api::read_json::<FleetMap>(&response).await {
         Ok(map) => MapFetch::Loaded(Rc::new(map)),
         Err(e) => MapFetch::Failed(format!("the map did not decode ({e})")),
     }

@@ -1,5 +1,6 @@
 //! A truck's route, fetched once per truck id from `/api/trucks/{id}`.
 
+use convoy_browser::api;
 use convoy_core::wire::{Route, TruckDetail};
 use std::rc::Rc;
 use yew::prelude::*;
@@ -32,16 +33,12 @@ pub fn use_truck_route(id: &str) -> RouteFetch {
 }
 
 async fn fetch_route(url: &str) -> RouteFetch {
-    let response = match gloo_net::http::Request::get(&convoy_browser::api::api_url(url))
-        .credentials(web_sys::RequestCredentials::Include)
-        .send()
-        .await
-    {
+    let response = match api::get(url).await {
         Ok(response) => response,
-        Err(e) => return RouteFetch::Failed(format!("the server is unreachable ({e})")),
+        Err(why) => return RouteFetch::Failed(why),
     };
     match response.status() {
-        200 => match response.json::<TruckDetail>().await {
+        200 => match api::read_json::<TruckDetail>(&response).await {
             Ok(detail) => RouteFetch::Loaded(Rc::new(detail.route)),
             Err(e) => RouteFetch::Failed(format!("the truck did not decode ({e})")),
         },

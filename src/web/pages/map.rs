@@ -3,9 +3,9 @@
 use crate::web::components::schematic_map::SchematicMap;
 use crate::web::hooks::{use_fleet, use_fleet_map, use_watch, MapFetch};
 use crate::web::route::Route;
+use crate::web::router::Link;
 use convoy_core::wire::Watch;
 use yew::prelude::*;
-use yew_router::prelude::*;
 
 #[function_component(MapPage)]
 pub fn map_page() -> Html {
@@ -20,7 +20,7 @@ pub fn map_page() -> Html {
             <div class="error" role="alert">
                 <h2>{ "Could not load the map" }</h2>
                 <p>{ format!("{message}. Check that convoy-server is running, then try again. The ") }
-                    <Link<Route> to={Route::Fleet}>{ "fleet table" }</Link<Route>>
+                    <Link to={Route::Fleet}>{ "fleet table" }</Link>
                     { " works without the map." }</p>
                 <button type="button" onclick={retry.reform(|_| ())}>{ "Try again" }</button>
             </div>

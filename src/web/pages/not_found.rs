@@ -1,8 +1,8 @@
 //! Any path the app does not know.
 
 use crate::web::route::Route;
+use crate::web::router::Link;
 use yew::prelude::*;
-use yew_router::prelude::*;
 
 #[function_component(NotFoundPage)]
 pub fn not_found_page() -> Html {
@@ -10,7 +10,7 @@ pub fn not_found_page() -> Html {
         <section class="not-found">
             <h1>{ "Page not found" }</h1>
             <p>{ "This address is not part of Convoy. " }
-                <Link<Route> to={Route::Fleet}>{ "Back to the fleet" }</Link<Route>></p>
+                <Link to={Route::Fleet}>{ "Back to the fleet" }</Link></p>
         </section>
     }
 }

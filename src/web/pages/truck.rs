@@ -7,9 +7,9 @@ use crate::web::hooks::{
     use_watch, RouteFetch,
 };
 use crate::web::route::Route;
+use crate::web::router::Link;
 use convoy_core::wire::{is_valid_truck_id, Watch};
 use yew::prelude::*;
-use yew_router::prelude::*;
 
 #[derive(Properties, PartialEq)]
 pub struct TruckPageProps {
@@ -30,7 +30,7 @@ pub fn truck_page(TruckPageProps { id }: &TruckPageProps) -> Html {
     let board = use_saved_board();
     let now_ms = use_now(1_000);
     let ack = use_ack_alert();
-    let back = html! { <Link<Route> to={Route::Fleet}>{ "Back to the fleet" }</Link<Route>> };
+    let back = html! { <Link to={Route::Fleet}>{ "Back to the fleet" }</Link> };
     match (truck, route) {
         (_, RouteFetch::Unknown) => html! {
             <section class="not-found"><h1>{ format!("No truck {id}") }</h1>
