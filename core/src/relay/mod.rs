@@ -635,6 +635,11 @@ impl TabHub {
         &self.tab.connection
     }
 
+    /// This hub leads now (holds, or is opening, the one upstream stream).
+    pub fn leads(&self) -> bool {
+        self.lead.is_some()
+    }
+
     /// A snapshot of this tab's state and counters.
     pub fn diagnostics(&self) -> HubDiagnostics {
         HubDiagnostics::of(&self.tab, self.lead.as_ref())
