@@ -15,6 +15,7 @@ pub mod fetch_upstream;
 pub mod hub_loop;
 pub mod lifecycle;
 pub mod locks;
+pub mod notifications;
 pub mod session;
 pub mod snapshot;
 pub mod tab_feed;

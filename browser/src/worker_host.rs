@@ -4,15 +4,21 @@
 //! frame's sender, so a port is bound to its tab id without parsing here, and `PeerGone` drops
 //! the ports of tabs that left or vanished.
 //!
+//! Notifications: the hub's loop runs the worker's `AlertNotices`. A service worker shows them
+//! itself; a SharedWorker has no registration to show them with, so it hands each output to its
+//! most recently joined tab that has spoken (a port bound to a tab id), which shows it.
+//!
 //! The JS entries (`workers/shared-worker.js`, `workers/sw.js`) queue what arrives before the
 //! wasm runs in `self.convoyEarly`; the `run_*` functions take it over, so nothing a tab sends
 //! before the worker is ready is lost.
 
 use crate::clock::new_tab_id;
 use crate::hub_loop::{HubHandle, HubHost, HubLoop};
+use crate::notifications::Notifier;
 use crate::upstream::{Upstream, HEARTBEAT_MS};
 use crate::worker_port::SESSION_PREFIX;
 use convoy_core::election::{ElectionMode, TabId};
+use convoy_core::notice::{encode_msg, AlertNotices, NoticeOutput, HOLD_MS};
 use convoy_core::relay::{HubConfig, HubOutput};
 use convoy_core::wire::Watch;
 use gloo_events::EventListener;
@@ -48,9 +54,18 @@ impl Peer {
     }
 }
 
+/// Who shows the worker's notifications.
+enum NoticeSink {
+    /// A SharedWorker: one of its tabs.
+    HandToTab,
+    /// The service worker, with its own registration.
+    Own(Notifier),
+}
+
 /// The worker's tabs, for a hub that streams with `U`.
 pub struct WorkerPeers<U: Upstream> {
     peers: Vec<Peer>,
+    notices: NoticeSink,
     _upstream: PhantomData<U>,
 }
 
@@ -70,6 +85,19 @@ impl<U: Upstream> HubHost for WorkerPeers<U> {
             HubOutput::PeerGone(tab) => self.peers.retain(|p| p.tab != Some(tab)),
             // The worker has no app of its own.
             _ => {}
+        }
+    }
+
+    fn notice(&mut self, output: NoticeOutput) {
+        match &self.notices {
+            NoticeSink::Own(notifier) => notifier.perform(output),
+            NoticeSink::HandToTab => {
+                // One tab, so one notification: the newest that has spoken (the others may be
+                // gone without a goodbye yet).
+                if let Some(peer) = self.peers.iter().rev().find(|p| p.tab.is_some()) {
+                    peer.post(&JsValue::from_str(&encode_msg(&output)));
+                }
+            }
         }
     }
 }
@@ -92,13 +120,15 @@ fn feed<U: Upstream>(
     });
 }
 
-fn start<U: Upstream>() -> Worker<U> {
+fn start<U: Upstream>(notices: impl FnOnce() -> NoticeSink) -> Worker<U> {
     let mut config = HubConfig::new(new_tab_id(), ElectionMode::Worker);
     // The worker has no views: it streams what its tabs watch.
     config.watch = Watch::Trucks(BTreeSet::new());
     config.upstream_stall_ms = 8 * HEARTBEAT_MS;
-    HubLoop::start(config, None, |_| WorkerPeers {
+    let alerts = AlertNotices::new(HOLD_MS);
+    HubLoop::start(config, None, Some(alerts), |_| WorkerPeers {
         peers: Vec::new(),
+        notices: notices(),
         _upstream: PhantomData,
     })
 }
@@ -116,7 +146,7 @@ fn keep(value: impl std::any::Any) {
 /// Starts the SharedWorker's hub, streaming with `U`, and takes over the connections
 /// `shared-worker.js` queued.
 pub fn run_shared_worker<U: Upstream>() {
-    let worker = start::<U>();
+    let worker = start::<U>(|| NoticeSink::HandToTab);
     let handle = worker.handle();
     let global = js_sys::global();
     let early = Reflect::get(&global, &"convoyEarly".into()).unwrap_or(JsValue::UNDEFINED);
@@ -199,7 +229,10 @@ pub fn run_service_worker<U: Upstream>() {
             }
             return;
         }
-        let handle = worker.borrow_mut().get_or_insert_with(start::<U>).handle();
+        let handle = worker
+            .borrow_mut()
+            .get_or_insert_with(|| start::<U>(|| NoticeSink::Own(Notifier::for_service_worker())))
+            .handle();
         let id = client.id();
         let same_client = move |p: &Peer| matches!(&p.sink, Sink::Client(c) if c.id() == id);
         let known = handle

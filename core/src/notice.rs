@@ -30,6 +30,11 @@ use crate::wire::{is_valid_truck_id, AlertKind, Envelope, EventId, FleetEvent, T
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, VecDeque};
 
+/// How long the browser's notifiers hold an alert: a replay's raise and clear arrive within
+/// milliseconds of each other, and an alert that flaps back within a second is not worth a
+/// notification; later than that feels late.
+pub const HOLD_MS: u64 = 1_000;
+
 /// How far back a new leader looks for alerts its predecessor may not have shown: above the
 /// slowest failover bound (3 325 ms, `relay` module docs) with room for throttled timers.
 pub const TAKEOVER_LOOKBACK_MS: u64 = 5_000;
@@ -59,6 +64,14 @@ pub enum NoticeOutput {
 /// The tag of alert `alert_id`'s notification.
 pub fn tag_for(alert_id: EventId) -> String {
     format!("convoy-alert-{alert_id}")
+}
+
+/// Whether `event` is one a notifier acts on (the others need not reach it).
+pub fn concerns_notices(event: &FleetEvent) -> bool {
+    matches!(
+        event,
+        FleetEvent::Alert { .. } | FleetEvent::AlertCleared { .. } | FleetEvent::AlertAcked { .. }
+    )
 }
 
 /// The alert id a tag names (None for a tag that is not an alert's).

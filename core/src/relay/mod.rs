@@ -640,6 +640,12 @@ impl TabHub {
         self.lead.is_some()
     }
 
+    /// The highest event id this tab's state reflects (`None` before its first snapshot): an
+    /// upstream event was taken when the cursor is its id afterwards.
+    pub fn cursor(&self) -> Option<EventId> {
+        self.tab.cursor
+    }
+
     /// A snapshot of this tab's state and counters.
     pub fn diagnostics(&self) -> HubDiagnostics {
         HubDiagnostics::of(&self.tab, self.lead.as_ref())
