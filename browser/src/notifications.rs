@@ -155,8 +155,18 @@ async fn registration(source: Source) -> Option<ServiceWorkerRegistration> {
             if !Reflect::has(&navigator, &"serviceWorker".into()).unwrap_or(false) {
                 return None;
             }
-            let found = navigator.service_worker().get_registration();
-            JsFuture::from(found).await.ok()?.dyn_into().ok()
+            let container = navigator.service_worker();
+            let found = JsFuture::from(container.get_registration()).await.ok()?;
+            if found.is_undefined() {
+                return None;
+            }
+            // Registered: wait until a worker is active (showing needs one), as after a first
+            // load whose worker is still installing.
+            JsFuture::from(container.ready().ok()?)
+                .await
+                .ok()?
+                .dyn_into()
+                .ok()
         }
     }
 }

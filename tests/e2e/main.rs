@@ -7,6 +7,7 @@ mod dashboard;
 mod harness;
 mod hostile_frames;
 mod live_app;
+mod notifications;
 mod offline_shell;
 mod security;
 mod shared_stream;

@@ -1,0 +1,313 @@
+//! Desktop notifications (issue 12, items 1 and 4) in real Chromium: six tabs of one browser,
+//! in leader mode (the leader closed in the middle of the burst) and in each worker mode, with
+//! the permission granted through the DevTools protocol and notifications turned on in
+//! /settings. Alerts are pushed through ingest. Each raised alert is notified exactly once by
+//! the browser, and an alert cleared within the hold never.
+//!
+//! Counted through the browser, not the app: every call of
+//! `ServiceWorkerRegistration.prototype.showNotification` is recorded by a wrapper installed
+//! before any of Convoy's code runs, in every tab (a DevTools script, recording in localStorage,
+//! which outlives a tab closed mid-burst) and in the service worker (the same script prepended
+//! to the served `sw.js`, recording in Cache Storage); and `getNotifications()` lists what the
+//! browser holds. A repeat would be a second call for a tag (the browser itself would replace
+//! the notification of a repeated tag, so what it holds cannot show one).
+
+use crate::harness::{eventually, free_port, Browser, Server};
+use crate::shared_stream::all_past;
+use fantoccini::wd::WindowHandle;
+use fantoccini::Locator;
+use serde_json::{json, Value};
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+const INGEST_TOKEN: &str = "e2e-notifications-ingest-token";
+const TABS: usize = 6;
+
+/// Records each `showNotification` call's tag where it survives the caller: localStorage in a
+/// window, Cache Storage in the service worker (which has no localStorage).
+const COUNT_SHOWS: &str = r#"(() => {
+  const proto = self.ServiceWorkerRegistration && self.ServiceWorkerRegistration.prototype;
+  if (!proto || proto.e2eCounted) return;
+  proto.e2eCounted = true;
+  const show = proto.showNotification;
+  proto.showNotification = function (title, options) {
+    const key = "e2e-shown/" + ((options && options.tag) || "untagged") + "/" + Date.now() + "-" + Math.random();
+    if (self.localStorage) self.localStorage.setItem(key, "1");
+    else caches.open("e2e-shown").then((cache) => cache.put(key, new Response("1")));
+    return show.call(this, title, options);
+  };
+})();
+"#;
+
+/// Every recorded call's tag, and the tags and trucks of the notifications the browser holds.
+const READ_COUNTS: &str = r#"return (async () => {
+  const calls = [];
+  for (let i = 0; i < localStorage.length; i++) {
+    const key = localStorage.key(i);
+    if (key.startsWith("e2e-shown/")) calls.push(key.split("/")[1]);
+  }
+  const cache = await caches.open("e2e-shown");
+  for (const request of await cache.keys()) {
+    const parts = new URL(request.url).pathname.split("/");
+    calls.push(parts[parts.indexOf("e2e-shown") + 1]);
+  }
+  const registration = await navigator.serviceWorker.getRegistration();
+  const held = registration
+    ? (await registration.getNotifications()).map((n) => [n.tag, (n.data && n.data.truck) || ""])
+    : [];
+  return { calls, held };
+})();"#;
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
+}
+
+/// A copy of the build under test whose `sw.js` counts `showNotification` calls first.
+fn counting_build() -> std::path::PathBuf {
+    let from = Server::dist();
+    let to = std::env::temp_dir().join(format!(
+        "convoy-e2e-notifications-{}-{}",
+        std::process::id(),
+        free_port()
+    ));
+    std::fs::create_dir_all(&to).expect("a temp dir");
+    for entry in std::fs::read_dir(&from).expect("the dist dir") {
+        let entry = entry.expect("a dist entry");
+        if entry.path().is_file() {
+            std::fs::copy(entry.path(), to.join(entry.file_name())).expect("copy");
+        }
+    }
+    let sw = std::fs::read_to_string(to.join("sw.js")).expect("sw.js");
+    std::fs::write(to.join("sw.js"), format!("{COUNT_SHOWS}\n{sw}")).expect("write sw.js");
+    // The precompressed siblings hold the unchanged sw.js.
+    for sibling in ["sw.js.br", "sw.js.gz"] {
+        let _ = std::fs::remove_file(to.join(sibling));
+    }
+    to
+}
+
+/// Posts `events` in one request (contiguous ids); their ids.
+async fn ingest(server: &Server, events: Vec<Value>) -> Vec<u64> {
+    let reply: Value = reqwest::Client::new()
+        .post(format!("{}/api/ingest", server.base))
+        .bearer_auth(INGEST_TOKEN)
+        .body(Value::Array(events).to_string())
+        .send()
+        .await
+        .expect("ingest answers")
+        .json()
+        .await
+        .expect("ingest replies with JSON");
+    reply["ids"]
+        .as_array()
+        .expect("ids")
+        .iter()
+        .map(|id| id.as_u64().expect("an id"))
+        .collect()
+}
+
+fn raise(truck: &str) -> Value {
+    json!({"type": "alert", "truck": truck, "at_ms": now_ms(),
+           "alert": {"kind": "temperature", "message": format!("{truck}: reefer at 9 °C"),
+                     "raised_ms": now_ms()}})
+}
+
+fn clear(truck: &str) -> Value {
+    json!({"type": "alert_cleared", "truck": truck, "at_ms": now_ms(), "kind": "temperature"})
+}
+
+fn truck(n: usize) -> String {
+    format!("N-{n:02}")
+}
+
+/// Grants the permission, turns notifications on with the button in /settings, and leaves `tab`
+/// on the fleet page with `transport`.
+async fn turn_notifications_on(browser: &Browser, tab: &WindowHandle, server: &Server, url: &str) {
+    browser
+        .cdp(
+            tab,
+            "Browser.grantPermissions",
+            json!({"origin": server.base, "permissions": ["notifications"]}),
+        )
+        .await;
+    let permission = eventually(
+        Duration::from_secs(30),
+        "/settings to show the permission",
+        || async {
+            let value = browser
+                .run(
+                    tab,
+                    "const s = document.querySelector('section.notification-settings'); \
+                     return s ? [s.dataset.permission, s.dataset.enabled] : null;",
+                )
+                .await;
+            (value[1].as_str()? != "…").then(|| value[0].as_str().map(str::to_owned))?
+        },
+    )
+    .await;
+    assert_eq!(permission, "granted");
+    browser
+        .client
+        .find(Locator::Css("button.notifications-enable"))
+        .await
+        .expect("the button")
+        .click()
+        .await
+        .expect("a click");
+    eventually(Duration::from_secs(20), "notifications on", || async {
+        let state = browser
+            .run(
+                tab,
+                "return document.querySelector('section.notification-settings').dataset.enabled;",
+            )
+            .await;
+        (state == json!("on")).then_some(())
+    })
+    .await;
+    browser
+        .run(
+            tab,
+            &format!("location.href = {}; return true;", Value::from(url)),
+        )
+        .await;
+}
+
+/// Six tabs of `transport`; in leader mode the leader is closed right after the first part of
+/// the burst, before its hold ends.
+async fn each_alert_notified_once(transport: &str) {
+    let tokens = std::env::temp_dir().join(format!(
+        "convoy-e2e-notifications-{}-{}.tokens",
+        std::process::id(),
+        free_port()
+    ));
+    std::fs::write(&tokens, INGEST_TOKEN).expect("a token file");
+    let build = counting_build();
+    let tokens_arg = tokens.display().to_string();
+    // No simulator: nothing but this test raises or clears alerts.
+    let server = Server::start_with_dist(
+        &build.display().to_string(),
+        &["--trucks", "0", "--ingest-token-file", &tokens_arg],
+    )
+    .await;
+    let statuses = (1..=12)
+        .map(|n| json!({"type": "status", "truck": truck(n), "at_ms": now_ms(), "status": "en_route", "next_stop": 0}))
+        .collect();
+    ingest(&server, statuses).await;
+
+    let browser = Browser::start().await;
+    let url = format!("{}/?transport={transport}", server.base);
+    let first = browser
+        .open_tab_with_script(
+            &format!("{}/settings?transport={transport}", server.base),
+            COUNT_SHOWS,
+        )
+        .await;
+    turn_notifications_on(&browser, &first, &server, &url).await;
+    let mut tabs = vec![first];
+    for _ in 1..TABS {
+        tabs.push(browser.open_tab_with_script(&url, COUNT_SHOWS).await);
+    }
+    // The app's service worker is active (showing needs it) and every tab takes live events.
+    eventually(
+        Duration::from_secs(30),
+        "an active service worker",
+        || async {
+            let active = browser
+            .run(
+                &tabs[0],
+                "return navigator.serviceWorker.getRegistration().then(r => !!(r && r.active));",
+            )
+            .await;
+            (active == json!(true)).then_some(())
+        },
+    )
+    .await;
+    let warm_up = ingest(&server, vec![json!({"type": "status", "truck": truck(1), "at_ms": now_ms(), "status": "en_route", "next_stop": 1})]).await;
+    let settled = all_past(&browser, &tabs, warm_up[0] - 1).await;
+
+    let mut raised: Vec<(u64, String)> = Vec::new();
+    let first_part: Vec<String> = (1..=4).map(truck).collect();
+    let ids = ingest(&server, first_part.iter().map(|t| raise(t)).collect()).await;
+    raised.extend(ids.into_iter().zip(first_part));
+    if transport == "leader" {
+        let leader = settled
+            .iter()
+            .position(|d| d.role == "leader")
+            .expect("a leader");
+        let gone = tabs.remove(leader);
+        browser.close_tab(&gone).await;
+    }
+    let second_part: Vec<String> = (5..=8).map(truck).collect();
+    let ids = ingest(&server, second_part.iter().map(|t| raise(t)).collect()).await;
+    raised.extend(ids.into_iter().zip(second_part));
+    // Raised and cleared together, as in a replay: never notified.
+    let flapped = ingest(&server, vec![raise(&truck(9)), clear(&truck(9))]).await[0];
+    // Shown last (each notifier shows in id order): once it is counted, all before it are.
+    let sentinel = ingest(&server, vec![raise(&truck(12))]).await[0];
+    raised.push((sentinel, truck(12)));
+
+    let expected: BTreeMap<String, String> = raised
+        .iter()
+        .map(|(id, truck)| (format!("convoy-alert-{id}"), truck.clone()))
+        .collect();
+    let sentinel_tag = format!("convoy-alert-{sentinel}");
+    let (calls, held) = eventually(
+        Duration::from_secs(45),
+        "the sentinel alert's notification",
+        || async {
+            let counts = browser.run(&tabs[0], READ_COUNTS).await;
+            let calls: Vec<String> = serde_json::from_value(counts["calls"].clone()).ok()?;
+            let held: Vec<(String, String)> =
+                serde_json::from_value(counts["held"].clone()).ok()?;
+            (calls.contains(&sentinel_tag) && held.iter().any(|(tag, _)| *tag == sentinel_tag))
+                .then_some((calls, held))
+        },
+    )
+    .await;
+
+    let mut per_tag: BTreeMap<String, usize> = BTreeMap::new();
+    for tag in &calls {
+        *per_tag.entry(tag.clone()).or_default() += 1;
+    }
+    let wanted: BTreeMap<String, usize> = expected.keys().map(|tag| (tag.clone(), 1)).collect();
+    assert_eq!(
+        per_tag, wanted,
+        "{transport}: showNotification calls per tag (flapped alert {flapped})"
+    );
+    let held_tags: BTreeSet<String> = held.iter().map(|(tag, _)| tag.clone()).collect();
+    assert_eq!(
+        held_tags,
+        expected.keys().cloned().collect::<BTreeSet<_>>(),
+        "{transport}: the notifications the browser holds"
+    );
+    for (tag, truck) in &held {
+        assert_eq!(Some(truck), expected.get(tag), "{transport}: {tag}'s truck");
+    }
+    eprintln!(
+        "{transport}: {} alerts, {} notifications shown, none for {flapped}",
+        expected.len(),
+        calls.len()
+    );
+    browser.quit().await;
+    drop(server);
+    let _ = std::fs::remove_dir_all(&build);
+    let _ = std::fs::remove_file(&tokens);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leader_tabs_notify_each_alert_once_across_the_leaders_close() {
+    each_alert_notified_once("leader").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shared_worker_has_each_alert_notified_once() {
+    each_alert_notified_once("shared-worker").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_service_worker_notifies_each_alert_once() {
+    each_alert_notified_once("service-worker").await;
+}
