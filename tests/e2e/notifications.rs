@@ -12,8 +12,7 @@
 //! browser holds. A repeat would be a second call for a tag (the browser itself would replace
 //! the notification of a repeated tag, so what it holds cannot show one).
 
-use crate::harness::{eventually, free_port, Browser, Server};
-use crate::shared_stream::all_past;
+use crate::harness::{eventually, free_port, Browser, Diagnostics, Server};
 use fantoccini::wd::WindowHandle;
 use fantoccini::Locator;
 use serde_json::{json, Value};
@@ -123,16 +122,8 @@ fn truck(n: usize) -> String {
     format!("N-{n:02}")
 }
 
-/// Grants the permission, turns notifications on with the button in /settings, and leaves `tab`
-/// on the fleet page with `transport`.
-async fn turn_notifications_on(browser: &Browser, tab: &WindowHandle, server: &Server, url: &str) {
-    browser
-        .cdp(
-            tab,
-            "Browser.grantPermissions",
-            json!({"origin": server.base, "permissions": ["notifications"]}),
-        )
-        .await;
+/// Turns notifications on with the button in /settings, and leaves `tab` on `url`.
+async fn turn_notifications_on(browser: &Browser, tab: &WindowHandle, url: &str) {
     let permission = eventually(
         Duration::from_secs(30),
         "/settings to show the permission",
@@ -175,6 +166,29 @@ async fn turn_notifications_on(browser: &Browser, tab: &WindowHandle, server: &S
         .await;
 }
 
+/// Every tab's diagnostics once each has received a status event live (not in its snapshot): a
+/// tab that was still joining gets the next one.
+async fn every_tab_live(
+    browser: &Browser,
+    tabs: &[WindowHandle],
+    server: &Server,
+) -> Vec<Diagnostics> {
+    eventually(Duration::from_secs(60), "every tab to receive events live", || async {
+        let status = json!({"type": "status", "truck": truck(1), "at_ms": now_ms(), "status": "en_route", "next_stop": 1});
+        let id = ingest(server, vec![status]).await[0];
+        let mut all = Vec::new();
+        for tab in tabs {
+            let received = eventually(Duration::from_secs(30), "a tab's diagnostics", || async {
+                browser.diagnostics(tab).await.filter(|d| d.last_event_id >= id)
+            })
+            .await;
+            all.push(received);
+        }
+        all.iter().all(|d| d.received.contains(&id)).then_some(all)
+    })
+    .await
+}
+
 /// Six tabs of `transport`; in leader mode the leader is closed right after the first part of
 /// the burst, before its hold ends.
 async fn each_alert_notified_once(transport: &str) {
@@ -198,6 +212,15 @@ async fn each_alert_notified_once(transport: &str) {
     ingest(&server, statuses).await;
 
     let browser = Browser::start().await;
+    // As if the user had allowed notifications for the site before.
+    let blank = browser.client.window().await.expect("the first tab");
+    browser
+        .cdp(
+            &blank,
+            "Browser.grantPermissions",
+            json!({"origin": server.base, "permissions": ["notifications"]}),
+        )
+        .await;
     let url = format!("{}/?transport={transport}", server.base);
     let first = browser
         .open_tab_with_script(
@@ -205,7 +228,7 @@ async fn each_alert_notified_once(transport: &str) {
             COUNT_SHOWS,
         )
         .await;
-    turn_notifications_on(&browser, &first, &server, &url).await;
+    turn_notifications_on(&browser, &first, &url).await;
     let mut tabs = vec![first];
     for _ in 1..TABS {
         tabs.push(browser.open_tab_with_script(&url, COUNT_SHOWS).await);
@@ -225,8 +248,7 @@ async fn each_alert_notified_once(transport: &str) {
         },
     )
     .await;
-    let warm_up = ingest(&server, vec![json!({"type": "status", "truck": truck(1), "at_ms": now_ms(), "status": "en_route", "next_stop": 1})]).await;
-    let settled = all_past(&browser, &tabs, warm_up[0] - 1).await;
+    let settled = every_tab_live(&browser, &tabs, &server).await;
 
     let mut raised: Vec<(u64, String)> = Vec::new();
     let first_part: Vec<String> = (1..=4).map(truck).collect();
