@@ -324,7 +324,8 @@ fn under_lock(work: impl std::future::Future<Output = Result<JsValue, JsValue>> 
         let refused = JsFuture::from(done).await.is_err();
         drop(on_granted);
         if refused {
-            if let Some(work) = work.borrow_mut().take() {
+            let work = work.borrow_mut().take();
+            if let Some(work) = work {
                 let _ = work.await;
             }
         }
