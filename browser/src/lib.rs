@@ -6,6 +6,7 @@
 
 pub mod alerts;
 pub mod api;
+pub mod beep;
 pub mod capabilities;
 pub mod channel;
 pub mod clock;

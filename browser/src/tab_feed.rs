@@ -8,6 +8,7 @@
 //! or a worker silent for [`ANSWER_WITHIN_MS`] is a [`Failure`], reported once to the feed's
 //! owner (which moves the tab down `auto`'s ladder) and shown in the chip meanwhile.
 
+use crate::beep::{sound_on, Beeper};
 use crate::channel::{TabChannel, CHANNEL_NAME};
 use crate::clock::{new_tab_id, now_ms};
 use crate::diagnostics::{self, role_label, DiagnosticsHook, DiagnosticsReport};
@@ -371,7 +372,7 @@ impl TabFeed {
                 last_status: None,
                 on_failure: Rc::new(on_failure),
                 failed: false,
-                notifier: Notifier::for_page(None),
+                notifier: Notifier::for_page(Some(beep_when_asked())),
             }
         });
         let handle = hub.handle();
@@ -430,6 +431,16 @@ impl TabFeed {
     pub fn report(&self) -> Option<DiagnosticsReport> {
         self.hub.handle().read(|hub, host| host.report(hub))
     }
+}
+
+/// What runs after this tab showed a notification: a beep, when the operator asked for sound.
+fn beep_when_asked() -> Rc<dyn Fn()> {
+    let beeper = std::cell::RefCell::new(Beeper::default());
+    Rc::new(move || {
+        if sound_on() {
+            beeper.borrow_mut().beep();
+        }
+    })
 }
 
 /// Opens the link to this tab's peers; says why when it could not.

@@ -140,6 +140,13 @@ async fn turn_notifications_on(browser: &Browser, tab: &WindowHandle, url: &str)
     )
     .await;
     assert_eq!(permission, "granted");
+    let sound = browser
+        .run(
+            tab,
+            "return document.querySelector('.notification-sound input').checked;",
+        )
+        .await;
+    assert_eq!(sound, json!(false), "the beep is off by default");
     browser
         .client
         .find(Locator::Css("button.notifications-enable"))

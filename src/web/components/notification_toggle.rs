@@ -1,5 +1,5 @@
-//! /settings' desktop notifications: the browser's permission, whether they are on, and the
-//! button that asks for the permission and turns them on (or off).
+//! /settings' desktop notifications: the browser's permission, whether they are on, the button
+//! that asks for the permission and turns them on (or off), and the beep.
 
 use convoy_browser::notifications::Permission;
 use yew::prelude::*;
@@ -12,6 +12,9 @@ pub struct NotificationToggleProps {
     pub error: Option<AttrValue>,
     pub on_enable: Callback<()>,
     pub on_disable: Callback<()>,
+    /// A beep in the tab that shows a notification.
+    pub sound: bool,
+    pub on_sound: Callback<bool>,
 }
 
 #[function_component(NotificationToggle)]
@@ -22,8 +25,14 @@ pub fn notification_toggle(
         error,
         on_enable,
         on_disable,
+        sound,
+        on_sound,
     }: &NotificationToggleProps,
 ) -> Html {
+    let toggle_sound = {
+        let sound = *sound;
+        on_sound.reform(move |_: Event| !sound)
+    };
     let on = *enabled == Some(true) && *permission == Permission::Granted;
     let state = match enabled {
         None => "…",
@@ -52,6 +61,10 @@ pub fn notification_toggle(
                 <div data-field="notifications"><dt>{ "Notifications" }</dt><dd>{ state }</dd></div>
             </dl>
             { button }
+            <label class="notification-sound">
+                <input type="checkbox" checked={*sound} onchange={toggle_sound} />
+                { " Beep in the tab that shows one (none in service-worker mode, where the worker shows them)" }
+            </label>
             if let Some(error) = error {
                 <p role="alert">{ error.clone() }</p>
             }

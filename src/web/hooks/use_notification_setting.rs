@@ -2,6 +2,7 @@
 //! turned them on (kept where the tabs and the service worker that show them read it; see
 //! `convoy_browser::notifications`).
 
+use convoy_browser::beep::{set_sound, sound_on};
 use convoy_browser::notifications::{self, Permission};
 use yew::prelude::*;
 
@@ -17,6 +18,9 @@ pub struct NotificationSetting {
     /// granted, turns notifications on.
     pub on_enable: Callback<()>,
     pub on_disable: Callback<()>,
+    /// A beep in the tab that shows a notification (off by default).
+    pub sound: bool,
+    pub on_sound: Callback<bool>,
 }
 
 #[hook]
@@ -69,7 +73,17 @@ pub fn use_notification_setting() -> NotificationSetting {
         })
     };
     let on_disable = Callback::from(move |()| wasm_bindgen_futures::spawn_local(save(false)));
+    let sound = use_state_eq(sound_on);
+    let on_sound = {
+        let sound = sound.setter();
+        Callback::from(move |on: bool| {
+            set_sound(on);
+            sound.set(on);
+        })
+    };
     NotificationSetting {
+        sound: *sound,
+        on_sound,
         permission: *permission,
         enabled: *enabled,
         error: (*error).clone(),

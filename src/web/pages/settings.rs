@@ -65,6 +65,8 @@ pub fn settings_page() -> Html {
                 error={notifications.error}
                 on_enable={notifications.on_enable}
                 on_disable={notifications.on_disable}
+                sound={notifications.sound}
+                on_sound={notifications.on_sound}
             />
             <h2>{ "This browser" }</h2>
             <dl>
