@@ -5,12 +5,16 @@
 //! the browser, and an alert cleared within the hold never.
 //!
 //! Counted through the browser, not the app: every call of
-//! `ServiceWorkerRegistration.prototype.showNotification` is recorded by a wrapper installed
-//! before any of Convoy's code runs, in every tab (a DevTools script, recording in localStorage,
-//! which outlives a tab closed mid-burst) and in the service worker (the same script prepended
-//! to the served `sw.js`, recording in Cache Storage); and `getNotifications()` lists what the
-//! browser holds. A repeat would be a second call for a tag (the browser itself would replace
-//! the notification of a repeated tag, so what it holds cannot show one).
+//! `ServiceWorkerRegistration.prototype.showNotification` and `getNotifications` is recorded
+//! with its caller by a wrapper installed before any of Convoy's code runs, in every tab (a
+//! DevTools script, recording in localStorage, which outlives a tab closed mid-burst) and in
+//! the service worker (the same script prepended to the served `sw.js`, recording in Cache
+//! Storage); and `getNotifications()` lists what the browser holds. A repeat would be a second
+//! show of a tag (the browser itself replaces the notification of a repeated tag, so what it
+//! holds cannot show one). Since each show is preceded by a check that skips a tag the browser
+//! holds, a follower deciding too would not show twice; so the test also asserts who checked:
+//! only the leaders (the closed one and its successor), the one tab a SharedWorker hands them
+//! to, or the service worker.
 
 use crate::harness::{eventually, free_port, Browser, Diagnostics, Server};
 use fantoccini::wd::WindowHandle;
@@ -22,40 +26,69 @@ use std::time::Duration;
 const INGEST_TOKEN: &str = "e2e-notifications-ingest-token";
 const TABS: usize = 6;
 
-/// Records each `showNotification` call's tag where it survives the caller: localStorage in a
-/// window, Cache Storage in the service worker (which has no localStorage).
+/// Records each `showNotification` call (its tag) and each `getNotifications` call (every check
+/// before a show or a close makes one), with the caller: a tab's id (kept in its sessionStorage,
+/// so a navigation keeps it) or "service-worker". Kept where it survives the caller:
+/// localStorage in a window, Cache Storage in the service worker (which has no localStorage).
 const COUNT_SHOWS: &str = r#"(() => {
   const proto = self.ServiceWorkerRegistration && self.ServiceWorkerRegistration.prototype;
   if (!proto || proto.e2eCounted) return;
   proto.e2eCounted = true;
-  const show = proto.showNotification;
-  proto.showNotification = function (title, options) {
-    const key = "e2e-shown/" + ((options && options.tag) || "untagged") + "/" + Date.now() + "-" + Math.random();
+  let caller = "service-worker";
+  if (self.sessionStorage) {
+    caller = sessionStorage.getItem("e2e-tab") || Math.random().toString(36).slice(2);
+    sessionStorage.setItem("e2e-tab", caller);
+  }
+  const record = (key) => {
+    key += "/" + caller + "/" + Date.now() + "-" + Math.random();
     if (self.localStorage) self.localStorage.setItem(key, "1");
     else caches.open("e2e-shown").then((cache) => cache.put(key, new Response("1")));
+  };
+  const show = proto.showNotification;
+  const list = proto.getNotifications;
+  // For the test's own reading, which is not the app's.
+  proto.e2eList = list;
+  proto.showNotification = function (title, options) {
+    record("e2e-shown/" + ((options && options.tag) || "untagged"));
     return show.call(this, title, options);
+  };
+  proto.getNotifications = function (filter) {
+    record("e2e-asked");
+    return list.call(this, filter);
   };
 })();
 "#;
 
-/// Every recorded call's tag, and the tags and trucks of the notifications the browser holds.
+/// The recorded calls (`shown`: [tag, caller], `asked`: callers), and the tags and trucks of
+/// the notifications the browser holds.
 const READ_COUNTS: &str = r#"return (async () => {
-  const calls = [];
+  const shown = [];
+  const asked = [];
+  const take = (parts) => {
+    const at = parts.findIndex((p) => p === "e2e-shown" || p === "e2e-asked");
+    if (parts[at] === "e2e-shown") shown.push([parts[at + 1], parts[at + 2]]);
+    else asked.push(parts[at + 1]);
+  };
   for (let i = 0; i < localStorage.length; i++) {
     const key = localStorage.key(i);
-    if (key.startsWith("e2e-shown/")) calls.push(key.split("/")[1]);
+    if (key.startsWith("e2e-")) take(key.split("/"));
   }
   const cache = await caches.open("e2e-shown");
-  for (const request of await cache.keys()) {
-    const parts = new URL(request.url).pathname.split("/");
-    calls.push(parts[parts.indexOf("e2e-shown") + 1]);
-  }
+  for (const request of await cache.keys()) take(new URL(request.url).pathname.split("/"));
   const registration = await navigator.serviceWorker.getRegistration();
   const held = registration
-    ? (await registration.getNotifications()).map((n) => [n.tag, (n.data && n.data.truck) || ""])
+    ? (await registration.e2eList()).map((n) => [n.tag, (n.data && n.data.truck) || ""])
     : [];
-  return { calls, held };
+  return { shown, asked, held };
 })();"#;
+
+/// The id the counting script gave `tab`.
+async fn caller_id(browser: &Browser, tab: &WindowHandle) -> String {
+    let id = browser
+        .run(tab, "return sessionStorage.getItem('e2e-tab');")
+        .await;
+    id.as_str().expect("the counting script ran").to_owned()
+}
 
 fn now_ms() -> u64 {
     std::time::SystemTime::now()
@@ -256,16 +289,23 @@ async fn each_alert_notified_once(transport: &str) {
     )
     .await;
     let settled = every_tab_live(&browser, &tabs, &server).await;
+    let mut callers = Vec::new();
+    for tab in &tabs {
+        callers.push(caller_id(&browser, tab).await);
+    }
 
     let mut raised: Vec<(u64, String)> = Vec::new();
     let first_part: Vec<String> = (1..=4).map(truck).collect();
     let ids = ingest(&server, first_part.iter().map(|t| raise(t)).collect()).await;
     raised.extend(ids.into_iter().zip(first_part));
+    // The callers allowed to show: in leader mode the leaders, else decided below.
+    let mut leaders = BTreeSet::new();
     if transport == "leader" {
         let leader = settled
             .iter()
             .position(|d| d.role == "leader")
             .expect("a leader");
+        leaders.insert(callers.remove(leader));
         let gone = tabs.remove(leader);
         browser.close_tab(&gone).await;
     }
@@ -283,22 +323,25 @@ async fn each_alert_notified_once(transport: &str) {
         .map(|(id, truck)| (format!("convoy-alert-{id}"), truck.clone()))
         .collect();
     let sentinel_tag = format!("convoy-alert-{sentinel}");
-    let (calls, held) = eventually(
+    let (shown, asked, held) = eventually(
         Duration::from_secs(45),
         "the sentinel alert's notification",
         || async {
             let counts = browser.run(&tabs[0], READ_COUNTS).await;
-            let calls: Vec<String> = serde_json::from_value(counts["calls"].clone()).ok()?;
+            let shown: Vec<(String, String)> =
+                serde_json::from_value(counts["shown"].clone()).ok()?;
+            let asked: Vec<String> = serde_json::from_value(counts["asked"].clone()).ok()?;
             let held: Vec<(String, String)> =
                 serde_json::from_value(counts["held"].clone()).ok()?;
-            (calls.contains(&sentinel_tag) && held.iter().any(|(tag, _)| *tag == sentinel_tag))
-                .then_some((calls, held))
+            (shown.iter().any(|(tag, _)| *tag == sentinel_tag)
+                && held.iter().any(|(tag, _)| *tag == sentinel_tag))
+            .then_some((shown, asked, held))
         },
     )
     .await;
 
     let mut per_tag: BTreeMap<String, usize> = BTreeMap::new();
-    for tag in &calls {
+    for (tag, _) in &shown {
         *per_tag.entry(tag.clone()).or_default() += 1;
     }
     let wanted: BTreeMap<String, usize> = expected.keys().map(|tag| (tag.clone(), 1)).collect();
@@ -315,10 +358,46 @@ async fn each_alert_notified_once(transport: &str) {
     for (tag, truck) in &held {
         assert_eq!(Some(truck), expected.get(tag), "{transport}: {tag}'s truck");
     }
+
+    // Who checked and showed: only where the stream is held (followers never do).
+    let askers: BTreeSet<String> = asked.iter().cloned().collect();
+    let showers: BTreeSet<String> = shown.iter().map(|(_, caller)| caller.clone()).collect();
+    match transport {
+        "leader" => {
+            let now_leading = eventually(Duration::from_secs(20), "the new leader", || async {
+                for (tab, caller) in tabs.iter().zip(&callers) {
+                    if browser.diagnostics(tab).await?.role == "leader" {
+                        return Some(caller.clone());
+                    }
+                }
+                None
+            })
+            .await;
+            leaders.insert(now_leading);
+            assert!(
+                askers.is_subset(&leaders),
+                "leader: asked by {askers:?}, leaders {leaders:?}"
+            );
+        }
+        "shared-worker" => assert_eq!(
+            askers.len(),
+            1,
+            "shared-worker: one tab carries them out: {askers:?}"
+        ),
+        _ => assert_eq!(
+            askers,
+            BTreeSet::from(["service-worker".to_owned()]),
+            "service-worker"
+        ),
+    }
+    assert!(
+        showers.is_subset(&askers),
+        "{transport}: shown by {showers:?}, asked by {askers:?}"
+    );
     eprintln!(
         "{transport}: {} alerts, {} notifications shown, none for {flapped}",
         expected.len(),
-        calls.len()
+        shown.len()
     );
     browser.quit().await;
     drop(server);
