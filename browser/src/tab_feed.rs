@@ -449,9 +449,11 @@ fn connect(
     names: &HubNames,
     handle: &HubHandle<TabHost>,
 ) -> (PeerLink, Option<Failure>) {
+    // Only a SharedWorker hands its tabs notices; on other links the text is a frame as any.
+    let takes_notices = mode == TransportMode::SharedWorker;
     let on_message = {
         let handle = handle.clone();
-        move |text: String| match decode_msg(&text) {
+        move |text: String| match decode_msg(&text).filter(|_| takes_notices) {
             // A notification the SharedWorker hands this tab to show or close.
             Some(Ok(output)) => handle.with_host(|host| host.notifier.perform(output)),
             Some(Err(reason)) => web_sys::console::warn_1(
