@@ -1,16 +1,21 @@
-//! Desktop notifications: carries out what `convoy_core::notice` decides, through the service
-//! worker's registration (`showNotification`, so a click reaches `notificationclick` in `sw.js`
-//! even when no tab is left), in a tab or in the service worker itself.
+//! Desktop notifications: carries out what `convoy_core::notice` decides. Only the service
+//! worker calls the notification API (`self.registration.showNotification`, so a click reaches
+//! `notificationclick` in `sw.js` even when no tab is left): a tab that holds the stream, or that
+//! its SharedWorker picked, hands each output to it as a message ([`encode_msg`]). A tab can be
+//! closed in the middle of a `showNotification` (a leader closed as an alert's hold ends), and
+//! Chromium was seen to drop such a notification after a new leader's check had found it held;
+//! a message posted to the service worker is delivered whatever becomes of its tab, and the
+//! worker is not torn down with it.
 //!
 //! Shown only when the browser granted the permission and the operator turned notifications on
 //! in /settings. That setting lives in the origin's Cache Storage, not localStorage: windows and
 //! the service worker both read it, and it outlives a service worker the browser stopped, so no
 //! tab has to tell a worker anything.
 //!
-//! A tag the browser still holds is not shown again, and each check-then-show runs under one
-//! Web Lock of the origin: two holders of the stream for a moment (a failover) cannot both show.
+//! A tag the browser still holds is not shown again, and the worker's check-then-show runs under
+//! a Web Lock of the origin (a service worker being replaced by a new build runs beside it).
 
-use convoy_core::notice::{Notice, NoticeOutput};
+use convoy_core::notice::{encode_msg, Notice, NoticeOutput};
 use js_sys::{Array, Object, Promise, Reflect};
 use std::cell::RefCell;
 use std::collections::VecDeque;
@@ -134,41 +139,44 @@ pub async fn set_enabled(on: bool) -> Result<(), String> {
         .map_err(|e| crate::worker_port::error_name(&e))
 }
 
-/// Where the registration comes from.
+/// Where a notifier's outputs go.
 #[derive(Clone, Copy)]
 enum Source {
-    /// A tab: the registration of its page (none while `sw.js` is not registered).
+    /// A tab: to its service worker, as a message.
     Page,
-    /// The service worker: its own.
+    /// The service worker: to the browser.
     ServiceWorker,
 }
 
-async fn registration(source: Source) -> Option<ServiceWorkerRegistration> {
-    let global = js_sys::global();
-    match source {
-        Source::ServiceWorker => Reflect::get(&global, &"registration".into())
-            .ok()?
-            .dyn_into()
-            .ok(),
-        Source::Page => {
-            let navigator = web_sys::window()?.navigator();
-            if !Reflect::has(&navigator, &"serviceWorker".into()).unwrap_or(false) {
-                return None;
-            }
-            let container = navigator.service_worker();
-            let found = JsFuture::from(container.get_registration()).await.ok()?;
-            if found.is_undefined() {
-                return None;
-            }
-            // Registered: wait until a worker is active (showing needs one), as after a first
-            // load whose worker is still installing.
-            JsFuture::from(container.ready().ok()?)
-                .await
-                .ok()?
-                .dyn_into()
-                .ok()
-        }
+/// The page's registration once a worker is active (None while `sw.js` is not registered).
+async fn page_registration() -> Option<ServiceWorkerRegistration> {
+    let navigator = web_sys::window()?.navigator();
+    if !Reflect::has(&navigator, &"serviceWorker".into()).unwrap_or(false) {
+        return None;
     }
+    let container = navigator.service_worker();
+    let found = JsFuture::from(container.get_registration()).await.ok()?;
+    if found.is_undefined() {
+        return None;
+    }
+    // Registered: wait until a worker is active, as after a first load whose worker is still
+    // installing.
+    JsFuture::from(container.ready().ok()?)
+        .await
+        .ok()?
+        .dyn_into()
+        .ok()
+}
+
+/// A tab hands `output` to its service worker; true for a show the worker will consider.
+async fn hand_over(output: &NoticeOutput) -> Result<bool, JsValue> {
+    let Some(worker) = page_registration().await.and_then(|r| r.active()) else {
+        return Ok(false);
+    };
+    worker.post_message(&JsValue::from_str(&encode_msg(output)))?;
+    Ok(matches!(output, NoticeOutput::Show(_))
+        && permission() == Permission::Granted
+        && enabled().await)
 }
 
 fn lock_manager() -> Option<LockManager> {
@@ -210,10 +218,9 @@ async fn show(registration: &ServiceWorkerRegistration, notice: &Notice) -> Resu
     Ok(true)
 }
 
-async fn carry_out(source: Source, output: &NoticeOutput) -> Result<bool, JsValue> {
-    let Some(registration) = registration(source).await else {
-        return Ok(false);
-    };
+async fn carry_out(output: &NoticeOutput) -> Result<bool, JsValue> {
+    let registration: ServiceWorkerRegistration =
+        Reflect::get(&js_sys::global(), &"registration".into())?.dyn_into()?;
     match output {
         NoticeOutput::Show(notice) => show(&registration, notice).await,
         NoticeOutput::Close { tag } => {
@@ -231,7 +238,9 @@ struct Queue {
 }
 
 /// Carries out notice outputs one after another, in order (a close never overtakes the show it
-/// closes). One per tab or worker.
+/// closes): in the service worker, under the origin's notice lock; in a tab, by handing them to
+/// the service worker at once (a closing tab has no time to wait for a lock). One per tab or
+/// worker.
 pub struct Notifier {
     source: Source,
     queue: Rc<RefCell<Queue>>,
@@ -239,7 +248,7 @@ pub struct Notifier {
 }
 
 impl Notifier {
-    /// A tab's; `on_shown` runs after each notification this tab showed.
+    /// A tab's; `on_shown` runs after each show this tab handed over while notifications are on.
     pub fn for_page(on_shown: Option<Rc<dyn Fn()>>) -> Notifier {
         Notifier::new(Source::Page, on_shown)
     }
@@ -282,7 +291,11 @@ impl Notifier {
                     queue.borrow_mut().draining = false;
                     break;
                 };
-                match carry_out(source, &output).await {
+                let done = match source {
+                    Source::Page => hand_over(&output).await,
+                    Source::ServiceWorker => carry_out(&output).await,
+                };
+                match done {
                     Ok(true) => {
                         if let Some(on_shown) = &on_shown {
                             on_shown();
@@ -297,7 +310,12 @@ impl Notifier {
             }
             Ok(JsValue::UNDEFINED)
         };
-        under_lock(drain);
+        match source {
+            Source::Page => wasm_bindgen_futures::spawn_local(async move {
+                let _ = drain.await;
+            }),
+            Source::ServiceWorker => under_lock(drain),
+        }
     }
 }
 

@@ -5,8 +5,9 @@
 //! the ports of tabs that left or vanished.
 //!
 //! Notifications: the hub's loop runs the worker's `AlertNotices`. A service worker shows them
-//! itself; a SharedWorker has no registration to show them with, so it hands each output to its
-//! most recently joined tab that has spoken (a port bound to a tab id), which shows it.
+//! itself, and also what tabs hand it (see `notifications`); a SharedWorker has no registration
+//! to show them with, so it hands each output to its most recently joined tab that has spoken (a
+//! port bound to a tab id), which hands it to the service worker.
 //!
 //! The JS entries (`workers/shared-worker.js`, `workers/sw.js`) queue what arrives before the
 //! wasm runs in `self.convoyEarly`; the `run_*` functions take it over, so nothing a tab sends
@@ -18,7 +19,7 @@ use crate::notifications::Notifier;
 use crate::upstream::{Upstream, HEARTBEAT_MS};
 use crate::worker_port::SESSION_PREFIX;
 use convoy_core::election::{ElectionMode, TabId};
-use convoy_core::notice::{encode_msg, AlertNotices, NoticeOutput, HOLD_MS};
+use convoy_core::notice::{decode_msg, encode_msg, AlertNotices, NoticeOutput, HOLD_MS};
 use convoy_core::relay::{HubConfig, HubOutput};
 use convoy_core::wire::Watch;
 use gloo_events::EventListener;
@@ -26,6 +27,7 @@ use js_sys::{Array, Reflect};
 use std::cell::RefCell;
 use std::collections::BTreeSet;
 use std::marker::PhantomData;
+use std::rc::Rc;
 use wasm_bindgen::closure::Closure;
 use wasm_bindgen::{JsCast, JsValue};
 use web_sys::{MessageEvent, MessagePort};
@@ -58,8 +60,8 @@ impl Peer {
 enum NoticeSink {
     /// A SharedWorker: one of its tabs.
     HandToTab,
-    /// The service worker, with its own registration.
-    Own(Notifier),
+    /// The service worker, with its own registration (the one notifier its tabs hand theirs to).
+    Own(Rc<Notifier>),
 }
 
 /// The worker's tabs, for a hub that streams with `U`.
@@ -214,10 +216,20 @@ type OnMessage = Closure<dyn Fn(JsValue, JsValue)>;
 pub fn run_service_worker<U: Upstream>() {
     let worker: std::rc::Rc<RefCell<Option<Worker<U>>>> = Default::default();
     let session: RefCell<Option<String>> = RefCell::default();
+    let notifier = Rc::new(Notifier::for_service_worker());
     let on_message = OnMessage::new(move |source: JsValue, data: JsValue| {
         let Ok(client) = source.dyn_into::<web_sys::Client>() else {
             return;
         };
+        // A tab that holds the stream (or that its SharedWorker picked) hands over a notice.
+        match data.as_string().as_deref().and_then(decode_msg) {
+            Some(Ok(output)) => return notifier.perform(output),
+            Some(Err(reason)) => {
+                let warning = format!("convoy: dropped a malformed notice: {reason}");
+                return web_sys::console::warn_1(&warning.into());
+            }
+            None => {}
+        }
         if let Some(named) = data
             .as_string()
             .and_then(|text| text.strip_prefix(SESSION_PREFIX).map(str::to_owned))
@@ -231,7 +243,7 @@ pub fn run_service_worker<U: Upstream>() {
         }
         let handle = worker
             .borrow_mut()
-            .get_or_insert_with(|| start::<U>(|| NoticeSink::Own(Notifier::for_service_worker())))
+            .get_or_insert_with(|| start::<U>(|| NoticeSink::Own(notifier.clone())))
             .handle();
         let id = client.id();
         let same_client = move |p: &Peer| matches!(&p.sink, Sink::Client(c) if c.id() == id);
