@@ -214,6 +214,9 @@ async fn show(registration: &ServiceWorkerRegistration, notice: &Notice) -> Resu
     options.set_tag(&notice.tag);
     options.set_body(&notice.body);
     options.set_data(&data);
+    // An alert stays until it is cleared, acknowledged or dismissed: Chromium otherwise drops a
+    // notification from the list after about 25 s, and with it the tag that keeps it single.
+    options.set_require_interaction(true);
     JsFuture::from(registration.show_notification_with_options(&notice.title, &options)?).await?;
     Ok(true)
 }

@@ -50,8 +50,11 @@ const COUNT_SHOWS: &str = r#"(() => {
   // For the test's own reading, which is not the app's.
   proto.e2eList = list;
   proto.showNotification = function (title, options) {
-    record("e2e-shown/" + ((options && options.tag) || "untagged"));
-    return show.call(this, title, options);
+    const tag = (options && options.tag) || "untagged";
+    record("e2e-shown/" + tag);
+    const shown = show.call(this, title, options);
+    shown.then(() => record("e2e-done/" + tag), (e) => record("e2e-failed/" + tag + ":" + e.name));
+    return shown;
   };
   proto.getNotifications = function (filter) {
     record("e2e-asked");
@@ -75,11 +78,15 @@ const READ_COUNTS: &str = r#"return (async () => {
   const shown = [];
   const asked = [];
   const handed = [];
+  const failed = [];
+  const done = [];
   const take = (parts) => {
     const at = parts.findIndex((p) => p.startsWith("e2e-"));
     if (parts[at] === "e2e-shown") shown.push([parts[at + 1], parts[at + 2]]);
     else if (parts[at] === "e2e-asked") asked.push(parts[at + 1]);
     else if (parts[at] === "e2e-handed") handed.push(parts[at + 1]);
+    else if (parts[at] === "e2e-failed") failed.push(parts[at + 1]);
+    else if (parts[at] === "e2e-done") done.push(parts[at + 1]);
   };
   for (let i = 0; i < localStorage.length; i++) {
     const key = localStorage.key(i);
@@ -87,11 +94,15 @@ const READ_COUNTS: &str = r#"return (async () => {
   }
   const cache = await caches.open("e2e-shown");
   for (const request of await cache.keys()) take(new URL(request.url).pathname.split("/"));
+  // What the browser holds, read only once every show settled: Chromium reconciles its
+  // notification store with what is on screen when listing, and a listing that overlaps a show
+  // was seen to drop that notification.
+  const settled = shown.every(([tag]) => done.includes(tag) || failed.some((f) => f.startsWith(tag + ":")));
   const registration = await navigator.serviceWorker.getRegistration();
-  const held = registration
+  const held = registration && settled && done.includes(arguments[0])
     ? (await registration.e2eList()).map((n) => [n.tag, (n.data && n.data.truck) || ""])
     : [];
-  return { shown, asked, handed, held };
+  return { shown, asked, handed, failed, held };
 })();"#;
 
 /// The id the counting script gave `tab`.
@@ -335,23 +346,36 @@ async fn each_alert_notified_once(transport: &str) {
         .map(|(id, truck)| (format!("convoy-alert-{id}"), truck.clone()))
         .collect();
     let sentinel_tag = format!("convoy-alert-{sentinel}");
-    let (shown, asked, handed, held) = eventually(
-        Duration::from_secs(45),
-        "the sentinel alert's notification",
-        || async {
-            let counts = browser.run(&tabs[0], READ_COUNTS).await;
-            let shown: Vec<(String, String)> =
-                serde_json::from_value(counts["shown"].clone()).ok()?;
-            let asked: Vec<String> = serde_json::from_value(counts["asked"].clone()).ok()?;
-            let handed: Vec<String> = serde_json::from_value(counts["handed"].clone()).ok()?;
-            let held: Vec<(String, String)> =
-                serde_json::from_value(counts["held"].clone()).ok()?;
-            (shown.iter().any(|(tag, _)| *tag == sentinel_tag)
-                && held.iter().any(|(tag, _)| *tag == sentinel_tag))
-            .then_some((shown, asked, handed, held))
-        },
-    )
-    .await;
+    // Read until the sentinel was shown and the browser lists every expected tag, or a generous
+    // deadline passes; then the assertions below say what is wrong with the last reading.
+    let read = || async {
+        let script = READ_COUNTS.replace("arguments[0]", &format!("{sentinel_tag:?}"));
+        let counts = browser.run(&tabs[0], &script).await;
+        let list = |key: &str| serde_json::from_value::<Vec<String>>(counts[key].clone());
+        let pairs =
+            |key: &str| serde_json::from_value::<Vec<(String, String)>>(counts[key].clone());
+        Some((
+            pairs("shown").ok()?,
+            list("asked").ok()?,
+            list("handed").ok()?,
+            list("failed").ok()?,
+            pairs("held").ok()?,
+        ))
+    };
+    let started = std::time::Instant::now();
+    let (shown, asked, handed, failed, held) = loop {
+        let reading = read().await;
+        let complete = reading.as_ref().is_some_and(|(shown, _, _, _, held)| {
+            shown.iter().any(|(tag, _)| *tag == sentinel_tag)
+                && expected
+                    .keys()
+                    .all(|tag| held.iter().any(|(t, _)| t == tag))
+        });
+        if complete || started.elapsed() > Duration::from_secs(45) {
+            break reading.expect("the counts read");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
 
     let mut per_tag: BTreeMap<String, usize> = BTreeMap::new();
     for (tag, _) in &shown {
@@ -366,8 +390,8 @@ async fn each_alert_notified_once(transport: &str) {
     assert_eq!(
         held_tags,
         expected.keys().cloned().collect::<BTreeSet<_>>(),
-        "{transport}: the notifications the browser holds (shown by {shown:?}, leaders {leaders:?}, \
-         tabs {callers:?})"
+        "{transport}: the notifications the browser holds (shown by {shown:?}, failed {failed:?}, \
+         leaders {leaders:?}, tabs {callers:?})"
     );
     for (tag, truck) in &held {
         assert_eq!(Some(truck), expected.get(tag), "{transport}: {tag}'s truck");
