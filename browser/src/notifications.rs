@@ -2,10 +2,14 @@
 //! worker calls the notification API (`self.registration.showNotification`, so a click reaches
 //! `notificationclick` in `sw.js` even when no tab is left): a tab that holds the stream, or that
 //! its SharedWorker picked, hands each output to it as a message ([`encode_msg`]). A tab can be
-//! closed in the middle of a `showNotification` (a leader closed as an alert's hold ends), and
-//! Chromium was seen to drop such a notification after a new leader's check had found it held;
-//! a message posted to the service worker is delivered whatever becomes of its tab, and the
-//! worker is not torn down with it.
+//! closed in the middle of a `showNotification` (a leader closed as an alert's hold ends); a
+//! message posted to the service worker is delivered whatever becomes of its tab, the worker is
+//! not torn down with it, and all checks and shows are in one queue.
+//!
+//! Chromium reconciles its notification store with what is on screen when it lists
+//! notifications: a listing that overlapped a show was seen to drop that notification (under
+//! load, in the end-to-end test), which is one more reason to keep every listing and show of the
+//! app in that one queue.
 //!
 //! Shown only when the browser granted the permission and the operator turned notifications on
 //! in /settings. That setting lives in the origin's Cache Storage, not localStorage: windows and
