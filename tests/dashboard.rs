@@ -922,3 +922,67 @@ fn routes_match_paths_as_the_derive_did() {
         assert_eq!(Route::recognize(&route.to_path()), route);
     }
 }
+
+#[wasm_bindgen_test]
+async fn notification_toggle_offers_what_the_permission_allows_and_reports_its_callbacks() {
+    use convoy::web::components::notification_toggle::NotificationToggle;
+    use convoy_browser::notifications::Permission;
+    let calls = Rc::new(RefCell::new(Vec::<String>::new()));
+    let record = |what: &'static str| {
+        let calls = calls.clone();
+        Callback::from(move |()| calls.borrow_mut().push(what.to_owned()))
+    };
+    let on_sound = {
+        let calls = calls.clone();
+        Callback::from(move |on: bool| calls.borrow_mut().push(format!("sound {on}")))
+    };
+    let render = |permission: Permission, enabled: Option<bool>, sound: bool| {
+        let root = test_root();
+        let (on_enable, on_disable, on_sound) =
+            (record("enable"), record("disable"), on_sound.clone());
+        render_routed(
+            &root,
+            &MemoryHistory::new(),
+            html! {
+                <NotificationToggle {permission} {enabled} error={None::<AttrValue>}
+                    {on_enable} {on_disable} {sound} {on_sound} />
+            },
+        );
+        root
+    };
+
+    // Blocked: nothing to turn on.
+    let root = render(Permission::Denied, Some(false), false);
+    yew::scheduler::flush().await;
+    let section = find(&root, "section.notification-settings");
+    assert_eq!(attr(&section, "data-permission"), "denied");
+    assert_eq!(attr(&section, "data-enabled"), "off");
+    assert!(find(&root, "button.notifications-enable").has_attribute("disabled"));
+
+    // Not asked yet: the button asks; the beep is off and the checkbox turns it on.
+    let root = render(Permission::Default, Some(false), false);
+    yew::scheduler::flush().await;
+    let button = find(&root, "button.notifications-enable");
+    assert!(!button.has_attribute("disabled"));
+    button.unchecked_into::<HtmlElement>().click();
+    let sound = find(&root, ".notification-sound input").unchecked_into::<HtmlInputElement>();
+    assert!(!sound.checked());
+    sound.click();
+    yew::scheduler::flush().await;
+
+    // On: shown as on, and the button turns it off.
+    let root = render(Permission::Granted, Some(true), true);
+    yew::scheduler::flush().await;
+    assert_eq!(
+        attr(
+            &find(&root, "section.notification-settings"),
+            "data-enabled"
+        ),
+        "on"
+    );
+    find(&root, "button.notifications-disable")
+        .unchecked_into::<HtmlElement>()
+        .click();
+    yew::scheduler::flush().await;
+    assert_eq!(*calls.borrow(), ["enable", "sound true", "disable"]);
+}

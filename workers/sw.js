@@ -7,6 +7,9 @@
 //    names (the build's hashed js, wasm, css) plus the worker bundles; navigations go to the
 //    network first and fall back to the cached shell; assets come from the cache. A new build
 //    waits until the app asks it to take over ("skip-waiting"); activate deletes older caches.
+// 3. Notifications' clicks: the app's alerts are shown through this registration (by the relay
+//    here, or by the tab that holds the stream), so clicking one lands here even with no tab
+//    left. It closes the notification and brings a Convoy window to the alert's truck.
 "use strict";
 
 // Stamped per build by the Trunk post-build hook (a hash of index.html and the worker bundles).
@@ -97,6 +100,28 @@ self.addEventListener("fetch", (event) => {
   }
   event.respondWith(
     caches.open(SHELL).then(async (cache) => (await cache.match(request)) || fetch(request)),
+  );
+});
+
+self.addEventListener("notificationclick", (event) => {
+  event.notification.close();
+  const data = event.notification.data || {};
+  const scope = self.registration.scope;
+  // Truck ids are letters, digits and "-" (the relay checks them); anything else opens the fleet.
+  const truck = typeof data.truck === "string" && /^[A-Za-z0-9-]{1,32}$/.test(data.truck) ? data.truck : null;
+  const target = new URL(truck ? "trucks/" + truck : "./", scope).href;
+  event.waitUntil(
+    (async () => {
+      const windows = await self.clients.matchAll({ type: "window", includeUncontrolled: true });
+      const open = windows.find((client) => client.url.startsWith(scope));
+      if (!open) {
+        await self.clients.openWindow(target);
+        return;
+      }
+      const focused = (await open.focus()) || open;
+      // The app routes it in place (see `shell.rs`): no reload, so a leading tab keeps its stream.
+      focused.postMessage({ convoyNavigate: target });
+    })(),
   );
 });
 

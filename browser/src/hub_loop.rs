@@ -3,13 +3,20 @@
 //! timer is re-armed. The loop owns what every hub needs (the upstream stream, the Web Lock, the
 //! snapshot fetch, the timer); a [`HubHost`] owns the rest (where frames go, what the app is
 //! told). No borrow is held while the host's deferred work runs, so it may call back in.
+//!
+//! A loop started with an `AlertNotices` feeds it the alert events its hub takes (from the
+//! upstream while it leads, relayed while it follows), tells it whether the hub leads after
+//! every input, runs its timer with the hub's, and hands its outputs to the host: only the tab
+//! or worker that holds the stream notifies (see `convoy_core::notice`).
 
 use crate::clock::now_ms;
 use crate::locks::{LockRequest, LockSignal};
 use crate::snapshot::fetch_snapshot;
 use crate::upstream::{stream_url, Upstream, UpstreamSignal};
 use crate::worker_port::error_name;
+use convoy_core::notice::{concerns_notices, AlertNotices, NoticeOutput};
 use convoy_core::relay::{HubConfig, HubOutput, TabHub};
+use convoy_core::wire::Envelope;
 use gloo_timers::callback::Timeout;
 use std::cell::RefCell;
 use std::rc::{Rc, Weak};
@@ -32,6 +39,10 @@ pub trait HubHost: Sized + 'static {
         hub.handle_transport_failed(now_ms, reason);
     }
 
+    /// Shows or closes a desktop notification (outputs of the loop's `AlertNotices`, which
+    /// come only while the hub leads). By default nothing: a host without notifications.
+    fn notice(&mut self, _output: NoticeOutput) {}
+
     /// Called after the outputs of an input were carried out; what it returns runs once no
     /// borrow is held (to hand the app its updates).
     fn settle(&mut self, _hub: &TabHub, _handle: &HubHandle<Self>) -> Option<Box<dyn FnOnce()>> {
@@ -52,6 +63,7 @@ struct State<H: HubHost> {
     lock: Option<LeaderLock>,
     lock_request: Option<LockRequest>,
     timer: Option<(u64, Timeout)>,
+    notices: Option<AlertNotices>,
     stopped: bool,
 }
 
@@ -75,10 +87,12 @@ impl<H: HubHost> Clone for HubHandle<H> {
 
 impl<H: HubHost> HubLoop<H> {
     /// Starts a hub with `config`; `make_host` builds the host with a handle for its listeners.
-    /// `lock` is required in Locks mode.
+    /// `lock` is required in Locks mode; with `notices` the host is asked to notify while the hub
+    /// leads.
     pub fn start(
         config: HubConfig,
         lock: Option<LeaderLock>,
+        notices: Option<AlertNotices>,
         make_host: impl FnOnce(HubHandle<H>) -> H,
     ) -> HubLoop<H> {
         let state = Rc::new_cyclic(|weak: &Weak<RefCell<State<H>>>| {
@@ -92,6 +106,7 @@ impl<H: HubHost> HubLoop<H> {
                 lock,
                 lock_request: None,
                 timer: None,
+                notices,
                 stopped: false,
             })
         });
@@ -139,6 +154,33 @@ impl<H: HubHost> HubHandle<H> {
         Some(result)
     }
 
+    /// An event from the upstream: to the hub, and to the notifier when the hub took it.
+    fn upstream_event(&self, envelope: Envelope) -> Option<()> {
+        let state = self.state.upgrade()?;
+        {
+            let mut guard = state.try_borrow_mut().ok()?;
+            if guard.stopped {
+                return None;
+            }
+            let now = now_ms();
+            let State { hub, notices, .. } = &mut *guard;
+            let copy = notices
+                .is_some()
+                .then_some(&envelope)
+                .filter(|e| concerns_notices(&e.event))
+                .cloned();
+            hub.handle_upstream_event(now, envelope);
+            if let (Some(notices), Some(copy)) = (notices, copy) {
+                // A stale stream's events and repeats the hub dropped are not news.
+                if hub.cursor() == Some(copy.id) {
+                    notices.handle_event(now, &copy);
+                }
+            }
+        }
+        pump(&state);
+        Some(())
+    }
+
     /// Reads the hub and its host (None when the loop is gone or busy).
     pub fn read<R>(&self, read: impl FnOnce(&TabHub, &H) -> R) -> Option<R> {
         let state = self.state.upgrade()?;
@@ -171,6 +213,21 @@ fn pump<H: HubHost>(state: &Rc<RefCell<State<H>>>) {
     let handle = handle_of(state);
     let deferred = {
         let mut guard = state.borrow_mut();
+        let State {
+            hub,
+            host,
+            notices,
+            stopped,
+            ..
+        } = &mut *guard;
+        if let (Some(notices), false) = (notices, *stopped) {
+            let now = now_ms();
+            notices.set_leading(now, hub.leads());
+            notices.handle_timeout(now);
+            while let Some(output) = notices.poll_output() {
+                host.notice(output);
+            }
+        }
         arm_timer(&mut guard, &handle);
         let State { hub, host, .. } = &mut *guard;
         host.settle(hub, &handle)
@@ -240,6 +297,17 @@ fn execute<H: HubHost>(state: &Rc<RefCell<State<H>>>, output: HubOutput) {
             }
         }
         HubOutput::CloseUpstream => guard.upstream = None,
+        HubOutput::Deliver(envelope) => {
+            let State { notices, host, .. } = &mut *guard;
+            // What the leader relayed: a follower keeps track, to take over with it.
+            if let Some(notices) = notices
+                .as_mut()
+                .filter(|_| concerns_notices(&envelope.event))
+            {
+                notices.handle_event(now_ms(), &envelope);
+            }
+            host.handle(HubOutput::Deliver(envelope));
+        }
         other => guard.host.handle(other),
     }
 }
@@ -253,9 +321,7 @@ fn handle_of<H: HubHost>(state: &Rc<RefCell<State<H>>>) -> HubHandle<H> {
 fn on_upstream<H: HubHost>(handle: &HubHandle<H>, signal: UpstreamSignal) {
     match signal {
         UpstreamSignal::Open => handle.input(|hub, _, now| hub.handle_upstream_open(now)),
-        UpstreamSignal::Event(envelope) => {
-            handle.input(|hub, _, now| hub.handle_upstream_event(now, envelope))
-        }
+        UpstreamSignal::Event(envelope) => handle.upstream_event(envelope),
         UpstreamSignal::Heartbeat => handle.input(|hub, _, now| hub.handle_upstream_heartbeat(now)),
         UpstreamSignal::Reset => handle.input(|hub, _, now| hub.handle_upstream_reset(now)),
         UpstreamSignal::Error => handle.input(|hub, _, now| hub.handle_upstream_error(now)),
@@ -269,7 +335,12 @@ fn on_upstream<H: HubHost>(handle: &HubHandle<H>, signal: UpstreamSignal) {
 }
 
 fn arm_timer<H: HubHost>(state: &mut State<H>, handle: &HubHandle<H>) {
-    let Some(deadline) = state.hub.poll_timeout() else {
+    let notices = state.notices.as_ref().and_then(AlertNotices::poll_timeout);
+    let deadline = match (state.hub.poll_timeout(), notices) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    };
+    let Some(deadline) = deadline else {
         state.timer = None;
         return;
     };

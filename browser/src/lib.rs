@@ -6,6 +6,7 @@
 
 pub mod alerts;
 pub mod api;
+pub mod beep;
 pub mod capabilities;
 pub mod channel;
 pub mod clock;
@@ -15,6 +16,7 @@ pub mod fetch_upstream;
 pub mod hub_loop;
 pub mod lifecycle;
 pub mod locks;
+pub mod notifications;
 pub mod session;
 pub mod snapshot;
 pub mod tab_feed;

@@ -8,17 +8,20 @@
 //! or a worker silent for [`ANSWER_WITHIN_MS`] is a [`Failure`], reported once to the feed's
 //! owner (which moves the tab down `auto`'s ladder) and shown in the chip meanwhile.
 
+use crate::beep::{sound_on, Beeper};
 use crate::channel::{TabChannel, CHANNEL_NAME};
 use crate::clock::{new_tab_id, now_ms};
 use crate::diagnostics::{self, role_label, DiagnosticsHook, DiagnosticsReport};
 use crate::hub_loop::{HubHandle, HubHost, HubLoop, LeaderLock};
 use crate::lifecycle::PageLifecycle;
 use crate::locks::{lock_manager, LEADER_LOCK};
+use crate::notifications::Notifier;
 use crate::upstream::{EventSourceUpstream, HEARTBEAT_MS};
 use crate::visibility::page_hidden;
 use crate::worker_port::{error_name, ServiceWorkerPort, WorkerPort, SHARED_WORKER_NAME};
 use convoy_core::delivery::DeliveryLog;
 use convoy_core::election::{ElectionMode, Role, TabId};
+use convoy_core::notice::{decode_msg, AlertNotices, NoticeOutput, HOLD_MS};
 use convoy_core::relay::{Connection, HubConfig, HubOutput, TabHub};
 use convoy_core::transport::{Failure, Feature, TransportMode};
 use convoy_core::wire::{Envelope, EventId, FleetSnapshot, Watch};
@@ -146,10 +149,16 @@ pub struct TabHost {
     last_status: Option<Rc<FeedStatus>>,
     on_failure: Rc<dyn Fn(Failure)>,
     failed: bool,
+    /// Shows what this tab's notifier decides while it leads, or what its SharedWorker hands it.
+    notifier: Notifier,
 }
 
 impl HubHost for TabHost {
     type Upstream = EventSourceUpstream;
+
+    fn notice(&mut self, output: NoticeOutput) {
+        self.notifier.perform(output);
+    }
 
     fn handle(&mut self, output: HubOutput) {
         match output {
@@ -333,8 +342,13 @@ impl TabFeed {
         // the stream is dead even if the socket is not.
         config.upstream_stall_ms = 8 * HEARTBEAT_MS;
         log.set_contiguous(watch == Watch::All);
+        // Where this tab may hold the stream. A worker's tabs notify only what it hands them.
+        let notices = match mode {
+            TransportMode::Leader | TransportMode::Direct => Some(AlertNotices::new(HOLD_MS)),
+            TransportMode::SharedWorker | TransportMode::ServiceWorker => None,
+        };
         let mut refused = None;
-        let hub = HubLoop::start(config, lock, |handle| {
+        let hub = HubLoop::start(config, lock, notices, |handle| {
             let (link, failure) = connect(mode, &names, &handle);
             refused = failure;
             TabHost {
@@ -351,6 +365,7 @@ impl TabFeed {
                 last_status: None,
                 on_failure: Rc::new(on_failure),
                 failed: false,
+                notifier: Notifier::for_page(Some(beep_when_asked())),
             }
         });
         let handle = hub.handle();
@@ -411,16 +426,35 @@ impl TabFeed {
     }
 }
 
+/// What runs after this tab showed a notification: a beep, when the operator asked for sound.
+fn beep_when_asked() -> Rc<dyn Fn()> {
+    let beeper = std::cell::RefCell::new(Beeper::default());
+    Rc::new(move || {
+        if sound_on() {
+            beeper.borrow_mut().beep();
+        }
+    })
+}
+
 /// Opens the link to this tab's peers; says why when it could not.
 fn connect(
     mode: TransportMode,
     names: &HubNames,
     handle: &HubHandle<TabHost>,
 ) -> (PeerLink, Option<Failure>) {
+    // Only a SharedWorker hands its tabs notices; on other links the text is a frame as any.
+    let takes_notices = mode == TransportMode::SharedWorker;
     let on_message = {
         let handle = handle.clone();
-        move |text: String| {
-            handle.input(|hub, _, now| hub.handle_channel_message(now, &text));
+        move |text: String| match decode_msg(&text).filter(|_| takes_notices) {
+            // A notification the SharedWorker hands this tab to show or close.
+            Some(Ok(output)) => handle.with_host(|host| host.notifier.perform(output)),
+            Some(Err(reason)) => web_sys::console::warn_1(
+                &format!("convoy: dropped a malformed notice: {reason}").into(),
+            ),
+            None => {
+                handle.input(|hub, _, now| hub.handle_channel_message(now, &text));
+            }
         }
     };
     let on_failure = |feature: Feature| {

@@ -4,15 +4,22 @@
 //! frame's sender, so a port is bound to its tab id without parsing here, and `PeerGone` drops
 //! the ports of tabs that left or vanished.
 //!
+//! Notifications: the hub's loop runs the worker's `AlertNotices`. A service worker shows them
+//! itself, and also what tabs hand it (see `notifications`); a SharedWorker has no registration
+//! to show them with, so it hands each output to its most recently joined tab that has spoken (a
+//! port bound to a tab id), which hands it to the service worker.
+//!
 //! The JS entries (`workers/shared-worker.js`, `workers/sw.js`) queue what arrives before the
 //! wasm runs in `self.convoyEarly`; the `run_*` functions take it over, so nothing a tab sends
 //! before the worker is ready is lost.
 
 use crate::clock::new_tab_id;
 use crate::hub_loop::{HubHandle, HubHost, HubLoop};
+use crate::notifications::Notifier;
 use crate::upstream::{Upstream, HEARTBEAT_MS};
 use crate::worker_port::SESSION_PREFIX;
 use convoy_core::election::{ElectionMode, TabId};
+use convoy_core::notice::{decode_msg, encode_msg, AlertNotices, NoticeOutput, HOLD_MS};
 use convoy_core::relay::{HubConfig, HubOutput};
 use convoy_core::wire::Watch;
 use gloo_events::EventListener;
@@ -20,6 +27,7 @@ use js_sys::{Array, Reflect};
 use std::cell::RefCell;
 use std::collections::BTreeSet;
 use std::marker::PhantomData;
+use std::rc::Rc;
 use wasm_bindgen::closure::Closure;
 use wasm_bindgen::{JsCast, JsValue};
 use web_sys::{MessageEvent, MessagePort};
@@ -48,9 +56,18 @@ impl Peer {
     }
 }
 
+/// Who shows the worker's notifications.
+enum NoticeSink {
+    /// A SharedWorker: one of its tabs.
+    HandToTab,
+    /// The service worker, with its own registration (the one notifier its tabs hand theirs to).
+    Own(Rc<Notifier>),
+}
+
 /// The worker's tabs, for a hub that streams with `U`.
 pub struct WorkerPeers<U: Upstream> {
     peers: Vec<Peer>,
+    notices: NoticeSink,
     _upstream: PhantomData<U>,
 }
 
@@ -70,6 +87,19 @@ impl<U: Upstream> HubHost for WorkerPeers<U> {
             HubOutput::PeerGone(tab) => self.peers.retain(|p| p.tab != Some(tab)),
             // The worker has no app of its own.
             _ => {}
+        }
+    }
+
+    fn notice(&mut self, output: NoticeOutput) {
+        match &self.notices {
+            NoticeSink::Own(notifier) => notifier.perform(output),
+            NoticeSink::HandToTab => {
+                // One tab, so one notification: the newest that has spoken (the others may be
+                // gone without a goodbye yet).
+                if let Some(peer) = self.peers.iter().rev().find(|p| p.tab.is_some()) {
+                    peer.post(&JsValue::from_str(&encode_msg(&output)));
+                }
+            }
         }
     }
 }
@@ -92,13 +122,15 @@ fn feed<U: Upstream>(
     });
 }
 
-fn start<U: Upstream>() -> Worker<U> {
+fn start<U: Upstream>(notices: impl FnOnce() -> NoticeSink) -> Worker<U> {
     let mut config = HubConfig::new(new_tab_id(), ElectionMode::Worker);
     // The worker has no views: it streams what its tabs watch.
     config.watch = Watch::Trucks(BTreeSet::new());
     config.upstream_stall_ms = 8 * HEARTBEAT_MS;
-    HubLoop::start(config, None, |_| WorkerPeers {
+    let alerts = AlertNotices::new(HOLD_MS);
+    HubLoop::start(config, None, Some(alerts), |_| WorkerPeers {
         peers: Vec::new(),
+        notices: notices(),
         _upstream: PhantomData,
     })
 }
@@ -116,7 +148,7 @@ fn keep(value: impl std::any::Any) {
 /// Starts the SharedWorker's hub, streaming with `U`, and takes over the connections
 /// `shared-worker.js` queued.
 pub fn run_shared_worker<U: Upstream>() {
-    let worker = start::<U>();
+    let worker = start::<U>(|| NoticeSink::HandToTab);
     let handle = worker.handle();
     let global = js_sys::global();
     let early = Reflect::get(&global, &"convoyEarly".into()).unwrap_or(JsValue::UNDEFINED);
@@ -184,10 +216,20 @@ type OnMessage = Closure<dyn Fn(JsValue, JsValue)>;
 pub fn run_service_worker<U: Upstream>() {
     let worker: std::rc::Rc<RefCell<Option<Worker<U>>>> = Default::default();
     let session: RefCell<Option<String>> = RefCell::default();
+    let notifier = Rc::new(Notifier::for_service_worker());
     let on_message = OnMessage::new(move |source: JsValue, data: JsValue| {
         let Ok(client) = source.dyn_into::<web_sys::Client>() else {
             return;
         };
+        // A tab that holds the stream (or that its SharedWorker picked) hands over a notice.
+        match data.as_string().as_deref().and_then(decode_msg) {
+            Some(Ok(output)) => return notifier.perform(output),
+            Some(Err(reason)) => {
+                let warning = format!("convoy: dropped a malformed notice: {reason}");
+                return web_sys::console::warn_1(&warning.into());
+            }
+            None => {}
+        }
         if let Some(named) = data
             .as_string()
             .and_then(|text| text.strip_prefix(SESSION_PREFIX).map(str::to_owned))
@@ -199,7 +241,10 @@ pub fn run_service_worker<U: Upstream>() {
             }
             return;
         }
-        let handle = worker.borrow_mut().get_or_insert_with(start::<U>).handle();
+        let handle = worker
+            .borrow_mut()
+            .get_or_insert_with(|| start::<U>(|| NoticeSink::Own(notifier.clone())))
+            .handle();
         let id = client.id();
         let same_client = move |p: &Peer| matches!(&p.sink, Sink::Client(c) if c.id() == id);
         let known = handle

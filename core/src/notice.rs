@@ -13,12 +13,34 @@
 //! within that time (as in a replay after a reconnect, where raise and clear arrive together) is
 //! never shown. A shown alert's notification is closed when the alert is cleared, replaced or
 //! acknowledged.
+//!
+//! The hold must not lose what a departing leader held back. So a tab that follows runs a
+//! notifier too, fed the events its leader relays, with its outputs switched off
+//! ([`AlertNotices::set_leading`]): it knows every alert held, and which ones came due while it
+//! followed (its leader showed those). When it takes over it shows again those that came due in
+//! the last `lookback_ms` (more than any failover takes): the adapter shows a tag only when the
+//! browser does not hold one already, so the departed leader's are not shown twice, and the ones
+//! it had no time to show are. (A notification the operator dismissed within that window before
+//! a takeover is shown again: the browser no longer holds its tag.)
+//!
+//! A SharedWorker has no notifications of its own: it hands each output to one of its tabs as
+//! a message ([`encode_msg`], [`decode_msg`]).
 
-use crate::wire::{AlertKind, Envelope, EventId, FleetEvent, TruckId};
+use crate::wire::{is_valid_truck_id, AlertKind, Envelope, EventId, FleetEvent, TruckId};
+use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, VecDeque};
 
+/// How long the browser's notifiers hold an alert: a replay's raise and clear arrive within
+/// milliseconds of each other, and an alert that flaps back within a second is not worth a
+/// notification; later than that feels late.
+pub const HOLD_MS: u64 = 1_000;
+
+/// How far back a new leader looks for alerts its predecessor may not have shown: above the
+/// slowest failover bound (3 325 ms, `relay` module docs) with room for throttled timers.
+pub const TAKEOVER_LOOKBACK_MS: u64 = 5_000;
+
 /// A notification to show.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Notice {
     /// The notification's tag: [`tag_for`] the alert's id.
     pub tag: String,
@@ -29,7 +51,8 @@ pub struct Notice {
 }
 
 /// What to do with the browser's notifications.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
 pub enum NoticeOutput {
     Show(Notice),
     /// Close the notification with this tag, if it is still shown.
@@ -43,9 +66,48 @@ pub fn tag_for(alert_id: EventId) -> String {
     format!("convoy-alert-{alert_id}")
 }
 
+/// Whether `event` is one a notifier acts on (the others need not reach it).
+pub fn concerns_notices(event: &FleetEvent) -> bool {
+    matches!(
+        event,
+        FleetEvent::Alert { .. } | FleetEvent::AlertCleared { .. } | FleetEvent::AlertAcked { .. }
+    )
+}
+
 /// The alert id a tag names (None for a tag that is not an alert's).
 pub fn alert_id_of(tag: &str) -> Option<EventId> {
     tag.strip_prefix("convoy-alert-")?.parse().ok()
+}
+
+/// The start of a notice message on a worker's port, version included: a tab tells it from the
+/// relay's frames without parsing those.
+pub const NOTICE_PREFIX: &str = "convoy:notice:1:";
+
+/// The message a SharedWorker posts to ask one tab to carry out `output`: [`NOTICE_PREFIX`] then
+/// the output as JSON (`{"type":"show",...}` or `{"type":"close","tag":...}`).
+pub fn encode_msg(output: &NoticeOutput) -> String {
+    // Plain strings and integers: serializing cannot fail.
+    let json = serde_json::to_string(output).unwrap_or_default();
+    format!("{NOTICE_PREFIX}{json}")
+}
+
+/// Reads a worker's message: None when it is not a notice (a relay frame), `Some(Err)` when it
+/// is one that does not parse or whose tag, alert id and truck disagree.
+pub fn decode_msg(text: &str) -> Option<Result<NoticeOutput, String>> {
+    let json = text.strip_prefix(NOTICE_PREFIX)?;
+    let output: NoticeOutput = match serde_json::from_str(json) {
+        Ok(output) => output,
+        Err(e) => return Some(Err(e.to_string())),
+    };
+    let consistent = match &output {
+        NoticeOutput::Show(n) => n.tag == tag_for(n.alert_id) && is_valid_truck_id(&n.truck),
+        NoticeOutput::Close { tag } => alert_id_of(tag).is_some(),
+    };
+    Some(if consistent {
+        Ok(output)
+    } else {
+        Err("a notice whose tag, alert id or truck is not one Convoy makes".into())
+    })
 }
 
 #[derive(Debug, Clone)]
@@ -65,19 +127,50 @@ pub struct AlertNotices {
     shown: BTreeMap<(TruckId, AlertKind), EventId>,
     /// The highest event id taken: a repeat within this run changes nothing.
     last_id: EventId,
+    /// Outputs are carried out (else this tab follows, and only keeps track).
+    leading: bool,
+    lookback_ms: u64,
+    /// Alerts that came due while following (the leader showed them), with when: a takeover
+    /// shows again those of the last `lookback_ms`.
+    due_following: BTreeMap<EventId, (u64, Notice)>,
     out: VecDeque<NoticeOutput>,
 }
 
 impl AlertNotices {
-    /// A notifier that holds each alert `hold_ms` before showing it.
+    /// A notifier that holds each alert `hold_ms` before showing it. It leads (its outputs are
+    /// for carrying out) until [`AlertNotices::set_leading`] says otherwise.
     pub fn new(hold_ms: u64) -> AlertNotices {
         AlertNotices {
             hold_ms,
             pending: BTreeMap::new(),
             shown: BTreeMap::new(),
             last_id: 0,
+            leading: true,
+            lookback_ms: TAKEOVER_LOOKBACK_MS,
+            due_following: BTreeMap::new(),
             out: VecDeque::new(),
         }
+    }
+
+    /// Call whenever this tab starts or stops holding the stream. While following nothing is
+    /// output: alerts still come due (the leader shows them) and are remembered for
+    /// `lookback_ms`; on taking over, those are output as `Show` again, in id order (the
+    /// adapter skips a tag the browser still holds).
+    pub fn set_leading(&mut self, now_ms: u64, leading: bool) {
+        if leading && !self.leading {
+            let since = now_ms.saturating_sub(self.lookback_ms);
+            for (_, (due_ms, notice)) in std::mem::take(&mut self.due_following) {
+                if due_ms >= since {
+                    self.out.push_back(NoticeOutput::Show(notice));
+                }
+            }
+        }
+        self.leading = leading;
+    }
+
+    /// Whether outputs are for carrying out.
+    pub fn leading(&self) -> bool {
+        self.leading
     }
 
     /// Takes one event read from the server (in id order; repeats are ignored).
@@ -121,9 +214,12 @@ impl AlertNotices {
                     .map(|(key, _)| key.clone());
                 if let Some(key) = shown {
                     self.shown.remove(&key);
-                    self.out.push_back(NoticeOutput::Close {
-                        tag: tag_for(*alert_id),
-                    });
+                    self.due_following.remove(alert_id);
+                    if self.leading {
+                        self.out.push_back(NoticeOutput::Close {
+                            tag: tag_for(*alert_id),
+                        });
+                    }
                 }
             }
             FleetEvent::Telemetry { .. } | FleetEvent::Status { .. } => {}
@@ -142,9 +238,16 @@ impl AlertNotices {
             if let Some(pending) = self.pending.remove(&id) {
                 self.shown
                     .insert((pending.notice.truck.clone(), pending.kind), id);
-                self.out.push_back(NoticeOutput::Show(pending.notice));
+                if self.leading {
+                    self.out.push_back(NoticeOutput::Show(pending.notice));
+                } else {
+                    self.due_following
+                        .insert(id, (pending.due_ms, pending.notice));
+                }
             }
         }
+        let since = now_ms.saturating_sub(self.lookback_ms);
+        self.due_following.retain(|_, (due_ms, _)| *due_ms >= since);
     }
 
     /// When to call [`AlertNotices::handle_timeout`] next; None when nothing waits.
@@ -163,7 +266,10 @@ impl AlertNotices {
 
     fn close_shown(&mut self, truck: &str, kind: AlertKind) {
         if let Some(id) = self.shown.remove(&(truck.to_owned(), kind)) {
-            self.out.push_back(NoticeOutput::Close { tag: tag_for(id) });
+            self.due_following.remove(&id);
+            if self.leading {
+                self.out.push_back(NoticeOutput::Close { tag: tag_for(id) });
+            }
         }
     }
 }
@@ -278,5 +384,76 @@ mod tests {
         // An acknowledgement of an alert not shown here closes nothing.
         n.handle_event(2, &acked(7, "T-09", 99));
         assert!(drain(&mut n).is_empty());
+    }
+
+    #[test]
+    fn a_follower_that_takes_over_shows_again_what_came_due_lately_and_then_what_it_held() {
+        let mut n = AlertNotices::new(300);
+        n.set_leading(0, false);
+        n.handle_event(0, &raise(1, "T-01", AlertKind::Delay));
+        n.handle_event(0, &raise(2, "T-02", AlertKind::Delay));
+        n.handle_event(100, &raise(3, "T-03", AlertKind::Delay));
+        n.handle_event(200, &raise(4, "T-04", AlertKind::Delay));
+        n.handle_timeout(400);
+        // Following: the leader shows 1 to 3; nothing here.
+        assert!(drain(&mut n).is_empty());
+        assert_eq!(n.poll_timeout(), Some(500));
+        // Cleared after it came due: the leader closed it, a takeover must not bring it back.
+        n.handle_event(450, &clear(5, "T-02", AlertKind::Delay));
+        assert!(drain(&mut n).is_empty());
+        n.set_leading(460, true);
+        assert!(n.leading());
+        assert_eq!(
+            drain(&mut n),
+            ["show convoy-alert-1", "show convoy-alert-3"]
+        );
+        n.handle_timeout(500);
+        assert_eq!(drain(&mut n), ["show convoy-alert-4"]);
+        // Leading now: a clear closes.
+        n.handle_event(600, &clear(6, "T-01", AlertKind::Delay));
+        assert_eq!(drain(&mut n), ["close convoy-alert-1"]);
+    }
+
+    #[test]
+    fn a_takeover_looks_back_only_lookback_ms_and_leading_again_repeats_nothing() {
+        let mut n = AlertNotices::new(0);
+        n.set_leading(0, false);
+        n.handle_event(0, &raise(1, "T-01", AlertKind::Delay));
+        n.handle_timeout(0);
+        n.handle_event(TAKEOVER_LOOKBACK_MS, &raise(2, "T-02", AlertKind::Delay));
+        n.handle_timeout(TAKEOVER_LOOKBACK_MS);
+        n.set_leading(TAKEOVER_LOOKBACK_MS + 1, true);
+        assert_eq!(drain(&mut n), ["show convoy-alert-2"]);
+        n.set_leading(TAKEOVER_LOOKBACK_MS + 2, true);
+        n.set_leading(TAKEOVER_LOOKBACK_MS + 3, false);
+        n.set_leading(TAKEOVER_LOOKBACK_MS + 4, true);
+        assert!(drain(&mut n).is_empty());
+    }
+
+    #[test]
+    fn notice_messages_round_trip_and_inconsistent_ones_are_refused() {
+        let mut n = AlertNotices::new(0);
+        n.handle_event(0, &raise(7, "T-01", AlertKind::Temperature));
+        n.handle_timeout(0);
+        let show = n.poll_output().expect("a show");
+        let text = encode_msg(&show);
+        assert!(text.starts_with(NOTICE_PREFIX));
+        assert_eq!(decode_msg(&text), Some(Ok(show)));
+        let close = NoticeOutput::Close { tag: tag_for(7) };
+        assert_eq!(decode_msg(&encode_msg(&close)), Some(Ok(close)));
+        // A relay frame is not a notice.
+        assert_eq!(decode_msg(r#"{"v":1,"app":"convoy"}"#), None);
+        for bad in [
+            r#"{"type":"show","tag":"convoy-alert-8","alert_id":7,"truck":"T-01","title":"t","body":"b"}"#,
+            r#"{"type":"show","tag":"convoy-alert-7","alert_id":7,"truck":"../x","title":"t","body":"b"}"#,
+            r#"{"type":"close","tag":"other"}"#,
+            r#"{"type":"explode"}"#,
+            "not json",
+        ] {
+            assert!(
+                matches!(decode_msg(&format!("{NOTICE_PREFIX}{bad}")), Some(Err(_))),
+                "{bad}"
+            );
+        }
     }
 }

@@ -2,6 +2,10 @@
 //! public URL (it precaches the build and serves it when the server is unreachable), says so when
 //! this page is that cached shell, and offers a reload when a new build is waiting.
 //!
+//! A click on an alert's notification lands in `sw.js`, which focuses a Convoy window and posts it
+//! `{convoyNavigate: url}`: the shell moves the app there in place (history and a `popstate`,
+//! which the router follows), so the page is not reloaded.
+//!
 //! The notice lives outside the Yew tree (a fixed element at the end of `<body>`): it belongs to
 //! the page, not to any route.
 
@@ -56,6 +60,17 @@ pub fn start() {
     let (Ok(url), Ok(scope)) = (worker_script_url(SERVICE_WORKER_SCRIPT), script_url("./")) else {
         return;
     };
+    let app_root = scope.clone();
+    keep(EventListener::new(&container, "message", move |event| {
+        let target = event
+            .dyn_ref::<web_sys::MessageEvent>()
+            .and_then(|m| js_sys::Reflect::get(&m.data(), &"convoyNavigate".into()).ok())
+            .and_then(|t| t.as_string());
+        // Only a page of this app: the message could come from any script of the worker.
+        if let Some(target) = target.filter(|t| t.starts_with(&app_root)) {
+            navigate_in_place(&target);
+        }
+    }));
     let options = web_sys::RegistrationOptions::new();
     options.set_scope(&scope);
     let registering = container.register_with_options(&url, &options);
@@ -82,6 +97,26 @@ pub fn start() {
         };
         watch_updates(registration, accepted);
     });
+}
+
+/// Shows `url` (of this app) without a reload: the router follows `popstate`.
+fn navigate_in_place(url: &str) {
+    let Some(window) = web_sys::window() else {
+        return;
+    };
+    if window.location().href().ok().as_deref() == Some(url) {
+        return;
+    }
+    if let Ok(history) = window.history() {
+        if history
+            .push_state_with_url(&JsValue::NULL, "", Some(url))
+            .is_ok()
+        {
+            if let Ok(event) = web_sys::Event::new("popstate") {
+                let _ = window.dispatch_event(&event);
+            }
+        }
+    }
 }
 
 fn controlled() -> bool {

@@ -8,6 +8,7 @@ mod harness;
 mod hidden_tab;
 mod hostile_frames;
 mod live_app;
+mod notifications;
 mod offline_shell;
 mod security;
 mod shared_stream;

@@ -635,6 +635,17 @@ impl TabHub {
         &self.tab.connection
     }
 
+    /// This hub leads now (holds, or is opening, the one upstream stream).
+    pub fn leads(&self) -> bool {
+        self.lead.is_some()
+    }
+
+    /// The highest event id this tab's state reflects (`None` before its first snapshot): an
+    /// upstream event was taken when the cursor is its id afterwards.
+    pub fn cursor(&self) -> Option<EventId> {
+        self.tab.cursor
+    }
+
     /// A snapshot of this tab's state and counters.
     pub fn diagnostics(&self) -> HubDiagnostics {
         HubDiagnostics::of(&self.tab, self.lead.as_ref())

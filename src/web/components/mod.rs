@@ -7,6 +7,7 @@ pub mod board_link;
 pub mod feed_provider;
 pub mod fleet_table;
 pub mod nav_bar;
+pub mod notification_toggle;
 pub mod schematic_map;
 pub mod sparkline;
 pub mod status_chip;

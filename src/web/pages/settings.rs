@@ -1,7 +1,8 @@
 //! `/settings`: pick the transport (kept in localStorage as `convoy.transport`, read at the next
-//! page load) and see what this browser supports.
+//! page load), turn desktop notifications on, and see what this browser supports.
 
-use crate::web::hooks::select_value;
+use crate::web::components::notification_toggle::NotificationToggle;
+use crate::web::hooks::{select_value, use_notification_setting};
 use convoy_browser::capabilities::{chosen_mode, detect, store_setting, stored_setting};
 use convoy_core::transport::{auto_mode, TransportSetting};
 use yew::prelude::*;
@@ -9,6 +10,7 @@ use yew::prelude::*;
 #[function_component(SettingsPage)]
 pub fn settings_page() -> Html {
     let caps = use_memo((), |_| detect());
+    let notifications = use_notification_setting();
     let setting = use_state(|| stored_setting().unwrap_or_default());
     let changed = use_state(|| false);
     let on_change = {
@@ -57,6 +59,15 @@ pub fn settings_page() -> Html {
             if *changed {
                 <p role="status">{ "Saved. It applies when the page is reloaded." }</p>
             }
+            <NotificationToggle
+                permission={notifications.permission}
+                enabled={notifications.enabled}
+                error={notifications.error}
+                on_enable={notifications.on_enable}
+                on_disable={notifications.on_disable}
+                sound={notifications.sound}
+                on_sound={notifications.on_sound}
+            />
             <h2>{ "This browser" }</h2>
             <dl>
                 { for support.into_iter().map(|(label, value)| html! {
