@@ -942,7 +942,7 @@ async fn notification_toggle_offers_what_the_permission_allows_and_reports_its_c
             (record("enable"), record("disable"), on_sound.clone());
         render_routed(
             &root,
-            &MemoryHistory::new(),
+            &MemoryHistory::new("/settings"),
             html! {
                 <NotificationToggle {permission} {enabled} error={None::<AttrValue>}
                     {on_enable} {on_disable} {sound} {on_sound} />
