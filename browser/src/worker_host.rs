@@ -141,6 +141,47 @@ thread_local! {
     static KEEP: RefCell<Vec<Box<dyn std::any::Any>>> = const { RefCell::new(Vec::new()) };
 }
 
+/// A service worker's hub that starts (the browser stopped the last one, or a first tab woke it)
+/// knows only the tab whose message woke it; hidden tabs speak again only on their throttled
+/// timers. Every window this worker controls is a peer from the start, so the hub's frames reach
+/// them all at once; each is bound to its tab id when it speaks.
+fn reach_every_window<U: Upstream>(handle: &HubHandle<WorkerPeers<U>>) {
+    let Ok(scope) = js_sys::global().dyn_into::<web_sys::ServiceWorkerGlobalScope>() else {
+        return;
+    };
+    let options = web_sys::ClientQueryOptions::new();
+    options.set_type(web_sys::ClientType::Window);
+    let listing = scope.clients().match_all_with_options(&options);
+    let handle = handle.clone();
+    wasm_bindgen_futures::spawn_local(async move {
+        let Ok(clients) = wasm_bindgen_futures::JsFuture::from(listing).await else {
+            return;
+        };
+        let Ok(clients) = clients.dyn_into::<Array>() else {
+            return;
+        };
+        handle.with_host(|host| {
+            for client in clients.iter() {
+                let Ok(client) = client.dyn_into::<web_sys::Client>() else {
+                    continue;
+                };
+                let id = client.id();
+                let known = host
+                    .peers
+                    .iter()
+                    .any(|p| matches!(&p.sink, Sink::Client(c) if c.id() == id));
+                if !known {
+                    host.peers.push(Peer {
+                        sink: Sink::Client(client),
+                        tab: None,
+                        _listener: None,
+                    });
+                }
+            }
+        });
+    });
+}
+
 fn keep(value: impl std::any::Any) {
     KEEP.with(|keep| keep.borrow_mut().push(Box::new(value)));
 }
@@ -241,10 +282,14 @@ pub fn run_service_worker<U: Upstream>() {
             }
             return;
         }
+        let started = worker.borrow().is_none();
         let handle = worker
             .borrow_mut()
             .get_or_insert_with(|| start::<U>(|| NoticeSink::Own(notifier.clone())))
             .handle();
+        if started {
+            reach_every_window(&handle);
+        }
         let id = client.id();
         let same_client = move |p: &Peer| matches!(&p.sink, Sink::Client(c) if c.id() == id);
         let known = handle

@@ -434,8 +434,8 @@ impl Election {
     }
 
     /// Client mode: when silence from the worker calls for a ping. A worker that relays the
-    /// server's heartbeats (the hub's takeover verdict) is silent only when it stopped, so the
-    /// ping goes after `takeover_ms`, not the full liveness.
+    /// server's heartbeats (the hub's verdict, its `worker_ping_ms`) is silent only when it
+    /// stopped, so the ping goes after that silence, not the full liveness.
     fn client_ping_at(&self) -> u64 {
         let heard = self.lease_until_ms.saturating_sub(self.timing.liveness_ms);
         match self.takeover_ms {

@@ -41,6 +41,11 @@ pub struct HubConfig {
     /// over after this much silence, without a claim round. Must exceed the server's heartbeat
     /// interval (500 ms on streams Convoy opens) with room for a late one. Default 800 ms.
     pub takeover_ms: u64,
+    /// While its worker relays server heartbeats, a worker's client pings it after this much
+    /// silence: only a stopped service worker is that silent, and the ping is what starts it
+    /// again. A ping is a hello, so a late heartbeat costs one message, not a takeover: the
+    /// margin over the heartbeat interval can be slimmer than `takeover_ms`'. Default 600 ms.
+    pub worker_ping_ms: u64,
     /// How long the leader coalesces watch changes before reopening the stream. Default 250 ms.
     pub resubscribe_debounce_ms: u64,
     /// Every tab re-announces its watch this often. Default 10 000 ms.
@@ -76,6 +81,7 @@ impl HubConfig {
             liveness_ms: 3_000,
             claim_window_ms: 150,
             takeover_ms: 800,
+            worker_ping_ms: 600,
             resubscribe_debounce_ms: 250,
             watch_refresh_ms: 10_000,
             peer_expiry_ms: 45_000,

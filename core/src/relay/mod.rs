@@ -868,7 +868,10 @@ impl Tab {
         {
             return None;
         }
-        Some(self.config.takeover_ms)
+        Some(match self.config.election {
+            ElectionMode::Client => self.config.worker_ping_ms,
+            _ => self.config.takeover_ms,
+        })
     }
 
     /// Whether the election says this tab leads (its `Lead` exists exactly then).
