@@ -40,7 +40,7 @@ pub const HOLD_MS: u64 = 1_000;
 pub const TAKEOVER_LOOKBACK_MS: u64 = 5_000;
 
 /// A notification to show.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Notice {
     /// The notification's tag: [`tag_for`] the alert's id.
     pub tag: String,
@@ -51,8 +51,7 @@ pub struct Notice {
 }
 
 /// What to do with the browser's notifications.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
+#[derive(Debug, Clone, PartialEq)]
 pub enum NoticeOutput {
     Show(Notice),
     /// Close the notification with this tag, if it is still shown.
@@ -86,8 +85,26 @@ pub const NOTICE_PREFIX: &str = "convoy:notice:1:";
 /// The message a SharedWorker posts to ask one tab to carry out `output`: [`NOTICE_PREFIX`] then
 /// the output as JSON (`{"type":"show",...}` or `{"type":"close","tag":...}`).
 pub fn encode_msg(output: &NoticeOutput) -> String {
+    let msg = match output {
+        NoticeOutput::Show(n) => NoticeMsg {
+            kind: NoticeMsgKind::Show,
+            tag: n.tag.clone(),
+            alert_id: Some(n.alert_id),
+            truck: Some(n.truck.clone()),
+            title: Some(n.title.clone()),
+            body: Some(n.body.clone()),
+        },
+        NoticeOutput::Close { tag } => NoticeMsg {
+            kind: NoticeMsgKind::Close,
+            tag: tag.clone(),
+            alert_id: None,
+            truck: None,
+            title: None,
+            body: None,
+        },
+    };
     // Plain strings and integers: serializing cannot fail.
-    let json = serde_json::to_string(output).unwrap_or_default();
+    let json = serde_json::to_string(&msg).unwrap_or_default();
     format!("{NOTICE_PREFIX}{json}")
 }
 
@@ -95,9 +112,31 @@ pub fn encode_msg(output: &NoticeOutput) -> String {
 /// is one that does not parse or whose tag, alert id and truck disagree.
 pub fn decode_msg(text: &str) -> Option<Result<NoticeOutput, String>> {
     let json = text.strip_prefix(NOTICE_PREFIX)?;
-    let output: NoticeOutput = match serde_json::from_str(json) {
-        Ok(output) => output,
+    let msg: NoticeMsg = match serde_json::from_str(json) {
+        Ok(msg) => msg,
         Err(e) => return Some(Err(e.to_string())),
+    };
+    let output = match msg {
+        NoticeMsg {
+            kind: NoticeMsgKind::Show,
+            tag,
+            alert_id: Some(alert_id),
+            truck: Some(truck),
+            title: Some(title),
+            body: Some(body),
+        } => NoticeOutput::Show(Notice {
+            tag,
+            alert_id,
+            truck,
+            title,
+            body,
+        }),
+        NoticeMsg {
+            kind: NoticeMsgKind::Close,
+            tag,
+            ..
+        } => NoticeOutput::Close { tag },
+        NoticeMsg { .. } => return Some(Err("a show without its alert, truck or text".into())),
     };
     let consistent = match &output {
         NoticeOutput::Show(n) => n.tag == tag_for(n.alert_id) && is_valid_truck_id(&n.truck),
@@ -108,6 +147,31 @@ pub fn decode_msg(text: &str) -> Option<Result<NoticeOutput, String>> {
     } else {
         Err("a notice whose tag, alert id or truck is not one Convoy makes".into())
     })
+}
+
+/// A notice message's JSON: `type` (`show` or `close`), `tag`, and for a show the alert id, the
+/// truck and the text. One flat struct: a tagged enum would make serde buffer every message
+/// through its `Content`, code of its own in each wasm bundle.
+#[derive(Serialize, Deserialize)]
+struct NoticeMsg {
+    #[serde(rename = "type")]
+    kind: NoticeMsgKind,
+    tag: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    alert_id: Option<EventId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    truck: Option<TruckId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    title: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    body: Option<String>,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum NoticeMsgKind {
+    Show,
+    Close,
 }
 
 #[derive(Debug, Clone)]
@@ -447,6 +511,7 @@ mod tests {
             r#"{"type":"show","tag":"convoy-alert-8","alert_id":7,"truck":"T-01","title":"t","body":"b"}"#,
             r#"{"type":"show","tag":"convoy-alert-7","alert_id":7,"truck":"../x","title":"t","body":"b"}"#,
             r#"{"type":"close","tag":"other"}"#,
+            r#"{"type":"show","tag":"convoy-alert-7","alert_id":7}"#,
             r#"{"type":"explode"}"#,
             "not json",
         ] {
