@@ -926,6 +926,7 @@ fn routes_match_paths_as_the_derive_did() {
 #[wasm_bindgen_test]
 async fn notification_toggle_offers_what_the_permission_allows_and_reports_its_callbacks() {
     use convoy::web::components::notification_toggle::NotificationToggle;
+    use convoy::web::hooks::NotificationSetting;
     use convoy_browser::notifications::Permission;
     let calls = Rc::new(RefCell::new(Vec::<String>::new()));
     let record = |what: &'static str| {
@@ -944,8 +945,9 @@ async fn notification_toggle_offers_what_the_permission_allows_and_reports_its_c
             &root,
             &MemoryHistory::new("/settings"),
             html! {
-                <NotificationToggle {permission} {enabled} error={None::<AttrValue>}
-                    {on_enable} {on_disable} {sound} {on_sound} />
+                <NotificationToggle setting={NotificationSetting {
+                    permission, enabled, error: None, on_enable, on_disable, sound, on_sound,
+                }} />
             },
         );
         root

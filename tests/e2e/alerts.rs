@@ -5,32 +5,16 @@
 //! operator's tab shows it acknowledged by the first, with the count gone from its title. An
 //! unknown alert, and one outside an operator's scope, answer 404.
 
-use crate::harness::{eventually, Browser, Server};
+use crate::harness::{eventually, ingest_token_file, Browser, Server};
 use fantoccini::wd::WindowHandle;
 use serde_json::{json, Value};
 use std::time::Duration;
-
-const INGEST_TOKEN: &str = "e2e-alerts-ingest-token";
 
 fn now_ms() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_millis() as u64
-}
-
-async fn ingest(server: &Server, event: Value) -> u64 {
-    let reply: Value = reqwest::Client::new()
-        .post(format!("{}/api/ingest", server.base))
-        .bearer_auth(INGEST_TOKEN)
-        .body(event.to_string())
-        .send()
-        .await
-        .expect("ingest answers")
-        .json()
-        .await
-        .expect("ingest replies with JSON");
-    reply["ids"][0].as_u64().expect("an id")
 }
 
 /// Signs `tab` in by following `link`, then waits for the fleet to show truck `truck`.
@@ -101,22 +85,17 @@ fn expected_title(raised: usize) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_ack_in_one_browser_shows_in_another_operators_tab_and_the_title_counts() {
-    let tokens = std::env::temp_dir().join(format!(
-        "convoy-e2e-alerts-{}-{}.tokens",
-        std::process::id(),
-        crate::harness::free_port()
-    ));
-    std::fs::write(&tokens, INGEST_TOKEN).expect("a token file");
+    let tokens = ingest_token_file("alerts");
     let tokens_arg = tokens.display().to_string();
     // No simulator: nothing but this test raises, clears or acknowledges alerts.
     let server =
         Server::start_signed_in(&["--trucks", "0", "--ingest-token-file", &tokens_arg]).await;
     // The truck joins the fleet before the tabs load it.
-    ingest(
-        &server,
-        json!({"type": "status", "truck": "X-01", "at_ms": now_ms(), "status": "en_route", "next_stop": 0}),
-    )
-    .await;
+    server
+        .ingest(vec![
+            json!({"type": "status", "truck": "X-01", "at_ms": now_ms(), "status": "en_route", "next_stop": 0}),
+        ])
+        .await;
 
     let (ana_browser, ben_browser) = (Browser::start().await, Browser::start().await);
     let ana = ana_browser
@@ -128,12 +107,12 @@ async fn an_ack_in_one_browser_shows_in_another_operators_tab_and_the_title_coun
     sign_in(&ana_browser, &ana, &server.token("ana", "all").1, "X-01").await;
     sign_in(&ben_browser, &ben, &server.token("ben", "X-01").1, "X-01").await;
 
-    let alert_id = ingest(
-        &server,
-        json!({"type": "alert", "truck": "X-01", "at_ms": now_ms(),
+    let alert_id = server
+        .ingest(vec![
+            json!({"type": "alert", "truck": "X-01", "at_ms": now_ms(),
                "alert": {"kind": "temperature", "message": "Reefer at 9.5 °C", "raised_ms": now_ms()}}),
-    )
-    .await;
+        ])
+        .await[0];
     for (browser, tab, who) in [(&ana_browser, &ana, "ana"), (&ben_browser, &ben, "ben")] {
         let (state, text) = eventually(Duration::from_secs(20), "the alert raised", || async {
             feed_entry(browser, tab, alert_id).await
@@ -213,11 +192,11 @@ async fn an_ack_in_one_browser_shows_in_another_operators_tab_and_the_title_coun
 
     // Cleared: it leaves the active alerts and shows among the recently cleared, with who had
     // acknowledged it, in both browsers.
-    ingest(
-        &server,
-        json!({"type": "alert_cleared", "truck": "X-01", "at_ms": now_ms(), "kind": "temperature"}),
-    )
-    .await;
+    server
+        .ingest(vec![
+            json!({"type": "alert_cleared", "truck": "X-01", "at_ms": now_ms(), "kind": "temperature"}),
+        ])
+        .await;
     for (browser, tab, who) in [(&ben_browser, &ben, "ben"), (&ana_browser, &ana, "ana")] {
         let text = eventually(Duration::from_secs(20), "the alert cleared", || async {
             browser

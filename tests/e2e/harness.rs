@@ -42,6 +42,20 @@ where
     }
 }
 
+/// The bearer token end-to-end tests push events with (`Server::ingest`).
+pub const INGEST_TOKEN: &str = "e2e-ingest-token";
+
+/// A fresh file holding [`INGEST_TOKEN`], for `--ingest-token-file`; `what` names the test.
+pub fn ingest_token_file(what: &str) -> PathBuf {
+    let path = std::env::temp_dir().join(format!(
+        "convoy-e2e-{what}-{}-{}.tokens",
+        std::process::id(),
+        free_port()
+    ));
+    std::fs::write(&path, INGEST_TOKEN).expect("a token file");
+    path
+}
+
 /// A convoy-server process with its simulator.
 pub struct Server {
     child: Child,
@@ -171,6 +185,28 @@ impl Server {
     pub fn token(&self, sub: &str, trucks: &str) -> (String, String) {
         let (key, _) = self.auth.as_ref().expect("a server with sign-in on");
         mint_token(key, sub, trucks, &self.base)
+    }
+
+    /// Posts `events` in one `POST /api/ingest` (a server started with [`ingest_token_file`]);
+    /// their ids, contiguous.
+    pub async fn ingest(&self, events: Vec<Value>) -> Vec<u64> {
+        let reply: Value = self
+            .http
+            .post(format!("{}/api/ingest", self.base))
+            .bearer_auth(INGEST_TOKEN)
+            .body(Value::Array(events).to_string())
+            .send()
+            .await
+            .expect("ingest answers")
+            .json()
+            .await
+            .expect("ingest replies with JSON");
+        reply["ids"]
+            .as_array()
+            .expect("ids")
+            .iter()
+            .map(|id| id.as_u64().expect("an id"))
+            .collect()
     }
 
     /// The server's stream counts.

@@ -16,14 +16,13 @@
 //! only the service worker checks and shows, and only the leaders (the closed one and its
 //! successor), or the one tab a SharedWorker picks, hand it notices.
 
-use crate::harness::{eventually, free_port, Browser, Diagnostics, Server};
+use crate::harness::{eventually, free_port, ingest_token_file, Browser, Diagnostics, Server};
 use fantoccini::wd::WindowHandle;
 use fantoccini::Locator;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-const INGEST_TOKEN: &str = "e2e-notifications-ingest-token";
 const TABS: usize = 6;
 
 /// Records each `showNotification` call (its tag), each `getNotifications` call (every check
@@ -144,26 +143,6 @@ fn counting_build() -> std::path::PathBuf {
     to
 }
 
-/// Posts `events` in one request (contiguous ids); their ids.
-async fn ingest(server: &Server, events: Vec<Value>) -> Vec<u64> {
-    let reply: Value = reqwest::Client::new()
-        .post(format!("{}/api/ingest", server.base))
-        .bearer_auth(INGEST_TOKEN)
-        .body(Value::Array(events).to_string())
-        .send()
-        .await
-        .expect("ingest answers")
-        .json()
-        .await
-        .expect("ingest replies with JSON");
-    reply["ids"]
-        .as_array()
-        .expect("ids")
-        .iter()
-        .map(|id| id.as_u64().expect("an id"))
-        .collect()
-}
-
 fn raise(truck: &str) -> Value {
     json!({"type": "alert", "truck": truck, "at_ms": now_ms(),
            "alert": {"kind": "temperature", "message": format!("{truck}: reefer at 9 °C"),
@@ -238,7 +217,7 @@ async fn every_tab_live(
 ) -> Vec<Diagnostics> {
     eventually(Duration::from_secs(60), "every tab to receive events live", || async {
         let status = json!({"type": "status", "truck": truck(1), "at_ms": now_ms(), "status": "en_route", "next_stop": 1});
-        let id = ingest(server, vec![status]).await[0];
+        let id = server.ingest(vec![status]).await[0];
         let mut all = Vec::new();
         for tab in tabs {
             let received = eventually(Duration::from_secs(30), "a tab's diagnostics", || async {
@@ -255,12 +234,7 @@ async fn every_tab_live(
 /// Six tabs of `transport`; in leader mode the leader is closed right after the first part of
 /// the burst, before its hold ends.
 async fn each_alert_notified_once(transport: &str) {
-    let tokens = std::env::temp_dir().join(format!(
-        "convoy-e2e-notifications-{}-{}.tokens",
-        std::process::id(),
-        free_port()
-    ));
-    std::fs::write(&tokens, INGEST_TOKEN).expect("a token file");
+    let tokens = ingest_token_file("notifications");
     let build = counting_build();
     let tokens_arg = tokens.display().to_string();
     // No simulator: nothing but this test raises or clears alerts.
@@ -272,7 +246,7 @@ async fn each_alert_notified_once(transport: &str) {
     let statuses = (1..=12)
         .map(|n| json!({"type": "status", "truck": truck(n), "at_ms": now_ms(), "status": "en_route", "next_stop": 0}))
         .collect();
-    ingest(&server, statuses).await;
+    server.ingest(statuses).await;
 
     let browser = Browser::start().await;
     // As if the user had allowed notifications for the site before.
@@ -319,7 +293,9 @@ async fn each_alert_notified_once(transport: &str) {
 
     let mut raised: Vec<(u64, String)> = Vec::new();
     let first_part: Vec<String> = (1..=4).map(truck).collect();
-    let ids = ingest(&server, first_part.iter().map(|t| raise(t)).collect()).await;
+    let ids = server
+        .ingest(first_part.iter().map(|t| raise(t)).collect())
+        .await;
     raised.extend(ids.into_iter().zip(first_part));
     // The callers allowed to show: in leader mode the leaders, else decided below.
     let mut leaders = BTreeSet::new();
@@ -333,12 +309,16 @@ async fn each_alert_notified_once(transport: &str) {
         browser.close_tab(&gone).await;
     }
     let second_part: Vec<String> = (5..=8).map(truck).collect();
-    let ids = ingest(&server, second_part.iter().map(|t| raise(t)).collect()).await;
+    let ids = server
+        .ingest(second_part.iter().map(|t| raise(t)).collect())
+        .await;
     raised.extend(ids.into_iter().zip(second_part));
     // Raised and cleared together, as in a replay: never notified.
-    let flapped = ingest(&server, vec![raise(&truck(9)), clear(&truck(9))]).await[0];
+    let flapped = server
+        .ingest(vec![raise(&truck(9)), clear(&truck(9))])
+        .await[0];
     // Shown last (each notifier shows in id order): once it is counted, all before it are.
-    let sentinel = ingest(&server, vec![raise(&truck(12))]).await[0];
+    let sentinel = server.ingest(vec![raise(&truck(12))]).await[0];
     raised.push((sentinel, truck(12)));
 
     let expected: BTreeMap<String, String> = raised

@@ -1,32 +1,29 @@
 //! /settings' desktop notifications: the browser's permission, whether they are on, the button
 //! that asks for the permission and turns them on (or off), and the beep.
 
+use crate::web::hooks::NotificationSetting;
 use convoy_browser::notifications::Permission;
 use yew::prelude::*;
 
 #[derive(Properties, PartialEq)]
 pub struct NotificationToggleProps {
-    pub permission: Permission,
-    /// None while being read.
-    pub enabled: Option<bool>,
-    pub error: Option<AttrValue>,
-    pub on_enable: Callback<()>,
-    pub on_disable: Callback<()>,
-    /// A beep in the tab that shows a notification.
-    pub sound: bool,
-    pub on_sound: Callback<bool>,
+    /// What `use_notification_setting` reads and offers.
+    pub setting: NotificationSetting,
 }
 
 #[function_component(NotificationToggle)]
 pub fn notification_toggle(
     NotificationToggleProps {
-        permission,
-        enabled,
-        error,
-        on_enable,
-        on_disable,
-        sound,
-        on_sound,
+        setting:
+            NotificationSetting {
+                permission,
+                enabled,
+                error,
+                on_enable,
+                on_disable,
+                sound,
+                on_sound,
+            },
     }: &NotificationToggleProps,
 ) -> Html {
     let toggle_sound = {

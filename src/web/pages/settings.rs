@@ -59,15 +59,7 @@ pub fn settings_page() -> Html {
             if *changed {
                 <p role="status">{ "Saved. It applies when the page is reloaded." }</p>
             }
-            <NotificationToggle
-                permission={notifications.permission}
-                enabled={notifications.enabled}
-                error={notifications.error}
-                on_enable={notifications.on_enable}
-                on_disable={notifications.on_disable}
-                sound={notifications.sound}
-                on_sound={notifications.on_sound}
-            />
+            <NotificationToggle setting={notifications} />
             <h2>{ "This browser" }</h2>
             <dl>
                 { for support.into_iter().map(|(label, value)| html! {
