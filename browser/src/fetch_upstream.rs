@@ -2,9 +2,9 @@
 //! workers, which have no `EventSource`. Same signals as `upstream::Upstream`; dropping the guard
 //! aborts the request and silences its task.
 
-use crate::upstream::{Upstream, UpstreamSignal};
+use crate::upstream::{decode_events, Upstream, UpstreamSignal};
 use convoy_core::sse::Decoder;
-use convoy_core::wire::{self, FleetEvent, HEARTBEAT_EVENT, RESET_EVENT};
+use convoy_core::wire::{FleetEvent, BATCH_EVENT, HEARTBEAT_EVENT, RESET_EVENT};
 use std::cell::Cell;
 use std::rc::Rc;
 use wasm_bindgen::{JsCast, JsValue};
@@ -83,11 +83,8 @@ async fn read(
                 UpstreamSignal::Heartbeat
             } else if name == RESET_EVENT {
                 UpstreamSignal::Reset
-            } else if FleetEvent::NAMES.contains(&name) {
-                match wire::decode_event(name, &event.data, &event.id) {
-                    Ok(envelope) => UpstreamSignal::Event(envelope),
-                    Err(e) => UpstreamSignal::Malformed(e.to_string()),
-                }
+            } else if FleetEvent::NAMES.contains(&name) || name == BATCH_EVENT {
+                decode_events(name, &event.data, &event.id)
             } else {
                 continue;
             };

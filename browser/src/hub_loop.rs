@@ -154,8 +154,9 @@ impl<H: HubHost> HubHandle<H> {
         Some(result)
     }
 
-    /// An event from the upstream: to the hub, and to the notifier when the hub took it.
-    fn upstream_event(&self, envelope: Envelope) -> Option<()> {
+    /// Events the upstream delivered together: to the hub, and to the notifier those the hub
+    /// took.
+    fn upstream_events(&self, envelopes: Vec<Envelope>) -> Option<()> {
         let state = self.state.upgrade()?;
         {
             let mut guard = state.try_borrow_mut().ok()?;
@@ -164,16 +165,23 @@ impl<H: HubHost> HubHandle<H> {
             }
             let now = now_ms();
             let State { hub, notices, .. } = &mut *guard;
-            let copy = notices
-                .is_some()
-                .then_some(&envelope)
-                .filter(|e| concerns_notices(&e.event))
-                .cloned();
-            hub.handle_upstream_event(now, envelope);
-            if let (Some(notices), Some(copy)) = (notices, copy) {
-                // A stale stream's events and repeats the hub dropped are not news.
-                if hub.cursor() == Some(copy.id) {
-                    notices.handle_event(now, &copy);
+            let copies: Vec<Envelope> = match notices {
+                Some(_) => envelopes
+                    .iter()
+                    .filter(|e| concerns_notices(&e.event))
+                    .cloned()
+                    .collect(),
+                None => Vec::new(),
+            };
+            let before = hub.cursor();
+            hub.handle_upstream_events(now, envelopes);
+            if let (Some(notices), Some(after)) = (notices, hub.cursor()) {
+                // Ids increase: the hub took exactly those between its cursors. A stale
+                // stream's events and repeats it dropped are not news.
+                for copy in copies {
+                    if before.is_some_and(|b| b < copy.id) && copy.id <= after {
+                        notices.handle_event(now, &copy);
+                    }
                 }
             }
         }
@@ -321,7 +329,7 @@ fn handle_of<H: HubHost>(state: &Rc<RefCell<State<H>>>) -> HubHandle<H> {
 fn on_upstream<H: HubHost>(handle: &HubHandle<H>, signal: UpstreamSignal) {
     match signal {
         UpstreamSignal::Open => handle.input(|hub, _, now| hub.handle_upstream_open(now)),
-        UpstreamSignal::Event(envelope) => handle.upstream_event(envelope),
+        UpstreamSignal::Events(envelopes) => handle.upstream_events(envelopes),
         UpstreamSignal::Heartbeat => handle.input(|hub, _, now| hub.handle_upstream_heartbeat(now)),
         UpstreamSignal::Reset => handle.input(|hub, _, now| hub.handle_upstream_reset(now)),
         UpstreamSignal::Error => handle.input(|hub, _, now| hub.handle_upstream_error(now)),

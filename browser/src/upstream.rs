@@ -2,7 +2,9 @@
 //! [`EventSourceUpstream`] is the `EventSource` one (pages and SharedWorkers). Its listeners live
 //! in the guard; dropping it closes the stream and removes them.
 
-use convoy_core::wire::{self, Envelope, FleetEvent, Watch, HEARTBEAT_EVENT, RESET_EVENT};
+use convoy_core::wire::{
+    self, Envelope, FleetEvent, Watch, BATCH_EVENT, HEARTBEAT_EVENT, RESET_EVENT,
+};
 use gloo_events::EventListener;
 use std::rc::Rc;
 use wasm_bindgen::{JsCast, JsValue};
@@ -12,7 +14,8 @@ use web_sys::{EventSource, MessageEvent};
 #[derive(Debug)]
 pub enum UpstreamSignal {
     Open,
-    Event(Envelope),
+    /// One event, or a server batch of them, ids increasing.
+    Events(Vec<Envelope>),
     /// The server's liveness tick: a network event, so it is not throttled in hidden tabs.
     Heartbeat,
     /// The history asked for is gone: refetch the snapshot.
@@ -42,7 +45,7 @@ pub struct EventSourceUpstream {
 /// The stream URL for a watch, resuming after `last_event_id`.
 pub fn stream_url(watch: &Watch, last_event_id: Option<u64>) -> String {
     let mut url = crate::api::api_url(&format!(
-        "api/stream?trucks={}&heartbeat_ms={HEARTBEAT_MS}",
+        "api/stream?trucks={}&heartbeat_ms={HEARTBEAT_MS}&batch=1",
         watch.to_url_query()
     ));
     if let Some(id) = last_event_id {
@@ -70,7 +73,7 @@ impl Upstream for EventSourceUpstream {
             closer.close();
             signal(UpstreamSignal::Error)
         }));
-        for name in FleetEvent::NAMES {
+        for name in FleetEvent::NAMES.into_iter().chain([BATCH_EVENT]) {
             let signal = on_signal.clone();
             listeners.push(EventListener::new(&source, name, move |event| {
                 signal(decode(name, event));
@@ -96,8 +99,18 @@ fn decode(name: &str, event: &web_sys::Event) -> UpstreamSignal {
         return UpstreamSignal::Malformed(format!("{name}: not a message event"));
     };
     let data = message.data().as_string().unwrap_or_default();
-    match wire::decode_event(name, &data, &message.last_event_id()) {
-        Ok(envelope) => UpstreamSignal::Event(envelope),
+    decode_events(name, &data, &message.last_event_id())
+}
+
+/// The signal for a fleet event or a [`BATCH_EVENT`] (name, data, id), for every upstream.
+pub fn decode_events(name: &str, data: &str, id: &str) -> UpstreamSignal {
+    let events = if name == BATCH_EVENT {
+        wire::decode_batch(data, id)
+    } else {
+        wire::decode_event(name, data, id).map(|envelope| vec![envelope])
+    };
+    match events {
+        Ok(envelopes) => UpstreamSignal::Events(envelopes),
         Err(e) => UpstreamSignal::Malformed(e.to_string()),
     }
 }

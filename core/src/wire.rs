@@ -405,6 +405,11 @@ pub const RESET_EVENT: &str = "reset";
 /// SSE event name of the server's frequent liveness tick (no id; see `StreamQuery::heartbeat_ms`).
 pub const HEARTBEAT_EVENT: &str = "heartbeat";
 
+/// SSE event name of several fleet events in one message, on streams that ask for them
+/// (`batch=1`): its data is a JSON array of [`Envelope`]s in id order, its `id:` the last one's.
+/// A browser then dispatches one message for the server's whole batch instead of one per event.
+pub const BATCH_EVENT: &str = "batch";
+
 /// Data of a `reset` event.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ResetNotice {
@@ -579,6 +584,29 @@ pub fn parse_event_id(value: &str) -> Result<EventId, WireError> {
         .map_err(|_| WireError::BadEventId(value.to_owned()))
 }
 
+/// Decodes a [`BATCH_EVENT`]'s data and id: at least one envelope, ids increasing, the last
+/// one the SSE `id:` (so the stream's resume point and its contents agree).
+pub fn decode_batch(data: &str, id: &str) -> Result<Vec<Envelope>, WireError> {
+    let id = parse_event_id(id)?;
+    let malformed = |detail: String| WireError::Malformed {
+        what: "event batch",
+        detail,
+    };
+    let envelopes: Vec<Envelope> =
+        serde_json::from_str(data).map_err(|e| malformed(e.to_string()))?;
+    if !envelopes.windows(2).all(|pair| pair[0].id < pair[1].id) {
+        return Err(malformed("event ids do not increase".into()));
+    }
+    match envelopes.last() {
+        Some(last) if last.id == id => Ok(envelopes),
+        Some(last) => Err(malformed(format!(
+            "the last event is {} but the batch's id is {id}",
+            last.id
+        ))),
+        None => Err(malformed("no events".into())),
+    }
+}
+
 /// Decodes an SSE event (name, data, id) into an envelope.
 pub fn decode_event(name: &str, data: &str, id: &str) -> Result<Envelope, WireError> {
     let id = parse_event_id(id)?;
@@ -734,5 +762,37 @@ mod tests {
             panic!("not an alert");
         };
         assert_eq!((alert.id, alert.acked), (0, None));
+    }
+
+    #[test]
+    fn a_batch_reads_in_order_and_must_end_at_its_id() {
+        let event = |truck: &str| {
+            serde_json::to_string(&FleetEvent::AlertCleared {
+                truck: truck.into(),
+                at_ms: 5,
+                kind: AlertKind::Delay,
+            })
+            .unwrap()
+        };
+        let data = format!(
+            r#"[{{"id":7,"event":{}}},{{"id":9,"event":{}}}]"#,
+            event("T-01"),
+            event("T-02")
+        );
+        let envelopes = decode_batch(&data, "9").unwrap();
+        assert_eq!(envelopes.iter().map(|e| e.id).collect::<Vec<_>>(), [7, 9]);
+        assert_eq!(envelopes[1].event.truck(), "T-02");
+        // The id must be the last event's; ids must increase; a batch is never empty.
+        assert!(decode_batch(&data, "8").is_err());
+        assert!(decode_batch(&data, "").is_err());
+        let backwards = format!(
+            r#"[{{"id":9,"event":{}}},{{"id":7,"event":{}}}]"#,
+            event("T-01"),
+            event("T-02")
+        );
+        assert!(decode_batch(&backwards, "7").is_err());
+        assert!(decode_batch("[]", "7").is_err());
+        assert!(decode_batch(r#"[{"id":7,"event":{"type":"nope"}}]"#, "7").is_err());
+        assert!(decode_batch("{", "7").is_err());
     }
 }

@@ -295,6 +295,11 @@ fn msg() -> impl Strategy<Value = TabMsg> {
         ),
         link().prop_map(TabMsg::Event),
         (safe(), chain()).prop_map(|(to, links)| TabMsg::Replay { to, links }),
+        (watch(), chain()).prop_map(|(union, links)| TabMsg::Events {
+            prev: links.first().map_or(0, |l| l.prev),
+            union,
+            events: links.into_iter().map(|l| l.event).collect(),
+        }),
     ]
 }
 
@@ -355,6 +360,23 @@ fn assert_sane(frame: &TabFrame) -> Result<(), TestCaseError> {
             safe(*to)
                 && links.iter().all(link_ok)
                 && links.windows(2).all(|w| w[1].prev == w[0].event.id)
+        }
+        TabMsg::Events {
+            prev,
+            union,
+            events,
+        } => {
+            let mut before = *prev;
+            !events.is_empty()
+                && events.iter().all(|event| {
+                    let ok = link_ok(&Link {
+                        event: event.clone(),
+                        prev: before,
+                        union: union.clone(),
+                    });
+                    before = event.id;
+                    ok
+                })
         }
     };
     prop_assert!(ok, "accepted an inconsistent frame: {frame:?}");

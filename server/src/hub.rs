@@ -113,6 +113,9 @@ struct Inner {
 pub struct Hub {
     inner: Mutex<Inner>,
     latest: AtomicU64,
+    /// The last id of the append being fanned out (`latest` once it is): a stream that batches
+    /// waits until `latest` reaches it, so an append goes out as one message.
+    fanning_to: AtomicU64,
     first_id: AtomicU64,
     describe: String,
     /// Whether appends wait for a disk (then they run on a blocking thread).
@@ -213,6 +216,7 @@ impl Hub {
         }
         Ok(Hub {
             latest: AtomicU64::new(latest),
+            fanning_to: AtomicU64::new(latest),
             first_id: AtomicU64::new(engine.first_id()),
             describe: engine.describe(),
             blocking: engine.blocks(),
@@ -262,6 +266,11 @@ impl Hub {
         self.latest.load(Ordering::Acquire)
     }
 
+    /// Whether an append is being fanned out to the streams right now (for microseconds).
+    pub fn fanning_out(&self) -> bool {
+        self.latest.load(Ordering::Acquire) < self.fanning_to.load(Ordering::Acquire)
+    }
+
     /// Appends `batch` atomically and in order, from async code: inline for the memory engine,
     /// on a blocking thread for one that waits for a disk; to the shared log, then waiting (up
     /// to [`READ_YOUR_WRITES`]) until the events are published here, for a shared one.
@@ -297,6 +306,9 @@ impl Hub {
     pub fn deliver(&self, events: Vec<(EventId, Prepared)>, now_ms: u64) {
         let mut inner = self.lock();
         let mut latest = inner.engine.latest_id();
+        if let Some(last) = events.iter().map(|(id, _)| *id).max() {
+            self.fanning_to.fetch_max(last, Ordering::AcqRel);
+        }
         for (id, prepared) in events {
             if id <= latest {
                 continue;
@@ -304,6 +316,8 @@ impl Hub {
             let logged = Logged::encode(id, prepared.truck, prepared.event.name(), &prepared.data);
             if let Err(e) = inner.engine.adopt(std::slice::from_ref(&logged), now_ms) {
                 crate::log_line(format_args!("convoy-server: cannot keep event {id}: {e}"));
+                // Nothing more of this batch comes: no stream waits for it.
+                self.fanning_to.store(latest, Ordering::Release);
                 return;
             }
             latest = id;
@@ -424,6 +438,9 @@ impl Hub {
         let (keys, fresh): (Vec<Option<String>>, Vec<Prepared>) =
             fresh_index.iter().filter_map(|&i| slots[i].take()).unzip();
         let logged = inner.engine.append(&fresh, &keys, now_ms)?;
+        if let Some(last) = logged.last() {
+            self.fanning_to.store(last.id, Ordering::Release);
+        }
         let mut ids = vec![0; slots.len()];
         for (((index, event), key), logged) in fresh_index.iter().zip(fresh).zip(keys).zip(logged) {
             ids[*index] = logged.id;

@@ -16,6 +16,7 @@ use crate::auth::{self, Operator};
 use crate::conn::ConnectionHandle;
 use crate::fanout::Live;
 use crate::hub::{Clock, Hub, Subscription};
+use crate::log::Logged;
 use crate::stats::StreamGuard;
 use crate::stats::StreamSlot;
 use crate::AppState;
@@ -28,7 +29,7 @@ use axum::{Extension, Json};
 use bytes::{Bytes, BytesMut};
 use convoy_core::sse;
 use convoy_core::wire::{
-    is_valid_truck_id, EventId, Heartbeat, Watch, HEARTBEAT_EVENT, RESET_EVENT,
+    is_valid_truck_id, EventId, Heartbeat, Watch, BATCH_EVENT, HEARTBEAT_EVENT, RESET_EVENT,
 };
 use std::collections::{BTreeSet, VecDeque};
 use std::convert::Infallible;
@@ -49,6 +50,8 @@ pub const MAX_HEARTBEAT_MS: u64 = 3_600_000;
 const CATCH_UP: Duration = Duration::from_secs(2);
 /// Most bytes sent in one body chunk when batching queued events.
 const MAX_CHUNK: usize = 64 * 1024;
+/// How many times a batching stream yields, at most, waiting for an append's fan-out to end.
+const FAN_OUT_YIELDS: usize = 64;
 /// The most truck ids one stream may watch.
 pub const MAX_WATCHED: usize = 500;
 /// Seconds a client is asked to wait when every stream slot is taken.
@@ -60,6 +63,8 @@ pub struct StreamParams {
     pub watch: Watch,
     pub resume: Option<EventId>,
     pub heartbeat: Option<Duration>,
+    /// Events that are ready together go out as one `batch` message (`batch=1`).
+    pub batch: bool,
 }
 
 /// Reads `trucks`, `lastEventId` and `heartbeat_ms` from the query and `Last-Event-ID` from the
@@ -69,7 +74,9 @@ pub struct StreamParams {
 /// - `lastEventId` and `Last-Event-ID`: a decimal event id (digits only, trimmed); empty or
 ///   blank counts as absent;
 /// - `heartbeat_ms`: decimal milliseconds from [`MIN_HEARTBEAT_MS`] to [`MAX_HEARTBEAT_MS`];
-///   empty or blank counts as absent.
+///   empty or blank counts as absent;
+/// - `batch`: `1` sends events that are ready together as one [`BATCH_EVENT`], `0` (the
+///   default, for any SSE client) one message per event.
 ///
 /// A repeated parameter counts once, its last value. Every error is a 400 whose message starts
 /// with the parameter's name. Never panics, whatever the input.
@@ -80,11 +87,13 @@ pub fn parse_params(
     let mut trucks = None;
     let mut query_resume = None;
     let mut heartbeat = None;
+    let mut batch = None;
     for (key, value) in form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
         match key.as_ref() {
             "trucks" => trucks = Some(value),
             "lastEventId" => query_resume = Some(value),
             "heartbeat_ms" => heartbeat = Some(value),
+            "batch" => batch = Some(value),
             _ => {}
         }
     }
@@ -120,10 +129,21 @@ pub fn parse_params(
         }
         None => None,
     };
+    let batch = match batch.as_deref().map(str::trim) {
+        None | Some("" | "0") => false,
+        Some("1") => true,
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "batch: {} is not 0 or 1",
+                quoted(other)
+            )))
+        }
+    };
     Ok(StreamParams {
         watch,
         resume: header_resume.or(query_resume),
         heartbeat,
+        batch,
     })
 }
 
@@ -265,6 +285,7 @@ pub async fn stream(
         },
         app.settings.keepalive,
         params.heartbeat,
+        params.batch,
         app.shutdown.clone(),
         app.settings.clock,
     );
@@ -318,6 +339,8 @@ struct Feed {
     live: Live,
     keepalive: Option<Interval>,
     heartbeat: Option<Interval>,
+    /// Events ready together go out as one `batch` message.
+    batch: bool,
     /// Made once: a fresh `cancelled()` per chunk would lock the token shared by every stream,
     /// twice per event per stream.
     shutdown: Pin<Box<WaitForCancellationFutureOwned>>,
@@ -346,6 +369,7 @@ impl Feed {
         lease: Lease,
         keepalive: Duration,
         heartbeat: Option<Duration>,
+        batch: bool,
         shutdown: CancellationToken,
         clock: Clock,
     ) -> Feed {
@@ -355,18 +379,28 @@ impl Feed {
             first.extend_from_slice(sse::encode_event(None, Some(RESET_EVENT), &data).as_bytes());
         }
         let mut pending = VecDeque::new();
+        let mut group: Vec<&Logged> = Vec::new();
+        let mut group_bytes = 0;
         for event in &subscription.replay {
-            if first.len() + event.frame.len() > MAX_CHUNK && !first.is_empty() {
+            if first.len() + group_bytes + event.frame.len() > MAX_CHUNK
+                && !(first.is_empty() && group.is_empty())
+            {
+                write_events(&mut first, &group, batch);
+                group.clear();
+                group_bytes = 0;
                 pending.push_back(first.split().freeze());
             }
-            first.extend_from_slice(&event.frame);
+            group_bytes += event.frame.len();
+            group.push(event);
         }
+        write_events(&mut first, &group, batch);
         pending.push_back(first.freeze());
         Feed {
             pending,
             live: subscription.live,
             keepalive: (!keepalive.is_zero()).then(|| ticker(keepalive)),
             heartbeat: heartbeat.map(ticker),
+            batch,
             shutdown: Box::pin(shutdown.cancelled_owned()),
             clock,
             lease,
@@ -390,7 +424,9 @@ impl Feed {
                 // (the hub updates it after the fan-out), so it goes out before the heartbeat.
                 let latest_id = self.lease.hub.latest_id();
                 let mut chunk = BytesMut::new();
-                self.drain_into(&mut chunk, usize::MAX);
+                let mut ready = Vec::new();
+                self.drain_into(&mut ready, usize::MAX);
+                write_events(&mut chunk, &ready.iter().collect::<Vec<_>>(), self.batch);
                 let beat = Heartbeat {
                     at_ms: self.clock.now_ms(),
                     latest_id,
@@ -406,15 +442,26 @@ impl Feed {
             },
             event = self.live.recv() => match event {
                 Some(event) => {
+                    if self.batch {
+                        // The rest of this event's append may still be on its way (the hub
+                        // fans an append out in microseconds): wait for it, so the append goes
+                        // out as one message. Bounded, in case the hub stops mid-append.
+                        for _ in 0..FAN_OUT_YIELDS {
+                            if !self.lease.hub.fanning_out() {
+                                break;
+                            }
+                            tokio::task::yield_now().await;
+                        }
+                    }
                     // One event alone goes out as the shared frame itself, with no copy; only
                     // a backlog is gathered into one chunk.
                     let Ok(next) = self.live.try_recv() else {
                         return Some(event.frame);
                     };
-                    let mut chunk = BytesMut::with_capacity(2 * event.frame.len());
-                    chunk.extend_from_slice(&event.frame);
-                    chunk.extend_from_slice(&next.frame);
-                    self.drain_into(&mut chunk, MAX_CHUNK);
+                    let mut ready = vec![event, next];
+                    self.drain_into(&mut ready, MAX_CHUNK);
+                    let mut chunk = BytesMut::with_capacity(ready.len() * ready[0].frame.len());
+                    write_events(&mut chunk, &ready.iter().collect::<Vec<_>>(), self.batch);
                     Some(chunk.freeze())
                 }
                 None => None,
@@ -422,14 +469,49 @@ impl Feed {
         }
     }
 
-    /// Appends queued events without waiting, until the chunk holds `limit` bytes.
-    fn drain_into(&mut self, chunk: &mut BytesMut, limit: usize) {
-        while chunk.len() < limit {
+    /// Takes queued events without waiting, until they hold `limit` bytes of frames.
+    fn drain_into(&mut self, ready: &mut Vec<Logged>, limit: usize) {
+        let mut bytes: usize = ready.iter().map(|e| e.frame.len()).sum();
+        while bytes < limit {
             match self.live.try_recv() {
-                Ok(event) => chunk.extend_from_slice(&event.frame),
+                Ok(event) => {
+                    bytes += event.frame.len();
+                    ready.push(event);
+                }
                 Err(_) => break,
             }
         }
+    }
+}
+
+/// Appends `events` to `chunk`: each as its own frame, or, when `batch`, every run of two or
+/// more (whose JSON is one line, as serde_json writes it) as one [`BATCH_EVENT`] whose data is
+/// the envelopes' array and whose `id:` is the last one's.
+fn write_events(chunk: &mut BytesMut, events: &[&Logged], batch: bool) {
+    let mut rest = events;
+    while let Some((first, tail)) = rest.split_first() {
+        let run = if batch && first.data().is_some() {
+            1 + tail.iter().take_while(|e| e.data().is_some()).count()
+        } else {
+            1
+        };
+        let (taken, left) = rest.split_at(run);
+        rest = left;
+        if let [one] = taken {
+            chunk.extend_from_slice(&one.frame);
+            continue;
+        }
+        let last = taken[taken.len() - 1].id;
+        chunk.extend_from_slice(format!("id: {last}\nevent: {BATCH_EVENT}\ndata: [").as_bytes());
+        for (i, event) in taken.iter().enumerate() {
+            if i > 0 {
+                chunk.extend_from_slice(b",");
+            }
+            chunk.extend_from_slice(format!("{{\"id\":{},\"event\":", event.id).as_bytes());
+            chunk.extend_from_slice(event.data().unwrap_or_default());
+            chunk.extend_from_slice(b"}");
+        }
+        chunk.extend_from_slice(b"]\n\n");
     }
 }
 
@@ -476,5 +558,85 @@ mod tests {
             let err = parse(query, header).unwrap_err();
             assert_eq!(err.status, axum::http::StatusCode::BAD_REQUEST, "{query}");
         }
+    }
+
+    #[test]
+    fn batch_is_0_or_1() {
+        assert!(!parse("", None).unwrap().batch);
+        assert!(!parse("batch=0", None).unwrap().batch);
+        assert!(parse("batch=1", None).unwrap().batch);
+        let err = parse("batch=yes", None).unwrap_err();
+        assert_eq!(err.status, axum::http::StatusCode::BAD_REQUEST);
+        assert!(err.message.starts_with("batch:"), "{}", err.message);
+    }
+
+    fn logged(id: EventId, truck: &str) -> Logged {
+        let event = convoy_core::wire::FleetEvent::AlertCleared {
+            truck: truck.into(),
+            at_ms: id,
+            kind: convoy_core::wire::AlertKind::Delay,
+        };
+        let data = serde_json::to_string(&event).unwrap();
+        Logged::encode(id, Arc::from(truck), event.name(), &data)
+    }
+
+    /// What a browser would dispatch for `bytes`: (event type, id, data).
+    fn dispatched(bytes: &[u8]) -> Vec<(String, String, String)> {
+        let mut decoder = sse::Decoder::new();
+        decoder.feed(bytes);
+        std::iter::from_fn(|| decoder.poll_event())
+            .map(|e| (e.event_type, e.id.to_string(), e.data))
+            .collect()
+    }
+
+    #[test]
+    fn events_ready_together_go_out_as_one_batch_only_when_asked() {
+        let events = [logged(4, "T-01"), logged(5, "T-02"), logged(9, "T-01")];
+        let refs: Vec<&Logged> = events.iter().collect();
+
+        let mut plain = BytesMut::new();
+        write_events(&mut plain, &refs, false);
+        let each: Vec<u8> = events.iter().flat_map(|e| e.frame.to_vec()).collect();
+        assert_eq!(
+            &plain[..],
+            &each[..],
+            "without batch=1 the frames are unchanged"
+        );
+
+        let mut batched = BytesMut::new();
+        write_events(&mut batched, &refs, true);
+        let messages = dispatched(&batched);
+        assert_eq!(messages.len(), 1);
+        let (name, id, data) = &messages[0];
+        assert_eq!((name.as_str(), id.as_str()), (BATCH_EVENT, "9"));
+        let envelopes = convoy_core::wire::decode_batch(data, id).unwrap();
+        assert_eq!(
+            envelopes.iter().map(|e| e.id).collect::<Vec<_>>(),
+            [4, 5, 9]
+        );
+        assert_eq!(envelopes[1].event.truck(), "T-02");
+
+        // One event alone is its own frame, batch or not.
+        let mut single = BytesMut::new();
+        write_events(&mut single, &refs[..1], true);
+        assert_eq!(&single[..], &events[0].frame[..]);
+    }
+
+    #[test]
+    fn an_event_whose_data_spans_lines_breaks_the_batch_and_keeps_its_place() {
+        let odd = Logged::encode(5, Arc::from("T-02"), "status", "{\n}");
+        let events = [logged(4, "T-01"), odd, logged(6, "T-01"), logged(7, "T-01")];
+        let refs: Vec<&Logged> = events.iter().collect();
+        let mut chunk = BytesMut::new();
+        write_events(&mut chunk, &refs, true);
+        let messages = dispatched(&chunk);
+        let shape: Vec<(&str, &str)> = messages
+            .iter()
+            .map(|(name, id, _)| (name.as_str(), id.as_str()))
+            .collect();
+        assert_eq!(
+            shape,
+            [("alert_cleared", "4"), ("status", "5"), (BATCH_EVENT, "7")]
+        );
     }
 }

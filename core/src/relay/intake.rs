@@ -8,6 +8,7 @@ use crate::election::{Role, TabId};
 use crate::wire::{EventId, FleetSnapshot, Watch};
 use std::collections::VecDeque;
 
+use super::protocol::chained;
 use super::{Connection, HubOutput, Link, Tab, TabMsg, MAX_LINK_SPAN};
 
 /// The last accepted links; together they cover `(floor, last id]` without holes.
@@ -183,6 +184,15 @@ impl Tab {
                 self.on_leader_position(now_ms, &union, cursor, live);
             }
             TabMsg::Event(link) => self.on_link(now_ms, link),
+            TabMsg::Events {
+                prev,
+                union,
+                events,
+            } => {
+                for link in chained(prev, union, events) {
+                    self.on_link(now_ms, link);
+                }
+            }
             TabMsg::Replay { to, links } => {
                 if to == self.config.tab_id {
                     for link in links {

@@ -405,32 +405,58 @@ impl Lead {
         }
     }
 
-    pub(super) fn on_upstream_event(&mut self, tab: &mut Tab, now_ms: u64, envelope: Envelope) {
-        if !self.upstream_alive(now_ms) {
-            tab.stats.stale_frames += 1;
-            return;
+    /// Events the stream delivered together: taken here, and relayed in one message.
+    pub(super) fn on_upstream_events(
+        &mut self,
+        tab: &mut Tab,
+        now_ms: u64,
+        envelopes: Vec<Envelope>,
+    ) {
+        let mut relayed = Vec::new();
+        for envelope in envelopes {
+            if !self.upstream_alive(now_ms) {
+                tab.stats.stale_frames += 1;
+                continue;
+            }
+            let Some(cursor) = tab.cursor else {
+                return;
+            };
+            if envelope.id <= cursor {
+                tab.stats.duplicates += 1;
+                continue;
+            }
+            if let Some(cache) = &mut self.cache {
+                cache.apply(&envelope);
+            }
+            let link = Link {
+                event: envelope,
+                prev: cursor,
+                union: self.subscribed.clone().unwrap_or(Watch::All),
+            };
+            tab.stats.relayed += 1;
+            relayed.push(link.clone());
+            tab.accept(now_ms, link);
+            if tab.need_snapshot || !self.pending.is_empty() {
+                // What was relayed goes before any snapshot or replay that follows it.
+                self.relay(tab, now_ms, std::mem::take(&mut relayed));
+                self.serve_pending(tab, now_ms);
+            }
         }
-        let Some(cursor) = tab.cursor else {
-            return;
+        self.relay(tab, now_ms, relayed);
+    }
+
+    /// Sends consecutive links: one as `Event`, more as one `Events`.
+    fn relay(&mut self, tab: &mut Tab, now_ms: u64, mut links: Vec<Link>) {
+        let msg = match links.len() {
+            0 => return,
+            1 => TabMsg::Event(links.remove(0)),
+            _ => TabMsg::Events {
+                prev: links[0].prev,
+                union: links[0].union.clone(),
+                events: links.into_iter().map(|link| link.event).collect(),
+            },
         };
-        if envelope.id <= cursor {
-            tab.stats.duplicates += 1;
-            return;
-        }
-        if let Some(cache) = &mut self.cache {
-            cache.apply(&envelope);
-        }
-        let link = Link {
-            event: envelope,
-            prev: cursor,
-            union: self.subscribed.clone().unwrap_or(Watch::All),
-        };
-        tab.stats.relayed += 1;
-        self.send(tab, now_ms, TabMsg::Event(link.clone()));
-        tab.accept(now_ms, link);
-        if tab.need_snapshot || !self.pending.is_empty() {
-            self.serve_pending(tab, now_ms);
-        }
+        self.send(tab, now_ms, msg);
     }
 
     pub(super) fn on_snapshot_failed(&mut self, reason: String) {
@@ -541,6 +567,7 @@ impl Lead {
             TabMsg::Watch { .. } | TabMsg::Claim { .. } | TabMsg::Goodbye => {}
             TabMsg::Leading { .. }
             | TabMsg::Event(_)
+            | TabMsg::Events { .. }
             | TabMsg::Heartbeat { .. }
             | TabMsg::Snapshot { .. }
             | TabMsg::Replay { .. } => tab.stats.stale_frames += 1,

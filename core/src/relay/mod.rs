@@ -31,7 +31,9 @@
 //! leader's cursor, so a lost last event is noticed too. Every tab keeps the last `ring_capacity`
 //! accepted links; the leader answers a resend with a `Replay` from its ring, or with a snapshot
 //! when the ring no longer reaches back that far. A new leader's ring is the one it kept as a
-//! follower, so it can repair what its predecessor relayed.
+//! follower, so it can repair what its predecessor relayed. Events the stream delivered together
+//! (a server batch) travel as one `Events` message: consecutive links that share a `union`,
+//! the first after `prev`, each later one after the event before it.
 //!
 //! # Merged subscriptions
 //! Every tab announces its watch (`Hello`, `Watch`, and on each new leader) and re-announces it
@@ -512,8 +514,14 @@ impl TabHub {
     /// An event from the upstream: relayed to every tab and delivered here if watched.
     /// Ignored unless leading.
     pub fn handle_upstream_event(&mut self, now_ms: u64, envelope: Envelope) {
+        self.handle_upstream_events(now_ms, vec![envelope]);
+    }
+
+    /// Events the upstream delivered together (a server batch), in id order: taken like one
+    /// event each, and relayed to the other tabs in one message. Ignored unless leading.
+    pub fn handle_upstream_events(&mut self, now_ms: u64, envelopes: Vec<Envelope>) {
         self.leader_input(now_ms, |lead, tab| {
-            lead.on_upstream_event(tab, now_ms, envelope)
+            lead.on_upstream_events(tab, now_ms, envelopes)
         });
     }
 

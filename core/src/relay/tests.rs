@@ -1179,3 +1179,89 @@ fn a_same_term_rival_behind_us_does_not_take_a_lease_leader_over() {
     hub.handle_channel_message(610, &frame(0, term, heartbeat(105)));
     assert_eq!(hub.diagnostics().role, Role::Follower);
 }
+
+#[test]
+fn a_server_batch_is_relayed_as_one_message_that_followers_take_whole() {
+    let mut lead = leader(|_| {});
+    lead.handle_upstream_events(
+        400,
+        vec![env(101, "T-01"), env(103, "T-02"), env(104, "T-01")],
+    );
+    let outputs = drain(&mut lead);
+    assert_eq!(delivered(&outputs), [101, 103, 104]);
+    let frames: Vec<&String> = outputs
+        .iter()
+        .filter_map(|o| match o {
+            HubOutput::Send { frame, .. } => Some(frame),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(frames.len(), 1, "one message for the batch: {frames:?}");
+    let TabMsg::Events {
+        prev, ref events, ..
+    } = parse_frame(frames[0], 0).unwrap().msg
+    else {
+        panic!("not an events message: {}", frames[0]);
+    };
+    assert_eq!((prev, events.len()), (100, 3));
+    // A repeat inside a later batch is dropped; the rest is relayed.
+    lead.handle_upstream_events(450, vec![env(104, "T-01"), env(105, "T-01")]);
+    let outputs = drain(&mut lead);
+    assert_eq!(delivered(&outputs), [105]);
+    assert!(matches!(&sent(&outputs)[..], [TabMsg::Event(link)] if link.prev == 104));
+
+    // A follower at 100 takes the whole batch, in order, and its cursor ends at its last id.
+    let mut hub = follower();
+    drain(&mut hub);
+    hub.handle_channel_message(
+        10,
+        &frame(LEADER, 3, parse_frame(frames[0], 0).unwrap().msg),
+    );
+    assert_eq!(delivered(&drain(&mut hub)), [101, 103, 104]);
+    assert_eq!(hub.cursor(), Some(104));
+    // A batch that does not follow the cursor waits, like a link, and is asked for again.
+    let later = TabMsg::Events {
+        prev: 106,
+        union: Watch::All,
+        events: vec![env(107, "T-01"), env(108, "T-01")],
+    };
+    hub.handle_channel_message(20, &frame(LEADER, 3, later));
+    assert!(delivered(&drain(&mut hub)).is_empty());
+    assert_eq!(hub.diagnostics().buffered, 2);
+}
+
+#[test]
+fn events_messages_that_no_leader_sends_are_malformed() {
+    let malformed = |prev: EventId, events: Vec<Envelope>| {
+        let raw = frame(
+            2,
+            1,
+            TabMsg::Events {
+                prev,
+                union: Watch::All,
+                events,
+            },
+        );
+        matches!(parse_frame(&raw, 9), Err(FrameError::Malformed(_)))
+    };
+    assert!(!malformed(4, vec![env(5, "T-01"), env(7, "T-02")]));
+    assert!(malformed(4, vec![]), "empty");
+    assert!(
+        malformed(4, vec![env(7, "T-01"), env(5, "T-01")]),
+        "out of order"
+    );
+    assert!(malformed(5, vec![env(5, "T-01")]), "not after prev");
+    assert!(malformed(
+        4,
+        vec![env(5, "T-01"), env(MAX_SAFE_INTEGER, "T-01")]
+    ));
+    assert!(malformed(
+        4,
+        vec![env(5, "T-01"), env(6 + MAX_LINK_SPAN, "T-01")]
+    ));
+    assert!(malformed(4, vec![env(5, "no such truck!")]));
+    let too_many = (5..6 + MAX_REPLAY_LINKS as u64)
+        .map(|id| env(id, "T-01"))
+        .collect();
+    assert!(malformed(4, too_many));
+}

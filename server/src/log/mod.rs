@@ -30,16 +30,29 @@ pub struct Logged {
     pub id: EventId,
     pub truck: Arc<str>,
     pub frame: Bytes,
+    /// Where the frame holds the event's JSON, when it is one line (always, for serde_json's
+    /// output): a batch quotes it from there instead of serialising again.
+    data: Option<std::ops::Range<usize>>,
 }
 
 impl Logged {
     /// The frame for `id`, `name` and the JSON `data`.
     pub fn encode(id: EventId, truck: Arc<str>, name: &str, data: &str) -> Logged {
+        let frame = sse::encode_event(Some(id), Some(name), data);
+        // The frame ends with `data: <data>\n\n` when the data is one line.
+        let one_line = !data.contains(['\r', '\n']);
+        let end = frame.len() - 2;
         Logged {
             id,
             truck,
-            frame: Bytes::from(sse::encode_event(Some(id), Some(name), data)),
+            data: one_line.then(|| end - data.len()..end),
+            frame: Bytes::from(frame),
         }
+    }
+
+    /// The event's JSON, as the frame's `data:` holds it; `None` if it spans lines.
+    pub fn data(&self) -> Option<&[u8]> {
+        self.data.clone().map(|range| &self.frame[range])
     }
 }
 
