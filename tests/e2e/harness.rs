@@ -280,16 +280,27 @@ impl Browser {
     /// Like `start`; `ignore_certificate_errors` accepts the server's self-signed certificate
     /// (`convoy-server --tls`, for HTTP/2).
     pub async fn start_with(ignore_certificate_errors: bool) -> Browser {
-        Browser::launch(ignore_certificate_errors, false).await
+        Browser::launch(ignore_certificate_errors, false, &[]).await
     }
 
     /// Like `start`, but without the switches chromedriver adds that turn background throttling
     /// off: hidden tabs' timers run at most once a second, as in the browsers people use.
     pub async fn start_throttled() -> Browser {
-        Browser::launch(false, true).await
+        Browser::launch(false, true, &[]).await
     }
 
-    async fn launch(ignore_certificate_errors: bool, throttled: bool) -> Browser {
+    /// Like `start_throttled`, with more Chromium switches (e.g. a shorter grace period before
+    /// intensive wake-up throttling). The bench's long-hidden failover rows use it.
+    #[allow(dead_code)]
+    pub async fn start_throttled_with(switches: &[&str]) -> Browser {
+        Browser::launch(false, true, switches).await
+    }
+
+    async fn launch(
+        ignore_certificate_errors: bool,
+        throttled: bool,
+        switches: &[&str],
+    ) -> Browser {
         let port = free_port();
         let driver = Command::new(env_path("CHROMEDRIVER"))
             .arg(format!("--port={port}"))
@@ -314,6 +325,7 @@ impl Browser {
         .map(String::from)
         .to_vec();
         args.push(format!("--user-data-dir={}", profile.display()));
+        args.extend(switches.iter().map(|s| s.to_string()));
         if ignore_certificate_errors {
             args.push("--ignore-certificate-errors".into());
         }
