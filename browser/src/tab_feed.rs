@@ -338,6 +338,8 @@ impl TabFeed {
         let mut config = HubConfig::new(new_tab_id(), election);
         config.watch = watch.clone();
         config.cursor = cursor;
+        // Said in every frame; `PageLifecycle` follows changes.
+        config.hidden = page_hidden();
         // Convoy's streams carry a server heartbeat every HEARTBEAT_MS: silence this long means
         // the stream is dead even if the socket is not.
         config.upstream_stall_ms = 8 * HEARTBEAT_MS;

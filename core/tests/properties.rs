@@ -295,24 +295,33 @@ fn msg() -> impl Strategy<Value = TabMsg> {
         ),
         link().prop_map(TabMsg::Event),
         (safe(), chain()).prop_map(|(to, links)| TabMsg::Replay { to, links }),
-        (watch(), chain()).prop_map(|(union, links)| TabMsg::Events {
-            prev: links.first().map_or(0, |l| l.prev),
-            union,
-            events: links.into_iter().map(|l| l.event).collect(),
-        }),
+        (
+            watch(),
+            chain().prop_filter("one event or more", |l| !l.is_empty())
+        )
+            .prop_map(|(union, links)| TabMsg::Events {
+                prev: links.first().map_or(0, |l| l.prev),
+                union,
+                events: links.into_iter().map(|l| l.event).collect(),
+            }),
     ]
 }
 
 fn frame() -> impl Strategy<Value = TabFrame> {
-    (safe().prop_filter("not me", |f| *f != ME), safe(), msg()).prop_map(|(from, term, msg)| {
-        TabFrame {
+    (
+        safe().prop_filter("not me", |f| *f != ME),
+        safe(),
+        any::<bool>(),
+        msg(),
+    )
+        .prop_map(|(from, term, hidden, msg)| TabFrame {
             v: PROTOCOL_VERSION,
             app: APP_NAME.into(),
             from,
             term,
+            hidden,
             msg,
-        }
-    })
+        })
 }
 
 /// What every frame `parse_frame` accepts must satisfy.

@@ -46,6 +46,17 @@ pub struct HubConfig {
     /// again. A ping is a hello, so a late heartbeat costs one message, not a takeover: the
     /// margin over the heartbeat interval can be slimmer than `takeover_ms`'. Default 600 ms.
     pub worker_ping_ms: u64,
+    /// While every other tab is hidden (they render nothing), the leader holds relayed events
+    /// this long at most and sends what it holds as one message: a hidden follower's main
+    /// thread pays per message. Any other leader frame (a relayed server heartbeat, every
+    /// 500 ms on Convoy's streams) sends what is held first. Not in a leader's first
+    /// `relay_catch_up_ms`, so a failover is not slowed. 0: every batch at once. Default
+    /// 500 ms.
+    pub relay_hold_ms: u64,
+    /// How long a new leader relays every batch at once. Default 1 000 ms.
+    pub relay_catch_up_ms: u64,
+    /// This tab's page is hidden at start (`TabHub::set_hidden` follows it). Default false.
+    pub hidden: bool,
     /// How long the leader coalesces watch changes before reopening the stream. Default 250 ms.
     pub resubscribe_debounce_ms: u64,
     /// Every tab re-announces its watch this often. Default 10 000 ms.
@@ -82,6 +93,9 @@ impl HubConfig {
             claim_window_ms: 150,
             takeover_ms: 800,
             worker_ping_ms: 600,
+            relay_hold_ms: 500,
+            relay_catch_up_ms: 1_000,
+            hidden: false,
             resubscribe_debounce_ms: 250,
             watch_refresh_ms: 10_000,
             peer_expiry_ms: 45_000,

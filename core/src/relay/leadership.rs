@@ -65,6 +65,12 @@ pub(super) struct Lead {
     /// `after` (the tab's own cursor; copies of its older requests ask for less), answered
     /// when the interval ends.
     resends: BTreeMap<TabId, (EventId, Watch)>,
+    /// Links relayed while every other tab is hidden, not sent yet (see `relay_hold_ms`).
+    held: Vec<Link>,
+    /// Since when `held` is not empty.
+    held_since_ms: Option<u64>,
+    /// When this tab started leading.
+    started_ms: u64,
 }
 
 /// How often one tab may be answered, at most: `(snapshot, replay)` intervals in ms. Half the
@@ -106,6 +112,9 @@ impl Lead {
             snapshot_answers: BTreeMap::new(),
             replay_answers: BTreeMap::new(),
             resends: BTreeMap::new(),
+            held: Vec::new(),
+            held_since_ms: None,
+            started_ms: now_ms,
         };
         lead.send_leading(tab, now_ms);
         if tab.cursor.is_some() {
@@ -116,8 +125,9 @@ impl Lead {
         lead
     }
 
-    /// This tab stops leading: close the stream.
-    pub(super) fn stop(self, tab: &mut Tab) {
+    /// This tab stops leading: send what it holds, close the stream.
+    pub(super) fn stop(mut self, tab: &mut Tab, now_ms: u64) {
+        self.release_held(tab, now_ms);
         if self.upstream != UpstreamState::Closed {
             tab.outputs.push_back(HubOutput::CloseUpstream);
         }
@@ -157,6 +167,9 @@ impl Lead {
         if let Some(t) = self.resubscribe_at_ms {
             at(t);
         }
+        if let Some(t) = self.held_since_ms {
+            at(t + config.relay_hold_ms);
+        }
         if let Some(t) = self.reconnect_at_ms {
             at(t);
         }
@@ -186,6 +199,12 @@ impl Lead {
     /// Runs the deadlines due at `now_ms`: the debounced resubscribe, the reconnect after a
     /// backoff, the stall check, the fetch retry and the heartbeat.
     pub(super) fn due(&mut self, tab: &mut Tab, now_ms: u64) {
+        if self
+            .held_since_ms
+            .is_some_and(|t| now_ms >= t + tab.config.relay_hold_ms)
+        {
+            self.release_held(tab, now_ms);
+        }
         if self.resubscribe_at_ms.is_some_and(|t| now_ms >= t) {
             self.resubscribe_at_ms = None;
             let union = self.union.clone();
@@ -254,8 +273,10 @@ impl Lead {
 
     // ----- frames -----
 
-    /// Sends a leader frame (and notes when the leader last spoke, for the heartbeat).
+    /// Sends a leader frame (and notes when the leader last spoke, for the heartbeat), after
+    /// the links held so far: the tabs read the leader's frames in the order they happened.
     fn send(&mut self, tab: &mut Tab, now_ms: u64, msg: TabMsg) {
+        self.release_held(tab, now_ms);
         self.last_sent_ms = now_ms;
         tab.broadcast(msg);
     }
@@ -445,8 +466,46 @@ impl Lead {
         self.relay(tab, now_ms, relayed);
     }
 
+    /// Relays links to the other tabs: at once, or, while every other tab is hidden (and this
+    /// tab has led for `relay_catch_up_ms`), held for up to `relay_hold_ms` and then sent with
+    /// what came meanwhile.
+    fn relay(&mut self, tab: &mut Tab, now_ms: u64, links: Vec<Link>) {
+        if links.is_empty() || tab.config.election == ElectionMode::Solo {
+            return;
+        }
+        self.held.extend(links);
+        let since = *self.held_since_ms.get_or_insert(now_ms);
+        let config = &tab.config;
+        let may_hold = config.relay_hold_ms > 0
+            && now_ms >= self.started_ms + config.relay_catch_up_ms
+            && now_ms < since + config.relay_hold_ms
+            && !tab.peers.any_shown();
+        if !may_hold {
+            self.release_held(tab, now_ms);
+        }
+    }
+
+    /// Sends the held links: each run that chains under one union as one message.
+    pub(super) fn release_held(&mut self, tab: &mut Tab, now_ms: u64) {
+        self.held_since_ms = None;
+        if self.held.is_empty() {
+            return;
+        }
+        let mut run: Vec<Link> = Vec::new();
+        for link in std::mem::take(&mut self.held) {
+            let chains = run
+                .last()
+                .is_none_or(|last| last.union == link.union && link.prev == last.event.id);
+            if !chains {
+                self.send_links(tab, now_ms, std::mem::take(&mut run));
+            }
+            run.push(link);
+        }
+        self.send_links(tab, now_ms, run);
+    }
+
     /// Sends consecutive links: one as `Event`, more as one `Events`.
-    fn relay(&mut self, tab: &mut Tab, now_ms: u64, mut links: Vec<Link>) {
+    fn send_links(&mut self, tab: &mut Tab, now_ms: u64, mut links: Vec<Link>) {
         let msg = match links.len() {
             0 => return,
             1 => TabMsg::Event(links.remove(0)),

@@ -35,6 +35,12 @@
 //! (a server batch) travel as one `Events` message: consecutive links that share a `union`,
 //! the first after `prev`, each later one after the event before it.
 //!
+//! Every frame says whether its sender's page is hidden (`hidden`, left out when shown). While
+//! every other tab is hidden, a leader that has led for `relay_catch_up_ms` holds what it
+//! relays for up to `relay_hold_ms` and sends it as one message (hidden tabs render nothing,
+//! and their main thread pays per message); any other leader frame sends what is held first,
+//! so frames keep their order, and a tab that shows its page gets what is held at once.
+//!
 //! # Merged subscriptions
 //! Every tab announces its watch (`Hello`, `Watch`, and on each new leader) and re-announces it
 //! every `watch_refresh_ms`, both from its timer and, so hidden tabs stay fresh, when a leader
@@ -100,7 +106,8 @@
 //!
 //! # Channel protocol (version 1)
 //! Every message on the BroadcastChannel is JSON text: a [`TabFrame`]
-//! `{"v":1,"app":"convoy","from":<tab id>,"term":<highest term known>,"msg":{"type":...}}`
+//! `{"v":1,"app":"convoy","from":<tab id>,"term":<highest term known>,"hidden":true,"msg":{"type":...}}`
+//! (`hidden` only from a hidden page)
 //! whose `msg` is a [`TabMsg`] tagged by `type`. Tab ids and event ids are JSON integers below
 //! 2^53. A frame that does not parse, or whose content is inconsistent, is dropped and counted
 //! as malformed; one from another app or protocol version (or carrying this tab's own id) is
@@ -369,6 +376,8 @@ struct Tab {
     last_snapshot_request_ms: Option<u64>,
     last_announce_ms: u64,
     peers: Peers,
+    /// This tab's page is hidden: every frame says so, and the leader may hold relayed events.
+    hidden: bool,
     /// Worker mode: the cursor taken from a client because this worker had none, while nothing
     /// has been accepted since (a lower one reported meanwhile replaces it).
     adopted: Option<EventId>,
@@ -401,6 +410,7 @@ impl TabHub {
         );
         let mut ring = Ring::new(config.ring_capacity);
         ring.reset(config.cursor.unwrap_or(0));
+        let hidden = config.hidden;
         let mut hub = TabHub {
             tab: Tab {
                 watch: config.watch.clone(),
@@ -425,6 +435,7 @@ impl TabHub {
                 last_snapshot_request_ms: None,
                 last_announce_ms: now_ms,
                 peers: Peers::default(),
+                hidden,
                 adopted: None,
                 stats: Stats::default(),
             },
@@ -569,6 +580,23 @@ impl TabHub {
             }
             None if grew => tab.request_snapshot(now_ms),
             None => tab.announce_watch(now_ms),
+        }
+        self.after_input(now_ms);
+    }
+
+    /// This tab's page was hidden or shown: the other tabs hear it at once (a watch
+    /// announcement carries it), so a leader relays at once to a tab that shows its page.
+    pub fn set_hidden(&mut self, now_ms: u64, hidden: bool) {
+        if hidden == self.tab.hidden {
+            return;
+        }
+        self.tab.hidden = hidden;
+        if self.tab.phase != Phase::Active || self.tab.config.election == ElectionMode::Solo {
+            return;
+        }
+        self.run_due(now_ms);
+        if self.lead.is_none() {
+            self.tab.announce_watch(now_ms);
         }
         self.after_input(now_ms);
     }
@@ -781,7 +809,7 @@ impl TabHub {
                 }
                 ElectionAction::StopLeading => {
                     if let Some(lead) = self.lead.take() {
-                        lead.stop(tab);
+                        lead.stop(tab, now_ms);
                     }
                 }
                 ElectionAction::Follow { .. } => tab.on_new_leader(now_ms),
@@ -819,7 +847,11 @@ impl TabHub {
     /// leader relays.
     fn on_frame(&mut self, now_ms: u64, frame: TabFrame) {
         let TabFrame {
-            from, term, msg, ..
+            from,
+            term,
+            hidden,
+            msg,
+            ..
         } = frame;
         if !self.tab.election.plausible(term, msg.seen()) {
             // A term no live tab could have reached from ours: forged, or from a tab that
@@ -831,8 +863,12 @@ impl TabHub {
             self.tab.stats.stale_frames += 1;
             return;
         }
-        let union_moved = self.tab.note_peer(now_ms, from, &msg);
+        let union_moved = self.tab.note_peer(now_ms, from, hidden, &msg);
         if let Some(lead) = &mut self.lead {
+            if !hidden {
+                // A tab that shows its page gets what is held at once.
+                lead.release_held(&mut self.tab, now_ms);
+            }
             lead.on_peer_frame(&mut self.tab, now_ms, from, &msg, union_moved);
         }
         self.tab
@@ -926,6 +962,7 @@ impl Tab {
             app: APP_NAME.to_owned(),
             from: self.config.tab_id,
             term: self.election.term(),
+            hidden: self.hidden,
             msg,
         };
         // Serializing these plain types cannot fail; skip the frame rather than panic.

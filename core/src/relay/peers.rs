@@ -18,6 +18,8 @@ pub const MAX_PEERS: usize = 256;
 struct Peer {
     watch: Watch,
     last_seen_ms: u64,
+    /// Its page was hidden when it last spoke.
+    hidden: bool,
 }
 
 /// The other tabs' watches, and their snapshot requests heard while not leading.
@@ -48,14 +50,19 @@ impl Peers {
         self.table.len()
     }
 
+    /// Whether some known tab shows its page: then relayed events go out at once.
+    pub(super) fn any_shown(&self) -> bool {
+        self.table.values().any(|p| !p.hidden)
+    }
+
     /// When the longest-silent peer was last heard.
     pub(super) fn oldest_seen_ms(&self) -> Option<u64> {
         self.table.values().map(|p| p.last_seen_ms).min()
     }
 
-    /// Notes a frame from `from` (not a goodbye): when it was heard, and the watch it
-    /// announces. Returns whether the union may have changed.
-    fn note(&mut self, now_ms: u64, from: TabId, msg: &TabMsg) -> bool {
+    /// Notes a frame from `from` (not a goodbye): when it was heard, whether its page is
+    /// hidden, and the watch it announces. Returns whether the union may have changed.
+    fn note(&mut self, now_ms: u64, from: TabId, hidden: bool, msg: &TabMsg) -> bool {
         let announced = match msg {
             TabMsg::Hello { watch, .. }
             | TabMsg::Watch { watch, .. }
@@ -67,6 +74,7 @@ impl Peers {
         match (announced, self.table.get_mut(&from)) {
             (Some(watch), Some(peer)) => {
                 peer.last_seen_ms = now_ms;
+                peer.hidden = hidden;
                 if peer.watch != *watch {
                     peer.watch = watch.clone();
                     return true;
@@ -80,12 +88,14 @@ impl Peers {
                     Peer {
                         watch: watch.clone(),
                         last_seen_ms: now_ms,
+                        hidden,
                     },
                 );
                 true
             }
             (None, Some(peer)) => {
                 peer.last_seen_ms = now_ms;
+                peer.hidden = hidden;
                 false
             }
             (None, None) => false,
@@ -138,13 +148,19 @@ impl Peers {
 impl Tab {
     /// Notes a frame from `from` in the peer table; a goodbye removes it (a `PeerGone`).
     /// Returns whether the union may have changed.
-    pub(super) fn note_peer(&mut self, now_ms: u64, from: TabId, msg: &TabMsg) -> bool {
+    pub(super) fn note_peer(
+        &mut self,
+        now_ms: u64,
+        from: TabId,
+        hidden: bool,
+        msg: &TabMsg,
+    ) -> bool {
         if matches!(msg, TabMsg::Goodbye) {
             self.outputs.push_back(HubOutput::PeerGone(from));
             self.peers.remove(from);
             return true;
         }
-        self.peers.note(now_ms, from, msg)
+        self.peers.note(now_ms, from, hidden, msg)
     }
 
     /// The union of this tab's watch and every peer's.

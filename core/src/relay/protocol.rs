@@ -57,6 +57,9 @@ pub struct TabFrame {
     pub from: TabId,
     /// The highest term the sender knows.
     pub term: Term,
+    /// The sender's page is hidden (absent: shown, as from tabs that predate the field).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub hidden: bool,
     /// What the frame says.
     pub msg: TabMsg,
 }

@@ -14,6 +14,7 @@ fn frame(from: TabId, term: Term, msg: TabMsg) -> String {
         app: APP_NAME.into(),
         from,
         term,
+        hidden: false,
         msg,
     })
     .unwrap()
@@ -1264,4 +1265,121 @@ fn events_messages_that_no_leader_sends_are_malformed() {
         .map(|id| env(id, "T-01"))
         .collect();
     assert!(malformed(4, too_many));
+}
+
+fn hidden_frame(from: TabId, term: Term, msg: TabMsg) -> String {
+    serde_json::to_string(&TabFrame {
+        v: PROTOCOL_VERSION,
+        app: APP_NAME.into(),
+        from,
+        term,
+        hidden: true,
+        msg,
+    })
+    .unwrap()
+}
+
+/// What a leader sent, as (kind, event ids): `("event", [id])`, `("events", ids)`, or the
+/// message's type alone.
+fn relayed(outputs: &[HubOutput]) -> Vec<(&'static str, Vec<EventId>)> {
+    sent(outputs)
+        .into_iter()
+        .map(|m| match m {
+            TabMsg::Event(link) => ("event", vec![link.event.id]),
+            TabMsg::Events { events, .. } => ("events", events.iter().map(|e| e.id).collect()),
+            TabMsg::Heartbeat { .. } => ("heartbeat", vec![]),
+            TabMsg::Goodbye => ("goodbye", vec![]),
+            TabMsg::Watch { .. } => ("watch", vec![]),
+            _ => ("other", vec![]),
+        })
+        .collect()
+}
+
+#[test]
+fn while_every_other_tab_is_hidden_the_leader_holds_relays_and_sends_them_as_one() {
+    let mut hub = leader(|c| c.relay_hold_ms = 250);
+    let hello = TabMsg::Hello {
+        watch: Watch::All,
+        cursor: Some(100),
+    };
+    hub.handle_channel_message(330, &hidden_frame(7, 1, hello));
+    drain(&mut hub);
+    // In its first second a new leader relays at once: a failover is not slowed.
+    hub.handle_upstream_event(400, env(101, "T-01"));
+    assert_eq!(relayed(&drain(&mut hub)), [("event", vec![101])]);
+    // Later, with only hidden tabs, relays wait (the leader's own app gets them at once).
+    hub.handle_upstream_event(1_400, env(102, "T-01"));
+    hub.handle_upstream_events(1_500, vec![env(103, "T-02"), env(104, "T-01")]);
+    let outputs = drain(&mut hub);
+    assert_eq!(delivered(&outputs), [102, 103, 104]);
+    // (The leader's fallback heartbeat, a second after it last spoke, held nothing back.)
+    assert_eq!(relayed(&outputs), [("heartbeat", vec![])]);
+    assert_eq!(hub.poll_timeout(), Some(1_650));
+    hub.handle_timeout(1_650);
+    assert_eq!(relayed(&drain(&mut hub)), [("events", vec![102, 103, 104])]);
+
+    // A leader frame goes after what is held: a heartbeat's cursor never runs ahead.
+    hub.handle_upstream_event(1_700, env(105, "T-01"));
+    hub.handle_upstream_heartbeat(1_710);
+    assert_eq!(
+        relayed(&drain(&mut hub)),
+        [("event", vec![105]), ("heartbeat", vec![])]
+    );
+
+    // The hidden tab shows its page: what is held goes at once, and so does what follows.
+    hub.handle_upstream_event(1_800, env(106, "T-01"));
+    assert!(relayed(&drain(&mut hub)).is_empty());
+    let shown = TabMsg::Watch {
+        watch: Watch::All,
+        cursor: Some(105),
+    };
+    hub.handle_channel_message(1_810, &frame(7, 1, shown));
+    assert_eq!(relayed(&drain(&mut hub)), [("event", vec![106])]);
+    hub.handle_upstream_event(1_900, env(107, "T-01"));
+    assert_eq!(relayed(&drain(&mut hub)), [("event", vec![107])]);
+
+    // Hidden again; a leader that leaves sends what it holds before its goodbye.
+    let hidden = TabMsg::Watch {
+        watch: Watch::All,
+        cursor: Some(107),
+    };
+    hub.handle_channel_message(1_910, &hidden_frame(7, 1, hidden));
+    hub.handle_upstream_event(2_000, env(108, "T-01"));
+    assert!(relayed(&drain(&mut hub)).is_empty());
+    hub.shutdown(2_010);
+    let last = relayed(&drain(&mut hub));
+    assert_eq!(last.first(), Some(&("event", vec![108])), "{last:?}");
+    assert!(last.contains(&("goodbye", vec![])));
+}
+
+#[test]
+fn a_tab_says_whether_its_page_is_hidden_in_every_frame() {
+    let mut hub = follower();
+    drain(&mut hub);
+    hub.set_hidden(20, true);
+    let outputs = drain(&mut hub);
+    let frames: Vec<TabFrame> = outputs
+        .iter()
+        .filter_map(|o| match o {
+            HubOutput::Send { frame, .. } => Some(parse_frame(frame, 0).unwrap()),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        matches!(&frames[..], [f] if f.hidden && matches!(f.msg, TabMsg::Watch { .. })),
+        "one watch announcement says it: {frames:?}"
+    );
+    hub.set_hidden(30, true);
+    assert!(
+        sent(&drain(&mut hub)).is_empty(),
+        "no change, nothing to say"
+    );
+    // Shown again: the field is left out, which reads as shown (as from older tabs).
+    hub.set_hidden(40, false);
+    let outputs = drain(&mut hub);
+    let HubOutput::Send { frame, .. } = &outputs[0] else {
+        panic!("{outputs:?}");
+    };
+    assert!(!frame.contains("hidden"), "{frame}");
+    assert!(!parse_frame(frame, 0).unwrap().hidden);
 }
