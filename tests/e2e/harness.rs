@@ -398,6 +398,22 @@ impl Browser {
         handle
     }
 
+    /// Opens `url` in a new window: unlike a tab of one window, whose others the browser hides,
+    /// every window stays visible. The bench's visible-followers row uses it.
+    #[allow(dead_code)]
+    pub async fn open_window(&self, url: &str) -> WindowHandle {
+        let created = self.client.new_window(false).await.expect("a new window");
+        self.client
+            .switch_to_window(created.handle.clone())
+            .await
+            .expect("switch window");
+        self.client
+            .goto(&with_full_diagnostics(url))
+            .await
+            .expect("the page loads");
+        created.handle
+    }
+
     /// Opens `url` in a new tab with `script` run in every document before the page's own
     /// scripts (through the DevTools protocol): how a test emulates a browser that lacks or
     /// blocks a feature.

@@ -12,6 +12,9 @@ use yew::prelude::*;
 /// Every row is this tall (the stylesheet says so too), so rows out of view become spacers.
 pub const ROW_HEIGHT_PX: f64 = 36.0;
 
+/// The performance mark of the table's first render with trucks: when a new tab shows data.
+pub const DATA_SHOWN_MARK: &str = "convoy:data-shown";
+
 #[derive(Properties)]
 pub struct FleetTableProps {
     pub trucks: Vec<Rc<TruckState>>,
@@ -59,6 +62,12 @@ pub fn fleet_table(props: &FleetTableProps) -> Html {
         body_ref,
         window,
     } = props;
+    // After the first render that shows trucks (effects run once the DOM is updated).
+    use_effect_with(trucks.is_empty(), |empty| {
+        if !*empty {
+            convoy_browser::clock::mark(DATA_SHOWN_MARK);
+        }
+    });
     let rows = query.apply(trucks.iter());
     let nothing_matches = rows.is_empty();
     let shown = window.clone().map_or(0..rows.len(), |w| {
