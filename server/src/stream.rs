@@ -33,6 +33,7 @@ use convoy_core::wire::{
 };
 use std::collections::{BTreeSet, VecDeque};
 use std::convert::Infallible;
+use std::fmt::Write as _;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -379,21 +380,20 @@ impl Feed {
             first.extend_from_slice(sse::encode_event(None, Some(RESET_EVENT), &data).as_bytes());
         }
         let mut pending = VecDeque::new();
-        let mut group: Vec<&Logged> = Vec::new();
-        let mut group_bytes = 0;
-        for event in &subscription.replay {
-            if first.len() + group_bytes + event.frame.len() > MAX_CHUNK
-                && !(first.is_empty() && group.is_empty())
+        // The replay in chunks of about MAX_CHUNK bytes of frames: `replay[start..i]` waits.
+        let replay = &subscription.replay;
+        let (mut start, mut waiting_bytes) = (0, 0);
+        for (i, event) in replay.iter().enumerate() {
+            if first.len() + waiting_bytes + event.frame.len() > MAX_CHUNK
+                && !(first.is_empty() && start == i)
             {
-                write_events(&mut first, &group, batch);
-                group.clear();
-                group_bytes = 0;
+                write_events(&mut first, &replay[start..i], batch);
+                (start, waiting_bytes) = (i, 0);
                 pending.push_back(first.split().freeze());
             }
-            group_bytes += event.frame.len();
-            group.push(event);
+            waiting_bytes += event.frame.len();
         }
-        write_events(&mut first, &group, batch);
+        write_events(&mut first, &replay[start..], batch);
         pending.push_back(first.freeze());
         Feed {
             pending,
@@ -426,7 +426,7 @@ impl Feed {
                 let mut chunk = BytesMut::new();
                 let mut ready = Vec::new();
                 self.drain_into(&mut ready, usize::MAX);
-                write_events(&mut chunk, &ready.iter().collect::<Vec<_>>(), self.batch);
+                write_events(&mut chunk, &ready, self.batch);
                 let beat = Heartbeat {
                     at_ms: self.clock.now_ms(),
                     latest_id,
@@ -461,7 +461,7 @@ impl Feed {
                     let mut ready = vec![event, next];
                     self.drain_into(&mut ready, MAX_CHUNK);
                     let mut chunk = BytesMut::with_capacity(ready.len() * ready[0].frame.len());
-                    write_events(&mut chunk, &ready.iter().collect::<Vec<_>>(), self.batch);
+                    write_events(&mut chunk, &ready, self.batch);
                     Some(chunk.freeze())
                 }
                 None => None,
@@ -487,7 +487,7 @@ impl Feed {
 /// Appends `events` to `chunk`: each as its own frame, or, when `batch`, every run of two or
 /// more (whose JSON is one line, as serde_json writes it) as one [`BATCH_EVENT`] whose data is
 /// the envelopes' array and whose `id:` is the last one's.
-fn write_events(chunk: &mut BytesMut, events: &[&Logged], batch: bool) {
+fn write_events(chunk: &mut BytesMut, events: &[Logged], batch: bool) {
     let mut rest = events;
     while let Some((first, tail)) = rest.split_first() {
         let run = if batch && first.data().is_some() {
@@ -501,13 +501,12 @@ fn write_events(chunk: &mut BytesMut, events: &[&Logged], batch: bool) {
             chunk.extend_from_slice(&one.frame);
             continue;
         }
+        // Writing into a BytesMut cannot fail.
         let last = taken[taken.len() - 1].id;
-        chunk.extend_from_slice(format!("id: {last}\nevent: {BATCH_EVENT}\ndata: [").as_bytes());
+        let _ = write!(chunk, "id: {last}\nevent: {BATCH_EVENT}\ndata: [");
         for (i, event) in taken.iter().enumerate() {
-            if i > 0 {
-                chunk.extend_from_slice(b",");
-            }
-            chunk.extend_from_slice(format!("{{\"id\":{},\"event\":", event.id).as_bytes());
+            let comma = if i > 0 { "," } else { "" };
+            let _ = write!(chunk, "{comma}{{\"id\":{},\"event\":", event.id);
             chunk.extend_from_slice(event.data().unwrap_or_default());
             chunk.extend_from_slice(b"}");
         }
@@ -592,10 +591,9 @@ mod tests {
     #[test]
     fn events_ready_together_go_out_as_one_batch_only_when_asked() {
         let events = [logged(4, "T-01"), logged(5, "T-02"), logged(9, "T-01")];
-        let refs: Vec<&Logged> = events.iter().collect();
 
         let mut plain = BytesMut::new();
-        write_events(&mut plain, &refs, false);
+        write_events(&mut plain, &events, false);
         let each: Vec<u8> = events.iter().flat_map(|e| e.frame.to_vec()).collect();
         assert_eq!(
             &plain[..],
@@ -604,7 +602,7 @@ mod tests {
         );
 
         let mut batched = BytesMut::new();
-        write_events(&mut batched, &refs, true);
+        write_events(&mut batched, &events, true);
         let messages = dispatched(&batched);
         assert_eq!(messages.len(), 1);
         let (name, id, data) = &messages[0];
@@ -618,7 +616,7 @@ mod tests {
 
         // One event alone is its own frame, batch or not.
         let mut single = BytesMut::new();
-        write_events(&mut single, &refs[..1], true);
+        write_events(&mut single, &events[..1], true);
         assert_eq!(&single[..], &events[0].frame[..]);
     }
 
@@ -626,9 +624,8 @@ mod tests {
     fn an_event_whose_data_spans_lines_breaks_the_batch_and_keeps_its_place() {
         let odd = Logged::encode(5, Arc::from("T-02"), "status", "{\n}");
         let events = [logged(4, "T-01"), odd, logged(6, "T-01"), logged(7, "T-01")];
-        let refs: Vec<&Logged> = events.iter().collect();
         let mut chunk = BytesMut::new();
-        write_events(&mut chunk, &refs, true);
+        write_events(&mut chunk, &events, true);
         let messages = dispatched(&chunk);
         let shape: Vec<(&str, &str)> = messages
             .iter()
