@@ -23,6 +23,8 @@ use convoy_core::notice::{encode_msg, Notice, NoticeOutput};
 use js_sys::{Array, Object, Promise, Reflect};
 use std::cell::RefCell;
 use std::collections::VecDeque;
+use std::future::Future;
+use std::pin::Pin;
 use std::rc::Rc;
 use wasm_bindgen::closure::Closure;
 use wasm_bindgen::{JsCast, JsValue};
@@ -143,15 +145,6 @@ pub async fn set_enabled(on: bool) -> Result<(), String> {
         .map_err(|e| crate::worker_port::error_name(&e))
 }
 
-/// Where a notifier's outputs go.
-#[derive(Clone, Copy)]
-enum Source {
-    /// A tab: to its service worker, as a message.
-    Page,
-    /// The service worker: to the browser.
-    ServiceWorker,
-}
-
 /// The page's registration once a worker is active (None while `sw.js` is not registered).
 async fn page_registration() -> Option<ServiceWorkerRegistration> {
     let navigator = web_sys::window()?.navigator();
@@ -239,40 +232,51 @@ async fn carry_out(output: &NoticeOutput) -> Result<bool, JsValue> {
     }
 }
 
+#[derive(Default)]
 struct Queue {
     outputs: VecDeque<NoticeOutput>,
     draining: bool,
 }
+
+/// A notifier's work in flight.
+type Task<T> = Pin<Box<dyn Future<Output = Result<T, JsValue>>>>;
 
 /// Carries out notice outputs one after another, in order (a close never overtakes the show it
 /// closes): in the service worker, under the origin's notice lock; in a tab, by handing them to
 /// the service worker at once (a closing tab has no time to wait for a lock). One per tab or
 /// worker.
 pub struct Notifier {
-    source: Source,
     queue: Rc<RefCell<Queue>>,
     on_shown: Option<Rc<dyn Fn()>>,
+    /// One output: handed to the service worker (a tab), or shown or closed (the worker). True
+    /// for a show. Set by the constructor, so a bundle holds only its own side's code.
+    carry_out: fn(NoticeOutput) -> Task<bool>,
+    /// Runs a drain of the queue: at once (a tab), or under the notice lock (the worker).
+    run: fn(Task<JsValue>),
 }
 
 impl Notifier {
     /// A tab's; `on_shown` runs after each show this tab handed over while notifications are on.
     pub fn for_page(on_shown: Option<Rc<dyn Fn()>>) -> Notifier {
-        Notifier::new(Source::Page, on_shown)
+        Notifier {
+            queue: Rc::default(),
+            on_shown,
+            carry_out: |output| Box::pin(async move { hand_over(&output).await }),
+            run: |drain| {
+                wasm_bindgen_futures::spawn_local(async move {
+                    let _ = drain.await;
+                })
+            },
+        }
     }
 
     /// The service worker's own.
     pub fn for_service_worker() -> Notifier {
-        Notifier::new(Source::ServiceWorker, None)
-    }
-
-    fn new(source: Source, on_shown: Option<Rc<dyn Fn()>>) -> Notifier {
         Notifier {
-            source,
-            queue: Rc::new(RefCell::new(Queue {
-                outputs: VecDeque::new(),
-                draining: false,
-            })),
-            on_shown,
+            queue: Rc::default(),
+            on_shown: None,
+            carry_out: |output| Box::pin(async move { carry_out(&output).await }),
+            run: under_lock,
         }
     }
 
@@ -289,8 +293,8 @@ impl Notifier {
         queue.draining = true;
         drop(queue);
         let queue = self.queue.clone();
-        let source = self.source;
         let on_shown = self.on_shown.clone();
+        let carry_out = self.carry_out;
         let drain = async move {
             loop {
                 let next = queue.borrow_mut().outputs.pop_front();
@@ -298,11 +302,7 @@ impl Notifier {
                     queue.borrow_mut().draining = false;
                     break;
                 };
-                let done = match source {
-                    Source::Page => hand_over(&output).await,
-                    Source::ServiceWorker => carry_out(&output).await,
-                };
-                match done {
+                match carry_out(output).await {
                     Ok(true) => {
                         if let Some(on_shown) = &on_shown {
                             on_shown();
@@ -317,17 +317,12 @@ impl Notifier {
             }
             Ok(JsValue::UNDEFINED)
         };
-        match source {
-            Source::Page => wasm_bindgen_futures::spawn_local(async move {
-                let _ = drain.await;
-            }),
-            Source::ServiceWorker => under_lock(drain),
-        }
+        (self.run)(Box::pin(drain));
     }
 }
 
 /// Runs `work` holding the origin's notice lock (without it where there are no Web Locks).
-fn under_lock(work: impl std::future::Future<Output = Result<JsValue, JsValue>> + 'static) {
+fn under_lock(work: Task<JsValue>) {
     let Some(manager) = lock_manager() else {
         wasm_bindgen_futures::spawn_local(async move {
             let _ = work.await;

@@ -77,7 +77,7 @@
 #![warn(missing_docs)]
 
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeSet, VecDeque};
+use std::collections::VecDeque;
 
 /// A tab's identifier: random, chosen by the adapter (below 2^53 so JavaScript holds it exactly).
 pub type TabId = u64;
@@ -198,8 +198,33 @@ pub struct ElectionTiming {
 struct ClaimRound {
     term: Term,
     deadline_ms: u64,
-    claimants: BTreeSet<TabId>,
+    claimants: Claimants,
     sent: bool,
+}
+
+/// The tabs that claimed one term; the lowest wins. A handful at most: a Vec, because a
+/// `BTreeSet`'s tree code would add about 5 KB to every wasm bundle for so small a set.
+#[derive(Debug, Clone)]
+struct Claimants(Vec<TabId>);
+
+impl Claimants {
+    fn of(tab: TabId) -> Claimants {
+        Claimants(vec![tab])
+    }
+
+    fn insert(&mut self, tab: TabId) {
+        if !self.0.contains(&tab) {
+            self.0.push(tab);
+        }
+    }
+
+    fn remove(&mut self, tab: TabId) {
+        self.0.retain(|t| *t != tab);
+    }
+
+    fn lowest(&self) -> Option<TabId> {
+        self.0.iter().min().copied()
+    }
 }
 
 /// The election state machine of one tab.
@@ -224,7 +249,7 @@ pub struct Election {
     nudge: Option<(Term, u64)>,
     /// Claims heard while our own lease still ran: (term, claimants, first heard). Our lease
     /// may expire a moment later; the round we then start must count them.
-    heard: Option<(Term, BTreeSet<TabId>, u64)>,
+    heard: Option<(Term, Claimants, u64)>,
     last_claimed: Term,
     lock: LockState,
     /// This tab has a term of its own: it followed or led since it started. Only then are far
@@ -683,7 +708,7 @@ impl Election {
                 Some((term, claimants, _)) if *term == claimed => {
                     claimants.insert(from);
                 }
-                _ => self.heard = Some((claimed, BTreeSet::from([from]), now_ms)),
+                _ => self.heard = Some((claimed, Claimants::of(from), now_ms)),
             }
             return;
         }
@@ -698,8 +723,8 @@ impl Election {
 
     fn on_goodbye(&mut self, now_ms: u64, from: TabId) {
         if let Some(round) = &mut self.round {
-            round.claimants.remove(&from);
-            if round.claimants.first() == Some(&self.me) && !round.sent {
+            round.claimants.remove(from);
+            if round.claimants.lowest() == Some(self.me) && !round.sent {
                 round.sent = true;
                 let term = round.term;
                 self.push(ElectionAction::SendClaim { term });
@@ -733,15 +758,19 @@ impl Election {
     }
 
     fn start_round(&mut self, now_ms: u64, term: Term, with: Option<TabId>) {
-        let mut claimants = BTreeSet::from([self.me]);
-        claimants.extend(with);
+        let mut claimants = Claimants::of(self.me);
+        if let Some(tab) = with {
+            claimants.insert(tab);
+        }
         if let Some((heard_term, heard, at)) = self.heard.take() {
             if heard_term == term && now_ms < at + self.timing.claim_window_ms {
-                claimants.extend(heard);
+                for tab in heard.0 {
+                    claimants.insert(tab);
+                }
             }
         }
         // Only a tab that could still win needs to say so.
-        let sent = claimants.first() == Some(&self.me);
+        let sent = claimants.lowest() == Some(self.me);
         if sent {
             self.push(ElectionAction::SendClaim { term });
         }
@@ -764,7 +793,7 @@ impl Election {
         let Some(round) = self.round.take() else {
             return;
         };
-        if round.claimants.first() == Some(&self.me) {
+        if round.claimants.lowest() == Some(self.me) {
             match self.mode {
                 ElectionMode::Lease | ElectionMode::Solo | ElectionMode::Worker => {
                     self.become_leader(round.term)

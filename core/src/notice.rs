@@ -28,7 +28,7 @@
 
 use crate::wire::{is_valid_truck_id, AlertKind, Envelope, EventId, FleetEvent, TruckId};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 
 /// How long the browser's notifiers hold an alert: a replay's raise and clear arrive within
 /// milliseconds of each other, and an alert that flaps back within a second is not worth a
@@ -185,18 +185,20 @@ struct Pending {
 #[derive(Debug, Clone)]
 pub struct AlertNotices {
     hold_ms: u64,
-    /// Alerts waiting out their hold, by alert id.
-    pending: BTreeMap<EventId, Pending>,
-    /// The alert shown for each truck and kind.
-    shown: BTreeMap<(TruckId, AlertKind), EventId>,
+    /// Alerts waiting out their hold, in id order (ids only grow: see `last_id`). These lists
+    /// hold a few alerts at a time: Vecs, because each BTreeMap key and value type adds its own
+    /// code (about 5 KB) to every wasm bundle.
+    pending: Vec<Pending>,
+    /// The alert shown for each truck and kind (one at most for each).
+    shown: Vec<(TruckId, AlertKind, EventId)>,
     /// The highest event id taken: a repeat within this run changes nothing.
     last_id: EventId,
     /// Outputs are carried out (else this tab follows, and only keeps track).
     leading: bool,
     lookback_ms: u64,
     /// Alerts that came due while following (the leader showed them), with when: a takeover
-    /// shows again those of the last `lookback_ms`.
-    due_following: BTreeMap<EventId, (u64, Notice)>,
+    /// shows again those of the last `lookback_ms`. In alert id order.
+    due_following: Vec<(u64, Notice)>,
     out: VecDeque<NoticeOutput>,
 }
 
@@ -206,12 +208,12 @@ impl AlertNotices {
     pub fn new(hold_ms: u64) -> AlertNotices {
         AlertNotices {
             hold_ms,
-            pending: BTreeMap::new(),
-            shown: BTreeMap::new(),
+            pending: Vec::new(),
+            shown: Vec::new(),
             last_id: 0,
             leading: true,
             lookback_ms: TAKEOVER_LOOKBACK_MS,
-            due_following: BTreeMap::new(),
+            due_following: Vec::new(),
             out: VecDeque::new(),
         }
     }
@@ -223,7 +225,7 @@ impl AlertNotices {
     pub fn set_leading(&mut self, now_ms: u64, leading: bool) {
         if leading && !self.leading {
             let since = now_ms.saturating_sub(self.lookback_ms);
-            for (_, (due_ms, notice)) in std::mem::take(&mut self.due_following) {
+            for (due_ms, notice) in std::mem::take(&mut self.due_following) {
                 if due_ms >= since {
                     self.out.push_back(NoticeOutput::Show(notice));
                 }
@@ -248,20 +250,17 @@ impl AlertNotices {
                 // A newer alert of the kind replaces the older one.
                 self.withdraw(|p| p.notice.truck == *truck && p.kind == alert.kind);
                 self.close_shown(truck, alert.kind);
-                self.pending.insert(
-                    envelope.id,
-                    Pending {
-                        due_ms: now_ms + self.hold_ms,
-                        kind: alert.kind,
-                        notice: Notice {
-                            tag: tag_for(envelope.id),
-                            alert_id: envelope.id,
-                            truck: truck.clone(),
-                            title: format!("{} · {}", truck, alert.kind.label()),
-                            body: alert.message.clone(),
-                        },
+                self.pending.push(Pending {
+                    due_ms: now_ms + self.hold_ms,
+                    kind: alert.kind,
+                    notice: Notice {
+                        tag: tag_for(envelope.id),
+                        alert_id: envelope.id,
+                        truck: truck.clone(),
+                        title: format!("{} · {}", truck, alert.kind.label()),
+                        body: alert.message.clone(),
                     },
-                );
+                });
             }
             FleetEvent::AlertCleared { truck, kind, .. } => {
                 self.withdraw(|p| p.notice.truck == *truck && p.kind == *kind);
@@ -270,15 +269,14 @@ impl AlertNotices {
             FleetEvent::AlertAcked {
                 truck, alert_id, ..
             } => {
-                self.pending.remove(alert_id);
+                self.pending.retain(|p| p.notice.alert_id != *alert_id);
                 let shown = self
                     .shown
                     .iter()
-                    .find(|((t, _), id)| t == truck && *id == alert_id)
-                    .map(|(key, _)| key.clone());
-                if let Some(key) = shown {
-                    self.shown.remove(&key);
-                    self.due_following.remove(alert_id);
+                    .position(|(t, _, id)| t == truck && id == alert_id);
+                if let Some(at) = shown {
+                    self.shown.swap_remove(at);
+                    self.forget_due_following(*alert_id);
                     if self.leading {
                         self.out.push_back(NoticeOutput::Close {
                             tag: tag_for(*alert_id),
@@ -292,31 +290,34 @@ impl AlertNotices {
 
     /// Shows the alerts whose hold is over.
     pub fn handle_timeout(&mut self, now_ms: u64) {
-        let due: Vec<EventId> = self
+        let due: Vec<Pending> = self
             .pending
-            .iter()
-            .filter(|(_, p)| p.due_ms <= now_ms)
-            .map(|(id, _)| *id)
+            .extract_if(.., |p| p.due_ms <= now_ms)
             .collect();
-        for id in due {
-            if let Some(pending) = self.pending.remove(&id) {
-                self.shown
-                    .insert((pending.notice.truck.clone(), pending.kind), id);
-                if self.leading {
-                    self.out.push_back(NoticeOutput::Show(pending.notice));
-                } else {
-                    self.due_following
-                        .insert(id, (pending.due_ms, pending.notice));
-                }
+        for Pending {
+            due_ms,
+            kind,
+            notice,
+        } in due
+        {
+            let id = notice.alert_id;
+            self.shown
+                .retain(|(t, k, _)| *t != notice.truck || *k != kind);
+            self.shown.push((notice.truck.clone(), kind, id));
+            if self.leading {
+                self.out.push_back(NoticeOutput::Show(notice));
+            } else {
+                let at = self.due_following.partition_point(|(_, n)| n.alert_id < id);
+                self.due_following.insert(at, (due_ms, notice));
             }
         }
         let since = now_ms.saturating_sub(self.lookback_ms);
-        self.due_following.retain(|_, (due_ms, _)| *due_ms >= since);
+        self.due_following.retain(|(due_ms, _)| *due_ms >= since);
     }
 
     /// When to call [`AlertNotices::handle_timeout`] next; None when nothing waits.
     pub fn poll_timeout(&self) -> Option<u64> {
-        self.pending.values().map(|p| p.due_ms).min()
+        self.pending.iter().map(|p| p.due_ms).min()
     }
 
     /// The next thing to do.
@@ -325,12 +326,21 @@ impl AlertNotices {
     }
 
     fn withdraw(&mut self, matches: impl Fn(&Pending) -> bool) {
-        self.pending.retain(|_, p| !matches(p));
+        self.pending.retain(|p| !matches(p));
+    }
+
+    fn forget_due_following(&mut self, alert_id: EventId) {
+        self.due_following.retain(|(_, n)| n.alert_id != alert_id);
     }
 
     fn close_shown(&mut self, truck: &str, kind: AlertKind) {
-        if let Some(id) = self.shown.remove(&(truck.to_owned(), kind)) {
-            self.due_following.remove(&id);
+        let shown = self
+            .shown
+            .iter()
+            .position(|(t, k, _)| t == truck && *k == kind);
+        if let Some(at) = shown {
+            let (_, _, id) = self.shown.swap_remove(at);
+            self.forget_due_following(id);
             if self.leading {
                 self.out.push_back(NoticeOutput::Close { tag: tag_for(id) });
             }

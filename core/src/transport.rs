@@ -9,7 +9,6 @@
 //! page load after that tries it again.
 
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
 use std::fmt;
 
 /// The ways a tab can get its events.
@@ -291,8 +290,59 @@ pub const FAILURE_MEMORY_MS: u64 = 30 * 60 * 1000;
 /// counts as none, so a bad entry can only cost a retry).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FailureMemory {
-    /// Feature -> (reason, when it failed, Unix ms).
-    failed: BTreeMap<Feature, (String, u64)>,
+    failed: FailedFeatures,
+}
+
+/// A failure's reason and when it happened (Unix ms).
+type Failed = Option<(String, u64)>;
+
+/// Feature -> (reason, when it failed), the JSON of a map keyed by [`Feature`]: one field per
+/// feature, because a `BTreeMap` of its own would add its tree code to the app.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FailedFeatures {
+    #[serde(
+        rename = "shared-worker",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    shared_worker: Failed,
+    #[serde(
+        rename = "service-worker",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    service_worker: Failed,
+    #[serde(rename = "web-locks", default, skip_serializing_if = "Option::is_none")]
+    web_locks: Failed,
+    #[serde(
+        rename = "broadcast-channel",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    broadcast_channel: Failed,
+}
+
+impl FailedFeatures {
+    fn of(&mut self, feature: Feature) -> &mut Failed {
+        match feature {
+            Feature::SharedWorker => &mut self.shared_worker,
+            Feature::ServiceWorker => &mut self.service_worker,
+            Feature::WebLocks => &mut self.web_locks,
+            Feature::BroadcastChannel => &mut self.broadcast_channel,
+        }
+    }
+
+    fn iter(&self) -> impl Iterator<Item = (Feature, &(String, u64))> {
+        [
+            (Feature::SharedWorker, &self.shared_worker),
+            (Feature::ServiceWorker, &self.service_worker),
+            (Feature::WebLocks, &self.web_locks),
+            (Feature::BroadcastChannel, &self.broadcast_channel),
+        ]
+        .into_iter()
+        .filter_map(|(feature, failed)| Some((feature, failed.as_ref()?)))
+    }
 }
 
 impl FailureMemory {
@@ -307,8 +357,7 @@ impl FailureMemory {
 
     /// Notes a failure at `now_ms`.
     pub fn record(&mut self, failure: &Failure, now_ms: u64) {
-        self.failed
-            .insert(failure.feature, (failure.reason.clone(), now_ms));
+        *self.failed.of(failure.feature) = Some((failure.reason.clone(), now_ms));
     }
 
     /// The failures still remembered at `now_ms` (older ones are forgotten, as are any from the
@@ -318,7 +367,7 @@ impl FailureMemory {
             .iter()
             .filter(|(_, (_, at))| *at <= now_ms && now_ms - at < FAILURE_MEMORY_MS)
             .map(|(feature, (reason, _))| Failure {
-                feature: *feature,
+                feature,
                 reason: reason.clone(),
             })
             .collect()
@@ -476,5 +525,18 @@ mod tests {
             FailureMemory::from_json("{not json"),
             FailureMemory::default()
         );
+    }
+
+    #[test]
+    fn failures_are_kept_as_a_map_keyed_by_feature() {
+        let mut memory = FailureMemory::default();
+        memory.record(&failure(Feature::BroadcastChannel, "SecurityError"), 2);
+        memory.record(&failure(Feature::SharedWorker, "no answer in 2 s"), 1);
+        let json = r#"{"failed":{"shared-worker":["no answer in 2 s",1],"broadcast-channel":["SecurityError",2]}}"#;
+        assert_eq!(memory.to_json(), json);
+        assert_eq!(FailureMemory::from_json(json), memory);
+        // An entry naming a feature this build does not know is unreadable: none remembered.
+        let unknown = r#"{"failed":{"carrier-pigeon":["lost",1]}}"#;
+        assert_eq!(FailureMemory::from_json(unknown), FailureMemory::default());
     }
 }
