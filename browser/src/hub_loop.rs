@@ -352,10 +352,12 @@ fn arm_timer<H: HubHost>(state: &mut State<H>, handle: &HubHandle<H>) {
         state.timer = None;
         return;
     };
-    // A timer due no later than the deadline stays: when it fires, the hub handles what is due
-    // (maybe nothing) and the timer is armed again. Deadlines move later with nearly every
-    // input (leases, heartbeats); re-arming on each would cost a setTimeout per event.
-    if state.timer.as_ref().is_some_and(|(at, _)| *at <= deadline) {
+    // Re-armed whenever the deadline moves, so the timer that counts was set by the input that
+    // moved it (a message, a network event), not by an earlier timer: Chromium throttles a
+    // chain of five or more timers, each set from the one before, to one wake-up a minute in
+    // a tab hidden for 5 minutes, and a hidden successor would then notice a crashed leader
+    // a minute late. (Hidden tabs get a few messages a second; see `relay_hold_ms`.)
+    if state.timer.as_ref().is_some_and(|(at, _)| *at == deadline) {
         return;
     }
     let handle = handle.clone();
