@@ -267,8 +267,19 @@ impl Hub {
     }
 
     /// Whether an append is being fanned out to the streams right now (for microseconds).
-    pub fn fanning_out(&self) -> bool {
+    fn fanning_out(&self) -> bool {
         self.latest.load(Ordering::Acquire) < self.fanning_to.load(Ordering::Acquire)
+    }
+
+    /// Returns once no append is being fanned out (at once when none is): every append
+    /// announces its end on `published`, so a stream that batches sends an append whole.
+    pub async fn fanned_out(&self) {
+        if !self.fanning_out() {
+            return;
+        }
+        let mut published = self.published.subscribe();
+        // The condition is checked first, so an end announced before `subscribe` is not missed.
+        let _ = published.wait_for(|_| !self.fanning_out()).await;
     }
 
     /// Appends `batch` atomically and in order, from async code: inline for the memory engine,
@@ -318,6 +329,7 @@ impl Hub {
                 crate::log_line(format_args!("convoy-server: cannot keep event {id}: {e}"));
                 // Nothing more of this batch comes: no stream waits for it.
                 self.fanning_to.store(latest, Ordering::Release);
+                self.published.send_replace(latest);
                 return;
             }
             latest = id;

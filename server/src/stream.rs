@@ -51,8 +51,6 @@ pub const MAX_HEARTBEAT_MS: u64 = 3_600_000;
 const CATCH_UP: Duration = Duration::from_secs(2);
 /// Most bytes sent in one body chunk when batching queued events.
 const MAX_CHUNK: usize = 64 * 1024;
-/// How many times a batching stream yields, at most, waiting for an append's fan-out to end.
-const FAN_OUT_YIELDS: usize = 64;
 /// The most truck ids one stream may watch.
 pub const MAX_WATCHED: usize = 500;
 /// Seconds a client is asked to wait when every stream slot is taken.
@@ -445,13 +443,8 @@ impl Feed {
                     if self.batch {
                         // The rest of this event's append may still be on its way (the hub
                         // fans an append out in microseconds): wait for it, so the append goes
-                        // out as one message. Bounded, in case the hub stops mid-append.
-                        for _ in 0..FAN_OUT_YIELDS {
-                            if !self.lease.hub.fanning_out() {
-                                break;
-                            }
-                            tokio::task::yield_now().await;
-                        }
+                        // out as one message.
+                        self.lease.hub.fanned_out().await;
                     }
                     // One event alone goes out as the shared frame itself, with no copy; only
                     // a backlog is gathered into one chunk.

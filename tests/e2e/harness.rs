@@ -387,15 +387,20 @@ impl Browser {
             let created = self.client.new_window(true).await.expect("a new tab");
             created.handle
         };
+        self.load_in(&handle, url).await;
+        handle
+    }
+
+    /// Switches to `handle` and loads `url` there, keeping every delivery for diagnostics.
+    async fn load_in(&self, handle: &WindowHandle, url: &str) {
         self.client
             .switch_to_window(handle.clone())
             .await
-            .expect("switch tab");
+            .expect("switch to the tab");
         self.client
             .goto(&with_full_diagnostics(url))
             .await
             .expect("the page loads");
-        handle
     }
 
     /// Opens `url` in a new window: unlike a tab of one window, whose others the browser hides,
@@ -403,14 +408,7 @@ impl Browser {
     #[allow(dead_code)]
     pub async fn open_window(&self, url: &str) -> WindowHandle {
         let created = self.client.new_window(false).await.expect("a new window");
-        self.client
-            .switch_to_window(created.handle.clone())
-            .await
-            .expect("switch window");
-        self.client
-            .goto(&with_full_diagnostics(url))
-            .await
-            .expect("the page loads");
+        self.load_in(&created.handle, url).await;
         created.handle
     }
 

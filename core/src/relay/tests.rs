@@ -9,12 +9,21 @@ const LEADER: TabId = 10;
 const ME: TabId = 50;
 
 fn frame(from: TabId, term: Term, msg: TabMsg) -> String {
+    frame_of(from, term, false, msg)
+}
+
+/// A frame from a tab whose page is hidden.
+fn hidden_frame(from: TabId, term: Term, msg: TabMsg) -> String {
+    frame_of(from, term, true, msg)
+}
+
+fn frame_of(from: TabId, term: Term, hidden: bool, msg: TabMsg) -> String {
     serde_json::to_string(&TabFrame {
         v: PROTOCOL_VERSION,
         app: APP_NAME.into(),
         from,
         term,
-        hidden: false,
+        hidden,
         msg,
     })
     .unwrap()
@@ -1265,18 +1274,6 @@ fn events_messages_that_no_leader_sends_are_malformed() {
         .map(|id| env(id, "T-01"))
         .collect();
     assert!(malformed(4, too_many));
-}
-
-fn hidden_frame(from: TabId, term: Term, msg: TabMsg) -> String {
-    serde_json::to_string(&TabFrame {
-        v: PROTOCOL_VERSION,
-        app: APP_NAME.into(),
-        from,
-        term,
-        hidden: true,
-        msg,
-    })
-    .unwrap()
 }
 
 /// What a leader sent, as (kind, event ids): `("event", [id])`, `("events", ids)`, or the
