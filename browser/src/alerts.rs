@@ -2,7 +2,7 @@
 //! is only a receipt: every tab, this one included, learns of the acknowledgement from the
 //! `alert_acked` event on its feed, like every other operator's tabs.
 
-use crate::api::{api_url, error_message, with_credentials};
+use crate::api::{api_url, error_message, json_change};
 use convoy_core::wire::EventId;
 use js_sys::{Function, Promise, Reflect};
 use wasm_bindgen::JsCast;
@@ -31,8 +31,8 @@ impl std::error::Error for AckError {}
 
 /// Acknowledges alert `alert_id` as the signed-in operator.
 pub async fn ack(alert_id: EventId) -> Result<(), AckError> {
-    let init = with_credentials();
-    init.set_method("POST");
+    let init = json_change("POST", None)
+        .map_err(|_| AckError::Failed("the request could not be made".into()))?;
     let global = js_sys::global();
     let fetch: Function = Reflect::get(&global, &"fetch".into())
         .and_then(|f| f.dyn_into())

@@ -83,6 +83,27 @@ pub fn with_credentials() -> web_sys::RequestInit {
     init
 }
 
+/// A state change sent with the session cookie: `method` with an empty JSON body and its
+/// content type, which the server requires of cookie-authenticated changes (a cross-site HTML
+/// form cannot send it). `authorization` goes in the `Authorization` header when given.
+pub fn json_change(
+    method: &str,
+    authorization: Option<&str>,
+) -> Result<web_sys::RequestInit, wasm_bindgen::JsValue> {
+    let init = with_credentials();
+    init.set_method(method);
+    let headers = web_sys::Headers::new()?;
+    if let Some(value) = authorization {
+        headers.set("Authorization", value)?;
+    }
+    if method != "DELETE" {
+        headers.set("Content-Type", "application/json")?;
+        init.set_body(&wasm_bindgen::JsValue::from_str("{}"));
+    }
+    init.set_headers(&headers);
+    Ok(init)
+}
+
 /// The global `fetch` of `url` with `init`, which windows and workers both have.
 pub async fn fetch(
     url: &str,

@@ -3,7 +3,7 @@
 //! every tab of this browser when the session changed, so a sign-out in one tab ends every tab's
 //! feed and a new operator never sees the previous one's trucks.
 
-use crate::api::{api_url, error_message, fetch, with_credentials};
+use crate::api::{api_url, error_message, fetch, json_change, with_credentials};
 use gloo_events::EventListener;
 use serde::Deserialize;
 use wasm_bindgen::JsCast;
@@ -80,15 +80,13 @@ impl Session {
 }
 
 async fn request(method: &str, token: Option<&str>) -> Result<web_sys::Response, String> {
-    let init = with_credentials();
-    init.set_method(method);
-    if let Some(token) = token {
-        let headers = web_sys::Headers::new().map_err(|_| "no Headers".to_owned())?;
-        headers
-            .set("Authorization", &format!("Bearer {token}"))
-            .map_err(|_| "the token cannot be sent as a header".to_owned())?;
-        init.set_headers(&headers);
-    }
+    let init = if method == "GET" {
+        with_credentials()
+    } else {
+        let bearer = token.map(|token| format!("Bearer {token}"));
+        json_change(method, bearer.as_deref())
+            .map_err(|_| "the token cannot be sent as a header".to_owned())?
+    };
     fetch(&api_url("api/session"), &init)
         .await
         .map_err(|_| "the server is unreachable".to_owned())

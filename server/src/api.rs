@@ -125,9 +125,21 @@ pub async fn health(State(app): State<AppState>) -> Json<Health> {
     })
 }
 
-/// `GET /api/stats`: open streams and totals.
-pub async fn stats(State(app): State<AppState>) -> Json<StatsReport> {
-    Json(app.stats.report(app.hub.latest_id()))
+/// `GET /api/stats`: open streams and totals. Each stream's filter names trucks, so only an
+/// operator who may see every truck gets it; anyone else gets 403.
+pub async fn stats(
+    State(app): State<AppState>,
+    Extension(operator): Extension<Operator>,
+) -> Result<Json<StatsReport>, ApiError> {
+    if operator.scope != Scope::All {
+        return Err(ApiError {
+            status: StatusCode::FORBIDDEN,
+            message: "the server's stats name every operator's trucks: only an operator who may \
+                      see every truck gets them"
+                .to_owned(),
+        });
+    }
+    Ok(Json(app.stats.report(app.hub.latest_id())))
 }
 
 /// The body of a successful `POST /api/alerts/{alert_id}/ack`.

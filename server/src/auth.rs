@@ -25,13 +25,20 @@ use convoy_core::wire::{is_valid_truck_id, TruckId, Watch};
 use futures_util::{Stream, StreamExt};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
-use std::collections::BTreeSet;
+use sha2::{Digest, Sha256};
+use std::collections::{BTreeSet, HashMap};
 use std::convert::Infallible;
 use std::path::Path;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-/// The session cookie's name.
+/// The session cookie's name over plain HTTP.
 pub const COOKIE_NAME: &str = "convoy_session";
+/// The session cookie's name when it is `Secure`: browsers keep a `__Host-` cookie only if it
+/// is Secure, host-only and for `/`, so no sibling subdomain can plant or shadow it.
+pub const SECURE_COOKIE_NAME: &str = "__Host-convoy_session";
+/// Most signed-out sessions remembered until their tokens expire (see [`Auth::revoke`]).
+pub const MAX_REVOKED: usize = 1 << 20;
 /// The SSE event that ends a stream whose token expired.
 pub const SIGNED_OUT_EVENT: &str = "signed_out";
 /// Shortest HS256 key: a shorter secret could be guessed.
@@ -113,8 +120,11 @@ pub struct Claims {
     /// The operator.
     pub sub: String,
     pub trucks: Scope,
-    /// Expiry, Unix seconds.
+    /// Expiry, Unix seconds: the token is refused from that second on.
     pub exp: u64,
+    /// Not before, Unix seconds: the token is refused until then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nbf: Option<u64>,
 }
 
 /// Who is asking, as the handlers see it (auth off: an anonymous operator with every truck).
@@ -154,11 +164,14 @@ pub enum KeyError {
     Invalid { path: String, reason: String },
 }
 
-/// The keys tokens are checked against.
+/// The keys tokens are checked against, and the sessions signed out before their tokens expire.
 #[derive(Clone)]
 pub struct Auth {
     shared: Option<DecodingKey>,
     public: Vec<DecodingKey>,
+    /// SHA-256 of each signed-out token, with its expiry (Unix ms): kept until then, as the
+    /// token itself is refused from then on.
+    revoked: Arc<Mutex<HashMap<[u8; 32], u64>>>,
 }
 
 impl std::fmt::Debug for Auth {
@@ -216,11 +229,39 @@ impl Auth {
                 })
             })
             .collect::<Result<Vec<_>, _>>()?;
-        Ok((shared.is_some() || !public.is_empty()).then_some(Auth { shared, public }))
+        Ok((shared.is_some() || !public.is_empty()).then_some(Auth {
+            shared,
+            public,
+            revoked: Arc::default(),
+        }))
     }
 
-    /// The operator a token names, or why it is refused (expired tokens included).
-    pub fn verify(&self, token: &str) -> Result<Operator, String> {
+    /// Refuses `token` from now on (signing out): every request that carries it afterwards is
+    /// 401, on this node. Forgotten once the token expires. At [`MAX_REVOKED`] live entries
+    /// the one that expires soonest goes: a token that had little time left anyway.
+    pub fn revoke(&self, token: &str, expires_at_ms: u64, now_ms: u64) {
+        let mut revoked = self.revoked.lock().unwrap_or_else(|e| e.into_inner());
+        revoked.retain(|_, exp| *exp > now_ms);
+        if revoked.len() >= MAX_REVOKED {
+            if let Some(soonest) = revoked.iter().min_by_key(|(_, exp)| **exp).map(|(k, _)| *k) {
+                revoked.remove(&soonest);
+            }
+        }
+        revoked.insert(Sha256::digest(token.as_bytes()).into(), expires_at_ms);
+    }
+
+    fn is_revoked(&self, token: &str) -> bool {
+        let key: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        self.revoked
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains_key(&key)
+    }
+
+    /// The operator a token names at `now_ms` (the server's clock, Unix ms), or why it is
+    /// refused: expired (from `exp` on, no grace), not valid yet (before `nbf`), signed out, or
+    /// not a token of ours.
+    pub fn verify(&self, token: &str, now_ms: u64) -> Result<Operator, String> {
         let header =
             jsonwebtoken::decode_header(token).map_err(|e| format!("not a signed token ({e})"))?;
         let keys: Vec<&DecodingKey> = match header.alg {
@@ -232,16 +273,38 @@ impl Auth {
             return Err(format!("no key here checks {:?} tokens", header.alg));
         }
         let mut validation = Validation::new(header.alg);
+        // Times are checked below in ms on the server's clock, the one a stream ends by: the
+        // library's check is in whole seconds and so let a token in for up to a second more.
+        validation.validate_exp = false;
+        validation.validate_nbf = false;
         validation.leeway = 0;
         validation.set_required_spec_claims(&["exp", "sub"]);
         let mut last = String::new();
         for key in keys {
             match jsonwebtoken::decode::<Claims>(token, key, &validation) {
-                Ok(data) => return Ok(Operator::from_claims(data.claims)),
+                Ok(data) => return self.admit(data.claims, token, now_ms),
                 Err(e) => last = describe(&e),
             }
         }
         Err(last)
+    }
+
+    fn admit(&self, claims: Claims, token: &str, now_ms: u64) -> Result<Operator, String> {
+        if now_ms >= claims.exp.saturating_mul(1000) {
+            return Err("the token expired".into());
+        }
+        if claims
+            .nbf
+            .is_some_and(|nbf| now_ms < nbf.saturating_mul(1000))
+        {
+            return Err(
+                "the token is not valid yet (its nbf is ahead of the server's clock)".into(),
+            );
+        }
+        if self.is_revoked(token) {
+            return Err("this session was signed out".into());
+        }
+        Ok(Operator::from_claims(claims))
     }
 }
 
@@ -260,23 +323,34 @@ pub fn mint(key: &[u8], claims: &Claims) -> Result<String, String> {
     jsonwebtoken::encode(&Header::new(Algorithm::HS256), claims, &key).map_err(|e| e.to_string())
 }
 
-/// The token a request carries: the bearer token, else the session cookie.
-pub fn token_of(headers: &HeaderMap) -> Option<String> {
+/// Why a request's token cannot be told.
+pub const TWO_COOKIES: &str =
+    "two session cookies were sent, so which operator is asking is unclear: sign out and sign in again";
+
+/// The token a request carries: the bearer token, else the session cookie `cookie_name`; an
+/// error when the request carries that cookie twice (one may have been planted for a parent
+/// domain or another path), rather than picking one.
+pub fn token_of(headers: &HeaderMap, cookie_name: &str) -> Result<Option<String>, &'static str> {
     if let Some(bearer) = headers
         .get(AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
     {
-        return Some(bearer.trim().to_owned());
+        return Ok(Some(bearer.trim().to_owned()));
     }
-    headers
+    let mut cookies = headers
         .get_all(COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == COOKIE_NAME)
-        .map(|(_, value)| value.to_owned())
+        .filter(|(name, _)| *name == cookie_name)
+        .map(|(_, value)| value.to_owned());
+    let first = cookies.next();
+    match cookies.next() {
+        Some(_) => Err(TWO_COOKIES),
+        None => Ok(first),
+    }
 }
 
 fn unauthorized(message: impl Into<String>) -> Response {
@@ -292,9 +366,12 @@ fn unauthorized(message: impl Into<String>) -> Response {
 pub async fn require(State(app): State<AppState>, mut request: Request, next: Next) -> Response {
     let operator = match &app.auth {
         None => Operator::anonymous(),
-        Some(auth) => match token_of(request.headers()) {
-            None => return unauthorized("sign in: this route needs a session or a bearer token"),
-            Some(token) => match auth.verify(&token) {
+        Some(auth) => match token_of(request.headers(), app.settings.cookie_name()) {
+            Err(reason) => return unauthorized(reason),
+            Ok(None) => {
+                return unauthorized("sign in: this route needs a session or a bearer token")
+            }
+            Ok(Some(token)) => match auth.verify(&token, app.settings.clock.now_ms()) {
                 Ok(operator) => operator,
                 Err(reason) => return unauthorized(format!("sign in again: {reason}")),
             },
@@ -339,15 +416,18 @@ fn session_name(token: &str) -> String {
 }
 
 fn cookie(value: &str, max_age_s: u64, secure: bool) -> HeaderValue {
-    let secure = if secure { "; Secure" } else { "" };
-    let text = format!(
-        "{COOKIE_NAME}={value}; Path=/; Max-Age={max_age_s}; HttpOnly; SameSite=Lax{secure}"
-    );
+    let (name, secure) = if secure {
+        (SECURE_COOKIE_NAME, "; Secure")
+    } else {
+        (COOKIE_NAME, "")
+    };
+    let text =
+        format!("{name}={value}; Path=/; Max-Age={max_age_s}; HttpOnly; SameSite=Lax{secure}");
     HeaderValue::from_str(&text).unwrap_or_else(|_| HeaderValue::from_static(""))
 }
 
 /// `GET /api/session`: whether auth is on and who is signed in.
-pub async fn session(State(app): State<AppState>, headers: HeaderMap) -> Json<SessionInfo> {
+pub async fn session(State(app): State<AppState>, headers: HeaderMap) -> Response {
     let signed_out = SessionInfo {
         auth: app.auth.is_some(),
         operator: None,
@@ -356,11 +436,16 @@ pub async fn session(State(app): State<AppState>, headers: HeaderMap) -> Json<Se
         session: None,
     };
     let Some(auth) = &app.auth else {
-        return Json(signed_out);
+        return Json(signed_out).into_response();
     };
-    match token_of(&headers).map(|token| (auth.verify(&token), token)) {
-        Some((Ok(operator), token)) => Json(SessionInfo::of(&operator, &token)),
-        _ => Json(signed_out),
+    let now_ms = app.settings.clock.now_ms();
+    match token_of(&headers, app.settings.cookie_name()) {
+        Ok(Some(token)) => match auth.verify(&token, now_ms) {
+            Ok(operator) => Json(SessionInfo::of(&operator, &token)).into_response(),
+            Err(_) => Json(signed_out).into_response(),
+        },
+        Ok(None) => Json(signed_out).into_response(),
+        Err(reason) => unauthorized(reason),
     }
 }
 
@@ -377,11 +462,11 @@ pub async fn sign_in(State(app): State<AppState>, headers: HeaderMap) -> Respons
     else {
         return unauthorized("send the token as Authorization: Bearer <token>");
     };
-    let operator = match auth.verify(token) {
+    let now_ms = app.settings.clock.now_ms();
+    let operator = match auth.verify(token, now_ms) {
         Ok(operator) => operator,
         Err(reason) => return unauthorized(reason),
     };
-    let now_ms = app.settings.clock.now_ms();
     let max_age_s = operator
         .expires_at_ms
         .map_or(0, |exp| exp.saturating_sub(now_ms) / 1000);
@@ -393,8 +478,21 @@ pub async fn sign_in(State(app): State<AppState>, headers: HeaderMap) -> Respons
     response
 }
 
-/// `DELETE /api/session`: signs out (clears the cookie).
-pub async fn sign_out(State(app): State<AppState>) -> Response {
+/// `DELETE /api/session`: signs out: the session's token is refused from now on (on this node)
+/// and the cookie is cleared.
+pub async fn sign_out(State(app): State<AppState>, headers: HeaderMap) -> Response {
+    if let (Some(auth), Ok(Some(token))) =
+        (&app.auth, token_of(&headers, app.settings.cookie_name()))
+    {
+        let now_ms = app.settings.clock.now_ms();
+        if let Ok(Operator {
+            expires_at_ms: Some(exp),
+            ..
+        }) = auth.verify(&token, now_ms)
+        {
+            auth.revoke(&token, exp, now_ms);
+        }
+    }
     let mut response = StatusCode::NO_CONTENT.into_response();
     response
         .headers_mut()
@@ -445,6 +543,7 @@ mod tests {
         Auth {
             shared: Some(DecodingKey::from_secret(KEY).unwrap()),
             public: Vec::new(),
+            revoked: Arc::default(),
         }
     }
 
@@ -453,20 +552,68 @@ mod tests {
             sub: "ana".into(),
             trucks,
             exp,
+            nbf: None,
         }
     }
 
     fn now_s() -> u64 {
+        now_ms() / 1000
+    }
+
+    fn now_ms() -> u64 {
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs())
+            .map_or(0, |d| d.as_millis() as u64)
+    }
+
+    #[test]
+    fn a_token_is_refused_from_its_exp_on_and_before_its_nbf_on_the_callers_clock() {
+        let exp = now_s() + 60;
+        let token = mint(KEY, &claims(Scope::All, exp)).unwrap();
+        assert!(auth().verify(&token, exp * 1000 - 1).is_ok());
+        assert_eq!(
+            auth().verify(&token, exp * 1000),
+            Err("the token expired".into()),
+            "no grace past exp"
+        );
+        let nbf = now_s() + 30;
+        let later = mint(
+            KEY,
+            &Claims {
+                nbf: Some(nbf),
+                ..claims(Scope::All, exp)
+            },
+        )
+        .unwrap();
+        assert!(auth()
+            .verify(&later, nbf * 1000 - 1)
+            .unwrap_err()
+            .contains("not valid yet"));
+        assert!(auth().verify(&later, nbf * 1000).is_ok());
+    }
+
+    #[test]
+    fn a_revoked_token_is_refused_until_it_expires_and_then_forgotten() {
+        let auth = auth();
+        let now = now_ms();
+        let token = mint(KEY, &claims(Scope::All, now_s() + 60)).unwrap();
+        let other = mint(KEY, &claims(Scope::All, now_s() + 61)).unwrap();
+        auth.revoke(&token, (now_s() + 60) * 1000, now);
+        assert_eq!(
+            auth.verify(&token, now),
+            Err("this session was signed out".into())
+        );
+        assert!(auth.verify(&other, now).is_ok());
+        // Past its expiry the entry goes with the next sign-out.
+        auth.revoke(&other, (now_s() + 61) * 1000, (now_s() + 60) * 1000 + 1);
+        assert_eq!(auth.revoked.lock().unwrap().len(), 1);
     }
 
     #[test]
     fn a_minted_token_names_its_operator_and_scope() {
         let scope = Scope::Trucks(["T-01".to_owned(), "T-02".to_owned()].into());
         let token = mint(KEY, &claims(scope.clone(), now_s() + 60)).unwrap();
-        let operator = auth().verify(&token).unwrap();
+        let operator = auth().verify(&token, now_ms()).unwrap();
         assert_eq!(operator.name.as_deref(), Some("ana"));
         assert_eq!(operator.scope, scope);
     }
@@ -474,18 +621,24 @@ mod tests {
     #[test]
     fn expired_forged_and_foreign_tokens_are_refused() {
         let expired = mint(KEY, &claims(Scope::All, now_s() - 1)).unwrap();
-        assert_eq!(auth().verify(&expired), Err("the token expired".into()));
+        assert_eq!(
+            auth().verify(&expired, now_ms()),
+            Err("the token expired".into())
+        );
         let forged = mint(
             b"another key, long enough to be one",
             &claims(Scope::All, now_s() + 60),
         )
         .unwrap();
-        assert!(auth().verify(&forged).unwrap_err().contains("signature"));
-        assert!(auth().verify("not.a.token").is_err());
+        assert!(auth()
+            .verify(&forged, now_ms())
+            .unwrap_err()
+            .contains("signature"));
+        assert!(auth().verify("not.a.token", now_ms()).is_err());
         let unsigned =
             "eyJhbGciOiJub25lIn0.eyJzdWIiOiJhbmEiLCJ0cnVja3MiOiIqIiwiZXhwIjo5OTk5OTk5OTk5fQ.";
         assert!(
-            auth().verify(unsigned).is_err(),
+            auth().verify(unsigned, now_ms()).is_err(),
             "alg none is never accepted"
         );
     }
@@ -516,9 +669,24 @@ mod tests {
             COOKIE,
             HeaderValue::from_static("a=1; convoy_session=tok; b=2"),
         );
-        assert_eq!(token_of(&headers).as_deref(), Some("tok"));
+        assert_eq!(token_of(&headers, COOKIE_NAME), Ok(Some("tok".into())));
+        assert_eq!(token_of(&headers, SECURE_COOKIE_NAME), Ok(None));
         headers.insert(AUTHORIZATION, HeaderValue::from_static("Bearer other"));
-        assert_eq!(token_of(&headers).as_deref(), Some("other"));
-        assert_eq!(token_of(&HeaderMap::new()), None);
+        assert_eq!(token_of(&headers, COOKIE_NAME), Ok(Some("other".into())));
+        assert_eq!(token_of(&HeaderMap::new(), COOKIE_NAME), Ok(None));
+    }
+
+    #[test]
+    fn two_session_cookies_are_refused_rather_than_one_picked() {
+        let mut headers = HeaderMap::new();
+        headers.append(COOKIE, HeaderValue::from_static("convoy_session=mine"));
+        headers.append(COOKIE, HeaderValue::from_static("convoy_session=planted"));
+        assert_eq!(token_of(&headers, COOKIE_NAME), Err(TWO_COOKIES));
+        let mut one_header = HeaderMap::new();
+        one_header.insert(
+            COOKIE,
+            HeaderValue::from_static("convoy_session=planted; convoy_session=mine"),
+        );
+        assert_eq!(token_of(&one_header, COOKIE_NAME), Err(TWO_COOKIES));
     }
 }

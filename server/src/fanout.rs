@@ -1,6 +1,10 @@
 //! Fan-out of published events to the open streams; the hub calls it under its lock, so every
 //! stream sees events in id order and joins at an exact id.
 //!
+//! A stream's capacity is the server's `--queue` on top of the largest append (see
+//! `crate::stream_capacity`), so one append, however large (a bulk import through ingest), is
+//! never on its own a reason to cut a stream that keeps up.
+//!
 //! Streams that follow every truck (nearly all of them) share one broadcast channel: publishing
 //! is one send whatever the number of streams, each stream holds only a cursor into the shared
 //! ring, and leaving is dropping that cursor. A stream that falls more than the capacity behind

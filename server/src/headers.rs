@@ -36,15 +36,27 @@ pub fn cors(origins: &[String]) -> CorsLayer {
         .max_age(std::time::Duration::from_secs(600))
 }
 
-/// Whether `origin` is one `--allow-origin` can take: `scheme://host[:port]`, nothing else.
+/// Whether `origin` is one `--allow-origin` can take: `scheme://host[:port]` as a browser
+/// sends it in `Origin` (http or https, a lowercase host, a port from 1 to 65535), nothing else:
+/// no path or trailing slash, no wildcard, no user, not `null`.
 pub fn valid_origin(origin: &str) -> bool {
-    let Some((scheme, rest)) = origin.split_once("://") else {
+    let Some((scheme, authority)) = origin.split_once("://") else {
         return false;
     };
+    let (host, port) = match authority.rsplit_once(':') {
+        // An IPv6 literal's colons sit inside its brackets.
+        Some((host, port)) if !port.contains(']') => (host, Some(port)),
+        _ => (authority, None),
+    };
+    let port_ok = |port: &str| {
+        port.bytes().all(|b| b.is_ascii_digit()) && port.parse::<u16>().is_ok_and(|n| n > 0)
+    };
     matches!(scheme, "http" | "https")
-        && !rest.is_empty()
-        && !rest.contains(['/', '?', '#', '*', ' '])
-        && HeaderValue::from_str(origin).is_ok()
+        && !host.is_empty()
+        && host
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "-.[]:".contains(c))
+        && port.is_none_or(port_ok)
 }
 
 /// Referrer-Policy on every response.
@@ -196,10 +208,18 @@ mod tests {
     fn origins_are_scheme_host_and_port_only() {
         assert!(valid_origin("https://app.example.com"));
         assert!(valid_origin("http://127.0.0.1:8081"));
+        assert!(valid_origin("http://[::1]:8081"));
         for bad in [
             "*",
+            "null",
             "app.example.com",
             "https://a.example.com/",
+            "https://*.example.com",
+            "https://user:pw@app.example.com",
+            "https://App.example.com",
+            "https://app.example.com:0",
+            "https://app.example.com:99999",
+            "https://app.example.com:",
             "ftp://x",
             "https://",
         ] {

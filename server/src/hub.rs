@@ -74,28 +74,36 @@ pub struct Subscription {
 #[derive(Debug, Default)]
 struct Keys {
     window_ms: u64,
-    ids: HashMap<String, EventId>,
+    ids: HashMap<Arc<str>, EventId>,
     /// When each key was first seen, oldest first.
-    order: VecDeque<(u64, String)>,
+    order: VecDeque<(u64, Arc<str>)>,
+    /// The keys' bytes, each counted once (the map and the queue share it).
+    bytes: usize,
 }
 
 /// At most this many keys are remembered, whatever the window.
 const MAX_KEYS: usize = 1 << 20;
+/// At most this many bytes of keys are remembered (with their bookkeeping, about 100 bytes a
+/// key on top), whatever the window: the oldest keys go first.
+const MAX_KEY_BYTES: usize = 32 << 20;
 
 impl Keys {
     fn expire(&mut self, now_ms: u64) {
         let cutoff = now_ms.saturating_sub(self.window_ms);
         while let Some((at, _)) = self.order.front() {
-            if *at >= cutoff && self.order.len() <= MAX_KEYS {
+            if *at >= cutoff && self.order.len() <= MAX_KEYS && self.bytes <= MAX_KEY_BYTES {
                 break;
             }
             if let Some((_, key)) = self.order.pop_front() {
                 self.ids.remove(&key);
+                self.bytes -= key.len();
             }
         }
     }
 
     fn insert(&mut self, key: String, id: EventId, now_ms: u64) {
+        let key: Arc<str> = key.into();
+        self.bytes += key.len();
         self.order.push_back((now_ms, key.clone()));
         self.ids.insert(key, id);
     }
@@ -124,6 +132,8 @@ pub struct Hub {
     remote: Option<Arc<RedisLog>>,
     /// The last id published here, for appenders waiting to read their own writes.
     published: tokio::sync::watch::Sender<EventId>,
+    /// Most trucks the fleet may hold: an append that would add more is refused whole.
+    max_trucks: usize,
 }
 
 /// How long an append to a shared log waits for its events to come back to this node (so the
@@ -222,6 +232,7 @@ impl Hub {
             blocking: engine.blocks(),
             remote: None,
             published: tokio::sync::watch::channel(latest).0,
+            max_trucks: usize::MAX,
             inner: Mutex::new(Inner {
                 engine,
                 fleet,
@@ -238,6 +249,39 @@ impl Hub {
         self.describe = remote.url().to_owned();
         self.remote = Some(remote);
         self
+    }
+
+    /// Refuses appends that would make the fleet hold more than `max_trucks` trucks
+    /// ([`LogError::Refused`]; trucks it holds already are never refused).
+    pub fn with_max_trucks(mut self, max_trucks: usize) -> Hub {
+        self.max_trucks = max_trucks;
+        self
+    }
+
+    /// [`LogError::Refused`] when `events` would bring the fleet past `max_trucks`.
+    fn admit<'a>(
+        &self,
+        fleet: &Fleet,
+        events: impl Iterator<Item = &'a FleetEvent>,
+    ) -> Result<(), LogError> {
+        let mut new: Vec<&str> = events
+            .map(FleetEvent::truck)
+            .filter(|truck| fleet.get(truck).is_none())
+            .collect();
+        new.sort_unstable();
+        new.dedup();
+        if new.is_empty() || fleet.len() + new.len() <= self.max_trucks {
+            return Ok(());
+        }
+        let shown: Vec<&str> = new.iter().take(5).copied().collect();
+        Err(LogError::Refused(format!(
+            "the fleet holds {} trucks and --max-trucks is {}: {} new truck ids refused ({}{})",
+            fleet.len(),
+            self.max_trucks,
+            new.len(),
+            shown.join(", "),
+            if new.len() > shown.len() { ", …" } else { "" }
+        )))
     }
 
     /// The shared log, when there is one.
@@ -299,6 +343,9 @@ impl Hub {
                 .await
                 .map_err(|e| LogError::Store(e.to_string()))?;
         };
+        // Against this node's fleet: other nodes may add trucks at the same moment, so a shared
+        // log's fleet can pass the limit by what they add in that moment.
+        self.admit(&self.lock().fleet, batch.iter().map(|s| &s.event))?;
         let prepared: Vec<(Option<String>, Prepared)> = batch
             .into_iter()
             .map(|s| (s.key, Prepared::new(s.event)))
@@ -449,6 +496,7 @@ impl Hub {
             prepared.into_iter().map(Some).collect();
         let (keys, fresh): (Vec<Option<String>>, Vec<Prepared>) =
             fresh_index.iter().filter_map(|&i| slots[i].take()).unzip();
+        self.admit(&inner.fleet, fresh.iter().map(|p| &p.event))?;
         let logged = inner.engine.append(&fresh, &keys, now_ms)?;
         if let Some(last) = logged.last() {
             self.fanning_to.store(last.id, Ordering::Release);
@@ -471,12 +519,7 @@ impl Hub {
         self.published.send_replace(inner.engine.latest_id());
         inner.since_snapshot += fresh_index.len() as u64;
         if inner.since_snapshot >= SNAPSHOT_EVERY {
-            // The events are stored; a failed snapshot only means a longer rebuild at start.
-            if let Err(e) = save_snapshot(inner) {
-                crate::log_line(format_args!(
-                    "convoy-server: cannot store the fleet snapshot: {e}"
-                ));
-            }
+            store_snapshot_later(inner);
         }
         Ok(earlier
             .iter()
@@ -634,6 +677,40 @@ fn snapshot_of(inner: &Inner) -> FleetSnapshot {
     snapshot
 }
 
+/// Stores the fleet snapshot off the append path: only the copy is taken under the hub's lock,
+/// and a thread of its own encodes and writes it while appends go on. While one write is under
+/// way the next waits for the following [`SNAPSHOT_EVERY`] events. The events are stored
+/// already, so a failed snapshot only means a longer rebuild at start.
+fn store_snapshot_later(inner: &mut Inner) {
+    let Some(writer) = inner.engine.snapshot_writer() else {
+        if let Err(e) = save_snapshot(inner) {
+            crate::log_line(format_args!(
+                "convoy-server: cannot store the fleet snapshot: {e}"
+            ));
+        }
+        return;
+    };
+    let Some(claim) = writer.claim() else {
+        return;
+    };
+    let snapshot = snapshot_of(inner);
+    inner.since_snapshot = 0;
+    let spawned = std::thread::Builder::new()
+        .name("convoy-snapshot".into())
+        .spawn(move || {
+            if let Err(e) = claim.write(&snapshot) {
+                crate::log_line(format_args!(
+                    "convoy-server: cannot store the fleet snapshot: {e}"
+                ));
+            }
+        });
+    if let Err(e) = spawned {
+        crate::log_line(format_args!(
+            "convoy-server: cannot start storing the fleet snapshot: {e}"
+        ));
+    }
+}
+
 fn save_snapshot(inner: &mut Inner) -> Result<(), LogError> {
     let snapshot = snapshot_of(inner);
     inner.engine.save_snapshot(&snapshot)?;
@@ -706,6 +783,27 @@ mod tests {
             key: Some(key.into()),
             event: status(truck),
         }
+    }
+
+    #[test]
+    fn idempotency_keys_are_bounded_in_bytes_whatever_the_window() {
+        let mut keys = Keys {
+            window_ms: u64::MAX,
+            ..Keys::default()
+        };
+        let long = "k".repeat(120);
+        let count = MAX_KEY_BYTES / 128 + 1000;
+        for i in 0..count {
+            keys.expire(0);
+            keys.insert(format!("{long}{i:08}"), i as u64, 0);
+        }
+        keys.expire(0);
+        assert!(keys.bytes <= MAX_KEY_BYTES, "{}", keys.bytes);
+        assert_eq!(keys.ids.len(), keys.order.len());
+        // The oldest went first; the newest is remembered.
+        assert!(!keys.ids.contains_key(format!("{long}{:08}", 0).as_str()));
+        let newest = format!("{long}{:08}", count - 1);
+        assert_eq!(keys.ids.get(newest.as_str()), Some(&(count as u64 - 1)));
     }
 
     #[test]

@@ -8,6 +8,7 @@
 //! of the request is kept. The events of one request get contiguous ids.
 
 use crate::hub::{Outcome, Submission};
+use crate::log::LogError;
 use crate::AppState;
 use axum::body::Body;
 use axum::extract::State;
@@ -27,6 +28,20 @@ use tokio::sync::Semaphore;
 pub const MAX_AHEAD_MS: u64 = 5 * 60_000;
 /// Longest idempotency key.
 pub const MAX_KEY_LEN: usize = 128;
+/// Most characters in a text an operator reads (an alert's message): every event must fit one
+/// line of the browser's SSE decoder many times over, and a screen shows a few hundred at most.
+pub const MAX_TEXT_CHARS: usize = 1000;
+
+/// 400 for a text longer than [`MAX_TEXT_CHARS`], naming its field.
+fn check_text(field: &str, text: &str) -> Result<(), String> {
+    let chars = text.chars().count();
+    if chars > MAX_TEXT_CHARS {
+        return Err(format!(
+            "{field} is {chars} characters long: at most {MAX_TEXT_CHARS}"
+        ));
+    }
+    Ok(())
+}
 
 /// The ingest route's settings and its limit on concurrent requests.
 #[derive(Debug)]
@@ -126,6 +141,8 @@ pub enum IngestError {
     },
     /// 503: the log could not store the events; nothing was appended.
     Unavailable(String),
+    /// 422: a limit of the server (`--max-trucks`) refused the events; nothing was appended.
+    Refused(String),
 }
 
 impl IntoResponse for IngestError {
@@ -165,6 +182,10 @@ impl IntoResponse for IngestError {
                     }),
                 )
             }
+            IngestError::Refused(why) => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                serde_json::json!({ "error": format!("{why}; nothing was appended") }),
+            ),
             IngestError::Unavailable(why) => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 serde_json::json!({ "error": format!("the event log is unavailable, nothing was appended: {why}") }),
@@ -231,6 +252,7 @@ pub fn validate(value: serde_json::Value, now_ms: u64) -> Result<Submission, Str
     let mut times = vec![("at_ms", event.at_ms())];
     if let FleetEvent::Alert { alert, .. } = &event {
         times.push(("alert.raised_ms", alert.raised_ms));
+        check_text("alert.message", &alert.message)?;
     }
     for (field, at) in times {
         if at > limit {
@@ -402,7 +424,10 @@ pub async fn ingest(
         .hub
         .append_async(batch, now_ms)
         .await
-        .map_err(|e| IngestError::Unavailable(e.to_string()))?;
+        .map_err(|e| match e {
+            LogError::Refused(why) => IngestError::Refused(why),
+            e => IngestError::Unavailable(e.to_string()),
+        })?;
     let accepted = outcomes
         .iter()
         .filter(|o| matches!(o, Outcome::Appended(_)))

@@ -13,6 +13,7 @@
 //! - `error`: the JSON error every `/api` route answers with;
 //! - `auth`: sign-in (signed tokens, the session cookie) and each operator's scope;
 //! - `headers`: CORS for the app's origins, and the security headers;
+//! - `forgery`: cookie-authenticated state changes only from the app's own origins;
 //! - `assets`: the built app and the SPA fallback;
 //! - `stats`: open-stream counts for `GET /api/stats`;
 //! - `conn`: accepting connections (HTTP/1.1 and HTTP/2, optional TLS);
@@ -24,6 +25,7 @@ pub mod auth;
 pub mod conn;
 pub mod error;
 pub mod fanout;
+pub mod forgery;
 pub mod headers;
 pub mod hub;
 pub mod ingest;
@@ -73,7 +75,8 @@ pub struct Config {
     pub keepalive: Duration,
     /// How many recent events the replay buffer keeps for resuming streams.
     pub replay: usize,
-    /// How many events a stream may fall behind before it is closed.
+    /// How many events a stream may fall behind before it is closed, on top of the largest
+    /// append (see [`Config::stream_capacity`]).
     pub queue_capacity: usize,
     /// Serve HTTPS (HTTP/2 and HTTP/1.1) instead of plain HTTP/1.1 (and h2c).
     pub tls: Option<TlsSource>,
@@ -118,6 +121,14 @@ pub struct Config {
     pub auth_public_keys: Vec<PathBuf>,
     /// Origins (e.g. a CDN serving the app) allowed to call the API with credentials.
     pub allow_origins: Vec<String>,
+    /// Most trucks the fleet may hold: ingest naming new trucks beyond it is refused (422).
+    pub max_trucks: usize,
+    /// The origin browsers reach this server at (`https://convoy.example.com`), when a proxy in
+    /// front terminates TLS: `https` makes the session cookie `Secure` and sends HSTS, and
+    /// state changes from this origin are the app's own.
+    pub public_url: Option<String>,
+    /// Most streams one operator may hold open at once (sign-in on).
+    pub max_streams_per_operator: usize,
 }
 
 impl Default for Config {
@@ -151,6 +162,9 @@ impl Default for Config {
             auth_key_file: None,
             auth_public_keys: Vec::new(),
             allow_origins: Vec::new(),
+            max_trucks: 100_000,
+            public_url: None,
+            max_streams_per_operator: 100,
         }
     }
 }
@@ -236,6 +250,44 @@ impl Config {
             "",
         )?;
         within("ingest-concurrency", self.ingest_concurrency, 1, 1024, "")?;
+        within("max-trucks", self.max_trucks, 1, 10_000_000, "")?;
+        within(
+            "max-streams-per-operator",
+            self.max_streams_per_operator,
+            1,
+            1_000_000,
+            "",
+        )?;
+        for origin in &self.allow_origins {
+            if !headers::valid_origin(origin) {
+                return Err(ServeError::Config(format!(
+                    "--allow-origin {origin:?} is not an origin: give scheme://host[:port], as in \
+                     https://app.example.com (no path, no trailing slash, no wildcard)"
+                )));
+            }
+        }
+        if let Some(url) = &self.public_url {
+            if !headers::valid_origin(url) {
+                return Err(ServeError::Config(format!(
+                    "--public-url {url:?} is not an origin: give scheme://host[:port], as in \
+                     https://convoy.example.com"
+                )));
+            }
+        }
+        if self.trucks > self.max_trucks {
+            return Err(ServeError::Config(format!(
+                "--max-trucks ({}) must be at least --trucks ({})",
+                self.max_trucks, self.trucks
+            )));
+        }
+        if self.stream_capacity() > MAX_STREAM_CAPACITY {
+            return Err(ServeError::Config(format!(
+                "--queue ({}) plus the largest append ({}: --ingest-max-events, or --trucks for a \
+                 simulator step) must be at most {MAX_STREAM_CAPACITY} events",
+                self.queue_capacity,
+                self.largest_append()
+            )));
+        }
         within(
             "shutdown-grace",
             secs(self.shutdown_grace),
@@ -249,6 +301,44 @@ impl Config {
             ));
         }
         Ok(())
+    }
+}
+
+/// The most events a stream may hold unread (the shared ring's slots are allocated up front).
+pub const MAX_STREAM_CAPACITY: usize = 1_000_000;
+
+/// Events a shared log's tail publishes at once at most (`log::redis::tail`).
+pub(crate) const TAIL_CHUNK: usize = 1000;
+
+impl Config {
+    /// Whether browsers reach the server over HTTPS through a proxy (`--public-url https://…`).
+    pub fn public_url_is_https(&self) -> bool {
+        self.public_url
+            .as_deref()
+            .is_some_and(|url| url.starts_with("https://"))
+    }
+
+    /// The most events one append can publish at once: an ingest request, a simulator step
+    /// (one event a truck at most), a chunk read from a shared log's tail.
+    pub fn largest_append(&self) -> usize {
+        let ingest = if self.ingest_token_file.is_some() {
+            self.ingest_max_events
+        } else {
+            0
+        };
+        let tail = if matches!(self.log, LogSpec::Redis(_)) {
+            TAIL_CHUNK
+        } else {
+            0
+        };
+        ingest.max(self.trucks).max(tail).max(1)
+    }
+
+    /// How many events a stream may fall behind before it is cut: `--queue` on top of the
+    /// largest append, so one append, however large, never cuts a stream that keeps up, and a
+    /// client that stops reading is still cut once `--queue` more events wait for it.
+    pub fn stream_capacity(&self) -> usize {
+        self.queue_capacity.saturating_add(self.largest_append())
     }
 }
 
@@ -266,6 +356,8 @@ pub struct AppState {
     pub auth: Option<Arc<Auth>>,
     /// Cancelled when the server shuts down; every stream ends on it.
     pub shutdown: CancellationToken,
+    /// Each signed-in operator's open streams.
+    pub operator_streams: Arc<stats::OperatorStreams>,
 }
 
 /// The handlers' share of the configuration.
@@ -275,12 +367,28 @@ pub struct Settings {
     pub keepalive: Duration,
     pub quiet: bool,
     pub clock: Clock,
-    /// Session cookies get `Secure` (the server speaks TLS).
+    /// Browsers reach this server over HTTPS (its own TLS, or `--public-url https://…` behind a
+    /// proxy): the session cookie is `Secure` and `__Host-` prefixed, and HSTS is sent.
     pub secure_cookies: bool,
+    /// Origins whose pages may change state with the session cookie besides the request's
+    /// own host: `--public-url` and every `--allow-origin`.
+    pub trusted_origins: Vec<String>,
 }
 
-/// The routes: `/api/*` (JSON and the stream, 404 JSON for anything else) and the app.
-pub fn router(state: AppState, origins: &[String], tls: bool) -> Router {
+impl Settings {
+    /// The session cookie's name: `__Host-` prefixed when it is `Secure`.
+    pub fn cookie_name(&self) -> &'static str {
+        if self.secure_cookies {
+            auth::SECURE_COOKIE_NAME
+        } else {
+            auth::COOKIE_NAME
+        }
+    }
+}
+
+/// The routes: `/api/*` (JSON and the stream, 404 JSON for anything else) and the app. `https`:
+/// browsers reach the server over HTTPS (HSTS is sent).
+pub fn router(state: AppState, origins: &[String], https: bool) -> Router {
     let policy = headers::policy_for(&state.settings.dist);
     // What an operator sees: signed in (when sign-in is on), within the operator's scope.
     let operator_routes = Router::new()
@@ -290,14 +398,25 @@ pub fn router(state: AppState, origins: &[String], tls: bool) -> Router {
         .route("/stats", get(api::stats))
         .route("/stream", get(stream::stream))
         .route("/alerts/{alert_id}/ack", post(api::ack_alert))
+        // Inside `require`: a request without a session is 401 before anything else.
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            forgery::refuse_cross_site_changes,
+        ))
         .route_layer(middleware::from_fn_with_state(state.clone(), auth::require));
-    let api = Router::new()
+    let session_routes = Router::new()
         .route(
             "/session",
             get(auth::session)
                 .post(auth::sign_in)
                 .delete(auth::sign_out),
         )
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            forgery::refuse_cross_site_changes,
+        ));
+    let api = Router::new()
+        .merge(session_routes)
         .route("/health", get(api::health))
         .route("/ingest", post(ingest::ingest))
         .merge(operator_routes)
@@ -310,7 +429,7 @@ pub fn router(state: AppState, origins: &[String], tls: bool) -> Router {
         .layer(headers::document_policy(&policy))
         .layer(headers::frame_options())
         .layer(headers::referrer_policy())
-        .layer(headers::strict_transport(tls))
+        .layer(headers::strict_transport(https))
         .layer(headers::cors(origins))
         .layer(SetResponseHeaderLayer::if_not_present(
             X_CONTENT_TYPE_OPTIONS,
@@ -404,10 +523,11 @@ pub async fn serve(
                 Box::new(loaded.view),
                 loaded.recovered,
                 seed,
-                config.queue_capacity,
+                config.stream_capacity(),
                 config.idempotency_window,
             )?
-            .shared_by(remote);
+            .shared_by(remote)
+            .with_max_trucks(config.max_trucks);
             (Arc::new(hub), Some(loaded.last_id))
         }
         spec => {
@@ -418,18 +538,18 @@ pub async fn serve(
                 config.idempotency_window,
             )?;
             let hub = tokio::task::spawn_blocking({
-                let (queue, window) = (config.queue_capacity, config.idempotency_window);
+                let (queue, window) = (config.stream_capacity(), config.idempotency_window);
                 move || Hub::open(engine, seed, queue, window)
             })
             .await
             .map_err(|e| ServeError::Config(e.to_string()))??;
-            (Arc::new(hub), None)
+            (Arc::new(hub.with_max_trucks(config.max_trucks)), None)
         }
     };
     if !config.quiet {
         log_line(format_args!(
             "log: {} (ids {}..={})",
-            hub.describe(),
+            config.log,
             hub.first_id(),
             hub.latest_id()
         ));
@@ -446,10 +566,17 @@ pub async fn serve(
             keepalive: config.keepalive,
             quiet: config.quiet,
             clock,
-            secure_cookies: config.tls.is_some(),
+            secure_cookies: config.tls.is_some() || config.public_url_is_https(),
+            trusted_origins: config
+                .public_url
+                .iter()
+                .chain(&config.allow_origins)
+                .cloned()
+                .collect(),
         }),
         auth: auth.clone(),
         shutdown: token.clone(),
+        operator_streams: stats::OperatorStreams::new(config.max_streams_per_operator),
     };
     let addr = listener.local_addr()?;
     let trigger = token.clone();
@@ -499,7 +626,11 @@ pub async fn serve(
         let _ = writeln!(stdout, "convoy-server listening on {scheme}://{addr}");
         let _ = stdout.flush();
     }
-    let routes = router(state, &config.allow_origins, tls.is_some());
+    let routes = router(
+        state,
+        &config.allow_origins,
+        tls.is_some() || config.public_url_is_https(),
+    );
     conn::accept_loop(
         listener,
         routes,

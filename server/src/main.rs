@@ -99,6 +99,16 @@ struct Args {
     /// CDN that serves the app; repeatable. Never `*`.
     #[arg(long, value_name = "ORIGIN")]
     allow_origin: Vec<String>,
+    /// The origin browsers reach this server at, when a proxy in front terminates TLS
+    /// (`https://convoy.example.com`): the session cookie becomes Secure and HSTS is sent.
+    #[arg(long, value_name = "ORIGIN")]
+    public_url: Option<String>,
+    /// Most streams one signed-in operator may hold open at once.
+    #[arg(long, default_value_t = 100, value_name = "N")]
+    max_streams_per_operator: usize,
+    /// Most trucks the fleet may hold; ingest naming new trucks beyond it is refused (422).
+    #[arg(long, default_value_t = 100_000, value_name = "N")]
+    max_trucks: usize,
     /// No log lines.
     #[arg(long)]
     quiet: bool,
@@ -136,6 +146,11 @@ impl Args {
             auth_key_file: self.auth_key_file,
             auth_public_keys: self.auth_public_key,
             allow_origins: self.allow_origin,
+            max_trucks: self.max_trucks,
+            public_url: self
+                .public_url
+                .map(|url| url.trim_end_matches('/').to_owned()),
+            max_streams_per_operator: self.max_streams_per_operator,
             ..Config::default()
         }
     }

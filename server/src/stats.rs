@@ -1,10 +1,11 @@
 //! Counts of open streams for `GET /api/stats`. A stream is counted while its [`StreamGuard`]
 //! lives; the response body owns the guard, so closing the connection drops it. The cap on open
-//! streams (`--max-streams`) is [`StreamSlots`], counted the same way.
+//! streams (`--max-streams`) is [`StreamSlots`], counted the same way, and each operator's share
+//! of them (`--max-streams-per-operator`) is [`OperatorStreams`].
 
 use convoy_core::wire::EventId;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -164,5 +165,60 @@ mod tests {
         assert!(slots.try_take().is_none());
         drop(a);
         assert!(slots.try_take().is_some());
+    }
+}
+
+/// How many streams each signed-in operator holds, against `--max-streams-per-operator`: one
+/// operator's tabs or scripts cannot take every stream of the server.
+#[derive(Debug)]
+pub struct OperatorStreams {
+    max: usize,
+    open: Mutex<HashMap<String, usize>>,
+}
+
+impl OperatorStreams {
+    pub fn new(max: usize) -> Arc<OperatorStreams> {
+        Arc::new(OperatorStreams {
+            max,
+            open: Mutex::default(),
+        })
+    }
+
+    /// The most streams an operator may hold.
+    pub fn max(&self) -> usize {
+        self.max
+    }
+
+    /// A place for one more stream of `operator`, or `None` at the cap; freed on drop.
+    pub fn try_take(self: &Arc<Self>, operator: &str) -> Option<OperatorStream> {
+        let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
+        let count = open.entry(operator.to_owned()).or_default();
+        if *count >= self.max {
+            return None;
+        }
+        *count += 1;
+        Some(OperatorStream {
+            streams: self.clone(),
+            operator: operator.to_owned(),
+        })
+    }
+}
+
+/// One stream's place in its operator's share.
+#[derive(Debug)]
+pub struct OperatorStream {
+    streams: Arc<OperatorStreams>,
+    operator: String,
+}
+
+impl Drop for OperatorStream {
+    fn drop(&mut self) {
+        let mut open = self.streams.open.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(count) = open.get_mut(&self.operator) {
+            *count -= 1;
+            if *count == 0 {
+                open.remove(&self.operator);
+            }
+        }
     }
 }

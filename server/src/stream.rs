@@ -18,7 +18,7 @@ use crate::fanout::Live;
 use crate::hub::{Clock, Hub, Subscription};
 use crate::log::Logged;
 use crate::stats::StreamGuard;
-use crate::stats::StreamSlot;
+use crate::stats::{OperatorStream, StreamSlot};
 use crate::AppState;
 use axum::body::Body;
 use axum::extract::{RawQuery, State};
@@ -213,6 +213,21 @@ fn busy(max: usize) -> Response {
     response
 }
 
+/// 429 when the operator holds every stream of their share: their oldest tabs must close first.
+fn operator_busy(operator: &str, max: usize) -> Response {
+    let body = Json(serde_json::json!({
+        "error": format!(
+            "{operator} has {max} streams open, the most --max-streams-per-operator allows: \
+             close a tab or another browser first"
+        )
+    }));
+    let mut response = (StatusCode::TOO_MANY_REQUESTS, body).into_response();
+    response
+        .headers_mut()
+        .insert(RETRY_AFTER, HeaderValue::from(BUSY_RETRY_AFTER_SECS));
+    response
+}
+
 /// Keeps only the trucks the fleet has: a watch never holds ids that name nothing.
 fn known_trucks(hub: &Hub, watch: Watch) -> Watch {
     match watch {
@@ -236,6 +251,13 @@ pub async fn stream(
 ) -> Result<Response, ApiError> {
     let mut params = parse_params(query.as_deref(), headers.get("last-event-id"))?;
     params.watch = operator.scope.restrict(&params.watch)?;
+    let operator_slot = match &operator.name {
+        Some(name) => match app.operator_streams.try_take(name) {
+            Some(slot) => Some(slot),
+            None => return Ok(operator_busy(name, app.operator_streams.max())),
+        },
+        None => None,
+    };
     let slot = match &connection {
         Some(Extension(connection)) => match connection.streams().try_take() {
             Some(slot) => Some(slot),
@@ -281,6 +303,7 @@ pub async fn stream(
             lagged,
             log,
             _slot: slot,
+            _operator_slot: operator_slot,
         },
         app.settings.keepalive,
         params.heartbeat,
@@ -316,6 +339,8 @@ struct Lease {
     log: bool,
     /// This stream's place under `--max-streams`.
     _slot: Option<StreamSlot>,
+    /// Its place in its operator's share (`--max-streams-per-operator`).
+    _operator_slot: Option<OperatorStream>,
 }
 
 impl Drop for Lease {
@@ -477,16 +502,34 @@ impl Feed {
     }
 }
 
+/// The longest `data:` line of a [`BATCH_EVENT`], in bytes: well below the line limit of
+/// Convoy's SSE decoder (`Decoder::DEFAULT_MAX_LINE_LEN`, 64 KiB), which drops a longer line
+/// whole. A batch that would grow past it is split; one event alone goes out as its own frame.
+pub const MAX_BATCH_LINE: usize = convoy_core::sse::Decoder::DEFAULT_MAX_LINE_LEN / 2;
+
+/// Bytes a batch's line spends on one event besides its JSON: `{"id":…,"event":…},`.
+const BATCH_ITEM_OVERHEAD: usize = 40;
+
 /// Appends `events` to `chunk`: each as its own frame, or, when `batch`, every run of two or
 /// more (whose JSON is one line, as serde_json writes it) as one [`BATCH_EVENT`] whose data is
-/// the envelopes' array and whose `id:` is the last one's.
+/// the envelopes' array and whose `id:` is the last one's, each batch's line at most
+/// [`MAX_BATCH_LINE`] bytes.
 fn write_events(chunk: &mut BytesMut, events: &[Logged], batch: bool) {
     let mut rest = events;
     while let Some((first, tail)) = rest.split_first() {
-        let run = if batch && first.data().is_some() {
-            1 + tail.iter().take_while(|e| e.data().is_some()).count()
-        } else {
-            1
+        let run = match first.data() {
+            Some(data) if batch => {
+                let mut line = data.len() + BATCH_ITEM_OVERHEAD;
+                1 + tail
+                    .iter()
+                    .map_while(|e| e.data())
+                    .take_while(|data| {
+                        line += data.len() + BATCH_ITEM_OVERHEAD;
+                        line <= MAX_BATCH_LINE
+                    })
+                    .count()
+            }
+            _ => 1,
         };
         let (taken, left) = rest.split_at(run);
         rest = left;

@@ -64,11 +64,14 @@ pub fn main(args: impl Iterator<Item = String>) -> ExitCode {
         sub: args.sub,
         trucks,
         exp: now_s + args.ttl_s,
+        nbf: None,
     };
     match auth::mint(&key, &claims) {
         Ok(token) => {
-            println!("{token}");
-            println!("{}/signin#token={token}", args.url.trim_end_matches('/'));
+            // A reader that stops early (`| head -1`) closes the pipe: that is not an error.
+            use std::io::Write;
+            let link = format!("{}/signin#token={token}", args.url.trim_end_matches('/'));
+            let _ = writeln!(std::io::stdout().lock(), "{token}\n{link}");
             ExitCode::SUCCESS
         }
         Err(e) => fail(e),

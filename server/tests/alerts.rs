@@ -36,6 +36,7 @@ fn token(sub: &str, trucks: &[&str]) -> String {
             sub: sub.into(),
             trucks,
             exp: now_ms() / 1000 + 600,
+            nbf: None,
         },
     )
     .unwrap()

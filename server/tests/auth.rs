@@ -27,6 +27,7 @@ fn token(sub: &str, trucks: Scope, ttl_s: u64) -> String {
             sub: sub.into(),
             trucks,
             exp: now_s() + ttl_s,
+            nbf: None,
         },
     )
     .unwrap()
@@ -98,6 +99,7 @@ async fn signing_in_sets_an_http_only_cookie_that_opens_the_api_and_signing_out_
         jar_client
             .post(server.url("/api/session"))
             .bearer_auth(&tok)
+            .header("content-type", "application/json")
             .send(),
     )
     .await
@@ -144,6 +146,7 @@ async fn signing_in_sets_an_http_only_cookie_that_opens_the_api_and_signing_out_
         jar_client
             .post(server.url("/api/session"))
             .bearer_auth("not-a-token")
+            .header("content-type", "application/json")
             .send(),
     )
     .await
@@ -217,6 +220,30 @@ async fn scope_limits_the_fleet_a_truck_the_map_and_the_stream() {
             }
         }
     }
+}
+
+#[tokio::test]
+async fn stats_name_other_operators_trucks_so_only_an_operator_of_every_truck_gets_them() {
+    let dir = TempDir::new("auth-stats");
+    let server = signed_in_server(&dir, |_| {}).await;
+    // Another operator watches trucks this one may not see.
+    let other = token("cy", some(&["T-05", "T-07", "T-09"]), 600);
+    let stream = get_with(&server, "/api/stream?trucks=T-05,T-07,T-09", &other).await;
+    assert_eq!(stream.status(), 200);
+
+    let limited = token("ben", some(&["T-01", "T-02"]), 600);
+    let refused = get_with(&server, "/api/stats", &limited).await;
+    assert_eq!(refused.status(), 403);
+    let body = refused.text().await.unwrap();
+    assert!(body.contains("every truck"), "{body}");
+    assert!(!body.contains("T-05"), "{body}");
+
+    let everyone = token("ana", Scope::All, 600);
+    let stats = get_with(&server, "/api/stats", &everyone).await;
+    assert_eq!(stats.status(), 200);
+    let stats: convoy_server::stats::StatsReport = stats.json().await.unwrap();
+    assert_eq!(stats.open_streams, 1, "{stats:?}");
+    drop(stream);
 }
 
 #[tokio::test]
@@ -320,6 +347,7 @@ async fn an_identity_providers_eddsa_tokens_are_accepted_with_its_public_key() {
         sub: "dee".into(),
         trucks: some(&["T-04"]),
         exp: now_s() + 600,
+        nbf: None,
     };
     let tok = jsonwebtoken::encode(
         &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::EdDSA),
@@ -358,7 +386,7 @@ fn the_token_command_prints_the_token_then_a_sign_in_link() {
     let auth = convoy_server::auth::Auth::load(Some(&dir.path().join("auth.key")), &[] as &[&str])
         .unwrap()
         .unwrap();
-    let operator = auth.verify(tok).unwrap();
+    let operator = auth.verify(tok, now_s() * 1000).unwrap();
     assert_eq!(operator.name.as_deref(), Some("ana"));
     assert_eq!(operator.scope, some(&["T-01", "T-02"]));
     let bad = std::process::Command::new(env!("CARGO_BIN_EXE_convoy-server"))
@@ -366,4 +394,361 @@ fn the_token_command_prints_the_token_then_a_sign_in_link() {
         .output()
         .unwrap();
     assert!(!bad.status.success());
+}
+
+/// Signs in with `tok` and returns the `name=value` of the session cookie.
+async fn signed_in_cookie(server: &TestServer, tok: &str) -> String {
+    let response = within(
+        server
+            .client
+            .post(server.url("/api/session"))
+            .bearer_auth(tok)
+            .header("content-type", "application/json")
+            .send(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(response.status(), 200);
+    let cookie = response.headers()["set-cookie"].to_str().unwrap();
+    cookie.split(';').next().unwrap().to_owned()
+}
+
+/// Raises an alert on T-01 through ingest (token `ingest-token`); its id.
+async fn raise_alert(server: &TestServer) -> u64 {
+    let now_ms = now_s() * 1000;
+    let event = serde_json::json!({
+        "type": "alert", "truck": "T-01", "at_ms": now_ms,
+        "alert": {"kind": "delay", "message": "late", "raised_ms": now_ms},
+    });
+    let reply: serde_json::Value = within(
+        server
+            .client
+            .post(server.url("/api/ingest"))
+            .bearer_auth("ingest-token")
+            .body(event.to_string())
+            .send(),
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    reply["ids"][0].as_u64().expect("the alert was appended")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cookie_authenticated_changes_from_another_origin_or_a_form_are_refused() {
+    let dir = TempDir::new("auth-forgery");
+    dir.write("ingest-tokens", b"ingest-token\n");
+    let tokens = dir.path().join("ingest-tokens");
+    let server = signed_in_server(&dir, |config| {
+        config.allow_origins = vec!["https://app.example.com".into()];
+        config.ingest_token_file = Some(tokens);
+    })
+    .await;
+    let tok = token("ana", Scope::All, 600);
+    let cookie = signed_in_cookie(&server, &tok).await;
+    let alert = raise_alert(&server).await;
+    let ack = |origin: &'static str, content_type: &'static str| {
+        server
+            .client
+            .post(server.url(&format!("/api/alerts/{alert}/ack")))
+            .header("cookie", &cookie)
+            .header("origin", origin)
+            .header("content-type", content_type)
+            .send()
+    };
+    // A page on another site, and a sibling subdomain (same site, so SameSite=Lax lets the
+    // cookie through), posting a form.
+    for origin in ["https://evil.example.net", "https://evil.example.com"] {
+        let refused = within(ack(origin, "application/x-www-form-urlencoded"))
+            .await
+            .unwrap();
+        assert_eq!(refused.status(), 403, "{origin}");
+        let body = refused.text().await.unwrap();
+        assert!(body.contains(origin), "{body}");
+        let refused = within(ack(origin, "application/json")).await.unwrap();
+        assert_eq!(refused.status(), 403, "{origin}");
+    }
+    // The allowed origin, but a form: refused too.
+    let form = within(ack(
+        "https://app.example.com",
+        "application/x-www-form-urlencoded",
+    ))
+    .await
+    .unwrap();
+    assert_eq!(form.status(), 415);
+    // Nothing was recorded: the alert is still unacknowledged.
+    let snapshot: FleetSnapshot = get_with(&server, "/api/fleet", &tok)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let still = snapshot
+        .trucks
+        .iter()
+        .flat_map(|t| &t.alerts)
+        .find(|a| a.id == alert);
+    assert!(still.is_some_and(|a| a.acked.is_none()), "{still:?}");
+    // The app's own page (its own host) and the allowed origin, with JSON, are heard.
+    let own = format!("http://{}", server.addr);
+    let heard = within(
+        server
+            .client
+            .post(server.url(&format!("/api/alerts/{alert}/ack")))
+            .header("cookie", &cookie)
+            .header("origin", &own)
+            .header("content-type", "application/json")
+            .send(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(heard.status(), 200);
+
+    // Signing out and in from another site: refused, and the session stays.
+    let out = within(
+        server
+            .client
+            .delete(server.url("/api/session"))
+            .header("cookie", &cookie)
+            .header("origin", "https://evil.example.net")
+            .send(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(out.status(), 403);
+    let other = token("mallory", Scope::All, 600);
+    let swap = within(
+        server
+            .client
+            .post(server.url("/api/session"))
+            .bearer_auth(&other)
+            .header("origin", "https://evil.example.net")
+            .header("content-type", "application/json")
+            .send(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(swap.status(), 403);
+    let fleet = within(
+        server
+            .client
+            .get(server.url("/api/fleet"))
+            .header("cookie", &cookie)
+            .send(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(fleet.status(), 200);
+}
+
+#[tokio::test]
+async fn behind_a_tls_proxy_the_cookie_is_secure_and_host_only_and_hsts_is_sent() {
+    let dir = TempDir::new("auth-proxy");
+    let server = signed_in_server(&dir, |config| {
+        config.public_url = Some("https://convoy.example.com".into());
+    })
+    .await;
+    let tok = token("ana", Scope::All, 600);
+    let response = within(
+        server
+            .client
+            .post(server.url("/api/session"))
+            .bearer_auth(&tok)
+            .header("content-type", "application/json")
+            .send(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(response.status(), 200);
+    let cookie = response.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(cookie.starts_with("__Host-convoy_session="), "{cookie}");
+    for part in ["Secure", "HttpOnly", "Path=/"] {
+        assert!(cookie.contains(part), "{cookie}");
+    }
+    assert!(!cookie.contains("Domain"), "{cookie}");
+    assert_eq!(
+        response.headers()["strict-transport-security"],
+        "max-age=31536000"
+    );
+    let pair = cookie.split(';').next().unwrap();
+    let fleet = within(
+        server
+            .client
+            .get(server.url("/api/fleet"))
+            .header("cookie", pair)
+            .send(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(fleet.status(), 200);
+    // The plain name is not this server's cookie any more.
+    let plain = pair.replacen("__Host-", "", 1);
+    let refused = within(
+        server
+            .client
+            .get(server.url("/api/fleet"))
+            .header("cookie", plain)
+            .send(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(refused.status(), 401);
+    // The origin it names is the app's own: its state changes are heard.
+    let own = within(
+        server
+            .client
+            .delete(server.url("/api/session"))
+            .header("cookie", pair)
+            .header("origin", "https://convoy.example.com")
+            .send(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(own.status(), 204);
+}
+
+#[tokio::test]
+async fn signing_out_revokes_the_session_and_two_session_cookies_are_refused() {
+    let dir = TempDir::new("auth-revoke");
+    let server = signed_in_server(&dir, |_| {}).await;
+    let tok = token("ana", Scope::All, 600);
+    let cookie = signed_in_cookie(&server, &tok).await;
+    let fleet_with = |cookie: String| {
+        server
+            .client
+            .get(server.url("/api/fleet"))
+            .header("cookie", cookie)
+            .send()
+    };
+    assert_eq!(
+        within(fleet_with(cookie.clone())).await.unwrap().status(),
+        200
+    );
+    // Two session cookies (one planted for a parent domain, say): which operator is unclear.
+    let other = signed_in_cookie(&server, &token("ben", some(&["T-01"]), 600)).await;
+    let both = within(fleet_with(format!("{cookie}; {other}")))
+        .await
+        .unwrap();
+    assert_eq!(both.status(), 401);
+    let body = both.text().await.unwrap();
+    assert!(body.contains("two session cookies"), "{body}");
+
+    let out = within(
+        server
+            .client
+            .delete(server.url("/api/session"))
+            .header("cookie", &cookie)
+            .send(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(out.status(), 204);
+    // The old cookie, kept by whoever copied it, no longer works; the bearer token neither.
+    let after = within(fleet_with(cookie.clone())).await.unwrap();
+    assert_eq!(after.status(), 401);
+    assert!(after.text().await.unwrap().contains("signed out"));
+    assert_eq!(get_with(&server, "/api/fleet", &tok).await.status(), 401);
+    // Another session of another operator goes on.
+    assert_eq!(within(fleet_with(other)).await.unwrap().status(), 200);
+}
+
+#[tokio::test]
+async fn one_operator_cannot_take_every_stream() {
+    let dir = TempDir::new("auth-share");
+    let server = signed_in_server(&dir, |config| config.max_streams_per_operator = 2).await;
+    let ana = token("ana", Scope::All, 600);
+    let first = get_with(&server, "/api/stream", &ana).await;
+    let second = get_with(&server, "/api/stream", &ana).await;
+    assert_eq!(
+        (first.status().as_u16(), second.status().as_u16()),
+        (200, 200)
+    );
+    let third = get_with(&server, "/api/stream", &ana).await;
+    assert_eq!(third.status(), 429);
+    assert!(third.headers().contains_key("retry-after"));
+    let body = third.text().await.unwrap();
+    assert!(body.contains("--max-streams-per-operator"), "{body}");
+    // Another operator still gets one, and ana gets hers back once one closes.
+    let ben = token("ben", Scope::All, 600);
+    assert_eq!(get_with(&server, "/api/stream", &ben).await.status(), 200);
+    drop(first);
+    let deadline = tokio::time::Instant::now() + common::WAIT;
+    loop {
+        let again = get_with(&server, "/api/stream", &ana).await;
+        if again.status() == 200 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the closed stream's place came back"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn run_server(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_convoy-server"))
+        .args([
+            "--addr",
+            "127.0.0.1:0",
+            "--dist",
+            "/nonexistent/convoy-dist",
+        ])
+        .args(args)
+        .output()
+        .expect("convoy-server runs")
+}
+
+#[test]
+fn allow_origin_and_public_url_take_exactly_an_origin_and_say_which_value_is_wrong() {
+    for (flag, value) in [
+        ("--allow-origin", "*"),
+        ("--allow-origin", "null"),
+        ("--allow-origin", "https://app.example.com/"),
+        ("--allow-origin", "app.example.com"),
+        ("--allow-origin", "https://*.example.com"),
+        ("--public-url", "convoy.example.com"),
+    ] {
+        let output = run_server(&[flag, value]);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{flag} {value}: {stderr}");
+        assert!(
+            stderr.contains(flag) && stderr.contains(value),
+            "{flag} {value}: {stderr}"
+        );
+        assert!(!stderr.contains("panicked"), "{flag} {value}: {stderr}");
+    }
+}
+
+#[test]
+fn the_token_command_stops_quietly_when_its_reader_does() {
+    use std::io::Read;
+    let dir = TempDir::new("auth-token-pipe");
+    dir.write("auth.key", KEY);
+    let key = dir.path().join("auth.key");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_convoy-server"))
+        .arg("token")
+        .arg("--key-file")
+        .arg(&key)
+        .args(["--sub", "ana"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // `| head -c 0`: the reader goes away before anything is read.
+    drop(child.stdout.take());
+    let status = child.wait().unwrap();
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(status.code(), Some(0), "{stderr}");
 }

@@ -79,7 +79,7 @@ async fn kill_9_mid_ingest_then_restart_loses_and_repeats_nothing_accepted() {
     ];
     let server = ServerProcess::start(&args);
     let health: Health = server.get_json("/api/health").await;
-    assert!(health.log.starts_with("file:"), "{health:?}");
+    assert_eq!(health.log, "file", "{health:?}");
     let first_id = health.first_id;
 
     // Two writers post keyed batches as fast as they are answered; every reply is recorded.

@@ -335,3 +335,126 @@ async fn requests_over_the_concurrency_limit_get_429_with_retry_after() {
     // The slot is free again.
     assert_eq!(post(&server, Some(TOKEN), line).await.status(), 200);
 }
+
+fn alert_line(truck: &str, message: &str) -> String {
+    serde_json::json!({
+        "type": "alert", "truck": truck, "at_ms": now_ms(),
+        "alert": {"kind": "delay", "message": message, "raised_ms": now_ms()},
+    })
+    .to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_bulk_import_does_not_cut_the_streams_that_keep_up() {
+    // The defaults: --queue 1024, --ingest-max-events 10000.
+    let (server, _dir) = ingest_server(|_| {}).await;
+    let trucks = ["BULK-1", "BULK-2", "BULK-3", "BULK-4", "BULK-5"];
+    // The fleet knows the trucks first: a stream's watch keeps known trucks only.
+    let known = trucks
+        .map(|truck| status_line(truck, "idle", None))
+        .join("\n");
+    assert_eq!(post(&server, Some(TOKEN), known).await.status(), 200);
+    let mut batched = server.stream("?batch=1", None).await;
+    let mut plain = server.stream("", None).await;
+    let mut filtered = server.stream("?trucks=BULK-1&batch=1", None).await;
+    let body: Vec<String> = (0..5000)
+        .map(|i| status_line(trucks[i % trucks.len()], "en_route", None))
+        .collect();
+    let response = post(&server, Some(TOKEN), body.join("\n")).await;
+    assert_eq!(response.status(), 200);
+    let reply: IngestReply = response.json().await.unwrap();
+    assert_eq!(reply.accepted, 5000);
+    let (_, ids) = batched.read_batched(5000).await;
+    assert_eq!(ids, reply.ids);
+    let (_, ids) = plain.read_batched(5000).await;
+    assert_eq!(ids, reply.ids);
+    let (_, ids) = filtered.read_batched(1000).await;
+    let mine: Vec<EventId> = reply.ids.iter().copied().step_by(5).collect();
+    assert_eq!(ids, mine);
+    // Every stream is still open: the next event reaches each.
+    let next: IngestReply = post(&server, Some(TOKEN), status_line("BULK-1", "idle", None))
+        .await
+        .json()
+        .await
+        .unwrap();
+    for stream in [&mut batched, &mut plain, &mut filtered] {
+        assert_eq!(stream.read_batched(1).await.1, next.ids);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_never_outgrows_the_decoders_line_and_long_texts_are_refused() {
+    let (server, _dir) = ingest_server(|_| {}).await;
+    let mut stream = server.stream("?batch=1", None).await;
+    // 200 alerts of 1 000 characters: about 260 KB of JSON in one append.
+    let message = "m".repeat(convoy_server::ingest::MAX_TEXT_CHARS);
+    let body: Vec<String> = (0..200).map(|_| alert_line("ACME-1", &message)).collect();
+    let reply: IngestReply = post(&server, Some(TOKEN), body.join("\n"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    // The stream's decoder keeps lines up to 64 KiB and drops longer ones whole: every event
+    // arrives, so no batch line was longer.
+    let (messages, ids) = stream.read_batched(200).await;
+    assert_eq!(ids, reply.ids);
+    assert!(messages > 1, "{messages}");
+    assert_eq!(stream.decoder.malformed_lines(), 0);
+
+    // A longer text is refused, naming the field and the line, and nothing is appended.
+    let before = server.snapshot().await.last_event_id;
+    let too_long = "m".repeat(convoy_server::ingest::MAX_TEXT_CHARS + 1);
+    let body = [
+        alert_line("ACME-1", "fine"),
+        alert_line("ACME-1", &too_long),
+    ]
+    .join("\n");
+    let error = error_of(post(&server, Some(TOKEN), body).await, 400).await;
+    let text = error["error"].as_str().unwrap();
+    assert!(
+        text.contains("line 2") && text.contains("alert.message"),
+        "{text}"
+    );
+    assert_eq!(server.snapshot().await.last_event_id, before);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn new_trucks_past_max_trucks_are_refused_naming_the_flag_and_known_ones_go_on() {
+    let (server, _dir) = ingest_server(|config| config.max_trucks = 3).await;
+    let body = ["A-1", "A-2", "A-3"].map(|truck| status_line(truck, "en_route", None));
+    assert_eq!(
+        post(&server, Some(TOKEN), body.join("\n")).await.status(),
+        200
+    );
+    let before = server.snapshot().await;
+
+    // One known truck and two new ones: refused whole.
+    let body = ["A-1", "B-1", "B-2"].map(|truck| status_line(truck, "idle", None));
+    let error = error_of(post(&server, Some(TOKEN), body.join("\n")).await, 422).await;
+    let text = error["error"].as_str().unwrap();
+    assert!(
+        text.contains("--max-trucks") && text.contains("B-1") && text.contains("nothing"),
+        "{text}"
+    );
+    let after = server.snapshot().await;
+    assert_eq!(after.last_event_id, before.last_event_id);
+    assert_eq!(after.trucks.len(), 3);
+
+    // Trucks the fleet holds are never refused.
+    let body = ["A-1", "A-3"].map(|truck| status_line(truck, "idle", None));
+    assert_eq!(
+        post(&server, Some(TOKEN), body.join("\n")).await.status(),
+        200
+    );
+}
+
+#[test]
+fn max_trucks_below_the_simulated_fleet_is_refused_at_start() {
+    let config = Config {
+        trucks: 40,
+        max_trucks: 10,
+        ..Config::default()
+    };
+    let error = config.validate().unwrap_err().to_string();
+    assert!(error.contains("--max-trucks"), "{error}");
+}

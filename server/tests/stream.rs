@@ -272,23 +272,6 @@ async fn heartbeats_on_a_busy_stream_follow_every_event_up_to_their_id() {
     }
 }
 
-/// The events of `stream` until it holds `n`, as (SSE messages read, events): batches unpacked.
-async fn read_batched(stream: &mut common::SseClient, n: usize) -> (usize, Vec<EventId>) {
-    let (mut messages, mut ids) = (0, Vec::new());
-    while ids.len() < n {
-        let event = stream.next().await.expect("stream ended");
-        let envelopes = match event.event_type.as_str() {
-            "heartbeat" => continue,
-            "batch" => convoy_core::wire::decode_batch(&event.data, &event.id),
-            name => convoy_core::wire::decode_event(name, &event.data, &event.id).map(|e| vec![e]),
-        }
-        .unwrap_or_else(|e| panic!("bad message {event:?}: {e}"));
-        messages += 1;
-        ids.extend(envelopes.iter().map(|e| e.id));
-    }
-    (messages, ids)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_batching_stream_carries_every_event_in_fewer_messages_and_resumes_after_a_batch() {
     // 200 trucks at 50/s: the simulator appends dozens of events per tick.
@@ -298,7 +281,7 @@ async fn a_batching_stream_carries_every_event_in_fewer_messages_and_resumes_aft
     })
     .await;
     let mut stream = server.stream("?batch=1", None).await;
-    let (messages, ids) = read_batched(&mut stream, 3000).await;
+    let (messages, ids) = stream.read_batched(3000).await;
     assert_contiguous(&ids);
     assert!(
         messages * 4 < ids.len(),
@@ -311,7 +294,7 @@ async fn a_batching_stream_carries_every_event_in_fewer_messages_and_resumes_aft
     let mut resumed = server
         .stream(&format!("?batch=1&lastEventId={after}"), None)
         .await;
-    let (_, again) = read_batched(&mut resumed, 3000).await;
+    let (_, again) = resumed.read_batched(3000).await;
     assert_eq!(again[0], after + 1);
     assert!(
         again[..1999] == ids[1001..3000],

@@ -7,11 +7,14 @@
 //! the stored snapshot plus the events after it. The newest events are also kept in memory, so
 //! resuming a stream that is only a little behind reads no disk.
 
-use super::{LogEngine, LogError, Logged, Prepared, Recovered, Retention};
+use super::{
+    LogEngine, LogError, Logged, Prepared, Recovered, Retention, SnapshotSlot, SnapshotWriter,
+};
 use convoy_core::wire::{EventId, FleetEvent, FleetSnapshot};
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use std::collections::VecDeque;
-use std::path::{Path, PathBuf};
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 /// Event id → [`encode_value`].
@@ -89,16 +92,46 @@ fn to_logged(id: EventId, bytes: &[u8]) -> Result<Logged, LogError> {
     ))
 }
 
+/// Stores the fleet snapshot in its own write transaction, encoded before it begins, so appends
+/// wait only for the write itself.
+struct FileSnapshots {
+    db: Arc<Database>,
+    stored: Arc<AtomicU64>,
+}
+
+impl SnapshotWriter for FileSnapshots {
+    fn write(&self, snapshot: &FleetSnapshot) -> Result<(), LogError> {
+        let json = serde_json::to_vec(snapshot).map_err(store)?;
+        let txn = self.db.begin_write().map_err(store)?;
+        {
+            let mut meta = txn.open_table(META).map_err(store)?;
+            let stored = meta.get("snapshot_id").map_err(store)?.map(|v| v.value());
+            if stored.is_some_and(|id| id >= snapshot.last_event_id) {
+                return Ok(());
+            }
+            meta.insert("snapshot_id", snapshot.last_event_id)
+                .map_err(store)?;
+            let mut table = txn.open_table(SNAPSHOT).map_err(store)?;
+            table.insert("fleet", json.as_slice()).map_err(store)?;
+        }
+        txn.commit().map_err(store)?;
+        self.stored
+            .fetch_max(snapshot.last_event_id, Ordering::AcqRel);
+        Ok(())
+    }
+}
+
 /// A durable log in a directory.
 pub struct FileLog {
-    db: Database,
-    dir: PathBuf,
+    db: Arc<Database>,
     first_id: EventId,
     next_id: EventId,
     /// The oldest retained event, if any.
     oldest: Option<EventId>,
-    /// The last event the stored snapshot reflects: nothing after it may be trimmed.
-    snapshot_id: EventId,
+    /// The last event the stored snapshot reflects: nothing after it may be trimmed. Shared
+    /// with the snapshot writer, which moves it on from its own thread.
+    snapshot_id: Arc<AtomicU64>,
+    snapshots: SnapshotSlot,
     /// The newest events, oldest first.
     cache: VecDeque<Logged>,
     cache_capacity: usize,
@@ -143,9 +176,14 @@ impl FileLog {
             (first_id, next_id, snapshot_id)
         };
         txn.commit().map_err(store)?;
+        let db = Arc::new(db);
+        let snapshot_id = Arc::new(AtomicU64::new(snapshot_id));
         let mut log = FileLog {
+            snapshots: SnapshotSlot::new(Arc::new(FileSnapshots {
+                db: db.clone(),
+                stored: snapshot_id.clone(),
+            })),
             db,
-            dir: dir.to_owned(),
             first_id,
             next_id,
             oldest: None,
@@ -207,7 +245,7 @@ impl FileLog {
             }
         };
         Ok(through
-            .map(|id| id.min(self.snapshot_id))
+            .map(|id| id.min(self.snapshot_id.load(Ordering::Acquire)))
             .filter(|&id| id >= oldest))
     }
 }
@@ -237,7 +275,7 @@ impl FileLog {
 
 impl LogEngine for FileLog {
     fn describe(&self) -> String {
-        format!("file:{}", self.dir.display())
+        "file".to_owned()
     }
 
     fn first_id(&self) -> EventId {
@@ -354,18 +392,15 @@ impl LogEngine for FileLog {
     }
 
     fn save_snapshot(&mut self, snapshot: &FleetSnapshot) -> Result<(), LogError> {
-        let json = serde_json::to_vec(snapshot).map_err(store)?;
-        let txn = self.db.begin_write().map_err(store)?;
-        {
-            let mut table = txn.open_table(SNAPSHOT).map_err(store)?;
-            table.insert("fleet", json.as_slice()).map_err(store)?;
-            let mut meta = txn.open_table(META).map_err(store)?;
-            meta.insert("snapshot_id", snapshot.last_event_id)
-                .map_err(store)?;
+        FileSnapshots {
+            db: self.db.clone(),
+            stored: self.snapshot_id.clone(),
         }
-        txn.commit().map_err(store)?;
-        self.snapshot_id = snapshot.last_event_id;
-        Ok(())
+        .write(snapshot)
+    }
+
+    fn snapshot_writer(&self) -> Option<SnapshotSlot> {
+        Some(self.snapshots.clone())
     }
 
     fn recover(&self) -> Result<Recovered, LogError> {

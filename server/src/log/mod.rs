@@ -20,6 +20,7 @@ use convoy_core::wire::{EventId, FleetEvent, FleetSnapshot, ResetNotice};
 use std::fmt;
 use std::path::PathBuf;
 use std::str::FromStr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -100,6 +101,52 @@ pub enum LogError {
     /// The log is out of reach (Redis down); nothing of the failed call was kept.
     #[error("event log unavailable: {0}")]
     Unavailable(String),
+    /// A limit of the server refused the append (`--max-trucks`); nothing of it was kept.
+    #[error("{0}")]
+    Refused(String),
+}
+
+/// Stores fleet snapshots from a thread of its own, off the hub's lock.
+pub trait SnapshotWriter: Send + Sync {
+    /// Stores `snapshot`, unless a snapshot at least as new is stored already (a slow write
+    /// must not replace the one taken at shutdown).
+    fn write(&self, snapshot: &FleetSnapshot) -> Result<(), LogError>;
+}
+
+/// An engine's [`SnapshotWriter`], used by one write at a time.
+#[derive(Clone)]
+pub struct SnapshotSlot {
+    writer: Arc<dyn SnapshotWriter>,
+    busy: Arc<AtomicBool>,
+}
+
+impl SnapshotSlot {
+    pub fn new(writer: Arc<dyn SnapshotWriter>) -> SnapshotSlot {
+        SnapshotSlot {
+            writer,
+            busy: Arc::default(),
+        }
+    }
+
+    /// The writer, unless a write is under way; free again when the claim is dropped.
+    pub fn claim(&self) -> Option<SnapshotClaim> {
+        (!self.busy.swap(true, Ordering::AcqRel)).then(|| SnapshotClaim(self.clone()))
+    }
+}
+
+/// The one write under way of a [`SnapshotSlot`].
+pub struct SnapshotClaim(SnapshotSlot);
+
+impl SnapshotClaim {
+    pub fn write(&self, snapshot: &FleetSnapshot) -> Result<(), LogError> {
+        self.0.writer.write(snapshot)
+    }
+}
+
+impl Drop for SnapshotClaim {
+    fn drop(&mut self) {
+        self.0.busy.store(false, Ordering::Release);
+    }
 }
 
 /// How much history an engine keeps for resuming and rebuilding.
@@ -194,7 +241,7 @@ impl fmt::Display for LogSpec {
         match self {
             LogSpec::Memory => f.write_str("memory"),
             LogSpec::File(dir) => write!(f, "file:{}", dir.display()),
-            LogSpec::Redis(url) => f.write_str(url),
+            LogSpec::Redis(url) => f.write_str(&redis::without_credentials(url)),
         }
     }
 }
@@ -202,7 +249,7 @@ impl fmt::Display for LogSpec {
 /// One event log. The hub calls every method under its lock, so an engine sees one call at a
 /// time and needs no locking of its own.
 pub trait LogEngine: Send {
-    /// `memory`, `file:DIR`.
+    /// `memory`, `file`: what `/api/health` shows anyone, so never a path or a credential.
     fn describe(&self) -> String;
 
     /// The first id this log ever issued: an id below it belongs to another log (an earlier
@@ -237,6 +284,12 @@ pub trait LogEngine: Send {
     /// Stores `snapshot` (its `last_event_id` is the last event it reflects). Engines that do
     /// not outlive the process ignore it.
     fn save_snapshot(&mut self, snapshot: &FleetSnapshot) -> Result<(), LogError>;
+
+    /// Where snapshots can be stored off the hub's lock, for engines whose store is slow (a
+    /// disk); `None`: the hub calls [`LogEngine::save_snapshot`].
+    fn snapshot_writer(&self) -> Option<SnapshotSlot> {
+        None
+    }
 
     /// The stored snapshot and the events after it (empty for a new log).
     fn recover(&self) -> Result<Recovered, LogError>;

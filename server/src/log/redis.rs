@@ -133,6 +133,20 @@ pub struct Loaded {
     pub last_id: EventId,
 }
 
+/// `url` with any user and password taken out (`redis://:secret@host:6379/0` becomes
+/// `redis://host:6379/0`): what is logged, shown in `/api/health` and put in error messages.
+pub fn without_credentials(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, path) = rest.split_at(authority_end);
+    let host = authority
+        .rsplit_once('@')
+        .map_or(authority, |(_, host)| host);
+    format!("{scheme}://{host}{path}")
+}
+
 /// A connection to one fleet's log in Redis.
 pub struct RedisLog {
     client: Client,
@@ -156,10 +170,11 @@ impl RedisLog {
         maxlen: u64,
         key_window: Duration,
     ) -> Result<RedisLog, LogError> {
-        let client = Client::open(url).map_err(|e| LogError::Config(format!("{url}: {e}")))?;
+        let shown = without_credentials(url);
+        let client = Client::open(url).map_err(|e| LogError::Config(format!("{shown}: {e}")))?;
         Ok(RedisLog {
             client,
-            url: url.to_owned(),
+            url: shown,
             keys: Keys::new(fleet),
             maxlen: maxlen.max(1),
             key_window_ms: key_window.as_millis().max(1) as u64,
@@ -171,7 +186,7 @@ impl RedisLog {
         })
     }
 
-    /// `redis://…` as given.
+    /// `redis://…` as given, without its user and password: safe to log and to show.
     pub fn url(&self) -> &str {
         &self.url
     }
@@ -439,7 +454,9 @@ pub async fn tail(
         let read = match conn {
             Ok(mut conn) => {
                 reader = Some(conn.clone());
-                let options = StreamReadOptions::default().block(BLOCK_MS).count(1000);
+                let options = StreamReadOptions::default()
+                    .block(BLOCK_MS)
+                    .count(crate::TAIL_CHUNK);
                 let from = format!("{last_id}-0");
                 let mut xread = redis::cmd("XREAD");
                 xread

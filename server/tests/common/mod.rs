@@ -4,7 +4,7 @@
 #![allow(dead_code)]
 
 use convoy_core::sse::{Decoder, SseEvent};
-use convoy_core::wire::{decode_event, Envelope, FleetSnapshot};
+use convoy_core::wire::{decode_event, Envelope, EventId, FleetSnapshot};
 use convoy_server::stats::StatsReport;
 use convoy_server::{serve, Config, ServeError};
 use std::future::Future;
@@ -184,6 +184,24 @@ impl SseClient {
         }
     }
 
+    /// The events of this stream until it holds `n`, as (SSE messages read, events): batches
+    /// unpacked. Fails the test on a message that does not decode.
+    pub async fn read_batched(&mut self, n: usize) -> (usize, Vec<EventId>) {
+        let (mut messages, mut ids) = (0, Vec::new());
+        while ids.len() < n {
+            let event = self.next().await.expect("stream ended");
+            let envelopes = match event.event_type.as_str() {
+                "heartbeat" => continue,
+                "batch" => convoy_core::wire::decode_batch(&event.data, &event.id),
+                name => decode_event(name, &event.data, &event.id).map(|e| vec![e]),
+            }
+            .unwrap_or_else(|e| panic!("bad message {event:?}: {e}"));
+            messages += 1;
+            ids.extend(envelopes.iter().map(|e| e.id));
+        }
+        (messages, ids)
+    }
+
     /// The next `n` fleet events.
     pub async fn envelopes(&mut self, n: usize) -> Vec<Envelope> {
         let mut out = Vec::with_capacity(n);
@@ -244,6 +262,11 @@ impl ServerProcess {
     /// Starts the binary on a free loopback port with `args` and waits for its
     /// `listening on` line.
     pub fn start(args: &[&str]) -> ServerProcess {
+        ServerProcess::start_logging(args, std::process::Stdio::null())
+    }
+
+    /// [`ServerProcess::start`] with its log lines (stderr) going to `stderr`.
+    pub fn start_logging(args: &[&str], stderr: impl Into<std::process::Stdio>) -> ServerProcess {
         use std::io::BufRead;
         let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_convoy-server"))
             .args([
@@ -254,7 +277,7 @@ impl ServerProcess {
             ])
             .args(args)
             .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::null())
+            .stderr(stderr)
             .spawn()
             .expect("convoy-server starts");
         let stdout = child.stdout.take().unwrap();

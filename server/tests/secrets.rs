@@ -1,0 +1,63 @@
+//! What the server shows of its own configuration: `/api/health` answers anyone, and log lines
+//! reach whoever reads the logs, so neither carries a credential or a filesystem path.
+
+mod common;
+
+use common::{RedisServer, ServerProcess, TempDir};
+use convoy_server::api::Health;
+
+/// `/api/health` as anyone gets it: the text and what it says.
+async fn health(server: &ServerProcess) -> (String, Health) {
+    let response = server.client.get(server.url("/api/health")).send();
+    let body = common::within(response)
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let health = serde_json::from_str(&body).unwrap();
+    (body, health)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redis_password_is_never_shown_or_logged() {
+    let redis = RedisServer::start().await;
+    let password = "hunter2-redis-secret";
+    assert_eq!(
+        redis
+            .command(&format!("CONFIG SET requirepass {password}"))
+            .await
+            .as_deref(),
+        Some("+OK")
+    );
+    let dir = TempDir::new("secrets-redis");
+    let log_path = dir.path().join("stderr.log");
+    let url = format!("redis://:{password}@127.0.0.1:{}/0", redis.port);
+    let server = ServerProcess::start_logging(
+        &["--log", &url, "--trucks", "2", "--rate", "20"],
+        std::fs::File::create(&log_path).unwrap(),
+    );
+    let (body, health) = health(&server).await;
+    // The password was right: the node reaches its log.
+    assert!(health.ok, "{body}");
+    assert_eq!(health.log, format!("redis://127.0.0.1:{}/0", redis.port));
+    assert!(!body.contains(password), "{body}");
+    server.terminate();
+    let logged = std::fs::read_to_string(&log_path).unwrap();
+    assert!(
+        logged.contains(&format!("redis://127.0.0.1:{}/0", redis.port)),
+        "the start-up line names the log: {logged}"
+    );
+    assert!(!logged.contains(password), "{logged}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_file_engine_shows_no_path() {
+    let dir = TempDir::new("secrets-file");
+    let data = dir.path().join("private-data-dir");
+    let log = format!("file:{}", data.display());
+    let server = ServerProcess::start(&["--log", &log, "--trucks", "0"]);
+    let (body, health) = health(&server).await;
+    assert_eq!(health.log, "file");
+    assert!(!body.contains("private-data-dir"), "{body}");
+}
