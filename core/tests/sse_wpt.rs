@@ -631,7 +631,7 @@ fn an_80_kb_batch_line_is_a_drop_between_the_events_around_it() {
     // Two alerts with 40 000-character messages make one batch line past the default 64 KiB.
     let alert = |id: u64| {
         format!(
-            r#"{{"id":{id},"event":{{"type":"alert","truck":"T-01","at_ms":1,"kind":"fuel_low","message":"{}"}}}}"#,
+            r#"{{"id":{id},"event":{{"type":"alert","truck":"T-01","at_ms":1,"alert":{{"kind":"delay","message":"{}","raised_ms":1}}}}}}"#,
             "x".repeat(40_000)
         )
     };
