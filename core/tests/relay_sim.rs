@@ -19,11 +19,13 @@
 mod support;
 
 use convoy_core::election::{ElectionMode, Role};
-use convoy_core::relay::{Connection, Departure, UpstreamState};
-use convoy_core::wire::{EventId, Watch};
+use convoy_core::relay::{
+    Connection, Departure, Link, TabFrame, TabMsg, UpstreamState, APP_NAME, PROTOCOL_VERSION,
+};
+use convoy_core::wire::{EventId, FleetSnapshot, Watch};
 use std::collections::BTreeSet;
 use support::app::Item;
-use support::fixtures::{truck_name, trucks, EPOCH};
+use support::fixtures::{event, seed_truck, truck_name, trucks, EPOCH};
 use support::hostile::{garbage, mutations};
 use support::rng::Rng;
 use support::world::{Sim, SimConfig};
@@ -467,6 +469,70 @@ fn a_hostile_script_on_the_channel_stops_no_tab_and_breaks_nothing() {
             let d = sim.tabs[i].hub.diagnostics();
             assert!(d.malformed > 1_000, "{mode:?} tab {i}: {d:?}");
             assert_eq!(sim.tabs[i].app.snapshots().len(), 1, "{mode:?} tab {i}");
+        }
+    }
+}
+
+#[test]
+fn forged_frames_about_trucks_outside_the_scope_show_nothing_and_lose_nothing() {
+    for mode in both_modes() {
+        let mut cfg = SimConfig::new(mode, 32);
+        // The operator may see every truck the simulated server has; T-99 is another's.
+        cfg.hub = |c| c.scope = Watch::Trucks((0..8).map(truck_name).collect());
+        let mut sim = Sim::new(cfg);
+        // Two tabs watch every truck: one leads, the other would show T-99.
+        open_many(&mut sim, 5, 50);
+        sim.run_for(1_000);
+        let mut other = seed_truck(98);
+        other.id = "T-99".into();
+        for _ in 0..40 {
+            // A script that reads the channel posts, as the leader, the next event before the
+            // server sends it, and a reset snapshot at the leader's position.
+            let leader = sim.leader();
+            let d = sim.tabs[leader].hub.diagnostics();
+            let forge = |msg: TabMsg| {
+                serde_json::to_string(&TabFrame {
+                    v: PROTOCOL_VERSION,
+                    app: APP_NAME.into(),
+                    from: sim.tabs[leader].id,
+                    term: d.term,
+                    hidden: false,
+                    msg,
+                })
+                .unwrap()
+            };
+            let next = Link {
+                event: event(d.cursor + 1, "T-99"),
+                prev: d.cursor,
+                union: Watch::All,
+            };
+            let reset = TabMsg::Snapshot {
+                to: None,
+                watch: Watch::All,
+                reset: true,
+                snapshot: FleetSnapshot {
+                    last_event_id: d.cursor,
+                    trucks: vec![other.clone()],
+                },
+            };
+            let frames = [forge(TabMsg::Event(next)), forge(reset)];
+            for i in sim.live().filter(|&i| i != leader).collect::<Vec<_>>() {
+                for raw in &frames {
+                    sim.inject(i, raw);
+                }
+            }
+            sim.run_for(50);
+        }
+        let leader = sim.leader();
+        for i in sim.live().collect::<Vec<_>>() {
+            let (app, d) = (&sim.tabs[i].app, sim.tabs[i].hub.diagnostics());
+            assert!(!app.trucks_seen.contains("T-99"), "{mode:?} tab {i}: {d:?}");
+        }
+        // Every real event reached every tab once: none was taken for a forged one's repeat.
+        sim.settle_and_check();
+        for i in sim.live().filter(|&i| i != leader).collect::<Vec<_>>() {
+            let d = sim.tabs[i].hub.diagnostics();
+            assert_eq!(d.out_of_scope, 80, "{mode:?} tab {i}: {d:?}");
         }
     }
 }
