@@ -17,10 +17,10 @@
 //!   server cannot make the tab's memory grow without bound. [`Decoder::poll_output`] yields each
 //!   drop in its place among the events ([`SseOutput::Dropped`]): whatever the dropped line
 //!   carried is lost, and a reader that resumes from the last event it took before the drop
-//!   loses nothing. The defaults fit Convoy's events (JSON of a few hundred bytes, numeric ids): lines up
-//!   to 64 KiB, events up to 1 MiB, and an `id` longer than 1 KiB is ignored as if it had not
-//!   been sent; every event carries the last id as a shared [`SseId`], so one id is never
-//!   copied into each event.
+//!   loses nothing. The defaults fit Convoy's events (JSON of a few hundred bytes, numeric
+//!   ids): lines up to 64 KiB, events up to 1 MiB, and an `id` longer than 1 KiB is ignored as
+//!   if it had not been sent; every event carries the last id as a shared [`SseId`], so one id
+//!   is never copied into each event.
 //!
 //! [`encode_event`], [`encode_comment`] and [`encode_retry`] write the stream format of
 //! WHATWG HTML §9.2.5 "Parsing an event stream"; whatever they write, [`Decoder`] reads back.

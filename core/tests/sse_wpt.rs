@@ -631,8 +631,12 @@ fn an_80_kb_batch_line_is_a_drop_between_the_events_around_it() {
     // Two alerts with 40 000-character messages make one batch line past the default 64 KiB.
     let alert = |id: u64| {
         format!(
-            r#"{{"id":{id},"event":{{"type":"alert","truck":"T-01","at_ms":1,"alert":{{"kind":"delay","message":"{}","raised_ms":1}}}}}}"#,
-            "x".repeat(40_000)
+            concat!(
+                r#"{{"id":{id},"event":{{"type":"alert","truck":"T-01","at_ms":1,"#,
+                r#""alert":{{"kind":"delay","message":"{message}","raised_ms":1}}}}}}"#
+            ),
+            id = id,
+            message = "x".repeat(40_000)
         )
     };
     let huge = format!("[{},{}]", alert(2), alert(3));

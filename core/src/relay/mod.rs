@@ -574,8 +574,9 @@ impl TabHub {
         self.leader_input(now_ms, |lead, tab| lead.on_upstream_gap(tab, now_ms));
     }
 
-    /// This tab's views now show `watch` (kept within [`HubConfig::scope`]). A watch with new trucks asks the leader for a
-    /// snapshot of them; every change is announced so the leader's union follows.
+    /// This tab's views now show `watch` (kept within [`HubConfig::scope`]). A watch with new
+    /// trucks asks the leader for a snapshot of them; every change is announced so the leader's
+    /// union follows.
     pub fn set_watch(&mut self, now_ms: u64, watch: Watch) {
         let watch = watch.within(&self.tab.config.scope);
         if watch == self.tab.watch {
