@@ -36,6 +36,10 @@ pub struct DiagnosticsReport {
     pub duplicates: u64,
     pub snapshots: u64,
     pub malformed: u64,
+    /// Relayed events and snapshots dropped for naming a truck outside the operator's scope.
+    pub out_of_scope: u64,
+    /// Gaps in this tab's own stream (a line too long, an event that did not decode), repaired.
+    pub upstream_gaps: u64,
 }
 
 /// The deliveries a tab's log keeps, as `convoyDiagnostics()` lists them.
@@ -124,5 +128,7 @@ fn to_object(report: &DiagnosticsReport, deliveries: Deliveries) -> Object {
     set("duplicates", number(report.duplicates));
     set("snapshots", number(report.snapshots));
     set("malformed", number(report.malformed));
+    set("outOfScope", number(report.out_of_scope));
+    set("upstreamGaps", number(report.upstream_gaps));
     object
 }

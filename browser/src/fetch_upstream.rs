@@ -1,10 +1,11 @@
 //! The one stream to the server as a `fetch` body decoded by `core::sse::Decoder`, for service
 //! workers, which have no `EventSource`. Same signals as `upstream::Upstream`; dropping the guard
-//! aborts the request and silences its task.
+//! aborts the request and silences its task. A line the decoder drops (longer than its 64 KiB)
+//! is a gap in its place among the events: the stream is read no further, and the hub resumes.
 
-use crate::upstream::{decode_events, Upstream, UpstreamSignal};
+use crate::upstream::{Upstream, UpstreamSignal};
 use convoy_core::sse::Decoder;
-use convoy_core::wire::{FleetEvent, BATCH_EVENT, HEARTBEAT_EVENT, RESET_EVENT};
+use convoy_core::upstream::{read_output, UpstreamItem};
 use std::cell::Cell;
 use std::rc::Rc;
 use wasm_bindgen::{JsCast, JsValue};
@@ -77,23 +78,21 @@ async fn read(
         let value = js_sys::Reflect::get(&chunk, &"value".into())?;
         let bytes = js_sys::Uint8Array::new(&value).to_vec();
         decoder.feed(&bytes);
-        while let Some(event) = decoder.poll_event() {
-            let name = event.event_type.as_str();
-            let signal = if name == HEARTBEAT_EVENT {
-                UpstreamSignal::Heartbeat
-            } else if name == RESET_EVENT {
-                UpstreamSignal::Reset
-            } else if FleetEvent::NAMES.contains(&name) || name == BATCH_EVENT {
-                decode_events(name, &event.data, &event.id)
-            } else {
+        // In stream order: a drop must be seen before the events after it.
+        while let Some(output) = decoder.poll_output() {
+            let Some(item) = read_output(&output) else {
                 continue;
             };
-            on_signal(signal);
+            let gap = matches!(item, UpstreamItem::Gap(_));
+            on_signal(UpstreamSignal::Item(item));
             if cancelled.get() {
                 return Ok(());
             }
+            if gap {
+                // The hub did not replace this stream: it fails, and reopens from the cursor.
+                return Err(JsValue::from_str("the stream lost events"));
+            }
         }
-        while decoder.poll_error().is_some() {}
     }
 }
 

@@ -16,6 +16,7 @@ use crate::upstream::{stream_url, Upstream, UpstreamSignal};
 use crate::worker_port::error_name;
 use convoy_core::notice::{concerns_notices, AlertNotices, NoticeOutput};
 use convoy_core::relay::{HubConfig, HubOutput, TabHub};
+use convoy_core::upstream::UpstreamItem;
 use convoy_core::wire::Envelope;
 use gloo_timers::callback::Timeout;
 use std::cell::RefCell;
@@ -329,16 +330,20 @@ fn handle_of<H: HubHost>(state: &Rc<RefCell<State<H>>>) -> HubHandle<H> {
 fn on_upstream<H: HubHost>(handle: &HubHandle<H>, signal: UpstreamSignal) {
     match signal {
         UpstreamSignal::Open => handle.input(|hub, _, now| hub.handle_upstream_open(now)),
-        UpstreamSignal::Events(envelopes) => handle.upstream_events(envelopes),
-        UpstreamSignal::Heartbeat => handle.input(|hub, _, now| hub.handle_upstream_heartbeat(now)),
-        UpstreamSignal::Reset => handle.input(|hub, _, now| hub.handle_upstream_reset(now)),
-        UpstreamSignal::Error => handle.input(|hub, _, now| hub.handle_upstream_error(now)),
-        UpstreamSignal::Malformed(reason) => {
-            web_sys::console::warn_1(
-                &format!("convoy: dropped a malformed event: {reason}").into(),
-            );
-            None
+        UpstreamSignal::Item(UpstreamItem::Events(envelopes)) => handle.upstream_events(envelopes),
+        UpstreamSignal::Item(UpstreamItem::Heartbeat) => {
+            handle.input(|hub, _, now| hub.handle_upstream_heartbeat(now))
         }
+        UpstreamSignal::Item(UpstreamItem::Reset) => {
+            handle.input(|hub, _, now| hub.handle_upstream_reset(now))
+        }
+        UpstreamSignal::Item(UpstreamItem::Gap(reason)) => {
+            web_sys::console::warn_1(
+                &format!("convoy: the stream lost events ({reason}); repairing").into(),
+            );
+            handle.input(|hub, _, now| hub.handle_upstream_gap(now))
+        }
+        UpstreamSignal::Error => handle.input(|hub, _, now| hub.handle_upstream_error(now)),
     };
 }
 

@@ -4,6 +4,7 @@
 //! feed and a new operator never sees the previous one's trucks.
 
 use crate::api::{api_url, error_message, fetch, json_change, with_credentials};
+use convoy_core::wire::Watch;
 use gloo_events::EventListener;
 use serde::Deserialize;
 use wasm_bindgen::JsCast;
@@ -70,6 +71,14 @@ impl Session {
     /// Whether the app may show the fleet: signed in, or sign-in off.
     pub fn admits(&self) -> bool {
         !self.auth || self.operator.is_some()
+    }
+
+    /// The trucks the operator may see: `All` for `"*"`, with sign-in off, or signed out.
+    pub fn truck_scope(&self) -> Watch {
+        match &self.trucks {
+            Some(TruckScope::Trucks(ids)) => Watch::Trucks(ids.iter().cloned().collect()),
+            Some(TruckScope::All) | None => Watch::All,
+        }
     }
 
     /// The name this session's tabs share their channel, lock and workers under ("" with

@@ -61,13 +61,17 @@ pub struct FeedStatus {
     pub malformed: u64,
 }
 
-/// The channel, lock and worker a group of tabs shares: one operator session's, or a test's.
+/// The channel, lock and worker a group of tabs shares: one operator session's, or a test's;
+/// and the trucks that operator may see.
 #[derive(Debug, Clone, PartialEq)]
 pub struct HubNames {
     pub channel: String,
     pub lock: String,
     /// The SharedWorker's name, and the session a service worker's hub serves.
     pub worker: String,
+    /// The operator's scope (`HubConfig::scope`): what another tab or a worker relays about a
+    /// truck outside it is dropped. `All` with sign-in off or a session not known.
+    pub scope: Watch,
 }
 
 impl Default for HubNames {
@@ -89,7 +93,13 @@ impl HubNames {
             channel: format!("{CHANNEL_NAME}{suffix}"),
             lock: format!("{LEADER_LOCK}{suffix}"),
             worker: format!("{SHARED_WORKER_NAME}{suffix}"),
+            scope: Watch::All,
         }
+    }
+
+    /// These names for an operator who may see `scope`'s trucks.
+    pub fn within(self, scope: Watch) -> HubNames {
+        HubNames { scope, ..self }
     }
 }
 
@@ -281,6 +291,8 @@ impl TabHost {
             duplicates: self.log.duplicates(),
             snapshots: self.log.snapshots(),
             malformed: d.malformed,
+            out_of_scope: d.out_of_scope,
+            upstream_gaps: d.upstream_gaps,
         }
     }
 }
@@ -337,6 +349,7 @@ impl TabFeed {
         };
         let mut config = HubConfig::new(new_tab_id(), election);
         config.watch = watch.clone();
+        config.scope = names.scope.clone();
         config.cursor = cursor;
         // Said in every frame; `PageLifecycle` follows changes.
         config.hidden = page_hidden();

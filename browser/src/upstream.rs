@@ -1,10 +1,10 @@
 //! The one stream to the server. [`Upstream`] is what every kind of stream offers the hub loop;
 //! [`EventSourceUpstream`] is the `EventSource` one (pages and SharedWorkers). Its listeners live
-//! in the guard; dropping it closes the stream and removes them.
+//! in the guard; dropping it closes the stream and removes them. What a stream says is read by
+//! `convoy_core::upstream`, so an event that does not decode is a gap the hub repairs.
 
-use convoy_core::wire::{
-    self, Envelope, FleetEvent, Watch, BATCH_EVENT, HEARTBEAT_EVENT, RESET_EVENT,
-};
+use convoy_core::upstream::{read_event, UpstreamItem};
+use convoy_core::wire::{FleetEvent, Watch, BATCH_EVENT, HEARTBEAT_EVENT, RESET_EVENT};
 use gloo_events::EventListener;
 use std::rc::Rc;
 use wasm_bindgen::{JsCast, JsValue};
@@ -14,16 +14,11 @@ use web_sys::{EventSource, MessageEvent};
 #[derive(Debug)]
 pub enum UpstreamSignal {
     Open,
-    /// One event, or a server batch of them, ids increasing.
-    Events(Vec<Envelope>),
-    /// The server's liveness tick: a network event, so it is not throttled in hidden tabs.
-    Heartbeat,
-    /// The history asked for is gone: refetch the snapshot.
-    Reset,
+    /// What the stream said, in order: events, a heartbeat, a reset, or a gap (events lost on
+    /// the way), after which the stream says nothing more.
+    Item(UpstreamItem),
     /// The stream failed; the browser's own retry is cancelled so the caller decides when.
     Error,
-    /// An event that did not decode; dropped.
-    Malformed(String),
 }
 
 /// How often the server sends a heartbeat event on streams Convoy opens.
@@ -73,20 +68,20 @@ impl Upstream for EventSourceUpstream {
             closer.close();
             signal(UpstreamSignal::Error)
         }));
-        for name in FleetEvent::NAMES.into_iter().chain([BATCH_EVENT]) {
+        let names = FleetEvent::NAMES.into_iter();
+        for name in names.chain([BATCH_EVENT, HEARTBEAT_EVENT, RESET_EVENT]) {
             let signal = on_signal.clone();
+            let closer = source.clone();
             listeners.push(EventListener::new(&source, name, move |event| {
-                signal(decode(name, event));
+                let item = read(name, event);
+                if matches!(item, UpstreamItem::Gap(_)) {
+                    // Nothing more from this stream: an event taken after the gap would move the
+                    // cursor past it. The hub resumes from the cursor.
+                    closer.close();
+                }
+                signal(UpstreamSignal::Item(item));
             }));
         }
-        let signal = on_signal.clone();
-        listeners.push(EventListener::new(&source, HEARTBEAT_EVENT, move |_| {
-            signal(UpstreamSignal::Heartbeat)
-        }));
-        let signal = on_signal;
-        listeners.push(EventListener::new(&source, RESET_EVENT, move |_| {
-            signal(UpstreamSignal::Reset)
-        }));
         Ok(EventSourceUpstream {
             source,
             _listeners: listeners,
@@ -94,25 +89,14 @@ impl Upstream for EventSourceUpstream {
     }
 }
 
-fn decode(name: &str, event: &web_sys::Event) -> UpstreamSignal {
+/// Reads one event of a type this stream listens for (so `read_event` knows it).
+fn read(name: &str, event: &web_sys::Event) -> UpstreamItem {
     let Some(message) = event.dyn_ref::<MessageEvent>() else {
-        return UpstreamSignal::Malformed(format!("{name}: not a message event"));
+        return UpstreamItem::Gap(format!("a {name} event was not a message event"));
     };
     let data = message.data().as_string().unwrap_or_default();
-    decode_events(name, &data, &message.last_event_id())
-}
-
-/// The signal for a fleet event or a [`BATCH_EVENT`] (name, data, id), for every upstream.
-pub fn decode_events(name: &str, data: &str, id: &str) -> UpstreamSignal {
-    let events = if name == BATCH_EVENT {
-        wire::decode_batch(data, id)
-    } else {
-        wire::decode_event(name, data, id).map(|envelope| vec![envelope])
-    };
-    match events {
-        Ok(envelopes) => UpstreamSignal::Events(envelopes),
-        Err(e) => UpstreamSignal::Malformed(e.to_string()),
-    }
+    read_event(name, &data, &message.last_event_id())
+        .unwrap_or_else(|| UpstreamItem::Gap(format!("a {name} event was not read")))
 }
 
 impl Drop for EventSourceUpstream {

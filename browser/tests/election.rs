@@ -58,6 +58,7 @@ async fn three_hubs_elect_one_leader_and_hand_over_when_it_goes() {
         channel: "convoy-test-election".into(),
         lock: "convoy-test-election".into(),
         worker: "convoy-test-election".into(),
+        scope: Watch::All,
     };
     let mut feeds: Vec<TabFeed> = (0..3).map(|_| start(&names)).collect();
     until(&feeds, "one leader, two followers", one_leader).await;

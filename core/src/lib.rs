@@ -8,6 +8,7 @@
 //! - [`fleet`]: the fleet state and how events apply to it;
 //! - [`election`]: which tab leads;
 //! - [`notice`]: which alerts become desktop notifications, where the stream is held;
+//! - [`upstream`]: what the one stream's events tell a hub (a line dropped is a gap to repair);
 //! - [`relay`]: the hub every tab and worker runs (cursor, gap repair, leadership, peers);
 //! - [`transport`]: which transport a tab uses, from plain facts about the browser;
 //! - [`delivery`]: what a tab delivered, for diagnostics;
@@ -20,5 +21,6 @@ pub mod notice;
 pub mod relay;
 pub mod sse;
 pub mod transport;
+pub mod upstream;
 pub mod view;
 pub mod wire;

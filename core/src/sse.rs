@@ -13,12 +13,14 @@
 //! Two behaviours matter for a live dashboard and are easy to get wrong:
 //! - a CR that ends a chunk ends its line at once: `data: a\r\r` dispatches its event without
 //!   waiting for the next chunk to show whether an LF follows (a following LF is then skipped);
-//! - a line or an event that grows past its limit is dropped and reported through
-//!   [`Decoder::poll_error`], so a misbehaving server cannot make the tab's memory grow without
-//!   bound. The defaults fit Convoy's events (JSON of a few hundred bytes, numeric ids): lines up
-//!   to 64 KiB, events up to 1 MiB, and an `id` longer than 1 KiB is ignored as if it had not
-//!   been sent; every event carries the last id as a shared [`SseId`], so one id is never
-//!   copied into each event.
+//! - a line or an event that grows past its limit is dropped and reported, so a misbehaving
+//!   server cannot make the tab's memory grow without bound. [`Decoder::poll_output`] yields each
+//!   drop in its place among the events ([`SseOutput::Dropped`]): whatever the dropped line
+//!   carried is lost, and a reader that resumes from the last event it took before the drop
+//!   loses nothing. The defaults fit Convoy's events (JSON of a few hundred bytes, numeric
+//!   ids): lines up to 64 KiB, events up to 1 MiB, and an `id` longer than 1 KiB is ignored as
+//!   if it had not been sent; every event carries the last id as a shared [`SseId`], so one id
+//!   is never copied into each event.
 //!
 //! [`encode_event`], [`encode_comment`] and [`encode_retry`] write the stream format of
 //! WHATWG HTML §9.2.5 "Parsing an event stream"; whatever they write, [`Decoder`] reads back.
@@ -151,8 +153,9 @@ impl PartialEq<SseId> for String {
     }
 }
 
-/// Something [`Decoder`] dropped to bound its memory. Neither stops decoding: the rest of the
-/// stream is read normally.
+/// Something [`Decoder`] dropped to bound its memory. None stops decoding: the rest of the
+/// stream is read normally. Whatever was dropped is gone (an event's data, or its id): a reader
+/// that must not lose events treats it as a gap to repair (see [`SseOutput::Dropped`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SseError {
     /// A line longer than `limit` bytes (terminator excluded) was dropped whole, as if it had
@@ -187,6 +190,18 @@ impl fmt::Display for SseError {
 
 impl std::error::Error for SseError {}
 
+/// What [`Decoder::poll_output`] yields: the stream's events and drops, in stream order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SseOutput {
+    /// An event dispatched on a blank line.
+    Event(SseEvent),
+    /// Something dropped to bound memory, where it happened: events before it were complete,
+    /// and whatever the dropped part carried (an event, the events of a batch, an id) is lost.
+    /// A reader that must not lose events stops taking this stream's events here and resumes
+    /// from the last one it took.
+    Dropped(SseError),
+}
+
 /// Where the decoder is in stripping the stream's leading byte order mark.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum BomState {
@@ -199,9 +214,10 @@ enum BomState {
 /// A sans-IO `text/event-stream` decoder: WHATWG HTML §9.2.6 "Interpreting an event stream",
 /// correct for any chunking of the input.
 ///
-/// Feed the body with [`feed`](Decoder::feed), drain events with
-/// [`poll_event`](Decoder::poll_event) (and errors with [`poll_error`](Decoder::poll_error)) after
-/// each call, and call [`finish`](Decoder::finish) when the body ends or the connection drops.
+/// Feed the body with [`feed`](Decoder::feed), drain events and drops in stream order with
+/// [`poll_output`](Decoder::poll_output) (or events with [`poll_event`](Decoder::poll_event) and
+/// drops with [`poll_error`](Decoder::poll_error), when their order does not matter) after each
+/// call, and call [`finish`](Decoder::finish) when the body ends or the connection drops.
 /// After `finish` the same decoder reads the next connection's body: the last event ID and the
 /// reconnection time carry over, as they do in an `EventSource`.
 #[derive(Debug, Clone)]
@@ -227,7 +243,10 @@ pub struct Decoder {
     last_event_id: SseId,
     retry_ms: Option<u64>,
     events: VecDeque<SseEvent>,
-    errors: VecDeque<SseError>,
+    /// Events dispatched so far, drained or not.
+    dispatched: u64,
+    /// Each undrained error with the number of events dispatched before it (its place).
+    errors: VecDeque<(u64, SseError)>,
     malformed_lines: u64,
     oversized_events: u64,
     ignored_ids: u64,
@@ -269,6 +288,7 @@ impl Decoder {
             last_event_id: SseId::default(),
             retry_ms: None,
             events: VecDeque::new(),
+            dispatched: 0,
             errors: VecDeque::new(),
             malformed_lines: 0,
             oversized_events: 0,
@@ -352,6 +372,21 @@ impl Decoder {
         self.id_buffer.push_str(&self.last_event_id);
     }
 
+    /// The next event or drop, in the order the stream had them; `None` when everything so far
+    /// was drained. Shares its queues with [`poll_event`](Decoder::poll_event) and
+    /// [`poll_error`](Decoder::poll_error): what one drains, the others no longer yield.
+    pub fn poll_output(&mut self) -> Option<SseOutput> {
+        // The index of the next undrained event, counted from the stream's first.
+        let next_event = self.dispatched - self.events.len() as u64;
+        match self.errors.front() {
+            Some((before, _)) if *before <= next_event || self.events.is_empty() => self
+                .errors
+                .pop_front()
+                .map(|(_, error)| SseOutput::Dropped(error)),
+            _ => self.events.pop_front().map(SseOutput::Event),
+        }
+    }
+
     /// The next dispatched event, oldest first; `None` when every event so far was drained.
     pub fn poll_event(&mut self) -> Option<SseEvent> {
         self.events.pop_front()
@@ -359,10 +394,12 @@ impl Decoder {
 
     /// The next thing dropped to bound memory, oldest first; `None` when there is none. At most
     /// 32 undrained errors are kept; later ones are only counted in
-    /// [`malformed_lines`](Decoder::malformed_lines) and
-    /// [`oversized_events`](Decoder::oversized_events).
+    /// [`malformed_lines`](Decoder::malformed_lines),
+    /// [`oversized_events`](Decoder::oversized_events) and
+    /// [`ignored_ids`](Decoder::ignored_ids) (a reader of [`poll_output`](Decoder::poll_output)
+    /// that stops at the first drop sees it all the same).
     pub fn poll_error(&mut self) -> Option<SseError> {
-        self.errors.pop_front()
+        self.errors.pop_front().map(|(_, error)| error)
     }
 
     /// The reconnection time set by the latest valid `retry` field (ASCII digits only, read in
@@ -530,11 +567,12 @@ impl Decoder {
             data: std::mem::take(&mut self.data),
             id: self.last_event_id.clone(),
         });
+        self.dispatched += 1;
     }
 
     fn report(&mut self, error: SseError) {
         if self.errors.len() < MAX_QUEUED_ERRORS {
-            self.errors.push_back(error);
+            self.errors.push_back((self.dispatched, error));
         }
     }
 }

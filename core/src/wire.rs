@@ -501,6 +501,15 @@ impl Watch {
         }
     }
 
+    /// This watch without the trucks outside `scope`. `All` stays `All`: a stream for `all` is
+    /// the operator's trucks as the server reads it, so it never names one outside the scope.
+    pub fn within(&self, scope: &Watch) -> Watch {
+        match self {
+            Watch::All => Watch::All,
+            trucks => trucks.intersection(scope),
+        }
+    }
+
     /// Whether this watch includes no truck at all (a stream for it would carry nothing).
     pub fn is_empty(&self) -> bool {
         matches!(self, Watch::Trucks(set) if set.is_empty())

@@ -12,12 +12,16 @@
 //! split in three at every pair of bytes (short inputs), and one byte at a time, and asserts the
 //! outcomes are identical.
 
-use convoy_core::sse::{encode_comment, encode_event, encode_retry, Decoder, SseError, SseEvent};
+use convoy_core::sse::{
+    encode_comment, encode_event, encode_retry, Decoder, SseError, SseEvent, SseOutput,
+};
 
 /// Everything observable after decoding a list of connections' bodies.
 #[derive(Debug, PartialEq)]
 struct Outcome {
     events: Vec<SseEvent>,
+    /// Events and drops in stream order, as `poll_output` yields them.
+    outputs: Vec<SseOutput>,
     retry_ms: Option<u64>,
     last_event_id: String,
     errors: Vec<SseError>,
@@ -26,29 +30,52 @@ struct Outcome {
 }
 
 /// Feeds each connection's chunks in order, draining after every chunk, and ends each
-/// connection with `finish()`.
+/// connection with `finish()`. A second decoder is fed the same and drained with `poll_output`:
+/// it must yield the same events and drops, interleaved.
 fn run(make: &dyn Fn() -> Decoder, connections: &[Vec<&[u8]>]) -> Outcome {
     let mut decoder = make();
+    let mut ordered = make();
     let mut events = Vec::new();
     let mut errors = Vec::new();
+    let mut outputs = Vec::new();
     for chunks in connections {
         for chunk in chunks {
             decoder.feed(chunk);
             events.extend(std::iter::from_fn(|| decoder.poll_event()));
             errors.extend(std::iter::from_fn(|| decoder.poll_error()));
+            ordered.feed(chunk);
+            outputs.extend(std::iter::from_fn(|| ordered.poll_output()));
         }
         decoder.finish();
         events.extend(std::iter::from_fn(|| decoder.poll_event()));
         errors.extend(std::iter::from_fn(|| decoder.poll_error()));
+        ordered.finish();
+        outputs.extend(std::iter::from_fn(|| ordered.poll_output()));
     }
+    let (ordered_events, ordered_errors) = split_outputs(&outputs);
+    assert_eq!((&ordered_events, &ordered_errors), (&events, &errors));
     Outcome {
         events,
+        outputs,
         retry_ms: decoder.retry_ms(),
         last_event_id: decoder.last_event_id().to_owned(),
         errors,
         malformed_lines: decoder.malformed_lines(),
         oversized_events: decoder.oversized_events(),
     }
+}
+
+/// The events and the drops of `outputs`, each in order.
+fn split_outputs(outputs: &[SseOutput]) -> (Vec<SseEvent>, Vec<SseError>) {
+    let mut events = Vec::new();
+    let mut errors = Vec::new();
+    for output in outputs {
+        match output {
+            SseOutput::Event(event) => events.push(event.clone()),
+            SseOutput::Dropped(error) => errors.push(error.clone()),
+        }
+    }
+    (events, errors)
 }
 
 /// Longest input also replayed in three chunks at every pair of split points.
@@ -549,6 +576,92 @@ fn oversized_events_are_dropped_at_every_split() {
     );
     assert_eq!(outcome.oversized_events, 1);
     assert_eq!(outcome.errors, vec![SseError::EventTooLarge { limit: 8 }]);
+}
+
+#[test]
+fn drops_come_out_in_their_place_among_the_events_at_every_split() {
+    // A batch line too long for the decoder between two events that fit: the reader sees event
+    // 1, then the drop, then event 3, whatever the chunking, so it can stop at the drop and
+    // resume after event 1 instead of taking event 3 over the hole.
+    let make = || Decoder::new().with_max_line_len(24);
+    let body: &[u8] = concat!(
+        "id: 1\nevent: batch\ndata: [1]\n\n",
+        "id: 2\nevent: batch\ndata: [2, far too long for the line limit]\n\n",
+        "id: 3\nevent: batch\ndata: [3]\n\n",
+        "id: 4\nevent: batch\ndata: [4]\ndata: and one more line that is too long\n\n",
+        "id: 5\nevent: batch\ndata: [5]\n\n",
+    )
+    .as_bytes();
+    let outcome = replay_with(&make, &[body]);
+    let batch = |data: &str, id: &str| SseOutput::Event(event("batch", data, id));
+    let dropped = SseOutput::Dropped(SseError::LineTooLong { limit: 24 });
+    assert_eq!(
+        outcome.outputs,
+        vec![
+            batch("[1]", "1"),
+            dropped.clone(),
+            batch("[3]", "3"),
+            dropped,
+            // What is left of event 4 is dispatched; a reader stopped at the drop before it.
+            batch("[4]", "4"),
+            batch("[5]", "5"),
+        ]
+    );
+
+    // An oversized event and an ignored id are drops in their place too.
+    let make = || Decoder::new().with_max_event_len(8).with_max_id_len(4);
+    let outcome = replay_with(
+        &make,
+        &[b"id: 1\ndata: a\n\ndata: 123456789\n\nid: 12345\ndata: b\n\ndata: c\n\n"],
+    );
+    assert_eq!(
+        outcome.outputs,
+        vec![
+            SseOutput::Event(event("message", "a", "1")),
+            SseOutput::Dropped(SseError::EventTooLarge { limit: 8 }),
+            SseOutput::Dropped(SseError::IdTooLong { limit: 4 }),
+            SseOutput::Event(event("message", "b", "1")),
+            SseOutput::Event(event("message", "c", "1")),
+        ]
+    );
+}
+
+#[test]
+fn an_80_kb_batch_line_is_a_drop_between_the_events_around_it() {
+    // Two alerts with 40 000-character messages make one batch line past the default 64 KiB.
+    let alert = |id: u64| {
+        format!(
+            concat!(
+                r#"{{"id":{id},"event":{{"type":"alert","truck":"T-01","at_ms":1,"#,
+                r#""alert":{{"kind":"delay","message":"{message}","raised_ms":1}}}}}}"#
+            ),
+            id = id,
+            message = "x".repeat(40_000)
+        )
+    };
+    let huge = format!("[{},{}]", alert(2), alert(3));
+    assert!(huge.len() > Decoder::DEFAULT_MAX_LINE_LEN);
+    let body = [
+        encode_event(Some(1), Some("batch"), "[1]"),
+        encode_event(Some(3), Some("batch"), &huge),
+        encode_event(Some(4), Some("batch"), "[4]"),
+    ]
+    .concat();
+    for chunk in [1 << 20, 4_096, 1_000, 7] {
+        let chunks: Vec<&[u8]> = body.as_bytes().chunks(chunk).collect();
+        let outcome = run(&Decoder::new, &[chunks]);
+        assert_eq!(
+            outcome.outputs,
+            vec![
+                SseOutput::Event(event("batch", "[1]", "1")),
+                SseOutput::Dropped(SseError::LineTooLong {
+                    limit: Decoder::DEFAULT_MAX_LINE_LEN
+                }),
+                SseOutput::Event(event("batch", "[4]", "4")),
+            ],
+            "chunks of {chunk}"
+        );
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

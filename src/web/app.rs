@@ -38,9 +38,10 @@ pub fn app() -> Html {
             <main id="main"><SignInPage /></main>
         },
         admitted => {
-            // One feed per session: another operator's tabs share nothing with this one's.
+            // One feed per session: another operator's tabs share nothing with this one's, and
+            // nothing relayed about another operator's trucks is shown.
             let scope = admitted.scope_name();
-            let names = HubNames::for_session(&scope);
+            let names = HubNames::for_session(&scope).within(admitted.truck_scope());
             html! {
                 <FeedProvider key={scope} {names}>
                     <NavBar />

@@ -22,6 +22,14 @@ pub struct HubConfig {
     pub election: ElectionMode,
     /// The trucks this tab shows at start. Default: `Watch::All`.
     pub watch: Watch,
+    /// The trucks this tab's operator may see (the session's scope, as `GET /api/session`
+    /// says it). The tab's watch and, as leader, its stream are kept within it (a list loses
+    /// the trucks outside; `All` stays `All`, which the server reads as the operator's trucks),
+    /// so neither a view nor another tab's watch makes the stream name a truck the server
+    /// refuses; and an event or snapshot another tab or a worker relays about a truck outside it
+    /// is dropped and counted (`out_of_scope`). Default `Watch::All`: sign-in off, or a session
+    /// not known (the server still filters what it sends).
+    pub scope: Watch,
     /// The highest event id the tab's app state already reflects for `watch`, when it starts
     /// with state (a tab moving from one transport to another keeps what its app has). Such a
     /// hub joins like a tab that has state: its `hello` carries the cursor, it asks for no
@@ -87,6 +95,7 @@ impl HubConfig {
             tab_id,
             election,
             watch: Watch::All,
+            scope: Watch::All,
             cursor: None,
             heartbeat_ms: 1_000,
             liveness_ms: 3_000,

@@ -73,6 +73,14 @@ pub struct HubDiagnostics {
     /// Frames dropped because no live tab could have sent them: a term far above this tab's
     /// (see `core::election`, "Hostile frames").
     pub implausible: u64,
+    /// Relayed events and snapshots dropped because they name a truck outside this tab's
+    /// scope ([`HubConfig::scope`](super::HubConfig::scope)): no tab of the session streams
+    /// one, so a script of the origin forged them.
+    pub out_of_scope: u64,
+    /// Leader only: events the upstream lost in transit (a line the decoder dropped, an event
+    /// that did not decode), each repaired by resuming from the cursor or, when resuming
+    /// brings the same hole back, by a snapshot.
+    pub upstream_gaps: u64,
 }
 
 /// The counters every part of the hub bumps (reported as the fields of the same names).
@@ -91,6 +99,8 @@ pub(super) struct Stats {
     pub(super) snapshots_served: u64,
     pub(super) stale_frames: u64,
     pub(super) implausible: u64,
+    pub(super) out_of_scope: u64,
+    pub(super) upstream_gaps: u64,
 }
 
 impl HubDiagnostics {
@@ -128,6 +138,8 @@ impl HubDiagnostics {
             snapshots_served: s.snapshots_served,
             stale_frames: s.stale_frames,
             implausible: s.implausible,
+            out_of_scope: s.out_of_scope,
+            upstream_gaps: s.upstream_gaps,
         }
     }
 }

@@ -247,6 +247,11 @@ impl Tab {
     }
 
     fn on_link(&mut self, now_ms: u64, link: Link) {
+        if !self.config.scope.includes(link.event.event.truck()) {
+            // No tab of this session streams it: forged. Neither shown nor taken as a position.
+            self.stats.out_of_scope += 1;
+            return;
+        }
         let Some(cursor) = self.cursor else {
             // No state yet: keep it for after the snapshot.
             if self.buffer.len() < self.config.ring_capacity {
@@ -380,6 +385,15 @@ impl Tab {
         reset: bool,
         snapshot: FleetSnapshot,
     ) {
+        if snapshot
+            .trucks
+            .iter()
+            .any(|truck| !self.config.scope.includes(&truck.id))
+        {
+            // Every tab of this session gets its snapshots from the server's scoped fleet.
+            self.stats.out_of_scope += 1;
+            return;
+        }
         let id = snapshot.last_event_id;
         if reset {
             // A new server history starts above every id of the old one.

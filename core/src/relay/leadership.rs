@@ -52,6 +52,8 @@ pub(super) struct Lead {
     upstream_activity_ms: u64,
     /// Whether the stream opened last delivered anything (resets the backoff).
     upstream_proven: bool,
+    /// The cursor at the last upstream gap: a gap again there means resuming cannot repair it.
+    gap_at: Option<EventId>,
     /// The last snapshot fetch failed (why), until a snapshot arrives or the stream delivers.
     snapshot_error: Option<String>,
     /// The status the last leader frame carried: a change is sent at once.
@@ -107,6 +109,7 @@ impl Lead {
             last_stale_answer_ms: None,
             upstream_activity_ms: now_ms,
             upstream_proven: false,
+            gap_at: None,
             snapshot_error: None,
             announced: None,
             snapshot_answers: BTreeMap::new(),
@@ -423,6 +426,28 @@ impl Lead {
             UpstreamState::Connecting | UpstreamState::Open
         ) {
             self.upstream_failed(tab, now_ms);
+        }
+    }
+
+    /// The stream lost events (see `TabHub::handle_upstream_gap`): resume from the cursor, or,
+    /// when the last gap was at this same cursor, cover the hole with a snapshot for every tab.
+    pub(super) fn on_upstream_gap(&mut self, tab: &mut Tab, now_ms: u64) {
+        if !matches!(
+            self.upstream,
+            UpstreamState::Connecting | UpstreamState::Open
+        ) {
+            return;
+        }
+        tab.stats.upstream_gaps += 1;
+        if self.gap_at.is_some() && self.gap_at == tab.cursor {
+            // The server sent the same unreadable line again: resuming cannot get past it.
+            self.gap_at = None;
+            self.on_upstream_reset(tab, now_ms);
+        } else {
+            // Not a failure of the connection: no backoff, and the next stream starts at once.
+            self.gap_at = tab.cursor;
+            let union = tab.union();
+            self.open_upstream(tab, now_ms, union);
         }
     }
 

@@ -77,6 +77,11 @@
 //! - `handle_upstream_error`: close and reopen from the cursor after an exponential backoff with
 //!   jitter derived from the tab id ([`reconnect_delay_ms`]); `reconnect_at_ms` is in the
 //!   diagnostics. A stream silent for `upstream_stall_ms` counts as failed.
+//! - `handle_upstream_gap` (a line the decoder dropped, a batch that did not decode): events
+//!   were lost, never silently. Reopen at once from the cursor, so the server replays them; if
+//!   the same hole comes back before anything was taken, fetch a snapshot and give it to every
+//!   tab as after a reset (then reopen from its id), so a line that can never be read costs one
+//!   snapshot, not a loop.
 //! - `handle_page_hide` / `shutdown`: release the lock, close the stream, broadcast `Goodbye`.
 //!   Followers that hear the leader's goodbye elect at once. `handle_page_show` rejoins like a new
 //!   tab that keeps its cursor (it then repairs the gap like any other).
@@ -133,6 +138,12 @@
 //!   when it asked for one (a reset only when it is not older than its cursor); and a follower
 //!   whose live leader stays behind it for `liveness_ms` asks for the leader's snapshot and
 //!   takes it even though it moves the cursor back, instead of dropping every event as a repeat.
+//! - **Scope** ([`HubConfig::scope`], the operator's trucks from the session): a follower drops
+//!   a relayed event about a truck outside it, and a snapshot naming one, counted as
+//!   `out_of_scope` (no tab of the session streams one); and the leader's stream stays within
+//!   it, so a forged watch cannot make it name a truck the server refuses (403), which would
+//!   stop the stream for every tab. A frame can still show forged data about the operator's own
+//!   trucks: same-origin script is trusted, as in any web app (see the README).
 //! - **Work a frame can cause**: the peer table holds at most [`MAX_PEERS`] tabs and a leader
 //!   answers only tabs in it; each tab gets at most one snapshot per `snapshot_retry_ms / 2` and
 //!   one replay per `resend_retry_ms / 2` (held-back resends are coalesced into one answer with
@@ -413,7 +424,7 @@ impl TabHub {
         let hidden = config.hidden;
         let mut hub = TabHub {
             tab: Tab {
-                watch: config.watch.clone(),
+                watch: config.watch.within(&config.scope),
                 cursor: config.cursor,
                 need_snapshot: config.cursor.is_none(),
                 ring,
@@ -553,9 +564,21 @@ impl TabHub {
         self.leader_input(now_ms, |lead, tab| lead.on_upstream_error(tab, now_ms));
     }
 
-    /// This tab's views now show `watch`. A watch with new trucks asks the leader for a
-    /// snapshot of them; every change is announced so the leader's union follows.
+    /// The upstream lost events in transit: its decoder dropped a line (`sse::SseOutput::Dropped`)
+    /// or an event did not decode (see `upstream::read_event`). Call it in the gap's place: after
+    /// the events before it, and take no more events from that stream. The stream is replaced
+    /// at once by one that resumes from the cursor; if that brings the same hole back (a gap
+    /// again before any event was taken), a snapshot covers it, given to every tab as after a
+    /// reset. Ignored unless leading with a stream open or opening.
+    pub fn handle_upstream_gap(&mut self, now_ms: u64) {
+        self.leader_input(now_ms, |lead, tab| lead.on_upstream_gap(tab, now_ms));
+    }
+
+    /// This tab's views now show `watch` (kept within [`HubConfig::scope`]). A watch with new
+    /// trucks asks the leader for a snapshot of them; every change is announced so the leader's
+    /// union follows.
     pub fn set_watch(&mut self, now_ms: u64, watch: Watch) {
+        let watch = watch.within(&self.tab.config.scope);
         if watch == self.tab.watch {
             return;
         }

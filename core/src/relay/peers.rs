@@ -163,9 +163,10 @@ impl Tab {
         self.peers.note(now_ms, from, hidden, msg)
     }
 
-    /// The union of this tab's watch and every peer's.
+    /// The union of this tab's watch and every peer's, within this tab's scope: a peer's watch
+    /// (or a forged one) cannot make the stream name a truck the operator may not see.
     pub(super) fn union(&self) -> Watch {
-        self.peers.union(&self.watch)
+        self.peers.union(&self.watch).within(&self.config.scope)
     }
 
     /// Drops the peers silent for `peer_expiry_ms` (each a `PeerGone`); returns whether any

@@ -86,7 +86,14 @@ fn set(ids: &[&str]) -> Watch {
 
 /// A Lease-mode follower of `LEADER` (term 3) whose state is at event 100.
 fn follower() -> TabHub {
-    let mut hub = TabHub::new(HubConfig::new(ME, ElectionMode::Lease), 0);
+    follower_with(|_| {})
+}
+
+/// [`follower`], configured by `config` first.
+fn follower_with(config: impl FnOnce(&mut HubConfig)) -> TabHub {
+    let mut c = HubConfig::new(ME, ElectionMode::Lease);
+    config(&mut c);
+    let mut hub = TabHub::new(c, 0);
     let leading = TabMsg::Leading {
         union: Watch::All,
         cursor: Some(100),
@@ -1379,4 +1386,167 @@ fn a_tab_says_whether_its_page_is_hidden_in_every_frame() {
     };
     assert!(!frame.contains("hidden"), "{frame}");
     assert!(!parse_frame(frame, 0).unwrap().hidden);
+}
+
+#[test]
+fn a_follower_drops_relayed_events_and_snapshots_outside_its_operators_scope() {
+    let scope = set(&["T-01", "T-02"]);
+    let mut hub = follower_with(|c| c.scope = scope.clone());
+    let about = |id: EventId, prev: EventId, truck: &str| Link {
+        event: env(id, truck),
+        prev,
+        union: Watch::All,
+    };
+    // An event of another operator's truck: not shown, and not taken as a position either.
+    hub.handle_channel_message(
+        10,
+        &frame(LEADER, 3, TabMsg::Event(about(101, 100, "T-09"))),
+    );
+    assert_eq!(delivered(&drain(&mut hub)), Vec::<EventId>::new());
+    assert_eq!(hub.diagnostics().cursor, 100);
+    assert_eq!(hub.diagnostics().out_of_scope, 1);
+    hub.handle_channel_message(
+        20,
+        &frame(LEADER, 3, TabMsg::Event(about(101, 100, "T-01"))),
+    );
+    assert_eq!(delivered(&drain(&mut hub)), [101]);
+    // Inside a batch and a replay too.
+    let events = TabMsg::Events {
+        prev: 101,
+        union: Watch::All,
+        events: vec![env(102, "T-02"), env(103, "T-09")],
+    };
+    hub.handle_channel_message(30, &frame(LEADER, 3, events));
+    assert_eq!(delivered(&drain(&mut hub)), [102]);
+    let replay = TabMsg::Replay {
+        to: ME,
+        links: vec![about(105, 102, "T-07")],
+    };
+    hub.handle_channel_message(40, &frame(LEADER, 3, replay));
+    assert_eq!(delivered(&drain(&mut hub)), Vec::<EventId>::new());
+    // A snapshot naming a truck outside the scope, even as a reset for everyone.
+    for (to, reset) in [(Some(ME), false), (None, true)] {
+        let forged = TabMsg::Snapshot {
+            to,
+            watch: Watch::All,
+            reset,
+            snapshot: FleetSnapshot {
+                last_event_id: 500,
+                trucks: vec![truck("T-01"), truck("T-09")],
+            },
+        };
+        hub.handle_channel_message(50, &frame(LEADER, 3, forged));
+        let outputs = drain(&mut hub);
+        assert!(
+            !outputs
+                .iter()
+                .any(|o| matches!(o, HubOutput::DeliverSnapshot(_))),
+            "{outputs:?}"
+        );
+    }
+    let d = hub.diagnostics();
+    assert_eq!(
+        (d.cursor, d.out_of_scope, d.delivered),
+        (102, 5, 2),
+        "{d:?}"
+    );
+    // What the session's leader relays goes on as before.
+    hub.handle_channel_message(
+        60,
+        &frame(LEADER, 3, TabMsg::Event(about(104, 102, "T-02"))),
+    );
+    assert_eq!(delivered(&drain(&mut hub)), [104]);
+}
+
+#[test]
+fn no_watch_makes_the_leaders_stream_name_a_truck_outside_its_scope() {
+    // The server refuses a stream that names a truck outside the operator's scope (403), which
+    // would stop it for every tab: neither this tab's views nor a (forged) frame can add one.
+    let mut hub = leader(|c| {
+        c.scope = set(&["T-01", "T-02", "T-03"]);
+        c.watch = set(&["T-01", "T-09"]);
+    });
+    assert_eq!(hub.diagnostics().watch, set(&["T-01"]));
+    assert_eq!(hub.diagnostics().subscribed, Some(set(&["T-01"])));
+    let hello = TabMsg::Hello {
+        watch: set(&["T-02", "T-09", "T-10"]),
+        cursor: Some(100),
+    };
+    hub.handle_channel_message(400, &frame(7, 1, hello));
+    hub.set_watch(410, set(&["T-03", "T-11"]));
+    hub.handle_timeout(700);
+    let opens: Vec<HubOutput> = drain(&mut hub)
+        .into_iter()
+        .filter(|o| matches!(o, HubOutput::OpenUpstream { .. }))
+        .collect();
+    assert_eq!(
+        opens,
+        [HubOutput::OpenUpstream {
+            watch: set(&["T-02", "T-03"]),
+            last_event_id: Some(100),
+        }]
+    );
+    // `all` is the operator's trucks as the server reads it: it stays `all`.
+    let all = TabMsg::Watch {
+        watch: Watch::All,
+        cursor: Some(100),
+    };
+    hub.handle_channel_message(800, &frame(7, 1, all));
+    hub.handle_timeout(1_100);
+    assert!(drain(&mut hub).contains(&HubOutput::OpenUpstream {
+        watch: Watch::All,
+        last_event_id: Some(100),
+    }));
+}
+
+#[test]
+fn an_upstream_gap_resumes_at_once_then_falls_back_to_a_snapshot() {
+    let mut hub = leader(|_| {});
+    hub.handle_upstream_events(400, vec![env(101, "T-01"), env(102, "T-02")]);
+    drain(&mut hub);
+    hub.handle_upstream_gap(410);
+    let outputs = drain(&mut hub);
+    assert!(outputs.contains(&HubOutput::OpenUpstream {
+        watch: Watch::All,
+        last_event_id: Some(102),
+    }));
+    assert!(!outputs.contains(&HubOutput::FetchSnapshot), "{outputs:?}");
+    assert_eq!(hub.diagnostics().reconnect_attempt, 0);
+    // The resumed stream delivers: a later gap resumes again, from the new cursor.
+    hub.handle_upstream_open(420);
+    hub.handle_upstream_event(430, env(103, "T-01"));
+    hub.handle_upstream_gap(440);
+    assert!(drain(&mut hub).contains(&HubOutput::OpenUpstream {
+        watch: Watch::All,
+        last_event_id: Some(103),
+    }));
+    // A gap again before anything was taken: resuming brought the same hole back.
+    hub.handle_upstream_open(450);
+    hub.handle_upstream_gap(460);
+    let outputs = drain(&mut hub);
+    assert!(outputs.contains(&HubOutput::CloseUpstream), "{outputs:?}");
+    assert!(outputs.contains(&HubOutput::FetchSnapshot), "{outputs:?}");
+    hub.handle_snapshot(500, snap(110));
+    let outputs = drain(&mut hub);
+    assert!(outputs.contains(&HubOutput::DeliverSnapshot(snap(110))));
+    assert!(sent(&outputs).iter().any(|m| matches!(
+        m,
+        TabMsg::Snapshot {
+            to: None,
+            reset: true,
+            ..
+        }
+    )));
+    assert!(outputs.contains(&HubOutput::OpenUpstream {
+        watch: Watch::All,
+        last_event_id: Some(110),
+    }));
+    assert_eq!(hub.diagnostics().upstream_gaps, 3);
+    // A gap from a stream already closed is old news.
+    let mut closed = leader(|_| {});
+    closed.handle_upstream_error(400);
+    drain(&mut closed);
+    closed.handle_upstream_gap(410);
+    assert_eq!(drain(&mut closed), vec![]);
+    assert_eq!(closed.diagnostics().upstream_gaps, 0);
 }

@@ -5,7 +5,8 @@
 
 use convoy_core::fleet::Fleet;
 use convoy_core::relay::{Connection, HubOutput, TabId};
-use convoy_core::wire::{Envelope, EventId, FleetSnapshot, Watch};
+use convoy_core::wire::{Envelope, EventId, FleetSnapshot, TruckId, Watch};
+use std::collections::BTreeSet;
 
 /// One thing the app was given, in order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,6 +31,8 @@ pub struct App {
     pub connections: Vec<(u64, Connection)>,
     /// Every `PeerGone`.
     pub gone_peers: Vec<TabId>,
+    /// Every truck an event or snapshot it was given named.
+    pub trucks_seen: BTreeSet<TruckId>,
 }
 
 impl App {
@@ -42,6 +45,7 @@ impl App {
             violations: Vec::new(),
             connections: Vec::new(),
             gone_peers: Vec::new(),
+            trucks_seen: BTreeSet::new(),
         }
     }
 
@@ -104,6 +108,7 @@ impl App {
 
     fn record_event(&mut self, envelope: &Envelope) {
         self.items.push(Item::Event(envelope.id));
+        self.trucks_seen.insert(envelope.event.truck().to_owned());
         let watch = self.watch();
         if !watch.includes(envelope.event.truck()) {
             let violation = format!(
@@ -133,6 +138,8 @@ impl App {
     fn record_snapshot(&mut self, snapshot: FleetSnapshot) {
         let id = snapshot.last_event_id;
         self.items.push(Item::Snap(id));
+        let named = snapshot.trucks.iter().map(|t| t.id.clone());
+        self.trucks_seen.extend(named);
         let watch = self.watch();
         if let Some(t) = snapshot.trucks.iter().find(|t| !watch.includes(&t.id)) {
             let violation = format!("snapshot {id} has {} outside the watch {watch}", t.id);

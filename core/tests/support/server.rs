@@ -1,10 +1,11 @@
 //! The simulated server: emits fleet events, streams them to each open connection in order
 //! (filtered to its watch), replays from a last event id, serves snapshots, drops streams and
-//! loses its history on demand.
+//! loses its history on demand, and sends lines the client's decoder drops (each arrives as the
+//! decoder's report of the drop, in the place of the events it carried).
 
 use convoy_core::fleet::Fleet;
 use convoy_core::wire::{Envelope, EventId, FleetEvent, Point, TruckStatus, Watch};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use super::fixtures::{seed_truck, truck_name};
 use super::tab::TabState;
@@ -15,6 +16,8 @@ pub struct Conn {
     pub tab: usize,
     pub watch: Watch,
     pub last_at: u64,
+    /// The next event sent on this stream goes in a line the decoder drops.
+    pub drop_next: bool,
 }
 
 pub struct Server {
@@ -28,6 +31,9 @@ pub struct Server {
     pub emitting: bool,
     /// How many upstream streams were ever opened.
     pub opened: u64,
+    /// Events whose line the decoder drops every time they are sent (a batch too long for it,
+    /// which the server never splits).
+    pub unreadable: BTreeSet<EventId>,
 }
 
 impl Server {
@@ -41,6 +47,7 @@ impl Server {
             next_conn: 1,
             emitting: true,
             opened: 0,
+            unreadable: BTreeSet::new(),
         }
     }
 }
@@ -91,15 +98,37 @@ impl Sim {
             .collect();
         for (conn, tab) in targets {
             let at = self.conn_slot(conn);
+            self.send_event(at, tab, conn, envelope.clone());
+        }
+    }
+
+    /// Sends one event on a stream at `at`, or, when its line is one the decoder drops, the
+    /// decoder's report of the drop in its place.
+    fn send_event(&mut self, at: u64, tab: usize, conn: u64, envelope: Envelope) {
+        let once = self
+            .server
+            .conns
+            .get_mut(&conn)
+            .is_some_and(|c| std::mem::take(&mut c.drop_next));
+        if once || self.server.unreadable.contains(&envelope.id) {
+            self.schedule_at(at, Ev::UpGap { tab, conn });
+        } else {
             self.schedule_at(
                 at,
                 Ev::UpEvent {
                     tab,
                     conn,
-                    envelope: envelope.clone(),
+                    envelope,
                 },
             );
         }
+    }
+
+    /// The next event sent on tab `i`'s stream goes in a line its decoder drops (once: a
+    /// resumed stream carries it readably, as a server that splits its batches does).
+    pub fn drop_next_line(&mut self, i: usize) {
+        let conn = self.tabs[i].conn.expect("an open stream");
+        self.server.conns.get_mut(&conn).expect("open").drop_next = true;
     }
 
     /// The fleet as the server had it right after event `at`.
@@ -134,6 +163,7 @@ impl Sim {
                 tab: i,
                 watch: watch.clone(),
                 last_at: open_at,
+                drop_next: false,
             },
         );
         self.tabs[i].conn = Some(conn);
@@ -150,14 +180,7 @@ impl Sim {
                 .map(|(_, e)| e.clone())
                 .collect();
             for envelope in replay {
-                self.schedule_at(
-                    open_at,
-                    Ev::UpEvent {
-                        tab: i,
-                        conn,
-                        envelope,
-                    },
-                );
+                self.send_event(open_at, i, conn, envelope);
             }
         }
         let open = self

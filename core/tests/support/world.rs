@@ -117,6 +117,11 @@ pub enum Ev {
         tab: usize,
         conn: u64,
     },
+    /// The tab's decoder dropped a line of this stream (the events it carried are lost).
+    UpGap {
+        tab: usize,
+        conn: u64,
+    },
     ServerEmit,
     ServerHeartbeat,
 }
@@ -134,7 +139,8 @@ impl Ev {
             | Ev::UpEvent { tab, .. }
             | Ev::UpHeartbeat { tab, .. }
             | Ev::UpReset { tab, .. }
-            | Ev::UpError { tab, .. } => Some(*tab),
+            | Ev::UpError { tab, .. }
+            | Ev::UpGap { tab, .. } => Some(*tab),
             Ev::ServerEmit | Ev::ServerHeartbeat => None,
         }
     }
@@ -355,6 +361,16 @@ impl Sim {
             Ev::UpError { conn, .. } if conn_ok(self, conn) => {
                 self.tabs[i].conn = None;
                 self.tabs[i].hub.handle_upstream_error(now)
+            }
+            Ev::UpGap { conn, .. } if conn_ok(self, conn) => {
+                self.tabs[i].hub.handle_upstream_gap(now);
+                self.pump(i);
+                // As the browser's adapters do: no more events from a stream after a gap. A hub
+                // that kept it open sees it fail.
+                if self.tabs[i].conn == Some(conn) {
+                    self.close_conn(i);
+                    self.tabs[i].hub.handle_upstream_error(now);
+                }
             }
             _ => return,
         }

@@ -3,6 +3,7 @@
 //! and sign-out actions.
 
 use convoy_browser::session::{self, Session};
+use convoy_core::wire::Watch;
 use gloo_timers::callback::Timeout;
 use std::rc::Rc;
 use yew::prelude::*;
@@ -26,6 +27,15 @@ impl SessionState {
             SessionState::Checking => false,
             SessionState::Known(session) => session.admits(),
             SessionState::Unknown => true,
+        }
+    }
+
+    /// The trucks the operator may see (`All` when unknown or sign-in is off: the server still
+    /// filters what it sends).
+    pub fn truck_scope(&self) -> Watch {
+        match self {
+            SessionState::Known(session) => session.truck_scope(),
+            _ => Watch::All,
         }
     }
 

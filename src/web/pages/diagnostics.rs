@@ -44,6 +44,11 @@ pub fn diagnostics_page() -> Html {
         ("Duplicates", report.duplicates.to_string()),
         ("Snapshots", report.snapshots.to_string()),
         ("Malformed channel messages", report.malformed.to_string()),
+        (
+            "Channel messages outside the operator's trucks",
+            report.out_of_scope.to_string(),
+        ),
+        ("Stream gaps repaired", report.upstream_gaps.to_string()),
     ];
     html! {
         <section class="diagnostics">
