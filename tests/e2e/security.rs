@@ -1,5 +1,5 @@
 //! Only the right operator sees a fleet, and the app keeps its own security policy: signing in
-//! by link reaches every tab, signing out in one tab ends every tab's data and the shared
+//! by link reaches every tab (and asks first when someone is signed in already), signing out in one tab ends every tab's data and the shared
 //! stream, another operator never sees the previous one's trucks, and every page in every
 //! transport runs with zero Content-Security-Policy violations.
 
@@ -135,6 +135,44 @@ async fn sign_in_and_sign_out_reach_every_tab_and_operators_see_only_their_truck
         })
         .await;
         assert_eq!(trucks, ["T-01", "T-02"]);
+    }
+
+    // A sign-in link opened while ben is signed in does not replace him unasked.
+    let (_, link) = server.token("cy", "T-03");
+    browser
+        .run(
+            &tabs[0],
+            &format!("location.href = {}; return true;", Value::from(link)),
+        )
+        .await;
+    eventually(Duration::from_secs(20), "the question", || async {
+        let asked = browser
+            .run(&tabs[0], "return !!document.querySelector('.link-held button.switch');")
+            .await;
+        asked.as_bool().filter(|asked| *asked).map(|_| ())
+    })
+    .await;
+    for tab in &tabs[1..] {
+        assert_eq!(
+            shown_trucks(&browser, tab).await.unwrap_or_default(),
+            ["T-01", "T-02"],
+            "still ben's"
+        );
+    }
+    // Said yes: every tab switches to cy.
+    browser
+        .run(
+            &tabs[0],
+            "document.querySelector('.link-held button.switch').click(); return true;",
+        )
+        .await;
+    for tab in &tabs {
+        let trucks = eventually(Duration::from_secs(30), "cy's truck", || async {
+            let trucks = shown_trucks(&browser, tab).await?;
+            (trucks == ["T-03"]).then_some(trucks)
+        })
+        .await;
+        assert_eq!(trucks, ["T-03"]);
     }
     browser.quit().await;
 }
