@@ -171,15 +171,24 @@ pub fn test() -> Result<(), String> {
 /// no browser). Extra arguments after `server` go to the server bench (`--quick`,
 /// `--engines memory,file,redis`, `--only 10000`).
 pub fn bench(args: &[String]) -> Result<(), String> {
-    let (which, server): (Vec<&str>, bool) = match args.first().map(String::as_str) {
-        Some("tabs") => (vec!["bench"], false),
-        Some("load") => (vec!["bench_load"], false),
-        Some("server") => (vec![], true),
-        None => (vec!["bench", "bench_load"], true),
-        Some(other) => return Err(format!("unknown bench {other:?}: use tabs, load or server")),
+    let (which, server, ingest): (Vec<&str>, bool, bool) = match args.first().map(String::as_str)
+    {
+        Some("tabs") => (vec!["bench"], false, false),
+        Some("load") => (vec!["bench_load"], false, false),
+        Some("server") => (vec![], true, false),
+        Some("ingest") => (vec![], false, true),
+        None => (vec!["bench", "bench_load"], true, true),
+        Some(other) => {
+            return Err(format!(
+                "unknown bench {other:?}: use tabs, load, server or ingest"
+            ))
+        }
     };
     if server {
         bench_server(args.get(1..).unwrap_or_default())?;
+    }
+    if ingest {
+        bench_ingest(args.get(1..).unwrap_or_default())?;
     }
     if which.is_empty() {
         return Ok(());
@@ -230,6 +239,26 @@ fn bench_server(extra: &[String]) -> Result<(), String> {
         "convoy-server",
         "--example",
         "fanout",
+        "--",
+        "--out",
+        "bench",
+    ];
+    args.extend(extra.iter().map(String::as_str));
+    cargo(&args, &[("CONVOY_SERVER_BIN", bin.display().to_string())])
+}
+
+/// The ingest bench: a large fleet pushed into the file engine, this build beside the one in
+/// `CONVOY_BASELINE_SERVER_BIN` when that is set.
+fn bench_ingest(extra: &[String]) -> Result<(), String> {
+    cargo(&["build", "--release", "-p", "convoy-server"], &[])?;
+    let bin = target_dir().join("release/convoy-server");
+    let mut args: Vec<&str> = vec![
+        "run",
+        "--release",
+        "-p",
+        "convoy-server",
+        "--example",
+        "ingest_load",
         "--",
         "--out",
         "bench",
