@@ -2,8 +2,8 @@
 //! stream sees events in id order and joins at an exact id.
 //!
 //! A stream's capacity is the server's `--queue` on top of the largest append (see
-//! `crate::stream_capacity`), so one append, however large (a bulk import through ingest), is
-//! never on its own a reason to cut a stream that keeps up.
+//! `crate::Config::stream_capacity`), so one append, however large (a bulk import through
+//! ingest), is never on its own a reason to cut a stream that keeps up.
 //!
 //! Streams that follow every truck (nearly all of them) share one broadcast channel: publishing
 //! is one send whatever the number of streams, each stream holds only a cursor into the shared

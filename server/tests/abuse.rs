@@ -466,6 +466,10 @@ fn every_numeric_flag_is_bounded_at_start_with_a_message_naming_it() {
         ("--ingest-max-events", "0"),
         ("--ingest-concurrency", "0"),
         ("--queue=-1", ""),
+        ("--queue", "999999"),
+        ("--max-trucks", "0"),
+        ("--max-trucks", "10"),
+        ("--max-streams-per-operator", "0"),
         ("--seed", "x"),
     ] {
         let args: Vec<&str> = [flag, value]
