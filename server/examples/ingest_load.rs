@@ -44,7 +44,6 @@ impl Server {
             "127.0.0.1:0",
             "--trucks",
             "0",
-            "--quiet",
             "--ingest-max-events",
             "10000",
         ]
@@ -60,6 +59,7 @@ impl Server {
         }
         let mut child = Command::new(bin)
             .args(&args)
+            // The first line says where it listens (log lines go to stderr).
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -78,8 +78,7 @@ impl Server {
 
     /// VmRSS and VmHWM (the peak), MB.
     fn memory_mb(&self) -> (f64, f64) {
-        let status =
-            std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
         let field = |name: &str| {
             status
                 .lines()

@@ -147,7 +147,10 @@ async fn sign_in_and_sign_out_reach_every_tab_and_operators_see_only_their_truck
         .await;
     eventually(Duration::from_secs(20), "the question", || async {
         let asked = browser
-            .run(&tabs[0], "return !!document.querySelector('.link-held button.switch');")
+            .run(
+                &tabs[0],
+                "return !!document.querySelector('.link-held button.switch');",
+            )
             .await;
         asked.as_bool().filter(|asked| *asked).map(|_| ())
     })

@@ -171,8 +171,7 @@ pub fn test() -> Result<(), String> {
 /// no browser). Extra arguments after `server` go to the server bench (`--quick`,
 /// `--engines memory,file,redis`, `--only 10000`).
 pub fn bench(args: &[String]) -> Result<(), String> {
-    let (which, server, ingest): (Vec<&str>, bool, bool) = match args.first().map(String::as_str)
-    {
+    let (which, server, ingest): (Vec<&str>, bool, bool) = match args.first().map(String::as_str) {
         Some("tabs") => (vec!["bench"], false, false),
         Some("load") => (vec!["bench_load"], false, false),
         Some("server") => (vec![], true, false),
