@@ -395,6 +395,9 @@ fn convoy(per_s: f64, log: &str, trucks: usize) -> Proc {
         log,
         "--queue",
         "1024",
+        // Every stream of the load comes from this one address.
+        "--max-connections-per-ip",
+        "10000",
     ]);
     Proc::start(command)
 }

@@ -1,14 +1,19 @@
 //! Accepting connections: plain TCP or TLS, each served with HTTP/1.1 or HTTP/2 (hyper-util's
 //! auto builder picks by the connection preface; TLS also offers both by ALPN). One task per
 //! connection, which ends on shutdown (gracefully, within a grace period), when a stream on it
-//! fell too far behind (HTTP/1.1), or when it is evicted.
+//! fell too far behind (HTTP/1.1), when it idles too long, or when it is evicted.
 //!
 //! What holds under abuse:
-//! - at most `max_connections` connections: at the cap a new connection evicts the oldest one
-//!   that has not sent a request yet (an idle socket cannot keep a real client out); with none
-//!   to evict, the new one is closed at once;
-//! - a connection must finish its TLS handshake and send its first request head within
-//!   `handshake_timeout`, and every later HTTP/1.1 head within the same time;
+//! - at most `max_connections` connections, and at most `max_connections_per_ip` from one client
+//!   address (an IPv6 client by its /64): at either cap a new connection evicts an idle one (no
+//!   request in flight: HTTP/1.1 between requests, HTTP/2 with no open stream; one that never
+//!   sent a request first, then the longest idle; at the per-address cap only that address's
+//!   own), so idle sockets cannot keep a real client out; with none to evict, the new one is
+//!   closed at once;
+//! - a connection must finish its TLS handshake and send its first request within
+//!   `handshake_timeout`, and one left idle (its last response sent, no request in flight) is
+//!   closed after the same time, HTTP/2 as HTTP/1.1 keep-alive (HTTP/1.1: also every head must
+//!   arrive within it);
 //! - request heads are bounded in bytes and headers (HTTP/1.1: 431; HTTP/2: the header list);
 //! - `max_streams` SSE streams at once, server-wide ([`StreamSlots`], taken by `stream`).
 //!
@@ -21,23 +26,30 @@
 
 use crate::stats::StreamSlots;
 use crate::Config;
+use axum::body::Body;
 use axum::Router;
+use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper::{Request, Version};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeSet, HashMap};
 use std::future::Future;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
+
+/// How long a connection that made requests is given to close once told to go (idle or
+/// evicted): an HTTP/2 `GOAWAY` takes a ping's round trip.
+const CLOSE_GRACE: Duration = Duration::from_secs(1);
 
 /// How connections are accepted and bounded; see the module docs.
 #[derive(Debug, Clone)]
@@ -50,6 +62,8 @@ pub struct Options {
     /// How long shutdown waits for open connections before dropping them.
     pub grace: Duration,
     pub log: bool,
+    /// Most connections from one client address (at most `max_connections`).
+    pub max_connections_per_ip: usize,
 }
 
 impl Options {
@@ -63,6 +77,7 @@ impl Options {
             max_headers: config.max_headers,
             grace: config.shutdown_grace,
             log: !config.quiet,
+            max_connections_per_ip: config.max_connections_per_ip.min(config.max_connections),
         }
     }
 }
@@ -88,67 +103,231 @@ impl ConnectionHandle {
     }
 }
 
-/// The open connections, oldest first, and which of them have not sent a request yet.
+/// Which connections count together against `max_connections_per_ip`: an IPv4 address (also
+/// when mapped into IPv6), or an IPv6 /64, which one host usually has to itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum ClientAddr {
+    V4(Ipv4Addr),
+    V6Prefix(u64),
+}
+
+impl ClientAddr {
+    fn of(ip: IpAddr) -> ClientAddr {
+        match ip {
+            IpAddr::V4(v4) => ClientAddr::V4(v4),
+            IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+                Some(v4) => ClientAddr::V4(v4),
+                None => ClientAddr::V6Prefix((u128::from(v6) >> 64) as u64),
+            },
+        }
+    }
+}
+
+/// Where an idle connection stands in the eviction order, first evicted first: those that
+/// never sent a request (`false` sorts first), then by when they became idle.
+type IdleKey = (bool, u64, u64);
+
+/// The open connections: how many requests each has in flight, and the idle ones in eviction
+/// order, server-wide and per client address. Shared by the accept loop and the requests.
 #[derive(Default)]
 struct Registry {
     next: u64,
-    open: BTreeMap<u64, Tracked>,
+    /// Orders idle connections by when they became idle.
+    idle_order: u64,
+    open: HashMap<u64, Tracked>,
     by_task: HashMap<tokio::task::Id, u64>,
-    /// Candidates for eviction in accept order; entries that sent a request since, or closed,
-    /// are skipped when reached.
-    unproven: VecDeque<u64>,
+    idle: BTreeSet<IdleKey>,
+    clients: HashMap<ClientAddr, ClientConnections>,
     /// Evicted and not closed yet.
     evicted: usize,
 }
 
+#[derive(Default)]
+struct ClientConnections {
+    /// Open and not evicted.
+    live: usize,
+    idle: BTreeSet<IdleKey>,
+}
+
 struct Tracked {
+    client: ClientAddr,
     evict: CancellationToken,
-    requested: Arc<AtomicBool>,
+    in_flight: usize,
+    /// Has sent a request.
+    proven: bool,
+    /// Its key in the idle sets while it is idle and not evicted.
+    idle: Option<IdleKey>,
+    /// When it became idle; `None` while a request is in flight.
+    idle_since: watch::Sender<Option<Instant>>,
 }
 
 impl Registry {
-    fn insert(&mut self) -> (u64, CancellationToken, Arc<AtomicBool>) {
+    fn insert(&mut self, client: ClientAddr) -> (u64, CancellationToken, IdleClock) {
         self.next += 1;
-        let tracked = Tracked {
-            evict: CancellationToken::new(),
-            requested: Arc::new(AtomicBool::new(false)),
+        let seq = self.next;
+        let (idle_since, idle) = watch::channel(None);
+        let evict = CancellationToken::new();
+        self.open.insert(
+            seq,
+            Tracked {
+                client,
+                evict: evict.clone(),
+                in_flight: 0,
+                proven: false,
+                idle: None,
+                idle_since,
+            },
+        );
+        self.clients.entry(client).or_default().live += 1;
+        self.become_idle(seq);
+        (seq, evict, IdleClock(idle))
+    }
+
+    fn become_idle(&mut self, seq: u64) {
+        self.idle_order += 1;
+        let Some(tracked) = self.open.get_mut(&seq) else {
+            return;
         };
-        let out = (self.next, tracked.evict.clone(), tracked.requested.clone());
-        self.open.insert(self.next, tracked);
-        self.unproven.push_back(self.next);
-        out
+        let key = (tracked.proven, self.idle_order, seq);
+        tracked.idle = Some(key);
+        tracked.idle_since.send_replace(Some(Instant::now()));
+        self.idle.insert(key);
+        if let Some(client) = self.clients.get_mut(&tracked.client) {
+            client.idle.insert(key);
+        }
+    }
+
+    /// Takes `seq` out of the idle sets, if it is there.
+    fn unlist_idle(&mut self, seq: u64) {
+        let Some(tracked) = self.open.get_mut(&seq) else {
+            return;
+        };
+        if let Some(key) = tracked.idle.take() {
+            self.idle.remove(&key);
+            if let Some(client) = self.clients.get_mut(&tracked.client) {
+                client.idle.remove(&key);
+            }
+        }
+    }
+
+    fn request_started(&mut self, seq: u64) {
+        self.unlist_idle(seq);
+        if let Some(tracked) = self.open.get_mut(&seq) {
+            tracked.proven = true;
+            tracked.in_flight += 1;
+            if tracked.in_flight == 1 {
+                tracked.idle_since.send_replace(None);
+            }
+        }
+    }
+
+    fn request_ended(&mut self, seq: u64) {
+        let Some(tracked) = self.open.get_mut(&seq) else {
+            return;
+        };
+        tracked.in_flight -= 1;
+        if tracked.in_flight == 0 && !tracked.evict.is_cancelled() {
+            self.become_idle(seq);
+        }
     }
 
     fn remove(&mut self, task: tokio::task::Id) {
-        let tracked = self
-            .by_task
-            .remove(&task)
-            .and_then(|seq| self.open.remove(&seq));
-        if tracked.is_some_and(|t| t.evict.is_cancelled()) {
+        let Some(seq) = self.by_task.remove(&task) else {
+            return;
+        };
+        self.unlist_idle(seq);
+        let Some(tracked) = self.open.remove(&seq) else {
+            return;
+        };
+        if tracked.evict.is_cancelled() {
             self.evicted -= 1;
+        } else if let Some(client) = self.clients.get_mut(&tracked.client) {
+            client.live -= 1;
+        }
+        if self
+            .clients
+            .get(&tracked.client)
+            .is_some_and(|c| c.live == 0 && c.idle.is_empty())
+        {
+            self.clients.remove(&tracked.client);
         }
     }
 
-    /// Evicts the oldest connection that has not sent a request; false when there is none.
-    fn evict_one(&mut self) -> bool {
-        while let Some(seq) = self.unproven.pop_front() {
-            let Some(tracked) = self.open.get(&seq) else {
-                continue;
-            };
-            if tracked.requested.load(Ordering::Acquire) || tracked.evict.is_cancelled() {
-                continue;
-            }
-            tracked.evict.cancel();
-            self.evicted += 1;
-            return true;
+    fn evict(&mut self, seq: u64) {
+        self.unlist_idle(seq);
+        let Some(tracked) = self.open.get(&seq) else {
+            return;
+        };
+        tracked.evict.cancel();
+        self.evicted += 1;
+        if let Some(client) = self.clients.get_mut(&tracked.client) {
+            client.live -= 1;
         }
-        false
+    }
+
+    /// Evicts the first idle connection in eviction order; false when none is idle.
+    fn evict_idle(&mut self) -> bool {
+        let Some(&(_, _, seq)) = self.idle.first() else {
+            return false;
+        };
+        self.evict(seq);
+        true
+    }
+
+    /// Evicts the first idle connection of `client`; false when none of its is idle.
+    fn evict_idle_of(&mut self, client: ClientAddr) -> bool {
+        let Some(&(_, _, seq)) = self.clients.get(&client).and_then(|c| c.idle.first()) else {
+            return false;
+        };
+        self.evict(seq);
+        true
     }
 
     /// Open connections, not counting those evicted and about to close.
     fn live(&self) -> usize {
         self.open.len() - self.evicted
     }
+
+    /// Open connections from `client`, not counting those evicted.
+    fn live_of(&self, client: ClientAddr) -> usize {
+        self.clients.get(&client).map_or(0, |c| c.live)
+    }
+}
+
+type SharedRegistry = Arc<Mutex<Registry>>;
+
+fn lock(registry: &SharedRegistry) -> MutexGuard<'_, Registry> {
+    registry.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// One request in flight on connection `seq`, from the request head until its response is
+/// sent or dropped.
+struct InFlight {
+    registry: SharedRegistry,
+    seq: u64,
+}
+
+impl InFlight {
+    fn start(registry: &SharedRegistry, seq: u64) -> InFlight {
+        lock(registry).request_started(seq);
+        InFlight {
+            registry: registry.clone(),
+            seq,
+        }
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        lock(&self.registry).request_ended(self.seq);
+    }
+}
+
+/// Why connections were refused, for the log: counts, logged at powers of two.
+#[derive(Default)]
+struct Refusals {
+    at_cap: u64,
+    per_ip: u64,
 }
 
 /// Serves `app` on every connection `listener` accepts until `shutdown`, then waits up to
@@ -163,8 +342,8 @@ pub async fn accept_loop(
     let options = Arc::new(options);
     let streams = StreamSlots::new(options.max_streams);
     let mut connections = JoinSet::new();
-    let mut registry = Registry::default();
-    let mut refused = 0u64;
+    let registry = SharedRegistry::default();
+    let mut refused = Refusals::default();
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => break,
@@ -173,27 +352,43 @@ pub async fn accept_loop(
                     Ok((task, ())) => task,
                     Err(e) => e.id(),
                 };
-                registry.remove(task);
+                lock(&registry).remove(task);
             }
             accepted = listener.accept() => match accepted {
-                Ok((tcp, _peer)) => {
-                    if registry.live() >= options.max_connections && !registry.evict_one()
+                Ok((tcp, peer)) => {
+                    let client = ClientAddr::of(peer.ip());
+                    let mut open = lock(&registry);
+                    // Every connection at the cap has a request in flight: refuse this one
+                    // rather than leave it waiting in the backlog.
+                    if open.live_of(client) >= options.max_connections_per_ip
+                        && !open.evict_idle_of(client)
                     {
-                        // Every connection has made a request: refuse this one rather than
-                        // leave it waiting in the backlog.
-                        refused += 1;
-                        if options.log && refused.is_power_of_two() {
+                        refused.per_ip += 1;
+                        if options.log && refused.per_ip.is_power_of_two() {
                             crate::log_line(format_args!(
-                                "at --max-connections {}: refused {refused} connections so far",
-                                options.max_connections
+                                "at --max-connections-per-ip {}: refused {} connections so far, \
+                                 the latest from {} (behind a proxy every connection comes \
+                                 from the proxy: raise it)",
+                                options.max_connections_per_ip,
+                                refused.per_ip,
+                                peer.ip()
                             ));
                         }
-                        drop(tcp);
+                        continue;
+                    }
+                    if open.live() >= options.max_connections && !open.evict_idle() {
+                        refused.at_cap += 1;
+                        if options.log && refused.at_cap.is_power_of_two() {
+                            crate::log_line(format_args!(
+                                "at --max-connections {}: refused {} connections so far",
+                                options.max_connections, refused.at_cap
+                            ));
+                        }
                         continue;
                     }
                     // Events are small and should leave at once.
                     let _ = tcp.set_nodelay(true);
-                    let (seq, evict, requested) = registry.insert();
+                    let (seq, evict, idle) = open.insert(client);
                     let task = connections.spawn(serve_connection(
                         tcp,
                         app.clone(),
@@ -201,13 +396,14 @@ pub async fn accept_loop(
                         Lifetime {
                             shutdown: shutdown.clone(),
                             evict,
-                            requested,
-                            deadline: Instant::now() + options.handshake_timeout,
+                            idle,
+                            registry: registry.clone(),
+                            seq,
                         },
                         options.clone(),
                         streams.clone(),
                     ));
-                    registry.by_task.insert(task.id(), seq);
+                    open.by_task.insert(task.id(), seq);
                 }
                 Err(e) => {
                     // Out of file descriptors and the like: back off instead of spinning.
@@ -229,27 +425,54 @@ pub async fn accept_loop(
     }
 }
 
-/// What ends a connection from outside, and its first-request deadline.
+/// When a connection became idle, as the registry says.
+struct IdleClock(watch::Receiver<Option<Instant>>);
+
+impl IdleClock {
+    /// Resolves once the connection has been idle for `limit` (no request in flight).
+    async fn idle_for(&mut self, limit: Duration) {
+        loop {
+            let since = *self.0.borrow_and_update();
+            let changed = match since {
+                Some(since) => tokio::select! {
+                    _ = tokio::time::sleep_until(since + limit) => return,
+                    changed = self.0.changed() => changed,
+                },
+                None => self.0.changed().await,
+            };
+            if changed.is_err() {
+                // No longer tracked: the accept loop is done with it.
+                std::future::pending::<()>().await;
+            }
+        }
+    }
+}
+
+/// What ends a connection from outside, and its place in the registry.
 struct Lifetime {
     shutdown: CancellationToken,
     evict: CancellationToken,
-    /// Set when the first request head arrives.
-    requested: Arc<AtomicBool>,
-    deadline: Instant,
+    idle: IdleClock,
+    registry: SharedRegistry,
+    seq: u64,
 }
 
 impl Lifetime {
-    /// Resolves when the connection should be dropped now: evicted, or no request by the
-    /// deadline.
-    async fn cut(&self) {
+    /// Resolves when the connection should go: evicted, or idle for `idle_limit` (also before
+    /// its first request: the handshake deadline).
+    async fn cut(&mut self, idle_limit: Duration) {
         tokio::select! {
             _ = self.evict.cancelled() => {}
-            _ = tokio::time::sleep_until(self.deadline) => {
-                if self.requested.load(Ordering::Acquire) {
-                    std::future::pending::<()>().await;
-                }
-            }
+            _ = self.idle.idle_for(idle_limit) => {}
         }
+    }
+
+    /// Whether it has sent a request.
+    fn proven(&self) -> bool {
+        lock(&self.registry)
+            .open
+            .get(&self.seq)
+            .is_some_and(|t| t.proven)
     }
 }
 
@@ -264,9 +487,11 @@ async fn serve_connection(
     let Some(acceptor) = tls else {
         return serve_io(TokioIo::new(tcp), app, life, options, streams).await;
     };
+    let mut life = life;
+    let shutdown = life.shutdown.clone();
     let handshake = tokio::select! {
-        _ = life.shutdown.cancelled() => return,
-        _ = life.cut() => return,
+        _ = shutdown.cancelled() => return,
+        _ = life.cut(options.handshake_timeout) => return,
         result = acceptor.accept(tcp) => result,
     };
     if let Ok(stream) = handshake {
@@ -312,7 +537,7 @@ where
 async fn serve_io<I>(
     io: TokioIo<I>,
     app: Router,
-    life: Lifetime,
+    mut life: Lifetime,
     options: Arc<Options>,
     streams: Arc<StreamSlots>,
 ) where
@@ -323,13 +548,14 @@ async fn serve_io<I>(
         next_end: Arc::new(Mutex::new(None)),
     };
     let service = hyper::service::service_fn({
-        let (close, next_end, requested) = (
+        let (close, next_end, registry, seq) = (
             close.clone(),
             executor.next_end.clone(),
-            life.requested.clone(),
+            life.registry.clone(),
+            life.seq,
         );
         move |mut request: Request<Incoming>| {
-            requested.store(true, Ordering::Release);
+            let in_flight = InFlight::start(&registry, seq);
             let end = if request.version() == Version::HTTP_2 {
                 let end = CancellationToken::new();
                 *next_end.lock().unwrap_or_else(|e| e.into_inner()) = Some(end.clone());
@@ -341,7 +567,17 @@ async fn serve_io<I>(
                 end,
                 streams: streams.clone(),
             });
-            app.clone().oneshot(request)
+            let response = app.clone().oneshot(request);
+            async move {
+                let response = response.await?;
+                // In flight until its body is sent or dropped (an SSE stream: until it ends).
+                Ok::<_, std::convert::Infallible>(response.map(|body| {
+                    Body::new(body.map_frame(move |frame| {
+                        let _ = &in_flight;
+                        frame
+                    }))
+                }))
+            }
         }
     });
     let mut builder = Builder::new(executor);
@@ -358,12 +594,25 @@ async fn serve_io<I>(
         .max_header_list_size(u32::try_from(options.max_header_bytes).unwrap_or(u32::MAX));
     let connection = builder.serve_connection(io, service);
     tokio::pin!(connection);
+    let shutdown = life.shutdown.clone();
     tokio::select! {
         _ = connection.as_mut() => return,
         // Dropping the connection closes the socket, whatever is still unsent.
         _ = close.cancelled() => return,
-        _ = life.cut() => return,
-        _ = life.shutdown.cancelled() => {}
+        _ = life.cut(options.handshake_timeout) => {
+            if !life.proven() {
+                return;
+            }
+            // Idle or evicted after requests: told to go (HTTP/2: GOAWAY), so a request that
+            // crossed the decision is still answered, and briefly.
+            connection.as_mut().graceful_shutdown();
+            tokio::select! {
+                _ = tokio::time::timeout(CLOSE_GRACE, connection.as_mut()) => {}
+                _ = close.cancelled() => {}
+            }
+            return;
+        }
+        _ = shutdown.cancelled() => {}
     }
     connection.as_mut().graceful_shutdown();
     tokio::select! {

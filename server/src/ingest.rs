@@ -21,7 +21,8 @@ use convoy_core::wire::{is_valid_truck_id, EventId, FleetEvent};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 use std::sync::Arc;
-use tokio::sync::Semaphore;
+use std::time::Duration;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// How far ahead of the server's clock an event's time may be (clocks drift; a day-ahead
 /// timestamp is a bug in the sender).
@@ -42,6 +43,9 @@ fn check_text(field: &str, text: &str) -> Result<(), String> {
     }
     Ok(())
 }
+/// Bodies being received may hold this many times `concurrency` full bodies of memory: the
+/// slot is taken once a body is in, so this, not the slots, bounds what slow senders hold.
+const BODIES_PER_SLOT: usize = 8;
 
 /// The ingest route's settings and its limit on concurrent requests.
 #[derive(Debug)]
@@ -52,11 +56,16 @@ pub struct Ingest {
     /// Most events in one request.
     pub max_events: usize,
     permits: Arc<Semaphore>,
+    /// One permit per byte of the bodies being received.
+    body_bytes: Arc<Semaphore>,
+    /// How long a body may take to arrive in full.
+    pub body_timeout: Duration,
 }
 
 impl Ingest {
     /// Ingest authorised by `tokens`, at most `max_bytes` a body and `max_events` events a
-    /// request, `concurrency` requests at a time (more get 429).
+    /// request, `concurrency` requests handled at a time once their bodies are in (more get
+    /// 429), bodies given 30 s to arrive (see [`Ingest::with_body_timeout`]).
     pub fn new(
         tokens: Vec<String>,
         max_bytes: usize,
@@ -68,7 +77,21 @@ impl Ingest {
             max_bytes,
             max_events,
             permits: Arc::new(Semaphore::new(concurrency.max(1))),
+            body_bytes: Arc::new(Semaphore::new(
+                max_bytes
+                    .max(1)
+                    .saturating_mul(concurrency.max(1))
+                    .saturating_mul(BODIES_PER_SLOT)
+                    .min(Semaphore::MAX_PERMITS),
+            )),
+            body_timeout: Duration::from_secs(30),
         }
+    }
+
+    /// The same, with bodies given `timeout` to arrive in full (408 later).
+    pub fn with_body_timeout(mut self, timeout: Duration) -> Ingest {
+        self.body_timeout = timeout;
+        self
     }
 
     /// Whether `token` is one of the configured tokens (compared in constant time per token).
@@ -129,6 +152,8 @@ pub enum IngestError {
     Unauthorized(&'static str),
     /// 429: too many requests at once.
     Busy,
+    /// 408: the body did not arrive in full within the body timeout.
+    BodyTimeout(Duration),
     /// 413: the body or the number of events is over the limit.
     TooLarge(String),
     /// 400 about the request as a whole.
@@ -159,6 +184,13 @@ impl IntoResponse for IngestError {
             IngestError::Busy => (
                 StatusCode::TOO_MANY_REQUESTS,
                 serde_json::json!({ "error": "too many ingest requests at once: retry after the Retry-After seconds" }),
+            ),
+            IngestError::BodyTimeout(limit) => (
+                StatusCode::REQUEST_TIMEOUT,
+                serde_json::json!({ "error": format!(
+                    "the body did not arrive within {} s (--ingest-body-timeout); nothing was appended",
+                    limit.as_secs_f64()
+                ) }),
             ),
             IngestError::TooLarge(why) => (
                 StatusCode::PAYLOAD_TOO_LARGE,
@@ -338,17 +370,30 @@ pub fn parse_body(body: &[u8], now_ms: u64) -> Result<Vec<Submission>, IngestErr
 const DRAIN_LIMIT: usize = 4 << 20;
 const DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(2);
 
-/// The body, or `None` when it is over `max` bytes (what follows the limit is drained, within
-/// bounds).
-async fn read_body(mut body: Body, max: usize) -> Result<Option<Bytes>, IngestError> {
+/// A body read in full, and its share of the memory budget while it is kept.
+struct Received {
+    bytes: Bytes,
+    _budget: Option<OwnedSemaphorePermit>,
+}
+
+/// The body, or `None` when it is over `ingest.max_bytes` (what follows the limit is drained,
+/// within bounds). Every byte kept takes a permit of the bodies' memory budget (429 when it is
+/// spent); a body not in by the body timeout is 408.
+async fn read_body(mut body: Body, ingest: &Ingest) -> Result<Option<Received>, IngestError> {
     use http_body_util::BodyExt;
+    let max = ingest.max_bytes;
+    let deadline = tokio::time::Instant::now() + ingest.body_timeout;
     let mut kept = BytesMut::new();
+    let mut budget: Option<OwnedSemaphorePermit> = None;
     let mut total = 0usize;
     let mut drain_until = None;
     loop {
         let frame = match drain_until {
-            None => body.frame().await,
-            Some(deadline) => match tokio::time::timeout_at(deadline, body.frame()).await {
+            None => match tokio::time::timeout_at(deadline, body.frame()).await {
+                Ok(frame) => frame,
+                Err(_) => return Err(IngestError::BodyTimeout(ingest.body_timeout)),
+            },
+            Some(until) => match tokio::time::timeout_at(until, body.frame()).await {
                 Ok(frame) => frame,
                 Err(_) => break,
             },
@@ -361,6 +406,14 @@ async fn read_body(mut body: Body, max: usize) -> Result<Option<Bytes>, IngestEr
         };
         total += data.len();
         if total <= max {
+            let more = u32::try_from(data.len())
+                .ok()
+                .and_then(|n| ingest.body_bytes.clone().try_acquire_many_owned(n).ok())
+                .ok_or(IngestError::Busy)?;
+            match &mut budget {
+                Some(held) => held.merge(more),
+                None => budget = Some(more),
+            }
             kept.extend_from_slice(&data);
         } else if total > max + DRAIN_LIMIT {
             break;
@@ -368,7 +421,10 @@ async fn read_body(mut body: Body, max: usize) -> Result<Option<Bytes>, IngestEr
             drain_until = Some(tokio::time::Instant::now() + DRAIN_TIME);
         }
     }
-    Ok((total <= max).then(|| kept.freeze()))
+    Ok((total <= max).then(|| Received {
+        bytes: kept.freeze(),
+        _budget: budget,
+    }))
 }
 
 fn bearer(headers: &HeaderMap) -> Option<&str> {
@@ -390,11 +446,6 @@ pub async fn ingest(
     if !ingest.allows(token) {
         return Err(IngestError::Unauthorized("unknown ingest token"));
     }
-    let _permit = ingest
-        .permits
-        .clone()
-        .try_acquire_owned()
-        .map_err(|_| IngestError::Busy)?;
     let too_large = || {
         IngestError::TooLarge(format!(
             "the body is over the limit of {} bytes",
@@ -408,11 +459,15 @@ pub async fn ingest(
     if declared.is_some_and(|n| n > (ingest.max_bytes + DRAIN_LIMIT) as u64) {
         return Err(too_large());
     }
-    let bytes = read_body(body, ingest.max_bytes)
-        .await?
-        .ok_or_else(too_large)?;
+    let received = read_body(body, &ingest).await?.ok_or_else(too_large)?;
+    // The slot is taken once the body is in: a slow sender holds none, only its bytes.
+    let _permit = ingest
+        .permits
+        .clone()
+        .try_acquire_owned()
+        .map_err(|_| IngestError::Busy)?;
     let now_ms = app.settings.clock.now_ms();
-    let batch = parse_body(&bytes, now_ms)?;
+    let batch = parse_body(&received.bytes, now_ms)?;
     if batch.len() > ingest.max_events {
         return Err(IngestError::TooLarge(format!(
             "{} events is over the limit of {} a request",

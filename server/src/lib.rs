@@ -105,11 +105,12 @@ pub struct Config {
     pub idempotency_window: Duration,
     /// Most SSE streams open at once; more get 503 with `Retry-After`.
     pub max_streams: usize,
-    /// Most connections open at once; at the cap a new one evicts the oldest that has not made
-    /// a request yet (see `conn`).
+    /// Most connections open at once; at the cap a new one evicts an idle one (no request in
+    /// flight), or is closed (see `conn`).
     pub max_connections: usize,
     /// How long a new connection may take to finish its TLS handshake and send its first request
-    /// head (and an HTTP/1.1 connection each later head).
+    /// head, and how long a connection may stay idle (no request in flight) after its last one;
+    /// an HTTP/1.1 connection also has this long for each later head.
     pub handshake_timeout: Duration,
     /// Largest request head in bytes (HTTP/1.1: the read buffer; HTTP/2: the header list).
     pub max_header_bytes: usize,
@@ -129,6 +130,11 @@ pub struct Config {
     pub public_url: Option<String>,
     /// Most streams one operator may hold open at once (sign-in on).
     pub max_streams_per_operator: usize,
+    /// Most connections from one client address (an IPv6 client: its /64); beyond it the
+    /// address's own idle connection is evicted, or the new one closed.
+    pub max_connections_per_ip: usize,
+    /// How long an ingest body may take to arrive in full; later: 408.
+    pub ingest_body_timeout: Duration,
 }
 
 impl Default for Config {
@@ -165,6 +171,8 @@ impl Default for Config {
             max_trucks: 100_000,
             public_url: None,
             max_streams_per_operator: 100,
+            max_connections_per_ip: 256,
+            ingest_body_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -292,6 +300,20 @@ impl Config {
             "shutdown-grace",
             secs(self.shutdown_grace),
             0.0,
+            3600.0,
+            " seconds",
+        )?;
+        within(
+            "max-connections-per-ip",
+            self.max_connections_per_ip,
+            1,
+            1_000_000,
+            "",
+        )?;
+        within(
+            "ingest-body-timeout",
+            secs(self.ingest_body_timeout),
+            0.1,
             3600.0,
             " seconds",
         )?;
@@ -484,12 +506,15 @@ pub async fn serve(
         None => None,
     };
     let ingest = match &config.ingest_token_file {
-        Some(path) => Some(Arc::new(Ingest::new(
-            ingest::read_tokens(path).map_err(ServeError::Config)?,
-            config.ingest_max_bytes,
-            config.ingest_max_events,
-            config.ingest_concurrency,
-        ))),
+        Some(path) => Some(Arc::new(
+            Ingest::new(
+                ingest::read_tokens(path).map_err(ServeError::Config)?,
+                config.ingest_max_bytes,
+                config.ingest_max_events,
+                config.ingest_concurrency,
+            )
+            .with_body_timeout(config.ingest_body_timeout),
+        )),
         None => None,
     };
     let auth = Auth::load(config.auth_key_file.as_deref(), &config.auth_public_keys)?.map(Arc::new);

@@ -73,12 +73,12 @@ struct Args {
     /// Most SSE streams open at once; more are answered 503 with Retry-After.
     #[arg(long, default_value_t = 10_000, value_name = "N")]
     max_streams: usize,
-    /// Most connections open at once; at the cap a new one evicts the oldest that has not sent
-    /// a request yet, or is closed.
+    /// Most connections open at once; at the cap a new one evicts an idle one (no request in
+    /// flight; those that never sent one first), or is closed.
     #[arg(long, default_value_t = 10_000, value_name = "N")]
     max_connections: usize,
     /// Seconds a new connection has to finish its TLS handshake and send its first request
-    /// head (and an HTTP/1.1 connection each later head).
+    /// head, and an idle connection (HTTP/1.1 or HTTP/2, no request in flight) to send its next.
     #[arg(long, default_value_t = 10, value_name = "SECONDS")]
     handshake_timeout: u64,
     /// Largest request head in bytes (HTTP/1.1 and HTTP/2).
@@ -109,6 +109,14 @@ struct Args {
     /// Most trucks the fleet may hold; ingest naming new trucks beyond it is refused (422).
     #[arg(long, default_value_t = 100_000, value_name = "N")]
     max_trucks: usize,
+    /// Most connections from one client address (IPv6: its /64); beyond it the address's own
+    /// idle connection is evicted, or the new one closed. Behind a proxy every connection comes
+    /// from the proxy: raise it to --max-connections.
+    #[arg(long, default_value_t = 256, value_name = "N")]
+    max_connections_per_ip: usize,
+    /// Seconds an ingest body may take to arrive in full; later it is answered 408.
+    #[arg(long, default_value_t = 30, value_name = "SECONDS")]
+    ingest_body_timeout: u64,
     /// No log lines.
     #[arg(long)]
     quiet: bool,
@@ -151,6 +159,8 @@ impl Args {
                 .public_url
                 .map(|url| url.trim_end_matches('/').to_owned()),
             max_streams_per_operator: self.max_streams_per_operator,
+            max_connections_per_ip: self.max_connections_per_ip,
+            ingest_body_timeout: Duration::from_secs(self.ingest_body_timeout),
             ..Config::default()
         }
     }

@@ -1,6 +1,7 @@
-//! The server holds under abuse, over real loopback sockets: idle sockets, slow handshakes, too
-//! many streams, oversized heads and watch lists, a slow HTTP/2 stream among fast ones, bad flags,
-//! and paths that try to leave the built app.
+//! The server holds under abuse, over real loopback sockets: idle sockets, slow handshakes, idle
+//! HTTP/2 connections, one address taking every connection, too many streams, oversized heads and
+//! watch lists, a slow HTTP/2 stream among fast ones, bad flags, and paths that try to leave the
+//! built app.
 
 mod common;
 
@@ -10,12 +11,15 @@ use convoy_core::sse::Decoder;
 use convoy_core::wire::{decode_event, EventId};
 use convoy_server::Config;
 use futures_util::StreamExt;
+use http_body_util::BodyExt;
 use hyper::client::conn::http2::SendRequest;
 use hyper::{Request, StatusCode};
 use hyper_util::rt::{TokioExecutor, TokioIo};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::net::{TcpSocket, TcpStream};
+use tokio::task::JoinHandle;
 
 /// A built app: `index.html` and one script.
 fn dist() -> TempDir {
@@ -123,6 +127,188 @@ async fn a_socket_that_sends_no_request_is_closed_at_the_handshake_timeout() {
         let chunk = within(stream.response.chunk()).await.unwrap();
         body.extend_from_slice(&chunk.expect("the stream ended"));
     }
+}
+
+/// Connects to the server from `local` (any 127/8 address reaches it over loopback).
+async fn connect_from(server: &TestServer, local: Ipv4Addr) -> TcpStream {
+    let socket = TcpSocket::new_v4().unwrap();
+    socket.bind(SocketAddr::new(IpAddr::V4(local), 0)).unwrap();
+    within(socket.connect(server.addr)).await.unwrap()
+}
+
+/// An HTTP/2 (h2c) connection from `local`; the handle ends when the connection closes. It
+/// stays open as long as the sender is kept.
+async fn h2_connect(server: &TestServer, local: Ipv4Addr) -> (SendRequest<Body>, JoinHandle<()>) {
+    let tcp = connect_from(server, local).await;
+    let (send, connection) = within(hyper::client::conn::http2::handshake(
+        TokioExecutor::new(),
+        TokioIo::new(tcp),
+    ))
+    .await
+    .unwrap();
+    let closed = tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    (send, closed)
+}
+
+/// An HTTP/2 connection from `local` that made one request, read its answer, and now idles
+/// (answering the server's pings).
+async fn idle_h2(server: &TestServer, local: Ipv4Addr) -> (SendRequest<Body>, JoinHandle<()>) {
+    let (mut send, closed) = h2_connect(server, local).await;
+    let response = h2_get(&mut send, "/api/health").await;
+    assert_eq!(response.status(), StatusCode::OK);
+    within(response.into_body().collect()).await.unwrap();
+    (send, closed)
+}
+
+/// A client whose connections come from `local`.
+fn client_from(local: Ipv4Addr) -> reqwest::Client {
+    reqwest::Client::builder()
+        .local_address(IpAddr::V4(local))
+        .build()
+        .unwrap()
+}
+
+const HOST: Ipv4Addr = Ipv4Addr::LOCALHOST;
+const OTHER_HOST: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 2);
+
+/// Waits until at least `n` of `connections` were closed (bounded).
+async fn wait_closed(connections: &[(SendRequest<Body>, JoinHandle<()>)], n: usize) {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let closed = connections.iter().filter(|(_, c)| c.is_finished()).count();
+        if closed >= n {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "only {closed} of {} idle HTTP/2 connections were closed, expected {n}",
+            connections.len()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_http2_connections_do_not_keep_a_new_client_out() {
+    let dist = dist();
+    let server = TestServer::start(Config {
+        dist: dist.path().to_path_buf(),
+        max_connections: 4,
+        // Long: here only the cap's eviction frees room, not the idle timeout.
+        handshake_timeout: Duration::from_secs(120),
+        ..config()
+    })
+    .await;
+    let mut idle = Vec::new();
+    for _ in 0..4 {
+        idle.push(idle_h2(&server, HOST).await);
+    }
+    // The cap is full of connections that made a request and idle: a new client is served.
+    app_loads_and_streams(&server).await;
+    // Its two connections (the page's and the stream's) took the places of two idle ones.
+    wait_closed(&idle, 2).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_http2_connection_with_no_open_stream_is_closed_like_an_idle_http1_one() {
+    let server = TestServer::start(Config {
+        handshake_timeout: Duration::from_millis(300),
+        keepalive: Duration::from_millis(100),
+        ..config()
+    })
+    .await;
+    // HTTP/1.1 keep-alive: answered, then closed once idle.
+    let mut http1 = TcpStream::connect(server.addr).await.unwrap();
+    http1
+        .write_all(b"GET /api/health HTTP/1.1\r\nhost: x\r\n\r\n")
+        .await
+        .unwrap();
+    closed_by_server(&mut http1).await;
+    // HTTP/2 after one request: the same.
+    let (_send, closed) = idle_h2(&server, HOST).await;
+    within(closed).await.unwrap();
+    // With a stream open it outlives the timeout: ten keep-alives at 100 ms.
+    let (mut send, closed) = h2_connect(&server, HOST).await;
+    let stream = h2_get(&mut send, "/api/stream?trucks=T-99").await;
+    assert_eq!(stream.status(), StatusCode::OK);
+    let mut stream = stream.into_body().into_data_stream();
+    let mut body = Vec::new();
+    while body.windows(12).filter(|w| w == b": keep-alive").count() < 10 {
+        let chunk = within(stream.next()).await.expect("the stream ended");
+        body.extend_from_slice(&chunk.unwrap());
+    }
+    assert!(!closed.is_finished());
+    // Once its last stream ends (reset by the client), it is idle and closed.
+    drop(stream);
+    within(closed).await.unwrap();
+    drop(send);
+}
+
+/// Sends a request on `socket` and reads until the server closes it; what came back.
+async fn answer_until_closed(socket: &mut TcpStream) -> Vec<u8> {
+    // The server may close before the request is written.
+    let _ = socket
+        .write_all(b"GET /api/health HTTP/1.1\r\nhost: x\r\n\r\n")
+        .await;
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 4096];
+    within(async {
+        loop {
+            match socket.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => answer.extend_from_slice(&buf[..n]),
+            }
+        }
+    })
+    .await;
+    answer
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_client_address_cannot_take_every_connection() {
+    let server = TestServer::start(Config {
+        max_connections: 100,
+        max_connections_per_ip: 3,
+        handshake_timeout: Duration::from_secs(120),
+        ..config()
+    })
+    .await;
+    // 127.0.0.1 holds its three: one idle HTTP/2 connection and two streams.
+    let idle = [idle_h2(&server, HOST).await];
+    let mut first = server.stream("", None).await;
+    let mut second = server.stream("?trucks=T-01", None).await;
+    first.envelopes(2).await;
+    second.envelopes(1).await;
+    // A new connection from it takes the place of its own idle one.
+    let response = within(client_from(HOST).get(server.url("/api/health")).send())
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    wait_closed(&idle, 1).await;
+    // Three streams: every connection of 127.0.0.1 has a request in flight (the client above
+    // is gone, or idle and evicted in turn).
+    let mut third = server.stream("?trucks=T-02", None).await;
+    third.envelopes(1).await;
+    // A fourth connection from 127.0.0.1 is closed unanswered, with 97 places left.
+    let mut fourth = connect_from(&server, HOST).await;
+    let answer = answer_until_closed(&mut fourth).await;
+    assert!(answer.is_empty(), "{}", String::from_utf8_lossy(&answer));
+    // Another address gets in: a request and a stream.
+    let other = client_from(OTHER_HOST);
+    let response = within(other.get(server.url("/api/health")).send())
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let stream = within(other.get(server.url("/api/stream")).send())
+        .await
+        .unwrap();
+    assert_eq!(stream.status(), 200);
+    // The streams of 127.0.0.1 went on all along.
+    first.envelopes(5).await;
+    second.envelopes(1).await;
+    third.envelopes(1).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -465,6 +651,8 @@ fn every_numeric_flag_is_bounded_at_start_with_a_message_naming_it() {
         ("--ingest-max-bytes", "0"),
         ("--ingest-max-events", "0"),
         ("--ingest-concurrency", "0"),
+        ("--max-connections-per-ip", "0"),
+        ("--ingest-body-timeout", "0"),
         ("--queue=-1", ""),
         ("--queue", "999999"),
         ("--max-trucks", "0"),

@@ -282,58 +282,154 @@ async fn a_replayed_key_appends_nothing_and_answers_the_first_ids() {
     assert_eq!(server.stats().await.latest_event_id, first.ids[1] + 1);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn requests_over_the_concurrency_limit_get_429_with_retry_after() {
-    let (server, _dir) = ingest_server(|c| c.ingest_concurrency = 1).await;
-    let line = format!("{}\n", status_line("ACME-1", "idle", None));
-    // A request that holds the only slot: its body arrives in two parts.
+/// An ingest request over raw TCP that declares `length` bytes of body and waits for
+/// `100 Continue`: from then on the server's handler is reading its body.
+async fn open_slow(server: &TestServer, length: usize) -> TcpStream {
+    let mut slow = within(TcpStream::connect(server.addr)).await.unwrap();
     let head = format!(
-        "POST /api/ingest HTTP/1.1\r\nhost: {}\r\nauthorization: Bearer {TOKEN}\r\ncontent-length: {}\r\n\r\n",
-        server.addr,
-        line.len()
+        "POST /api/ingest HTTP/1.1\r\nhost: {}\r\nauthorization: Bearer {TOKEN}\r\n\
+         content-length: {length}\r\nexpect: 100-continue\r\n\r\n",
+        server.addr
     );
-    let open_slow = || async {
-        let mut slow = within(TcpStream::connect(server.addr)).await.unwrap();
-        slow.write_all(head.as_bytes()).await.unwrap();
-        slow.write_all(&line.as_bytes()[..10]).await.unwrap();
-        slow
+    slow.write_all(head.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 256];
+    while !answer.ends_with(b"\r\n\r\n") {
+        let n = within(slow.read(&mut buf)).await.unwrap();
+        assert!(n > 0, "closed: {}", String::from_utf8_lossy(&answer));
+        answer.extend_from_slice(&buf[..n]);
+    }
+    assert!(
+        answer.starts_with(b"HTTP/1.1 100"),
+        "{}",
+        String::from_utf8_lossy(&answer)
+    );
+    slow
+}
+
+/// Reads an HTTP/1.1 answer on `socket` until its JSON body is complete; the whole text.
+async fn read_answer(socket: &mut TcpStream) -> String {
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 1024];
+    within(async {
+        while !answer.ends_with(b"}") {
+            let n = socket.read(&mut buf).await.unwrap_or(0);
+            assert!(n > 0, "closed: {}", String::from_utf8_lossy(&answer));
+            answer.extend_from_slice(&buf[..n]);
+        }
+    })
+    .await;
+    String::from_utf8(answer).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_bodies_do_not_take_the_ingest_slots() {
+    let (server, _dir) = ingest_server(|c| c.ingest_concurrency = 4).await;
+    // Eight senders of a megabyte at a byte at a time, each one's body being read.
+    let mut slow = Vec::new();
+    for _ in 0..8 {
+        let mut sender = open_slow(&server, 1_000_000).await;
+        sender.write_all(b"[").await.unwrap();
+        slow.push(sender);
+    }
+    // A well-formed request goes through, every time.
+    for i in 0..5 {
+        let line = status_line("ACME-1", "idle", Some(&format!("k{i}")));
+        let response = post(&server, Some(TOKEN), line).await;
+        assert_eq!(response.status(), 200);
+    }
+    drop(slow);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_that_trickles_past_the_body_timeout_gets_408() {
+    let (server, _dir) =
+        ingest_server(|c| c.ingest_body_timeout = std::time::Duration::from_millis(500)).await;
+    let latest = server.stats().await.latest_event_id;
+    let line = format!("{}\n", status_line("ACME-1", "idle", None));
+    let mut slow = open_slow(&server, line.len()).await;
+    // A byte every 50 ms: never silent, never done in time.
+    let answer = {
+        let (mut reader, mut writer) = slow.split();
+        let trickle = async {
+            for byte in line.as_bytes() {
+                if writer.write_all(&[*byte]).await.is_err() {
+                    break;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+            std::future::pending::<()>().await;
+        };
+        let answer = async {
+            let mut answer = Vec::new();
+            let mut buf = [0u8; 1024];
+            while !answer.ends_with(b"}") {
+                let n = reader.read(&mut buf).await.unwrap_or(0);
+                assert!(n > 0, "closed: {}", String::from_utf8_lossy(&answer));
+                answer.extend_from_slice(&buf[..n]);
+            }
+            String::from_utf8(answer).unwrap()
+        };
+        within(async {
+            tokio::select! {
+                answer = answer => answer,
+                _ = trickle => unreachable!(),
+            }
+        })
+        .await
     };
-    let mut slow = open_slow().await;
-    // Until its handler holds the slot, another request may get through; if that one held the
-    // slot when the slow one arrived, the slow one was answered 429 and is opened again. Once
-    // the slow one holds it, every other request is turned away.
-    let deadline = tokio::time::Instant::now() + common::WAIT;
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    let body: serde_json::Value =
+        serde_json::from_str(&answer[answer.find("\r\n\r\n").unwrap() + 4..]).unwrap();
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("--ingest-body-timeout"),
+        "{body}"
+    );
+    // Nothing of it was appended, and the server closes the connection.
+    assert_eq!(server.stats().await.latest_event_id, latest);
+    let mut rest = [0u8; 64];
+    loop {
+        match within(slow.read(&mut rest)).await {
+            Ok(0) | Err(_) => break,
+            Ok(_) => {}
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bodies_beyond_their_memory_budget_get_429_with_retry_after() {
+    let (server, _dir) = ingest_server(|c| {
+        c.ingest_concurrency = 1;
+        c.ingest_max_bytes = 1024;
+    })
+    .await;
+    let line = format!("{}\n", status_line("ACME-1", "idle", None));
+    // Senders that stop just short of the end of their bodies hold what they sent; open them
+    // until a well-formed request finds no room.
+    let mut slow = Vec::new();
     let busy = loop {
+        let mut sender = open_slow(&server, 1024).await;
+        sender.write_all(&[b' '; 1020]).await.unwrap();
+        slow.push(sender);
         let response = post(&server, Some(TOKEN), line.clone()).await;
         if response.status() == 429 {
             break response;
         }
         assert_eq!(response.status(), 200);
-        assert!(tokio::time::Instant::now() < deadline, "never got 429");
-        let mut probe = [0u8; 64];
-        match slow.try_read(&mut probe) {
-            Ok(n) if n > 0 => {
-                assert!(String::from_utf8_lossy(&probe[..n]).starts_with("HTTP/1.1 429"));
-                slow = open_slow().await;
-            }
-            _ => tokio::time::sleep(std::time::Duration::from_millis(10)).await,
-        }
+        assert!(slow.len() < 64, "never got 429");
     };
     assert_eq!(busy.headers()["retry-after"], "1");
     error_of(busy, 429).await;
     let latest = server.stats().await.latest_event_id;
-    slow.write_all(&line.as_bytes()[10..]).await.unwrap();
-    let mut answer = Vec::new();
-    let mut buf = [0u8; 1024];
-    while !String::from_utf8_lossy(&answer).contains("\"ids\"") {
-        let n = within(slow.read(&mut buf)).await.unwrap();
-        assert!(n > 0, "{}", String::from_utf8_lossy(&answer));
-        answer.extend_from_slice(&buf[..n]);
-    }
-    assert!(String::from_utf8_lossy(&answer).starts_with("HTTP/1.1 200"));
-    assert_eq!(server.stats().await.latest_event_id, latest + 1);
-    // The slot is free again.
+    // The first sender finishes (a body of blanks: 400), which frees its share.
+    slow[0].write_all(&[b' '; 4]).await.unwrap();
+    let answer = read_answer(&mut slow[0]).await;
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
     assert_eq!(post(&server, Some(TOKEN), line).await.status(), 200);
+    assert_eq!(server.stats().await.latest_event_id, latest + 1);
 }
 
 fn alert_line(truck: &str, message: &str) -> String {
