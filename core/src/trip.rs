@@ -28,14 +28,17 @@
 //!   skipped once the truck is more than that radius along the next leg and nearer to the next
 //!   leg than to the current one by more than the radius. Departing the last stop ends the trip.
 //! - **ETA** at the last stop: the remaining distance along the path over a recent moving
-//!   speed, the moving distance over the moving time of the last
-//!   [`TripConfig::speed_window_ms`], measured between fixes at least
-//!   [`TripConfig::speed_sample_ms`] apart (so a 1 Hz tracker's jitter is not speed) and
-//!   counting only intervals at [`TripConfig::moving_kph`] or more (so a stop at a light does
-//!   not count). Without such intervals in the window it falls back to the last window's speed,
-//!   then to the report's own speed, then to the plan's average pace. Before the truck leaves
-//!   the first stop it does not leave before that stop's planned time. Once the last stop is
-//!   reached the ETA is that arrival.
+//!   speed. Speed is measured over intervals between fixes at least
+//!   [`TripConfig::speed_sample_ms`] apart (so a 1 Hz tracker's jitter is not speed); an
+//!   interval below [`TripConfig::moving_kph`] is a stop and does not count (so a red light or
+//!   a stop's dwell does not stretch the ETA to infinity). The recent moving speed is the
+//!   distance-weighted average speed of the latest [`TripConfig::speed_window_ms`] of moving
+//!   intervals, however long ago the truck stopped; weighting by distance lets the highway
+//!   count more than the crawl into a stop. Before the truck has moved it falls back to the
+//!   report's own speed, then to the plan's average pace (its length over its planned time).
+//!   Before the truck leaves the first stop it does not leave before that stop's planned time.
+//!   The plan holds arrival times only, so a dwell still ahead is not in the ETA (a dwell is
+//!   counted as it happens). Once the last stop is reached the ETA is that arrival.
 //! - **Status**: `AtStop` within a stop's radius; `Idle` with no plan or no position, or after
 //!   standing still ([`TripConfig::still_radius_m`]) for [`TripConfig::idle_after_ms`] away from
 //!   every stop; `Delayed` when the ETA is more than [`TripConfig::late_after_ms`] past the plan;
@@ -333,7 +336,7 @@ pub struct TripConfig {
     pub idle_after_ms: u64,
     /// `OffRoute` beyond this distance from every leg (default 5 km).
     pub off_route_m: f64,
-    /// The ETA's speed is taken over this much recent time (default 15 min).
+    /// The ETA's speed is taken over this much of the latest moving time (default 15 min).
     pub speed_window_ms: u64,
     /// Speed is measured between fixes at least this far apart (default 30 s).
     pub speed_sample_ms: u64,
@@ -481,7 +484,7 @@ pub struct Trip {
     /// The last speed sample (time, position).
     sample: Option<(u64, LatLon)>,
     moving: VecDeque<Interval>,
-    /// The last recent moving speed measured, m/s (kept when the window empties).
+    /// The recent moving speed, m/s, once the truck has moved.
     moving_mps: Option<f64>,
     /// The newest reefer reading.
     reefer_c: Option<f32>,
@@ -637,17 +640,24 @@ impl Trip {
                 duration_ms,
             });
         }
-        let horizon = at_ms.saturating_sub(self.config.speed_window_ms);
-        while self.moving.front().is_some_and(|i| i.end_ms <= horizon) {
+        // Keep the newest intervals that make up the window's moving time.
+        let mut moving_ms: u64 = self.moving.iter().map(|i| i.duration_ms).sum();
+        while let Some(oldest) = self.moving.front() {
+            if moving_ms - oldest.duration_ms < self.config.speed_window_ms {
+                break;
+            }
+            moving_ms -= oldest.duration_ms;
             self.moving.pop_front();
         }
-        if !self.moving.is_empty() {
-            let (mut metres, mut ms) = (0.0, 0u64);
-            for i in &self.moving {
-                metres += i.distance_m;
-                ms += i.duration_ms;
-            }
-            self.moving_mps = Some(metres / (ms as f64 / 1000.0));
+        // Weighted by distance: the stretches that covered ground (the highway) count more
+        // than the crawl into and out of a stop.
+        let (mut weighted, mut metres) = (0.0, 0.0);
+        for i in &self.moving {
+            weighted += i.distance_m * (i.distance_m / (i.duration_ms as f64 / 1000.0));
+            metres += i.distance_m;
+        }
+        if metres > 0.0 {
+            self.moving_mps = Some(weighted / metres);
         }
     }
 
