@@ -94,9 +94,7 @@ impl LatLon {
     }
 }
 
-/// The central angle between `a` and `b` in radians, by the haversine formula (Aviation
-/// Formulary, "Distance between points", the form well-conditioned at short distances; Veness,
-/// "Distance").
+/// The central angle between `a` and `b` in radians: [`distance_m`] on the unit sphere.
 fn central_angle(a: LatLon, b: LatLon) -> f64 {
     let (phi1, lambda1) = a.radians();
     let (phi2, lambda2) = b.radians();
@@ -106,7 +104,9 @@ fn central_angle(a: LatLon, b: LatLon) -> f64 {
     2.0 * h.clamp(0.0, 1.0).sqrt().asin()
 }
 
-/// The great-circle distance from `a` to `b` in metres (haversine; see [`central_angle`]).
+/// The great-circle distance from `a` to `b` in metres, by the haversine formula (Aviation
+/// Formulary, "Distance between points", the form well-conditioned at short distances; Veness,
+/// "Distance"): a = sin²(Δφ/2) + cos φ1 · cos φ2 · sin²(Δλ/2), d = 2R · asin(√a).
 pub fn distance_m(a: LatLon, b: LatLon) -> f64 {
     central_angle(a, b) * EARTH_RADIUS_M
 }

@@ -4,8 +4,9 @@
 //! [`Trip::report`] and [`Trip::tick`] are its inputs (time enters as `now_ms` or a report's
 //! `at_ms`), [`Trip::insights`] is its current answer and [`Trip::poll_change`] drains what
 //! changed, in order, for the caller to turn into events. The same inputs in the same order give
-//! the same outputs, bit for bit: there is no clock, randomness or hash order inside, and every
-//! sum is taken in input order.
+//! the same outputs, bit for bit on a given build: there is no clock, randomness or hash order
+//! inside, and every sum is taken in input order. (Another platform's `sin` may differ in the
+//! last bit, which is why the server derives once and carries the results in its events.)
 //!
 //! # The plan's path
 //! A plan's stops are joined by legs. A leg is the great circle between two stops, or, when the
@@ -63,6 +64,10 @@ pub const DEFAULT_RADIUS_M: f64 = 300.0;
 /// The most stops and `via` points a plan may have together: every report is projected on the
 /// path, so its length bounds the cost of a report.
 pub const MAX_PLAN_POINTS: usize = 2_000;
+
+/// The most moving intervals the ETA's speed is taken over (a 15-minute window of 30-second
+/// samples holds about 30).
+const MAX_SPEED_INTERVALS: usize = 256;
 
 fn default_radius_m() -> f64 {
     DEFAULT_RADIUS_M
@@ -422,9 +427,6 @@ impl Path {
                 best = (self.cum_m[j] + proj.along_m, proj.distance_m);
             }
         }
-        if to == from {
-            best.1 = geo::distance_m(p, self.points[from]);
-        }
         best
     }
 
@@ -466,7 +468,6 @@ struct Fix {
 /// A moving interval between speed samples.
 #[derive(Debug, Clone, Copy)]
 struct Interval {
-    end_ms: u64,
     distance_m: f64,
     duration_ms: u64,
 }
@@ -635,15 +636,17 @@ impl Trip {
         let distance_m = geo::distance_m(from, position);
         if distance_m / (duration_ms as f64 / 1000.0) * 3.6 >= self.config.moving_kph {
             self.moving.push_back(Interval {
-                end_ms: at_ms,
                 distance_m,
                 duration_ms,
             });
         }
-        // Keep the newest intervals that make up the window's moving time.
+        // Keep the newest intervals that make up the window's moving time (and a bounded
+        // number of them, whatever the configuration).
         let mut moving_ms: u64 = self.moving.iter().map(|i| i.duration_ms).sum();
         while let Some(oldest) = self.moving.front() {
-            if moving_ms - oldest.duration_ms < self.config.speed_window_ms {
+            if moving_ms - oldest.duration_ms < self.config.speed_window_ms
+                && self.moving.len() <= MAX_SPEED_INTERVALS
+            {
                 break;
             }
             moving_ms -= oldest.duration_ms;

@@ -401,6 +401,26 @@ fn indianapolis_is_arrived_and_departed_by_its_radius() {
 }
 
 #[test]
+fn a_truck_coming_to_the_first_stop_has_not_left_it() {
+    // Down Lake Shore Drive from Evanston to the depot: behind the first leg's start, so not
+    // departed until it has been there and left.
+    let mut truck = Truck::new(TripConfig::default(), Some(plan(0)), ll(42.0451, -87.6877));
+    truck.report(0.0);
+    truck.drive(
+        &[ll(42.0451, -87.6877), ll(41.9000, -87.6240), chicago()],
+        60.0,
+        MIN,
+    );
+    let i = truck.insights();
+    assert_eq!(i.stops[0].departed_ms, None);
+    assert_eq!(i.stops[0].arrived_ms, Some(truck.now));
+    assert_eq!(i.progress, 0.0);
+    truck.drive(&road_to_indianapolis()[..3], 90.0, MIN);
+    assert!(truck.insights().stops[0].departed_ms.is_some());
+    assert_eq!(truck.insights().next_stop, 1);
+}
+
+#[test]
 fn a_stop_driven_past_outside_its_radius_is_skipped() {
     // The truck passes Indianapolis on I-465, 3 km east of the stop, and goes on south.
     let mut truck = Truck::new(TripConfig::default(), Some(plan(0)), chicago());
@@ -417,6 +437,32 @@ fn a_stop_driven_past_outside_its_radius_is_skipped() {
         .iter()
         .any(|c| matches!(c, TripChange::StopSkipped { stop: 1, .. })));
     assert!(i.progress > 286_000.0 / 458_700.0, "{}", i.progress);
+}
+
+#[test]
+fn an_out_and_back_plan_does_not_skip_its_far_end() {
+    // Chicago to Indianapolis and back the same way: on the way out the truck is as near the
+    // return leg as the outbound one, and must not be taken for having passed Indianapolis.
+    let mut there_and_back = plan(0);
+    let mut back = there_and_back.stops[0].clone();
+    back.name = "Chicago (return)".into();
+    back.planned_ms = there_and_back.stops[1].planned_ms + 4 * 60 * MIN;
+    back.via = there_and_back.stops[1].via.iter().rev().copied().collect();
+    there_and_back.stops[2] = back;
+    let mut truck = Truck::new(TripConfig::default(), Some(there_and_back), chicago());
+    let road = road_to_indianapolis();
+    truck.drive(&road, 100.0, MIN);
+    assert!(truck.seen.iter().all(|i| i.next_stop <= 1));
+    let i = truck.insights();
+    assert!(i.stops[1].arrived_ms.is_some());
+    assert!((i.progress - 0.5).abs() < 1e-9, "{}", i.progress);
+    let back: Vec<LatLon> = road.iter().rev().copied().collect();
+    truck.drive(&back, 100.0, MIN);
+    assert_eq!(truck.insights().progress, 1.0);
+    assert!(!truck
+        .changes
+        .iter()
+        .any(|c| matches!(c, TripChange::StopSkipped { .. })));
 }
 
 #[test]
@@ -591,6 +637,11 @@ fn a_detour_more_than_5_km_off_the_legs_raises_off_route_until_back() {
     let progress = truck.insights().progress;
 
     truck.drive(&[crawfordsville, lebanon], 80.0, MIN);
+    // Crawfordsville lies behind Lebanon along the leg: progress holds, it does not go back.
+    assert!(truck.seen[before..]
+        .windows(2)
+        .all(|w| w[0].progress <= w[1].progress));
+    assert!(truck.seen[before..].iter().all(|i| i.progress == progress));
     let cleared = truck.cleared(TripAlertKind::OffRoute);
     assert_eq!(cleared.len(), 1);
     let at = truck
