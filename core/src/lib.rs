@@ -6,6 +6,8 @@
 //! - [`sse`]: the Server-Sent Events decoder and encoder;
 //! - [`wire`]: the fleet's event and snapshot types, as they travel;
 //! - [`fleet`]: the fleet state and how events apply to it;
+//! - [`geo`]: positions on the Earth: distance, bearing, where a point lies against a leg;
+//! - [`trip`]: a truck's progress, ETA, stops, status and alerts, derived from positions and a plan;
 //! - [`election`]: which tab leads;
 //! - [`notice`]: which alerts become desktop notifications, where the stream is held;
 //! - [`upstream`]: what the one stream's events tell a hub (a line dropped is a gap to repair);
@@ -17,10 +19,12 @@
 pub mod delivery;
 pub mod election;
 pub mod fleet;
+pub mod geo;
 pub mod notice;
 pub mod relay;
 pub mod sse;
 pub mod transport;
+pub mod trip;
 pub mod upstream;
 pub mod view;
 pub mod wire;
