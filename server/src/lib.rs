@@ -8,6 +8,7 @@
 //! - `hub`: the one append path (ids from the engine, fleet snapshot, fan-out) and subscribing;
 //! - `fanout`: the open streams: one shared channel for streams that follow every truck;
 //! - `ingest`: `POST /api/ingest`, events pushed by an operator's backend;
+//! - `osmand`: the OsmAnd protocol of phones and GPS units, decoded, and the device-to-truck map;
 //! - `stream`: `GET /api/stream`, the SSE feed;
 //! - `api`: the JSON routes;
 //! - `error`: the JSON error every `/api` route answers with;
@@ -30,6 +31,7 @@ pub mod headers;
 pub mod hub;
 pub mod ingest;
 pub mod log;
+pub mod osmand;
 pub mod producer;
 pub mod sim;
 pub mod stats;
