@@ -180,6 +180,81 @@ async fn sign_in_and_sign_out_reach_every_tab_and_operators_see_only_their_truck
     browser.quit().await;
 }
 
+/// What an operator does: types (pastes) a token into the form and presses *Sign in*; and
+/// opens a sign-in link in a tab already on `/signin`, where only the fragment changes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_typed_into_the_form_signs_in_and_a_link_opened_on_the_sign_in_page_too() {
+    use fantoccini::Locator;
+    let server = Server::start_signed_in(&SERVER_ARGS).await;
+    let browser = Browser::start().await;
+    let tab = browser.open_tab(&format!("{}/", server.base)).await;
+    eventually(Duration::from_secs(20), "the sign-in page", || async {
+        shows_sign_in(&browser, &tab).await.then_some(())
+    })
+    .await;
+    let (token, _) = server.token("ana", "all");
+    browser.client.switch_to_window(tab.clone()).await.unwrap();
+    let field = browser
+        .client
+        .find(Locator::Css("section.sign-in textarea#token"))
+        .await
+        .expect("the token field");
+    field.send_keys(&token).await.unwrap();
+    browser
+        .client
+        .find(Locator::Css("section.sign-in button[type=submit]"))
+        .await
+        .expect("the sign-in button")
+        .click()
+        .await
+        .unwrap();
+    eventually(Duration::from_secs(30), "every truck", || async {
+        let trucks = shown_trucks(&browser, &tab).await?;
+        (trucks.len() == 20).then_some(())
+    })
+    .await;
+
+    // Signed out, on `/signin`: a link for ben changes only the address's fragment.
+    browser
+        .run(
+            &tab,
+            "document.querySelector('button.sign-out').click(); return true;",
+        )
+        .await;
+    eventually(Duration::from_secs(20), "signed out", || async {
+        shows_sign_in(&browser, &tab).await.then_some(())
+    })
+    .await;
+    let signin = format!("{}/signin", server.base);
+    browser
+        .run(
+            &tab,
+            &format!("location.href = {}; return true;", Value::from(signin)),
+        )
+        .await;
+    eventually(Duration::from_secs(20), "the sign-in page at /signin", || async {
+        let at = browser
+            .run(&tab, "return location.pathname.endsWith('/signin') && !!document.querySelector('section.sign-in');")
+            .await;
+        at.as_bool().filter(|at| *at).map(|_| ())
+    })
+    .await;
+    let (_, link) = server.token("ben", "T-01,T-02");
+    browser
+        .run(
+            &tab,
+            &format!("location.href = {}; return true;", Value::from(link)),
+        )
+        .await;
+    let trucks = eventually(Duration::from_secs(30), "ben's two trucks", || async {
+        let trucks = shown_trucks(&browser, &tab).await?;
+        (!trucks.is_empty()).then_some(trucks)
+    })
+    .await;
+    assert_eq!(trucks, ["T-01", "T-02"]);
+    browser.quit().await;
+}
+
 /// Every page, in every transport, with the server's Content-Security-Policy: no violation.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_page_in_every_transport_runs_without_a_csp_violation() {

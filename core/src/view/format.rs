@@ -25,13 +25,16 @@ pub fn is_late(delay_s: i64) -> bool {
     delay_s > LATE_AFTER_S
 }
 
-/// `4 s ago`, `3 min ago`.
+/// `4 s ago`, `3 min ago`, `5 h ago`, `340 days ago`: the unit an operator would say, so an
+/// age never reads as hundreds of thousands of minutes.
 pub fn format_age(age_ms: u64) -> String {
     let seconds = age_ms / 1000;
-    if seconds < 90 {
-        format!("{seconds} s ago")
-    } else {
-        format!("{} min ago", seconds / 60)
+    let (minutes, hours, days) = (seconds / 60, seconds / 3600, seconds / 86_400);
+    match () {
+        _ if seconds < 90 => format!("{seconds} s ago"),
+        _ if minutes < 90 => format!("{minutes} min ago"),
+        _ if hours < 48 => format!("{hours} h ago"),
+        _ => format!("{days} days ago"),
     }
 }
 
@@ -52,6 +55,10 @@ mod tests {
         assert_eq!(format_delay(-180), "-3 min");
         assert_eq!(format_age(4_200), "4 s ago");
         assert_eq!(format_age(200_000), "3 min ago");
+        assert_eq!(format_age(89 * 60_000), "89 min ago");
+        assert_eq!(format_age(5 * 3_600_000 + 59 * 60_000), "5 h ago");
+        assert_eq!(format_age(47 * 3_600_000), "47 h ago");
+        assert_eq!(format_age(490_442 * 60_000), "340 days ago");
         assert_eq!(format_duration_minutes(425), "7 h 05 min");
     }
 

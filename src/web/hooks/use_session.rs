@@ -4,6 +4,7 @@
 
 use convoy_browser::session::{self, Session};
 use convoy_core::wire::Watch;
+use gloo_events::EventListener;
 use gloo_timers::callback::Timeout;
 use std::rc::Rc;
 use yew::prelude::*;
@@ -123,21 +124,38 @@ pub fn use_sign_in() -> (Callback<String>, Option<String>) {
     (on_token, (*error).clone())
 }
 
-/// A token handed over in the sign-in link (`#token=…`), taken out of the address bar at once.
+/// A token handed over in the sign-in link (`#token=…`), taken out of the address bar at once:
+/// when the page loads, and when a link is opened in a tab already on the app (then only the
+/// fragment changes, and the page does not load again).
 #[hook]
 pub fn use_link_token() -> Option<String> {
-    use_memo((), |_| {
-        let window = web_sys::window()?;
-        let hash = window.location().hash().ok()?;
-        let token = hash.strip_prefix("#token=")?.to_owned();
-        if let Ok(history) = window.history() {
-            let path = window.location().pathname().unwrap_or_default();
-            let _ = history.replace_state_with_url(&wasm_bindgen::JsValue::NULL, "", Some(&path));
-        }
-        (!token.is_empty()).then_some(token)
-    })
-    .as_ref()
-    .clone()
+    let token = use_state(take_link_token);
+    {
+        let token = token.clone();
+        use_effect_with((), move |_| {
+            let listener = web_sys::window().map(|window| {
+                EventListener::new(&window, "hashchange", move |_| {
+                    if let Some(found) = take_link_token() {
+                        token.set(Some(found));
+                    }
+                })
+            });
+            move || drop(listener)
+        });
+    }
+    (*token).clone()
+}
+
+/// The `#token=…` of the address, removed from it (and from the history entry).
+fn take_link_token() -> Option<String> {
+    let window = web_sys::window()?;
+    let hash = window.location().hash().ok()?;
+    let token = hash.strip_prefix("#token=")?.to_owned();
+    if let Ok(history) = window.history() {
+        let path = window.location().pathname().unwrap_or_default();
+        let _ = history.replace_state_with_url(&wasm_bindgen::JsValue::NULL, "", Some(&path));
+    }
+    (!token.is_empty()).then_some(token)
 }
 
 /// Signs out in every tab: the cookie is cleared, every tab reloads into the sign-in form, and
