@@ -645,8 +645,17 @@ pub async fn serve(
     ));
     if !config.quiet {
         let scheme = if tls.is_some() { "https" } else { "http" };
-        if auth.is_none() {
-            warn_auth_off(addr);
+        match (&auth, &config.auth_key_file) {
+            (None, _) => warn_auth_off(addr),
+            (Some(_), Some(key)) => log_line(format_args!(
+                "sign-in is on: operators sign in with a token; mint one (and a sign-in link) with \
+                 `convoy-server token --key-file {} --sub NAME --trucks all --url {scheme}://{addr}`",
+                key.display()
+            )),
+            (Some(_), None) => log_line(format_args!(
+                "sign-in is on: operators sign in with tokens from the identity provider whose \
+                 public key --auth-public-key names"
+            )),
         }
         use std::io::Write;
         let mut stdout = std::io::stdout().lock();

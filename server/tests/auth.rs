@@ -752,3 +752,22 @@ fn the_token_command_stops_quietly_when_its_reader_does() {
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert_eq!(status.code(), Some(0), "{stderr}");
 }
+
+#[tokio::test]
+async fn the_start_up_lines_say_sign_in_is_on_and_how_to_mint_a_first_token() {
+    let dir = TempDir::new("auth-startup");
+    dir.write("auth.key", KEY);
+    let key = dir.path().join("auth.key").display().to_string();
+    let log = dir.path().join("stderr.log");
+    let server = common::ServerProcess::start_logging(
+        &["--auth-key-file", &key],
+        std::fs::File::create(&log).unwrap(),
+    );
+    server.terminate();
+    let logged = std::fs::read_to_string(&log).unwrap();
+    assert!(logged.contains("sign-in is on"), "{logged}");
+    assert!(
+        logged.contains(&format!("convoy-server token --key-file {key} --sub NAME")),
+        "{logged}"
+    );
+}
