@@ -40,9 +40,9 @@ impl Nginx {
             std::process::id(),
             free_port()
         ));
-        std::fs::create_dir_all(&dir).expect("a temp dir");
         let http_port = free_port();
         let site = site(https_port, http_port, dist, cert, policy);
+        std::fs::create_dir_all(&dir).expect("a temp dir");
         let d = dir.display();
         // As root nginx's workers switch to its default user, `nobody`, whose group Debian calls
         // `nogroup`; as anyone else they stay who they are.
@@ -224,6 +224,7 @@ struct Deploy {
     nginx: Nginx,
     api: Server,
     dist: PathBuf,
+    key_file: PathBuf,
     policy: String,
     cert: TestCert,
 }
@@ -233,7 +234,8 @@ impl Deploy {
         let cert = TestCert::new();
         let https_port = free_port();
         let app = format!("https://127.0.0.1:{https_port}");
-        let key = auth_key_file().display().to_string();
+        let key_file = auth_key_file();
+        let key = key_file.display().to_string();
         let mut args = SERVER_ARGS.to_vec();
         args.extend(["--allow-origin", &app, "--auth-key-file", &key]);
         let api = Server::start_tls_with(&cert, &args).await;
@@ -248,6 +250,7 @@ impl Deploy {
             nginx,
             api,
             dist,
+            key_file,
             policy,
             cert,
         }
@@ -257,6 +260,7 @@ impl Deploy {
 impl Drop for Deploy {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.dist);
+        let _ = std::fs::remove_file(&self.key_file);
     }
 }
 
