@@ -1,6 +1,7 @@
 //! The headers every response gets: CORS for the origins allowed to call the API (a CDN that
-//! serves the app), a Content-Security-Policy on the app's documents, Referrer-Policy, HSTS under
-//! TLS, and `no-store` on the API's JSON (an operator's fleet must not sit in a shared cache).
+//! serves the app), a Content-Security-Policy on every file of the app, Referrer-Policy, HSTS
+//! under TLS, and `no-store` on the API's JSON (an operator's fleet must not sit in a shared
+//! cache).
 //!
 //! The policy allows scripts from `'self'` plus `'wasm-unsafe-eval'` and the hash of trunk's
 //! inline bootstrap (read from the built `index.html`, so no `'unsafe-inline'`), styles from
@@ -151,16 +152,11 @@ pub fn api_origin(html: &str) -> Option<String> {
     valid_origin(origin).then(|| origin.to_owned())
 }
 
-/// The document policy on every HTML response.
-pub fn document_policy(
-    policy: &str,
-) -> SetResponseHeaderLayer<impl Fn(&Response) -> Option<HeaderValue> + Clone> {
-    let value = HeaderValue::from_str(policy).ok();
-    SetResponseHeaderLayer::overriding(CONTENT_SECURITY_POLICY, move |response: &Response| {
-        value
-            .clone()
-            .filter(|_| content_type_is(response, "text/html"))
-    })
+/// The policy on every file of the app, never the API's answers. Not only HTML takes its policy
+/// from its own response: so does an SVG opened as a document and a worker's script (`sw.js`, the
+/// shared worker's); on a stylesheet or a module the page imports it does nothing.
+pub fn app_policy(policy: &str) -> SetResponseHeaderLayer<Option<HeaderValue>> {
+    SetResponseHeaderLayer::overriding(CONTENT_SECURITY_POLICY, HeaderValue::from_str(policy).ok())
 }
 
 /// `X-Frame-Options: DENY` on HTML, for browsers that predate `frame-ancestors`.

@@ -46,6 +46,7 @@ use crate::producer::SharedSim;
 use crate::sim::{SimConfig, Simulator};
 use crate::stats::Stats;
 use crate::tls::{TlsError, TlsSource};
+use axum::handler::Handler;
 use axum::http::header::X_CONTENT_TYPE_OPTIONS;
 use axum::http::{HeaderValue, StatusCode};
 use axum::middleware;
@@ -448,9 +449,8 @@ pub fn router(state: AppState, origins: &[String], https: bool) -> Router {
         .layer(axum::middleware::map_response(headers::api_no_store));
     Router::new()
         .nest("/api", api)
-        .fallback(assets::serve)
+        .fallback(assets::serve.layer(headers::app_policy(&policy)))
         .with_state(state)
-        .layer(headers::document_policy(&policy))
         .layer(headers::frame_options())
         .layer(headers::referrer_policy())
         .layer(headers::strict_transport(https))

@@ -121,6 +121,51 @@ async fn client_routes_get_the_app_and_missing_assets_do_not() {
     assert_eq!(post.status(), 405);
 }
 
+/// Not only HTML is a document with a policy of its own: an SVG opened directly runs its scripts,
+/// and a worker takes its policy from its script's response.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_file_of_the_app_carries_the_policy() {
+    let dist = dist();
+    dist.write(
+        "index.html",
+        b"<!doctype html><script type=\"module\">boot();</script>",
+    );
+    dist.write("icon.svg", b"<svg xmlns=\"http://www.w3.org/2000/svg\"/>");
+    dist.write(&format!("icon-{HASH}.svg"), b"<svg/>");
+    let server = start(&dist).await;
+    let page = server.get("/").await;
+    let policy = header(&page, "content-security-policy");
+    assert!(
+        policy.contains("script-src 'self' 'wasm-unsafe-eval' 'sha256-"),
+        "{policy}"
+    );
+    for path in [
+        "/index.html".to_owned(),
+        "/trucks/T-07".to_owned(),
+        "/icon.svg".to_owned(),
+        format!("/icon-{HASH}.svg"),
+        "/sw.js".to_owned(),
+        format!("/convoy-{HASH}.js"),
+        format!("/convoy-{HASH}_bg.wasm"),
+        format!("/styles-{HASH}.css"),
+        "/manifest.webmanifest".to_owned(),
+        "/missing.js".to_owned(),
+    ] {
+        let response = server.get(&path).await;
+        assert_eq!(
+            maybe(&response, "content-security-policy").as_deref(),
+            Some(policy.as_str()),
+            "{path}"
+        );
+    }
+    let svg = server.get("/icon.svg").await;
+    assert_eq!(header(&svg, "content-type"), "image/svg+xml");
+    for path in ["/api/health", "/api/missing", "/api/fleet"] {
+        let response = server.get(path).await;
+        assert_eq!(maybe(&response, "content-security-policy"), None, "{path}");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn etags_let_the_browser_revalidate() {
     let dist = dist();

@@ -93,6 +93,20 @@ impl Server {
 
     /// Starts the server on `port` (e.g. where a dropped one ran) serving `dist`.
     pub async fn start_at(port: u16, dist: &str, extra_args: &[&str]) -> Server {
+        Server::launch(port, dist, extra_args, None).await
+    }
+
+    /// Starts the server with `--tls` and `cert` (HTTPS, HTTP/2) on a free port, waiting until it
+    /// answers; `stats` and `ingest` trust that certificate.
+    pub async fn start_tls_with(cert: &TestCert, extra_args: &[&str]) -> Server {
+        let cert_path = cert.cert.display().to_string();
+        let key_path = cert.key.display().to_string();
+        let mut args = vec!["--tls", "--cert", &cert_path, "--key", &key_path];
+        args.extend_from_slice(extra_args);
+        Server::launch(free_port(), &env_path("CONVOY_DIST"), &args, Some(cert)).await
+    }
+
+    async fn launch(port: u16, dist: &str, extra_args: &[&str], tls: Option<&TestCert>) -> Server {
         let child = Command::new(env_path("CONVOY_SERVER_BIN"))
             .args(["--addr", &format!("127.0.0.1:{port}")])
             .args(["--dist", dist])
@@ -101,11 +115,15 @@ impl Server {
             .stderr(Stdio::null())
             .spawn()
             .expect("convoy-server starts");
+        let (scheme, http) = match tls {
+            Some(cert) => ("https", cert.client()),
+            None => ("http", reqwest::Client::new()),
+        };
         let mut server = Server {
             child,
-            base: format!("http://127.0.0.1:{port}"),
+            base: format!("{scheme}://127.0.0.1:{port}"),
             port,
-            http: reqwest::Client::new(),
+            http,
             auth: None,
         };
         if let Some(at) = extra_args.iter().position(|a| *a == "--auth-key-file") {
@@ -164,17 +182,7 @@ impl Server {
 
     /// Starts the server with sign-in on (a fresh key), waiting until it answers.
     pub async fn start_signed_in(extra_args: &[&str]) -> Server {
-        let key = std::env::temp_dir().join(format!(
-            "convoy-e2e-auth-{}-{}.key",
-            std::process::id(),
-            free_port()
-        ));
-        std::fs::write(
-            &key,
-            "an e2e key that is long enough to sign with: 0123456789",
-        )
-        .expect("a key file");
-        let key_arg = key.display().to_string();
+        let key_arg = auth_key_file().display().to_string();
         let mut args = vec!["--auth-key-file", key_arg.as_str()];
         args.extend_from_slice(extra_args);
         Server::start(&args).await
@@ -183,8 +191,13 @@ impl Server {
     /// A token and sign-in link for `sub` (`trucks`: `all` or `T-01,T-02`), minted by
     /// `convoy-server token` with this server's key.
     pub fn token(&self, sub: &str, trucks: &str) -> (String, String) {
+        self.token_for_app(sub, trucks, &self.base)
+    }
+
+    /// Like `token`, with the sign-in link on `app`: the app's origin when it is not the API's.
+    pub fn token_for_app(&self, sub: &str, trucks: &str, app: &str) -> (String, String) {
         let (key, _) = self.auth.as_ref().expect("a server with sign-in on");
-        mint_token(key, sub, trucks, &self.base)
+        mint_token(key, sub, trucks, app)
     }
 
     /// Posts `events` in one `POST /api/ingest` (a server started with [`ingest_token_file`]);
@@ -264,6 +277,76 @@ impl Diagnostics {
     }
 }
 
+/// A fresh key file for `--auth-key-file`.
+pub fn auth_key_file() -> PathBuf {
+    let key = std::env::temp_dir().join(format!(
+        "convoy-e2e-auth-{}-{}.key",
+        std::process::id(),
+        free_port()
+    ));
+    std::fs::write(
+        &key,
+        "an e2e key that is long enough to sign with: 0123456789",
+    )
+    .expect("a key file");
+    key
+}
+
+/// A self-signed certificate for `127.0.0.1` and `localhost`, as PEM files in a fresh directory
+/// (for nginx and `convoy-server --tls --cert --key`), and what clients need to trust it.
+pub struct TestCert {
+    dir: PathBuf,
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    pem: String,
+    /// base64 of the SHA-256 of its SubjectPublicKeyInfo, as Chromium's
+    /// `--ignore-certificate-errors-spki-list` takes it.
+    spki_sha256: String,
+}
+
+impl TestCert {
+    pub fn new() -> TestCert {
+        use base64::Engine;
+        use sha2::Digest;
+        let names = vec!["127.0.0.1".to_owned(), "localhost".to_owned()];
+        let made = rcgen::generate_simple_self_signed(names).expect("a self-signed certificate");
+        let dir = std::env::temp_dir().join(format!(
+            "convoy-e2e-cert-{}-{}",
+            std::process::id(),
+            free_port()
+        ));
+        std::fs::create_dir_all(&dir).expect("a temp dir");
+        let pem = made.cert.pem();
+        let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+        std::fs::write(&cert, &pem).expect("write the certificate");
+        std::fs::write(&key, made.key_pair.serialize_pem()).expect("write the key");
+        let digest = sha2::Sha256::digest(made.key_pair.public_key_der());
+        TestCert {
+            dir,
+            cert,
+            key,
+            pem,
+            spki_sha256: base64::engine::general_purpose::STANDARD.encode(digest),
+        }
+    }
+
+    /// An HTTP client that trusts this certificate and no other, and follows no redirect.
+    pub fn client(&self) -> reqwest::Client {
+        let root = reqwest::Certificate::from_pem(self.pem.as_bytes()).expect("a PEM certificate");
+        reqwest::Client::builder()
+            .add_root_certificate(root)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("an HTTPS client")
+    }
+}
+
+impl Drop for TestCert {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
 /// Headless Chromium driven over WebDriver.
 pub struct Browser {
     pub client: Client,
@@ -281,6 +364,14 @@ impl Browser {
     /// (`convoy-server --tls`, for HTTP/2).
     pub async fn start_with(ignore_certificate_errors: bool) -> Browser {
         Browser::launch(ignore_certificate_errors, false, &[]).await
+    }
+
+    /// Like `start`, trusting `cert` as if a CA had signed it: unlike with
+    /// `--ignore-certificate-errors`, the page's origin is then secure without a certificate
+    /// error, which a service worker's registration requires.
+    pub async fn start_trusting(cert: &TestCert) -> Browser {
+        let trust = format!("--ignore-certificate-errors-spki-list={}", cert.spki_sha256);
+        Browser::launch(false, false, &[trust.as_str()]).await
     }
 
     /// Like `start`, but without the switches chromedriver adds that turn background throttling

@@ -10,7 +10,7 @@ use serde_json::Value;
 use std::time::Duration;
 
 /// Records the page's CSP violations in `window.convoyCspViolations` from the first byte on.
-const RECORD_VIOLATIONS: &str = "window.convoyCspViolations = []; \
+pub(crate) const RECORD_VIOLATIONS: &str = "window.convoyCspViolations = []; \
      document.addEventListener('securitypolicyviolation', (e) => \
        window.convoyCspViolations.push(e.violatedDirective + ' ' + e.blockedURI + ' ' + \
          (e.sourceFile || '') + ':' + e.lineNumber));";

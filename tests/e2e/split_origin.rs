@@ -7,7 +7,7 @@ use crate::harness::{free_port, Browser, Server};
 use crate::shared_stream::{all_past, one_stream, open_tabs, SERVER_ARGS, TABS};
 
 /// A copy of the build whose `convoy-api` meta names `api`: what a deploy to a CDN does.
-fn deployed_for(api: &str) -> std::path::PathBuf {
+pub(crate) fn deployed_for(api: &str) -> std::path::PathBuf {
     let to = std::env::temp_dir().join(format!(
         "convoy-e2e-cdn-{}-{}",
         std::process::id(),

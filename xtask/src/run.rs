@@ -128,6 +128,7 @@ pub fn test() -> Result<(), String> {
             let e2e_env = [
                 ("CHROMEDRIVER", chromedriver),
                 ("CONVOY_DIST", dist.display().to_string()),
+                ("CONVOY_NGINX", tools::NGINX.to_owned()),
                 (
                     "CONVOY_SERVER_BIN",
                     target_dir()

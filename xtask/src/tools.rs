@@ -17,16 +17,20 @@ pub struct Need {
     pub browser: bool,
     /// Debian's redis-server, which the server's Redis engine and cluster tests run against.
     pub redis: bool,
+    /// Debian's nginx, which serves the built app through `deploy/nginx.conf` in a test.
+    pub nginx: bool,
 }
 
 impl Need {
     pub const ALL: Need = Need {
         browser: true,
         redis: true,
+        nginx: true,
     };
     pub const BUILD: Need = Need {
         browser: false,
         redis: false,
+        nginx: false,
     };
 }
 
@@ -53,6 +57,9 @@ pub fn ensure(need: Need) -> Result<Tools, String> {
     }
     if need.redis {
         ensure_redis()?;
+    }
+    if need.nginx {
+        ensure_nginx()?;
     }
     let path = format!(
         "{}:{}",
@@ -171,6 +178,25 @@ pub fn ensure_redis() -> Result<(), String> {
     status("apt-get", &["install", "-y", "redis-server"])?;
     // The package starts a system service on :6379; Convoy's tests start their own.
     Ok(())
+}
+
+/// Where Debian's nginx package puts the binary (`/usr/sbin` is not on every user's PATH).
+pub const NGINX: &str = "/usr/sbin/nginx";
+
+/// Debian's nginx (1.22 on bookworm), the oldest nginx `deploy/nginx.conf` must load in: a test
+/// runs its own with that file, on loopback ports.
+fn ensure_nginx() -> Result<(), String> {
+    if output(NGINX, &["-v"]).is_some() {
+        return Ok(());
+    }
+    let is_root = output("id", &["-u"]).is_some_and(|uid| uid.trim() == "0");
+    if !is_root {
+        return Err("nginx is missing: run `sudo apt-get install -y nginx`".into());
+    }
+    say("installing Debian's nginx");
+    status("apt-get", &["update"])?;
+    // Where the package can start a system service, it does (on :80); Convoy's test starts its own.
+    status("apt-get", &["install", "-y", "nginx"])
 }
 
 /// Debian's brotli (the CLI), which the release build's post-build hook (Trunk.toml) runs to
