@@ -142,13 +142,18 @@ fn percent_decode(input: &str) -> Option<String> {
     String::from_utf8(out).ok()
 }
 
-/// Whether a file name carries trunk's content hash: `-` then at least 16 hex digits, ended by
-/// `.`, `_` or the end of the name.
+/// Fewest hex digits taken for trunk's content hash. Trunk writes a 64-bit hash without leading
+/// zeros, so one file in 16 has 15 digits and one in 256 has 14; a hash shorter than 12 (one in
+/// 65 536) is served `no-cache`, the safe side.
+pub const MIN_HASH_DIGITS: usize = 12;
+
+/// Whether a file name carries trunk's content hash: `-` then at least [`MIN_HASH_DIGITS`] hex
+/// digits, ended by `.`, `_` or the end of the name.
 pub fn is_hashed(file_name: &str) -> bool {
     file_name.match_indices('-').any(|(i, _)| {
         let rest = &file_name.as_bytes()[i + 1..];
         let hex = rest.iter().take_while(|b| b.is_ascii_hexdigit()).count();
-        hex >= 16 && matches!(rest.get(hex), None | Some(b'.') | Some(b'_'))
+        hex >= MIN_HASH_DIGITS && matches!(rest.get(hex), None | Some(b'.') | Some(b'_'))
     })
 }
 
@@ -401,6 +406,10 @@ mod tests {
         assert!(is_hashed("convoy-9f86d081884c7d65_bg.wasm"));
         assert!(is_hashed("style-0123456789abcdef0123.css"));
         assert!(!is_hashed("convoy-9f86d08.js"));
+        // A hash with a leading zero nibble, as trunk writes it: 15 digits.
+        assert!(is_hashed("convoy-a38bc7d971370ea.js"));
+        assert!(is_hashed("convoy-a38bc7d971370ea_bg.wasm"));
+        assert!(!is_hashed("convoy-a38bc7d9713.js"));
         assert!(!is_hashed("index.html"));
         assert!(!is_hashed("convoy-9f86d081884c7d65x.js"));
         assert!(!is_hashed("manifest.webmanifest"));

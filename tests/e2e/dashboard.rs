@@ -215,7 +215,7 @@ const PAGES: [Page; 6] = [
     },
 ];
 
-fn screenshot_dir() -> PathBuf {
+pub(crate) fn screenshot_dir() -> PathBuf {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("test-output/screenshots");
     std::fs::create_dir_all(&dir).expect("test-output/screenshots can be created");
     dir

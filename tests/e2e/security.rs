@@ -162,6 +162,20 @@ async fn sign_in_and_sign_out_reach_every_tab_and_operators_see_only_their_truck
             "still ben's"
         );
     }
+    // For a person to look at: the question at desktop and phone widths.
+    browser
+        .client
+        .switch_to_window(tabs[0].clone())
+        .await
+        .unwrap();
+    for (width, height, variant) in [(1280, 800, "desktop"), (390, 844, "phone")] {
+        browser.client.set_window_size(width, height).await.unwrap();
+        let png = browser.client.screenshot().await.expect("a screenshot");
+        let file =
+            crate::dashboard::screenshot_dir().join(format!("signin-link-held-{variant}.png"));
+        std::fs::write(file, png).expect("the screenshot is written");
+    }
+    browser.client.set_window_size(1280, 800).await.unwrap();
     // Said yes: every tab switches to cy.
     browser
         .run(

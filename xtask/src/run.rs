@@ -165,12 +165,13 @@ pub fn test() -> Result<(), String> {
     }
 }
 
-/// `cargo xtask bench [tabs|load|server]`: real Chromium against the real server. `tabs` writes
+/// `cargo xtask bench [tabs|load|server|ingest]`: real Chromium against the real server. `tabs` writes
 /// bench/results.{md,json} (streams, latency, failover per transport and tab count); `load`
 /// writes bench/load.{md,json} (the app under 2 000 events/s, and its transfer size); `server`
 /// writes bench/server.{md,json} (fan-out against a plain axum broadcast server, every engine;
-/// no browser). Extra arguments after `server` go to the server bench (`--quick`,
-/// `--engines memory,file,redis`, `--only 10000`).
+/// no browser); `ingest` writes bench/ingest.{md,json} (a large fleet into the file engine, no
+/// browser). Extra arguments after `server` go to the server bench (`--quick`,
+/// `--engines memory,file,redis`, `--only 10000`), after `ingest` to its bench (`--trucks N`).
 pub fn bench(args: &[String]) -> Result<(), String> {
     let (which, server, ingest): (Vec<&str>, bool, bool) = match args.first().map(String::as_str) {
         Some("tabs") => (vec!["bench"], false, false),
