@@ -737,7 +737,7 @@ async fn trim(
             Err(e) => log_line(format_args!("convoy-server: pruning failed: {e}")),
         }
         // A shared log keeps its events in Redis, trimmed by count as they are appended; by age
-        // here. Not before the node has read it: the stored snapshot bounds the trim.
+        // here, once the node has read it (until then Redis has not answered).
         let (Some(remote), Retention::Age(age)) = (hub.remote(), retention) else {
             continue;
         };

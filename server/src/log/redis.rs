@@ -12,7 +12,9 @@
 //! its hub, which applies it to the node's fleet and fans it out; the node keeps the newest
 //! events in a [`MemoryLog`] for resuming. Nodes store the fleet snapshot (with the id it
 //! reflects and its epoch) in Redis, so a node that starts later rebuilds the fleet from it and
-//! the events after it.
+//! the events after it; a node that starts while Redis is unreachable reads it once it answers
+//! ([`follow`]). Each entry records when Redis appended it, so the stream can be trimmed by age
+//! up to the stored snapshot ([`RedisLog::trim_by_age`]).
 
 use super::memory::MemoryLog;
 use super::{LogError, Logged, Prepared, Recovered};
