@@ -6,13 +6,45 @@ use crate::hub::{AckError, Acked};
 use crate::producer;
 use crate::stats::StatsReport;
 use crate::AppState;
-use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::extract::{Path, Request, State};
+use axum::http::header::RETRY_AFTER;
+use axum::http::{HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use convoy_core::wire::{EventId, FleetEvent, FleetMap, FleetSnapshot, Route, TruckDetail};
 use serde::{Deserialize, Serialize};
 
 pub use crate::error::ApiError;
+
+/// How long a request waits for a node that is reading its shared log before it is refused (a
+/// node that starts with Redis up reads it within this).
+const LOAD_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Middleware for the routes that read or append the fleet: until the node has read its shared
+/// log once, they wait up to [`LOAD_WAIT`], then answer 503 with `Retry-After`, so nothing is
+/// served from (or added to) a fleet that is not the log's yet.
+pub async fn require_loaded(State(app): State<AppState>, request: Request, next: Next) -> Response {
+    if app.hub.loaded()
+        || tokio::time::timeout(LOAD_WAIT, app.hub.wait_loaded())
+            .await
+            .is_ok()
+    {
+        return next.run(request).await;
+    }
+    let mut response = ApiError {
+        status: StatusCode::SERVICE_UNAVAILABLE,
+        message: format!(
+            "{}; retry after the Retry-After seconds",
+            crate::hub::NOT_LOADED
+        ),
+    }
+    .into_response();
+    response
+        .headers_mut()
+        .insert(RETRY_AFTER, HeaderValue::from_static("1"));
+    response
+}
 
 /// `GET /api/fleet`: every truck of the operator's scope, consistent with `last_event_id`.
 pub async fn fleet(
@@ -100,7 +132,8 @@ pub async fn map(
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Health {
     /// Whether this node can take events and serve streams: false while a shared log (Redis)
-    /// is out of reach (ingest answers 503; open streams stay open and resume when it is back).
+    /// is out of reach (ingest answers 503; open streams stay open and resume when it is back),
+    /// and from a start with Redis down until it has been read once.
     pub ok: bool,
     /// The engine, as `--log` names it.
     pub log: String,
@@ -115,7 +148,7 @@ pub struct Health {
 /// `GET /api/health`: what this node runs and whether its log answers.
 pub async fn health(State(app): State<AppState>) -> Json<Health> {
     Json(Health {
-        ok: app.hub.remote().is_none_or(|r| r.reachable()),
+        ok: app.hub.loaded() && app.hub.remote().is_none_or(|r| r.reachable()),
         log: app.hub.describe().to_owned(),
         first_id: app.hub.first_id(),
         oldest_id: app.hub.floor(),

@@ -134,6 +134,8 @@ pub struct Hub {
     published: tokio::sync::watch::Sender<EventId>,
     /// Most trucks the fleet may hold: an append that would add more is refused whole.
     max_trucks: usize,
+    /// False until a shared log has been read once ([`Hub::pending`] to [`Hub::load`]).
+    loaded: AtomicBool,
 }
 
 /// How long an append to a shared log waits for its events to come back to this node (so the
@@ -201,29 +203,8 @@ impl Hub {
         queue_capacity: usize,
         key_window: Duration,
     ) -> Result<Hub, LogError> {
-        let mut fleet = recovered
-            .snapshot
-            .map(Fleet::from_snapshot)
-            .unwrap_or_default();
-        for (id, event) in recovered.tail {
-            apply(&mut fleet, &Envelope { id, event });
-        }
-        let mut known = Keys {
-            window_ms: key_window.as_millis() as u64,
-            ..Keys::default()
-        };
-        let mut stored_keys = recovered.keys;
-        stored_keys.sort_by_key(|(_, _, at)| *at);
-        for (key, id, at) in stored_keys {
-            known.insert(key, id, at);
-        }
         let latest = engine.latest_id();
-        for mut truck in seed {
-            if fleet.get(&truck.id).is_none() {
-                truck.last_event_id = latest;
-                fleet.insert(truck);
-            }
-        }
+        let (fleet, known) = rebuild(recovered, seed, latest, key_window);
         Ok(Hub {
             latest: AtomicU64::new(latest),
             fanning_to: AtomicU64::new(latest),
@@ -233,6 +214,7 @@ impl Hub {
             remote: None,
             published: tokio::sync::watch::channel(latest).0,
             max_trucks: usize::MAX,
+            loaded: AtomicBool::new(true),
             inner: Mutex::new(Inner {
                 engine,
                 fleet,
@@ -241,6 +223,57 @@ impl Hub {
                 since_snapshot: 0,
             }),
         })
+    }
+
+    /// A hub with nothing loaded yet, for a shared log that has not answered: empty, it takes
+    /// no appends and [`Hub::loaded`] is false until [`Hub::load`] gives it the log's state.
+    pub fn pending(queue_capacity: usize, key_window: Duration) -> Hub {
+        let hub = Hub::open_recovered(
+            Box::new(crate::log::memory::MemoryLog::new(1, 0)),
+            crate::log::Recovered::default(),
+            Vec::new(),
+            queue_capacity,
+            key_window,
+        )
+        .expect("an empty memory log opens");
+        hub.loaded.store(false, Ordering::Release);
+        hub
+    }
+
+    /// Gives a [`Hub::pending`] hub the shared log's state as [`Hub::open_recovered`] would
+    /// build it, then counts as loaded.
+    pub fn load(
+        &self,
+        engine: Box<dyn LogEngine>,
+        recovered: crate::log::Recovered,
+        seed: Vec<TruckState>,
+    ) {
+        let mut inner = self.lock();
+        let latest = engine.latest_id();
+        let window = Duration::from_millis(inner.keys.window_ms);
+        let (fleet, keys) = rebuild(recovered, seed, latest, window);
+        self.first_id.store(engine.first_id(), Ordering::Release);
+        inner.engine = engine;
+        inner.fleet = fleet;
+        inner.keys = keys;
+        inner.since_snapshot = 0;
+        self.latest.store(latest, Ordering::Release);
+        self.fanning_to.store(latest, Ordering::Release);
+        drop(inner);
+        // Before announcing: `wait_loaded` checks `loaded` when `published` changes.
+        self.loaded.store(true, Ordering::Release);
+        self.published.send_replace(latest);
+    }
+
+    /// Returns once the hub is loaded (at once for a local log).
+    pub async fn wait_loaded(&self) {
+        let mut published = self.published.subscribe();
+        let _ = published.wait_for(|_| self.loaded()).await;
+    }
+
+    /// Whether the log's state is here: always for a local log, once read for a shared one.
+    pub fn loaded(&self) -> bool {
+        self.loaded.load(Ordering::Acquire)
     }
 
     /// Makes this hub a node of the shared log `remote`: appends go to it, and its tail must
@@ -334,6 +367,9 @@ impl Hub {
         batch: Vec<Submission>,
         now_ms: u64,
     ) -> Result<Vec<Outcome>, LogError> {
+        if !self.loaded() {
+            return Err(LogError::Unavailable(NOT_LOADED.to_owned()));
+        }
         let Some(remote) = &self.remote else {
             if !self.blocking {
                 return self.append(batch, now_ms);
@@ -611,6 +647,43 @@ impl Hub {
     pub fn floor(&self) -> EventId {
         self.lock().engine.floor()
     }
+}
+
+/// What is said while a shared log has not been read yet.
+pub const NOT_LOADED: &str = "the event log is not reachable yet: this node is still waiting to \
+                              read it";
+
+/// The fleet a log's stored snapshot and the events after it make, with every truck of `seed`
+/// it does not know yet (at `latest`), and the stored idempotency keys.
+fn rebuild(
+    recovered: crate::log::Recovered,
+    seed: Vec<TruckState>,
+    latest: EventId,
+    key_window: Duration,
+) -> (Fleet, Keys) {
+    let mut fleet = recovered
+        .snapshot
+        .map(Fleet::from_snapshot)
+        .unwrap_or_default();
+    for (id, event) in recovered.tail {
+        apply(&mut fleet, &Envelope { id, event });
+    }
+    let mut known = Keys {
+        window_ms: key_window.as_millis() as u64,
+        ..Keys::default()
+    };
+    let mut stored_keys = recovered.keys;
+    stored_keys.sort_by_key(|(_, _, at)| *at);
+    for (key, id, at) in stored_keys {
+        known.insert(key, id, at);
+    }
+    for mut truck in seed {
+        if fleet.get(&truck.id).is_none() {
+            truck.last_event_id = latest;
+            fleet.insert(truck);
+        }
+    }
+    (fleet, known)
 }
 
 /// An acknowledgement that was appended.

@@ -423,6 +423,10 @@ pub fn router(state: AppState, origins: &[String], https: bool) -> Router {
         .route("/stats", get(api::stats))
         .route("/stream", get(stream::stream))
         .route("/alerts/{alert_id}/ack", post(api::ack_alert))
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            api::require_loaded,
+        ))
         // Inside `require`: a request without a session is 401 before anything else.
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
@@ -443,7 +447,13 @@ pub fn router(state: AppState, origins: &[String], https: bool) -> Router {
     let api = Router::new()
         .merge(session_routes)
         .route("/health", get(api::health))
-        .route("/ingest", post(ingest::ingest))
+        .route(
+            "/ingest",
+            post(ingest::ingest).route_layer(middleware::from_fn_with_state(
+                state.clone(),
+                api::require_loaded,
+            )),
+        )
         .merge(operator_routes)
         .fallback(api::not_found)
         .layer(axum::middleware::map_response(headers::api_no_store));
@@ -533,7 +543,9 @@ pub async fn serve(
         )
     });
     let seed = sim.as_ref().map(Simulator::states).unwrap_or_default();
-    let (hub, tail_from) = match &config.log {
+    // With a shared log the node listens at once and reads the log in the background
+    // (`log::redis::follow`): it may start while Redis is unreachable.
+    let (hub, pending_seed) = match &config.log {
         LogSpec::Redis(url) => {
             let maxlen = match config.retention {
                 Retention::Events(n) => n.max(config.replay as u64),
@@ -545,17 +557,10 @@ pub async fn serve(
                 maxlen,
                 config.idempotency_window,
             )?);
-            let loaded = remote.load(config.replay).await?;
-            let hub = Hub::open_recovered(
-                Box::new(loaded.view),
-                loaded.recovered,
-                seed,
-                config.stream_capacity(),
-                config.idempotency_window,
-            )?
-            .shared_by(remote)
-            .with_max_trucks(config.max_trucks);
-            (Arc::new(hub), Some(loaded.last_id))
+            let hub = Hub::pending(config.stream_capacity(), config.idempotency_window)
+                .shared_by(remote)
+                .with_max_trucks(config.max_trucks);
+            (Arc::new(hub), Some(seed))
         }
         spec => {
             let engine = log::open(
@@ -574,12 +579,16 @@ pub async fn serve(
         }
     };
     if !config.quiet {
-        log_line(format_args!(
-            "log: {} (ids {}..={})",
-            config.log,
-            hub.first_id(),
-            hub.latest_id()
-        ));
+        if hub.loaded() {
+            log_line(format_args!(
+                "log: {} (ids {}..={})",
+                config.log,
+                hub.first_id(),
+                hub.latest_id()
+            ));
+        } else {
+            log_line(format_args!("log: {}, reading it", hub.describe()));
+        }
     }
     let sim: Option<SharedSim> = sim.map(|sim| Arc::new(Mutex::new(sim)));
     let token = CancellationToken::new();
@@ -624,11 +633,12 @@ pub async fn serve(
             token.clone(),
         ))
     });
-    let tail = match (hub.remote().cloned(), tail_from) {
-        (Some(remote), Some(from)) => Some(tokio::spawn(log::redis::tail(
+    let tail = match (hub.remote().cloned(), pending_seed) {
+        (Some(remote), Some(seed)) => Some(tokio::spawn(log::redis::follow(
             remote,
             hub.clone(),
-            from,
+            config.replay,
+            seed,
             clock,
             !config.quiet,
             token.clone(),
@@ -684,7 +694,7 @@ pub async fn serve(
     if let Some(tail) = tail {
         let _ = tail.await;
     }
-    if let Some(remote) = hub.remote() {
+    if let Some(remote) = hub.remote().filter(|_| hub.loaded()) {
         // The next node to start rebuilds from the latest snapshot, not an older one.
         let _ = remote.save_snapshot(&hub.snapshot()).await;
     }
@@ -717,14 +727,33 @@ async fn trim(
             _ = shutdown.cancelled() => return,
             _ = ticks.tick() => {}
         }
-        let hub = hub.clone();
+        let local = hub.clone();
         let now = clock.now_ms();
-        match tokio::task::spawn_blocking(move || hub.trim(retention, now)).await {
+        match tokio::task::spawn_blocking(move || local.trim(retention, now)).await {
             Ok(Ok(0)) => {}
             Ok(Ok(n)) if log => log_line(format_args!("log: pruned {n} events ({retention})")),
             Ok(Ok(_)) => {}
             Ok(Err(e)) => log_line(format_args!("convoy-server: pruning failed: {e}")),
             Err(e) => log_line(format_args!("convoy-server: pruning failed: {e}")),
+        }
+        // A shared log keeps its events in Redis, trimmed by count as they are appended; by age
+        // here, once the node has read it (until then Redis has not answered).
+        let (Some(remote), Retention::Age(age)) = (hub.remote(), retention) else {
+            continue;
+        };
+        if !hub.loaded() {
+            continue;
+        }
+        match remote.trim_by_age(age).await {
+            Ok(0) => {}
+            Ok(n) if log => log_line(format_args!(
+                "log: pruned {n} events from {} ({retention})",
+                remote.url()
+            )),
+            Ok(_) => {}
+            // The tail reports outages.
+            Err(LogError::Unavailable(_)) => {}
+            Err(e) => log_line(format_args!("convoy-server: pruning Redis failed: {e}")),
         }
     }
 }

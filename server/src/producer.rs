@@ -27,6 +27,11 @@ pub async fn drive(
     log_lines: bool,
     shutdown: CancellationToken,
 ) {
+    // A node that started before its shared log answered appends once it has read the log.
+    tokio::select! {
+        _ = shutdown.cancelled() => return,
+        _ = hub.wait_loaded() => {}
+    }
     let min_tick_ms = min_tick.as_millis().max(1) as u64;
     // Events lost since the log last took a batch (logged once an outage is over).
     let mut lost = 0usize;

@@ -1,6 +1,8 @@
 //! Three convoy-server nodes on one real redis-server: a stream resumes exactly on another
 //! node, ingest on one node reaches the others, and a Redis restart is a reset followed by
-//! larger ids, with open streams kept open meanwhile.
+//! larger ids, with open streams kept open meanwhile. A node started while Redis is down waits
+//! for it, refusing what it cannot serve yet; `--retention` by age trims Redis up to the stored
+//! snapshot.
 
 mod common;
 
@@ -8,22 +10,29 @@ use common::{config, within, RedisServer, SseClient, TempDir, TestServer, WAIT};
 use convoy_core::wire::{EventId, FleetSnapshot, ResetNotice};
 use convoy_server::api::Health;
 use convoy_server::ingest::IngestReply;
-use convoy_server::log::LogSpec;
+use convoy_server::log::{LogSpec, Retention};
 use convoy_server::Config;
 use std::time::Duration;
 
 const TOKEN: &str = "cluster-token";
 
-/// A node on `redis`; `simulate` runs the simulator (exactly one node of a cluster does).
-async fn node(redis: &RedisServer, dir: &TempDir, simulate: bool) -> TestServer {
-    TestServer::start(Config {
+/// A node's configuration on `redis`; `simulate` runs the simulator (exactly one node of a
+/// cluster does).
+fn node_config(redis: &RedisServer, dir: &TempDir, simulate: bool) -> Config {
+    Config {
         log: LogSpec::Redis(redis.url()),
         trucks: if simulate { 10 } else { 0 },
         keepalive: Duration::from_millis(100),
         ingest_token_file: Some(dir.path().join("tokens")),
         ..config()
-    })
-    .await
+    }
+}
+
+/// A node on `redis` that has read the log (it reads it in the background).
+async fn node(redis: &RedisServer, dir: &TempDir, simulate: bool) -> TestServer {
+    let server = TestServer::start(node_config(redis, dir, simulate)).await;
+    wait_health(&server, "the node never read its log", |h| h.ok).await;
+    server
 }
 
 fn token_dir() -> TempDir {
@@ -243,4 +252,118 @@ async fn flushall_starts_a_new_epoch_with_larger_ids_and_old_ids_reset() {
     // A node that starts now serves the whole fleet from the new epoch.
     let late = node(&redis, &dir, false).await;
     assert_eq!(late.snapshot().await.trucks.len(), 10);
+}
+
+/// 503 with `Retry-After: 1` and a JSON error saying the log is not reachable yet.
+async fn not_yet(response: reqwest::Response, what: &str) {
+    assert_eq!(response.status(), 503, "{what}");
+    assert_eq!(response.headers()["retry-after"], "1", "{what}");
+    let body: serde_json::Value = response.json().await.unwrap();
+    let error = body["error"].as_str().unwrap_or_default();
+    assert!(error.contains("not reachable yet"), "{what}: {body}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_started_while_redis_is_down_refuses_until_it_answers_then_serves() {
+    let mut redis = RedisServer::start().await;
+    redis.kill();
+    let dir = token_dir();
+    let a = TestServer::start(node_config(&redis, &dir, true)).await;
+    // It listens, and says it cannot serve yet.
+    let now = health(&a).await;
+    assert!(!now.ok, "{now:?}");
+    not_yet(ingest(&a, status("EXT-1", "early")).await, "ingest").await;
+    // No fleet, stream or acknowledgement from a fleet that is not the log's.
+    not_yet(a.get("/api/fleet").await, "fleet").await;
+    not_yet(a.get("/api/stream").await, "stream").await;
+    let ack = a
+        .client
+        .post(a.url("/api/alerts/1/ack"))
+        .json(&serde_json::json!({}));
+    let ack = within(ack.send()).await.unwrap();
+    not_yet(ack, "ack").await;
+
+    redis.start_again().await;
+    wait_health(&a, "never read the log once Redis answered", |h| h.ok).await;
+    let mut stream = a.stream("", None).await;
+    let seen = read_ids(&mut stream, 50).await;
+    ids(&seen);
+    let response = ingest(&a, status("EXT-1", "later")).await;
+    assert_eq!(response.status(), 200);
+    let reply: IngestReply = response.json().await.unwrap();
+    assert_eq!(reply.accepted, 1);
+    assert!(reply.ids[0] > seen[0]);
+    // The simulator's ten trucks and the ingested one, as Redis has them.
+    let snapshot = a.snapshot().await;
+    assert_eq!(snapshot.trucks.len(), 11);
+    let later = node(&redis, &dir, false).await;
+    later.wait_for_id(reply.ids[0]).await;
+    let theirs = later.snapshot().await;
+    assert!(theirs.trucks.iter().any(|t| t.id == "EXT-1"));
+}
+
+/// `XLEN` of the default fleet's stream.
+async fn stream_length(redis: &RedisServer) -> u64 {
+    let reply = redis.command("XLEN convoy:{default}:events").await.unwrap();
+    reply.trim_start_matches(':').parse().unwrap()
+}
+
+async fn wait_length(redis: &RedisServer, what: &str, length: u64) {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let now = stream_length(redis).await;
+        if now == length {
+            return;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{what}: XLEN {now}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn statuses(prefix: &str, n: usize) -> String {
+    (0..n)
+        .map(|i| status(&format!("{prefix}-{i}"), &format!("{prefix}-key-{i}")))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retention_by_age_trims_redis_up_to_the_stored_snapshot_and_never_past_it() {
+    let redis = RedisServer::start().await;
+    let dir = token_dir();
+    let aged = || Config {
+        retention: Retention::Age(Duration::from_secs(1)),
+        trim_every: Duration::from_millis(50),
+        ..node_config(&redis, &dir, false)
+    };
+    let start = |config: Config| async {
+        let server = TestServer::start(config).await;
+        wait_health(&server, "the node never read its log", |h| h.ok).await;
+        server
+    };
+    // Five events, then a stop that stores the fleet snapshot after them.
+    let a = start(aged()).await;
+    let first: IngestReply = ingest(&a, statuses("OLD", 5)).await.json().await.unwrap();
+    assert_eq!(first.accepted, 5);
+    a.stop().await;
+    assert_eq!(stream_length(&redis).await, 5);
+
+    // Five more after the snapshot: the first five age out, these stay however old they get.
+    let b = start(aged()).await;
+    let second: IngestReply = ingest(&b, statuses("NEW", 5)).await.json().await.unwrap();
+    assert_eq!(second.accepted, 5);
+    wait_length(&redis, "the aged events before the snapshot stayed", 5).await;
+    // Past the age, and many trims later, what the snapshot does not hold is still there.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(stream_length(&redis).await, 5);
+    b.stop().await;
+
+    // A snapshot after them lets them go; the fleet is rebuilt from it.
+    let c = start(aged()).await;
+    wait_length(&redis, "the aged events before the new snapshot stayed", 0).await;
+    let fleet = c.snapshot().await;
+    assert_eq!(fleet.trucks.len(), 10);
+    assert_eq!(fleet.last_event_id, second.ids[4]);
+    let next: IngestReply = ingest(&c, statuses("NEXT", 1)).await.json().await.unwrap();
+    assert!(next.ids[0] > second.ids[4]);
 }

@@ -37,7 +37,15 @@ async fn a_redis_password_is_never_shown_or_logged() {
         &["--log", &url, "--trucks", "2", "--rate", "20"],
         std::fs::File::create(&log_path).unwrap(),
     );
-    let (body, health) = health(&server).await;
+    // The node reads its log in the background: wait (bounded) until it has.
+    let deadline = tokio::time::Instant::now() + common::WAIT;
+    let (body, health) = loop {
+        let (body, health) = health(&server).await;
+        if health.ok || tokio::time::Instant::now() > deadline {
+            break (body, health);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
     // The password was right: the node reaches its log.
     assert!(health.ok, "{body}");
     assert_eq!(health.log, format!("redis://127.0.0.1:{}/0", redis.port));

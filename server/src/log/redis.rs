@@ -12,7 +12,9 @@
 //! its hub, which applies it to the node's fleet and fans it out; the node keeps the newest
 //! events in a [`MemoryLog`] for resuming. Nodes store the fleet snapshot (with the id it
 //! reflects and its epoch) in Redis, so a node that starts later rebuilds the fleet from it and
-//! the events after it.
+//! the events after it; a node that starts while Redis is unreachable reads it once it answers
+//! ([`follow`]). Each entry records when Redis appended it, so the stream can be trimmed by age
+//! up to the stored snapshot ([`RedisLog::trim_by_age`]).
 
 use super::memory::MemoryLog;
 use super::{LogError, Logged, Prepared, Recovered};
@@ -31,9 +33,10 @@ use tokio_util::sync::CancellationToken;
 /// data. Returns the epoch, then each event's id, negative for a duplicate key's earlier id.
 /// Numbers go to Redis through `%.0f`: Lua would print large ones in exponent form.
 const APPEND: &str = r#"
+local t = redis.call('TIME')
+local now_ms = string.format('%.0f', tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000))
 local epoch = tonumber(redis.call('GET', KEYS[3]))
 if not epoch then
-  local t = redis.call('TIME')
   epoch = tonumber(t[1]) * 1000000 + math.floor(tonumber(t[2]) / 1000) * 1000 + 1
   local floor = tonumber(ARGV[2])
   if epoch <= floor then epoch = floor + 1 end
@@ -52,12 +55,54 @@ for i = 0, n - 1 do
   else
     local id = string.format('%.0f', redis.call('INCR', KEYS[2]))
     redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], id .. '-0',
-      't', ARGV[at + 1], 'n', ARGV[at + 2], 'd', ARGV[at + 3])
+      't', ARGV[at + 1], 'n', ARGV[at + 2], 'd', ARGV[at + 3], 'a', now_ms)
     if key ~= '' then redis.call('SET', KEYS[4] .. key, id, 'PX', ARGV[3]) end
     out[#out + 1] = tonumber(id)
   end
 end
 return out
+"#;
+
+/// Trims the stream by age: drops the entries appended (field `a`, Redis's clock in ms) more
+/// than ARGV[1] ms ago, but none after the stored snapshot of the current epoch (the fleet is
+/// rebuilt from it and the entries after it; no snapshot, no trim). Entry ids are event ids, not
+/// times, so the cutoff's id is found by a binary search over the ids (append times grow with
+/// ids): about 20 `XRANGE … COUNT 1` for a million entries, in Redis, in one call. An entry
+/// without `a` (written before it was recorded) counts as new. KEYS: stream, snapshot hash,
+/// epoch. Returns how many entries went.
+const TRIM_AGE: &str = r#"
+local snap = redis.call('HGET', KEYS[2], 'id')
+if not snap or redis.call('HGET', KEYS[2], 'epoch') ~= redis.call('GET', KEYS[3]) then
+  return 0
+end
+local t = redis.call('TIME')
+local cutoff = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) - tonumber(ARGV[1])
+local function old(e)
+  local f = e[2]
+  for i = 1, #f, 2 do
+    if f[i] == 'a' then return tonumber(f[i + 1]) < cutoff end
+  end
+  return false
+end
+local function id_of(e) return tonumber(string.match(e[1], '^(%d+)')) end
+local first = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', 1)[1]
+if not first or not old(first) then return 0 end
+local last = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)[1]
+-- Every entry at or below lo is old; none at or above hi is.
+local lo, hi = id_of(first), id_of(last) + 1
+while hi - lo > 1 do
+  local mid = math.floor((lo + hi) / 2)
+  local e = redis.call('XRANGE', KEYS[1], string.format('%.0f', mid), '+', 'COUNT', 1)[1]
+  if not e or id_of(e) >= hi then
+    hi = mid
+  elseif old(e) then
+    lo = id_of(e)
+  else
+    hi = id_of(e)
+  end
+end
+local minid = math.min(hi, tonumber(snap) + 1)
+return redis.call('XTRIM', KEYS[1], 'MINID', string.format('%.0f', minid))
 "#;
 
 /// Stores a snapshot unless it is from another epoch or older than the stored one. KEYS:
@@ -156,6 +201,7 @@ pub struct RedisLog {
     key_window_ms: u64,
     append: Script,
     save_snapshot: Script,
+    trim_age: Script,
     conn: tokio::sync::Mutex<Option<MultiplexedConnection>>,
     reachable: AtomicBool,
     epoch: AtomicU64,
@@ -180,6 +226,7 @@ impl RedisLog {
             key_window_ms: key_window.as_millis().max(1) as u64,
             append: Script::new(APPEND),
             save_snapshot: Script::new(SAVE_SNAPSHOT),
+            trim_age: Script::new(TRIM_AGE),
             conn: tokio::sync::Mutex::new(None),
             reachable: AtomicBool::new(false),
             epoch: AtomicU64::new(0),
@@ -414,12 +461,69 @@ impl RedisLog {
         Ok(stored == 1)
     }
 
+    /// Drops the entries appended more than `age` ago (by Redis's clock), never one after the
+    /// stored fleet snapshot; returns how many went.
+    pub async fn trim_by_age(&self, age: Duration) -> Result<u64, LogError> {
+        let mut invocation = self.trim_age.prepare_invoke();
+        invocation
+            .key(&self.keys.stream)
+            .key(&self.keys.snapshot)
+            .key(&self.keys.epoch)
+            .arg(age.as_millis() as u64);
+        self.run(|mut conn| async move { invocation.invoke_async(&mut conn).await })
+            .await
+    }
+
     /// The epoch Redis has now (`None` when it has none: restarted empty, nothing appended).
     async fn current_epoch(&self) -> Result<Option<EventId>, LogError> {
         let key = self.keys.epoch.clone();
         self.run(|mut conn| async move { redis::cmd("GET").arg(&key).query_async(&mut conn).await })
             .await
     }
+}
+
+/// Reads the log once it answers (a node may start while Redis is unreachable: it retries with
+/// backoff, and says so once), gives the [`Hub::pending`] hub `hub` the log's state with the
+/// trucks of `seed` it does not know, then tails it until `shutdown` (see [`tail`]).
+pub async fn follow(
+    log: Arc<RedisLog>,
+    hub: Arc<Hub>,
+    replay: usize,
+    seed: Vec<convoy_core::wire::TruckState>,
+    clock: crate::hub::Clock,
+    log_lines: bool,
+    shutdown: CancellationToken,
+) {
+    let mut backoff = Duration::from_millis(50);
+    let mut waiting = false;
+    let loaded = loop {
+        match log.load(replay).await {
+            Ok(loaded) => break loaded,
+            Err(e) => {
+                if !waiting && log_lines {
+                    crate::log_line(format_args!(
+                        "{e}; serving no fleet and taking no events until it answers"
+                    ));
+                }
+                waiting = true;
+                tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    _ = tokio::time::sleep(backoff) => {}
+                }
+                backoff = (backoff * 2).min(Duration::from_secs(2));
+            }
+        }
+    };
+    hub.load(Box::new(loaded.view), loaded.recovered, seed);
+    if log_lines {
+        crate::log_line(format_args!(
+            "log: {} read (ids {}..={}), serving",
+            log.url(),
+            hub.first_id(),
+            hub.latest_id()
+        ));
+    }
+    tail(log, hub, loaded.last_id, clock, log_lines, shutdown).await;
 }
 
 /// Reads the stream after `last_id` and hands every entry to `hub`, until `shutdown`. Reads on
