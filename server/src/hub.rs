@@ -11,6 +11,7 @@
 use crate::fanout::{Fanout, Live};
 use crate::log::redis::RedisLog;
 use crate::log::{plan_resume, LogEngine, LogError, Logged, Prepared, ResumePlan, Retention};
+use crate::metrics::{Metrics, Source};
 use convoy_core::fleet::Fleet;
 use convoy_core::wire::{
     AlertAck, Envelope, EventId, FleetEvent, FleetSnapshot, Point, ResetNotice, TruckState,
@@ -136,6 +137,8 @@ pub struct Hub {
     max_trucks: usize,
     /// False until a shared log has been read once ([`Hub::pending`] to [`Hub::load`]).
     loaded: AtomicBool,
+    /// The server's metrics: append latency and errors, the publish stamp's clock.
+    metrics: Arc<Metrics>,
 }
 
 /// How long an append to a shared log waits for its events to come back to this node (so the
@@ -215,6 +218,7 @@ impl Hub {
             published: tokio::sync::watch::channel(latest).0,
             max_trucks: usize::MAX,
             loaded: AtomicBool::new(true),
+            metrics: Arc::new(Metrics::new("memory")),
             inner: Mutex::new(Inner {
                 engine,
                 fleet,
@@ -282,6 +286,17 @@ impl Hub {
         self.describe = remote.url().to_owned();
         self.remote = Some(remote);
         self
+    }
+
+    /// Counts into `metrics` (a hub made without it counts into a registry of its own).
+    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Hub {
+        self.metrics = metrics;
+        self
+    }
+
+    /// The server's metrics.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
     }
 
     /// Refuses appends that would make the fleet hold more than `max_trucks` trucks
@@ -386,7 +401,11 @@ impl Hub {
             .into_iter()
             .map(|s| (s.key, Prepared::new(s.event)))
             .collect();
-        let outcomes = remote.append(&prepared, self.latest_id()).await?;
+        let started = std::time::Instant::now();
+        let outcomes = remote.append(&prepared, self.latest_id()).await;
+        self.metrics
+            .append_done(started.elapsed(), outcomes.is_ok());
+        let outcomes = outcomes?;
         if let Some(last) = outcomes.iter().map(|o| o.id()).max() {
             let mut published = self.published.subscribe();
             let _ =
@@ -407,7 +426,8 @@ impl Hub {
             if id <= latest {
                 continue;
             }
-            let logged = Logged::encode(id, prepared.truck, prepared.event.name(), &prepared.data);
+            let mut logged =
+                Logged::encode(id, prepared.truck, prepared.event.name(), &prepared.data);
             if let Err(e) = inner.engine.adopt(std::slice::from_ref(&logged), now_ms) {
                 crate::log_line(format_args!("convoy-server: cannot keep event {id}: {e}"));
                 // Nothing more of this batch comes: no stream waits for it.
@@ -421,6 +441,7 @@ impl Hub {
                 event: prepared.event,
             };
             apply(&mut inner.fleet, &envelope);
+            logged.published_us = crate::metrics::now_us();
             inner.fanout.publish(&logged);
             self.latest.store(id, Ordering::Release);
         }
@@ -478,7 +499,7 @@ impl Hub {
     ) -> Result<Acked, AckError> {
         if self.remote.is_none() {
             let hub = self.clone();
-            return tokio::task::spawn_blocking(move || {
+            let acked = tokio::task::spawn_blocking(move || {
                 let mut inner = hub.lock();
                 let event = ack_event(&inner.fleet, alert_id, &in_scope, by, now_ms)?;
                 let outcome = hub.append_locked(
@@ -493,11 +514,16 @@ impl Hub {
             })
             .await
             .map_err(|e| AckError::Log(LogError::Store(e.to_string())))?;
+            if acked.is_ok() {
+                self.metrics.appended(Source::Ack, 1);
+            }
+            return acked;
         }
         let event = ack_event(&self.lock().fleet, alert_id, &in_scope, by, now_ms)?;
         let outcome = self
             .append_async(vec![event.clone().into()], now_ms)
             .await?;
+        self.metrics.appended(Source::Ack, 1);
         Ok(Acked {
             event_id: outcome[0].id(),
             event,
@@ -533,12 +559,17 @@ impl Hub {
         let (keys, fresh): (Vec<Option<String>>, Vec<Prepared>) =
             fresh_index.iter().filter_map(|&i| slots[i].take()).unzip();
         self.admit(&inner.fleet, fresh.iter().map(|p| &p.event))?;
-        let logged = inner.engine.append(&fresh, &keys, now_ms)?;
+        let started = std::time::Instant::now();
+        let logged = inner.engine.append(&fresh, &keys, now_ms);
+        self.metrics.append_done(started.elapsed(), logged.is_ok());
+        let logged = logged?;
         if let Some(last) = logged.last() {
             self.fanning_to.store(last.id, Ordering::Release);
         }
         let mut ids = vec![0; slots.len()];
-        for (((index, event), key), logged) in fresh_index.iter().zip(fresh).zip(keys).zip(logged) {
+        for (((index, event), key), mut logged) in
+            fresh_index.iter().zip(fresh).zip(keys).zip(logged)
+        {
             ids[*index] = logged.id;
             if let Some(key) = key {
                 inner.keys.insert(key, logged.id, now_ms);
@@ -548,6 +579,7 @@ impl Hub {
                 event: event.event,
             };
             apply(&mut inner.fleet, &envelope);
+            logged.published_us = crate::metrics::now_us();
             inner.fanout.publish(&logged);
             // After the fan-out: whoever reads `latest` finds every event up to it in its queue.
             self.latest.store(logged.id, Ordering::Release);

@@ -9,6 +9,7 @@
 
 use crate::hub::{Outcome, Submission};
 use crate::log::LogError;
+use crate::metrics::{IngestOutcome, Source};
 use crate::AppState;
 use axum::body::Body;
 use axum::extract::State;
@@ -433,9 +434,33 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }
 
-/// `POST /api/ingest`.
+/// `POST /api/ingest`; each request's outcome is counted in the metrics (not with ingest off).
 pub async fn ingest(
     State(app): State<AppState>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Json<IngestReply>, IngestError> {
+    let result = handle(&app, headers, body).await;
+    let outcome = match &result {
+        Ok(reply) => {
+            app.metrics.appended(Source::Ingest, reply.accepted);
+            IngestOutcome::Accepted
+        }
+        Err(IngestError::Disabled) => return result,
+        Err(IngestError::Unauthorized(_)) => IngestOutcome::Unauthorized,
+        Err(IngestError::Busy) => IngestOutcome::Busy,
+        Err(IngestError::BodyTimeout(_)) => IngestOutcome::Timeout,
+        Err(IngestError::TooLarge(_)) => IngestOutcome::TooLarge,
+        Err(IngestError::BadRequest(_) | IngestError::BadLine { .. }) => IngestOutcome::BadRequest,
+        Err(IngestError::Refused(_)) => IngestOutcome::Refused,
+        Err(IngestError::Unavailable(_)) => IngestOutcome::Unavailable,
+    };
+    app.metrics.ingest(outcome);
+    result
+}
+
+async fn handle(
+    app: &AppState,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Json<IngestReply>, IngestError> {

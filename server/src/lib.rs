@@ -17,6 +17,7 @@
 //! - `forgery`: cookie-authenticated state changes only from the app's own origins;
 //! - `assets`: the built app and the SPA fallback;
 //! - `stats`: open-stream counts for `GET /api/stats`;
+//! - `metrics`: the Prometheus metrics of `GET /metrics`;
 //! - `conn`: accepting connections (HTTP/1.1 and HTTP/2, optional TLS);
 //! - `tls`: the rustls config.
 
@@ -31,6 +32,7 @@ pub mod headers;
 pub mod hub;
 pub mod ingest;
 pub mod log;
+pub mod metrics;
 pub mod osmand;
 pub mod producer;
 pub mod sim;
@@ -42,6 +44,7 @@ use crate::auth::Auth;
 use crate::hub::{Clock, Hub};
 use crate::ingest::Ingest;
 use crate::log::{LogError, LogSpec, Retention};
+use crate::metrics::Metrics;
 use crate::producer::SharedSim;
 use crate::sim::{SimConfig, Simulator};
 use crate::stats::Stats;
@@ -138,6 +141,9 @@ pub struct Config {
     pub max_connections_per_ip: usize,
     /// How long an ingest body may take to arrive in full; later: 408.
     pub ingest_body_timeout: Duration,
+    /// Serve `GET /metrics` on a listener of its own at this `HOST:PORT` (plain HTTP, no
+    /// sign-in); without it `/metrics` is on the main listener, behind sign-in.
+    pub metrics_addr: Option<String>,
 }
 
 impl Default for Config {
@@ -176,6 +182,7 @@ impl Default for Config {
             max_streams_per_operator: 100,
             max_connections_per_ip: 256,
             ingest_body_timeout: Duration::from_secs(30),
+            metrics_addr: None,
         }
     }
 }
@@ -320,12 +327,38 @@ impl Config {
             3600.0,
             " seconds",
         )?;
+        self.metrics_socket_addr()?;
         if !convoy_core::wire::is_valid_truck_id(&self.fleet) {
             return Err(ServeError::Config(
                 "--fleet must be 1 to 32 letters, digits and '-'".to_owned(),
             ));
         }
         Ok(())
+    }
+}
+
+impl Config {
+    /// `--metrics-addr` as a socket address: an IP address and a port (`127.0.0.1:9100`,
+    /// `[::1]:9100`); `None` when not given.
+    pub fn metrics_socket_addr(&self) -> Result<Option<std::net::SocketAddr>, ServeError> {
+        let Some(text) = &self.metrics_addr else {
+            return Ok(None);
+        };
+        text.parse().map(Some).map_err(|_| {
+            ServeError::Config(format!(
+                "--metrics-addr {text:?} is not HOST:PORT with an IP address, as in \
+                 127.0.0.1:9100 or [::1]:9100"
+            ))
+        })
+    }
+
+    /// The event log's engine as the metrics name it.
+    fn engine_name(&self) -> &'static str {
+        match self.log {
+            LogSpec::Memory => "memory",
+            LogSpec::File(_) => "file",
+            LogSpec::Redis(_) => "redis",
+        }
     }
 }
 
@@ -376,6 +409,8 @@ pub struct AppState {
     /// `None` when ingest is off.
     pub ingest: Option<Arc<Ingest>>,
     pub stats: Arc<Stats>,
+    /// The server's metrics (`GET /metrics`), shared with the hub.
+    pub metrics: Arc<Metrics>,
     pub settings: Arc<Settings>,
     /// The keys operators' tokens are checked against; `None`: sign-in is off.
     pub auth: Option<Arc<Auth>>,
@@ -411,9 +446,10 @@ impl Settings {
     }
 }
 
-/// The routes: `/api/*` (JSON and the stream, 404 JSON for anything else) and the app. `https`:
+/// The routes: `/api/*` (JSON and the stream, 404 JSON for anything else), `/metrics` behind
+/// sign-in unless `metrics_apart` (it has its own listener then), and the app. `https`:
 /// browsers reach the server over HTTPS (HSTS is sent).
-pub fn router(state: AppState, origins: &[String], https: bool) -> Router {
+pub fn router(state: AppState, origins: &[String], https: bool, metrics_apart: bool) -> Router {
     let policy = headers::policy_for(&state.settings.dist);
     // What an operator sees: signed in (when sign-in is on), within the operator's scope.
     let operator_routes = Router::new()
@@ -457,14 +493,37 @@ pub fn router(state: AppState, origins: &[String], https: bool) -> Router {
         .merge(operator_routes)
         .fallback(api::not_found)
         .layer(axum::middleware::map_response(headers::api_no_store));
-    Router::new()
-        .nest("/api", api)
-        .fallback(assets::serve.layer(headers::app_policy(&policy)))
+    let mut app = Router::new().nest("/api", api);
+    if !metrics_apart {
+        let metrics_route = Router::new()
+            .route(
+                "/metrics",
+                get(metrics::behind_sign_in)
+                    .layer(axum::middleware::map_response(headers::api_no_store)),
+            )
+            .route_layer(middleware::from_fn_with_state(state.clone(), auth::require));
+        app = app.merge(metrics_route);
+    }
+    app.fallback(assets::serve.layer(headers::app_policy(&policy)))
         .with_state(state)
         .layer(headers::frame_options())
         .layer(headers::referrer_policy())
         .layer(headers::strict_transport(https))
         .layer(headers::cors(origins))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(CatchPanicLayer::custom(panic_response))
+}
+
+/// The `--metrics-addr` listener's routes: `GET /metrics` and nothing else (404 JSON).
+pub fn metrics_router(state: AppState) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics::open))
+        .fallback(api::not_found)
+        .with_state(state)
+        .layer(axum::middleware::map_response(headers::api_no_store))
         .layer(SetResponseHeaderLayer::if_not_present(
             X_CONTENT_TYPE_OPTIONS,
             HeaderValue::from_static("nosniff"),
@@ -513,6 +572,13 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
     config.validate()?;
+    let metrics_listener = match config.metrics_socket_addr()? {
+        Some(addr) => Some(TcpListener::bind(addr).await.map_err(|e| {
+            ServeError::Config(format!("--metrics-addr: cannot listen on {addr}: {e}"))
+        })?),
+        None => None,
+    };
+    let metrics = Arc::new(Metrics::new(config.engine_name()));
     let tls = match &config.tls {
         Some(source) => Some(tokio_rustls::TlsAcceptor::from(tls::server_config(source)?)),
         None => None,
@@ -559,7 +625,8 @@ pub async fn serve(
             )?);
             let hub = Hub::pending(config.stream_capacity(), config.idempotency_window)
                 .shared_by(remote)
-                .with_max_trucks(config.max_trucks);
+                .with_max_trucks(config.max_trucks)
+                .with_metrics(metrics.clone());
             (Arc::new(hub), Some(seed))
         }
         spec => {
@@ -575,7 +642,10 @@ pub async fn serve(
             })
             .await
             .map_err(|e| ServeError::Config(e.to_string()))??;
-            (Arc::new(hub.with_max_trucks(config.max_trucks)), None)
+            let hub = hub
+                .with_max_trucks(config.max_trucks)
+                .with_metrics(metrics.clone());
+            (Arc::new(hub), None)
         }
     };
     if !config.quiet {
@@ -597,6 +667,7 @@ pub async fn serve(
         sim: sim.clone(),
         ingest,
         stats: Arc::new(Stats::default()),
+        metrics,
         settings: Arc::new(Settings {
             dist: config.dist.clone(),
             keepalive: config.keepalive,
@@ -669,13 +740,27 @@ pub async fn serve(
         }
         use std::io::Write;
         let mut stdout = std::io::stdout().lock();
+        if let Some(listener) = &metrics_listener {
+            let at = listener.local_addr()?;
+            let _ = writeln!(stdout, "convoy-server metrics on http://{at}/metrics");
+        }
         let _ = writeln!(stdout, "convoy-server listening on {scheme}://{addr}");
         let _ = stdout.flush();
     }
+    let metrics_server = metrics_listener.map(|listener| {
+        tokio::spawn(conn::accept_loop(
+            listener,
+            metrics_router(state.clone()),
+            None,
+            token.clone(),
+            conn::Options::from_config(&config),
+        ))
+    });
     let routes = router(
         state,
         &config.allow_origins,
         tls.is_some() || config.public_url_is_https(),
+        metrics_server.is_some(),
     );
     conn::accept_loop(
         listener,
@@ -687,6 +772,9 @@ pub async fn serve(
     .await;
     token.cancel();
     signal.abort();
+    if let Some(metrics_server) = metrics_server {
+        let _ = metrics_server.await;
+    }
     if let Some(driver) = driver {
         let _ = driver.await;
     }

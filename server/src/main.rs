@@ -117,6 +117,11 @@ struct Args {
     /// Seconds an ingest body may take to arrive in full; later it is answered 408.
     #[arg(long, default_value_t = 30, value_name = "SECONDS")]
     ingest_body_timeout: u64,
+    /// Serve GET /metrics (Prometheus) on a listener of its own at HOST:PORT, plain HTTP with no
+    /// sign-in, to keep private; without it /metrics is on --addr, for operators who see every
+    /// truck.
+    #[arg(long, value_name = "HOST:PORT")]
+    metrics_addr: Option<String>,
     /// No log lines.
     #[arg(long)]
     quiet: bool,
@@ -161,6 +166,7 @@ impl Args {
             max_streams_per_operator: self.max_streams_per_operator,
             max_connections_per_ip: self.max_connections_per_ip,
             ingest_body_timeout: Duration::from_secs(self.ingest_body_timeout),
+            metrics_addr: self.metrics_addr,
             ..Config::default()
         }
     }
@@ -212,6 +218,12 @@ async fn main() -> ExitCode {
     if let Err(e) = config.validate() {
         eprintln!("convoy-server: {e}");
         return ExitCode::from(2);
+    }
+    if let Ok(Some(metrics_addr)) = config.metrics_socket_addr() {
+        if metrics_addr == addr {
+            eprintln!("convoy-server: --metrics-addr must differ from --addr ({addr})");
+            return ExitCode::from(2);
+        }
     }
     let listener = match tokio::net::TcpListener::bind(addr).await {
         Ok(listener) => listener,

@@ -2,6 +2,7 @@
 //! it produced through [`Hub::append_async`], the same path `POST /api/ingest` takes.
 
 use crate::hub::{Clock, Hub, Submission};
+use crate::metrics::Source;
 use crate::sim::Simulator;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -44,7 +45,11 @@ pub async fn drive(
         if !events.is_empty() {
             let count = events.len();
             let batch: Vec<Submission> = events.into_iter().map(Submission::from).collect();
-            match hub.append_async(batch, now).await {
+            let appended = hub.append_async(batch, now).await;
+            if let Ok(outcomes) = &appended {
+                hub.metrics().appended(Source::Simulator, outcomes.len());
+            }
+            match appended {
                 Ok(_) if lost > 0 => {
                     if log_lines {
                         crate::log_line(format_args!(

@@ -65,6 +65,15 @@ impl Stats {
         }
     }
 
+    /// How many streams are open per HTTP version (`HTTP/1.1`, `HTTP/2.0`), for `/metrics`.
+    pub fn open_by_version(&self) -> BTreeMap<String, usize> {
+        let mut counts = BTreeMap::new();
+        for info in self.lock().values() {
+            *counts.entry(info.http_version.clone()).or_insert(0) += 1;
+        }
+        counts
+    }
+
     /// The current counts, with `latest_event_id` filled in by the caller.
     pub fn report(&self, latest_event_id: EventId) -> StatsReport {
         let streams: Vec<StreamInfo> = self.lock().values().cloned().collect();

@@ -17,6 +17,7 @@ use crate::conn::ConnectionHandle;
 use crate::fanout::Live;
 use crate::hub::{Clock, Hub, Subscription};
 use crate::log::Logged;
+use crate::metrics::Metrics;
 use crate::stats::StreamGuard;
 use crate::stats::{OperatorStream, StreamSlot};
 use crate::AppState;
@@ -298,6 +299,7 @@ pub async fn stream(
         subscription,
         Lease {
             hub: app.hub.clone(),
+            metrics: app.metrics.clone(),
             closing: app.shutdown.clone(),
             guard,
             lagged,
@@ -332,6 +334,7 @@ pub async fn stream(
 /// dropped, on close or disconnect) releases both.
 struct Lease {
     hub: Arc<Hub>,
+    metrics: Arc<Metrics>,
     /// The server's shutdown token, for a quick check before each chunk.
     closing: CancellationToken,
     guard: StreamGuard,
@@ -346,8 +349,12 @@ struct Lease {
 impl Drop for Lease {
     fn drop(&mut self) {
         self.hub.unsubscribe(self.guard.id());
+        let lagged = self.lagged.load(Ordering::Acquire);
+        if lagged {
+            self.metrics.slow_stream_cut();
+        }
         if self.log {
-            let why = if self.lagged.load(Ordering::Acquire) {
+            let why = if lagged {
                 ": it fell more than its queue behind"
             } else {
                 ""
@@ -418,6 +425,8 @@ impl Feed {
         }
         write_events(&mut first, &replay[start..], batch);
         pending.push_back(first.freeze());
+        // Replayed events were published before this stream: no latency of theirs to observe.
+        lease.metrics.written(replay.len(), 0);
         Feed {
             pending,
             live: subscription.live,
@@ -450,6 +459,7 @@ impl Feed {
                 let mut ready = Vec::new();
                 self.drain_into(&mut ready, usize::MAX);
                 write_events(&mut chunk, &ready, self.batch);
+                self.written(&ready);
                 let beat = Heartbeat {
                     at_ms: self.clock.now_ms(),
                     latest_id,
@@ -474,16 +484,28 @@ impl Feed {
                     // One event alone goes out as the shared frame itself, with no copy; only
                     // a backlog is gathered into one chunk.
                     let Ok(next) = self.live.try_recv() else {
+                        self.written(std::slice::from_ref(&event));
                         return Some(event.frame);
                     };
                     let mut ready = vec![event, next];
                     self.drain_into(&mut ready, MAX_CHUNK);
                     let mut chunk = BytesMut::with_capacity(ready.len() * ready[0].frame.len());
                     write_events(&mut chunk, &ready, self.batch);
+                    self.written(&ready);
                     Some(chunk.freeze())
                 }
                 None => None,
             },
+        }
+    }
+
+    /// Counts a chunk's events, and its oldest event's publish-to-write latency (one observation
+    /// per chunk keeps the cost per stream flat however many events it carries).
+    fn written(&self, events: &[Logged]) {
+        if let Some(oldest) = events.first() {
+            self.lease
+                .metrics
+                .written(events.len(), oldest.published_us);
         }
     }
 

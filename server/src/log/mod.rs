@@ -34,6 +34,9 @@ pub struct Logged {
     /// Where the frame holds the event's JSON, when it is one line (always, for serde_json's
     /// output): a batch quotes it from there instead of serialising again.
     data: Option<std::ops::Range<usize>>,
+    /// When the hub published it ([`crate::metrics::now_us`]); 0 for a copy that was not
+    /// published live (the replay ring's).
+    pub published_us: u64,
 }
 
 impl Logged {
@@ -48,6 +51,7 @@ impl Logged {
             truck,
             data: one_line.then(|| end - data.len()..end),
             frame: Bytes::from(frame),
+            published_us: 0,
         }
     }
 

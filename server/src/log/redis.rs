@@ -475,6 +475,13 @@ impl RedisLog {
     }
 
     /// The epoch Redis has now (`None` when it has none: restarted empty, nothing appended).
+    /// The last id Redis has assigned (`None` before the first append).
+    pub async fn head_id(&self) -> Result<Option<EventId>, LogError> {
+        let key = self.keys.counter.clone();
+        self.run(|mut conn| async move { redis::cmd("GET").arg(&key).query_async(&mut conn).await })
+            .await
+    }
+
     async fn current_epoch(&self) -> Result<Option<EventId>, LogError> {
         let key = self.keys.epoch.clone();
         self.run(|mut conn| async move { redis::cmd("GET").arg(&key).query_async(&mut conn).await })
