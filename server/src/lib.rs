@@ -493,17 +493,17 @@ pub fn router(state: AppState, origins: &[String], https: bool, metrics_apart: b
         .merge(operator_routes)
         .fallback(api::not_found)
         .layer(axum::middleware::map_response(headers::api_no_store));
-    let mut app = Router::new().nest("/api", api);
-    if !metrics_apart {
-        let metrics_route = Router::new()
-            .route(
-                "/metrics",
-                get(metrics::behind_sign_in)
-                    .layer(axum::middleware::map_response(headers::api_no_store)),
-            )
-            .route_layer(middleware::from_fn_with_state(state.clone(), auth::require));
-        app = app.merge(metrics_route);
-    }
+    let metrics_route = if metrics_apart {
+        // Not the app's page either: a scraper pointed here by mistake gets a clear 404.
+        Router::new().route("/metrics", get(api::not_found))
+    } else {
+        Router::new()
+            .route("/metrics", get(metrics::behind_sign_in))
+            .route_layer(middleware::from_fn_with_state(state.clone(), auth::require))
+    };
+    let app = Router::new()
+        .nest("/api", api)
+        .merge(metrics_route.layer(axum::middleware::map_response(headers::api_no_store)));
     app.fallback(assets::serve.layer(headers::app_policy(&policy)))
         .with_state(state)
         .layer(headers::frame_options())
