@@ -233,7 +233,7 @@ impl Metrics {
         );
         registry.register(
             "convoy_redis_up",
-            "1 when Redis answered the last command, 0 when not (always 0 without Redis)",
+            "1 when Redis answered this scrape, 0 when not (always 0 without Redis)",
             m.redis_up.clone(),
         );
         registry.register(
@@ -340,12 +340,18 @@ impl Metrics {
                 .set(n as i64);
         }
         if let Some(remote) = app.hub.remote() {
-            let head = tokio::time::timeout(HEAD_TIMEOUT, remote.head_id()).await;
-            if let Ok(Ok(Some(head))) = head {
-                self.tail_lag
-                    .set(head.saturating_sub(app.hub.latest_id()) as i64);
+            // Up: Redis answers this scrape's read of its latest id.
+            match tokio::time::timeout(HEAD_TIMEOUT, remote.head_id()).await {
+                Ok(Ok(head)) => {
+                    let lag = head.map_or(0, |head| head.saturating_sub(app.hub.latest_id()));
+                    self.tail_lag.set(lag as i64);
+                    self.redis_up.set(1);
+                }
+                // The lag stays at its last known value while Redis is out of reach.
+                _ => {
+                    self.redis_up.set(0);
+                }
             }
-            self.redis_up.set(i64::from(remote.reachable()));
         }
         self.rss.set(resident_bytes().unwrap_or(0) as i64);
         self.open_fds.set(open_fds().unwrap_or(0) as i64);

@@ -108,7 +108,7 @@ async fn a_scrape_counts_streams_appends_ingest_outcomes_latency_and_the_process
     assert_eq!(anonymous.status(), 401);
 
     let scrape = scrape(&server.client, &server.url("/metrics")).await;
-    for (name, _) in &scrape.docs {
+    for name in scrape.docs.keys() {
         assert!(name.starts_with("convoy_"), "{name}");
     }
     for name in [
@@ -308,4 +308,86 @@ fn a_metrics_addr_that_is_not_an_ip_and_port_is_refused_naming_the_flag() {
         ..Config::default()
     };
     good.validate().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_redis_the_scrape_reports_it_up_the_tail_lag_in_ids_and_down_once_it_is_gone() {
+    let mut redis = common::RedisServer::start().await;
+    let dir = TempDir::new("metrics-redis");
+    dir.write("tokens", INGEST_TOKEN.as_bytes());
+    // No simulator: nothing appends but this test.
+    let server = TestServer::start(Config {
+        trucks: 0,
+        log: redis.url().parse().unwrap(),
+        ingest_token_file: Some(dir.path().join("tokens")),
+        ..config()
+    })
+    .await;
+    let response = within(
+        server
+            .client
+            .post(server.url("/api/ingest"))
+            .bearer_auth(INGEST_TOKEN)
+            .body(status_line("EXT-1"))
+            .send(),
+    )
+    .await
+    .unwrap();
+    // Answered once this node has published it: nothing is left to read.
+    assert_eq!(response.status(), 200);
+    let url = server.url("/metrics");
+    let scrape = self::scrape(&server.client, &url).await;
+    assert_eq!(value(&scrape, "convoy_redis_up", &[]), 1.0);
+    assert_eq!(value(&scrape, "convoy_redis_tail_lag_ids", &[]), 0.0);
+    let engine = [("engine", "redis")];
+    assert_eq!(
+        value(&scrape, "convoy_log_append_seconds_count", &engine),
+        1.0
+    );
+    assert_eq!(
+        value(
+            &scrape,
+            "convoy_events_appended_total",
+            &[("source", "ingest")]
+        ),
+        1.0
+    );
+
+    // Ids Redis has handed out that this node has not read (as if another node's appends
+    // were on their way) are the lag.
+    let counter = "convoy:{default}:next";
+    assert!(redis
+        .command(&format!("INCRBY {counter} 100"))
+        .await
+        .is_some_and(|reply| reply.starts_with(':')));
+    let scrape = self::scrape(&server.client, &url).await;
+    assert_eq!(value(&scrape, "convoy_redis_tail_lag_ids", &[]), 100.0);
+
+    redis.kill();
+    let scrape = self::scrape(&server.client, &url).await;
+    assert_eq!(value(&scrape, "convoy_redis_up", &[]), 0.0);
+    let refused = within(
+        server
+            .client
+            .post(server.url("/api/ingest"))
+            .bearer_auth(INGEST_TOKEN)
+            .body(status_line("EXT-1"))
+            .send(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(refused.status(), 503);
+    let scrape = self::scrape(&server.client, &url).await;
+    assert_eq!(
+        value(
+            &scrape,
+            "convoy_ingest_requests_total",
+            &[("outcome", "unavailable")]
+        ),
+        1.0
+    );
+    assert_eq!(
+        value(&scrape, "convoy_log_append_errors_total", &engine),
+        1.0
+    );
 }
