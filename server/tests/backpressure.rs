@@ -1,5 +1,5 @@
 //! A client that stops reading is cut off once it falls a queue's worth behind, while the others
-//! keep flowing; its stream leaves the stats.
+//! keep flowing; its stream leaves the stats and is counted in the metrics.
 
 mod common;
 
@@ -64,6 +64,14 @@ async fn a_stalled_reader_is_cut_off_while_a_normal_one_keeps_flowing() {
         last = id;
     }
     assert!(read > 0);
+    // Counted once in the metrics (the count goes up before the stream leaves the stats).
+    let metrics = server.get("/metrics").await.text().await.unwrap();
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l == "convoy_slow_streams_cut_total 1"),
+        "{metrics}"
+    );
 
     // The stalled client finds its connection closed once it reads what was in flight.
     let mut sink = vec![0u8; 64 * 1024];
