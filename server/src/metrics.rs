@@ -343,8 +343,12 @@ impl Metrics {
             // Up: Redis answers this scrape's read of its latest id.
             match tokio::time::timeout(HEAD_TIMEOUT, remote.head_id()).await {
                 Ok(Ok(head)) => {
-                    let lag = head.map_or(0, |head| head.saturating_sub(app.hub.latest_id()));
-                    self.tail_lag.set(lag as i64);
+                    // Before the node has read the log once there is no lag to speak of yet.
+                    if app.hub.loaded() {
+                        let latest = app.hub.latest_id();
+                        let lag = head.map_or(0, |head| head.saturating_sub(latest));
+                        self.tail_lag.set(lag as i64);
+                    }
                     self.redis_up.set(1);
                 }
                 // The lag stays at its last known value while Redis is out of reach.
