@@ -12,9 +12,11 @@ use crate::log::LogError;
 use crate::metrics::{IngestOutcome, Source};
 use crate::AppState;
 use axum::body::Body;
+use axum::extract::Request;
 use axum::extract::State;
 use axum::http::header::{AUTHORIZATION, CONTENT_LENGTH, RETRY_AFTER, WWW_AUTHENTICATE};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use bytes::{Bytes, BytesMut};
@@ -434,29 +436,35 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }
 
-/// `POST /api/ingest`; each request's outcome is counted in the metrics (not with ingest off).
+/// Middleware around `POST /api/ingest`, outside its other layers: counts each request's
+/// outcome by its status (a node still reading its shared log answers 503 before the handler).
+/// Nothing is counted with ingest off (404).
+pub async fn count_outcome(State(app): State<AppState>, request: Request, next: Next) -> Response {
+    let response = next.run(request).await;
+    let outcome = match response.status() {
+        StatusCode::OK => IngestOutcome::Accepted,
+        StatusCode::BAD_REQUEST => IngestOutcome::BadRequest,
+        StatusCode::UNAUTHORIZED => IngestOutcome::Unauthorized,
+        StatusCode::PAYLOAD_TOO_LARGE => IngestOutcome::TooLarge,
+        StatusCode::TOO_MANY_REQUESTS => IngestOutcome::Busy,
+        StatusCode::REQUEST_TIMEOUT => IngestOutcome::Timeout,
+        StatusCode::UNPROCESSABLE_ENTITY => IngestOutcome::Refused,
+        StatusCode::SERVICE_UNAVAILABLE => IngestOutcome::Unavailable,
+        _ => return response,
+    };
+    app.metrics.ingest(outcome);
+    response
+}
+
+/// `POST /api/ingest`.
 pub async fn ingest(
     State(app): State<AppState>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Json<IngestReply>, IngestError> {
-    let result = handle(&app, headers, body).await;
-    let outcome = match &result {
-        Ok(reply) => {
-            app.metrics.appended(Source::Ingest, reply.accepted);
-            IngestOutcome::Accepted
-        }
-        Err(IngestError::Disabled) => return result,
-        Err(IngestError::Unauthorized(_)) => IngestOutcome::Unauthorized,
-        Err(IngestError::Busy) => IngestOutcome::Busy,
-        Err(IngestError::BodyTimeout(_)) => IngestOutcome::Timeout,
-        Err(IngestError::TooLarge(_)) => IngestOutcome::TooLarge,
-        Err(IngestError::BadRequest(_) | IngestError::BadLine { .. }) => IngestOutcome::BadRequest,
-        Err(IngestError::Refused(_)) => IngestOutcome::Refused,
-        Err(IngestError::Unavailable(_)) => IngestOutcome::Unavailable,
-    };
-    app.metrics.ingest(outcome);
-    result
+    let reply = handle(&app, headers, body).await?;
+    app.metrics.appended(Source::Ingest, reply.accepted);
+    Ok(reply)
 }
 
 async fn handle(

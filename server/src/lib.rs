@@ -485,10 +485,15 @@ pub fn router(state: AppState, origins: &[String], https: bool, metrics_apart: b
         .route("/health", get(api::health))
         .route(
             "/ingest",
-            post(ingest::ingest).route_layer(middleware::from_fn_with_state(
-                state.clone(),
-                api::require_loaded,
-            )),
+            post(ingest::ingest)
+                .route_layer(middleware::from_fn_with_state(
+                    state.clone(),
+                    api::require_loaded,
+                ))
+                .route_layer(middleware::from_fn_with_state(
+                    state.clone(),
+                    ingest::count_outcome,
+                )),
         )
         .merge(operator_routes)
         .fallback(api::not_found)

@@ -391,3 +391,43 @@ async fn on_redis_the_scrape_reports_it_up_the_tail_lag_in_ids_and_down_once_it_
         1.0
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ingest_refused_while_the_node_cannot_read_redis_counts_as_unavailable() {
+    // A port nothing listens on: the node starts, but never reads its log.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dir = TempDir::new("metrics-no-redis");
+    dir.write("tokens", INGEST_TOKEN.as_bytes());
+    let server = TestServer::start(Config {
+        trucks: 0,
+        log: format!("redis://127.0.0.1:{port}").parse().unwrap(),
+        ingest_token_file: Some(dir.path().join("tokens")),
+        ..config()
+    })
+    .await;
+    let response = within(
+        server
+            .client
+            .post(server.url("/api/ingest"))
+            .bearer_auth(INGEST_TOKEN)
+            .body(status_line("EXT-1"))
+            .send(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(response.status(), 503);
+    let scrape = scrape(&server.client, &server.url("/metrics")).await;
+    assert_eq!(
+        value(
+            &scrape,
+            "convoy_ingest_requests_total",
+            &[("outcome", "unavailable")]
+        ),
+        1.0
+    );
+    assert_eq!(value(&scrape, "convoy_redis_up", &[]), 0.0);
+}
