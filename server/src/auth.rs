@@ -37,6 +37,14 @@ pub const COOKIE_NAME: &str = "convoy_session";
 /// The session cookie's name when it is `Secure`: browsers keep a `__Host-` cookie only if it
 /// is Secure, host-only and for `/`, so no sibling subdomain can plant or shadow it.
 pub const SECURE_COOKIE_NAME: &str = "__Host-convoy_session";
+/// Why a token is refused, in an operator's words (the sign-in page shows them as they are).
+pub const EXPIRED: &str =
+    "the token expired: ask whoever gave it to you (your administrator) for a new one";
+pub const NOT_A_TOKEN: &str = "this is not a Convoy sign-in token: paste the whole token \
+     (one long line of letters, digits, dots, '-' and '_'), or open the sign-in link";
+pub const WRONG_SERVER: &str =
+    "this token was made for another Convoy server, or with another key: check the address";
+
 /// Most signed-out sessions remembered until their tokens expire (see [`Auth::revoke`]).
 pub const MAX_REVOKED: usize = 1 << 20;
 /// The SSE event that ends a stream whose token expired.
@@ -263,14 +271,21 @@ impl Auth {
     /// not a token of ours.
     pub fn verify(&self, token: &str, now_ms: u64) -> Result<Operator, String> {
         let header =
-            jsonwebtoken::decode_header(token).map_err(|e| format!("not a signed token ({e})"))?;
+            jsonwebtoken::decode_header(token).map_err(|e| format!("{NOT_A_TOKEN} ({e})"))?;
         let keys: Vec<&DecodingKey> = match header.alg {
             Algorithm::HS256 => self.shared.iter().collect(),
             Algorithm::EdDSA => self.public.iter().collect(),
-            other => return Err(format!("tokens signed with {other:?} are not accepted")),
+            other => {
+                return Err(format!(
+                    "{WRONG_SERVER} (tokens signed with {other:?} are not accepted)"
+                ))
+            }
         };
         if keys.is_empty() {
-            return Err(format!("no key here checks {:?} tokens", header.alg));
+            return Err(format!(
+                "{WRONG_SERVER} (no key here checks {:?} tokens)",
+                header.alg
+            ));
         }
         let mut validation = Validation::new(header.alg);
         // Times are checked below in ms on the server's clock, the one a stream ends by: the
@@ -291,7 +306,7 @@ impl Auth {
 
     fn admit(&self, claims: Claims, token: &str, now_ms: u64) -> Result<Operator, String> {
         if now_ms >= claims.exp.saturating_mul(1000) {
-            return Err("the token expired".into());
+            return Err(EXPIRED.into());
         }
         if claims
             .nbf
@@ -311,9 +326,11 @@ impl Auth {
 fn describe(error: &jsonwebtoken::errors::Error) -> String {
     use jsonwebtoken::errors::ErrorKind;
     match error.kind() {
-        ErrorKind::ExpiredSignature => "the token expired".into(),
-        ErrorKind::InvalidSignature => "the token's signature does not match".into(),
-        other => format!("the token is not valid ({other:?})"),
+        ErrorKind::ExpiredSignature => EXPIRED.into(),
+        ErrorKind::InvalidSignature => {
+            format!("{WRONG_SERVER} (its signature does not match this server's key)")
+        }
+        other => format!("{NOT_A_TOKEN} ({other:?})"),
     }
 }
 
@@ -573,7 +590,7 @@ mod tests {
         assert!(auth().verify(&token, exp * 1000 - 1).is_ok());
         assert_eq!(
             auth().verify(&token, exp * 1000),
-            Err("the token expired".into()),
+            Err(EXPIRED.into()),
             "no grace past exp"
         );
         let nbf = now_s() + 30;
@@ -623,7 +640,7 @@ mod tests {
         let expired = mint(KEY, &claims(Scope::All, now_s() - 1)).unwrap();
         assert_eq!(
             auth().verify(&expired, now_ms()),
-            Err("the token expired".into())
+            Err(EXPIRED.into())
         );
         let forged = mint(
             b"another key, long enough to be one",
@@ -635,6 +652,15 @@ mod tests {
             .unwrap_err()
             .contains("signature"));
         assert!(auth().verify("not.a.token", now_ms()).is_err());
+        // In words an operator acts on: not a token at all, or one of another server.
+        assert!(auth()
+            .verify("hello", now_ms())
+            .unwrap_err()
+            .starts_with(NOT_A_TOKEN));
+        assert!(auth()
+            .verify(&forged, now_ms())
+            .unwrap_err()
+            .starts_with(WRONG_SERVER));
         let unsigned =
             "eyJhbGciOiJub25lIn0.eyJzdWIiOiJhbmEiLCJ0cnVja3MiOiIqIiwiZXhwIjo5OTk5OTk5OTk5fQ.";
         assert!(

@@ -141,6 +141,28 @@ pub fn policy_for(dist: &Path) -> String {
     content_security_policy(&inline_script_hashes(&html), &api)
 }
 
+/// [`policy_for`] a directory that holds a built app, for `convoy-server csp`: an error naming
+/// the directory when it holds none (a policy without the bootstrap's hash would block the app).
+pub fn build_policy(dist: &Path) -> Result<String, String> {
+    let index = dist.join("index.html");
+    let html = std::fs::read_to_string(&index).map_err(|e| {
+        format!(
+            "{} is not a built Convoy app ({}: {e}): build it with `cargo xtask dev` or \
+             `trunk build --release` and give its dist directory",
+            dist.display(),
+            index.display()
+        )
+    })?;
+    if inline_script_hashes(&html).is_empty() {
+        return Err(format!(
+            "{} has no inline bootstrap script: it is not trunk's build of Convoy, and a policy \
+             for it would block the app",
+            index.display()
+        ));
+    }
+    Ok(policy_for(dist))
+}
+
 /// The origin in `<meta name="convoy-api" content="…">`, when it names a valid one.
 pub fn api_origin(html: &str) -> Option<String> {
     let at = html.find("name=\"convoy-api\"")?;

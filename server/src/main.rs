@@ -11,9 +11,19 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
+/// What `--help` says after the flags: the subcommands, which clap does not see (they are
+/// dispatched before the flags are parsed).
+const SUBCOMMANDS: &str = "\
+Subcommands:
+  convoy-server token --key-file FILE --sub NAME [--trucks all|T-01,T-02] [--ttl-s N] [--url URL]
+      Mints an operator's sign-in token and link with the --auth-key-file key
+      (make a key with: openssl rand -hex 32 > auth.key).
+  convoy-server csp [DIST]
+      Prints the Content-Security-Policy for the app built in DIST (default dist), for a CDN.";
+
 /// Convoy's SSE backend with an embedded fleet simulator.
 #[derive(Debug, Parser)]
-#[command(version, about)]
+#[command(version, about, after_help = SUBCOMMANDS)]
 struct Args {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:8080")]
@@ -204,11 +214,17 @@ async fn main() -> ExitCode {
         Some("csp") => {
             // The Content-Security-Policy this server sends with the app in DIST, for a CDN.
             let dist = std::env::args().nth(2).unwrap_or_else(|| "dist".into());
-            println!(
-                "{}",
-                convoy_server::headers::policy_for(std::path::Path::new(&dist))
-            );
-            return ExitCode::SUCCESS;
+            return match convoy_server::headers::build_policy(std::path::Path::new(&dist)) {
+                Ok(policy) => {
+                    use std::io::Write;
+                    let _ = writeln!(std::io::stdout().lock(), "{policy}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("convoy-server csp: {e}");
+                    ExitCode::from(2)
+                }
+            };
         }
         _ => {}
     }

@@ -1,5 +1,7 @@
-//! What the server shows of its own configuration: `/api/health` answers anyone, and log lines
-//! reach whoever reads the logs, so neither carries a credential or a filesystem path.
+//! What the server shows of itself: `/api/health` answers anyone and log lines reach whoever
+//! reads the logs, so neither carries a credential or a filesystem path; `--help` names the
+//! subcommands, and `csp` refuses a directory that holds no build rather than print a policy
+//! that would block the app.
 
 mod common;
 
@@ -68,4 +70,36 @@ async fn the_file_engine_shows_no_path() {
     let (body, health) = health(&server).await;
     assert_eq!(health.log, "file");
     assert!(!body.contains("private-data-dir"), "{body}");
+}
+
+#[test]
+fn help_lists_the_subcommands_and_csp_refuses_a_directory_that_is_no_build() {
+    let run = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_convoy-server"))
+            .args(args)
+            .output()
+            .expect("convoy-server runs")
+    };
+    let help = run(&["--help"]);
+    let text = String::from_utf8_lossy(&help.stdout);
+    assert!(help.status.success(), "{text}");
+    for line in ["convoy-server token --key-file", "convoy-server csp", "openssl rand"] {
+        assert!(text.contains(line), "{line}: {text}");
+    }
+    let dir = TempDir::new("csp-no-build");
+    let refused = run(&["csp", dir.path().to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("not a built Convoy app"), "{stderr}");
+    assert!(refused.stdout.is_empty());
+    dir.write("index.html", b"<html><body>not trunk's</body></html>");
+    let refused = run(&["csp", dir.path().to_str().unwrap()]);
+    assert_eq!(refused.status.code(), Some(2));
+    dir.write(
+        "index.html",
+        b"<html><script type=\"module\">import init from './convoy.js'; init();</script></html>",
+    );
+    let built = run(&["csp", dir.path().to_str().unwrap()]);
+    let policy = String::from_utf8_lossy(&built.stdout);
+    assert!(built.status.success() && policy.contains("'sha256-"), "{policy}");
 }

@@ -208,20 +208,36 @@ async fn a_token_typed_into_the_form_signs_in_and_a_link_opened_on_the_sign_in_p
     .await;
     let (token, _) = server.token("ana", "all");
     browser.client.switch_to_window(tab.clone()).await.unwrap();
-    let field = browser
-        .client
-        .find(Locator::Css("section.sign-in textarea#token"))
-        .await
-        .expect("the token field");
-    field.send_keys(&token).await.unwrap();
-    browser
-        .client
-        .find(Locator::Css("section.sign-in button[type=submit]"))
-        .await
-        .expect("the sign-in button")
-        .click()
-        .await
-        .unwrap();
+    let submit = |text: String| {
+        let client = browser.client.clone();
+        async move {
+            let field = client
+                .find(Locator::Css("section.sign-in textarea#token"))
+                .await
+                .expect("the token field");
+            field.clear().await.unwrap();
+            field.send_keys(&text).await.unwrap();
+            client
+                .find(Locator::Css("section.sign-in button[type=submit]"))
+                .await
+                .expect("the sign-in button")
+                .click()
+                .await
+                .unwrap();
+        }
+    };
+    // Something that is no token: the page says so in words.
+    submit("hello".to_owned()).await;
+    eventually(Duration::from_secs(20), "the reason", || async {
+        let text = browser
+            .run(&tab, "return document.querySelector('section.sign-in .error')?.textContent;")
+            .await;
+        text.as_str()
+            .is_some_and(|t| t.contains("not a Convoy sign-in token"))
+            .then_some(())
+    })
+    .await;
+    submit(token).await;
     eventually(Duration::from_secs(30), "every truck", || async {
         let trucks = shown_trucks(&browser, &tab).await?;
         (trucks.len() == 20).then_some(())

@@ -58,6 +58,9 @@ pub fn sign_in_page() -> Html {
     html! {
         <section class="sign-in">
             <h1>{ "Sign in" }</h1>
+            <p class="intro">{ "Convoy shows your fleet's trucks live: where each is, its route, ETA and alerts. \
+                Sign in with the token your administrator made for you (with convoy-server token), \
+                or open the sign-in link they sent you." }</p>
             if let (Some(name), true) = (&signed_in_as, held_link.is_some()) {
                 <div class="link-held" role="alert">
                     <p>{ format!("You opened a sign-in link while signed in as {name}. Signing in with it switches every tab of this browser to the link's operator.") }</p>
