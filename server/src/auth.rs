@@ -638,10 +638,7 @@ mod tests {
     #[test]
     fn expired_forged_and_foreign_tokens_are_refused() {
         let expired = mint(KEY, &claims(Scope::All, now_s() - 1)).unwrap();
-        assert_eq!(
-            auth().verify(&expired, now_ms()),
-            Err(EXPIRED.into())
-        );
+        assert_eq!(auth().verify(&expired, now_ms()), Err(EXPIRED.into()));
         let forged = mint(
             b"another key, long enough to be one",
             &claims(Scope::All, now_s() + 60),

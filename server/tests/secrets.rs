@@ -83,7 +83,11 @@ fn help_lists_the_subcommands_and_csp_refuses_a_directory_that_is_no_build() {
     let help = run(&["--help"]);
     let text = String::from_utf8_lossy(&help.stdout);
     assert!(help.status.success(), "{text}");
-    for line in ["convoy-server token --key-file", "convoy-server csp", "openssl rand"] {
+    for line in [
+        "convoy-server token --key-file",
+        "convoy-server csp",
+        "openssl rand",
+    ] {
         assert!(text.contains(line), "{line}: {text}");
     }
     let dir = TempDir::new("csp-no-build");
@@ -101,5 +105,8 @@ fn help_lists_the_subcommands_and_csp_refuses_a_directory_that_is_no_build() {
     );
     let built = run(&["csp", dir.path().to_str().unwrap()]);
     let policy = String::from_utf8_lossy(&built.stdout);
-    assert!(built.status.success() && policy.contains("'sha256-"), "{policy}");
+    assert!(
+        built.status.success() && policy.contains("'sha256-"),
+        "{policy}"
+    );
 }

@@ -230,7 +230,10 @@ async fn a_token_typed_into_the_form_signs_in_and_a_link_opened_on_the_sign_in_p
     submit("hello".to_owned()).await;
     eventually(Duration::from_secs(20), "the reason", || async {
         let text = browser
-            .run(&tab, "return document.querySelector('section.sign-in .error')?.textContent;")
+            .run(
+                &tab,
+                "return document.querySelector('section.sign-in .error')?.textContent;",
+            )
             .await;
         text.as_str()
             .is_some_and(|t| t.contains("not a Convoy sign-in token"))
