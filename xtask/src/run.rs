@@ -231,26 +231,18 @@ pub fn bench(args: &[String]) -> Result<(), String> {
 /// against a plain axum broadcast server, each in its own process, one after the other.
 fn bench_server(extra: &[String]) -> Result<(), String> {
     tools::ensure_redis()?;
-    cargo(&["build", "--release", "-p", "convoy-server"], &[])?;
-    let bin = target_dir().join("release/convoy-server");
-    let mut args: Vec<&str> = vec![
-        "run",
-        "--release",
-        "-p",
-        "convoy-server",
-        "--example",
-        "fanout",
-        "--",
-        "--out",
-        "bench",
-    ];
-    args.extend(extra.iter().map(String::as_str));
-    cargo(&args, &[("CONVOY_SERVER_BIN", bin.display().to_string())])
+    run_server_bench("fanout", extra)
 }
 
 /// The ingest bench: a large fleet pushed into the file engine, this build beside the one in
 /// `CONVOY_BASELINE_SERVER_BIN` when that is set.
 fn bench_ingest(extra: &[String]) -> Result<(), String> {
+    run_server_bench("ingest_load", extra)
+}
+
+/// Runs convoy-server's bench `example` against its release build, writing into `bench/`;
+/// `extra` goes to the example.
+fn run_server_bench(example: &str, extra: &[String]) -> Result<(), String> {
     cargo(&["build", "--release", "-p", "convoy-server"], &[])?;
     let bin = target_dir().join("release/convoy-server");
     let mut args: Vec<&str> = vec![
@@ -259,7 +251,7 @@ fn bench_ingest(extra: &[String]) -> Result<(), String> {
         "-p",
         "convoy-server",
         "--example",
-        "ingest_load",
+        example,
         "--",
         "--out",
         "bench",
