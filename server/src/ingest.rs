@@ -173,9 +173,9 @@ pub enum IngestError {
     Refused(String),
 }
 
-impl IntoResponse for IngestError {
-    fn into_response(self) -> Response {
-        let (status, body) = match &self {
+impl IngestError {
+    fn status_and_body(&self) -> (StatusCode, serde_json::Value) {
+        match self {
             IngestError::Disabled => (
                 StatusCode::NOT_FOUND,
                 serde_json::json!({ "error": "ingest is off: start the server with --ingest-token-file FILE" }),
@@ -225,7 +225,39 @@ impl IntoResponse for IngestError {
                 StatusCode::SERVICE_UNAVAILABLE,
                 serde_json::json!({ "error": format!("the event log is unavailable, nothing was appended: {why}") }),
             ),
-        };
+        }
+    }
+
+    /// Why the request was refused, for the log: its error message with whatever it quotes
+    /// (serde's messages quote the body's values and field names) left out, so no part of an
+    /// ingest body reaches the log.
+    pub fn log_reason(&self) -> String {
+        let (_, body) = self.status_and_body();
+        let message = body["error"].as_str().unwrap_or_default();
+        let mut reason = String::with_capacity(message.len());
+        let mut open: Option<char> = None;
+        for c in message.chars() {
+            match open {
+                Some(close) if c == close => {
+                    open = None;
+                    reason.push(c);
+                }
+                Some(_) => {}
+                None if c == '"' || c == '`' => {
+                    open = Some(c);
+                    reason.push(c);
+                    reason.push('…');
+                }
+                None => reason.push(c),
+            }
+        }
+        reason
+    }
+}
+
+impl IntoResponse for IngestError {
+    fn into_response(self) -> Response {
+        let (status, body) = self.status_and_body();
         let mut response = (status, Json(body)).into_response();
         let headers = response.headers_mut();
         match self {
@@ -462,7 +494,16 @@ pub async fn ingest(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Json<IngestReply>, IngestError> {
-    let reply = handle(&app, headers, body).await?;
+    let reply = handle(&app, headers, body).await.inspect_err(|e| {
+        // With ingest off (404) there is nothing to refuse: the request line says it.
+        if !app.settings.quiet && !matches!(e, IngestError::Disabled) {
+            tracing::warn!(
+                status = e.status_and_body().0.as_u16(),
+                reason = e.log_reason(),
+                "ingest rejected"
+            );
+        }
+    })?;
     app.metrics.appended(Source::Ingest, reply.accepted);
     Ok(reply)
 }
