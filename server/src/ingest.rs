@@ -232,6 +232,11 @@ impl IngestError {
     /// (serde's messages quote the body's values and field names) left out, so no part of an
     /// ingest body reaches the log.
     pub fn log_reason(&self) -> String {
+        if let IngestError::Refused(why) = self {
+            // The parenthesis lists the refused truck ids, from the body.
+            let why = why.split(" (").next().unwrap_or_default();
+            return format!("{why}; nothing was appended");
+        }
         let (_, body) = self.status_and_body();
         let message = body["error"].as_str().unwrap_or_default();
         let mut reason = String::with_capacity(message.len());
@@ -665,5 +670,28 @@ mod tests {
         assert!(ingest.allows("secret-2"));
         assert!(!ingest.allows("secret"));
         assert!(!ingest.allows(""));
+    }
+
+    #[test]
+    fn the_log_reason_leaves_out_what_the_body_said() {
+        let bad = IngestError::BadLine {
+            line: 2,
+            array: false,
+            reason: "unknown event type \"s3cret\": use one of telemetry; `also` here".into(),
+        };
+        assert_eq!(
+            bad.log_reason(),
+            "line 2: unknown event type \"…\": use one of telemetry; `…` here; nothing was appended"
+        );
+        let refused = IngestError::Refused(
+            "the fleet holds 2 trucks and --max-trucks is 2: 1 new truck ids refused (T-s3cret)"
+                .into(),
+        );
+        assert!(
+            !refused.log_reason().contains("s3cret"),
+            "{}",
+            refused.log_reason()
+        );
+        assert!(refused.log_reason().contains("--max-trucks is 2"));
     }
 }
