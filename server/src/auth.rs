@@ -394,9 +394,18 @@ pub async fn require(State(app): State<AppState>, mut request: Request, next: Ne
             },
         },
     };
+    let name = operator.name.clone();
     request.extensions_mut().insert(operator);
-    next.run(request).await
+    let mut response = next.run(request).await;
+    if let Some(name) = name {
+        response.extensions_mut().insert(SignedIn(name));
+    }
+    response
 }
+
+/// The operator a response was made for, for its log line (never their token).
+#[derive(Debug, Clone)]
+pub struct SignedIn(pub String);
 
 /// What `/api/session` answers.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -365,24 +365,24 @@ pub async fn accept_loop(
                     {
                         refused.per_ip += 1;
                         if options.log && refused.per_ip.is_power_of_two() {
-                            crate::log_line(format_args!(
-                                "at --max-connections-per-ip {}: refused {} connections so far, \
-                                 the latest from {} (behind a proxy every connection comes \
-                                 from the proxy: raise it)",
+                            tracing::warn!(
+                                refused = refused.per_ip,
+                                latest_from = %peer.ip(),
+                                "at --max-connections-per-ip {}: refusing connections (behind \
+                                 a proxy every connection comes from the proxy: raise it)",
                                 options.max_connections_per_ip,
-                                refused.per_ip,
-                                peer.ip()
-                            ));
+                            );
                         }
                         continue;
                     }
                     if open.live() >= options.max_connections && !open.evict_idle() {
                         refused.at_cap += 1;
                         if options.log && refused.at_cap.is_power_of_two() {
-                            crate::log_line(format_args!(
-                                "at --max-connections {}: refused {} connections so far",
-                                options.max_connections, refused.at_cap
-                            ));
+                            tracing::warn!(
+                                refused = refused.at_cap,
+                                "at --max-connections {}: refusing connections",
+                                options.max_connections
+                            );
                         }
                         continue;
                     }
@@ -408,7 +408,7 @@ pub async fn accept_loop(
                 Err(e) => {
                     // Out of file descriptors and the like: back off instead of spinning.
                     if options.log {
-                        crate::log_line(format_args!("accept failed: {e}"));
+                        tracing::error!(error = %e, "accept failed");
                     }
                     tokio::time::sleep(Duration::from_millis(50)).await;
                 }

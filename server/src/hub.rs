@@ -429,7 +429,7 @@ impl Hub {
             let mut logged =
                 Logged::encode(id, prepared.truck, prepared.event.name(), &prepared.data);
             if let Err(e) = inner.engine.adopt(std::slice::from_ref(&logged), now_ms) {
-                crate::log_line(format_args!("convoy-server: cannot keep event {id}: {e}"));
+                tracing::error!(id, error = %e, "cannot keep an event read from the shared log");
                 // Nothing more of this batch comes: no stream waits for it.
                 self.fanning_to.store(latest, Ordering::Release);
                 self.published.send_replace(latest);
@@ -789,9 +789,7 @@ fn snapshot_of(inner: &Inner) -> FleetSnapshot {
 fn store_snapshot_later(inner: &mut Inner) {
     let Some(writer) = inner.engine.snapshot_writer() else {
         if let Err(e) = save_snapshot(inner) {
-            crate::log_line(format_args!(
-                "convoy-server: cannot store the fleet snapshot: {e}"
-            ));
+            tracing::error!(error = %e, "cannot store the fleet snapshot");
         }
         return;
     };
@@ -804,15 +802,11 @@ fn store_snapshot_later(inner: &mut Inner) {
         .name("convoy-snapshot".into())
         .spawn(move || {
             if let Err(e) = claim.write(&snapshot) {
-                crate::log_line(format_args!(
-                    "convoy-server: cannot store the fleet snapshot: {e}"
-                ));
+                tracing::error!(error = %e, "cannot store the fleet snapshot");
             }
         });
     if let Err(e) = spawned {
-        crate::log_line(format_args!(
-            "convoy-server: cannot start storing the fleet snapshot: {e}"
-        ));
+        tracing::error!(error = %e, "cannot start storing the fleet snapshot");
     }
 }
 

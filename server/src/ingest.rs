@@ -173,9 +173,9 @@ pub enum IngestError {
     Refused(String),
 }
 
-impl IntoResponse for IngestError {
-    fn into_response(self) -> Response {
-        let (status, body) = match &self {
+impl IngestError {
+    fn status_and_body(&self) -> (StatusCode, serde_json::Value) {
+        match self {
             IngestError::Disabled => (
                 StatusCode::NOT_FOUND,
                 serde_json::json!({ "error": "ingest is off: start the server with --ingest-token-file FILE" }),
@@ -225,7 +225,44 @@ impl IntoResponse for IngestError {
                 StatusCode::SERVICE_UNAVAILABLE,
                 serde_json::json!({ "error": format!("the event log is unavailable, nothing was appended: {why}") }),
             ),
-        };
+        }
+    }
+
+    /// Why the request was refused, for the log: its error message with whatever it quotes
+    /// (serde's messages quote the body's values and field names) left out, so no part of an
+    /// ingest body reaches the log.
+    pub fn log_reason(&self) -> String {
+        if let IngestError::Refused(why) = self {
+            // The parenthesis lists the refused truck ids, from the body.
+            let why = why.split(" (").next().unwrap_or_default();
+            return format!("{why}; nothing was appended");
+        }
+        let (_, body) = self.status_and_body();
+        let message = body["error"].as_str().unwrap_or_default();
+        let mut reason = String::with_capacity(message.len());
+        let mut open: Option<char> = None;
+        for c in message.chars() {
+            match open {
+                Some(close) if c == close => {
+                    open = None;
+                    reason.push(c);
+                }
+                Some(_) => {}
+                None if c == '"' || c == '`' => {
+                    open = Some(c);
+                    reason.push(c);
+                    reason.push('…');
+                }
+                None => reason.push(c),
+            }
+        }
+        reason
+    }
+}
+
+impl IntoResponse for IngestError {
+    fn into_response(self) -> Response {
+        let (status, body) = self.status_and_body();
         let mut response = (status, Json(body)).into_response();
         let headers = response.headers_mut();
         match self {
@@ -462,7 +499,16 @@ pub async fn ingest(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Json<IngestReply>, IngestError> {
-    let reply = handle(&app, headers, body).await?;
+    let reply = handle(&app, headers, body).await.inspect_err(|e| {
+        // With ingest off (404) there is nothing to refuse: the request line says it.
+        if !app.settings.quiet && !matches!(e, IngestError::Disabled) {
+            tracing::warn!(
+                status = e.status_and_body().0.as_u16(),
+                reason = e.log_reason(),
+                "ingest rejected"
+            );
+        }
+    })?;
     app.metrics.appended(Source::Ingest, reply.accepted);
     Ok(reply)
 }
@@ -624,5 +670,28 @@ mod tests {
         assert!(ingest.allows("secret-2"));
         assert!(!ingest.allows("secret"));
         assert!(!ingest.allows(""));
+    }
+
+    #[test]
+    fn the_log_reason_leaves_out_what_the_body_said() {
+        let bad = IngestError::BadLine {
+            line: 2,
+            array: false,
+            reason: "unknown event type \"s3cret\": use one of telemetry; `also` here".into(),
+        };
+        assert_eq!(
+            bad.log_reason(),
+            "line 2: unknown event type \"…\": use one of telemetry; `…` here; nothing was appended"
+        );
+        let refused = IngestError::Refused(
+            "the fleet holds 2 trucks and --max-trucks is 2: 1 new truck ids refused (T-s3cret)"
+                .into(),
+        );
+        assert!(
+            !refused.log_reason().contains("s3cret"),
+            "{}",
+            refused.log_reason()
+        );
+        assert!(refused.log_reason().contains("--max-trucks is 2"));
     }
 }

@@ -426,6 +426,8 @@ pub struct Settings {
     pub dist: PathBuf,
     pub keepalive: Duration,
     pub quiet: bool,
+    /// This node in log lines: the address it listens on.
+    pub node: String,
     pub clock: Clock,
     /// Browsers reach this server over HTTPS (its own TLS, or `--public-url https://…` behind a
     /// proxy): the session cookie is `Secure` and `__Host-` prefixed, and HSTS is sent.
@@ -510,7 +512,7 @@ pub fn router(state: AppState, origins: &[String], https: bool, metrics_apart: b
         .nest("/api", api)
         .merge(metrics_route.layer(axum::middleware::map_response(headers::api_no_store)));
     app.fallback(assets::serve.layer(headers::app_policy(&policy)))
-        .with_state(state)
+        .with_state(state.clone())
         .layer(headers::frame_options())
         .layer(headers::referrer_policy())
         .layer(headers::strict_transport(https))
@@ -520,6 +522,7 @@ pub fn router(state: AppState, origins: &[String], https: bool, metrics_apart: b
             HeaderValue::from_static("nosniff"),
         ))
         .layer(CatchPanicLayer::custom(panic_response))
+        .layer(middleware::from_fn_with_state(state, log_request))
 }
 
 /// The `--metrics-addr` listener's routes: `GET /metrics` and nothing else (404 JSON).
@@ -527,39 +530,66 @@ pub fn metrics_router(state: AppState) -> Router {
     Router::new()
         .route("/metrics", get(metrics::open))
         .fallback(api::not_found)
-        .with_state(state)
+        .with_state(state.clone())
         .layer(axum::middleware::map_response(headers::api_no_store))
         .layer(SetResponseHeaderLayer::if_not_present(
             X_CONTENT_TYPE_OPTIONS,
             HeaderValue::from_static("nosniff"),
         ))
         .layer(CatchPanicLayer::custom(panic_response))
+        .layer(middleware::from_fn_with_state(state, log_request))
 }
 
 /// Says that anyone who reaches this server sees every truck: loudly when that is anyone on the
 /// network.
 fn warn_auth_off(addr: std::net::SocketAddr) {
     if addr.ip().is_loopback() {
-        log_line(format_args!(
+        tracing::info!(
             "sign-in is off (no --auth-key-file): every truck is shown to anyone on this machine"
-        ));
+        );
     } else {
-        log_line(format_args!(
-            "WARNING: sign-in is off (no --auth-key-file) and {addr} is reachable from the network: \
+        tracing::warn!(
+            "sign-in is off (no --auth-key-file) and {addr} is reachable from the network: \
              anyone who reaches it sees every truck and the server's stats"
-        ));
+        );
     }
+}
+
+/// Middleware: one log line per request that is not a stream (streams log their own opening
+/// and end): method, path without the query (a sign-in link's token is in its query), status,
+/// milliseconds to the response's head, and the operator when signed in.
+async fn log_request(
+    axum::extract::State(app): axum::extract::State<AppState>,
+    request: axum::extract::Request,
+    next: middleware::Next,
+) -> Response {
+    if app.settings.quiet {
+        return next.run(request).await;
+    }
+    let started = std::time::Instant::now();
+    let method = request.method().clone();
+    let path = request.uri().path().to_owned();
+    let response = next.run(request).await;
+    let is_stream = response
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"));
+    if !is_stream {
+        tracing::info!(
+            method = %method,
+            path,
+            status = response.status().as_u16(),
+            duration_ms = started.elapsed().as_secs_f64() * 1000.0,
+            operator = response.extensions().get::<auth::SignedIn>().map(|s| s.0.as_str()),
+            "request"
+        );
+    }
+    response
 }
 
 fn panic_response(_: Box<dyn Any + Send + 'static>) -> Response {
     let body = Json(serde_json::json!({ "error": "internal error" }));
     (StatusCode::INTERNAL_SERVER_ERROR, body).into_response()
-}
-
-/// Writes a log line to stderr; a closed stderr is ignored rather than a panic.
-pub(crate) fn log_line(args: std::fmt::Arguments<'_>) {
-    use std::io::Write;
-    let _ = writeln!(std::io::stderr().lock(), "{args}");
 }
 
 fn unix_now_ms() -> u64 {
@@ -655,18 +685,19 @@ pub async fn serve(
     };
     if !config.quiet {
         if hub.loaded() {
-            log_line(format_args!(
-                "log: {} (ids {}..={})",
-                config.log,
-                hub.first_id(),
-                hub.latest_id()
-            ));
+            tracing::info!(
+                engine = %config.log,
+                first_id = hub.first_id(),
+                latest_id = hub.latest_id(),
+                "event log loaded"
+            );
         } else {
-            log_line(format_args!("log: {}, reading it", hub.describe()));
+            tracing::info!(engine = %hub.describe(), "event log opened, reading it");
         }
     }
     let sim: Option<SharedSim> = sim.map(|sim| Arc::new(Mutex::new(sim)));
     let token = CancellationToken::new();
+    let addr = listener.local_addr()?;
     let state = AppState {
         hub: hub.clone(),
         sim: sim.clone(),
@@ -677,6 +708,7 @@ pub async fn serve(
             dist: config.dist.clone(),
             keepalive: config.keepalive,
             quiet: config.quiet,
+            node: addr.to_string(),
             clock,
             secure_cookies: config.tls.is_some() || config.public_url_is_https(),
             trusted_origins: config
@@ -690,7 +722,6 @@ pub async fn serve(
         shutdown: token.clone(),
         operator_streams: stats::OperatorStreams::new(config.max_streams_per_operator),
     };
-    let addr = listener.local_addr()?;
     let trigger = token.clone();
     let signal = tokio::spawn(async move {
         shutdown.await;
@@ -733,15 +764,15 @@ pub async fn serve(
         let scheme = if tls.is_some() { "https" } else { "http" };
         match (&auth, &config.auth_key_file) {
             (None, _) => warn_auth_off(addr),
-            (Some(_), Some(key)) => log_line(format_args!(
+            (Some(_), Some(key)) => tracing::info!(
                 "sign-in is on: operators sign in with a token; mint one (and a sign-in link) with \
                  `convoy-server token --key-file {} --sub NAME --trucks all --url {scheme}://{addr}`",
                 key.display()
-            )),
-            (Some(_), None) => log_line(format_args!(
+            ),
+            (Some(_), None) => tracing::info!(
                 "sign-in is on: operators sign in with tokens from the identity provider whose \
                  public key --auth-public-key names"
-            )),
+            ),
         }
         use std::io::Write;
         let mut stdout = std::io::stdout().lock();
@@ -794,12 +825,10 @@ pub async fn serve(
     // The next start then rebuilds the fleet from the snapshot alone.
     let checkpoint = tokio::task::spawn_blocking(move || hub.checkpoint()).await;
     if let Ok(Err(e)) = checkpoint {
-        log_line(format_args!(
-            "convoy-server: cannot store the fleet snapshot: {e}"
-        ));
+        tracing::error!(error = %e, "cannot store the fleet snapshot");
     }
     if !config.quiet {
-        log_line(format_args!("convoy-server stopped"));
+        tracing::info!("convoy-server stopped");
     }
     Ok(())
 }
@@ -824,10 +853,10 @@ async fn trim(
         let now = clock.now_ms();
         match tokio::task::spawn_blocking(move || local.trim(retention, now)).await {
             Ok(Ok(0)) => {}
-            Ok(Ok(n)) if log => log_line(format_args!("log: pruned {n} events ({retention})")),
+            Ok(Ok(n)) if log => tracing::info!(pruned = n, %retention, "event log pruned"),
             Ok(Ok(_)) => {}
-            Ok(Err(e)) => log_line(format_args!("convoy-server: pruning failed: {e}")),
-            Err(e) => log_line(format_args!("convoy-server: pruning failed: {e}")),
+            Ok(Err(e)) => tracing::error!(error = %e, "pruning the event log failed"),
+            Err(e) => tracing::error!(error = %e, "pruning the event log failed"),
         }
         // A shared log keeps its events in Redis, trimmed by count as they are appended; by age
         // here, once the node has read it (until then Redis has not answered).
@@ -839,14 +868,16 @@ async fn trim(
         }
         match remote.trim_by_age(age).await {
             Ok(0) => {}
-            Ok(n) if log => log_line(format_args!(
-                "log: pruned {n} events from {} ({retention})",
-                remote.url()
-            )),
+            Ok(n) if log => tracing::info!(
+                pruned = n,
+                engine = %remote.url(),
+                %retention,
+                "event log pruned"
+            ),
             Ok(_) => {}
             // The tail reports outages.
             Err(LogError::Unavailable(_)) => {}
-            Err(e) => log_line(format_args!("convoy-server: pruning Redis failed: {e}")),
+            Err(e) => tracing::error!(error = %e, "pruning Redis failed"),
         }
     }
 }

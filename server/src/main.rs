@@ -132,9 +132,46 @@ struct Args {
     /// truck.
     #[arg(long, value_name = "HOST:PORT")]
     metrics_addr: Option<String>,
+    /// Log lines as `text` or `json` (one object a line), to stderr; `RUST_LOG` sets the
+    /// levels (default `convoy_server=info,warn`).
+    #[arg(long, default_value = "text", value_name = "text|json")]
+    log_format: LogFormat,
     /// No log lines.
     #[arg(long)]
     quiet: bool,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+/// The levels when `RUST_LOG` is unset: the server's own lines, and only warnings from the
+/// libraries under it.
+const DEFAULT_FILTER: &str = "convoy_server=info,warn";
+
+/// Sends the process's `tracing` events to stderr through a background writer, so a slow stderr
+/// never holds up a request. The returned guard flushes the lines still queued when dropped:
+/// keep it until the process ends.
+fn install_logging(format: LogFormat) -> tracing_appender::non_blocking::WorkerGuard {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|e| {
+        if std::env::var_os(EnvFilter::DEFAULT_ENV).is_some() {
+            eprintln!("convoy-server: RUST_LOG: {e}; using {DEFAULT_FILTER}");
+        }
+        EnvFilter::new(DEFAULT_FILTER)
+    });
+    let (writer, guard) = tracing_appender::non_blocking(std::io::stderr());
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(writer);
+    let _ = match format {
+        LogFormat::Text => builder.with_ansi(false).try_init(),
+        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+    };
+    guard
 }
 
 impl Args {
@@ -229,6 +266,8 @@ async fn main() -> ExitCode {
         _ => {}
     }
     let args = Args::parse();
+    // `--quiet`: no subscriber, so no line at all.
+    let _log_guard = (!args.quiet).then(|| install_logging(args.log_format));
     let addr = args.addr;
     let config = args.config();
     if let Err(e) = config.validate() {

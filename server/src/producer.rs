@@ -52,16 +52,14 @@ pub async fn drive(
             match appended {
                 Ok(_) if lost > 0 => {
                     if log_lines {
-                        crate::log_line(format_args!(
-                            "simulator: the log takes events again; {lost} were lost"
-                        ));
+                        tracing::info!(lost, "simulator: the event log takes events again");
                     }
                     lost = 0;
                 }
                 Ok(_) => {}
                 Err(e) => {
                     if lost == 0 && log_lines {
-                        crate::log_line(format_args!("simulator: losing events: {e}"));
+                        tracing::warn!(error = %e, "simulator: losing events");
                     }
                     lost += count;
                 }

@@ -289,10 +289,15 @@ pub async fn stream(
             (None, Some(id)) => format!("after {id}"),
             (None, None) => "live".to_owned(),
         };
-        crate::log_line(format_args!(
-            "stream {} opened: {version:?} trucks={trucks} from {from}",
-            guard.id()
-        ));
+        tracing::info!(
+            stream = guard.id(),
+            operator = operator.name.as_deref(),
+            node = %app.settings.node,
+            http = ?version,
+            %trucks,
+            %from,
+            "stream opened"
+        );
     }
     let lagged = subscription.lagged.clone();
     let feed = Feed::new(
@@ -304,6 +309,13 @@ pub async fn stream(
             guard,
             lagged,
             log,
+            operator: operator.name.clone(),
+            node: app.settings.node.clone(),
+            opened: Instant::now(),
+            sent: 0,
+            ended: None,
+            expires_at_ms: operator.expires_at_ms,
+            clock: app.settings.clock,
             _slot: slot,
             _operator_slot: operator_slot,
         },
@@ -340,6 +352,15 @@ struct Lease {
     guard: StreamGuard,
     lagged: Arc<AtomicBool>,
     log: bool,
+    /// For the closing log line: who, where, since when, how much, and why it ended when the
+    /// feed knows (else the client left, or the session expired).
+    operator: Option<String>,
+    node: String,
+    opened: Instant,
+    sent: u64,
+    ended: Option<&'static str>,
+    expires_at_ms: Option<u64>,
+    clock: Clock,
     /// This stream's place under `--max-streams`.
     _slot: Option<StreamSlot>,
     /// Its place in its operator's share (`--max-streams-per-operator`).
@@ -354,12 +375,27 @@ impl Drop for Lease {
             self.metrics.slow_stream_cut();
         }
         if self.log {
-            let why = if lagged {
-                ": it fell more than its queue behind"
+            let expired = self
+                .expires_at_ms
+                .is_some_and(|at| at <= self.clock.now_ms());
+            let reason = if lagged {
+                "fell behind"
+            } else if let Some(ended) = self.ended {
+                ended
+            } else if expired {
+                "token expired"
             } else {
-                ""
+                "client left"
             };
-            crate::log_line(format_args!("stream {} closed{why}", self.guard.id()));
+            tracing::info!(
+                stream = self.guard.id(),
+                operator = self.operator.as_deref(),
+                node = %self.node,
+                duration_ms = self.opened.elapsed().as_millis() as u64,
+                events_sent = self.sent,
+                reason,
+                "stream closed"
+            );
         }
     }
 }
@@ -397,7 +433,7 @@ async fn tick(interval: &mut Option<Interval>) {
 impl Feed {
     fn new(
         subscription: Subscription,
-        lease: Lease,
+        mut lease: Lease,
         keepalive: Duration,
         heartbeat: Option<Duration>,
         batch: bool,
@@ -427,6 +463,7 @@ impl Feed {
         pending.push_back(first.freeze());
         // Replayed events were published before this stream: no latency of theirs to observe.
         lease.metrics.written(replay.len(), 0);
+        lease.sent = replay.len() as u64;
         Feed {
             pending,
             live: subscription.live,
@@ -442,6 +479,7 @@ impl Feed {
     /// The next body chunk, or `None` when the stream ends.
     async fn next_chunk(&mut self) -> Option<Bytes> {
         if self.lease.closing.is_cancelled() {
+            self.lease.ended = Some("shutdown");
             return None;
         }
         if let Some(chunk) = self.pending.pop_front() {
@@ -450,7 +488,10 @@ impl Feed {
         // Timers before events, so a busy stream still gets its heartbeats.
         tokio::select! {
             biased;
-            _ = self.shutdown.as_mut() => None,
+            _ = self.shutdown.as_mut() => {
+                self.lease.ended = Some("shutdown");
+                None
+            },
             _ = tick(&mut self.heartbeat) => {
                 // Read the latest id first, then drain: every event up to it is in the queue
                 // (the hub updates it after the fan-out), so it goes out before the heartbeat.
@@ -494,6 +535,7 @@ impl Feed {
                     self.written(&ready);
                     Some(chunk.freeze())
                 }
+                // The hub dropped this stream's queue: it fell behind (`lagged` says so).
                 None => None,
             },
         }
@@ -501,7 +543,8 @@ impl Feed {
 
     /// Counts a chunk's events, and its oldest event's publish-to-write latency (one observation
     /// per chunk keeps the cost per stream flat however many events it carries).
-    fn written(&self, events: &[Logged]) {
+    fn written(&mut self, events: &[Logged]) {
+        self.lease.sent += events.len() as u64;
         if let Some(oldest) = events.first() {
             self.lease
                 .metrics

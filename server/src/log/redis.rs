@@ -508,9 +508,10 @@ pub async fn follow(
             Ok(loaded) => break loaded,
             Err(e) => {
                 if !waiting && log_lines {
-                    crate::log_line(format_args!(
-                        "{e}; serving no fleet and taking no events until it answers"
-                    ));
+                    tracing::warn!(
+                        error = %e,
+                        "redis unreachable: serving no fleet and taking no events until it answers"
+                    );
                 }
                 waiting = true;
                 tokio::select! {
@@ -523,12 +524,12 @@ pub async fn follow(
     };
     hub.load(Box::new(loaded.view), loaded.recovered, seed);
     if log_lines {
-        crate::log_line(format_args!(
-            "log: {} read (ids {}..={}), serving",
-            log.url(),
-            hub.first_id(),
-            hub.latest_id()
-        ));
+        tracing::info!(
+            engine = %log.url(),
+            first_id = hub.first_id(),
+            latest_id = hub.latest_id(),
+            "event log read from redis, serving"
+        );
     }
     tail(log, hub, loaded.last_id, clock, log_lines, shutdown).await;
 }
@@ -588,9 +589,7 @@ pub async fn tail(
             Ok(reply) => {
                 log.reachable.store(true, Ordering::Release);
                 if outage && log_lines {
-                    crate::log_line(format_args!(
-                        "redis: reachable again, reading after {last_id}"
-                    ));
+                    tracing::info!(after_id = last_id, "redis reachable again, reading on");
                 }
                 outage = false;
                 backoff = Duration::from_millis(50);
@@ -621,7 +620,7 @@ pub async fn tail(
             Err(e) => {
                 reader = None;
                 if !outage && log_lines {
-                    crate::log_line(format_args!("{e}; retrying until it answers"));
+                    tracing::warn!(error = %e, "redis unreachable: retrying until it answers");
                 }
                 outage = true;
                 tokio::select! {

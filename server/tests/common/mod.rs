@@ -267,8 +267,22 @@ impl ServerProcess {
 
     /// [`ServerProcess::start`] with its log lines (stderr) going to `stderr`.
     pub fn start_logging(args: &[&str], stderr: impl Into<std::process::Stdio>) -> ServerProcess {
+        ServerProcess::start_filtered(args, stderr, None)
+    }
+
+    /// [`ServerProcess::start_logging`] with `RUST_LOG` set to `rust_log`, or unset for `None`.
+    pub fn start_filtered(
+        args: &[&str],
+        stderr: impl Into<std::process::Stdio>,
+        rust_log: Option<&str>,
+    ) -> ServerProcess {
         use std::io::BufRead;
-        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_convoy-server"))
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_convoy-server"));
+        match rust_log {
+            Some(filter) => command.env("RUST_LOG", filter),
+            None => command.env_remove("RUST_LOG"),
+        };
+        let mut child = command
             .args([
                 "--addr",
                 "127.0.0.1:0",
