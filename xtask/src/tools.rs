@@ -17,7 +17,8 @@ pub struct Need {
     pub browser: bool,
     /// Debian's redis-server, which the server's Redis engine and cluster tests run against.
     pub redis: bool,
-    /// Debian's nginx, which serves the built app through `deploy/nginx.conf` in a test.
+    /// Debian's nginx, which serves the built app through `deploy/nginx.conf` in a test, and
+    /// systemd's `systemd-analyze`, which checks `deploy/convoy.service` in another.
     pub nginx: bool,
 }
 
@@ -60,6 +61,7 @@ pub fn ensure(need: Need) -> Result<Tools, String> {
     }
     if need.nginx {
         ensure_nginx()?;
+        ensure_systemd_analyze()?;
     }
     let path = format!(
         "{}:{}",
@@ -197,6 +199,21 @@ fn ensure_nginx() -> Result<(), String> {
     status("apt-get", &["update"])?;
     // Where the package can start a system service, it does (on :80); Convoy's test starts its own.
     status("apt-get", &["install", "-y", "nginx"])
+}
+
+/// systemd's `systemd-analyze` (Debian's systemd package), which checks the unit in `deploy/`;
+/// it needs no running systemd.
+fn ensure_systemd_analyze() -> Result<(), String> {
+    if output("systemd-analyze", &["--version"]).is_some() {
+        return Ok(());
+    }
+    let is_root = output("id", &["-u"]).is_some_and(|uid| uid.trim() == "0");
+    if !is_root {
+        return Err("systemd-analyze is missing: run `sudo apt-get install -y systemd`".into());
+    }
+    say("installing Debian's systemd (for systemd-analyze)");
+    status("apt-get", &["update"])?;
+    status("apt-get", &["install", "-y", "systemd"])
 }
 
 /// Debian's brotli (the CLI), which the release build's post-build hook (Trunk.toml) runs to

@@ -276,29 +276,47 @@ impl ServerProcess {
         stderr: impl Into<std::process::Stdio>,
         rust_log: Option<&str>,
     ) -> ServerProcess {
-        use std::io::BufRead;
         let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_convoy-server"));
         match rust_log {
             Some(filter) => command.env("RUST_LOG", filter),
             None => command.env_remove("RUST_LOG"),
         };
-        let mut child = command
-            .args([
-                "--addr",
-                "127.0.0.1:0",
-                "--dist",
-                "/nonexistent/convoy-dist",
-            ])
+        command.args([
+            "--addr",
+            "127.0.0.1:0",
+            "--dist",
+            "/nonexistent/convoy-dist",
+        ]);
+        command.args(args).stderr(stderr);
+        ServerProcess::spawn(command)
+    }
+
+    /// Starts the binary with exactly `args` (which must give `--addr`), its log discarded.
+    pub fn start_as_given(args: &[&str]) -> ServerProcess {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_convoy-server"));
+        command
             .args(args)
+            .env_remove("RUST_LOG")
+            .stderr(std::process::Stdio::null());
+        ServerProcess::spawn(command)
+    }
+
+    /// Runs `command` and waits for its `listening on` line.
+    fn spawn(mut command: std::process::Command) -> ServerProcess {
+        use std::io::BufRead;
+        let mut child = command
             .stdout(std::process::Stdio::piped())
-            .stderr(stderr)
             .spawn()
             .expect("convoy-server starts");
-        let stdout = child.stdout.take().unwrap();
+        // Other lines (where the metrics listen) may come first.
+        let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
         let mut line = String::new();
-        std::io::BufReader::new(stdout)
-            .read_line(&mut line)
-            .unwrap();
+        while !line.contains("listening on") {
+            line.clear();
+            if stdout.read_line(&mut line).unwrap() == 0 {
+                panic!("convoy-server exited without listening");
+            }
+        }
         let addr = line
             .trim()
             .rsplit("://")
