@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{config, within, TempDir, TestServer};
+use common::{config, send, session_cookie, within, TempDir, TestServer};
 use convoy_core::sse::Decoder;
 use convoy_core::wire::{FleetMap, FleetSnapshot};
 use convoy_server::auth::{mint, Claims, Scope, SessionInfo, SIGNED_OUT_EVENT};
@@ -396,23 +396,6 @@ fn the_token_command_prints_the_token_then_a_sign_in_link() {
     assert!(!bad.status.success());
 }
 
-/// Signs in with `tok` and returns the `name=value` of the session cookie.
-async fn signed_in_cookie(server: &TestServer, tok: &str) -> String {
-    let response = within(
-        server
-            .client
-            .post(server.url("/api/session"))
-            .bearer_auth(tok)
-            .header("content-type", "application/json")
-            .send(),
-    )
-    .await
-    .unwrap();
-    assert_eq!(response.status(), 200);
-    let cookie = response.headers()["set-cookie"].to_str().unwrap();
-    cookie.split(';').next().unwrap().to_owned()
-}
-
 /// Raises an alert on T-01 through ingest (token `ingest-token`); its id.
 async fn raise_alert(server: &TestServer) -> u64 {
     let now_ms = now_s() * 1000;
@@ -420,16 +403,14 @@ async fn raise_alert(server: &TestServer) -> u64 {
         "type": "alert", "truck": "T-01", "at_ms": now_ms,
         "alert": {"kind": "delay", "message": "late", "raised_ms": now_ms},
     });
-    let reply: serde_json::Value = within(
+    let reply: serde_json::Value = send(
         server
             .client
             .post(server.url("/api/ingest"))
             .bearer_auth("ingest-token")
-            .body(event.to_string())
-            .send(),
+            .body(event.to_string()),
     )
     .await
-    .unwrap()
     .json()
     .await
     .unwrap();
@@ -447,7 +428,7 @@ async fn cookie_authenticated_changes_from_another_origin_or_a_form_are_refused(
     })
     .await;
     let tok = token("ana", Scope::All, 600);
-    let cookie = signed_in_cookie(&server, &tok).await;
+    let cookie = session_cookie(&server.client, server.url("/api/session"), &tok).await;
     let alert = raise_alert(&server).await;
     let ack = |origin: &'static str, content_type: &'static str| {
         server
@@ -492,53 +473,45 @@ async fn cookie_authenticated_changes_from_another_origin_or_a_form_are_refused(
     assert!(still.is_some_and(|a| a.acked.is_none()), "{still:?}");
     // The app's own page (its own host) and the allowed origin, with JSON, are heard.
     let own = format!("http://{}", server.addr);
-    let heard = within(
+    let heard = send(
         server
             .client
             .post(server.url(&format!("/api/alerts/{alert}/ack")))
             .header("cookie", &cookie)
             .header("origin", &own)
-            .header("content-type", "application/json")
-            .send(),
+            .header("content-type", "application/json"),
     )
-    .await
-    .unwrap();
+    .await;
     assert_eq!(heard.status(), 200);
 
     // Signing out and in from another site: refused, and the session stays.
-    let out = within(
+    let out = send(
         server
             .client
             .delete(server.url("/api/session"))
             .header("cookie", &cookie)
-            .header("origin", "https://evil.example.net")
-            .send(),
+            .header("origin", "https://evil.example.net"),
     )
-    .await
-    .unwrap();
+    .await;
     assert_eq!(out.status(), 403);
     let other = token("mallory", Scope::All, 600);
-    let swap = within(
+    let swap = send(
         server
             .client
             .post(server.url("/api/session"))
             .bearer_auth(&other)
             .header("origin", "https://evil.example.net")
-            .header("content-type", "application/json")
-            .send(),
+            .header("content-type", "application/json"),
     )
-    .await
-    .unwrap();
+    .await;
     assert_eq!(swap.status(), 403);
-    let fleet = within(
+    let fleet = send(
         server
             .client
             .get(server.url("/api/fleet"))
-            .header("cookie", &cookie)
-            .send(),
+            .header("cookie", &cookie),
     )
-    .await
-    .unwrap();
+    .await;
     assert_eq!(fleet.status(), 200);
 }
 
@@ -550,16 +523,14 @@ async fn behind_a_tls_proxy_the_cookie_is_secure_and_host_only_and_hsts_is_sent(
     })
     .await;
     let tok = token("ana", Scope::All, 600);
-    let response = within(
+    let response = send(
         server
             .client
             .post(server.url("/api/session"))
             .bearer_auth(&tok)
-            .header("content-type", "application/json")
-            .send(),
+            .header("content-type", "application/json"),
     )
-    .await
-    .unwrap();
+    .await;
     assert_eq!(response.status(), 200);
     let cookie = response.headers()["set-cookie"]
         .to_str()
@@ -575,39 +546,33 @@ async fn behind_a_tls_proxy_the_cookie_is_secure_and_host_only_and_hsts_is_sent(
         "max-age=31536000"
     );
     let pair = cookie.split(';').next().unwrap();
-    let fleet = within(
+    let fleet = send(
         server
             .client
             .get(server.url("/api/fleet"))
-            .header("cookie", pair)
-            .send(),
+            .header("cookie", pair),
     )
-    .await
-    .unwrap();
+    .await;
     assert_eq!(fleet.status(), 200);
     // The plain name is not this server's cookie any more.
     let plain = pair.replacen("__Host-", "", 1);
-    let refused = within(
+    let refused = send(
         server
             .client
             .get(server.url("/api/fleet"))
-            .header("cookie", plain)
-            .send(),
+            .header("cookie", plain),
     )
-    .await
-    .unwrap();
+    .await;
     assert_eq!(refused.status(), 401);
     // The origin it names is the app's own: its state changes are heard.
-    let own = within(
+    let own = send(
         server
             .client
             .delete(server.url("/api/session"))
             .header("cookie", pair)
-            .header("origin", "https://convoy.example.com")
-            .send(),
+            .header("origin", "https://convoy.example.com"),
     )
-    .await
-    .unwrap();
+    .await;
     assert_eq!(own.status(), 204);
 }
 
@@ -616,7 +581,7 @@ async fn signing_out_revokes_the_session_and_two_session_cookies_are_refused() {
     let dir = TempDir::new("auth-revoke");
     let server = signed_in_server(&dir, |_| {}).await;
     let tok = token("ana", Scope::All, 600);
-    let cookie = signed_in_cookie(&server, &tok).await;
+    let cookie = session_cookie(&server.client, server.url("/api/session"), &tok).await;
     let fleet_with = |cookie: String| {
         server
             .client
@@ -629,7 +594,12 @@ async fn signing_out_revokes_the_session_and_two_session_cookies_are_refused() {
         200
     );
     // Two session cookies (one planted for a parent domain, say): which operator is unclear.
-    let other = signed_in_cookie(&server, &token("ben", some(&["T-01"]), 600)).await;
+    let other = session_cookie(
+        &server.client,
+        server.url("/api/session"),
+        &token("ben", some(&["T-01"]), 600),
+    )
+    .await;
     let both = within(fleet_with(format!("{cookie}; {other}")))
         .await
         .unwrap();
@@ -637,15 +607,13 @@ async fn signing_out_revokes_the_session_and_two_session_cookies_are_refused() {
     let body = both.text().await.unwrap();
     assert!(body.contains("two session cookies"), "{body}");
 
-    let out = within(
+    let out = send(
         server
             .client
             .delete(server.url("/api/session"))
-            .header("cookie", &cookie)
-            .send(),
+            .header("cookie", &cookie),
     )
-    .await
-    .unwrap();
+    .await;
     assert_eq!(out.status(), 204);
     // The old cookie, kept by whoever copied it, no longer works; the bearer token neither.
     let after = within(fleet_with(cookie.clone())).await.unwrap();

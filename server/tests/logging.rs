@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{within, ServerProcess, TempDir};
+use common::{session_cookie, within, ServerProcess, TempDir};
 use convoy_server::auth::{mint, Claims, Scope};
 use serde_json::Value;
 
@@ -56,23 +56,6 @@ fn start(dir: &TempDir, rust_log: Option<&str>) -> ServerProcess {
     )
 }
 
-/// Signs in with `token`; the session cookie's `name=value`.
-async fn sign_in(server: &ServerProcess, token: &str) -> String {
-    let response = within(
-        server
-            .client
-            .post(server.url("/api/session"))
-            .bearer_auth(token)
-            .header("content-type", "application/json")
-            .send(),
-    )
-    .await
-    .unwrap();
-    assert_eq!(response.status(), 200);
-    let cookie = response.headers()["set-cookie"].to_str().unwrap();
-    cookie.split(';').next().unwrap().to_owned()
-}
-
 /// Posts `body` to ingest with `token`; the status.
 async fn ingest(server: &ServerProcess, token: &str, body: String) -> u16 {
     within(
@@ -111,7 +94,7 @@ async fn json_lines_tell_requests_streams_and_refusals_and_never_a_secret() {
     let dir = TempDir::new("logging-json");
     let server = start(&dir, None);
     let token = operator_token();
-    let cookie = sign_in(&server, &token).await;
+    let cookie = session_cookie(&server.client, server.url("/api/session"), &token).await;
     let cookie_value = cookie.split_once('=').unwrap().1.to_owned();
     // A signed-in request, the query left out of its line.
     let fleet = within(
@@ -246,7 +229,7 @@ async fn rust_log_warn_leaves_only_warnings_and_errors() {
     let dir = TempDir::new("logging-warn");
     let server = start(&dir, Some("warn"));
     let token = operator_token();
-    let cookie = sign_in(&server, &token).await;
+    let cookie = session_cookie(&server.client, server.url("/api/session"), &token).await;
     let fleet = within(
         server
             .client

@@ -212,6 +212,26 @@ impl SseClient {
     }
 }
 
+/// Sends `request`; its response, within [`WAIT`].
+pub async fn send(request: reqwest::RequestBuilder) -> reqwest::Response {
+    within(request.send()).await.expect("the server answers")
+}
+
+/// Signs in at `session_url` (`…/api/session`) with `token`, as the app does; the session
+/// cookie's `name=value`.
+pub async fn session_cookie(client: &reqwest::Client, session_url: String, token: &str) -> String {
+    let response = send(
+        client
+            .post(session_url)
+            .bearer_auth(token)
+            .header("content-type", "application/json"),
+    )
+    .await;
+    assert_eq!(response.status(), 200);
+    let cookie = response.headers()["set-cookie"].to_str().unwrap();
+    cookie.split(';').next().unwrap().to_owned()
+}
+
 /// Fails the test if `future` takes longer than [`WAIT`].
 pub async fn within<F: Future>(future: F) -> F::Output {
     tokio::time::timeout(WAIT, future).await.expect("timed out")
