@@ -251,13 +251,15 @@ async fn with_sign_in_on_only_an_operator_who_sees_every_truck_gets_the_metrics(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_metrics_addr_the_metrics_have_their_own_listener_and_leave_the_main_one() {
-    // A free port: bound, read and released for the server to take.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
+    // A free port, bound, read and released for the server to take, on 127.0.0.2: the other
+    // tests in this binary bind 127.0.0.1:0 at the same time and could be handed the released
+    // port there, but never here.
+    let port = std::net::TcpListener::bind("127.0.0.2:0")
         .unwrap()
         .local_addr()
         .unwrap()
         .port();
-    let metrics_addr = format!("127.0.0.1:{port}");
+    let metrics_addr = format!("127.0.0.2:{port}");
     let server = TestServer::start(Config {
         metrics_addr: Some(metrics_addr.clone()),
         ..config()

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{RedisServer, ServerProcess, TempDir};
+use common::{RedisServer, ServerProcess, TempDir, REDIS_HOST};
 use convoy_server::api::Health;
 
 /// `/api/health` as anyone gets it: the text and what it says.
@@ -34,7 +34,7 @@ async fn a_redis_password_is_never_shown_or_logged() {
     );
     let dir = TempDir::new("secrets-redis");
     let log_path = dir.path().join("stderr.log");
-    let url = format!("redis://:{password}@127.0.0.1:{}/0", redis.port);
+    let url = format!("redis://:{password}@{REDIS_HOST}:{}/0", redis.port);
     let server = ServerProcess::start_logging(
         &["--log", &url, "--trucks", "2", "--rate", "20"],
         std::fs::File::create(&log_path).unwrap(),
@@ -50,12 +50,12 @@ async fn a_redis_password_is_never_shown_or_logged() {
     };
     // The password was right: the node reaches its log.
     assert!(health.ok, "{body}");
-    assert_eq!(health.log, format!("redis://127.0.0.1:{}/0", redis.port));
+    assert_eq!(health.log, format!("redis://{REDIS_HOST}:{}/0", redis.port));
     assert!(!body.contains(password), "{body}");
     server.terminate();
     let logged = std::fs::read_to_string(&log_path).unwrap();
     assert!(
-        logged.contains(&format!("redis://127.0.0.1:{}/0", redis.port)),
+        logged.contains(&format!("redis://{REDIS_HOST}:{}/0", redis.port)),
         "the start-up line names the log: {logged}"
     );
     assert!(!logged.contains(password), "{logged}");

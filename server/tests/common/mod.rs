@@ -403,6 +403,10 @@ impl Drop for ServerProcess {
     }
 }
 
+/// Where test Redis servers listen: a loopback address of their own, so a port released for
+/// Redis (and kept while it restarts) is never handed to a test server binding 127.0.0.1:0.
+pub const REDIS_HOST: &str = "127.0.0.3";
+
 /// A real `redis-server` (Debian's package; `cargo xtask tools` installs it) on a free loopback
 /// port, with no persistence: a restart comes back empty. Stopped on drop.
 pub struct RedisServer {
@@ -413,7 +417,7 @@ pub struct RedisServer {
 
 impl RedisServer {
     pub async fn start() -> RedisServer {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
+        let port = std::net::TcpListener::bind((REDIS_HOST, 0))
             .unwrap()
             .local_addr()
             .unwrap()
@@ -428,13 +432,13 @@ impl RedisServer {
     }
 
     pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
+        format!("redis://{REDIS_HOST}:{}", self.port)
     }
 
     async fn launch(&mut self) {
         let port = self.port.to_string();
         let child = std::process::Command::new("redis-server")
-            .args(["--bind", "127.0.0.1", "--port", &port, "--save", "", "--appendonly", "no"])
+            .args(["--bind", REDIS_HOST, "--port", &port, "--save", "", "--appendonly", "no"])
             .arg("--dir")
             .arg(self.dir.path())
             .stdout(std::process::Stdio::null())
@@ -455,7 +459,7 @@ impl RedisServer {
     /// Sends one inline command; its first reply line, or `None` when Redis does not answer.
     pub async fn command(&self, command: &str) -> Option<String> {
         use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
-        let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", self.port))
+        let mut stream = tokio::net::TcpStream::connect((REDIS_HOST, self.port))
             .await
             .ok()?;
         stream
