@@ -203,6 +203,14 @@ impl PositionReport {
     }
 }
 
+/// What a producer knows about a truck, as opposed to what Convoy derives from it: a trip plan
+/// or a position report. Simulated and real trucks alike send only facts.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Fact {
+    Plan(TripPlan),
+    Position(PositionReport),
+}
+
 /// Why a report was not applied.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum ReportError {
