@@ -122,6 +122,7 @@ impl TableHarness {
             board: Default::default(),
             body_ref: Default::default(),
             window: self.window.borrow().clone(),
+            offline: false,
         };
         Renderer::<RoutedTable>::with_root_and_props(self.root.clone(), props).render();
         yew::scheduler::flush().await;
@@ -208,6 +209,7 @@ async fn truck_panel_turns_stale_when_updates_stop() {
         speed_history: Default::default(),
         on_close: None,
         on_ack: None,
+        offline: false,
     };
     Renderer::<TruckPanel>::with_root_and_props(root.clone(), fresh).render();
     yew::scheduler::flush().await;
@@ -223,6 +225,7 @@ async fn truck_panel_turns_stale_when_updates_stop() {
         speed_history: Default::default(),
         on_close: None,
         on_ack: None,
+        offline: false,
     };
     Renderer::<TruckPanel>::with_root_and_props(stale_root.clone(), stale).render();
     yew::scheduler::flush().await;

@@ -130,8 +130,9 @@ pub fn error_message(body: &str) -> Option<String> {
         .map(|body| body.error)
 }
 
-/// `GET` `path` (relative to the API) with the session cookie; `Err` says why no answer came
-/// (worded for the operator, with the browser's reason).
+/// `GET` `path` (relative to the API) with the session cookie; `Err` says why no answer came,
+/// worded for the operator (the browser's own reason goes to the console: "TypeError: Failed to
+/// fetch" tells an operator nothing).
 pub async fn get(path: &str) -> Result<web_sys::Response, String> {
     fetch(&api_url(path), &with_credentials())
         .await
@@ -140,7 +141,8 @@ pub async fn get(path: &str) -> Result<web_sys::Response, String> {
                 Some(error) => format!("{}: {}", error.name(), error.message()),
                 None => error.as_string().unwrap_or_default(),
             };
-            format!("the server is unreachable ({reason})")
+            web_sys::console::warn_1(&format!("GET {path}: {reason}").into());
+            "the server cannot be reached".to_owned()
         })
 }
 

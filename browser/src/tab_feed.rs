@@ -59,6 +59,9 @@ pub struct FeedStatus {
     pub term: u64,
     pub leader_id: Option<TabId>,
     pub malformed: u64,
+    /// The other tabs known to share this tab's stream (leader mode, where every tab hears the
+    /// others); None where a tab cannot know (a worker holds the stream, or direct).
+    pub sharing_tabs: Option<usize>,
 }
 
 /// The channel, lock and worker a group of tabs shares: one operator session's, or a test's;
@@ -269,6 +272,7 @@ impl TabHost {
             term: d.term,
             leader_id: d.leader_id,
             malformed: d.malformed,
+            sharing_tabs: (self.mode == TransportMode::Leader).then_some(d.peers),
         }
     }
 

@@ -3,6 +3,7 @@
 #![cfg(not(target_arch = "wasm32"))]
 
 mod alerts;
+mod connection;
 mod dashboard;
 mod harness;
 mod hidden_tab;

@@ -1,13 +1,19 @@
 //! Starts this tab's feed once and provides the fleet, the feed and its status as contexts.
 //! A hidden page keeps its fleet current but renders nothing (only its title's alert count
 //! follows); it renders once when shown.
+//!
+//! The header is a view of the feed too (its chip says whether what the page shows is live), so
+//! the provider joins the feed itself, with an empty watch: a page that shows no truck
+//! (settings, sign-in, an unknown path) still connects, and one that does starts the hub with
+//! its own watch, as the provider's effect runs after its children's.
 
-use crate::web::hooks::FeedHandle;
+use crate::web::hooks::{FeedHandle, OfflineSince};
 use crate::web::store::{FleetAction, FleetMirror, FleetStore};
-use crate::web::transport::{Feed, FeedStatus, FeedUpdate};
+use crate::web::transport::{Connection, Feed, FeedStatus, FeedUpdate};
 use convoy_browser::tab_feed::HubNames;
 use convoy_browser::visibility::{page_hidden, VisibilityWatch};
 use convoy_core::view::query::{document_title, unacked_alert_count};
+use convoy_core::wire::Watch;
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use yew::prelude::*;
@@ -23,9 +29,11 @@ pub struct FeedProviderProps {
 pub fn feed_provider(FeedProviderProps { children, names }: &FeedProviderProps) -> Html {
     let store = use_reducer(FleetStore::default);
     let status = use_state(|| None::<Rc<FeedStatus>>);
+    let offline = use_state_eq(|| OfflineSince(None));
     let feed = {
         let dispatcher = store.dispatcher();
         let set_status = status.setter();
+        let set_offline = offline.setter();
         let names = names.clone();
         // One feed for the tab's life: dropped (and its leadership handed over) on unmount.
         use_memo((), move |_| {
@@ -33,8 +41,10 @@ pub fn feed_provider(FeedProviderProps { children, names }: &FeedProviderProps) 
                 mirror: RefCell::new(FleetMirror::default()),
                 status: RefCell::new(None),
                 unacked: Cell::new(0),
+                offline_since: Cell::new(None),
                 dispatcher,
                 set_status,
+                set_offline,
             });
             let on_update = {
                 let shown = shown.clone();
@@ -49,12 +59,21 @@ pub fn feed_provider(FeedProviderProps { children, names }: &FeedProviderProps) 
         })
     };
     let feed = feed.0.clone();
+    {
+        let feed = feed.clone();
+        use_effect_with((), move |()| {
+            let shell = feed.0.watch(Watch::Trucks(Default::default()));
+            move || drop(shell)
+        });
+    }
     html! {
         <ContextProvider<Option<FeedHandle>> context={Some(feed)}>
             <ContextProvider<Option<Rc<FeedStatus>>> context={(*status).clone()}>
-                <ContextProvider<UseReducerHandle<FleetStore>> context={store}>
-                    { children.clone() }
-                </ContextProvider<UseReducerHandle<FleetStore>>>
+                <ContextProvider<OfflineSince> context={*offline}>
+                    <ContextProvider<UseReducerHandle<FleetStore>> context={store}>
+                        { children.clone() }
+                    </ContextProvider<UseReducerHandle<FleetStore>>>
+                </ContextProvider<OfflineSince>>
             </ContextProvider<Option<Rc<FeedStatus>>>>
         </ContextProvider<Option<FeedHandle>>>
     }
@@ -67,8 +86,11 @@ struct ShownFleet {
     status: RefCell<Option<Rc<FeedStatus>>>,
     /// The title's count while hidden (the tab strip shows it without rendering the page).
     unacked: Cell<usize>,
+    /// When the feed stopped being live, after it had been (wall-clock ms).
+    offline_since: Cell<Option<u64>>,
     dispatcher: UseReducerDispatcher<FleetStore>,
     set_status: UseStateSetter<Option<Rc<FeedStatus>>>,
+    set_offline: UseStateSetter<OfflineSince>,
 }
 
 impl ShownFleet {
@@ -76,6 +98,7 @@ impl ShownFleet {
         let hidden = page_hidden();
         let action = match update {
             FeedUpdate::Status(status) => {
+                self.note_connection(&status.connection);
                 *self.status.borrow_mut() = Some(status);
                 if !hidden {
                     self.show();
@@ -105,8 +128,21 @@ impl ShownFleet {
         }
     }
 
+    /// Notes when the feed stops being live: from then on, what the page shows is stale. Before
+    /// the first live state there is nothing shown to mark.
+    fn note_connection(&self, connection: &Connection) {
+        match connection {
+            Connection::Live => self.offline_since.set(None),
+            _ if self.offline_since.get().is_none() && self.mirror.borrow().store().loaded => {
+                self.offline_since.set(Some(js_sys::Date::now() as u64));
+            }
+            _ => {}
+        }
+    }
+
     /// Hands Yew what changed since it last rendered.
     fn show(&self) {
+        self.set_offline.set(OfflineSince(self.offline_since.get()));
         if let Some(status) = self.status.borrow_mut().take() {
             self.set_status.set(Some(status));
         }

@@ -30,6 +30,9 @@ pub struct FleetTableProps {
     /// The rows to render (of those that pass the filters); None renders them all.
     #[prop_or_default]
     pub window: Option<std::ops::Range<usize>>,
+    /// The feed is down: rows are marked stale.
+    #[prop_or_default]
+    pub offline: bool,
 }
 
 impl PartialEq for FleetTableProps {
@@ -48,6 +51,7 @@ impl PartialEq for FleetTableProps {
             && self.board == other.board
             && self.body_ref == other.body_ref
             && self.window == other.window
+            && self.offline == other.offline
     }
 }
 
@@ -61,6 +65,7 @@ pub fn fleet_table(props: &FleetTableProps) -> Html {
         board,
         body_ref,
         window,
+        offline,
     } = props;
     // After the first render that shows trucks (effects run once the DOM is updated).
     use_effect_with(trucks.is_empty(), |empty| {
@@ -159,7 +164,7 @@ pub fn fleet_table(props: &FleetTableProps) -> Html {
                     { above }
                     { for rows[shown.clone()].iter().zip(shown.clone()).map(|(truck, at)| html! {
                         <TruckRow key={truck.id.clone()} truck={(*truck).clone()} now_ms={*now_ms}
-                            board={board.clone()} row_index={at + 2} />
+                            board={board.clone()} row_index={at + 2} offline={*offline} />
                     }) }
                     { below }
                 </tbody>

@@ -2,8 +2,8 @@
 
 use crate::web::components::status_chip::StatusChip;
 use crate::web::hooks::{
-    use_automatic_transport, use_feed_status, use_now, use_sign_out, use_unacked_alerts,
-    SessionState,
+    use_automatic_transport, use_feed_status, use_now, use_offline_since, use_sign_out,
+    use_unacked_alerts, SessionState,
 };
 use crate::web::route::Route;
 use crate::web::router::Link;
@@ -12,6 +12,7 @@ use yew::prelude::*;
 #[function_component(NavBar)]
 pub fn nav_bar() -> Html {
     let status = use_feed_status();
+    let offline_since = use_offline_since();
     let now_ms = use_now(1_000);
     let on_sign_out = use_sign_out().reform(|_: MouseEvent| ());
     let operator = match use_context::<SessionState>() {
@@ -38,7 +39,7 @@ pub fn nav_bar() -> Html {
                 <Link to={Route::Diagnostics}>{ "Diagnostics" }</Link>
                 <Link to={Route::Settings}>{ "Settings" }</Link>
             </nav>
-            <StatusChip {status} {now_ms} {on_use_automatic} />
+            <StatusChip {status} {now_ms} {offline_since} {on_use_automatic} />
             if let Some(name) = operator {
                 <span class="operator">
                     <span class="operator-name" title="Signed in">{ name }</span>

@@ -26,6 +26,9 @@ pub struct TruckPanelProps {
     /// Acknowledge the alert with this id; without it the panel only shows who acknowledged.
     #[prop_or_default]
     pub on_ack: Option<Callback<EventId>>,
+    /// The feed is down: the panel is marked stale, whatever the truck last said.
+    #[prop_or_default]
+    pub offline: bool,
 }
 
 impl PartialEq for TruckPanelProps {
@@ -36,6 +39,7 @@ impl PartialEq for TruckPanelProps {
             && Rc::ptr_eq(&self.speed_history, &other.speed_history)
             && self.on_close == other.on_close
             && self.on_ack == other.on_ack
+            && self.offline == other.offline
     }
 }
 
@@ -48,9 +52,10 @@ pub fn truck_panel(props: &TruckPanelProps) -> Html {
         speed_history,
         on_close,
         on_ack,
+        offline,
     } = props;
     let age_ms = now_ms.saturating_sub(truck.updated_ms);
-    let stale = age_ms > STALE_AFTER_MS;
+    let stale = *offline || age_ms > STALE_AFTER_MS;
     let delay_s = truck.delay_s();
     html! {
         <article class={classes!("truck-panel", stale.then_some("stale"))} data-truck={truck.id.clone()}
@@ -63,8 +68,12 @@ pub fn truck_panel(props: &TruckPanelProps) -> Html {
                         onclick={on_close.reform(|_| ())}>{ "×" }</button>
                 }
             </header>
-            <p class={classes!("freshness", stale.then_some("stale"))}>
-                { if stale { format!("Stale: no update for {}", format_age(age_ms).trim_end_matches(" ago")) } else { format!("Updated {}", format_age(age_ms)) } }
+            <p class={classes!("freshness", stale.then_some("stale"), offline.then_some("offline"))}>
+                { match (*offline, stale) {
+                    (true, _) => format!("Stale, not live: last update {}", format_age(age_ms)),
+                    (false, true) => format!("Stale: no update for {}", format_age(age_ms).trim_end_matches(" ago")),
+                    (false, false) => format!("Updated {}", format_age(age_ms)),
+                } }
             </p>
             <dl class="facts">
                 <div><dt>{ "ETA" }</dt><dd>{ format_clock(truck.eta_ms) }<small>{ format!(" plan {}", format_clock(truck.planned_arrival_ms)) }</small></dd></div>

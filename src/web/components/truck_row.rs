@@ -21,6 +21,9 @@ pub struct TruckRowProps {
     /// not rendered.
     #[prop_or_default]
     pub row_index: usize,
+    /// The feed is down: the row is marked stale, with its age.
+    #[prop_or_default]
+    pub offline: bool,
 }
 
 impl PartialEq for TruckRowProps {
@@ -30,6 +33,7 @@ impl PartialEq for TruckRowProps {
             && self.now_ms / 1000 == other.now_ms / 1000
             && Rc::ptr_eq(&self.board, &other.board)
             && self.row_index == other.row_index
+            && self.offline == other.offline
     }
 }
 
@@ -40,9 +44,11 @@ pub fn truck_row(
         now_ms,
         board,
         row_index,
+        offline,
     }: &TruckRowProps,
 ) -> Html {
     let delay_s = truck.delay_s();
+    let age = format_age(now_ms.saturating_sub(truck.updated_ms));
     let board_action = match board.add(&truck.id) {
         Ok(next) => html! {
             <BoardLink layout={next} classes="add-to-board"
@@ -55,7 +61,8 @@ pub fn truck_row(
         Err(e) => html! { <span class="muted" title={e.to_string()}>{ "Board full" }</span> },
     };
     html! {
-        <tr class="truck-row" data-truck={truck.id.clone()} data-event-id={truck.last_event_id.to_string()}
+        <tr class={classes!("truck-row", offline.then_some("stale"))} data-truck={truck.id.clone()}
+            data-event-id={truck.last_event_id.to_string()}
             aria-rowindex={(*row_index > 0).then(|| row_index.to_string())}>
             <th scope="row">
                 <Link to={Route::Truck { id: truck.id.clone() }}>{ &truck.id }</Link>
@@ -70,7 +77,13 @@ pub fn truck_row(
                     <span class="alert-tag" title={a.message.clone()}>{ a.kind.label() }</span>
                 }) }
             </td>
-            <td class="num updated">{ format_age(now_ms.saturating_sub(truck.updated_ms)) }</td>
+            <td class="num updated">
+                if *offline {
+                    <span class="stale-mark" title="Not live: the server cannot be reached">{ format!("Stale: last update {age}") }</span>
+                } else {
+                    { age }
+                }
+            </td>
             <td class="board-action">{ board_action }</td>
         </tr>
     }

@@ -20,7 +20,10 @@ pub use event_value::{input_value, select_value};
 pub use use_alerts::{use_ack_alert, use_unacked_alerts, AckHandle};
 pub use use_automatic_transport::use_automatic_transport;
 pub use use_board::{use_board, use_saved_board, BoardHandle};
-pub use use_feed::{use_feed, use_feed_status, use_fleet, use_truck, use_watch, FeedHandle};
+pub use use_feed::{
+    use_feed, use_feed_status, use_fleet, use_offline, use_offline_since, use_truck, use_watch,
+    FeedHandle, OfflineSince,
+};
 pub use use_fleet_map::{use_fleet_map, MapFetch};
 pub use use_notification_setting::{use_notification_setting, NotificationSetting};
 pub use use_now::use_now;

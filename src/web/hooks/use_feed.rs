@@ -17,6 +17,37 @@ impl PartialEq for FeedHandle {
     }
 }
 
+/// When the feed stopped being live (wall-clock ms), after it had been; None while live or
+/// before anything was shown.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct OfflineSince(pub Option<u64>);
+
+/// A moment's outage is not worth marking: a stream reopens within about a second.
+pub const OFFLINE_GRACE_MS: u64 = 3_000;
+
+impl OfflineSince {
+    /// Whether what the page shows should be marked stale at `now_ms`.
+    pub fn stale_at(&self, now_ms: u64) -> bool {
+        self.0
+            .is_some_and(|since| now_ms.saturating_sub(since) >= OFFLINE_GRACE_MS)
+    }
+}
+
+/// Whether what the page shows is stale now (the feed has been down past the grace), given the
+/// caller's clock.
+#[hook]
+pub fn use_offline(now_ms: u64) -> bool {
+    use_context::<OfflineSince>()
+        .unwrap_or_default()
+        .stale_at(now_ms)
+}
+
+/// When the feed stopped being live (see [`OfflineSince`]).
+#[hook]
+pub fn use_offline_since() -> OfflineSince {
+    use_context::<OfflineSince>().unwrap_or_default()
+}
+
 /// The whole fleet as this tab knows it (None outside the provider).
 #[hook]
 pub fn use_fleet() -> Option<UseReducerHandle<FleetStore>> {

@@ -1,9 +1,14 @@
-//! A truck's route, fetched once per truck id from `/api/trucks/{id}`.
+//! A truck's route, fetched once per truck id from `/api/trucks/{id}`, and again every
+//! [`RETRY_MS`] while the server cannot be reached.
 
 use convoy_browser::api;
 use convoy_core::wire::{Route, TruckDetail};
+use gloo_timers::callback::Timeout;
 use std::rc::Rc;
 use yew::prelude::*;
+
+/// How long a failed fetch waits before it asks again.
+pub const RETRY_MS: u32 = 5_000;
 
 /// Where the route fetch stands.
 #[derive(Debug, Clone, PartialEq)]
@@ -15,18 +20,32 @@ pub enum RouteFetch {
     Failed(String),
 }
 
-/// Fetches the route of truck `id` (again when `id` changes).
+/// Fetches the route of truck `id` (again when `id` changes, and after a failure).
 #[hook]
 pub fn use_truck_route(id: &str) -> RouteFetch {
     let state = use_state(|| RouteFetch::Loading);
+    let attempt = use_state(|| 0u32);
+    let fetched_id = use_mut_ref(String::new);
     {
         let state = state.clone();
-        use_effect_with(id.to_owned(), move |id| {
-            state.set(RouteFetch::Loading);
+        use_effect_with((id.to_owned(), *attempt), move |(id, _)| {
+            // A retry keeps showing the failure until it has an answer.
+            if *fetched_id.borrow() != *id {
+                state.set(RouteFetch::Loading);
+                *fetched_id.borrow_mut() = id.clone();
+            }
             let url = format!("api/trucks/{id}");
             wasm_bindgen_futures::spawn_local(async move {
                 state.set(fetch_route(&url).await);
             });
+        });
+    }
+    {
+        let failed = matches!(*state, RouteFetch::Failed(_));
+        let attempt = attempt.clone();
+        use_effect_with((failed, *attempt), move |(failed, _)| {
+            let retry = failed.then(|| Timeout::new(RETRY_MS, move || attempt.set(*attempt + 1)));
+            move || drop(retry)
         });
     }
     (*state).clone()

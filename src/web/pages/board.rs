@@ -4,8 +4,8 @@
 use crate::web::components::board_grid::{BoardGrid, BoardSlot};
 use crate::web::components::truck_panel::TruckPanel;
 use crate::web::hooks::{
-    use_board, use_fleet, use_now, use_speed_history, use_truck, use_truck_route, use_watch,
-    BoardHandle, RouteFetch,
+    use_board, use_fleet, use_now, use_offline, use_speed_history, use_truck, use_truck_route,
+    use_watch, BoardHandle, RouteFetch,
 };
 use convoy_core::wire::TruckId;
 use std::rc::Rc;
@@ -45,6 +45,7 @@ fn board_panel(BoardPanelProps { id, on_remove }: &BoardPanelProps) -> Html {
     let route = use_truck_route(id);
     let speed_history = use_speed_history(truck.clone());
     let now_ms = use_now(1_000);
+    let offline = use_offline(now_ms);
     let on_close = use_callback((id.clone(), on_remove.clone()), |(), (id, on_remove)| {
         on_remove.emit(id.clone())
     });
@@ -58,7 +59,7 @@ fn board_panel(BoardPanelProps { id, on_remove }: &BoardPanelProps) -> Html {
                 RouteFetch::Loaded(route) => Some(route),
                 _ => None,
             };
-            html! { <TruckPanel {truck} {route} {now_ms} {speed_history} on_close={Some(on_close)} /> }
+            html! { <TruckPanel {truck} {route} {now_ms} {speed_history} on_close={Some(on_close)} {offline} /> }
         }
         (None, RouteFetch::Unknown) => html! {
             <article class="truck-panel missing" data-truck={id.clone()} aria-label={format!("Truck {id}")}>
@@ -69,7 +70,7 @@ fn board_panel(BoardPanelProps { id, on_remove }: &BoardPanelProps) -> Html {
         (None, RouteFetch::Failed(message)) => html! {
             <article class="truck-panel failed" data-truck={id.clone()} aria-label={format!("Truck {id}")}>
                 <header><h2>{ id }</h2>{ close }</header>
-                <p role="alert">{ format!("Could not load {id}: {message}. It appears here once the server answers; reload the page to ask again.") }</p>
+                <p role="alert">{ format!("Could not load {id}: {message}; retrying. It appears here once the server answers.") }</p>
             </article>
         },
         (None, _) => html! {

@@ -6,8 +6,9 @@ use yew::prelude::*;
 
 #[function_component(DiagnosticsPage)]
 pub fn diagnostics_page() -> Html {
-    // Watching nothing still joins the tabs, so the page can show this tab's role.
-    use_watch(Watch::Trucks(Default::default()));
+    // The whole fleet, like the overview: the rate, latency and counts below are of a stream
+    // carrying events, not of an empty one.
+    use_watch(Watch::All);
     let feed = use_feed();
     use_now(500);
     let Some(report) = feed.and_then(|f| f.0.report()) else {

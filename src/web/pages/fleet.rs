@@ -5,7 +5,7 @@
 use crate::web::components::alert_feed::AlertFeed;
 use crate::web::components::fleet_table::{FleetTable, ROW_HEIGHT_PX};
 use crate::web::hooks::{
-    use_ack_alert, use_fleet, use_now, use_row_window, use_saved_board, use_watch,
+    use_ack_alert, use_fleet, use_now, use_offline, use_row_window, use_saved_board, use_watch,
 };
 use convoy_core::view::query::{alert_feed, TableQuery};
 use convoy_core::wire::Watch;
@@ -20,6 +20,7 @@ pub fn fleet_page() -> Html {
     use_watch(Watch::All);
     let fleet = use_fleet();
     let now_ms = use_now(1_000);
+    let offline = use_offline(now_ms);
     let query = use_state_eq(TableQuery::default);
     let board = use_saved_board();
     let ack = use_ack_alert();
@@ -39,7 +40,7 @@ pub fn fleet_page() -> Html {
                     <AlertFeed {alerts} on_ack={ack.on_ack} error={ack.error}
                         cleared={fleet.cleared.clone()} />
                     <FleetTable {trucks} query={(*query).clone()} {now_ms} {on_query} {board}
-                        {body_ref} window={Some(window)} />
+                        {body_ref} window={Some(window)} {offline} />
                 </div>
             }
         }

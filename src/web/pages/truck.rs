@@ -3,8 +3,8 @@
 use crate::web::components::board_link::BoardLink;
 use crate::web::components::truck_panel::TruckPanel;
 use crate::web::hooks::{
-    use_ack_alert, use_now, use_saved_board, use_speed_history, use_truck, use_truck_route,
-    use_watch, RouteFetch,
+    use_ack_alert, use_now, use_offline, use_saved_board, use_speed_history, use_truck,
+    use_truck_route, use_watch, RouteFetch,
 };
 use crate::web::route::Route;
 use crate::web::router::Link;
@@ -30,6 +30,7 @@ pub fn truck_page(TruckPageProps { id }: &TruckPageProps) -> Html {
     let board = use_saved_board();
     let now_ms = use_now(1_000);
     let ack = use_ack_alert();
+    let offline = use_offline(now_ms);
     let back = html! { <Link to={Route::Fleet}>{ "Back to the fleet" }</Link> };
     match (truck, route) {
         (_, RouteFetch::Unknown) => html! {
@@ -38,7 +39,7 @@ pub fn truck_page(TruckPageProps { id }: &TruckPageProps) -> Html {
         },
         (_, RouteFetch::Failed(message)) => html! {
             <section class="error"><h1>{ "Could not load this truck" }</h1>
-                <p>{ message }{ ". Reload when the server is back. " }{ back }</p></section>
+                <p>{ format!("The truck's route did not load: {message}; retrying. ") }{ back }</p></section>
         },
         (Some(truck), route) => {
             let route = match route {
@@ -52,7 +53,7 @@ pub fn truck_page(TruckPageProps { id }: &TruckPageProps) -> Html {
             };
             html! {
                 <div class="single-panel">
-                    <TruckPanel {truck} {route} {now_ms} {speed_history} on_ack={Some(ack.on_ack)} />
+                    <TruckPanel {truck} {route} {now_ms} {speed_history} on_ack={Some(ack.on_ack)} {offline} />
                     if let Some(error) = ack.error {
                         <p class="alert-error" role="alert">{ error }</p>
                     }
