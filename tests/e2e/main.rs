@@ -16,5 +16,6 @@ mod security;
 mod shared_stream;
 mod split_origin;
 mod transport_fallback;
+mod views;
 mod worker_bundles;
 mod worker_modes;

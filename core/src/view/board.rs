@@ -172,7 +172,7 @@ impl BoardLayout {
 
 /// Decodes `%XX` escapes and `+` (a space in a form-encoded query). Malformed escapes are kept
 /// as they are; bytes that are not UTF-8 become U+FFFD, which no truck id contains.
-fn percent_decode(text: &str) -> String {
+pub(crate) fn percent_decode(text: &str) -> String {
     let bytes = text.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;

@@ -5,3 +5,4 @@ pub mod format;
 pub mod order;
 pub mod query;
 pub mod row_window;
+pub mod table_url;

@@ -24,6 +24,10 @@ pub struct BoardGridProps {
     pub layout: Rc<BoardLayout>,
     /// Known trucks not on the board, offered by the picker.
     pub choices: Rc<Vec<TruckId>>,
+    /// `choices` and the board are the whole fleet the operator sees: an id in neither is
+    /// refused. Until then, any valid id may be added (its panel says when it is unknown).
+    #[prop_or_default]
+    pub fleet_known: bool,
     /// Renders one truck's panel. Keep it stable (`use_callback`): the grid compares it.
     pub panel: Callback<BoardSlot, Html>,
     /// Called with the layout after an add, a removal or a move.
@@ -35,6 +39,7 @@ pub fn board_grid(props: &BoardGridProps) -> Html {
     let BoardGridProps {
         layout,
         choices,
+        fleet_known,
         panel,
         on_change,
     } = props;
@@ -81,6 +86,7 @@ pub fn board_grid(props: &BoardGridProps) -> Html {
     let on_submit = {
         let (text, error, announcement) = (text.clone(), error.clone(), announcement.clone());
         let (layout, choices, on_change) = (layout.clone(), choices.clone(), on_change.clone());
+        let fleet_known = *fleet_known;
         Callback::from(move |e: SubmitEvent| {
             e.prevent_default();
             let typed = text.trim();
@@ -89,10 +95,17 @@ pub fn board_grid(props: &BoardGridProps) -> Html {
                 return;
             }
             // "t-07" finds T-07 when the fleet knows it.
-            let id = choices
+            let known = choices
                 .iter()
-                .find(|c| c.eq_ignore_ascii_case(typed))
-                .map_or(typed, String::as_str);
+                .chain(layout.trucks())
+                .find(|c| c.eq_ignore_ascii_case(typed));
+            if fleet_known && known.is_none() {
+                error.set(Some(format!(
+                    "Could not add it: your fleet has no truck {typed}. Pick one from the list."
+                )));
+                return;
+            }
+            let id = known.map_or(typed, String::as_str);
             match layout.add(id) {
                 Ok(next) => {
                     announcement.set(format!("Added {id} to the board."));

@@ -7,6 +7,7 @@ mod use_alerts;
 mod use_automatic_transport;
 mod use_board;
 mod use_feed;
+mod use_fleet_ids;
 mod use_fleet_map;
 mod use_notification_setting;
 mod use_now;
@@ -14,6 +15,7 @@ mod use_refocus;
 mod use_row_window;
 mod use_session;
 mod use_speed_history;
+mod use_table_query;
 mod use_truck_detail;
 
 pub use event_value::{input_value, select_value};
@@ -24,6 +26,7 @@ pub use use_feed::{
     use_feed, use_feed_status, use_fleet, use_offline, use_offline_since, use_truck, use_watch,
     FeedHandle, OfflineSince,
 };
+pub use use_fleet_ids::use_fleet_ids;
 pub use use_fleet_map::{use_fleet_map, MapFetch};
 pub use use_notification_setting::{use_notification_setting, NotificationSetting};
 pub use use_now::use_now;
@@ -31,4 +34,5 @@ pub use use_refocus::use_refocus;
 pub use use_row_window::use_row_window;
 pub use use_session::{use_link_token, use_session, use_sign_in, use_sign_out, SessionState};
 pub use use_speed_history::{use_speed_history, SPEED_WINDOW_MS};
+pub use use_table_query::use_table_query;
 pub use use_truck_detail::{use_truck_route, RouteFetch};

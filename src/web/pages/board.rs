@@ -4,8 +4,8 @@
 use crate::web::components::board_grid::{BoardGrid, BoardSlot};
 use crate::web::components::truck_panel::TruckPanel;
 use crate::web::hooks::{
-    use_board, use_fleet, use_now, use_offline, use_speed_history, use_truck, use_truck_route,
-    use_watch, BoardHandle, RouteFetch,
+    use_board, use_fleet, use_fleet_ids, use_now, use_offline, use_speed_history, use_truck,
+    use_truck_route, use_watch, BoardHandle, RouteFetch,
 };
 use convoy_core::wire::TruckId;
 use std::rc::Rc;
@@ -15,20 +15,32 @@ use yew::prelude::*;
 pub fn board_page() -> Html {
     let BoardHandle { layout, on_change } = use_board();
     use_watch(layout.watch());
-    let choices: Vec<TruckId> = use_fleet()
-        .map(|fleet| {
-            fleet
-                .trucks
-                .keys()
+    let store = use_fleet();
+    // The store holds only the trucks on the board: the picker offers the operator's fleet.
+    let fleet = use_fleet_ids();
+    let fleet_known = fleet.is_some();
+    let choices: Vec<TruckId> = fleet
+        .map(|ids| {
+            ids.iter()
                 .filter(|id| !layout.contains(id))
                 .cloned()
                 .collect()
+        })
+        .or_else(|| {
+            store.map(|store| {
+                store
+                    .trucks
+                    .keys()
+                    .filter(|id| !layout.contains(id))
+                    .cloned()
+                    .collect()
+            })
         })
         .unwrap_or_default();
     let panel = use_callback((), |slot: BoardSlot, ()| {
         html! { <BoardPanel id={slot.id} on_remove={slot.on_remove} /> }
     });
-    html! { <BoardGrid {layout} choices={Rc::new(choices)} {panel} {on_change} /> }
+    html! { <BoardGrid {layout} choices={Rc::new(choices)} {fleet_known} {panel} {on_change} /> }
 }
 
 #[derive(Properties, PartialEq)]

@@ -5,9 +5,10 @@
 use crate::web::components::alert_feed::AlertFeed;
 use crate::web::components::fleet_table::{FleetTable, ROW_HEIGHT_PX};
 use crate::web::hooks::{
-    use_ack_alert, use_fleet, use_now, use_offline, use_row_window, use_saved_board, use_watch,
+    use_ack_alert, use_fleet, use_now, use_offline, use_row_window, use_saved_board,
+    use_table_query, use_watch,
 };
-use convoy_core::view::query::{alert_feed, TableQuery};
+use convoy_core::view::query::alert_feed;
 use convoy_core::wire::Watch;
 use std::rc::Rc;
 use yew::prelude::*;
@@ -21,16 +22,12 @@ pub fn fleet_page() -> Html {
     let fleet = use_fleet();
     let now_ms = use_now(1_000);
     let offline = use_offline(now_ms);
-    let query = use_state_eq(TableQuery::default);
+    let (query, on_query) = use_table_query();
     let board = use_saved_board();
     let ack = use_ack_alert();
     let body_ref = use_node_ref();
     let total = fleet.as_ref().map_or(0, |f| f.trucks.len());
     let window = use_row_window(body_ref.clone(), ROW_HEIGHT_PX, total);
-    // One callback for the page's life, so the table's props compare equal when nothing changed.
-    let on_query = use_callback(query.setter(), |next: TableQuery, set_query| {
-        set_query.set(next)
-    });
     let body = match fleet {
         Some(fleet) if fleet.loaded => {
             let trucks: Vec<_> = fleet.trucks.values().cloned().collect();
@@ -39,7 +36,7 @@ pub fn fleet_page() -> Html {
                 <div class="fleet-layout">
                     <AlertFeed {alerts} on_ack={ack.on_ack} error={ack.error}
                         cleared={fleet.cleared.clone()} />
-                    <FleetTable {trucks} query={(*query).clone()} {now_ms} {on_query} {board}
+                    <FleetTable {trucks} {query} {now_ms} {on_query} {board}
                         {body_ref} window={Some(window)} {offline} />
                 </div>
             }
