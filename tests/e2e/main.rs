@@ -12,6 +12,7 @@ mod live_app;
 mod nginx;
 mod notifications;
 mod offline_shell;
+mod phone;
 mod security;
 mod shared_stream;
 mod split_origin;

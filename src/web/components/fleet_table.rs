@@ -12,6 +12,9 @@ use yew::prelude::*;
 /// Every row is this tall (the stylesheet says so too), so rows out of view become spacers.
 pub const ROW_HEIGHT_PX: f64 = 36.0;
 
+/// On a phone each row is a card this tall (the stylesheet's `max-width: 600px` rules).
+pub const CARD_HEIGHT_PX: f64 = 96.0;
+
 /// The performance mark of the table's first render with trucks: when a new tab shows data.
 pub const DATA_SHOWN_MARK: &str = "convoy:data-shown";
 
@@ -33,6 +36,9 @@ pub struct FleetTableProps {
     /// The feed is down: rows are marked stale.
     #[prop_or_default]
     pub offline: bool,
+    /// How tall each row is ([`ROW_HEIGHT_PX`], or [`CARD_HEIGHT_PX`] as cards on a phone).
+    #[prop_or(ROW_HEIGHT_PX)]
+    pub row_height_px: f64,
 }
 
 impl PartialEq for FleetTableProps {
@@ -52,6 +58,7 @@ impl PartialEq for FleetTableProps {
             && self.body_ref == other.body_ref
             && self.window == other.window
             && self.offline == other.offline
+            && self.row_height_px == other.row_height_px
     }
 }
 
@@ -66,6 +73,7 @@ pub fn fleet_table(props: &FleetTableProps) -> Html {
         body_ref,
         window,
         offline,
+        row_height_px,
     } = props;
     // After the first render that shows trucks (effects run once the DOM is updated).
     use_effect_with(trucks.is_empty(), |empty| {
@@ -83,7 +91,7 @@ pub fn fleet_table(props: &FleetTableProps) -> Html {
     let spacer = |count: usize| {
         (count > 0).then(|| html! {
             <tr class="spacer" aria-hidden="true">
-                <td colspan="9"><svg class="spacer-size" width="1" height={format!("{}", count as f64 * ROW_HEIGHT_PX)} /></td>
+                <td colspan="9"><svg class="spacer-size" width="1" height={format!("{}", count as f64 * row_height_px)} /></td>
             </tr>
         })
     };

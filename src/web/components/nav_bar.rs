@@ -1,4 +1,5 @@
-//! The header: where you are, where you can go, and how the feed is doing.
+//! The header: where you are, where you can go, and how the feed is doing. On a phone it is
+//! one line (the brand, the chip and a Menu button that opens the links and the operator).
 
 use crate::web::components::status_chip::StatusChip;
 use crate::web::hooks::{
@@ -21,10 +22,28 @@ pub fn nav_bar() -> Html {
     };
     let on_use_automatic = use_automatic_transport();
     let unacked = use_unacked_alerts();
+    let open = use_state_eq(|| false);
+    let on_toggle = {
+        let open = open.clone();
+        Callback::from(move |_: MouseEvent| open.set(!*open))
+    };
+    // A link followed closes the menu (the click bubbles up from it).
+    let on_follow = {
+        let open = open.clone();
+        Callback::from(move |_: MouseEvent| open.set(false))
+    };
     html! {
-        <header class="nav-bar">
+        <header class={classes!("nav-bar", open.then_some("menu-open"))}>
             <a class="skip-link" href="#main">{ "Skip to content" }</a>
             <Link to={Route::Fleet} classes="brand">{ "Convoy" }</Link>
+            <button type="button" class="menu-toggle" aria-expanded={open.to_string()}
+                aria-controls="nav-menu" onclick={on_toggle}>
+                { "Menu" }
+                if unacked > 0 {
+                    <span class="alert-count">{ format!(" ({unacked})") }</span>
+                }
+            </button>
+            <div id="nav-menu" class="nav-menu" onclick={on_follow}>
             <nav aria-label="Main">
                 <Link to={Route::Fleet}>{ "Fleet" }
                     if unacked > 0 {
@@ -39,13 +58,14 @@ pub fn nav_bar() -> Html {
                 <Link to={Route::Diagnostics}>{ "Diagnostics" }</Link>
                 <Link to={Route::Settings}>{ "Settings" }</Link>
             </nav>
-            <StatusChip {status} {now_ms} {offline_since} {on_use_automatic} />
             if let Some(name) = operator {
                 <span class="operator">
                     <span class="operator-name" title="Signed in">{ name }</span>
                     <button type="button" class="sign-out" onclick={on_sign_out}>{ "Sign out" }</button>
                 </span>
             }
+            </div>
+            <StatusChip {status} {now_ms} {offline_since} {on_use_automatic} />
         </header>
     }
 }

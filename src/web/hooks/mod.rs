@@ -9,6 +9,7 @@ mod use_board;
 mod use_feed;
 mod use_fleet_ids;
 mod use_fleet_map;
+mod use_narrow;
 mod use_notification_setting;
 mod use_now;
 mod use_refocus;
@@ -28,6 +29,7 @@ pub use use_feed::{
 };
 pub use use_fleet_ids::use_fleet_ids;
 pub use use_fleet_map::{use_fleet_map, MapFetch};
+pub use use_narrow::{use_narrow, PHONE_MAX_WIDTH_PX};
 pub use use_notification_setting::{use_notification_setting, NotificationSetting};
 pub use use_now::use_now;
 pub use use_refocus::use_refocus;

@@ -25,22 +25,31 @@ const ASSUMED_VIEWPORT_PX: f64 = 1_200.0;
 pub fn use_row_window(body: NodeRef, row_height_px: f64, total: usize) -> Range<usize> {
     // Measurements are not state: most scroll events change no row, and setting state for
     // each one would re-render the whole page many times a second.
-    let window = use_mut_ref(|| {
+    let new_window = || {
         RowWindow::new(
             row_height_px,
             MIN_OVERSCAN_ROWS,
             OVERSCAN_ROWS,
             ASSUMED_VIEWPORT_PX,
         )
-    });
+    };
+    let window = use_mut_ref(new_window);
+    // Rows of another height (the phone's cards): start over, measured below.
+    let height = use_mut_ref(|| row_height_px);
+    if *height.borrow() != row_height_px {
+        *height.borrow_mut() = row_height_px;
+        *window.borrow_mut() = new_window();
+    }
     let rerender = use_force_update();
     let rows = {
         let mut window = window.borrow_mut();
         window.set_total(total);
         window.rows()
     };
-    // Measured again when the row count changes: the body may only now be in the page.
-    use_effect_with((body, total), move |(body, _)| {
+    // Measured again when the row count or height changes: the body may only now be in the
+    // page.
+    let height_key = row_height_px.to_bits();
+    use_effect_with((body, total, height_key), move |(body, _, _)| {
         let body = body.clone();
         let measure = move || {
             let Some(viewport) = web_sys::window() else {
