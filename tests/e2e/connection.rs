@@ -2,8 +2,10 @@
 //! header's chip is a view of the feed on every page); during an outage what the page shows is
 //! marked stale with its age, and the marks go once the server is back.
 
+use crate::dashboard::screenshot_dir;
 use crate::harness::{eventually, with_full_diagnostics, Browser, Server};
 use fantoccini::wd::WindowHandle;
+use serde_json::json;
 use std::time::Duration;
 
 const SERVER_ARGS: [&str; 4] = ["--trucks", "6", "--rate", "2"];
@@ -119,6 +121,17 @@ async fn stale_panels(browser: &Browser, tab: &WindowHandle) -> (u64, u64) {
     )
 }
 
+async fn screenshot(browser: &Browser, tab: &WindowHandle, name: &str) {
+    browser
+        .client
+        .switch_to_window(tab.clone())
+        .await
+        .expect("switch tab");
+    let png = browser.client.screenshot().await.expect("a screenshot");
+    std::fs::write(screenshot_dir().join(format!("{name}.png")), png)
+        .expect("the screenshot is written");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_outage_marks_rows_and_panels_stale_until_the_server_is_back() {
     let server = Server::start(&SERVER_ARGS).await;
@@ -169,6 +182,30 @@ async fn an_outage_marks_rows_and_panels_stale_until_the_server_is_back() {
         },
     )
     .await;
+    // For a person to look at: the outage on the board, and on the overview at 1280 and 390 px.
+    screenshot(&browser, &board, "outage-board-1280").await;
+    screenshot(&browser, &fleet, "outage-fleet-1280").await;
+    browser
+        .cdp(
+            &fleet,
+            "Emulation.setDeviceMetricsOverride",
+            json!({ "width": 390, "height": 844, "deviceScaleFactor": 1, "mobile": true }),
+        )
+        .await;
+    eventually(Duration::from_secs(10), "the phone's cards", || async {
+        let narrow = browser
+            .run(
+                &fleet,
+                "return getComputedStyle(document.querySelector('tr.truck-row')).display;",
+            )
+            .await;
+        (narrow == "grid").then_some(())
+    })
+    .await;
+    screenshot(&browser, &fleet, "outage-fleet-390").await;
+    browser
+        .cdp(&fleet, "Emulation.clearDeviceMetricsOverride", json!({}))
+        .await;
 
     let server = Server::start_at(port, &Server::dist().display().to_string(), &SERVER_ARGS).await;
     eventually(
