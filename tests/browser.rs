@@ -2,7 +2,7 @@
 //! a test node and asserted through the DOM, and the browser adapters against real APIs.
 #![cfg(target_arch = "wasm32")]
 
-use convoy::web::components::fleet_table::{FleetTable, FleetTableProps};
+use convoy::web::components::fleet_table::{FleetTable, FleetTableProps, ROW_HEIGHT_PX};
 use convoy::web::components::truck_panel::{TruckPanel, TruckPanelProps, STALE_AFTER_MS};
 use convoy::web::hooks::use_row_window;
 use convoy::web::router::{MemoryHistory, Router};
@@ -123,6 +123,7 @@ impl TableHarness {
             body_ref: Default::default(),
             window: self.window.borrow().clone(),
             offline: false,
+            row_height_px: ROW_HEIGHT_PX,
         };
         Renderer::<RoutedTable>::with_root_and_props(self.root.clone(), props).render();
         yew::scheduler::flush().await;
@@ -408,4 +409,142 @@ async fn row_window_re_renders_only_when_the_rendered_rows_must_change() {
 
     window.scroll_to_with_x_and_y(0.0, 0.0);
     root.remove();
+}
+
+#[wasm_bindgen_test]
+async fn the_status_chip_speaks_to_the_operator_and_keeps_the_transport_for_its_title() {
+    use convoy::web::components::status_chip::{StatusChip, StatusChipProps};
+    use convoy::web::hooks::OfflineSince;
+    use convoy::web::transport::{Connection, FeedStatus};
+    use convoy_core::election::Role;
+    use convoy_core::transport::TransportMode;
+    let status = |connection| {
+        Some(Rc::new(FeedStatus {
+            connection,
+            mode: TransportMode::Leader,
+            mode_reason: "auto: this browser has Web Locks".into(),
+            explicit: false,
+            skipped: None,
+            role: Role::Leader,
+            tab_id: 7,
+            term: 2,
+            leader_id: Some(7),
+            malformed: 0,
+            sharing_tabs: Some(3),
+        }))
+    };
+    let now_ms = 50_000_000;
+    let cases = [
+        (Connection::Live, None, "Live, shared with 3 tabs"),
+        // Down for a second: not worth calling offline yet.
+        (
+            Connection::Reconnecting {
+                at_ms: now_ms + 3_500,
+            },
+            Some(now_ms - 1_000),
+            "Reconnecting in 4 s",
+        ),
+        (
+            Connection::Reconnecting {
+                at_ms: now_ms + 3_500,
+            },
+            Some(now_ms - 120_000),
+            "Offline: showing 13:51",
+        ),
+        (
+            Connection::Error {
+                reason: "the server is unreachable".into(),
+            },
+            None,
+            "The server cannot be reached; retrying.",
+        ),
+        (
+            Connection::Error {
+                reason: "the server answered 401".into(),
+            },
+            None,
+            "Your session has ended: sign in again.",
+        ),
+    ];
+    for (connection, since, label) in cases {
+        let root = test_root();
+        let props = StatusChipProps {
+            status: status(connection),
+            now_ms,
+            offline_since: OfflineSince(since),
+            on_use_automatic: Callback::noop(),
+        };
+        Renderer::<StatusChip>::with_root_and_props(root.clone(), props).render();
+        yew::scheduler::flush().await;
+        let chip = root.query_selector(".chip").unwrap().unwrap();
+        let shown = chip
+            .query_selector(".chip-label")
+            .unwrap()
+            .unwrap()
+            .text_content()
+            .unwrap();
+        assert_eq!(shown, label);
+        let text = chip.text_content().unwrap();
+        assert!(!text.contains("leader"), "{text}");
+        let title = chip.get_attribute("title").unwrap_or_default();
+        assert!(title.contains("transport leader"), "{title}");
+    }
+}
+
+#[wasm_bindgen_test]
+async fn a_row_and_a_panel_shown_during_an_outage_say_they_are_stale_and_how_old() {
+    let now_ms = 1_000_000 + 125_000;
+    let root = test_root();
+    let props = FleetTableProps {
+        trucks: vec![truck("T-09", "Ana", TruckStatus::EnRoute, 72.0, 1_000_000)],
+        query: TableQuery::default(),
+        now_ms,
+        on_query: Callback::noop(),
+        board: Default::default(),
+        body_ref: Default::default(),
+        window: None,
+        offline: true,
+        row_height_px: ROW_HEIGHT_PX,
+    };
+    #[function_component(OfflineTable)]
+    fn offline_table(props: &FleetTableProps) -> Html {
+        let history = use_memo((), |_| MemoryHistory::new("/"));
+        html! {
+            <Router history={(*history).clone()}>
+                <FleetTable trucks={props.trucks.clone()} query={props.query.clone()}
+                    now_ms={props.now_ms} on_query={props.on_query.clone()} offline={props.offline} />
+            </Router>
+        }
+    }
+    Renderer::<OfflineTable>::with_root_and_props(root.clone(), props).render();
+    yew::scheduler::flush().await;
+    let row = root.query_selector("tr.truck-row").unwrap().unwrap();
+    assert!(row.class_list().contains("stale"));
+    assert_eq!(
+        row.query_selector(".updated")
+            .unwrap()
+            .unwrap()
+            .text_content()
+            .unwrap(),
+        "Stale: last update 2 min ago"
+    );
+
+    let panel_root = test_root();
+    let props = TruckPanelProps {
+        truck: truck("T-09", "Ana", TruckStatus::EnRoute, 72.0, now_ms - 2_000),
+        route: None,
+        now_ms,
+        speed_history: Default::default(),
+        on_close: None,
+        on_ack: None,
+        offline: true,
+    };
+    Renderer::<TruckPanel>::with_root_and_props(panel_root.clone(), props).render();
+    yew::scheduler::flush().await;
+    let panel = panel_root.query_selector(".truck-panel").unwrap().unwrap();
+    assert!(panel.class_list().contains("stale"));
+    assert!(panel_root
+        .text_content()
+        .unwrap()
+        .contains("Stale, not live: last update 2 s ago"));
 }
