@@ -280,6 +280,20 @@ fn worker_leads_at_once_and_streams_the_union_of_its_clients() {
 }
 
 #[test]
+fn a_client_that_watches_no_truck_gets_a_stream_of_heartbeats_until_it_leaves() {
+    let mut ports = Ports::new();
+    let a = ports.open_client(1, watch(&[]));
+    ports.run_for(500);
+    // The page shows no truck, but its chip shows whether the server is there.
+    assert_eq!(ports.stream.as_ref().map(|s| s.0.clone()), Some(watch(&[])));
+    ports.clients[a].hub.shutdown(ports.now);
+    ports.settle();
+    ports.clients[a].open = false;
+    ports.run_for(500);
+    assert!(ports.stream.is_none(), "no clients, no stream");
+}
+
+#[test]
 fn late_joiner_gets_a_snapshot_then_live_events() {
     let mut ports = Ports::new();
     let a = ports.open_client(1, Watch::All);

@@ -70,7 +70,9 @@ pub struct StreamParams {
 /// Reads `trucks`, `lastEventId` and `heartbeat_ms` from the query and `Last-Event-ID` from the
 /// headers; the header wins over the query parameter. The shapes accepted:
 /// - `trucks`: `all` (any case), or 1 to [`MAX_WATCHED`] truck ids separated by commas, each
-///   trimmed and valid (`is_valid_truck_id`); absent means `all`, empty is an error;
+///   trimmed and valid (`is_valid_truck_id`); absent means `all`; empty means no truck (the
+///   stream carries heartbeats and keep-alives only: how a page that shows no truck knows its
+///   connection lives);
 /// - `lastEventId` and `Last-Event-ID`: a decimal event id (digits only, trimmed); empty or
 ///   blank counts as absent;
 /// - `heartbeat_ms`: decimal milliseconds from [`MIN_HEARTBEAT_MS`] to [`MAX_HEARTBEAT_MS`];
@@ -162,6 +164,9 @@ fn parse_trucks(value: &str) -> Result<Watch, ApiError> {
     let value = value.trim();
     if value.eq_ignore_ascii_case("all") {
         return Ok(Watch::All);
+    }
+    if value.is_empty() {
+        return Ok(Watch::Trucks(BTreeSet::new()));
     }
     if value.split(',').nth(MAX_WATCHED).is_some() {
         return Err(ApiError::bad_request(format!(
@@ -634,6 +639,8 @@ mod tests {
         assert_eq!(p.heartbeat, Some(Duration::from_millis(250)));
         let p = parse("trucks=all&lastEventId=", None).unwrap();
         assert_eq!((p.watch, p.resume), (Watch::All, None));
+        let p = parse("trucks=&heartbeat_ms=250", None).unwrap();
+        assert!(p.watch.is_empty());
     }
 
     #[test]
@@ -646,7 +653,7 @@ mod tests {
     fn bad_values_are_400() {
         for (query, header) in [
             ("trucks=T%2001", None),
-            ("trucks=", None),
+            ("trucks=,", None),
             ("trucks=T-01,,T-02", None),
             ("lastEventId=abc", None),
             ("lastEventId=-1", None),

@@ -66,7 +66,7 @@ async fn bad_stream_parameters_are_400_with_json_errors() {
     let server = TestServer::start(config()).await;
     for query in [
         "?trucks=T%2001",
-        "?trucks=",
+        "?trucks=%20,",
         "?trucks=T-01,,T-02",
         "?trucks=%3Cscript%3E",
         "?lastEventId=abc",

@@ -227,6 +227,17 @@ async fn heartbeats_carry_the_latest_id_and_no_event_id() {
     }
 }
 
+/// `trucks=` (no truck): a page that shows none still learns that its connection lives.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_for_no_truck_carries_heartbeats_only() {
+    let server = TestServer::start(config()).await;
+    let mut stream = server.stream("?trucks=&heartbeat_ms=100", None).await;
+    for _ in 0..5 {
+        let event = stream.next().await.expect("stream ended");
+        assert_eq!(event.event_type, "heartbeat", "{event:?}");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn keepalive_comments_flow_when_nothing_else_does() {
     let server = TestServer::start(Config {

@@ -36,6 +36,10 @@ fn trucks_spec(value: &str) -> Option<Watch> {
     if value.eq_ignore_ascii_case("all") {
         return Some(Watch::All);
     }
+    // No truck at all: a stream of heartbeats.
+    if value.is_empty() {
+        return Some(Watch::Trucks(Default::default()));
+    }
     let ids: Vec<&str> = value.split(',').map(str::trim).collect();
     let valid = |id: &&str| {
         (1..=32).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')

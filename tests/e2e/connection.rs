@@ -86,6 +86,38 @@ async fn every_page_opened_directly_goes_live() {
         },
     )
     .await;
+
+    // A page that shows no truck still streams (heartbeats only), so its chip knows when the
+    // server goes away.
+    browser
+        .client
+        .goto(&with_full_diagnostics(&format!("{}/settings", server.base)))
+        .await
+        .expect("the page loads");
+    wait_live(&browser, &tab, "/settings").await;
+    eventually(
+        Duration::from_secs(10),
+        "the settings tab's stream",
+        || async { (server.stats().await.open_streams == 1).then_some(()) },
+    )
+    .await;
+    drop(server);
+    eventually(
+        Duration::from_secs(30),
+        "/settings's chip to say the server is gone",
+        || async {
+            let (_, text) = chip(&browser, &tab).await;
+            [
+                "Reconnecting in",
+                "Offline: showing",
+                "The server cannot be reached",
+            ]
+            .iter()
+            .any(|words| text.starts_with(words))
+            .then_some(())
+        },
+    )
+    .await;
     browser.quit().await;
 }
 

@@ -149,11 +149,8 @@ impl Lead {
             UpstreamState::Backoff => Connection::Reconnecting {
                 at_ms: self.reconnect_at_ms.unwrap_or(0),
             },
-            // Nothing to stream is not a failure; otherwise a first snapshot or a reset is due.
-            UpstreamState::Closed => match &self.subscribed {
-                Some(watch) if watch.is_empty() => Connection::Live,
-                _ => Connection::Connecting,
-            },
+            // A first snapshot or a reset is due.
+            UpstreamState::Closed => Connection::Connecting,
         }
     }
 
@@ -211,7 +208,7 @@ impl Lead {
         if self.resubscribe_at_ms.is_some_and(|t| now_ms >= t) {
             self.resubscribe_at_ms = None;
             let union = self.union.clone();
-            let reopen = self.subscribed.as_ref() != Some(&union)
+            let reopen = self.subscribed != wanted(tab, &union)
                 && matches!(
                     self.upstream,
                     UpstreamState::Connecting | UpstreamState::Open | UpstreamState::Closed
@@ -341,7 +338,9 @@ impl Lead {
         }
     }
 
-    /// Opens the stream for `union` from the cursor (nothing for an empty union).
+    /// Opens the stream for `union` from the cursor. An empty union still opens one (the server
+    /// sends it heartbeats only): the tabs' pages show no truck, but whether they are live is
+    /// shown, and known only from a stream. Only a worker with no tab streams nothing.
     fn open_upstream(&mut self, tab: &mut Tab, now_ms: u64, union: Watch) {
         let Some(cursor) = tab.cursor else {
             return;
@@ -352,8 +351,8 @@ impl Lead {
         if self.cache.is_some() {
             self.covers = self.covers.intersection(&union);
         }
-        self.subscribed = Some(union.clone());
-        if union.is_empty() {
+        self.subscribed = wanted(tab, &union);
+        if self.subscribed.is_none() {
             if self.upstream != UpstreamState::Closed {
                 self.upstream = UpstreamState::Closed;
                 tab.outputs.push_back(HubOutput::CloseUpstream);
@@ -683,7 +682,7 @@ impl Lead {
     /// first change schedules, later ones ride along).
     pub(super) fn union_changed(&mut self, tab: &Tab, now_ms: u64) {
         self.union = tab.union();
-        if self.subscribed.as_ref() != Some(&self.union) && self.resubscribe_at_ms.is_none() {
+        if self.subscribed != wanted(tab, &self.union) && self.resubscribe_at_ms.is_none() {
             self.resubscribe_at_ms = Some(now_ms + tab.config.resubscribe_debounce_ms);
         }
     }
@@ -803,4 +802,12 @@ impl Lead {
             None => self.add_pending(tab, now_ms, to, watch),
         }
     }
+}
+
+/// What the stream should carry for `union`: None when nothing should stream, which is only a
+/// worker's case with no tab to serve (a tab always has its own page to show live or not).
+fn wanted(tab: &Tab, union: &Watch) -> Option<Watch> {
+    let idle =
+        union.is_empty() && tab.config.election == ElectionMode::Worker && tab.peers.len() == 0;
+    (!idle).then(|| union.clone())
 }

@@ -288,7 +288,7 @@ pub enum HubOutput {
 pub enum Connection {
     /// Opening the stream, waiting for the first snapshot, or no leader known yet.
     Connecting,
-    /// The stream is open (or nothing needs streaming: an empty union).
+    /// The stream is open (for an empty union, one that carries heartbeats only).
     Live,
     /// The stream failed and reopens at `at_ms` (Unix ms).
     Reconnecting {

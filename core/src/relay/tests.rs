@@ -371,7 +371,7 @@ fn watch_changes_are_coalesced_and_reopen_from_the_cursor() {
 }
 
 #[test]
-fn an_empty_union_opens_no_stream() {
+fn an_empty_union_opens_a_stream_of_heartbeats_and_goes_live_only_with_it() {
     let mut hub = TabHub::new(
         HubConfig {
             watch: set(&[]),
@@ -381,10 +381,14 @@ fn an_empty_union_opens_no_stream() {
     );
     assert!(drain(&mut hub).contains(&HubOutput::FetchSnapshot));
     hub.handle_snapshot(10, snap(100));
-    let outputs = drain(&mut hub);
-    assert!(!outputs
-        .iter()
-        .any(|o| matches!(o, HubOutput::OpenUpstream { .. })));
+    // No truck to stream, but the stream is how the tab knows the server is there.
+    assert!(drain(&mut hub).contains(&HubOutput::OpenUpstream {
+        watch: set(&[]),
+        last_event_id: Some(100),
+    }));
+    assert_eq!(hub.connection(), &Connection::Connecting);
+    hub.handle_upstream_open(15);
+    assert_eq!(hub.connection(), &Connection::Live);
     hub.set_watch(20, set(&["T-04"]));
     hub.handle_timeout(270);
     assert!(drain(&mut hub).contains(&HubOutput::OpenUpstream {
