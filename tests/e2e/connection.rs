@@ -259,3 +259,39 @@ async fn an_outage_marks_rows_and_panels_stale_until_the_server_is_back() {
     drop(server);
     browser.quit().await;
 }
+
+/// In leader mode every tab hears the others, so the chip says how many share the stream.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_chip_says_how_many_tabs_share_the_stream_where_it_is_known() {
+    let server = Server::start(&SERVER_ARGS).await;
+    let browser = Browser::start().await;
+    let first = browser
+        .open_tab(&format!("{}/?transport=leader", server.base))
+        .await;
+    wait_live(&browser, &first, "the first tab").await;
+    let second = browser
+        .open_tab(&format!("{}/settings?transport=leader", server.base))
+        .await;
+    for (tab, which) in [(&second, "the second tab"), (&first, "the first tab")] {
+        eventually(
+            Duration::from_secs(30),
+            &format!("{which}'s chip to say it shares the stream"),
+            || async {
+                let (_, text) = chip(&browser, tab).await;
+                (text == "Live, shared with 1 tab").then_some(())
+            },
+        )
+        .await;
+    }
+    browser.close_tab(&second).await;
+    eventually(
+        Duration::from_secs(30),
+        "the first tab's chip once the other is closed",
+        || async {
+            let (_, text) = chip(&browser, &first).await;
+            (text == "Live").then_some(())
+        },
+    )
+    .await;
+    browser.quit().await;
+}
