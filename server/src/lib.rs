@@ -2,7 +2,7 @@
 //!
 //! [`serve`] runs the whole server on a bound listener until a shutdown future resolves, so the
 //! binary and the integration tests run the same code. The modules, one concern each:
-//! - `sim`: the pure fleet simulator (being rebuilt on geographic corridors: not in this build);
+//! - `sim`: the pure fleet simulator: plans and positions on real corridors;
 //! - `producer`: the simulator as a producer, appending facts through the hub like ingest does;
 //! - `log`: the event log's interface and its engines (memory, file);
 //! - `hub`: the one append path (ids from the engine, fleet snapshot, fan-out) and subscribing;
@@ -34,7 +34,8 @@ pub mod ingest;
 pub mod log;
 pub mod metrics;
 pub mod osmand;
-// The simulator and its producer return once the simulator produces facts on real corridors.
+pub mod producer;
+pub mod sim;
 pub mod stats;
 pub mod stream;
 pub mod tls;
@@ -45,6 +46,8 @@ use crate::ingest::Ingest;
 use crate::log::{LogError, LogSpec, Retention};
 use crate::metrics::Metrics;
 use crate::osmand::DeviceMap;
+use crate::producer::SharedSim;
+use crate::sim::{SimConfig, Simulator};
 use crate::stats::Stats;
 use crate::tls::{TlsError, TlsSource};
 use axum::handler::Handler;
@@ -57,7 +60,7 @@ use axum::{Json, Router};
 use std::any::Any;
 use std::future::Future;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -156,8 +159,7 @@ impl Default for Config {
     fn default() -> Config {
         Config {
             dist: PathBuf::from("dist"),
-            // The simulator is being rebuilt on real corridors: none in this build.
-            trucks: 0,
+            trucks: 40,
             rate: 1.0,
             seed: 7,
             keepalive: Duration::from_secs(15),
@@ -352,14 +354,6 @@ impl Config {
             10_080.0,
             " minutes",
         )?;
-        if self.trucks > 0 {
-            return Err(ServeError::Config(
-                "--trucks: the simulator is being rebuilt to drive real corridors and is not in \
-                 this build; run with --trucks 0 and push positions and plans (README: \
-                 Connecting real trucks)"
-                    .to_owned(),
-            ));
-        }
         if !convoy_core::wire::is_valid_truck_id(&self.fleet) {
             return Err(ServeError::Config(
                 "--fleet must be 1 to 32 letters, digits and '-'".to_owned(),
@@ -410,6 +404,10 @@ impl Config {
 /// The most events a stream may hold unread (the shared ring's slots are allocated up front).
 pub const MAX_STREAM_CAPACITY: usize = 1_000_000;
 
+/// The events one fact derives at most, as far as stream queues are sized: the position or plan,
+/// a stop or two, an alert change of each kind, the status.
+pub const EVENTS_PER_FACT: usize = 8;
+
 /// Events a shared log's tail publishes at once at most (`log::redis::tail`).
 pub(crate) const TAIL_CHUNK: usize = 1000;
 
@@ -422,7 +420,8 @@ impl Config {
     }
 
     /// The most events one append can publish at once: an ingest request, a simulator step
-    /// (one event a truck at most), a chunk read from a shared log's tail.
+    /// (a plan and a position a truck at most), each input deriving up to [`EVENTS_PER_FACT`]
+    /// events; a chunk read from a shared log's tail.
     pub fn largest_append(&self) -> usize {
         let ingest = if self.ingest_token_file.is_some() {
             self.ingest_max_events
@@ -434,7 +433,11 @@ impl Config {
         } else {
             0
         };
-        ingest.max(self.trucks).max(tail).max(1)
+        ingest
+            .max(2 * self.trucks)
+            .saturating_mul(EVENTS_PER_FACT)
+            .max(tail)
+            .max(1)
     }
 
     /// How many events a stream may fall behind before it is cut: `--queue` on top of the
@@ -718,6 +721,17 @@ pub async fn serve(
     let auth = Auth::load(config.auth_key_file.as_deref(), &config.auth_public_keys)?.map(Arc::new);
     let start_ms = unix_now_ms();
     let clock = Clock::new(start_ms);
+    let sim = (config.trucks > 0).then(|| {
+        Simulator::new(
+            &SimConfig {
+                trucks: config.trucks,
+                rate: config.rate,
+                seed: config.seed,
+            },
+            start_ms,
+        )
+    });
+    // Simulated trucks join the fleet with their first plan, like any other.
     let seed: Vec<convoy_core::wire::TruckState> = Vec::new();
     let devices = match &config.devices {
         Some(path) => {
@@ -795,9 +809,10 @@ pub async fn serve(
     }
     let token = CancellationToken::new();
     let addr = listener.local_addr()?;
+    let sim: Option<SharedSim> = sim.map(|sim| Arc::new(Mutex::new(sim)));
     let state = AppState {
         hub: hub.clone(),
-        simulator: false,
+        simulator: sim.is_some(),
         devices,
         ingest,
         stats: Arc::new(Stats::default()),
@@ -824,6 +839,19 @@ pub async fn serve(
     let signal = tokio::spawn(async move {
         shutdown.await;
         trigger.cancel();
+    });
+    // A truck reports at most once a step, so steps come at least twice per report period.
+    let half_period = Duration::from_secs_f64(0.5 / config.rate).max(Duration::from_millis(1));
+    let min_tick = config.min_tick.min(half_period);
+    let driver = sim.map(|sim| {
+        tokio::spawn(producer::drive(
+            hub.clone(),
+            sim,
+            clock,
+            min_tick,
+            !config.quiet,
+            token.clone(),
+        ))
     });
     let signal_watch = tokio::spawn(watch_signal(
         hub.clone(),
@@ -920,6 +948,9 @@ pub async fn serve(
         let _ = osmand_server.await;
     }
     let _ = signal_watch.await;
+    if let Some(driver) = driver {
+        let _ = driver.await;
+    }
     let _ = trimmer.await;
     if let Some(tail) = tail {
         let _ = tail.await;

@@ -31,9 +31,8 @@ struct Args {
     /// The built app to serve (trunk's output directory).
     #[arg(long, default_value = "dist")]
     dist: PathBuf,
-    /// Number of simulated trucks; 0 runs no simulator (an ingest-only node). The simulator is
-    /// being rebuilt on real corridors: this build runs none.
-    #[arg(long, default_value_t = 0)]
+    /// Number of simulated trucks; 0 runs no simulator (an ingest-only node).
+    #[arg(long, default_value_t = 40)]
     trucks: usize,
     /// Telemetry events per second per truck.
     #[arg(long, default_value_t = 1.0)]
