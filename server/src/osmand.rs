@@ -746,7 +746,7 @@ pub async fn report(
     };
     let Some(truck) = devices.truck(&report.device_id) else {
         return ApiError::bad_request(format!(
-            "unknown device {}: add it to the --devices file with the truck it reports for \
+            "unknown device {:?}: add it to the --devices file with the truck it reports for \
              (DEVICE_ID TRUCK_ID)",
             shown(&report.device_id)
         ))
