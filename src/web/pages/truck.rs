@@ -40,11 +40,7 @@ pub fn truck_page(TruckPageProps { id }: &TruckPageProps) -> Html {
             <section class="error"><h1>{ "Could not load this truck" }</h1>
                 <p>{ message }{ ". Reload when the server is back. " }{ back }</p></section>
         },
-        (Some(truck), route) => {
-            let route = match route {
-                RouteFetch::Loaded(route) => Some(route),
-                _ => None,
-            };
+        (Some(truck), _) => {
             // Already on the saved board, or the board is full: the link just opens it.
             let (layout, label) = match board.add(id) {
                 Ok(next) => (next, "Add to board"),
@@ -52,7 +48,7 @@ pub fn truck_page(TruckPageProps { id }: &TruckPageProps) -> Html {
             };
             html! {
                 <div class="single-panel">
-                    <TruckPanel {truck} {route} {now_ms} {speed_history} on_ack={Some(ack.on_ack)} />
+                    <TruckPanel {truck} {now_ms} {speed_history} on_ack={Some(ack.on_ack)} />
                     if let Some(error) = ack.error {
                         <p class="alert-error" role="alert">{ error }</p>
                     }
