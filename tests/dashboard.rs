@@ -14,10 +14,10 @@ use convoy::web::components::truck_panel::{TruckPanel, TruckPanelProps};
 use convoy::web::hooks::{use_speed_history, SPEED_WINDOW_MS};
 use convoy::web::pages::board::BoardPage;
 use convoy::web::router::{History, MemoryHistory, Router};
-use convoy_core::view::board::{BoardLayout, STORAGE_KEY};
-use convoy_core::view::query::{alert_feed, AlertEntry, TableQuery};
 use convoy_core::geo::LatLon;
 use convoy_core::trip::ReeferBand;
+use convoy_core::view::board::{BoardLayout, STORAGE_KEY};
+use convoy_core::view::query::{alert_feed, AlertEntry, TableQuery};
 use convoy_core::wire::{
     Alert, AlertKind, Depot, FleetMap, StopState, TruckId, TruckState, TruckStatus,
 };
@@ -665,7 +665,10 @@ fn fleet_map() -> FleetMap {
         position: LatLon::new(lat, lon).unwrap(),
     };
     FleetMap {
-        depots: vec![depot("Lyon", 45.764, 4.8357), depot("Turin", 45.0703, 7.6869)],
+        depots: vec![
+            depot("Lyon", 45.764, 4.8357),
+            depot("Turin", 45.0703, 7.6869),
+        ],
     }
 }
 
@@ -690,7 +693,10 @@ async fn map_lists_each_truck_with_its_status_and_position_linking_to_its_panel(
     assert_eq!(order, ["T-01", "T-02"], "the truck needing attention first");
     assert_eq!(attr(&items[0], "data-status"), "delayed");
     let first = items[0].text_content().unwrap_or_default();
-    assert!(first.contains("45.2000, 5.7000") && first.contains("1 alert"), "{first}");
+    assert!(
+        first.contains("45.2000, 5.7000") && first.contains("1 alert"),
+        "{first}"
+    );
     let second = items[1].text_content().unwrap_or_default();
     assert!(second.contains("not reported"), "{second}");
     let link = find(&root, "li.truck-marker[data-truck='T-01'] a");
@@ -699,7 +705,10 @@ async fn map_lists_each_truck_with_its_status_and_position_linking_to_its_panel(
         .iter()
         .filter_map(|t| t.text_content())
         .collect();
-    assert_eq!(depots, ["Lyon (45.7640, 4.8357)", "Turin (45.0703, 7.6869)"]);
+    assert_eq!(
+        depots,
+        ["Lyon (45.7640, 4.8357)", "Turin (45.0703, 7.6869)"]
+    );
 
     let legend_count = |status: &str| {
         find(
@@ -740,7 +749,9 @@ async fn a_truck_panel_says_not_reported_for_what_the_truck_has_not_sent() {
     )
     .render();
     yew::scheduler::flush().await;
-    let facts = find(&root, ".truck-panel dl.facts").text_content().unwrap_or_default();
+    let facts = find(&root, ".truck-panel dl.facts")
+        .text_content()
+        .unwrap_or_default();
     for (what, expected) in [
         ("ETA", "ETAnot reported"),
         ("Delay", "Delaynot reported"),
