@@ -895,6 +895,14 @@ async fn every_form_moves_its_truck_and_bad_reports_append_nothing() {
         .trucks
         .iter()
         .all(|t| t.id != "ACME-3"));
+    // Five reports moved a truck; the metrics count them by their source.
+    let metrics = server.get("/metrics").await.text().await.unwrap();
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l == "convoy_events_appended_total{source=\"osmand\"} 5"),
+        "{metrics}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
