@@ -151,9 +151,9 @@ impl Trips {
     }
 }
 
-/// Why [`Hub::append`] refused a batch: the log's error, or an input that cannot be derived
-/// (its index in the batch, and why). Nothing of the batch was appended.
-pub fn underivable(index: usize, reason: String) -> LogError {
+/// [`LogError::Invalid`]: input `index` of a batch cannot be derived; nothing of the batch is
+/// appended.
+fn underivable(index: usize, reason: String) -> LogError {
     LogError::Invalid { index, reason }
 }
 
@@ -303,16 +303,18 @@ fn rebuild_trips(engine: &dyn LogEngine, config: TripConfig) -> Trips {
     trips
 }
 
+/// Events to append with their keys, and the index of each input's first event.
+type Expanded = (Vec<(Option<String>, Prepared)>, Vec<usize>);
+
 /// Derives the events of `inputs` against copies of `trips` (nothing is changed: the real trips
 /// follow the events once appended). Returns the events with their keys (an input's key on its
 /// first event), and the index of each input's first event; errs on the first input that
 /// cannot be derived.
-#[allow(clippy::type_complexity)]
 fn expand(
     trips: &Trips,
     inputs: Vec<(Option<String>, Input)>,
     now_ms: u64,
-) -> Result<(Vec<(Option<String>, Prepared)>, Vec<usize>), (usize, String)> {
+) -> Result<Expanded, (usize, String)> {
     let mut scratch: HashMap<TruckId, Trip> = HashMap::new();
     let mut out = Vec::with_capacity(inputs.len());
     let mut starts = Vec::with_capacity(inputs.len());
@@ -674,10 +676,13 @@ impl Hub {
             .is_ok_and(|r| r.is_ok())
     }
 
-    /// Appends `batch` atomically, in order, and publishes it: every event gets the next id, or
-    /// on an error none does and nothing is published. An event whose key was seen within the
-    /// window (in an earlier call or earlier in this batch) is not appended again. This blocks
-    /// on the engine: from async code, use [`Hub::append_async`]. A shared log's hub refuses.
+    /// Appends `batch` atomically, in order, and publishes it: each fact is derived into its
+    /// events against the trucks' trips under the same lock, then every event gets the next id;
+    /// on an error (a fact that cannot be derived: [`LogError::Invalid`] with its index) none
+    /// does and nothing is published. An input whose key was seen within the window (in an
+    /// earlier call or earlier in this batch) is not appended again. One outcome per input: the
+    /// id of its first event. This blocks on the engine: from async code, use
+    /// [`Hub::append_async`]. A shared log's hub refuses.
     pub fn append(&self, batch: Vec<Submission>, now_ms: u64) -> Result<Vec<Outcome>, LogError> {
         if self.remote.is_some() {
             return Err(LogError::Config(
