@@ -74,7 +74,7 @@ pub struct Config {
     pub dist: PathBuf,
     /// Number of simulated trucks; 0 runs no simulator (an ingest-only node).
     pub trucks: usize,
-    /// Telemetry events per truck per second.
+    /// Position reports per simulated truck per second.
     pub rate: f64,
     /// Simulator seed: same seed, same story.
     pub seed: u64,

@@ -34,7 +34,7 @@ struct Args {
     /// Number of simulated trucks; 0 runs no simulator (an ingest-only node).
     #[arg(long, default_value_t = 40)]
     trucks: usize,
-    /// Telemetry events per second per truck.
+    /// Position reports per second per simulated truck.
     #[arg(long, default_value_t = 1.0)]
     rate: f64,
     /// Simulator seed: the same seed tells the same story.
