@@ -598,7 +598,7 @@ pub(super) const CORRIDORS: &[Corridor] = &[
         ],
     },
     Corridor {
-        road: "A1/E42",
+        road: "A1/A8",
         region: Region::Eu,
         stops: &[
             stop("Paris", 48.8566, 2.3522, &[]),
