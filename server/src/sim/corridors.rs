@@ -599,7 +599,7 @@ pub(super) const CORRIDORS: &[Corridor] = &[
         ],
     },
     Corridor {
-        road: "A1/A8",
+        road: "A1/A27/A8",
         region: Region::Eu,
         stops: &[
             stop("Paris", 48.8566, 2.3522, &[]),
