@@ -265,6 +265,7 @@ pub(super) const CORRIDORS: &[Corridor] = &[
                     (53.2000, 12.2500),
                     (53.1200, 12.4700),
                     (52.9200, 12.7900),
+                    (52.8200, 12.8000),
                     (52.7600, 12.9800),
                     (52.6700, 13.0300),
                     (52.6000, 13.2000),
@@ -598,7 +599,7 @@ pub(super) const CORRIDORS: &[Corridor] = &[
         ],
     },
     Corridor {
-        road: "A1/E42",
+        road: "A1/A27/A8",
         region: Region::Eu,
         stops: &[
             stop("Paris", 48.8566, 2.3522, &[]),

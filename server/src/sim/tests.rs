@@ -240,9 +240,14 @@ struct Hour {
     /// Positions more than 5 km from the path (on a detour).
     far_off: usize,
     arrivals: usize,
+    /// Stops driven past without entering their radius.
+    skips: usize,
     departures: usize,
     plans: usize,
     statuses: BTreeSet<TripStatus>,
+    /// Statuses and delay alerts after the first step: a fresh fleet is lively at once.
+    first_statuses: BTreeSet<TripStatus>,
+    first_delays: usize,
     raised: BTreeSet<TripAlertKind>,
     cleared: BTreeSet<TripAlertKind>,
     /// Progress that went down within a plan.
@@ -350,10 +355,22 @@ fn simulate_hour(seed: u64, trucks: usize, rate: f64) -> Hour {
                     TripChange::StatusChanged { to, .. } => {
                         hour.statuses.insert(to);
                     }
-                    TripChange::StopSkipped { .. } => {}
+                    TripChange::StopSkipped { .. } => hour.skips += 1,
                 }
             }
             hour.statuses.insert(trip.insights().status);
+        }
+        if second == 0 {
+            for trip in trips.values() {
+                let insights = trip.insights();
+                hour.first_statuses.insert(insights.status);
+                hour.first_delays += usize::from(
+                    insights
+                        .alerts
+                        .iter()
+                        .any(|a| a.kind == TripAlertKind::Delay),
+                );
+            }
         }
         for trip in trips.values_mut() {
             trip.tick(now);
@@ -388,23 +405,36 @@ fn a_simulated_hour_reads_right_to_the_servers_derivation() {
         hour.progressed
     );
     assert!(hour.arrivals >= 10, "{} arrivals", hour.arrivals);
+    assert_eq!(hour.skips, 0, "trucks drive to their stops");
     assert!(hour.departures >= 10, "{} departures", hour.departures);
     assert!(hour.plans > 40, "no trip started after the first plans");
-    for status in [TripStatus::EnRoute, TripStatus::AtStop] {
+    // Idle: a driver's roadside break.
+    for status in [
+        TripStatus::EnRoute,
+        TripStatus::AtStop,
+        TripStatus::Delayed,
+        TripStatus::Idle,
+    ] {
         assert!(
             hour.statuses.contains(&status),
             "never {status:?}: {:?}",
             hour.statuses
         );
     }
-    for kind in [
-        TripAlertKind::Delay,
-        TripAlertKind::Temperature,
-        TripAlertKind::OffRoute,
-    ] {
-        assert!(hour.raised.contains(&kind), "never raised {kind:?}");
+    for status in [TripStatus::EnRoute, TripStatus::AtStop, TripStatus::Delayed] {
+        assert!(
+            hour.first_statuses.contains(&status),
+            "not {status:?} at once: {:?}",
+            hour.first_statuses
+        );
     }
-    for kind in [TripAlertKind::Temperature, TripAlertKind::OffRoute] {
+    assert!(
+        (2..=15).contains(&hour.first_delays),
+        "{} late at once",
+        hour.first_delays
+    );
+    for kind in TripAlertKind::ALL {
+        assert!(hour.raised.contains(&kind), "never raised {kind:?}");
         assert!(hour.cleared.contains(&kind), "never cleared {kind:?}");
     }
     let highway_kph = hour.highway_m / 1000.0 / (hour.highway_ms as f64 / 3_600_000.0);

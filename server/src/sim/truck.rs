@@ -693,7 +693,11 @@ impl Truck {
         if let Some(reefer) = &mut self.reefer {
             let center = f64::from(reefer.band.min_c + reefer.band.max_c) / 2.0;
             if reefer.fault_until_ms.is_some_and(|t| now_ms < t) {
-                reefer.temp_c += reefer.fault_c_per_min * dt_s / 60.0;
+                // Warming towards the air outside, which it does not pass.
+                let ceiling = center + 15.0;
+                if reefer.temp_c < ceiling {
+                    reefer.temp_c += reefer.fault_c_per_min * dt_s / 60.0;
+                }
             } else {
                 reefer.temp_c += (center - reefer.temp_c) * (1.0 - (-dt_s / 360.0).exp());
             }
