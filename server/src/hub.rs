@@ -474,26 +474,46 @@ impl Hub {
     }
 
     /// Appends the `no_signal` alerts due at `now_ms` (trips whose newest position is
-    /// `--stale-after` old); returns how many events were appended.
+    /// `--stale-after` old); returns how many events were appended. With a local engine they are
+    /// judged and appended under one lock, so a position arriving meanwhile is never overtaken;
+    /// with a shared log, against this node's trips as they are (a node that appends one makes
+    /// the others' trips follow it, so they do not append it again).
     pub async fn tick(self: &Arc<Self>, now_ms: u64) -> Result<usize, LogError> {
-        let events = {
-            let inner = self.lock();
+        fn due(trips: &Trips, now_ms: u64) -> Vec<(Option<String>, Input)> {
             let mut events = Vec::new();
-            for (truck, trip) in &inner.trips.trips {
+            for (truck, trip) in &trips.trips {
                 if trip.poll_timeout().is_some_and(|due| due <= now_ms) {
                     let mut trip = trip.clone();
                     events.extend(derive::tick(&mut trip, truck, now_ms));
                 }
             }
             events
-        };
+                .into_iter()
+                .map(|e| (None, Input::Event(e)))
+                .collect()
+        }
+        if self.remote.is_none() {
+            let hub = self.clone();
+            return tokio::task::spawn_blocking(move || {
+                let mut inner = hub.lock();
+                let events = due(&inner.trips, now_ms);
+                if events.is_empty() {
+                    return Ok(0);
+                }
+                Ok(hub.append_locked(&mut inner, events, now_ms)?.len())
+            })
+            .await
+            .map_err(|e| LogError::Store(e.to_string()))?;
+        }
+        let events = due(&self.lock().trips, now_ms);
         if events.is_empty() {
             return Ok(0);
         }
-        let count = events.len();
-        let batch = events.into_iter().map(Submission::from).collect();
-        self.append_async(batch, now_ms).await?;
-        Ok(count)
+        let batch: Vec<Submission> = events
+            .into_iter()
+            .map(|(key, input)| Submission { key, input })
+            .collect();
+        Ok(self.append_async(batch, now_ms).await?.len())
     }
 
     /// Counts into `metrics` (a hub made without it counts into a registry of its own).
