@@ -32,10 +32,7 @@ async fn stream_ids_increase_and_names_match_data() {
         .as_millis() as u64;
     assert!(ids[0] > (now_ms - 60_000) * 1000 && ids[0] <= now_ms * 1000 + 1000);
     let names: BTreeSet<_> = envelopes.iter().map(|e| e.event.name()).collect();
-    assert!(
-        names.contains("position") && names.contains("plan"),
-        "{names:?}"
-    );
+    assert!(names.contains("position"), "{names:?}");
     let trucks: BTreeSet<_> = envelopes
         .iter()
         .map(|e| e.event.truck().to_owned())
