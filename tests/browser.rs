@@ -6,8 +6,10 @@ use convoy::web::components::fleet_table::{FleetTable, FleetTableProps, ROW_HEIG
 use convoy::web::components::truck_panel::{TruckPanel, TruckPanelProps, STALE_AFTER_MS};
 use convoy::web::hooks::use_row_window;
 use convoy::web::router::{MemoryHistory, Router};
+use convoy_core::geo::LatLon;
+use convoy_core::trip::ReeferBand;
 use convoy_core::view::query::{SortKey, TableQuery};
-use convoy_core::wire::{Alert, AlertKind, Point, TruckState, TruckStatus};
+use convoy_core::wire::{Alert, AlertKind, TruckState, TruckStatus};
 use std::cell::Cell;
 use std::rc::Rc;
 use wasm_bindgen::JsCast;
@@ -39,27 +41,25 @@ fn truck(
     updated_ms: u64,
 ) -> Rc<TruckState> {
     Rc::new(TruckState {
-        id: id.into(),
         driver: driver.into(),
-        route_id: "R1".into(),
         route_name: "Lyon – Turin".into(),
         status,
         next_stop: 1,
         progress: 0.4,
-        position: Point { x: 10.0, y: 20.0 },
-        speed_kph: speed,
-        planned_arrival_ms: 3_600_000,
-        eta_ms: 3_600_000 + 900_000,
-        fuel_pct: 61.0,
+        position: Some(LatLon::new(45.76, 4.84).unwrap()),
+        speed_kph: Some(speed),
+        planned_arrival_ms: Some(3_600_000),
+        eta_ms: Some(3_600_000 + 900_000),
+        fuel_pct: Some(61.0),
         reefer_c: Some(4.5),
-        reefer_band: Some(convoy_core::wire::TempBand {
+        reefer_band: Some(ReeferBand {
             min_c: 2.0,
             max_c: 6.0,
         }),
-        driver_minutes_left: 300,
-        alerts: vec![],
+        driver_minutes_left: Some(300),
         updated_ms,
         last_event_id: 7,
+        ..TruckState::new(id)
     })
 }
 
@@ -205,7 +205,6 @@ async fn truck_panel_turns_stale_when_updates_stop() {
     let root = test_root();
     let fresh = TruckPanelProps {
         truck: truck("T-09", "Ana", TruckStatus::EnRoute, 72.0, 1_000_000),
-        route: None,
         now_ms: 1_000_000 + 2_000,
         speed_history: Default::default(),
         on_close: None,
@@ -221,7 +220,6 @@ async fn truck_panel_turns_stale_when_updates_stop() {
     let stale_root = test_root();
     let stale = TruckPanelProps {
         truck: truck("T-09", "Ana", TruckStatus::EnRoute, 72.0, 1_000_000),
-        route: None,
         now_ms: 1_000_000 + STALE_AFTER_MS + 5_000,
         speed_history: Default::default(),
         on_close: None,

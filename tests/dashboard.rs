@@ -14,11 +14,12 @@ use convoy::web::components::truck_panel::{TruckPanel, TruckPanelProps};
 use convoy::web::hooks::{use_speed_history, SPEED_WINDOW_MS};
 use convoy::web::pages::board::BoardPage;
 use convoy::web::router::{History, MemoryHistory, Router};
+use convoy_core::geo::LatLon;
+use convoy_core::trip::ReeferBand;
 use convoy_core::view::board::{BoardLayout, STORAGE_KEY};
 use convoy_core::view::query::{alert_feed, AlertEntry, TableQuery};
 use convoy_core::wire::{
-    Alert, AlertKind, Depot, FleetMap, Point, Route, Stop, TempBand, TruckId, TruckState,
-    TruckStatus,
+    Alert, AlertKind, Depot, FleetMap, StopState, TruckId, TruckState, TruckStatus,
 };
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -32,29 +33,27 @@ wasm_bindgen_test_configure!(run_in_browser);
 
 // ---- helpers ----
 
-fn truck(id: &str, status: TruckStatus, x: f32, y: f32) -> TruckState {
+fn truck(id: &str, status: TruckStatus, lat: f64, lon: f64) -> TruckState {
     TruckState {
-        id: id.into(),
         driver: "Ana".into(),
-        route_id: "R1".into(),
         route_name: "Lyon – Turin".into(),
         status,
         next_stop: 1,
         progress: 0.4,
-        position: Point { x, y },
-        speed_kph: 70.0,
-        planned_arrival_ms: 3_600_000,
-        eta_ms: 3_600_000,
-        fuel_pct: 61.0,
+        position: Some(LatLon::new(lat, lon).unwrap()),
+        speed_kph: Some(70.0),
+        planned_arrival_ms: Some(3_600_000),
+        eta_ms: Some(3_600_000),
+        fuel_pct: Some(61.0),
         reefer_c: Some(4.5),
-        reefer_band: Some(TempBand {
+        reefer_band: Some(ReeferBand {
             min_c: 2.0,
             max_c: 6.0,
         }),
-        driver_minutes_left: 300,
-        alerts: vec![],
+        driver_minutes_left: Some(300),
         updated_ms: 1_000_000,
         last_event_id: 7,
+        ..TruckState::new(id)
     }
 }
 
@@ -573,7 +572,7 @@ async fn speed_history_appends_on_each_new_truck_state_and_forgets_after_ten_min
     let at = |ms: u64, speed: f32| {
         let mut t = truck("T-01", TruckStatus::EnRoute, 0.0, 0.0);
         t.updated_ms = ms;
-        t.speed_kph = speed;
+        t.speed_kph = Some(speed);
         Some(Rc::new(t))
     };
     let count = |root: &Element| {
@@ -635,7 +634,6 @@ async fn truck_panel_shows_the_speed_sparkline() {
         root.clone(),
         yew::props!(TruckPanelProps {
             truck: Rc::new(truck("T-09", TruckStatus::EnRoute, 0.0, 0.0)),
-            route: None,
             now_ms: 1_002_000,
             speed_history: Rc::new(vec![(900_000, 60.0), (950_000, 64.0), (1_000_000, 70.0)]),
         }),
@@ -659,45 +657,29 @@ async fn truck_panel_shows_the_speed_sparkline() {
     }
 }
 
-// ---- the schematic map ----
+// ---- the map page (a list until the geographic map) ----
 
 fn fleet_map() -> FleetMap {
-    let stop = |name: &str, x: f32, y: f32| Stop {
+    let depot = |name: &str, lat: f64, lon: f64| Depot {
         name: name.into(),
-        position: Point { x, y },
-        planned_ms: 0,
+        position: LatLon::new(lat, lon).unwrap(),
     };
     FleetMap {
         depots: vec![
-            Depot {
-                name: "Lyon".into(),
-                position: Point { x: 100.0, y: 100.0 },
-            },
-            Depot {
-                name: "Turin".into(),
-                position: Point { x: 800.0, y: 700.0 },
-            },
+            depot("Lyon", 45.764, 4.8357),
+            depot("Turin", 45.0703, 7.6869),
         ],
-        routes: vec![Route {
-            id: "R1".into(),
-            name: "Lyon – Turin".into(),
-            stops: vec![
-                stop("Lyon", 100.0, 100.0),
-                stop("Grenoble", 400.0, 300.0),
-                stop("Turin", 800.0, 700.0),
-            ],
-        }],
     }
 }
 
 #[wasm_bindgen_test]
-async fn map_places_each_truck_as_a_linked_dot_coloured_by_status() {
-    let mut late = truck("T-01", TruckStatus::Delayed, 250.5, 180.0);
+async fn map_lists_each_truck_with_its_status_and_position_linking_to_its_panel() {
+    let mut late = truck("T-01", TruckStatus::Delayed, 45.2, 5.7);
     late.alerts.push(alert(AlertKind::Delay, "15 min late", 0));
-    let trucks = vec![
-        Rc::new(late),
-        Rc::new(truck("T-02", TruckStatus::EnRoute, 600.0, 520.0)),
-    ];
+    let mut silent = truck("T-02", TruckStatus::EnRoute, 0.0, 0.0);
+    silent.position = None;
+    silent.speed_kph = None;
+    let trucks = vec![Rc::new(silent), Rc::new(late)];
     let root = test_root();
     render_routed(
         &root,
@@ -706,47 +688,27 @@ async fn map_places_each_truck_as_a_linked_dot_coloured_by_status() {
     );
     yew::scheduler::flush().await;
 
-    let svg = find(&root, "svg.schematic");
-    assert_eq!(attr(&svg, "viewBox"), "0 0 1000 1000");
-    assert_eq!(
-        attr(&find(&root, "polyline.corridor"), "points"),
-        "100.0,100.0 400.0,300.0 800.0,700.0"
+    let items = all(&root, "li.truck-marker");
+    let order: Vec<String> = items.iter().map(|li| attr(li, "data-truck")).collect();
+    assert_eq!(order, ["T-01", "T-02"], "the truck needing attention first");
+    assert_eq!(attr(&items[0], "data-status"), "delayed");
+    let first = items[0].text_content().unwrap_or_default();
+    assert!(
+        first.contains("45.2000, 5.7000") && first.contains("1 alert"),
+        "{first}"
     );
-    let depots: Vec<String> = all(&root, "g.depot text")
+    let second = items[1].text_content().unwrap_or_default();
+    assert!(second.contains("not reported"), "{second}");
+    let link = find(&root, "li.truck-marker[data-truck='T-01'] a");
+    assert_eq!(attr(&link, "href"), "/trucks/T-01");
+    let depots: Vec<String> = all(&root, "li.depot")
         .iter()
         .filter_map(|t| t.text_content())
         .collect();
-    assert_eq!(depots, ["Lyon", "Turin"]);
-
-    let dot = find(&root, "g.truck-marker[data-truck='T-01'] circle.marker");
-    assert!(
-        has_class(&dot, "delayed"),
-        "status class: {}",
-        attr(&dot, "class")
-    );
     assert_eq!(
-        (attr(&dot, "cx"), attr(&dot, "cy")),
-        ("250.5".into(), "180.0".into())
+        depots,
+        ["Lyon (45.7640, 4.8357)", "Turin (45.0703, 7.6869)"]
     );
-    let link = find(&root, "g.truck-marker[data-truck='T-01'] a");
-    assert_eq!(attr(&link, "href"), "/trucks/T-01");
-    assert_eq!(
-        link.namespace_uri().as_deref(),
-        Some("http://www.w3.org/2000/svg")
-    );
-    assert!(has_class(
-        &find(&root, "g.truck-marker[data-truck='T-02'] circle.marker"),
-        "en_route"
-    ));
-    assert_eq!(
-        all(&root, "circle.marker-alert").len(),
-        2,
-        "T-01's ring and the legend's"
-    );
-    assert!(root
-        .query_selector("g.truck-marker[data-truck='T-02'] circle.marker-alert")
-        .unwrap()
-        .is_none());
 
     let legend_count = |status: &str| {
         find(
@@ -759,6 +721,48 @@ async fn map_places_each_truck_as_a_linked_dot_coloured_by_status() {
     assert_eq!(legend_count("delayed"), "1");
     assert_eq!(legend_count("en_route"), "1");
     assert_eq!(legend_count("idle"), "0");
+}
+
+#[wasm_bindgen_test]
+async fn a_truck_panel_says_not_reported_for_what_the_truck_has_not_sent() {
+    let mut quiet = truck("T-08", TruckStatus::Idle, 0.0, 0.0);
+    quiet.fuel_pct = None;
+    quiet.eta_ms = None;
+    quiet.driver_minutes_left = None;
+    quiet.stops = vec![StopState {
+        name: "Lyon".into(),
+        position: LatLon::new(45.764, 4.8357).unwrap(),
+        planned_ms: 0,
+        radius_m: 300.0,
+        arrived_ms: Some(5),
+        departed_ms: None,
+        skipped: false,
+    }];
+    quiet.next_stop = 0;
+    let root = test_root();
+    Renderer::<TruckPanel>::with_root_and_props(
+        root.clone(),
+        yew::props!(TruckPanelProps {
+            truck: Rc::new(quiet),
+            now_ms: 1_002_000,
+        }),
+    )
+    .render();
+    yew::scheduler::flush().await;
+    let facts = find(&root, ".truck-panel dl.facts")
+        .text_content()
+        .unwrap_or_default();
+    for (what, expected) in [
+        ("ETA", "ETAnot reported"),
+        ("Delay", "Delaynot reported"),
+        ("Fuel", "Fuel not reported"),
+        ("Driver hours", "Driver hours leftnot reported"),
+    ] {
+        assert!(facts.contains(expected), "{what}: {facts}");
+    }
+    assert!(root.query_selector(".truck-panel meter").unwrap().is_none());
+    let stop = find(&root, ".truck-panel ol.stops li");
+    assert_eq!(attr(&stop, "class"), "current");
 }
 
 // ---- the fleet page's alert feed and "Add to board" ----

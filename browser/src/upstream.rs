@@ -40,8 +40,9 @@ pub struct EventSourceUpstream {
 /// The stream URL for a watch, resuming after `last_event_id`.
 pub fn stream_url(watch: &Watch, last_event_id: Option<u64>) -> String {
     let mut url = crate::api::api_url(&format!(
-        "api/stream?trucks={}&heartbeat_ms={HEARTBEAT_MS}&batch=1",
-        watch.to_url_query()
+        "api/stream?trucks={}&heartbeat_ms={HEARTBEAT_MS}&batch=1&v={}",
+        watch.to_url_query(),
+        convoy_core::wire::WIRE_VERSION
     ));
     if let Some(id) = last_event_id {
         url.push_str(&format!("&lastEventId={id}"));

@@ -1,8 +1,9 @@
 //! Fleet state and how events change it. `Fleet::apply` is pure and idempotent per event id, so
 //! the server's snapshot, a leader's last-value cache and the app's reducer all share it.
 
+use crate::geo::LatLon;
 use crate::wire::{
-    Alert, AlertAck, Envelope, EventId, FleetEvent, FleetSnapshot, TruckState, Watch,
+    Alert, AlertAck, Envelope, EventId, FleetEvent, FleetSnapshot, StopState, TruckState, Watch,
 };
 use std::collections::BTreeMap;
 
@@ -103,31 +104,70 @@ pub fn apply_to_truck(truck: &mut TruckState, envelope: &Envelope) -> Applied {
         return Applied::Stale;
     }
     match &envelope.event {
-        FleetEvent::Telemetry {
-            position,
-            progress,
+        FleetEvent::Plan { plan, .. } => {
+            truck.driver = plan.driver.clone();
+            truck.route_name = plan.route_name.clone();
+            truck.reefer_band = plan.reefer_band;
+            truck.stops = plan.stops.iter().map(StopState::planned).collect();
+            truck.planned_arrival_ms = Some(plan.planned_arrival_ms());
+            truck.progress = 0.0;
+            truck.next_stop = 0;
+            truck.eta_ms = None;
+        }
+        FleetEvent::Position {
+            at_ms,
+            lat,
+            lon,
             speed_kph,
-            eta_ms,
-            planned_arrival_ms,
+            heading_deg,
             fuel_pct,
             reefer_c,
             driver_minutes_left,
+            odometer_km,
+            progress,
+            next_stop,
+            eta_ms,
+            planned_arrival_ms,
             ..
         } => {
-            truck.planned_arrival_ms = *planned_arrival_ms;
-            truck.position = *position;
+            // Built by the wire's reader or the derivation, both of which check the ranges.
+            truck.position = LatLon::new(*lat, *lon).ok().or(truck.position);
+            truck.last_fix_ms = Some(*at_ms);
+            // A reading the truck did not send keeps its last known value.
+            fn keep<T: Copy>(slot: &mut Option<T>, reading: Option<T>) {
+                if reading.is_some() {
+                    *slot = reading;
+                }
+            }
+            keep(&mut truck.speed_kph, *speed_kph);
+            keep(&mut truck.heading_deg, *heading_deg);
+            keep(&mut truck.fuel_pct, *fuel_pct);
+            keep(&mut truck.reefer_c, *reefer_c);
+            keep(&mut truck.driver_minutes_left, *driver_minutes_left);
+            keep(&mut truck.odometer_km, *odometer_km);
             truck.progress = *progress;
-            truck.speed_kph = *speed_kph;
+            truck.next_stop = *next_stop;
             truck.eta_ms = *eta_ms;
-            truck.fuel_pct = *fuel_pct;
-            truck.reefer_c = *reefer_c;
-            truck.driver_minutes_left = *driver_minutes_left;
+            truck.planned_arrival_ms = *planned_arrival_ms;
         }
         FleetEvent::Status {
             status, next_stop, ..
         } => {
             truck.status = *status;
             truck.next_stop = *next_stop;
+        }
+        FleetEvent::Stop {
+            stop,
+            arrived_ms,
+            departed_ms,
+            skipped,
+            ..
+        } => {
+            if let Some(visit) = truck.stops.get_mut(*stop) {
+                visit.arrived_ms = *arrived_ms;
+                visit.departed_ms = *departed_ms;
+                visit.skipped = *skipped;
+            }
         }
         FleetEvent::Alert { alert, .. } => {
             truck.alerts.retain(|a| a.kind != alert.kind);
@@ -170,28 +210,14 @@ pub fn apply_to_truck(truck: &mut TruckState, envelope: &Envelope) -> Applied {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wire::{AlertKind, Point, TruckStatus};
+    use crate::wire::{AlertKind, TruckStatus};
 
     fn truck(id: &str) -> TruckState {
         TruckState {
-            id: id.into(),
             driver: "Ana".into(),
-            route_id: "R1".into(),
             route_name: "North".into(),
-            status: TruckStatus::Idle,
-            next_stop: 0,
-            progress: 0.0,
-            position: Point { x: 0.0, y: 0.0 },
-            speed_kph: 0.0,
-            planned_arrival_ms: 1_000,
-            eta_ms: 1_000,
-            fuel_pct: 100.0,
-            reefer_c: None,
-            reefer_band: None,
-            driver_minutes_left: 540,
-            alerts: vec![],
-            updated_ms: 0,
             last_event_id: 10,
+            ..TruckState::new(id)
         }
     }
 
@@ -324,6 +350,67 @@ mod tests {
             .alerts
             .iter()
             .all(|a| a.acked.is_none()));
+    }
+
+    #[test]
+    fn a_position_keeps_readings_it_does_not_carry_and_a_stop_sets_its_visit() {
+        let mut fleet = fleet();
+        let plan: crate::trip::TripPlan = serde_json::from_str(
+            r#"{"driver":"Bo","route_name":"A-B","stops":[{"name":"A","lat":1,"lon":2,"planned_ms":5},{"name":"B","lat":1.5,"lon":2,"planned_ms":9}]}"#,
+        )
+        .unwrap();
+        let position = |id, fuel: Option<f32>| Envelope {
+            id,
+            event: FleetEvent::Position {
+                truck: "T-01".into(),
+                at_ms: id,
+                lat: 1.2,
+                lon: 2.0,
+                speed_kph: None,
+                heading_deg: Some(90.0),
+                fuel_pct: fuel,
+                reefer_c: None,
+                driver_minutes_left: None,
+                odometer_km: None,
+                progress: 0.4,
+                next_stop: 1,
+                eta_ms: None,
+                planned_arrival_ms: Some(9),
+            },
+        };
+        fleet.apply(&Envelope {
+            id: 11,
+            event: FleetEvent::Plan {
+                truck: "T-01".into(),
+                at_ms: 11,
+                plan,
+            },
+        });
+        fleet.apply(&position(12, Some(80.0)));
+        fleet.apply(&position(13, None));
+        fleet.apply(&Envelope {
+            id: 14,
+            event: FleetEvent::Stop {
+                truck: "T-01".into(),
+                at_ms: 14,
+                stop: 0,
+                arrived_ms: Some(3),
+                departed_ms: Some(12),
+                skipped: false,
+            },
+        });
+        let truck = fleet.get("T-01").unwrap();
+        assert_eq!((truck.driver.as_str(), truck.stops.len()), ("Bo", 2));
+        assert_eq!(
+            truck.fuel_pct,
+            Some(80.0),
+            "an absent reading keeps the last one"
+        );
+        assert_eq!((truck.progress, truck.next_stop), (0.4, 1));
+        assert_eq!(truck.last_fix_ms, Some(13));
+        assert_eq!(truck.position.map(|p| p.lat()), Some(1.2));
+        assert_eq!(truck.stops[0].departed_ms, Some(12));
+        assert_eq!(truck.stops[1].arrived_ms, None);
     }
 
     #[test]

@@ -8,6 +8,7 @@
 //! - [`fleet`]: the fleet state and how events apply to it;
 //! - [`geo`]: positions on the Earth: distance, bearing, where a point lies against a leg;
 //! - [`trip`]: a truck's progress, ETA, stops, status and alerts, derived from positions and a plan;
+//! - [`derive`]: facts (plans, positions) turned into fleet events by a truck's trip;
 //! - [`election`]: which tab leads;
 //! - [`notice`]: which alerts become desktop notifications, where the stream is held;
 //! - [`upstream`]: what the one stream's events tell a hub (a line dropped is a gap to repair);
@@ -17,6 +18,7 @@
 //! - [`view`]: the view models the app's pages render (table query, board layout, formatting).
 
 pub mod delivery;
+pub mod derive;
 pub mod election;
 pub mod fleet;
 pub mod geo;

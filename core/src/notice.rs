@@ -284,7 +284,10 @@ impl AlertNotices {
                     }
                 }
             }
-            FleetEvent::Telemetry { .. } | FleetEvent::Status { .. } => {}
+            FleetEvent::Plan { .. }
+            | FleetEvent::Position { .. }
+            | FleetEvent::Status { .. }
+            | FleetEvent::Stop { .. } => {}
         }
     }
 

@@ -497,6 +497,8 @@ pub struct Trip {
     moving_mps: Option<f64>,
     /// The newest reefer reading.
     reefer_c: Option<f32>,
+    /// The newest driver-hours reading.
+    driver_minutes_left: Option<u32>,
     insights: TripInsights,
     changes: VecDeque<TripChange>,
 }
@@ -520,6 +522,7 @@ impl Trip {
             moving: VecDeque::new(),
             moving_mps: None,
             reefer_c: None,
+            driver_minutes_left: None,
             insights: TripInsights {
                 status: TripStatus::Idle,
                 progress: 0.0,
@@ -542,6 +545,11 @@ impl Trip {
     /// What the inputs so far mean.
     pub fn insights(&self) -> &TripInsights {
         &self.insights
+    }
+
+    /// The newest driver-hours reading of the reports so far (a report without one keeps it).
+    pub fn driver_minutes_left(&self) -> Option<u32> {
+        self.driver_minutes_left
     }
 
     /// The plan in force.
@@ -604,6 +612,9 @@ impl Trip {
         self.clock_ms = self.clock_ms.max(at_ms);
         if let Some(c) = report.reefer_c.filter(|c| c.is_finite()) {
             self.reefer_c = Some(c);
+        }
+        if report.driver_minutes_left.is_some() {
+            self.driver_minutes_left = report.driver_minutes_left;
         }
         self.measure_speed(at_ms, position);
         let moving_now = speed_kph.is_some_and(|v| v >= self.config.moving_kph);

@@ -1,6 +1,8 @@
 //! Wire types shared by convoy-server and the app: fleet events, snapshots and the stream's
 //! query parameters. Every event is a tagged serde enum whose tag is also its SSE `event:` name.
 
+use crate::geo::LatLon;
+use crate::trip::{PlannedStop, PositionReport, ReeferBand, TripAlertKind, TripPlan, TripStatus};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 use std::fmt;
@@ -13,37 +15,37 @@ pub type TruckId = String;
 /// for a repeat. Ids stay below 2^53 so JavaScript numbers hold them exactly.
 pub type EventId = u64;
 
-/// What a truck is doing now.
+/// The version of this wire protocol. A page sends it as `v=` on `/api/fleet`, `/api/stream`
+/// and `/api/trucks/*`; a server speaking another version answers 400 telling it to reload.
+/// Version 2: geographic positions, plans and position reports, insights derived by the server.
+pub const WIRE_VERSION: u32 = 2;
+
+/// What a truck is doing now, as the server derives it from positions and the plan
+/// ([`crate::trip::TripStatus`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum TruckStatus {
-    Loading,
     EnRoute,
     AtStop,
     Delayed,
-    Unloading,
     Idle,
 }
 
 impl TruckStatus {
     /// Every status, in the order an operator reads them.
-    pub const ALL: [TruckStatus; 6] = [
+    pub const ALL: [TruckStatus; 4] = [
         TruckStatus::EnRoute,
         TruckStatus::Delayed,
         TruckStatus::AtStop,
-        TruckStatus::Loading,
-        TruckStatus::Unloading,
         TruckStatus::Idle,
     ];
 
     /// The label shown to operators.
     pub fn label(self) -> &'static str {
         match self {
-            TruckStatus::Loading => "Loading",
             TruckStatus::EnRoute => "En route",
             TruckStatus::AtStop => "At stop",
             TruckStatus::Delayed => "Delayed",
-            TruckStatus::Unloading => "Unloading",
             TruckStatus::Idle => "Idle",
         }
     }
@@ -51,17 +53,28 @@ impl TruckStatus {
     /// The snake_case name used on the wire and in CSS classes.
     pub fn key(self) -> &'static str {
         match self {
-            TruckStatus::Loading => "loading",
             TruckStatus::EnRoute => "en_route",
             TruckStatus::AtStop => "at_stop",
             TruckStatus::Delayed => "delayed",
-            TruckStatus::Unloading => "unloading",
             TruckStatus::Idle => "idle",
         }
     }
 }
 
-/// The kinds of alert the simulator raises.
+impl From<TripStatus> for TruckStatus {
+    fn from(status: TripStatus) -> TruckStatus {
+        match status {
+            TripStatus::EnRoute => TruckStatus::EnRoute,
+            TripStatus::AtStop => TruckStatus::AtStop,
+            TripStatus::Delayed => TruckStatus::Delayed,
+            TripStatus::Idle => TruckStatus::Idle,
+        }
+    }
+}
+
+/// The kinds of alert: derived by the server from positions and the plan (all but
+/// `DriverHours` come from [`crate::trip::TripAlertKind`]), or raised by an external system
+/// through ingest.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AlertKind {
@@ -69,15 +82,17 @@ pub enum AlertKind {
     Temperature,
     OffRoute,
     DriverHours,
+    NoSignal,
 }
 
 impl AlertKind {
     /// Every kind, in the order filters and legends list them.
-    pub const ALL: [AlertKind; 4] = [
+    pub const ALL: [AlertKind; 5] = [
         AlertKind::Delay,
         AlertKind::Temperature,
         AlertKind::OffRoute,
         AlertKind::DriverHours,
+        AlertKind::NoSignal,
     ];
 
     /// The label shown to operators.
@@ -87,6 +102,18 @@ impl AlertKind {
             AlertKind::Temperature => "Temperature",
             AlertKind::OffRoute => "Off route",
             AlertKind::DriverHours => "Driver hours",
+            AlertKind::NoSignal => "No signal",
+        }
+    }
+}
+
+impl From<TripAlertKind> for AlertKind {
+    fn from(kind: TripAlertKind) -> AlertKind {
+        match kind {
+            TripAlertKind::Delay => AlertKind::Delay,
+            TripAlertKind::Temperature => AlertKind::Temperature,
+            TripAlertKind::OffRoute => AlertKind::OffRoute,
+            TripAlertKind::NoSignal => AlertKind::NoSignal,
         }
     }
 }
@@ -117,43 +144,87 @@ pub struct AlertAck {
     pub at_ms: u64,
 }
 
-/// A reefer trailer's allowed temperature band, in °C.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct TempBand {
-    pub min_c: f32,
-    pub max_c: f32,
+/// One stop of a truck's plan and its visit. JSON: `{"name", "lat", "lon", "planned_ms",
+/// "radius_m", "arrived_ms", "departed_ms", "skipped"}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StopState {
+    pub name: String,
+    #[serde(flatten)]
+    pub position: LatLon,
+    /// Planned arrival, Unix ms.
+    pub planned_ms: u64,
+    /// The truck is at the stop within this many metres of it.
+    pub radius_m: f64,
+    /// The first position within the radius, Unix ms.
+    #[serde(default)]
+    pub arrived_ms: Option<u64>,
+    /// The first position beyond the radius after arriving, Unix ms.
+    #[serde(default)]
+    pub departed_ms: Option<u64>,
+    /// Driven past without entering the radius.
+    #[serde(default)]
+    pub skipped: bool,
 }
 
-/// A point on the fleet's schematic map (unitless, 0..1000 on both axes).
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct Point {
-    pub x: f32,
-    pub y: f32,
+impl StopState {
+    /// A planned stop, not visited yet.
+    pub fn planned(stop: &PlannedStop) -> StopState {
+        StopState {
+            name: stop.name.clone(),
+            position: stop.position,
+            planned_ms: stop.planned_ms,
+            radius_m: stop.radius_m,
+            arrived_ms: None,
+            departed_ms: None,
+            skipped: false,
+        }
+    }
 }
 
-/// One truck's current state, as in a snapshot and after applying events.
+/// One truck's current state, as in a snapshot and after applying events. What the truck
+/// reported is `None` until it reports it; what the server derives is `None` while unknown.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TruckState {
     pub id: TruckId,
+    /// From the plan ("" without one).
     pub driver: String,
-    pub route_id: String,
     pub route_name: String,
     pub status: TruckStatus,
     /// Index of the stop the truck is heading to (or standing at).
     pub next_stop: usize,
-    /// Fraction of the whole route done, 0..=1.
+    /// Fraction of the plan's path done, 0..=1.
     pub progress: f32,
-    pub position: Point,
-    pub speed_kph: f32,
-    /// Planned and estimated arrival at the final stop, Unix ms.
-    pub planned_arrival_ms: u64,
-    pub eta_ms: u64,
-    pub fuel_pct: f32,
-    /// Present for reefer trailers only.
+    /// The newest position; `None` until the first.
+    #[serde(default)]
+    pub position: Option<LatLon>,
+    /// Degrees clockwise from true north.
+    #[serde(default)]
+    pub heading_deg: Option<f32>,
+    #[serde(default)]
+    pub speed_kph: Option<f32>,
+    /// Estimated and planned arrival at the final stop, Unix ms.
+    #[serde(default)]
+    pub eta_ms: Option<u64>,
+    #[serde(default)]
+    pub planned_arrival_ms: Option<u64>,
+    #[serde(default)]
+    pub fuel_pct: Option<f32>,
+    /// Reefer trailers only.
+    #[serde(default)]
     pub reefer_c: Option<f32>,
-    pub reefer_band: Option<TempBand>,
-    pub driver_minutes_left: u32,
+    #[serde(default)]
+    pub reefer_band: Option<ReeferBand>,
+    #[serde(default)]
+    pub driver_minutes_left: Option<u32>,
+    #[serde(default)]
+    pub odometer_km: Option<f64>,
+    /// The plan's stops, with their visits (empty without a plan).
+    #[serde(default)]
+    pub stops: Vec<StopState>,
     pub alerts: Vec<Alert>,
+    /// `at_ms` of the newest position (how stale the truck's position is).
+    #[serde(default)]
+    pub last_fix_ms: Option<u64>,
     /// Unix ms of the last event applied.
     pub updated_ms: u64,
     /// Id of the last event this state reflects.
@@ -161,34 +232,48 @@ pub struct TruckState {
 }
 
 impl TruckState {
-    /// Delay against plan in seconds; negative when early.
-    pub fn delay_s(&self) -> i64 {
-        (self.eta_ms as i64 - self.planned_arrival_ms as i64) / 1000
+    /// A truck known only by its id: no plan, no position, `Idle`.
+    pub fn new(id: &str) -> TruckState {
+        TruckState {
+            id: id.to_owned(),
+            driver: String::new(),
+            route_name: String::new(),
+            status: TruckStatus::Idle,
+            next_stop: 0,
+            progress: 0.0,
+            position: None,
+            heading_deg: None,
+            speed_kph: None,
+            eta_ms: None,
+            planned_arrival_ms: None,
+            fuel_pct: None,
+            reefer_c: None,
+            reefer_band: None,
+            driver_minutes_left: None,
+            odometer_km: None,
+            stops: Vec::new(),
+            alerts: Vec::new(),
+            last_fix_ms: None,
+            updated_ms: 0,
+            last_event_id: 0,
+        }
+    }
+
+    /// Delay against plan in seconds (ETA minus planned arrival; negative when early); `None`
+    /// while either is unknown.
+    pub fn delay_s(&self) -> Option<i64> {
+        let (eta, planned) = (self.eta_ms?, self.planned_arrival_ms?);
+        Some((eta as i64 - planned as i64) / 1000)
     }
 }
 
-/// A stop on a route.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Stop {
-    pub name: String,
-    pub position: Point,
-    /// Planned arrival at this stop, Unix ms.
-    pub planned_ms: u64,
-}
-
-/// A route between depots, with its stops in order.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Route {
-    pub id: String,
-    pub name: String,
-    pub stops: Vec<Stop>,
-}
-
-/// `GET /api/trucks/{id}`: one truck with its route.
+/// `GET /api/trucks/{id}`: one truck with its whole plan (`via` points included, so a panel
+/// can draw the route); `plan` is `None` for a truck without one.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TruckDetail {
     pub truck: TruckState,
-    pub route: Route,
+    #[serde(default)]
+    pub plan: Option<TripPlan>,
 }
 
 /// `GET /api/fleet`: every truck, and the id of the last event the snapshot reflects.
@@ -198,18 +283,19 @@ pub struct FleetSnapshot {
     pub trucks: Vec<TruckState>,
 }
 
-/// `GET /api/map`: depots and corridors for the schematic map.
+/// `GET /api/map`: the distinct stops (by name and position) of every current plan in the
+/// operator's scope.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FleetMap {
     pub depots: Vec<Depot>,
-    pub routes: Vec<Route>,
 }
 
-/// A depot on the schematic map.
+/// A named place on the map. JSON: `{"name", "lat", "lon"}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Depot {
     pub name: String,
-    pub position: Point,
+    #[serde(flatten)]
+    pub position: LatLon,
 }
 
 /// One fleet event. The serde tag is also the SSE `event:` name. Deserialized in one pass over
@@ -217,26 +303,55 @@ pub struct Depot {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum FleetEvent {
-    /// Periodic telemetry: where the truck is and how it is doing.
-    Telemetry {
+    /// A new trip: the truck's plan from now on (its visits start afresh).
+    Plan {
         truck: TruckId,
         at_ms: u64,
-        position: Point,
-        progress: f32,
-        speed_kph: f32,
-        eta_ms: u64,
-        /// The current trip's planned arrival: it changes when a new trip starts.
-        planned_arrival_ms: u64,
-        fuel_pct: f32,
-        reefer_c: Option<f32>,
-        driver_minutes_left: u32,
+        plan: TripPlan,
     },
-    /// The truck's status changed.
+    /// A position report as the truck sent it (readings absent when not sent), with what the
+    /// appending node derived from it (`progress`, `next_stop`, `eta_ms`, `planned_arrival_ms`).
+    Position {
+        truck: TruckId,
+        at_ms: u64,
+        lat: f64,
+        lon: f64,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        speed_kph: Option<f32>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        heading_deg: Option<f32>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        fuel_pct: Option<f32>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        reefer_c: Option<f32>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        driver_minutes_left: Option<u32>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        odometer_km: Option<f64>,
+        progress: f32,
+        next_stop: usize,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        eta_ms: Option<u64>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        planned_arrival_ms: Option<u64>,
+    },
+    /// The truck's status changed (derived).
     Status {
         truck: TruckId,
         at_ms: u64,
         status: TruckStatus,
         next_stop: usize,
+    },
+    /// One stop's visit changed; the whole visit is carried, so applying it twice is harmless.
+    Stop {
+        truck: TruckId,
+        at_ms: u64,
+        stop: usize,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        arrived_ms: Option<u64>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        departed_ms: Option<u64>,
+        skipped: bool,
     },
     /// An alert was raised.
     Alert {
@@ -274,8 +389,10 @@ pub(crate) fn required<T, E: serde::de::Error>(
 #[derive(Deserialize)]
 #[serde(rename_all = "snake_case")]
 enum FleetEventKind {
-    Telemetry,
+    Plan,
+    Position,
     Status,
+    Stop,
     Alert,
     AlertCleared,
     AlertAcked,
@@ -288,16 +405,24 @@ struct FlatFleetEvent {
     kind: FleetEventKind,
     truck: TruckId,
     at_ms: u64,
-    position: Option<Point>,
-    progress: Option<f32>,
+    plan: Option<TripPlan>,
+    lat: Option<f64>,
+    lon: Option<f64>,
     speed_kph: Option<f32>,
-    eta_ms: Option<u64>,
-    planned_arrival_ms: Option<u64>,
+    heading_deg: Option<f32>,
     fuel_pct: Option<f32>,
     reefer_c: Option<f32>,
     driver_minutes_left: Option<u32>,
+    odometer_km: Option<f64>,
+    progress: Option<f32>,
+    eta_ms: Option<u64>,
+    planned_arrival_ms: Option<u64>,
     status: Option<TruckStatus>,
     next_stop: Option<usize>,
+    stop: Option<usize>,
+    arrived_ms: Option<u64>,
+    departed_ms: Option<u64>,
+    skipped: Option<bool>,
     alert: Option<Alert>,
     #[serde(rename = "kind")]
     alert_kind: Option<AlertKind>,
@@ -307,26 +432,48 @@ struct FlatFleetEvent {
 
 impl<'de> Deserialize<'de> for FleetEvent {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
         let f = FlatFleetEvent::deserialize(deserializer)?;
         let (truck, at_ms) = (f.truck, f.at_ms);
         Ok(match f.kind {
-            FleetEventKind::Telemetry => FleetEvent::Telemetry {
+            FleetEventKind::Plan => FleetEvent::Plan {
                 truck,
                 at_ms,
-                position: required(f.position, "position")?,
-                progress: required(f.progress, "progress")?,
-                speed_kph: required(f.speed_kph, "speed_kph")?,
-                eta_ms: required(f.eta_ms, "eta_ms")?,
-                planned_arrival_ms: required(f.planned_arrival_ms, "planned_arrival_ms")?,
-                fuel_pct: required(f.fuel_pct, "fuel_pct")?,
-                reefer_c: f.reefer_c,
-                driver_minutes_left: required(f.driver_minutes_left, "driver_minutes_left")?,
+                plan: required(f.plan, "plan")?,
             },
+            FleetEventKind::Position => {
+                let position = LatLon::new(required(f.lat, "lat")?, required(f.lon, "lon")?)
+                    .map_err(D::Error::custom)?;
+                FleetEvent::Position {
+                    truck,
+                    at_ms,
+                    lat: position.lat(),
+                    lon: position.lon(),
+                    speed_kph: f.speed_kph,
+                    heading_deg: f.heading_deg,
+                    fuel_pct: f.fuel_pct,
+                    reefer_c: f.reefer_c,
+                    driver_minutes_left: f.driver_minutes_left,
+                    odometer_km: f.odometer_km,
+                    progress: required(f.progress, "progress")?,
+                    next_stop: required(f.next_stop, "next_stop")?,
+                    eta_ms: f.eta_ms,
+                    planned_arrival_ms: f.planned_arrival_ms,
+                }
+            }
             FleetEventKind::Status => FleetEvent::Status {
                 truck,
                 at_ms,
                 status: required(f.status, "status")?,
                 next_stop: required(f.next_stop, "next_stop")?,
+            },
+            FleetEventKind::Stop => FleetEvent::Stop {
+                truck,
+                at_ms,
+                stop: required(f.stop, "stop")?,
+                arrived_ms: f.arrived_ms,
+                departed_ms: f.departed_ms,
+                skipped: f.skipped.unwrap_or(false),
             },
             FleetEventKind::Alert => FleetEvent::Alert {
                 truck,
@@ -352,19 +499,23 @@ impl FleetEvent {
     /// The truck this event is about.
     pub fn truck(&self) -> &str {
         match self {
-            FleetEvent::Telemetry { truck, .. }
+            FleetEvent::Plan { truck, .. }
+            | FleetEvent::Position { truck, .. }
             | FleetEvent::Status { truck, .. }
+            | FleetEvent::Stop { truck, .. }
             | FleetEvent::Alert { truck, .. }
             | FleetEvent::AlertCleared { truck, .. }
             | FleetEvent::AlertAcked { truck, .. } => truck,
         }
     }
 
-    /// When the simulator produced it, Unix ms.
+    /// When it happened, Unix ms: a position's fix time, or the appending node's clock.
     pub fn at_ms(&self) -> u64 {
         match self {
-            FleetEvent::Telemetry { at_ms, .. }
+            FleetEvent::Plan { at_ms, .. }
+            | FleetEvent::Position { at_ms, .. }
             | FleetEvent::Status { at_ms, .. }
+            | FleetEvent::Stop { at_ms, .. }
             | FleetEvent::Alert { at_ms, .. }
             | FleetEvent::AlertCleared { at_ms, .. }
             | FleetEvent::AlertAcked { at_ms, .. } => *at_ms,
@@ -374,8 +525,10 @@ impl FleetEvent {
     /// The SSE `event:` name, equal to the serde tag.
     pub fn name(&self) -> &'static str {
         match self {
-            FleetEvent::Telemetry { .. } => "telemetry",
+            FleetEvent::Plan { .. } => "plan",
+            FleetEvent::Position { .. } => "position",
             FleetEvent::Status { .. } => "status",
+            FleetEvent::Stop { .. } => "stop",
             FleetEvent::Alert { .. } => "alert",
             FleetEvent::AlertCleared { .. } => "alert_cleared",
             FleetEvent::AlertAcked { .. } => "alert_acked",
@@ -383,13 +536,45 @@ impl FleetEvent {
     }
 
     /// Every event name the stream may carry, for `addEventListener`.
-    pub const NAMES: [&'static str; 5] = [
-        "telemetry",
+    pub const NAMES: [&'static str; 7] = [
+        "plan",
+        "position",
         "status",
+        "stop",
         "alert",
         "alert_cleared",
         "alert_acked",
     ];
+
+    /// The raw report a `position` event carries (what the truck sent), for a [`crate::trip::Trip`].
+    /// `None` for other events, or a position out of range (never built by this crate).
+    pub fn position_report(&self) -> Option<PositionReport> {
+        let FleetEvent::Position {
+            at_ms,
+            lat,
+            lon,
+            speed_kph,
+            heading_deg,
+            fuel_pct,
+            reefer_c,
+            driver_minutes_left,
+            odometer_km,
+            ..
+        } = self
+        else {
+            return None;
+        };
+        Some(PositionReport {
+            at_ms: *at_ms,
+            position: LatLon::new(*lat, *lon).ok()?,
+            speed_kph: *speed_kph,
+            heading_deg: *heading_deg,
+            fuel_pct: *fuel_pct,
+            reefer_c: *reefer_c,
+            driver_minutes_left: *driver_minutes_left,
+            odometer_km: *odometer_km,
+        })
+    }
 }
 
 /// A fleet event with its id: the unit relayed between server, tabs and workers.

@@ -59,7 +59,7 @@ impl Server {
                 FleetEvent::Status {
                     truck,
                     at_ms: EPOCH + id,
-                    status: TruckStatus::ALL[id as usize % 6],
+                    status: TruckStatus::ALL[id as usize % TruckStatus::ALL.len()],
                     next_stop: id as usize % 4,
                 }
             };

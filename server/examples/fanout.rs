@@ -238,9 +238,11 @@ async fn stream(addr: String, counters: Arc<Counters>, stop: Arc<AtomicBool>) {
                 continue;
             }
             counters.delivered.fetch_add(1, Ordering::Relaxed);
-            // Telemetry carries the time it was produced; status events may carry an earlier
-            // time of the change itself.
-            if find(event, b"event: telemetry").is_some() {
+            // Positions (and the plain server's telemetry) carry the time they were produced;
+            // derived events may carry an earlier time of the change itself.
+            if find(event, b"event: position").is_some()
+                || find(event, b"event: telemetry").is_some()
+            {
                 if let Some(at) = number_after(event, br#""at_ms":"#) {
                     let ms = now.saturating_sub(at) as usize;
                     counters.latency[ms.min(BUCKETS - 1)].fetch_add(1, Ordering::Relaxed);

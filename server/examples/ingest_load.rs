@@ -99,9 +99,11 @@ impl Drop for Server {
     }
 }
 
+/// A position report of `truck` (what real trucks send; the server derives the rest). A truck's
+/// reports must be newer than its last: every request here takes a fresh `at_ms`.
 fn status_line(truck: &str, at_ms: u64) -> String {
     format!(
-        r#"{{"type":"status","truck":"{truck}","at_ms":{at_ms},"status":"en_route","next_stop":1}}"#
+        r#"{{"type":"position","truck":"{truck}","at_ms":{at_ms},"lat":41.8781,"lon":-87.6298,"speed_kph":72.5}}"#
     )
 }
 

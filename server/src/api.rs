@@ -2,17 +2,20 @@
 //! `/api` route answers with (from `error`).
 
 use crate::auth::{Operator, Scope};
+use crate::hub::TrackPoint;
 use crate::hub::{AckError, Acked};
-use crate::producer;
 use crate::stats::StatsReport;
 use crate::AppState;
+use axum::extract::RawQuery;
 use axum::extract::{Path, Request, State};
 use axum::http::header::RETRY_AFTER;
 use axum::http::{HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
-use convoy_core::wire::{EventId, FleetEvent, FleetMap, FleetSnapshot, Route, TruckDetail};
+use convoy_core::wire::{
+    Depot, EventId, FleetEvent, FleetMap, FleetSnapshot, TruckDetail, WIRE_VERSION,
+};
 use serde::{Deserialize, Serialize};
 
 pub use crate::error::ApiError;
@@ -46,6 +49,28 @@ pub async fn require_loaded(State(app): State<AppState>, request: Request, next:
     response
 }
 
+/// Middleware for the routes a page reads the wire from (`/api/fleet`, `/api/stream`,
+/// `/api/trucks/*`): an optional `v=` names the wire version the page speaks; any other than
+/// [`WIRE_VERSION`] answers 400 telling the page to reload (an old page would misread the
+/// events).
+pub async fn check_version(request: Request, next: Next) -> Response {
+    let query = request.uri().query().unwrap_or("");
+    let asked = form_urlencoded::parse(query.as_bytes())
+        .find(|(key, _)| key == "v")
+        .map(|(_, value)| value.into_owned());
+    match asked {
+        Some(v) if v.trim() != WIRE_VERSION.to_string() => {
+            let shown: String = v.chars().take(16).collect();
+            ApiError::bad_request(format!(
+                "this page speaks Convoy's wire version {shown}; the server speaks \
+                 {WIRE_VERSION}: reload the page"
+            ))
+            .into_response()
+        }
+        _ => next.run(request).await,
+    }
+}
+
 /// `GET /api/fleet`: every truck of the operator's scope, consistent with `last_event_id`.
 pub async fn fleet(
     State(app): State<AppState>,
@@ -55,77 +80,78 @@ pub async fn fleet(
     snapshot
         .trucks
         .retain(|truck| operator.scope.includes(&truck.id));
-    if let Some(sim) = &app.sim {
-        // Events carry the plan only with telemetry; a trip that just started has its plan in
-        // the simulator already.
-        let sim = producer::lock(sim);
-        for truck in &mut snapshot.trucks {
-            if let Some(planned) = sim.planned_arrival_ms(&truck.id) {
-                truck.planned_arrival_ms = planned;
-            }
-        }
-    }
     Json(snapshot)
 }
 
-/// `GET /api/trucks/{id}`: one truck and its route (empty for a truck the simulator does not
-/// drive), or 404 (outside the operator's scope too, so existence does not leak).
+/// `GET /api/trucks/{id}`: one truck and its whole plan (`None` without one), or 404 (outside
+/// the operator's scope too, so existence does not leak).
 pub async fn truck(
     State(app): State<AppState>,
     Extension(operator): Extension<Operator>,
     Path(id): Path<String>,
 ) -> Result<Json<TruckDetail>, ApiError> {
-    let mut truck = app
+    let truck = app
         .hub
         .truck(&id)
         .filter(|_| operator.scope.includes(&id))
         .ok_or_else(|| ApiError::not_found(format!("unknown truck {id:?}")))?;
-    let simulated = app.sim.as_ref().and_then(|sim| {
-        let sim = producer::lock(sim);
-        let route = sim.route(&id)?.clone();
-        Some((route, sim.planned_arrival_ms(&id)))
-    });
-    let route = match simulated {
-        Some((route, planned)) => {
-            if let Some(planned) = planned {
-                truck.planned_arrival_ms = planned;
-            }
-            route
-        }
-        None => Route {
-            id: truck.route_id.clone(),
-            name: truck.route_name.clone(),
-            stops: Vec::new(),
-        },
-    };
-    Ok(Json(TruckDetail { truck, route }))
+    let plan = app.hub.plan(&id);
+    Ok(Json(TruckDetail { truck, plan }))
 }
 
-/// `GET /api/map`: depots and routes (none on a node without the simulator); an operator
-/// limited to some trucks sees only their routes.
+/// `GET /api/trucks/{id}/track?since_ms=…`: the truck's positions at or after `since_ms` (0
+/// when absent), oldest first, at most [`crate::hub::TRACK_POINTS`] (the newest); 404 like
+/// `/api/trucks/{id}`.
+pub async fn track(
+    State(app): State<AppState>,
+    Extension(operator): Extension<Operator>,
+    Path(id): Path<String>,
+    RawQuery(query): RawQuery,
+) -> Result<Json<Vec<TrackPoint>>, ApiError> {
+    if app.hub.truck(&id).is_none() || !operator.scope.includes(&id) {
+        return Err(ApiError::not_found(format!("unknown truck {id:?}")));
+    }
+    let mut since_ms = 0;
+    for (key, value) in form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
+        if key == "since_ms" {
+            since_ms = value.trim().parse::<u64>().map_err(|_| {
+                let shown: String = value.chars().take(40).collect();
+                ApiError::bad_request(format!(
+                    "since_ms: {shown:?} is not a time in Unix milliseconds"
+                ))
+            })?;
+        }
+    }
+    Ok(Json(app.hub.track(&id, since_ms)))
+}
+
+/// `GET /api/map`: the distinct stops (by name and position) of the current plans of the
+/// operator's trucks, in the order first met.
 pub async fn map(
     State(app): State<AppState>,
     Extension(operator): Extension<Operator>,
 ) -> Json<FleetMap> {
-    let mut map = match &app.sim {
-        Some(sim) => producer::lock(sim).map(),
-        None => FleetMap {
-            depots: Vec::new(),
-            routes: Vec::new(),
-        },
-    };
-    if operator.scope != Scope::All {
-        let theirs: std::collections::BTreeSet<String> = app
-            .hub
-            .snapshot()
-            .trucks
-            .into_iter()
-            .filter(|truck| operator.scope.includes(&truck.id))
-            .map(|truck| truck.route_id)
-            .collect();
-        map.routes.retain(|route| theirs.contains(&route.id));
+    let mut depots: Vec<Depot> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for truck in app.hub.snapshot().trucks {
+        if !operator.scope.includes(&truck.id) {
+            continue;
+        }
+        for stop in truck.stops {
+            let key = (
+                stop.name.clone(),
+                stop.position.lat().to_bits(),
+                stop.position.lon().to_bits(),
+            );
+            if seen.insert(key) {
+                depots.push(Depot {
+                    name: stop.name,
+                    position: stop.position,
+                });
+            }
+        }
     }
-    Json(map)
+    Json(FleetMap { depots })
 }
 
 /// The body of `GET /api/health`.
@@ -153,7 +179,7 @@ pub async fn health(State(app): State<AppState>) -> Json<Health> {
         first_id: app.hub.first_id(),
         oldest_id: app.hub.floor(),
         latest_event_id: app.hub.latest_id(),
-        simulator: app.sim.is_some(),
+        simulator: app.simulator,
         ingest: app.ingest.is_some(),
     })
 }

@@ -12,11 +12,13 @@ use crate::fanout::{Fanout, Live};
 use crate::log::redis::RedisLog;
 use crate::log::{plan_resume, LogEngine, LogError, Logged, Prepared, ResumePlan, Retention};
 use crate::metrics::{Metrics, Source};
+use convoy_core::derive::{self, Fact};
 use convoy_core::fleet::Fleet;
+use convoy_core::trip::{Trip, TripConfig, TripPlan};
 use convoy_core::wire::{
-    AlertAck, Envelope, EventId, FleetEvent, FleetSnapshot, Point, ResetNotice, TruckState,
-    TruckStatus, Watch,
+    AlertAck, Envelope, EventId, FleetEvent, FleetSnapshot, ResetNotice, TruckId, TruckState, Watch,
 };
+use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -27,17 +29,132 @@ use tokio_util::sync::CancellationToken;
 /// fleet from the last one plus the events after it).
 pub const SNAPSHOT_EVERY: u64 = 1000;
 
-/// One event to append, with the producer's optional idempotency key.
+/// What a producer submits: an event as it is, or a fact the appending node derives events
+/// from (see [`convoy_core::derive`]).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Input {
+    Event(FleetEvent),
+    Fact { truck: TruckId, fact: Fact },
+}
+
+impl Input {
+    /// The truck it is about.
+    pub fn truck(&self) -> &str {
+        match self {
+            Input::Event(event) => event.truck(),
+            Input::Fact { truck, .. } => truck,
+        }
+    }
+}
+
+/// One input to append, with the producer's optional idempotency key (it makes the whole input
+/// a no-op when seen again within the window; the input's first event records it).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Submission {
     pub key: Option<String>,
-    pub event: FleetEvent,
+    pub input: Input,
+}
+
+impl Submission {
+    /// A fact about `truck`, without a key.
+    pub fn fact(truck: impl Into<TruckId>, fact: Fact) -> Submission {
+        Submission {
+            key: None,
+            input: Input::Fact {
+                truck: truck.into(),
+                fact,
+            },
+        }
+    }
 }
 
 impl From<FleetEvent> for Submission {
     fn from(event: FleetEvent) -> Submission {
-        Submission { key: None, event }
+        Submission {
+            key: None,
+            input: Input::Event(event),
+        }
     }
+}
+
+/// The most positions `GET /api/trucks/{id}/track` answers (the newest).
+pub const TRACK_POINTS: usize = 2_000;
+
+/// One point of a truck's track, as `GET /api/trucks/{id}/track` answers it.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct TrackPoint {
+    pub at_ms: u64,
+    pub lat: f64,
+    pub lon: f64,
+    pub speed_kph: Option<f32>,
+}
+
+/// Every truck's [`Trip`], kept in step with the log by following each applied event, and its
+/// recent track.
+struct Trips {
+    config: TripConfig,
+    trips: HashMap<TruckId, Trip>,
+    tracks: HashMap<TruckId, VecDeque<TrackPoint>>,
+}
+
+impl Trips {
+    fn new(config: TripConfig) -> Trips {
+        Trips {
+            config,
+            trips: HashMap::new(),
+            tracks: HashMap::new(),
+        }
+    }
+
+    /// A copy of `truck`'s trip to derive on (a new one for a truck without).
+    fn scratch(&self, truck: &str) -> Trip {
+        self.trips
+            .get(truck)
+            .cloned()
+            .unwrap_or_else(|| Trip::new(self.config))
+    }
+
+    /// Follows one appended event (see [`derive::follow`]).
+    fn follow(&mut self, event: &FleetEvent) {
+        if !matches!(
+            event,
+            FleetEvent::Plan { .. } | FleetEvent::Position { .. } | FleetEvent::Alert { .. }
+        ) {
+            return;
+        }
+        let truck = event.truck();
+        if !self.trips.contains_key(truck) {
+            self.trips.insert(truck.to_owned(), Trip::new(self.config));
+        }
+        if let Some(trip) = self.trips.get_mut(truck) {
+            derive::follow(trip, event);
+        }
+        if let FleetEvent::Position {
+            at_ms,
+            lat,
+            lon,
+            speed_kph,
+            ..
+        } = event
+        {
+            let track = self.tracks.entry(truck.to_owned()).or_default();
+            if track.len() == TRACK_POINTS {
+                track.pop_front();
+            }
+            track.push_back(TrackPoint {
+                at_ms: *at_ms,
+                lat: *lat,
+                lon: *lon,
+                speed_kph: *speed_kph,
+            });
+        }
+    }
+}
+
+/// [`LogError::Invalid`]: input `index` of a batch cannot be derived; nothing of the batch is
+/// appended.
+fn underivable(index: usize, reason: String) -> LogError {
+    LogError::Invalid { index, reason }
 }
 
 /// What became of one submitted event.
@@ -113,6 +230,7 @@ impl Keys {
 struct Inner {
     engine: Box<dyn LogEngine>,
     fleet: Fleet,
+    trips: Trips,
     fanout: Fanout,
     keys: Keys,
     since_snapshot: u64,
@@ -153,26 +271,7 @@ pub fn first_id_for(start_unix_ms: u64) -> EventId {
 
 /// A truck first heard of through an event: known only by its id until events fill it in.
 pub fn new_truck(id: &str) -> TruckState {
-    TruckState {
-        id: id.to_owned(),
-        driver: String::new(),
-        route_id: String::new(),
-        route_name: String::new(),
-        status: TruckStatus::Idle,
-        next_stop: 0,
-        progress: 0.0,
-        position: Point { x: 0.0, y: 0.0 },
-        speed_kph: 0.0,
-        planned_arrival_ms: 0,
-        eta_ms: 0,
-        fuel_pct: 0.0,
-        reefer_c: None,
-        reefer_band: None,
-        driver_minutes_left: 0,
-        alerts: Vec::new(),
-        updated_ms: 0,
-        last_event_id: 0,
-    }
+    TruckState::new(id)
 }
 
 /// Applies an event, adding its truck first when the fleet does not know it yet.
@@ -181,6 +280,62 @@ fn apply(fleet: &mut Fleet, envelope: &Envelope) {
         fleet.insert(new_truck(envelope.event.truck()));
     }
     fleet.apply(envelope);
+}
+
+/// Every truck's trip and track rebuilt from the log's retained events: each plan, position and
+/// `no_signal` alert followed in order.
+fn rebuild_trips(engine: &dyn LogEngine, config: TripConfig) -> Trips {
+    let mut trips = Trips::new(config);
+    let events = match engine.read_after(engine.floor()) {
+        Ok(events) => events,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot read the event log to rebuild the trips");
+            return trips;
+        }
+    };
+    for logged in events {
+        let Some(data) = logged.data() else { continue };
+        match serde_json::from_slice::<FleetEvent>(data) {
+            Ok(event) => trips.follow(&event),
+            Err(e) => tracing::warn!(id = logged.id, error = %e, "skipping an unreadable event"),
+        }
+    }
+    trips
+}
+
+/// Events to append with their keys, and the index of each input's first event.
+type Expanded = (Vec<(Option<String>, Prepared)>, Vec<usize>);
+
+/// Derives the events of `inputs` against copies of `trips` (nothing is changed: the real trips
+/// follow the events once appended). Returns the events with their keys (an input's key on its
+/// first event), and the index of each input's first event; errs on the first input that
+/// cannot be derived.
+fn expand(
+    trips: &Trips,
+    inputs: Vec<(Option<String>, Input)>,
+    now_ms: u64,
+) -> Result<Expanded, (usize, String)> {
+    let mut scratch: HashMap<TruckId, Trip> = HashMap::new();
+    let mut out = Vec::with_capacity(inputs.len());
+    let mut starts = Vec::with_capacity(inputs.len());
+    for (index, (key, input)) in inputs.into_iter().enumerate() {
+        starts.push(out.len());
+        match input {
+            Input::Event(event) => out.push((key, Prepared::new(event))),
+            Input::Fact { truck, fact } => {
+                let trip = scratch
+                    .entry(truck.clone())
+                    .or_insert_with(|| trips.scratch(&truck));
+                let events = derive::derive(trip, &truck, fact, now_ms)
+                    .map_err(|e| (index, e.to_string()))?;
+                let mut key = key;
+                for event in events {
+                    out.push((key.take(), Prepared::new(event)));
+                }
+            }
+        }
+    }
+    Ok((out, starts))
 }
 
 impl Hub {
@@ -208,6 +363,7 @@ impl Hub {
     ) -> Result<Hub, LogError> {
         let latest = engine.latest_id();
         let (fleet, known) = rebuild(recovered, seed, latest, key_window);
+        let trips = rebuild_trips(engine.as_ref(), TripConfig::default());
         Ok(Hub {
             latest: AtomicU64::new(latest),
             fanning_to: AtomicU64::new(latest),
@@ -222,6 +378,7 @@ impl Hub {
             inner: Mutex::new(Inner {
                 engine,
                 fleet,
+                trips,
                 fanout: Fanout::new(queue_capacity),
                 keys: known,
                 since_snapshot: 0,
@@ -257,6 +414,7 @@ impl Hub {
         let window = Duration::from_millis(inner.keys.window_ms);
         let (fleet, keys) = rebuild(recovered, seed, latest, window);
         self.first_id.store(engine.first_id(), Ordering::Release);
+        inner.trips = rebuild_trips(engine.as_ref(), inner.trips.config);
         inner.engine = engine;
         inner.fleet = fleet;
         inner.keys = keys;
@@ -288,6 +446,76 @@ impl Hub {
         self
     }
 
+    /// Derives with `config` (`--stale-after`): the trips are rebuilt from the log with it.
+    pub fn with_trip_config(self, config: TripConfig) -> Hub {
+        {
+            let mut inner = self.lock();
+            if inner.trips.config != config {
+                inner.trips = rebuild_trips(inner.engine.as_ref(), config);
+            }
+        }
+        self
+    }
+
+    /// The plan `truck` follows now, if any.
+    pub fn plan(&self, truck: &str) -> Option<TripPlan> {
+        self.lock().trips.trips.get(truck)?.plan().cloned()
+    }
+
+    /// `truck`'s newest positions at or after `since_ms`, oldest first, at most
+    /// [`TRACK_POINTS`].
+    pub fn track(&self, truck: &str, since_ms: u64) -> Vec<TrackPoint> {
+        let inner = self.lock();
+        let Some(track) = inner.trips.tracks.get(truck) else {
+            return Vec::new();
+        };
+        let from = track.partition_point(|p| p.at_ms < since_ms);
+        track.range(from..).copied().collect()
+    }
+
+    /// Appends the `no_signal` alerts due at `now_ms` (trips whose newest position is
+    /// `--stale-after` old); returns how many events were appended. With a local engine they are
+    /// judged and appended under one lock, so a position arriving meanwhile is never overtaken;
+    /// with a shared log, against this node's trips as they are (a node that appends one makes
+    /// the others' trips follow it, so they do not append it again).
+    pub async fn tick(self: &Arc<Self>, now_ms: u64) -> Result<usize, LogError> {
+        fn due(trips: &Trips, now_ms: u64) -> Vec<(Option<String>, Input)> {
+            let mut events = Vec::new();
+            for (truck, trip) in &trips.trips {
+                if trip.poll_timeout().is_some_and(|due| due <= now_ms) {
+                    let mut trip = trip.clone();
+                    events.extend(derive::tick(&mut trip, truck, now_ms));
+                }
+            }
+            events
+                .into_iter()
+                .map(|e| (None, Input::Event(e)))
+                .collect()
+        }
+        if self.remote.is_none() {
+            let hub = self.clone();
+            return tokio::task::spawn_blocking(move || {
+                let mut inner = hub.lock();
+                let events = due(&inner.trips, now_ms);
+                if events.is_empty() {
+                    return Ok(0);
+                }
+                Ok(hub.append_locked(&mut inner, events, now_ms)?.len())
+            })
+            .await
+            .map_err(|e| LogError::Store(e.to_string()))?;
+        }
+        let events = due(&self.lock().trips, now_ms);
+        if events.is_empty() {
+            return Ok(0);
+        }
+        let batch: Vec<Submission> = events
+            .into_iter()
+            .map(|(key, input)| Submission { key, input })
+            .collect();
+        Ok(self.append_async(batch, now_ms).await?.len())
+    }
+
     /// Counts into `metrics` (a hub made without it counts into a registry of its own).
     pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Hub {
         self.metrics = metrics;
@@ -310,12 +538,9 @@ impl Hub {
     fn admit<'a>(
         &self,
         fleet: &Fleet,
-        events: impl Iterator<Item = &'a FleetEvent>,
+        trucks: impl Iterator<Item = &'a str>,
     ) -> Result<(), LogError> {
-        let mut new: Vec<&str> = events
-            .map(FleetEvent::truck)
-            .filter(|truck| fleet.get(truck).is_none())
-            .collect();
+        let mut new: Vec<&str> = trucks.filter(|truck| fleet.get(truck).is_none()).collect();
         new.sort_unstable();
         new.dedup();
         if new.is_empty() || fleet.len() + new.len() <= self.max_trucks {
@@ -396,11 +621,15 @@ impl Hub {
         };
         // Against this node's fleet: other nodes may add trucks at the same moment, so a shared
         // log's fleet can pass the limit by what they add in that moment.
-        self.admit(&self.lock().fleet, batch.iter().map(|s| &s.event))?;
-        let prepared: Vec<(Option<String>, Prepared)> = batch
-            .into_iter()
-            .map(|s| (s.key, Prepared::new(s.event)))
-            .collect();
+        // Derived against this node's trips, as they are now: like `admit`, two nodes deriving
+        // for one truck at the same moment may both append from the same trip state.
+        let (prepared, starts) = {
+            let inner = self.lock();
+            self.admit(&inner.fleet, batch.iter().map(|s| s.input.truck()))?;
+            let inputs = batch.into_iter().map(|s| (s.key, s.input)).collect();
+            expand(&inner.trips, inputs, now_ms)
+                .map_err(|(index, reason)| underivable(index, reason))?
+        };
         let started = std::time::Instant::now();
         let outcomes = remote.append(&prepared, self.latest_id()).await;
         self.metrics
@@ -411,7 +640,8 @@ impl Hub {
             let _ =
                 tokio::time::timeout(READ_YOUR_WRITES, published.wait_for(|&id| id >= last)).await;
         }
-        Ok(outcomes)
+        // One outcome per input: its first event's.
+        Ok(starts.iter().map(|&i| outcomes[i]).collect())
     }
 
     /// Publishes events of a shared log in id order (its tail calls this): ids at or below the
@@ -440,6 +670,7 @@ impl Hub {
                 id,
                 event: prepared.event,
             };
+            inner.trips.follow(&envelope.event);
             apply(&mut inner.fleet, &envelope);
             logged.published_us = crate::metrics::now_us();
             inner.fanout.publish(&logged);
@@ -465,22 +696,23 @@ impl Hub {
             .is_ok_and(|r| r.is_ok())
     }
 
-    /// Appends `batch` atomically, in order, and publishes it: every event gets the next id, or
-    /// on an error none does and nothing is published. An event whose key was seen within the
-    /// window (in an earlier call or earlier in this batch) is not appended again. This blocks
-    /// on the engine: from async code, use [`Hub::append_async`]. A shared log's hub refuses.
+    /// Appends `batch` atomically, in order, and publishes it: each fact is derived into its
+    /// events against the trucks' trips under the same lock, then every event gets the next id;
+    /// on an error (a fact that cannot be derived: [`LogError::Invalid`] with its index) none
+    /// does and nothing is published. An input whose key was seen within the window (in an
+    /// earlier call or earlier in this batch) is not appended again. One outcome per input: the
+    /// id of its first event. This blocks on the engine: from async code, use
+    /// [`Hub::append_async`]. A shared log's hub refuses.
     pub fn append(&self, batch: Vec<Submission>, now_ms: u64) -> Result<Vec<Outcome>, LogError> {
         if self.remote.is_some() {
             return Err(LogError::Config(
                 "a shared log is appended to with append_async".into(),
             ));
         }
-        let prepared: Vec<(Option<String>, Prepared)> = batch
-            .into_iter()
-            .map(|s| (s.key, Prepared::new(s.event)))
-            .collect();
+        let inputs: Vec<(Option<String>, Input)> =
+            batch.into_iter().map(|s| (s.key, s.input)).collect();
         let mut inner = self.lock();
-        self.append_locked(&mut inner, prepared, now_ms)
+        self.append_locked(&mut inner, inputs, now_ms)
     }
 
     /// Acknowledges alert `alert_id` for operator `by`, when `in_scope` says the alert's truck
@@ -504,7 +736,7 @@ impl Hub {
                 let event = ack_event(&inner.fleet, alert_id, &in_scope, by, now_ms)?;
                 let outcome = hub.append_locked(
                     &mut inner,
-                    vec![(None, Prepared::new(event.clone()))],
+                    vec![(None, Input::Event(event.clone()))],
                     now_ms,
                 )?;
                 Ok(Acked {
@@ -533,14 +765,14 @@ impl Hub {
     fn append_locked(
         &self,
         inner: &mut MutexGuard<'_, Inner>,
-        prepared: Vec<(Option<String>, Prepared)>,
+        inputs: Vec<(Option<String>, Input)>,
         now_ms: u64,
     ) -> Result<Vec<Outcome>, LogError> {
         inner.keys.expire(now_ms);
         // For each submission: its earlier id, or the batch index of its first copy.
-        let mut earlier: Vec<Option<Result<EventId, usize>>> = vec![None; prepared.len()];
+        let mut earlier: Vec<Option<Result<EventId, usize>>> = vec![None; inputs.len()];
         let mut first_in_batch: HashMap<&str, usize> = HashMap::new();
-        for (i, (key, _)) in prepared.iter().enumerate() {
+        for (i, (key, _)) in inputs.iter().enumerate() {
             let Some(key) = key.as_deref() else { continue };
             if let Some(&id) = inner.keys.ids.get(key) {
                 earlier[i] = Some(Ok(id));
@@ -551,26 +783,35 @@ impl Hub {
             }
         }
         drop(first_in_batch);
-        let fresh_index: Vec<usize> = (0..prepared.len())
+        let fresh_index: Vec<usize> = (0..inputs.len())
             .filter(|&i| earlier[i].is_none())
             .collect();
-        let mut slots: Vec<Option<(Option<String>, Prepared)>> =
-            prepared.into_iter().map(Some).collect();
-        let (keys, fresh): (Vec<Option<String>>, Vec<Prepared>) =
-            fresh_index.iter().filter_map(|&i| slots[i].take()).unzip();
-        self.admit(&inner.fleet, fresh.iter().map(|p| &p.event))?;
+        let count = inputs.len();
+        let fresh: Vec<(Option<String>, Input)> = inputs
+            .into_iter()
+            .enumerate()
+            .filter(|(i, _)| earlier[*i].is_none())
+            .map(|(_, input)| input)
+            .collect();
+        self.admit(&inner.fleet, fresh.iter().map(|(_, input)| input.truck()))?;
+        // Derived under the lock the append holds, so no other append moves a trip meanwhile.
+        let (expanded, starts) = expand(&inner.trips, fresh, now_ms)
+            .map_err(|(index, reason)| underivable(fresh_index[index], reason))?;
+        let (keys, events): (Vec<Option<String>>, Vec<Prepared>) = expanded.into_iter().unzip();
         let started = std::time::Instant::now();
-        let logged = inner.engine.append(&fresh, &keys, now_ms);
+        let logged = inner.engine.append(&events, &keys, now_ms);
         self.metrics.append_done(started.elapsed(), logged.is_ok());
         let logged = logged?;
         if let Some(last) = logged.last() {
             self.fanning_to.store(last.id, Ordering::Release);
         }
-        let mut ids = vec![0; slots.len()];
-        for (((index, event), key), mut logged) in
-            fresh_index.iter().zip(fresh).zip(keys).zip(logged)
-        {
-            ids[*index] = logged.id;
+        let first_ids: Vec<EventId> = starts.iter().map(|&i| logged[i].id).collect();
+        let mut ids = vec![0; count];
+        for (index, id) in fresh_index.iter().zip(&first_ids) {
+            ids[*index] = *id;
+        }
+        let appended = events.len();
+        for ((event, key), mut logged) in events.into_iter().zip(keys).zip(logged) {
             if let Some(key) = key {
                 inner.keys.insert(key, logged.id, now_ms);
             }
@@ -578,6 +819,7 @@ impl Hub {
                 id: logged.id,
                 event: event.event,
             };
+            inner.trips.follow(&envelope.event);
             apply(&mut inner.fleet, &envelope);
             logged.published_us = crate::metrics::now_us();
             inner.fanout.publish(&logged);
@@ -585,7 +827,7 @@ impl Hub {
             self.latest.store(logged.id, Ordering::Release);
         }
         self.published.send_replace(inner.engine.latest_id());
-        inner.since_snapshot += fresh_index.len() as u64;
+        inner.since_snapshot += appended as u64;
         if inner.since_snapshot >= SNAPSHOT_EVERY {
             store_snapshot_later(inner);
         }
@@ -850,6 +1092,7 @@ mod tests {
     use super::*;
     use crate::fanout::TryRecvError;
     use crate::log::memory::MemoryLog;
+    use convoy_core::wire::TruckStatus;
 
     const FIRST: EventId = 1_000_001;
 
@@ -880,7 +1123,7 @@ mod tests {
     fn keyed(key: &str, truck: &str) -> Submission {
         Submission {
             key: Some(key.into()),
-            event: status(truck),
+            input: Input::Event(status(truck)),
         }
     }
 

@@ -7,7 +7,7 @@
 //! anything is appended: one bad line answers 400 naming the line and the reason, and nothing
 //! of the request is kept. The events of one request get contiguous ids.
 
-use crate::hub::{Outcome, Submission};
+use crate::hub::{Input, Outcome, Submission};
 use crate::log::LogError;
 use crate::metrics::{IngestOutcome, Source};
 use crate::AppState;
@@ -20,6 +20,8 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use bytes::{Bytes, BytesMut};
+use convoy_core::derive::Fact;
+use convoy_core::trip::{PositionReport, TripPlan};
 use convoy_core::wire::{is_valid_truck_id, EventId, FleetEvent};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
@@ -278,8 +280,16 @@ impl IntoResponse for IngestError {
     }
 }
 
-/// Checks one event as parsed JSON: known type, truck id shape, finite numbers, a time not in
-/// the far future; takes its optional `key` off.
+/// The fields a position line must not carry: the server derives them.
+const DERIVED_FIELDS: [&str; 4] = ["progress", "next_stop", "eta_ms", "planned_arrival_ms"];
+
+/// The line types ingest takes.
+pub const LINE_TYPES: [&str; 4] = ["position", "plan", "alert", "alert_cleared"];
+
+/// Checks one line as parsed JSON and takes its optional `key` off: a `position` or `plan`
+/// (facts the server derives events from), or an `alert` or `alert_cleared` (an external
+/// system's own alerts). Truck id shape, coordinates within range, finite numbers, a time not
+/// in the far future; derived fields and derived event types are refused, naming them.
 pub fn validate(value: serde_json::Value, now_ms: u64) -> Result<Submission, String> {
     let serde_json::Value::Object(mut object) = value else {
         return Err("expected a JSON object".into());
@@ -301,71 +311,138 @@ pub fn validate(value: serde_json::Value, now_ms: u64) -> Result<Submission, Str
         Some(_) => return Err("\"type\" must be a string".into()),
         None => return Err("missing \"type\"".into()),
     };
-    if !FleetEvent::NAMES.contains(&kind.as_str()) {
-        return Err(format!(
-            "unknown event type {kind:?}: use one of {}",
-            FleetEvent::NAMES.join(", ")
-        ));
-    }
-    if kind == "alert_acked" {
-        return Err(
-            "alert_acked events come from operators: POST /api/alerts/{alert_id}/ack".into(),
-        );
-    }
-    let event: FleetEvent = serde_json::from_value(serde_json::Value::Object(object))
-        .map_err(|e| format!("invalid {kind} event: {e}"))?;
-    if !is_valid_truck_id(event.truck()) {
-        return Err(format!(
-            "invalid truck id {:?}: use 1 to 32 letters, digits and '-'",
-            event.truck()
-        ));
-    }
-    let limit = now_ms.saturating_add(MAX_AHEAD_MS);
-    let mut times = vec![("at_ms", event.at_ms())];
-    if let FleetEvent::Alert { alert, .. } = &event {
-        times.push(("alert.raised_ms", alert.raised_ms));
-        check_text("alert.message", &alert.message)?;
-    }
-    for (field, at) in times {
-        if at > limit {
+    let input = match kind.as_str() {
+        "position" | "plan" => {
+            object.remove("type");
+            let truck = match object.remove("truck") {
+                Some(serde_json::Value::String(truck)) => truck,
+                Some(_) => return Err("\"truck\" must be a string".into()),
+                None => return Err(format!("invalid {kind} line: missing field `truck`")),
+            };
+            check_truck(&truck)?;
+            let fact = if kind == "position" {
+                Fact::Position(position(object, now_ms)?)
+            } else {
+                Fact::Plan(plan_line(object)?)
+            };
+            Input::Fact { truck, fact }
+        }
+        "alert" | "alert_cleared" => Input::Event(external_event(&kind, object, now_ms)?),
+        "telemetry" | "status" | "stop" => {
             return Err(format!(
-                "{field} {at} is more than {} s ahead of the server's clock ({now_ms})",
-                MAX_AHEAD_MS / 1000
-            ));
+                "{kind} is derived by the server from positions: send position lines"
+            ))
         }
-    }
-    if let FleetEvent::Telemetry {
-        position,
-        progress,
-        speed_kph,
-        fuel_pct,
-        reefer_c,
-        ..
-    } = &event
-    {
-        let numbers = [
-            ("position.x", Some(position.x)),
-            ("position.y", Some(position.y)),
-            ("progress", Some(*progress)),
-            ("speed_kph", Some(*speed_kph)),
-            ("fuel_pct", Some(*fuel_pct)),
-            ("reefer_c", *reefer_c),
-        ];
-        for (field, value) in numbers {
-            if value.is_some_and(|v| !v.is_finite()) {
-                return Err(format!("{field} is not a finite number"));
-            }
+        "alert_acked" => {
+            return Err(
+                "alert_acked events come from operators: POST /api/alerts/{alert_id}/ack".into(),
+            )
         }
-    }
-    Ok(Submission { key, event })
+        _ => {
+            return Err(format!(
+                "unknown line type {kind:?}: use one of {}",
+                LINE_TYPES.join(", ")
+            ))
+        }
+    };
+    Ok(Submission { key, input })
 }
 
-/// Splits and checks a body: a JSON array, or one event per line (blank lines skipped).
-pub fn parse_body(body: &[u8], now_ms: u64) -> Result<Vec<Submission>, IngestError> {
+fn check_truck(truck: &str) -> Result<(), String> {
+    if !is_valid_truck_id(truck) {
+        return Err(format!(
+            "invalid truck id {truck:?}: use 1 to 32 letters, digits and '-'"
+        ));
+    }
+    Ok(())
+}
+
+fn check_time(field: &str, at: u64, now_ms: u64) -> Result<(), String> {
+    if at > now_ms.saturating_add(MAX_AHEAD_MS) {
+        return Err(format!(
+            "{field} {at} is more than {} s ahead of the server's clock ({now_ms})",
+            MAX_AHEAD_MS / 1000
+        ));
+    }
+    Ok(())
+}
+
+/// A position line without its `type`, `truck` and `key`: the report as the truck sent it.
+fn position(
+    object: serde_json::Map<String, serde_json::Value>,
+    now_ms: u64,
+) -> Result<PositionReport, String> {
+    if let Some(field) = DERIVED_FIELDS.iter().find(|f| object.contains_key(**f)) {
+        return Err(format!(
+            "{field} is derived by the server: leave it out of position lines"
+        ));
+    }
+    let report: PositionReport = serde_json::from_value(serde_json::Value::Object(object))
+        .map_err(|e| format!("invalid position: {e}"))?;
+    check_time("at_ms", report.at_ms, now_ms)?;
+    let readings = [
+        ("speed_kph", report.speed_kph.map(f64::from)),
+        ("heading_deg", report.heading_deg.map(f64::from)),
+        ("fuel_pct", report.fuel_pct.map(f64::from)),
+        ("reefer_c", report.reefer_c.map(f64::from)),
+        ("odometer_km", report.odometer_km),
+    ];
+    for (field, value) in readings {
+        if value.is_some_and(|v| !v.is_finite()) {
+            return Err(format!("{field} is not a finite number"));
+        }
+    }
+    Ok(report)
+}
+
+/// A plan line's `plan`, checked ([`TripPlan::validate`]); errors name the field under `plan.`.
+fn plan_line(mut object: serde_json::Map<String, serde_json::Value>) -> Result<TripPlan, String> {
+    let value = object
+        .remove("plan")
+        .ok_or("invalid plan line: missing field `plan`")?;
+    read_plan(value).map_err(|e| format!("plan.{e}"))
+}
+
+/// A trip plan from JSON, checked: the error names the field (`stops[1].radius_m …`).
+pub fn read_plan(value: serde_json::Value) -> Result<TripPlan, String> {
+    let plan: TripPlan = serde_json::from_value(value).map_err(|e| format!("{e}"))?;
+    plan.validate().map_err(|e| e.to_string())?;
+    Ok(plan)
+}
+
+/// An `alert` or `alert_cleared` line as the stream carries it.
+fn external_event(
+    kind: &str,
+    object: serde_json::Map<String, serde_json::Value>,
+    now_ms: u64,
+) -> Result<FleetEvent, String> {
+    let event: FleetEvent = serde_json::from_value(serde_json::Value::Object(object))
+        .map_err(|e| format!("invalid {kind} event: {e}"))?;
+    check_truck(event.truck())?;
+    check_time("at_ms", event.at_ms(), now_ms)?;
+    if let FleetEvent::Alert { alert, .. } = &event {
+        check_time("alert.raised_ms", alert.raised_ms, now_ms)?;
+        check_text("alert.message", &alert.message)?;
+    }
+    Ok(event)
+}
+
+/// A body's lines, checked, with the 1-based line (or array item) each came from.
+#[derive(Debug)]
+pub struct Lines {
+    pub submissions: Vec<Submission>,
+    pub numbers: Vec<usize>,
+    pub array: bool,
+}
+
+/// Splits and checks a body: a JSON array, or one line per line (blank lines skipped).
+pub fn parse_body(body: &[u8], now_ms: u64) -> Result<Lines, IngestError> {
     let text = std::str::from_utf8(body)
         .map_err(|e| IngestError::BadRequest(format!("the body is not UTF-8: {e}")))?;
     let mut out = Vec::new();
-    if text.trim_start().starts_with('[') {
+    let mut numbers = Vec::new();
+    let array = text.trim_start().starts_with('[');
+    if array {
         let items: Vec<serde_json::Value> = serde_json::from_str(text).map_err(|e| {
             IngestError::BadRequest(format!(
                 "invalid JSON array at line {} column {}: {e}",
@@ -381,6 +458,7 @@ pub fn parse_body(body: &[u8], now_ms: u64) -> Result<Vec<Submission>, IngestErr
                     reason,
                 })?,
             );
+            numbers.push(i + 1);
         }
     } else {
         for (i, line) in text.split('\n').enumerate() {
@@ -396,12 +474,17 @@ pub fn parse_body(body: &[u8], now_ms: u64) -> Result<Vec<Submission>, IngestErr
             let value: serde_json::Value =
                 serde_json::from_str(line).map_err(|e| bad(format!("invalid JSON: {e}")))?;
             out.push(validate(value, now_ms).map_err(bad)?);
+            numbers.push(i + 1);
         }
     }
     if out.is_empty() {
         return Err(IngestError::BadRequest("no events in the body".into()));
     }
-    Ok(out)
+    Ok(Lines {
+        submissions: out,
+        numbers,
+        array,
+    })
 }
 
 /// How much of a body over the limit is read and dropped before answering 413, and for how
@@ -513,18 +596,24 @@ pub async fn ingest(
     Ok(reply)
 }
 
-async fn handle(
-    app: &AppState,
-    headers: HeaderMap,
-    body: Body,
-) -> Result<Json<IngestReply>, IngestError> {
+/// The ingest settings when `headers` carry one of its tokens.
+fn authorize(app: &AppState, headers: &HeaderMap) -> Result<Arc<Ingest>, IngestError> {
     let ingest = app.ingest.clone().ok_or(IngestError::Disabled)?;
-    let token = bearer(&headers).ok_or(IngestError::Unauthorized(
+    let token = bearer(headers).ok_or(IngestError::Unauthorized(
         "missing Authorization: Bearer <token>",
     ))?;
     if !ingest.allows(token) {
         return Err(IngestError::Unauthorized("unknown ingest token"));
     }
+    Ok(ingest)
+}
+
+/// The body in full, within the ingest limits.
+async fn receive(
+    ingest: &Ingest,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Received, IngestError> {
     let too_large = || {
         IngestError::TooLarge(format!(
             "the body is over the limit of {} bytes",
@@ -538,7 +627,33 @@ async fn handle(
     if declared.is_some_and(|n| n > (ingest.max_bytes + DRAIN_LIMIT) as u64) {
         return Err(too_large());
     }
-    let received = read_body(body, &ingest).await?.ok_or_else(too_large)?;
+    read_body(body, ingest).await?.ok_or_else(too_large)
+}
+
+/// A log error as ingest answers it; `line` names the request's line for an input that could
+/// not be derived.
+fn refused(e: LogError, line: impl Fn(usize) -> (usize, bool)) -> IngestError {
+    match e {
+        LogError::Refused(why) => IngestError::Refused(why),
+        LogError::Invalid { index, reason } => {
+            let (line, array) = line(index);
+            IngestError::BadLine {
+                line,
+                array,
+                reason,
+            }
+        }
+        e => IngestError::Unavailable(e.to_string()),
+    }
+}
+
+async fn handle(
+    app: &AppState,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Json<IngestReply>, IngestError> {
+    let ingest = authorize(app, &headers)?;
+    let received = receive(&ingest, &headers, body).await?;
     // The slot is taken once the body is in: a slow sender holds none, only its bytes.
     let _permit = ingest
         .permits
@@ -546,22 +661,23 @@ async fn handle(
         .try_acquire_owned()
         .map_err(|_| IngestError::Busy)?;
     let now_ms = app.settings.clock.now_ms();
-    let batch = parse_body(&received.bytes, now_ms)?;
-    if batch.len() > ingest.max_events {
+    let Lines {
+        submissions,
+        numbers,
+        array,
+    } = parse_body(&received.bytes, now_ms)?;
+    if submissions.len() > ingest.max_events {
         return Err(IngestError::TooLarge(format!(
             "{} events is over the limit of {} a request",
-            batch.len(),
+            submissions.len(),
             ingest.max_events
         )));
     }
     let outcomes = app
         .hub
-        .append_async(batch, now_ms)
+        .append_async(submissions, now_ms)
         .await
-        .map_err(|e| match e {
-            LogError::Refused(why) => IngestError::Refused(why),
-            e => IngestError::Unavailable(e.to_string()),
-        })?;
+        .map_err(|e| refused(e, |index| (numbers[index], array)))?;
     let accepted = outcomes
         .iter()
         .filter(|o| matches!(o, Outcome::Appended(_)))
@@ -571,6 +687,61 @@ async fn handle(
         duplicates: outcomes.len() - accepted,
         ids: outcomes.iter().map(|o| o.id()).collect(),
     }))
+}
+
+/// The answer to an accepted `PUT /api/trucks/{id}/plan`: the `plan` event's id.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlanReply {
+    pub id: EventId,
+}
+
+/// `PUT /api/trucks/{id}/plan` (an ingest token): the body is a trip plan; it is appended as
+/// a `plan` event (and what it derives against the truck's last position). 400 naming the field
+/// for a bad plan.
+pub async fn put_plan(
+    State(app): State<AppState>,
+    axum::extract::Path(truck): axum::extract::Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Json<PlanReply>, IngestError> {
+    let reply = async {
+        let ingest = authorize(&app, &headers)?;
+        let received = receive(&ingest, &headers, body).await?;
+        let _permit = ingest
+            .permits
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| IngestError::Busy)?;
+        check_truck(&truck).map_err(IngestError::BadRequest)?;
+        let value: serde_json::Value = serde_json::from_slice(&received.bytes)
+            .map_err(|e| IngestError::BadRequest(format!("the body is not a JSON plan: {e}")))?;
+        let plan = read_plan(value)
+            .map_err(|e| IngestError::BadRequest(format!("{e}; nothing was appended")))?;
+        let now_ms = app.settings.clock.now_ms();
+        let outcomes = app
+            .hub
+            .append_async(vec![Submission::fact(truck, Fact::Plan(plan))], now_ms)
+            .await
+            .map_err(|e| match refused(e, |_| (1, false)) {
+                IngestError::BadLine { reason, .. } => IngestError::BadRequest(reason),
+                e => e,
+            })?;
+        Ok(PlanReply {
+            id: outcomes[0].id(),
+        })
+    }
+    .await
+    .inspect_err(|e: &IngestError| {
+        if !app.settings.quiet && !matches!(e, IngestError::Disabled) {
+            tracing::warn!(
+                status = e.status_and_body().0.as_u16(),
+                reason = e.log_reason(),
+                "plan rejected"
+            );
+        }
+    })?;
+    app.metrics.appended(Source::Ingest, 1);
+    Ok(Json(reply))
 }
 
 #[cfg(test)]
@@ -584,13 +755,24 @@ mod tests {
     }
 
     #[test]
-    fn accepts_the_stream_shape_and_takes_the_key_off() {
+    fn a_position_line_is_a_fact_and_takes_the_key_off() {
         let ok = check(
-            r#"{"type":"status","truck":"T-01","at_ms":1800000000000,"status":"delayed","next_stop":2,"key":"k1"}"#,
+            r#"{"type":"position","truck":"T-01","at_ms":1800000000000,"lat":41.88,"lon":-87.63,"speed_kph":72.5,"key":"k1"}"#,
         )
         .unwrap();
         assert_eq!(ok.key.as_deref(), Some("k1"));
-        assert_eq!(ok.event.truck(), "T-01");
+        let Input::Fact {
+            truck,
+            fact: Fact::Position(report),
+        } = ok.input
+        else {
+            panic!("not a position fact: {:?}", ok.input);
+        };
+        assert_eq!(truck, "T-01");
+        assert_eq!(
+            (report.position.lat(), report.speed_kph),
+            (41.88, Some(72.5))
+        );
     }
 
     #[test]
@@ -598,27 +780,51 @@ mod tests {
         let cases = [
             (
                 r#"{"type":"teleport","truck":"T-01","at_ms":1}"#,
-                "unknown event type",
+                "unknown line type \"teleport\": use one of position, plan, alert, alert_cleared",
             ),
             (r#"{"truck":"T-01","at_ms":1}"#, "missing \"type\""),
             (
-                r#"{"type":"status","truck":"T 01","at_ms":1,"status":"idle","next_stop":0}"#,
+                r#"{"type":"position","truck":"T 01","at_ms":1,"lat":0,"lon":0}"#,
                 "invalid truck id",
             ),
             (
-                r#"{"type":"status","truck":"T-01","at_ms":1,"status":"flying","next_stop":0}"#,
-                "invalid status event",
+                r#"{"type":"status","truck":"T-01","at_ms":1,"status":"idle","next_stop":0}"#,
+                "status is derived by the server from positions: send position lines",
             ),
             (
-                r#"{"type":"status","truck":"T-01","at_ms":9999999999999999,"status":"idle","next_stop":0}"#,
+                r#"{"type":"telemetry","truck":"T-01","at_ms":1}"#,
+                "telemetry is derived by the server from positions",
+            ),
+            (
+                r#"{"type":"position","truck":"T-01","at_ms":9999999999999999,"lat":0,"lon":0}"#,
                 "ahead of the server's clock",
             ),
             (
-                r#"{"type":"telemetry","truck":"T-01","at_ms":1,"position":{"x":1e39,"y":0},"progress":0,"speed_kph":0,"eta_ms":0,"planned_arrival_ms":0,"fuel_pct":0,"reefer_c":null,"driver_minutes_left":0}"#,
-                "position.x is not a finite number",
+                r#"{"type":"position","truck":"T-01","at_ms":1,"lat":91,"lon":0}"#,
+                "lat must be a finite number of degrees within ±90, got 91",
             ),
             (
-                r#"{"type":"status","truck":"T-01","at_ms":1,"status":"idle","next_stop":0,"key":7}"#,
+                r#"{"type":"position","truck":"T-01","at_ms":1,"lat":1,"lon":-180.5}"#,
+                "lon must be a finite number of degrees within ±180",
+            ),
+            (
+                r#"{"type":"position","truck":"T-01","at_ms":1,"lat":1,"lon":2,"speed_kph":1e39}"#,
+                "speed_kph is not a finite number",
+            ),
+            (
+                r#"{"type":"position","truck":"T-01","at_ms":1,"lat":1,"lon":2,"progress":0.5}"#,
+                "progress is derived by the server",
+            ),
+            (
+                r#"{"type":"position","truck":"T-01","at_ms":1,"lon":2}"#,
+                "missing field `lat`",
+            ),
+            (
+                r#"{"type":"plan","truck":"T-01","plan":{"driver":"A","route_name":"R","stops":[]}}"#,
+                "plan.stops: a plan needs at least two stops",
+            ),
+            (
+                r#"{"type":"alert_cleared","truck":"T-01","at_ms":1,"kind":"delay","key":7}"#,
                 "invalid key",
             ),
             (r#"[1]"#, "expected a JSON object"),
@@ -646,8 +852,8 @@ mod tests {
         assert_eq!(
             parse_body(format!("{good}\n\n{good}\n").as_bytes(), NOW)
                 .unwrap()
-                .len(),
-            2
+                .numbers,
+            [1, 3]
         );
         let array = format!("[{good}, {{\"type\":\"nope\"}}]");
         assert!(matches!(

@@ -2,8 +2,8 @@
 //!
 //! [`serve`] runs the whole server on a bound listener until a shutdown future resolves, so the
 //! binary and the integration tests run the same code. The modules, one concern each:
-//! - `sim`: the pure fleet simulator;
-//! - `producer`: the simulator as a producer, appending through the hub like ingest does;
+//! - `sim`: the pure fleet simulator: plans and positions on real corridors;
+//! - `producer`: the simulator as a producer, appending facts through the hub like ingest does;
 //! - `log`: the event log's interface and its engines (memory, file);
 //! - `hub`: the one append path (ids from the engine, fleet snapshot, fan-out) and subscribing;
 //! - `fanout`: the open streams: one shared channel for streams that follow every truck;
@@ -45,6 +45,7 @@ use crate::hub::{Clock, Hub};
 use crate::ingest::Ingest;
 use crate::log::{LogError, LogSpec, Retention};
 use crate::metrics::Metrics;
+use crate::osmand::DeviceMap;
 use crate::producer::SharedSim;
 use crate::sim::{SimConfig, Simulator};
 use crate::stats::Stats;
@@ -54,7 +55,7 @@ use axum::http::header::X_CONTENT_TYPE_OPTIONS;
 use axum::http::{HeaderValue, StatusCode};
 use axum::middleware;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use std::any::Any;
 use std::future::Future;
@@ -73,7 +74,7 @@ pub struct Config {
     pub dist: PathBuf,
     /// Number of simulated trucks; 0 runs no simulator (an ingest-only node).
     pub trucks: usize,
-    /// Telemetry events per truck per second.
+    /// Position reports per simulated truck per second.
     pub rate: f64,
     /// Simulator seed: same seed, same story.
     pub seed: u64,
@@ -144,6 +145,14 @@ pub struct Config {
     /// Serve `GET /metrics` on a listener of its own at this `HOST:PORT` (plain HTTP, no
     /// sign-in); without it `/metrics` is on the main listener, behind sign-in.
     pub metrics_addr: Option<String>,
+    /// A truck without a position for this long gets a `no_signal` alert (`--stale-after`, in
+    /// minutes on the command line).
+    pub stale_after: Duration,
+    /// Which truck each OsmAnd device reports for (`--devices`); without it OsmAnd is off.
+    pub devices: Option<PathBuf>,
+    /// Serve the OsmAnd protocol at `/` on a listener of its own at this `HOST:PORT`, as a
+    /// Traccar server does (`--osmand-addr`; needs `devices`).
+    pub osmand_addr: Option<String>,
 }
 
 impl Default for Config {
@@ -183,6 +192,9 @@ impl Default for Config {
             max_connections_per_ip: 256,
             ingest_body_timeout: Duration::from_secs(30),
             metrics_addr: None,
+            stale_after: Duration::from_secs(600),
+            devices: None,
+            osmand_addr: None,
         }
     }
 }
@@ -328,6 +340,20 @@ impl Config {
             " seconds",
         )?;
         self.metrics_socket_addr()?;
+        self.osmand_socket_addr()?;
+        if self.osmand_addr.is_some() && self.devices.is_none() {
+            return Err(ServeError::Config(
+                "--osmand-addr needs --devices FILE: it says which truck each device reports for"
+                    .to_owned(),
+            ));
+        }
+        within(
+            "stale-after",
+            secs(self.stale_after) / 60.0,
+            0.001,
+            10_080.0,
+            " minutes",
+        )?;
         if !convoy_core::wire::is_valid_truck_id(&self.fleet) {
             return Err(ServeError::Config(
                 "--fleet must be 1 to 32 letters, digits and '-'".to_owned(),
@@ -352,6 +378,19 @@ impl Config {
         })
     }
 
+    /// `--osmand-addr` as a socket address; `None` when not given.
+    pub fn osmand_socket_addr(&self) -> Result<Option<std::net::SocketAddr>, ServeError> {
+        let Some(text) = &self.osmand_addr else {
+            return Ok(None);
+        };
+        text.parse().map(Some).map_err(|_| {
+            ServeError::Config(format!(
+                "--osmand-addr {text:?} is not HOST:PORT with an IP address, as in \
+                 0.0.0.0:5055 or [::]:5055"
+            ))
+        })
+    }
+
     /// The event log's engine as the metrics name it.
     fn engine_name(&self) -> &'static str {
         match self.log {
@@ -365,6 +404,10 @@ impl Config {
 /// The most events a stream may hold unread (the shared ring's slots are allocated up front).
 pub const MAX_STREAM_CAPACITY: usize = 1_000_000;
 
+/// The events one fact derives at most, as far as stream queues are sized: the position or plan,
+/// a stop or two, an alert change of each kind, the status.
+pub const EVENTS_PER_FACT: usize = 8;
+
 /// Events a shared log's tail publishes at once at most (`log::redis::tail`).
 pub(crate) const TAIL_CHUNK: usize = 1000;
 
@@ -377,7 +420,8 @@ impl Config {
     }
 
     /// The most events one append can publish at once: an ingest request, a simulator step
-    /// (one event a truck at most), a chunk read from a shared log's tail.
+    /// (a plan and a position a truck at most), each input deriving up to [`EVENTS_PER_FACT`]
+    /// events; a chunk read from a shared log's tail.
     pub fn largest_append(&self) -> usize {
         let ingest = if self.ingest_token_file.is_some() {
             self.ingest_max_events
@@ -389,7 +433,11 @@ impl Config {
         } else {
             0
         };
-        ingest.max(self.trucks).max(tail).max(1)
+        ingest
+            .max(2 * self.trucks)
+            .saturating_mul(EVENTS_PER_FACT)
+            .max(tail)
+            .max(1)
     }
 
     /// How many events a stream may fall behind before it is cut: `--queue` on top of the
@@ -404,8 +452,10 @@ impl Config {
 #[derive(Clone)]
 pub struct AppState {
     pub hub: Arc<Hub>,
-    /// The simulator, when this node runs one (its map and routes).
-    pub sim: Option<SharedSim>,
+    /// Whether this node runs the simulator.
+    pub simulator: bool,
+    /// Which truck each OsmAnd device reports for; `None`: OsmAnd is off.
+    pub devices: Option<Arc<DeviceMap>>,
     /// `None` when ingest is off.
     pub ingest: Option<Arc<Ingest>>,
     pub stats: Arc<Stats>,
@@ -454,12 +504,17 @@ impl Settings {
 pub fn router(state: AppState, origins: &[String], https: bool, metrics_apart: bool) -> Router {
     let policy = headers::policy_for(&state.settings.dist);
     // What an operator sees: signed in (when sign-in is on), within the operator's scope.
-    let operator_routes = Router::new()
+    // A page reads the wire from these: `v=` must be this server's wire version.
+    let versioned = Router::new()
         .route("/fleet", get(api::fleet))
         .route("/trucks/{id}", get(api::truck))
+        .route("/trucks/{id}/track", get(api::track))
+        .route("/stream", get(stream::stream))
+        .route_layer(middleware::from_fn(api::check_version));
+    let operator_routes = Router::new()
+        .merge(versioned)
         .route("/map", get(api::map))
         .route("/stats", get(api::stats))
-        .route("/stream", get(stream::stream))
         .route("/alerts/{alert_id}/ack", post(api::ack_alert))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
@@ -482,24 +537,38 @@ pub fn router(state: AppState, origins: &[String], https: bool, metrics_apart: b
             state.clone(),
             forgery::refuse_cross_site_changes,
         ));
-    let api = Router::new()
-        .merge(session_routes)
-        .route("/health", get(api::health))
-        .route(
-            "/ingest",
-            post(ingest::ingest)
-                .route_layer(middleware::from_fn_with_state(
+    let api =
+        Router::new()
+            .merge(session_routes)
+            .route("/health", get(api::health))
+            .route(
+                "/ingest",
+                post(ingest::ingest)
+                    .route_layer(middleware::from_fn_with_state(
+                        state.clone(),
+                        api::require_loaded,
+                    ))
+                    .route_layer(middleware::from_fn_with_state(
+                        state.clone(),
+                        ingest::count_outcome,
+                    )),
+            )
+            .route(
+                "/trucks/{id}/plan",
+                put(ingest::put_plan).route_layer(middleware::from_fn_with_state(
                     state.clone(),
                     api::require_loaded,
-                ))
-                .route_layer(middleware::from_fn_with_state(
-                    state.clone(),
-                    ingest::count_outcome,
                 )),
-        )
-        .merge(operator_routes)
-        .fallback(api::not_found)
-        .layer(axum::middleware::map_response(headers::api_no_store));
+            )
+            .route(
+                "/osmand",
+                get(osmand::report).post(osmand::report).route_layer(
+                    middleware::from_fn_with_state(state.clone(), api::require_loaded),
+                ),
+            )
+            .merge(operator_routes)
+            .fallback(api::not_found)
+            .layer(axum::middleware::map_response(headers::api_no_store));
     let metrics_route = if metrics_apart {
         // Not the app's page either: a scraper pointed here by mistake gets a clear 404.
         Router::new().route("/metrics", get(api::not_found))
@@ -532,6 +601,25 @@ pub fn metrics_router(state: AppState) -> Router {
         .fallback(api::not_found)
         .with_state(state.clone())
         .layer(axum::middleware::map_response(headers::api_no_store))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(CatchPanicLayer::custom(panic_response))
+        .layer(middleware::from_fn_with_state(state, log_request))
+}
+
+/// The `--osmand-addr` listener's routes: the OsmAnd protocol at `/` (GET and POST), as a
+/// Traccar server's OsmAnd port serves it, and a 404 JSON for anything else.
+pub fn osmand_router(state: AppState) -> Router {
+    Router::new()
+        .route("/", get(osmand::report).post(osmand::report))
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            api::require_loaded,
+        ))
+        .fallback(api::not_found)
+        .with_state(state.clone())
         .layer(SetResponseHeaderLayer::if_not_present(
             X_CONTENT_TYPE_OPTIONS,
             HeaderValue::from_static("nosniff"),
@@ -643,7 +731,29 @@ pub async fn serve(
             start_ms,
         )
     });
-    let seed = sim.as_ref().map(Simulator::states).unwrap_or_default();
+    // Simulated trucks join the fleet with their first plan, like any other.
+    let seed: Vec<convoy_core::wire::TruckState> = Vec::new();
+    let devices = match &config.devices {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).map_err(|e| {
+                ServeError::Config(format!("cannot read --devices {}: {e}", path.display()))
+            })?;
+            let map = DeviceMap::parse(&text)
+                .map_err(|e| ServeError::Config(format!("--devices {}: {e}", path.display())))?;
+            Some(Arc::new(map))
+        }
+        None => None,
+    };
+    let osmand_listener = match config.osmand_socket_addr()? {
+        Some(addr) => Some(TcpListener::bind(addr).await.map_err(|e| {
+            ServeError::Config(format!("--osmand-addr: cannot listen on {addr}: {e}"))
+        })?),
+        None => None,
+    };
+    let trip_config = convoy_core::trip::TripConfig {
+        stale_after_ms: config.stale_after.as_millis() as u64,
+        ..convoy_core::trip::TripConfig::default()
+    };
     // With a shared log the node listens at once and reads the log in the background
     // (`log::redis::follow`): it may start while Redis is unreachable.
     let (hub, pending_seed) = match &config.log {
@@ -659,6 +769,7 @@ pub async fn serve(
                 config.idempotency_window,
             )?);
             let hub = Hub::pending(config.stream_capacity(), config.idempotency_window)
+                .with_trip_config(trip_config)
                 .shared_by(remote)
                 .with_max_trucks(config.max_trucks)
                 .with_metrics(metrics.clone());
@@ -678,6 +789,7 @@ pub async fn serve(
             .await
             .map_err(|e| ServeError::Config(e.to_string()))??;
             let hub = hub
+                .with_trip_config(trip_config)
                 .with_max_trucks(config.max_trucks)
                 .with_metrics(metrics.clone());
             (Arc::new(hub), None)
@@ -695,12 +807,13 @@ pub async fn serve(
             tracing::info!(engine = %hub.describe(), "event log opened, reading it");
         }
     }
-    let sim: Option<SharedSim> = sim.map(|sim| Arc::new(Mutex::new(sim)));
     let token = CancellationToken::new();
     let addr = listener.local_addr()?;
+    let sim: Option<SharedSim> = sim.map(|sim| Arc::new(Mutex::new(sim)));
     let state = AppState {
         hub: hub.clone(),
-        sim: sim.clone(),
+        simulator: sim.is_some(),
+        devices,
         ingest,
         stats: Arc::new(Stats::default()),
         metrics,
@@ -727,7 +840,7 @@ pub async fn serve(
         shutdown.await;
         trigger.cancel();
     });
-    // A truck reports at most once a step, so steps come at least twice per telemetry period.
+    // A truck reports at most once a step, so steps come at least twice per report period.
     let half_period = Duration::from_secs_f64(0.5 / config.rate).max(Duration::from_millis(1));
     let min_tick = config.min_tick.min(half_period);
     let driver = sim.map(|sim| {
@@ -740,6 +853,13 @@ pub async fn serve(
             token.clone(),
         ))
     });
+    let signal_watch = tokio::spawn(watch_signal(
+        hub.clone(),
+        config.stale_after,
+        clock,
+        !config.quiet,
+        token.clone(),
+    ));
     let tail = match (hub.remote().cloned(), pending_seed) {
         (Some(remote), Some(seed)) => Some(tokio::spawn(log::redis::follow(
             remote,
@@ -780,9 +900,22 @@ pub async fn serve(
             let at = listener.local_addr()?;
             let _ = writeln!(stdout, "convoy-server metrics on http://{at}/metrics");
         }
+        if let Some(listener) = &osmand_listener {
+            let at = listener.local_addr()?;
+            let _ = writeln!(stdout, "convoy-server OsmAnd on http://{at}/");
+        }
         let _ = writeln!(stdout, "convoy-server listening on {scheme}://{addr}");
         let _ = stdout.flush();
     }
+    let osmand_server = osmand_listener.map(|listener| {
+        tokio::spawn(conn::accept_loop(
+            listener,
+            osmand_router(state.clone()),
+            None,
+            token.clone(),
+            conn::Options::from_config(&config),
+        ))
+    });
     let metrics_server = metrics_listener.map(|listener| {
         tokio::spawn(conn::accept_loop(
             listener,
@@ -811,6 +944,10 @@ pub async fn serve(
     if let Some(metrics_server) = metrics_server {
         let _ = metrics_server.await;
     }
+    if let Some(osmand_server) = osmand_server {
+        let _ = osmand_server.await;
+    }
+    let _ = signal_watch.await;
     if let Some(driver) = driver {
         let _ = driver.await;
     }
@@ -831,6 +968,37 @@ pub async fn serve(
         tracing::info!("convoy-server stopped");
     }
     Ok(())
+}
+
+/// Appends the `no_signal` alerts that fall due (a truck without a position for `stale_after`,
+/// on the server's clock) until `shutdown`, checking a few times per `stale_after` and at least
+/// every 5 s.
+async fn watch_signal(
+    hub: Arc<Hub>,
+    stale_after: Duration,
+    clock: Clock,
+    log: bool,
+    shutdown: CancellationToken,
+) {
+    let every = (stale_after / 4).clamp(Duration::from_millis(50), Duration::from_secs(5));
+    let mut ticks = tokio::time::interval(every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = ticks.tick() => {}
+        }
+        if !hub.loaded() {
+            continue;
+        }
+        match hub.tick(clock.now_ms()).await {
+            Ok(0) => {}
+            Ok(n) if log => tracing::info!(events = n, "no signal from some trucks"),
+            Ok(_) => {}
+            Err(e) if log => tracing::warn!(error = %e, "cannot append no_signal alerts"),
+            Err(_) => {}
+        }
+    }
 }
 
 /// Prunes the log to `retention` every `every` until `shutdown`.

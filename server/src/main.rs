@@ -34,7 +34,7 @@ struct Args {
     /// Number of simulated trucks; 0 runs no simulator (an ingest-only node).
     #[arg(long, default_value_t = 40)]
     trucks: usize,
-    /// Telemetry events per second per truck.
+    /// Position reports per second per simulated truck.
     #[arg(long, default_value_t = 1.0)]
     rate: f64,
     /// Simulator seed: the same seed tells the same story.
@@ -132,6 +132,17 @@ struct Args {
     /// truck.
     #[arg(long, value_name = "HOST:PORT")]
     metrics_addr: Option<String>,
+    /// Minutes without a position after which a truck gets a `no_signal` alert (server's clock).
+    #[arg(long, default_value_t = 10.0, value_name = "MINUTES")]
+    stale_after: f64,
+    /// Which truck each OsmAnd device (a phone with Traccar Client, a GPS unit) reports for:
+    /// `DEVICE_ID TRUCK_ID` per line, `#` comments. Turns on /api/osmand.
+    #[arg(long, value_name = "FILE")]
+    devices: Option<PathBuf>,
+    /// Also serve the OsmAnd protocol at / on a listener of its own at HOST:PORT, as a Traccar
+    /// server does (devices set up for Traccar need only the host and port changed).
+    #[arg(long, value_name = "HOST:PORT", requires = "devices")]
+    osmand_addr: Option<String>,
     /// Log lines as `text` or `json` (one object a line), to stderr; `RUST_LOG` sets the
     /// levels (default `convoy_server=info,warn`).
     #[arg(long, default_value = "text", value_name = "text|json")]
@@ -214,6 +225,10 @@ impl Args {
             max_connections_per_ip: self.max_connections_per_ip,
             ingest_body_timeout: Duration::from_secs(self.ingest_body_timeout),
             metrics_addr: self.metrics_addr,
+            // Out of range (or not a number) fails `Config::validate`, naming the flag.
+            stale_after: Duration::try_from_secs_f64(self.stale_after * 60.0).unwrap_or_default(),
+            devices: self.devices,
+            osmand_addr: self.osmand_addr,
             ..Config::default()
         }
     }

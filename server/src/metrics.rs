@@ -39,7 +39,7 @@ pub enum Source {
     Ingest,
     /// Alert acknowledgements.
     Ack,
-    /// Phones and GPS units over the OsmAnd protocol (exported once that path appends).
+    /// Phones and GPS units over the OsmAnd protocol (`/api/osmand`, `--osmand-addr`).
     Osmand,
 }
 
@@ -197,7 +197,7 @@ impl Metrics {
         );
         registry.register(
             "convoy_events_appended",
-            "Events appended to the log by this node, by source (simulator, ingest, ack; osmand)",
+            "Events appended to the log by this node, by source (simulator, ingest, ack, osmand)",
             m.events_appended.clone(),
         );
         registry.register(

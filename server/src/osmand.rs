@@ -700,3 +700,106 @@ impl DeviceMap {
         self.trucks.is_empty()
     }
 }
+
+/// The most bytes of an OsmAnd request body read (a report is a few hundred).
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// `GET|POST /api/osmand` (and `/` on `--osmand-addr`): one report from a device, in either
+/// form. A report from a device in `--devices` becomes a `position` fact of its truck, on the
+/// same path as ingest; 200 with an empty body, as Traccar's server answers. 400 (JSON error
+/// naming the parameter) for a report without a device id, from a device not in the file, or
+/// with a malformed value; nothing is appended then. A report without coordinates, or one not
+/// newer than the truck's last position (a device resending what was taken already), is
+/// answered 200 and moves nothing.
+pub async fn report(
+    axum::extract::State(app): axum::extract::State<crate::AppState>,
+    axum::extract::RawQuery(query): axum::extract::RawQuery,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Body,
+) -> axum::response::Response {
+    use crate::error::ApiError;
+    use axum::http::StatusCode;
+    use axum::response::IntoResponse;
+    let Some(devices) = app.devices.clone() else {
+        return ApiError::not_found(
+            "OsmAnd is off: start the server with --devices FILE (DEVICE_ID TRUCK_ID per line)",
+        )
+        .into_response();
+    };
+    let body = match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
+        Ok(body) => body,
+        Err(_) => {
+            return ApiError {
+                status: StatusCode::PAYLOAD_TOO_LARGE,
+                message: format!("an OsmAnd report is at most {MAX_BODY_BYTES} bytes"),
+            }
+            .into_response()
+        }
+    };
+    let content_type = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok());
+    let now_ms = app.settings.clock.now_ms();
+    let report = match decode(query.as_deref().unwrap_or(""), content_type, &body, now_ms) {
+        Ok(report) => report,
+        Err(e) => return ApiError::bad_request(e.to_string()).into_response(),
+    };
+    let Some(truck) = devices.truck(&report.device_id) else {
+        return ApiError::bad_request(format!(
+            "unknown device {:?}: add it to the --devices file with the truck it reports for \
+             (DEVICE_ID TRUCK_ID)",
+            shown(&report.device_id)
+        ))
+        .into_response();
+    };
+    let Some((lat, lon)) = report.position else {
+        return StatusCode::OK.into_response();
+    };
+    if report.at_ms > now_ms.saturating_add(crate::ingest::MAX_AHEAD_MS) {
+        return ApiError::bad_request(format!(
+            "`timestamp` is more than {} s ahead of the server's clock",
+            crate::ingest::MAX_AHEAD_MS / 1000
+        ))
+        .into_response();
+    }
+    let Ok(position) = convoy_core::geo::LatLon::new(lat, lon) else {
+        return ApiError::bad_request("`lat`/`lon` out of range").into_response();
+    };
+    let fact = convoy_core::derive::Fact::Position(convoy_core::trip::PositionReport {
+        at_ms: report.at_ms,
+        position,
+        speed_kph: report.speed_kph.map(|v| v as f32),
+        heading_deg: report.heading_deg.map(|v| v as f32),
+        fuel_pct: None,
+        reefer_c: None,
+        driver_minutes_left: None,
+        odometer_km: report.odometer_m.map(|m| m / 1000.0),
+    });
+    let submission = crate::hub::Submission::fact(truck, fact);
+    match app.hub.append_async(vec![submission], now_ms).await {
+        Ok(outcomes) => {
+            app.metrics
+                .appended(crate::metrics::Source::Osmand, outcomes.len());
+            StatusCode::OK.into_response()
+        }
+        // Resent or out of order: taken already, or older than what is; the device may drop it.
+        Err(crate::log::LogError::Invalid { .. }) => StatusCode::OK.into_response(),
+        Err(crate::log::LogError::Refused(why)) => ApiError {
+            status: StatusCode::UNPROCESSABLE_ENTITY,
+            message: why,
+        }
+        .into_response(),
+        Err(e) => {
+            let mut response = ApiError {
+                status: StatusCode::SERVICE_UNAVAILABLE,
+                message: format!("the event log could not take the report: {e}"),
+            }
+            .into_response();
+            response.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from_static("1"),
+            );
+            response
+        }
+    }
+}

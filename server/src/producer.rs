@@ -1,14 +1,16 @@
-//! The simulator as a producer: it steps the pure [`Simulator`] as time passes and appends what
-//! it produced through [`Hub::append_async`], the same path `POST /api/ingest` takes.
+//! The simulator as a producer: it steps the pure [`Simulator`] as time passes and appends the
+//! facts it produced (plans and positions) through [`Hub::append_async`], the same path
+//! `POST /api/ingest` takes, so the server derives their events like any truck's.
 
 use crate::hub::{Clock, Hub, Submission};
+use crate::log::LogError;
 use crate::metrics::Source;
 use crate::sim::Simulator;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
-/// The simulator shared by its driver and the routes that read its map and routes.
+/// The simulator shared by its driver.
 pub type SharedSim = Arc<Mutex<Simulator>>;
 
 /// Locks the simulator; it is only ever stepped whole, so a poisoned lock is still usable.
@@ -16,10 +18,11 @@ pub fn lock(sim: &SharedSim) -> MutexGuard<'_, Simulator> {
     sim.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// Steps the simulator as time passes and appends its events until `shutdown`. Wakes when the
-/// simulator has something due, but at most every `min_tick` (events are batched per tick) and
+/// Steps the simulator as time passes and appends its facts until `shutdown`. Wakes when the
+/// simulator has something due, but at most every `min_tick` (facts are batched per tick) and
 /// at least once a second. A batch the log refuses is dropped (logged once per outage): the
-/// simulator does not wait for the log.
+/// simulator does not wait for the log. A fact the trip refuses (a position not newer than the
+/// last the log holds, after a restart) is dropped alone.
 pub async fn drive(
     hub: Arc<Hub>,
     sim: SharedSim,
@@ -34,34 +37,45 @@ pub async fn drive(
         _ = hub.wait_loaded() => {}
     }
     let min_tick_ms = min_tick.as_millis().max(1) as u64;
-    // Events lost since the log last took a batch (logged once an outage is over).
+    // Facts lost since the log last took a batch (logged once an outage is over).
     let mut lost = 0usize;
     loop {
         let now = clock.now_ms();
-        let (events, due) = {
+        let (facts, due) = {
             let mut sim = lock(&sim);
             (sim.step(now), sim.poll_timeout())
         };
-        if !events.is_empty() {
-            let count = events.len();
-            let batch: Vec<Submission> = events.into_iter().map(Submission::from).collect();
-            let appended = hub.append_async(batch, now).await;
-            if let Ok(outcomes) = &appended {
-                hub.metrics().appended(Source::Simulator, outcomes.len());
-            }
-            match appended {
-                Ok(_) if lost > 0 => {
-                    if log_lines {
-                        tracing::info!(lost, "simulator: the event log takes events again");
+        let mut batch: Vec<Submission> = facts
+            .into_iter()
+            .map(|f| Submission::fact(f.truck, f.fact))
+            .collect();
+        while !batch.is_empty() {
+            let count = batch.len();
+            match hub.append_async(batch.clone(), now).await {
+                Ok(outcomes) => {
+                    hub.metrics().appended(Source::Simulator, outcomes.len());
+                    if lost > 0 && log_lines {
+                        tracing::info!(lost, "simulator: the event log takes facts again");
                     }
                     lost = 0;
+                    break;
                 }
-                Ok(_) => {}
+                Err(LogError::Invalid { index, reason }) => {
+                    if log_lines {
+                        tracing::warn!(
+                            truck = batch[index].input.truck(),
+                            reason,
+                            "simulator: fact dropped"
+                        );
+                    }
+                    batch.remove(index);
+                }
                 Err(e) => {
                     if lost == 0 && log_lines {
-                        tracing::warn!(error = %e, "simulator: losing events");
+                        tracing::warn!(error = %e, "simulator: losing facts");
                     }
                     lost += count;
+                    break;
                 }
             }
         }

@@ -84,10 +84,9 @@ fn clear(truck: &str, kind: &str) -> serde_json::Value {
     serde_json::json!({"type": "alert_cleared", "truck": truck, "at_ms": now_ms(), "kind": kind})
 }
 
+/// A position of `truck` (one event: the truck has no plan).
 fn status(truck: &str) -> serde_json::Value {
-    serde_json::json!({
-        "type": "status", "truck": truck, "at_ms": now_ms(), "status": "en_route", "next_stop": 1,
-    })
+    common::position_line(truck)
 }
 
 async fn ack(server: &TestServer, alert_id: &str, token: Option<&str>) -> reqwest::Response {

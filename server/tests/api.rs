@@ -19,9 +19,9 @@ async fn json_error(response: reqwest::Response, status: u16) -> String {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn fleet_snapshot_lists_every_truck() {
+async fn fleet_snapshot_lists_every_truck_with_its_plan_and_position() {
     let server = TestServer::start(config()).await;
-    let snapshot = server.snapshot().await;
+    let snapshot = server.fleet_of(10).await;
     let ids: Vec<_> = snapshot.trucks.iter().map(|t| t.id.as_str()).collect();
     assert_eq!(
         ids,
@@ -29,35 +29,46 @@ async fn fleet_snapshot_lists_every_truck() {
     );
     for truck in &snapshot.trucks {
         assert!((0.0..=1.0).contains(&truck.progress));
-        assert!(truck.planned_arrival_ms > 0);
-        assert_eq!(truck.reefer_c.is_some(), truck.reefer_band.is_some());
+        assert_eq!(
+            truck.planned_arrival_ms,
+            truck.stops.last().map(|s| s.planned_ms)
+        );
+        assert!(truck.stops.len() >= 2 && !truck.route_name.is_empty());
+        assert!(truck.last_fix_ms.is_some());
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn truck_detail_and_unknown_truck_404() {
+async fn truck_detail_carries_the_plan_and_unknown_truck_404() {
     let server = TestServer::start(config()).await;
+    server.fleet_of(10).await;
     let detail: TruckDetail = server.get_json("/api/trucks/T-07").await;
     assert_eq!(detail.truck.id, "T-07");
-    assert_eq!(detail.route.id, detail.truck.route_id);
-    assert!((4..=6).contains(&detail.route.stops.len()));
+    let plan = detail.plan.expect("a simulated truck has a plan");
+    assert_eq!(plan.route_name, detail.truck.route_name);
+    let names: Vec<&str> = plan.stops.iter().map(|s| s.name.as_str()).collect();
+    let stops: Vec<&str> = detail.truck.stops.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, stops);
     let error = json_error(server.get("/api/trucks/T-99").await, 404).await;
     assert!(error.contains("T-99"), "{error}");
     json_error(server.get("/api/trucks/..%2F..%2Fetc").await, 404).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn map_has_depots_and_a_route_per_truck() {
+async fn map_has_every_plans_stops_once() {
     let server = TestServer::start(config()).await;
+    let snapshot = server.fleet_of(10).await;
     let map: FleetMap = server.get_json("/api/map").await;
     assert!(map.depots.len() >= 3);
-    assert_eq!(map.routes.len(), 10);
-    for route in &map.routes {
-        let depot = &route.stops[0];
-        assert!(map
-            .depots
-            .iter()
-            .any(|d| d.name == depot.name && d.position == depot.position));
+    for truck in &snapshot.trucks {
+        for stop in &truck.stops {
+            let same = map
+                .depots
+                .iter()
+                .filter(|d| d.name == stop.name && d.position == stop.position)
+                .count();
+            assert_eq!(same, 1, "{} in {map:?}", stop.name);
+        }
     }
 }
 
@@ -121,7 +132,7 @@ async fn zero_trucks_runs_no_simulator() {
     let snapshot = server.snapshot().await;
     assert!(snapshot.trucks.is_empty(), "{snapshot:?}");
     let map: FleetMap = server.get_json("/api/map").await;
-    assert!(map.routes.is_empty() && map.depots.is_empty());
+    assert!(map.depots.is_empty());
     // A simulating server at this rate publishes within a few milliseconds; this one never does.
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     assert_eq!(server.stats().await.latest_event_id, health.latest_event_id);

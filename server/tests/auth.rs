@@ -159,11 +159,21 @@ async fn scope_limits_the_fleet_a_truck_the_map_and_the_stream() {
     let dir = TempDir::new("auth-scope");
     let server = signed_in_server(&dir, |_| {}).await;
     let tok = token("ben", some(&["T-02", "T-05"]), 600);
-    let snapshot: FleetSnapshot = get_with(&server, "/api/fleet", &tok)
-        .await
-        .json()
-        .await
-        .unwrap();
+    // Simulated trucks join the fleet with their first plan.
+    let snapshot: FleetSnapshot = within(async {
+        loop {
+            let snapshot: FleetSnapshot = get_with(&server, "/api/fleet", &tok)
+                .await
+                .json()
+                .await
+                .unwrap();
+            if snapshot.trucks.len() == 2 {
+                return snapshot;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    })
+    .await;
     let ids: Vec<String> = snapshot.trucks.iter().map(|t| t.id.clone()).collect();
     assert_eq!(ids, ["T-02", "T-05"]);
     assert_eq!(
@@ -180,14 +190,17 @@ async fn scope_limits_the_fleet_a_truck_the_map_and_the_stream() {
         .json()
         .await
         .unwrap();
-    let routes: Vec<&str> = map.routes.iter().map(|r| r.id.as_str()).collect();
+    // Only the stops of the operator's trucks' plans.
     let theirs: Vec<&str> = snapshot
         .trucks
         .iter()
-        .map(|t| t.route_id.as_str())
+        .flat_map(|t| t.stops.iter().map(|s| s.name.as_str()))
         .collect();
-    assert!(routes.iter().all(|r| theirs.contains(r)), "{routes:?}");
-    assert!(!routes.is_empty());
+    assert!(!map.depots.is_empty());
+    assert!(
+        map.depots.iter().all(|d| theirs.contains(&d.name.as_str())),
+        "{map:?}"
+    );
 
     assert_eq!(
         get_with(&server, "/api/stream?trucks=T-02,T-03", &tok)

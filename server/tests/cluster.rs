@@ -70,8 +70,7 @@ fn status(truck: &str, key: &str) -> String {
         .unwrap()
         .as_millis() as u64;
     serde_json::json!({
-        "type": "status", "truck": truck, "at_ms": now, "status": "delayed", "next_stop": 3,
-        "key": key,
+        "type": "alert_cleared", "truck": truck, "at_ms": now, "kind": "delay", "key": key,
     })
     .to_string()
 }

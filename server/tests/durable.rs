@@ -5,7 +5,7 @@
 mod common;
 
 use common::{config, within, ServerProcess, TempDir, TestServer};
-use convoy_core::wire::{EventId, FleetEvent, FleetSnapshot, TruckStatus};
+use convoy_core::wire::{EventId, FleetEvent, FleetSnapshot};
 use convoy_server::api::Health;
 use convoy_server::ingest::IngestReply;
 use convoy_server::log::{LogSpec, Retention};
@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 const TOKEN: &str = "durable-token";
-const STATUSES: [&str; 4] = ["loading", "en_route", "at_stop", "delayed"];
+const KINDS: [&str; 4] = ["delay", "temperature", "off_route", "driver_hours"];
 
 fn now_ms() -> u64 {
     std::time::SystemTime::now()
@@ -24,16 +24,20 @@ fn now_ms() -> u64 {
         .as_millis() as u64
 }
 
-/// Batch `n`'s events: 25 status changes over 8 trucks, each keyed by batch and line.
+/// Batch `n`'s events: 25 alerts over 8 trucks, each numbered in its message and keyed by batch
+/// and line.
 fn batch(n: usize) -> String {
     (0..25)
         .map(|i| {
             serde_json::json!({
-                "type": "status",
+                "type": "alert",
                 "truck": format!("D-{}", (n * 25 + i) % 8),
                 "at_ms": now_ms(),
-                "status": STATUSES[(n + i) % 4],
-                "next_stop": n * 25 + i,
+                "alert": {
+                    "kind": KINDS[(n + i) % 4],
+                    "message": (n * 25 + i).to_string(),
+                    "raised_ms": now_ms(),
+                },
                 "key": format!("{n}:{i}"),
             })
             .to_string()
@@ -42,9 +46,10 @@ fn batch(n: usize) -> String {
         .join("\n")
 }
 
+/// The number an event of [`batch`] carries.
 fn next_stop(event: &FleetEvent) -> usize {
     match event {
-        FleetEvent::Status { next_stop, .. } => *next_stop,
+        FleetEvent::Alert { alert, .. } => alert.message.parse().unwrap(),
         other => panic!("unexpected {other:?}"),
     }
 }
@@ -146,9 +151,9 @@ async fn kill_9_mid_ingest_then_restart_loses_and_repeats_nothing_accepted() {
     assert_eq!(snapshot.trucks.len(), 8);
     for truck in &snapshot.trucks {
         let (id, stop) = last_of_truck[&truck.id];
-        assert_eq!(
-            (truck.last_event_id, truck.next_stop),
-            (id, stop),
+        assert_eq!(truck.last_event_id, id, "{truck:?}");
+        assert!(
+            truck.alerts.iter().any(|a| a.message == stop.to_string()),
             "{truck:?}"
         );
     }
@@ -185,7 +190,8 @@ async fn kill_9_mid_ingest_then_restart_loses_and_repeats_nothing_accepted() {
         .trucks
         .iter()
         .find(|t| t.last_event_id == reply.ids[24]);
-    assert_eq!(moved.map(|t| t.status), Some(TruckStatus::Loading));
+    let last = (100_000 * 25 + 24).to_string();
+    assert!(moved.is_some_and(|t| t.alerts.iter().any(|a| a.message == last)));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -7,6 +7,7 @@ use common::{config, within, TempDir, TestServer};
 use convoy_core::wire::{EventId, TruckDetail, TruckStatus};
 use convoy_server::ingest::IngestReply;
 use convoy_server::Config;
+use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -35,9 +36,17 @@ fn now_ms() -> u64 {
         .as_millis() as u64
 }
 
-fn status_line(truck: &str, status: &str, key: Option<&str>) -> String {
-    let mut value = serde_json::json!({
-        "type": "status", "truck": truck, "at_ms": now_ms(), "status": status, "next_stop": 2,
+/// A line that appends exactly one event as it is (an external system clearing an alert of
+/// kind `kind`), whatever came before.
+fn status_line(truck: &str, kind: &str, key: Option<&str>) -> String {
+    let kind = match kind {
+        "idle" | "loading" => "delay",
+        "en_route" => "temperature",
+        "at_stop" => "off_route",
+        _ => "driver_hours",
+    };
+    let mut value = json!({
+        "type": "alert_cleared", "truck": truck, "at_ms": now_ms(), "kind": kind,
     });
     if let Some(key) = key {
         value["key"] = key.into();
@@ -45,14 +54,12 @@ fn status_line(truck: &str, status: &str, key: Option<&str>) -> String {
     value.to_string()
 }
 
+/// A position of `truck` at `speed` (a truck without a plan: one event).
 fn telemetry_line(truck: &str, speed: f64) -> String {
-    serde_json::json!({
-        "type": "telemetry", "truck": truck, "at_ms": now_ms(),
-        "position": {"x": 100.5, "y": 200.0}, "progress": 0.25, "speed_kph": speed,
-        "eta_ms": now_ms() + 60_000, "planned_arrival_ms": now_ms() + 50_000,
-        "fuel_pct": 80.0, "reefer_c": null, "driver_minutes_left": 300,
-    })
-    .to_string()
+    let mut line = common::position_line(truck);
+    line["speed_kph"] = speed.into();
+    line["fuel_pct"] = 80.0.into();
+    line.to_string()
 }
 
 async fn post(server: &TestServer, token: Option<&str>, body: String) -> reqwest::Response {
@@ -92,7 +99,7 @@ async fn accepted_events_stream_with_contiguous_ids_and_new_trucks_join_the_flee
     let streamed = stream.envelopes(3).await;
     let ids: Vec<EventId> = streamed.iter().map(|e| e.id).collect();
     assert_eq!(ids, reply.ids);
-    assert_eq!(streamed[1].event.name(), "telemetry");
+    assert_eq!(streamed[1].event.name(), "position");
     assert_eq!(streamed[2].event.truck(), "ACME-9");
     // The fleet knows both new trucks, as of the last event.
     let snapshot = server.snapshot().await;
@@ -100,8 +107,9 @@ async fn accepted_events_stream_with_contiguous_ids_and_new_trucks_join_the_flee
     let ids: Vec<&str> = snapshot.trucks.iter().map(|t| t.id.as_str()).collect();
     assert_eq!(ids, ["ACME-7", "ACME-9"]);
     let detail: TruckDetail = server.get_json("/api/trucks/ACME-7").await;
-    assert_eq!(detail.truck.status, TruckStatus::EnRoute);
-    assert_eq!(detail.truck.speed_kph, 61.5);
+    assert_eq!(detail.truck.status, TruckStatus::Idle, "no plan: idle");
+    assert_eq!(detail.truck.speed_kph, Some(61.5));
+    assert_eq!(detail.truck.position.map(|p| p.lat()), Some(41.8781));
     assert_eq!(detail.truck.last_event_id, first + 1);
     // A JSON array works the same.
     let array = format!(
@@ -123,9 +131,9 @@ async fn a_bad_line_is_400_naming_it_and_nothing_of_the_request_is_appended() {
     let (server, _dir) = ingest_server(|_| {}).await;
     let latest = server.stats().await.latest_event_id;
     let good = status_line("ACME-1", "idle", None);
-    let far_future = serde_json::json!({
-        "type": "status", "truck": "ACME-1", "at_ms": now_ms() + 86_400_000,
-        "status": "idle", "next_stop": 0,
+    let far_future = json!({
+        "type": "position", "truck": "ACME-1", "at_ms": now_ms() + 86_400_000,
+        "lat": 41.0, "lon": -87.0,
     })
     .to_string();
     let cases = [
@@ -140,7 +148,7 @@ async fn a_bad_line_is_400_naming_it_and_nothing_of_the_request_is_appended() {
                 r#"{"type":"teleport","truck":"ACME-1","at_ms":1}"#
             ),
             3,
-            "unknown event type",
+            "unknown line type",
         ),
         (
             format!("{good}\n{far_future}\n{good}"),
@@ -150,7 +158,7 @@ async fn a_bad_line_is_400_naming_it_and_nothing_of_the_request_is_appended() {
         (
             format!(
                 "{good}\n{}",
-                r#"{"type":"status","truck":"../etc","at_ms":1,"status":"idle","next_stop":0}"#
+                r#"{"type":"alert_cleared","truck":"../etc","at_ms":1,"kind":"delay"}"#
             ),
             2,
             "invalid truck id",
@@ -158,7 +166,7 @@ async fn a_bad_line_is_400_naming_it_and_nothing_of_the_request_is_appended() {
         (
             format!(
                 "{good}\n{}",
-                telemetry_line("ACME-1", 1.0).replace("\"speed_kph\":1.0", "\"speed_kph\":1e40")
+                r#"{"type":"position","truck":"ACME-1","at_ms":1,"lat":1,"lon":2,"speed_kph":1e40}"#
             ),
             2,
             "speed_kph is not a finite number",

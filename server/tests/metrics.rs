@@ -22,7 +22,7 @@ fn now_ms() -> u64 {
 
 fn status_line(truck: &str) -> String {
     serde_json::json!({
-        "type": "status", "truck": truck, "at_ms": now_ms(), "status": "delayed", "next_stop": 2,
+        "type": "alert_cleared", "truck": truck, "at_ms": now_ms(), "kind": "delay",
     })
     .to_string()
 }

@@ -4,6 +4,9 @@
 //!
 //! Expected times come from GNU `date -u -d ... +%s`, not from the decoder's own arithmetic.
 
+mod common;
+
+use common::{config, within, TempDir, TestServer};
 use convoy_server::osmand::{
     decode, decode_json, decode_params, parse_timestamp, DeviceMap, DeviceMapError, DeviceReport,
     OsmAndError, SECONDS_LIMIT,
@@ -695,4 +698,250 @@ fn a_bad_devices_file_is_refused_naming_the_line() {
         DeviceMap::parse(&long).unwrap_err(),
         DeviceMapError::DeviceIdTooLong { line: 1, len: 129 }
     );
+}
+
+// ----- Against a real server: /api/osmand and the --osmand-addr listener -----
+
+/// A server without the simulator whose devices file maps two phones and a tracker; OsmAnd on
+/// `/api/osmand` and, when `osmand_addr` is given, at `/` there.
+async fn osmand_server(dir: &TempDir, osmand_addr: Option<String>) -> TestServer {
+    dir.write(
+        "devices",
+        b"# phones\n48241179 ACME-2   # Dana's phone\n902064\tACME-1\n\n123456 ACME-3\n",
+    );
+    TestServer::start(convoy_server::Config {
+        trucks: 0,
+        devices: Some(dir.path().join("devices")),
+        osmand_addr,
+        ..config()
+    })
+    .await
+}
+
+fn unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
+}
+
+/// The answer's status and body.
+async fn answer(request: reqwest::RequestBuilder) -> (u16, String) {
+    let response = within(request.send()).await.unwrap();
+    let status = response.status().as_u16();
+    (status, response.text().await.unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_form_moves_its_truck_and_bad_reports_append_nothing() {
+    let dir = TempDir::new("osmand-server");
+    let server = osmand_server(&dir, None).await;
+    let url = server.url("/api/osmand");
+    let client = &server.client;
+    let now_s = unix_ms() / 1000;
+
+    // OsmAnd's query form, GET, ISO 8601 timestamp, speed in knots.
+    // Unix seconds, ten minutes ago.
+    let secs = now_s - 600;
+    let (status, body) = answer(client.get(format!(
+        "{url}?id=902064&lat=41.8781&lon=-87.6298&timestamp={secs}&speed=10&bearing=181.5&hdop=6.0"
+    )))
+    .await;
+    assert_eq!(
+        (status, body.as_str()),
+        (200, ""),
+        "200 with an empty body, as Traccar"
+    );
+    let truck = server.snapshot().await.trucks.remove(0);
+    assert_eq!(truck.id, "ACME-1");
+    assert_eq!(truck.last_fix_ms, Some(secs * 1000));
+    assert_eq!(
+        truck.position.map(|p| (p.lat(), p.lon())),
+        Some((41.8781, -87.6298))
+    );
+    assert!((truck.speed_kph.unwrap() - 18.52).abs() < 1e-3, "10 knots");
+    assert_eq!(truck.heading_deg, Some(181.5));
+
+    // A form POST with `deviceid`, `location=lat,lon` and Unix milliseconds.
+    let at_ms = (now_s - 300) * 1000;
+    let (status, _) = answer(
+        client
+            .post(&url)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(format!(
+                "deviceid=902064&location=41.70,-87.62&timestamp={at_ms}&speed=50"
+            )),
+    )
+    .await;
+    assert_eq!(status, 200);
+    // A fix older than the truck's last is answered 200 (a phone resending its buffer must be
+    // able to drop it) and moves nothing.
+    let (status, _) = answer(client.get(format!(
+        "{url}?id=902064&lat=41.60&lon=-87.58&timestamp={}",
+        now_s - 400
+    )))
+    .await;
+    assert_eq!(status, 200);
+    let truck = server.snapshot().await.trucks.remove(0);
+    assert_eq!(truck.last_fix_ms, Some(at_ms));
+    let (status, _) = answer(client.get(format!(
+        "{url}?id=902064&lat=41.60&lon=-87.58&timestamp={}",
+        now_s - 60
+    )))
+    .await;
+    assert_eq!(status, 200);
+    let truck = server.snapshot().await.trucks.remove(0);
+    assert_eq!(truck.last_fix_ms, Some((now_s - 60) * 1000));
+    assert_eq!(truck.position.map(|p| p.lat()), Some(41.60));
+
+    // ISO 8601 with a zone, percent-encoded in the query.
+    let (status, _) = answer(client.get(format!(
+        "{url}?id=48241179&lat=39.70&lon=-86.20&timestamp=2026-12-07T12%3A00%3A00%2B00%3A00"
+    )))
+    .await;
+    assert_eq!(status, 200);
+    let acme2 = server
+        .get_json::<convoy_core::wire::TruckDetail>("/api/trucks/ACME-2")
+        .await;
+    assert_eq!(
+        acme2.truck.last_fix_ms,
+        Some(parse_timestamp("2026-12-07 12:00:00").unwrap())
+    );
+
+    // Traccar Client 9's JSON: m/s speed, heading -1 unknown, odometer in metres.
+    let json = serde_json::json!({
+        "location": {
+            "timestamp": "2026-12-07T12:00:00.500Z",
+            "coords": {"latitude": 39.7684, "longitude": -86.1581, "speed": 25.0,
+                       "heading": -1, "altitude": 220, "accuracy": 5},
+            "is_moving": true, "odometer": 12345.0, "battery": {"level": 0.8}
+        },
+        "device_id": "48241179"
+    });
+    let (status, body) = answer(client.post(&url).json(&json)).await;
+    assert_eq!((status, body.as_str()), (200, ""));
+    let acme2 = server
+        .snapshot()
+        .await
+        .trucks
+        .into_iter()
+        .find(|t| t.id == "ACME-2")
+        .expect("ACME-2 joined the fleet");
+    assert_eq!(
+        acme2.last_fix_ms,
+        Some(parse_timestamp("2026-12-07T12:00:00.500Z").unwrap())
+    );
+    assert!((acme2.speed_kph.unwrap() - 90.0).abs() < 1e-3, "25 m/s");
+    assert_eq!(acme2.heading_deg, None, "-1 is unknown");
+    assert_eq!(acme2.odometer_km, Some(12.345));
+
+    // Refused, naming what is wrong, and nothing appended.
+    let latest = server.stats().await.latest_event_id;
+    for (request, names) in [
+        (
+            client.get(format!("{url}?id=999&lat=1&lon=2")),
+            "unknown device \"999\"",
+        ),
+        (client.get(format!("{url}?lat=1&lon=2")), "no device id"),
+        (
+            client.get(format!("{url}?id=902064&lat=north&lon=2")),
+            "`lat`",
+        ),
+        (
+            client.get(format!("{url}?id=902064&lat=1&lon=2&speed=fast")),
+            "`speed`",
+        ),
+        (client.get(format!("{url}?id=902064&lat=95&lon=2")), "`lat`"),
+        (
+            client.get(format!("{url}?id=902064&location=1;2")),
+            "`location`",
+        ),
+        (
+            client.get(format!("{url}?id=902064&lat=1&lon=2&timestamp=yesterday")),
+            "`timestamp`",
+        ),
+        (client.get(format!("{url}?id=902064&lat=1")), "`lon`"),
+        (
+            client
+                .post(&url)
+                .header("content-type", "application/json")
+                .body("{\"location\":"),
+            "not JSON",
+        ),
+        (
+            client.post(&url).json(
+                &serde_json::json!({"location": {"coords": {"latitude": 1, "longitude": 2}}}),
+            ),
+            "device",
+        ),
+    ] {
+        let (status, body) = answer(request).await;
+        assert_eq!(status, 400, "{names}: {body}");
+        let error: serde_json::Value = serde_json::from_str(&body).unwrap();
+        let message = error["error"].as_str().unwrap();
+        assert!(message.contains(names), "{names}: {message}");
+    }
+    // A heartbeat without coordinates is taken and moves nothing.
+    let (status, _) = answer(client.get(format!("{url}?id=123456&batt=80"))).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        server.stats().await.latest_event_id,
+        latest,
+        "nothing was appended"
+    );
+    assert!(server
+        .snapshot()
+        .await
+        .trucks
+        .iter()
+        .all(|t| t.id != "ACME-3"));
+    // Five reports moved a truck; the metrics count them by their source.
+    let metrics = server.get("/metrics").await.text().await.unwrap();
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l == "convoy_events_appended_total{source=\"osmand\"} 5"),
+        "{metrics}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_osmand_listener_takes_reports_at_its_root_and_without_devices_osmand_is_off() {
+    // A port of its own on 127.0.0.3: other tests bind 127.0.0.1:0 meanwhile.
+    let port = std::net::TcpListener::bind("127.0.0.3:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dir = TempDir::new("osmand-listener");
+    let server = osmand_server(&dir, Some(format!("127.0.0.3:{port}"))).await;
+    let root = format!("http://127.0.0.3:{port}/");
+    let client = reqwest::Client::new();
+    let reached = within(async {
+        loop {
+            if let Ok(response) = client
+                .get(format!("{root}?id=123456&lat=50.85&lon=4.35"))
+                .send()
+                .await
+            {
+                return response;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+    assert_eq!(reached.status(), 200);
+    let truck = server.snapshot().await.trucks.remove(0);
+    assert_eq!(truck.id, "ACME-3");
+    let (status, _) = answer(client.get(format!("{root}nope"))).await;
+    assert_eq!(status, 404);
+
+    let off = TestServer::start(convoy_server::Config {
+        trucks: 0,
+        ..config()
+    })
+    .await;
+    let (status, body) = answer(off.client.get(off.url("/api/osmand?id=1&lat=1&lon=2"))).await;
+    assert_eq!(status, 404);
+    assert!(body.contains("--devices"), "{body}");
 }

@@ -32,7 +32,7 @@ async fn stream_ids_increase_and_names_match_data() {
         .as_millis() as u64;
     assert!(ids[0] > (now_ms - 60_000) * 1000 && ids[0] <= now_ms * 1000 + 1000);
     let names: BTreeSet<_> = envelopes.iter().map(|e| e.event.name()).collect();
-    assert!(names.contains("telemetry"), "{names:?}");
+    assert!(names.contains("position"), "{names:?}");
     let trucks: BTreeSet<_> = envelopes
         .iter()
         .map(|e| e.event.truck().to_owned())
@@ -44,6 +44,8 @@ async fn stream_ids_increase_and_names_match_data() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn filter_yields_only_watched_trucks() {
     let server = TestServer::start(config()).await;
+    // A watch keeps the trucks the fleet knows: simulated ones join with their first plan.
+    server.fleet_of(10).await;
     let mut stream = server.stream("?trucks=T-01,T-03", None).await;
     let envelopes = stream.envelopes(60).await;
     let trucks: BTreeSet<_> = envelopes.iter().map(|e| e.event.truck()).collect();

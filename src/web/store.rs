@@ -37,7 +37,7 @@ impl FleetAction {
             FleetAction::Snapshot(_) => true,
             FleetAction::Events(events) => events
                 .iter()
-                .any(|e| !matches!(e.event, FleetEvent::Telemetry { .. })),
+                .any(|e| !matches!(e.event, FleetEvent::Position { .. })),
         }
     }
 }

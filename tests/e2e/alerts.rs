@@ -93,7 +93,7 @@ async fn an_ack_in_one_browser_shows_in_another_operators_tab_and_the_title_coun
     // The truck joins the fleet before the tabs load it.
     server
         .ingest(vec![
-            json!({"type": "status", "truck": "X-01", "at_ms": now_ms(), "status": "en_route", "next_stop": 0}),
+            json!({"type": "alert_cleared", "truck": "X-01", "at_ms": now_ms(), "kind": "no_signal"}),
         ])
         .await;
 

@@ -201,7 +201,7 @@ const PAGES: [Page; 6] = [
     Page {
         name: "map",
         path: "/map",
-        ready: "return document.querySelectorAll('svg.schematic g.truck-marker circle.marker').length > 0;",
+        ready: "return document.querySelectorAll('li.truck-marker').length > 0;",
     },
     Page {
         name: "diagnostics",

@@ -216,7 +216,8 @@ async fn every_tab_live(
     server: &Server,
 ) -> Vec<Diagnostics> {
     eventually(Duration::from_secs(60), "every tab to receive events live", || async {
-        let status = json!({"type": "status", "truck": truck(1), "at_ms": now_ms(), "status": "en_route", "next_stop": 1});
+        // An event that changes no alert: a truck joins, or nothing happens.
+        let status = json!({"type": "alert_cleared", "truck": truck(1), "at_ms": now_ms(), "kind": "no_signal"});
         let id = server.ingest(vec![status]).await[0];
         let mut all = Vec::new();
         for tab in tabs {
@@ -244,7 +245,7 @@ async fn each_alert_notified_once(transport: &str) {
     )
     .await;
     let statuses = (1..=12)
-        .map(|n| json!({"type": "status", "truck": truck(n), "at_ms": now_ms(), "status": "en_route", "next_stop": 0}))
+        .map(|n| json!({"type": "alert_cleared", "truck": truck(n), "at_ms": now_ms(), "kind": "no_signal"}))
         .collect();
     server.ingest(statuses).await;
 

@@ -961,24 +961,10 @@ fn numbers_and_ids_no_live_tab_sends_are_malformed() {
 
 fn truck(id: &str) -> crate::wire::TruckState {
     crate::wire::TruckState {
-        id: id.into(),
         driver: "D".into(),
-        route_id: "R".into(),
         route_name: "R".into(),
-        status: TruckStatus::Idle,
-        next_stop: 0,
-        progress: 0.0,
-        position: crate::wire::Point { x: 0.0, y: 0.0 },
-        speed_kph: 0.0,
-        planned_arrival_ms: 0,
-        eta_ms: 0,
-        fuel_pct: 100.0,
-        reefer_c: None,
-        reefer_band: None,
-        driver_minutes_left: 0,
-        alerts: vec![],
-        updated_ms: 0,
-        last_event_id: 0,
+        fuel_pct: Some(100.0),
+        ..crate::wire::TruckState::new(id)
     }
 }
 

@@ -16,6 +16,14 @@ pub fn format_delay(delay_s: i64) -> String {
     }
 }
 
+/// How a reading the truck has not sent, or an insight not derived yet, reads.
+pub const NOT_REPORTED: &str = "not reported";
+
+/// `format(value)`, or [`NOT_REPORTED`] for `None`.
+pub fn reported<T>(value: Option<T>, format: impl FnOnce(T) -> String) -> String {
+    value.map_or_else(|| NOT_REPORTED.to_owned(), format)
+}
+
 /// A truck more than this late is shown as late (highlighted).
 pub const LATE_AFTER_S: i64 = 600;
 
@@ -53,6 +61,8 @@ mod tests {
         assert_eq!(format_delay(59), "on time");
         assert_eq!(format_delay(725), "+12 min");
         assert_eq!(format_delay(-180), "-3 min");
+        assert_eq!(reported(Some(725), format_delay), "+12 min");
+        assert_eq!(reported(None::<u64>, format_clock), "not reported");
         assert_eq!(format_age(4_200), "4 s ago");
         assert_eq!(format_age(200_000), "3 min ago");
         assert_eq!(format_age(89 * 60_000), "89 min ago");

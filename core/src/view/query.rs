@@ -90,7 +90,11 @@ impl TableQuery {
             SortKey::Truck => Ordering::Equal,
             SortKey::Driver => a.driver.cmp(&b.driver),
             SortKey::Status => a.status.cmp(&b.status),
-            SortKey::Speed => a.speed_kph.total_cmp(&b.speed_kph),
+            // Unknown sorts before every known value (as `None` does for the others).
+            SortKey::Speed => {
+                let speed = |t: &TruckState| t.speed_kph.unwrap_or(f32::NEG_INFINITY);
+                speed(a).total_cmp(&speed(b))
+            }
             SortKey::Delay => a.delay_s().cmp(&b.delay_s()),
             SortKey::Eta => a.eta_ms.cmp(&b.eta_ms),
             SortKey::Updated => a.updated_ms.cmp(&b.updated_ms),
@@ -239,28 +243,19 @@ mod tests {
     }
 
     use super::*;
-    use crate::wire::{Alert, Point};
+    use crate::wire::Alert;
 
     fn truck(id: &str, driver: &str, status: TruckStatus, speed: f32) -> TruckState {
         TruckState {
-            id: id.into(),
             driver: driver.into(),
-            route_id: "R".into(),
             route_name: "Lyon – Turin".into(),
             status,
-            next_stop: 0,
-            progress: 0.0,
-            position: Point { x: 0.0, y: 0.0 },
-            speed_kph: speed,
-            planned_arrival_ms: 0,
-            eta_ms: 0,
-            fuel_pct: 50.0,
-            reefer_c: None,
-            reefer_band: None,
-            driver_minutes_left: 100,
-            alerts: vec![],
-            updated_ms: 0,
-            last_event_id: 0,
+            speed_kph: Some(speed),
+            planned_arrival_ms: Some(0),
+            eta_ms: Some(0),
+            fuel_pct: Some(50.0),
+            driver_minutes_left: Some(100),
+            ..TruckState::new(id)
         }
     }
 

@@ -31,6 +31,7 @@ fn alert_key(kind: AlertKind) -> &'static str {
         AlertKind::Temperature => "temperature",
         AlertKind::OffRoute => "off_route",
         AlertKind::DriverHours => "driver_hours",
+        AlertKind::NoSignal => "no_signal",
     }
 }
 

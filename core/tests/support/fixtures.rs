@@ -1,6 +1,6 @@
 //! Trucks, watches and events as the tests write them.
 
-use convoy_core::wire::{Envelope, EventId, FleetEvent, Point, TruckState, TruckStatus, Watch};
+use convoy_core::wire::{Envelope, EventId, FleetEvent, TruckState, TruckStatus, Watch};
 
 /// The simulated clock's start (Unix ms).
 pub const EPOCH: u64 = 1_700_000_000_000;
@@ -18,24 +18,15 @@ pub fn trucks(names: &[&str]) -> Watch {
 /// Truck `i` as the server knows it before any event.
 pub fn seed_truck(i: usize) -> TruckState {
     TruckState {
-        id: truck_name(i),
         driver: format!("Driver {i}"),
-        route_id: format!("R{i}"),
         route_name: format!("Route {i}"),
-        status: TruckStatus::Idle,
-        next_stop: 0,
-        progress: 0.0,
-        position: Point { x: 0.0, y: 0.0 },
-        speed_kph: 0.0,
-        planned_arrival_ms: EPOCH + 3_600_000,
-        eta_ms: EPOCH + 3_600_000,
-        fuel_pct: 100.0,
-        reefer_c: None,
-        reefer_band: None,
-        driver_minutes_left: 540,
-        alerts: vec![],
+        planned_arrival_ms: Some(EPOCH + 3_600_000),
+        eta_ms: Some(EPOCH + 3_600_000),
+        fuel_pct: Some(100.0),
+        driver_minutes_left: Some(540),
         updated_ms: EPOCH,
         last_event_id: 1_000,
+        ..TruckState::new(&truck_name(i))
     }
 }
 

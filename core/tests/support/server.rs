@@ -4,7 +4,7 @@
 //! decoder's report of the drop, in the place of the events it carried).
 
 use convoy_core::fleet::Fleet;
-use convoy_core::wire::{Envelope, EventId, FleetEvent, Point, TruckStatus, Watch};
+use convoy_core::wire::{Envelope, EventId, FleetEvent, TruckStatus, Watch};
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::fixtures::{seed_truck, truck_name};
@@ -66,24 +66,25 @@ impl Sim {
             FleetEvent::Status {
                 truck,
                 at_ms,
-                status: TruckStatus::ALL[(r >> 8) as usize % 6],
+                status: TruckStatus::ALL[(r >> 8) as usize % TruckStatus::ALL.len()],
                 next_stop: (r >> 16) as usize % 5,
             }
         } else {
-            FleetEvent::Telemetry {
+            FleetEvent::Position {
                 truck,
                 at_ms,
-                position: Point {
-                    x: (r >> 8) as u16 as f32 / 64.0,
-                    y: (r >> 24) as u16 as f32 / 64.0,
-                },
-                progress: ((r >> 40) % 100) as f32 / 100.0,
-                speed_kph: ((r >> 48) % 120) as f32,
-                eta_ms: at_ms + 3_600_000,
-                planned_arrival_ms: at_ms + 3_000_000,
-                fuel_pct: ((r >> 20) % 100) as f32,
+                lat: ((r >> 8) as u16 as f64 / 65_536.0) * 60.0,
+                lon: ((r >> 24) as u16 as f64 / 65_536.0) * 120.0 - 60.0,
+                speed_kph: Some(((r >> 48) % 120) as f32),
+                heading_deg: None,
+                fuel_pct: Some(((r >> 20) % 100) as f32),
                 reefer_c: None,
-                driver_minutes_left: ((r >> 32) % 600) as u32,
+                driver_minutes_left: Some(((r >> 32) % 600) as u32),
+                odometer_km: None,
+                progress: ((r >> 40) % 100) as f32 / 100.0,
+                next_stop: (r >> 16) as usize % 5,
+                eta_ms: Some(at_ms + 3_600_000),
+                planned_arrival_ms: Some(at_ms + 3_000_000),
             }
         };
         let envelope = Envelope { id, event };

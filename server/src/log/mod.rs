@@ -108,6 +108,10 @@ pub enum LogError {
     /// A limit of the server refused the append (`--max-trucks`); nothing of it was kept.
     #[error("{0}")]
     Refused(String),
+    /// Input `index` of the batch cannot be derived (a plan that does not validate, a position
+    /// not newer than the truck's last): a bad request, not a log failure.
+    #[error("input {index}: {reason}")]
+    Invalid { index: usize, reason: String },
 }
 
 /// Stores fleet snapshots from a thread of its own, off the hub's lock.

@@ -1,23 +1,30 @@
-//! The fleet simulator: trucks driving depot → stops → depot loops on a 0..1000 schematic plane,
-//! with telemetry, status changes and alerts.
+//! The fleet simulator: trucks driving real freight corridors (US interstates and European
+//! motorways, `corridors`), producing only what a real truck's telematics would: trip plans and
+//! position reports with their readings (speed, heading, fuel, reefer temperature, driver hours,
+//! odometer). Progress, ETAs, statuses and alerts are the server's to derive, as for any truck.
 //!
 //! It is pure in the sans-IO sense: no clock, no I/O, no randomness of its own. Time comes in as
 //! Unix ms through [`Simulator::step`], randomness from [`Rng`] seeded by the caller, so the same
-//! seed and the same step times give the same events. Every truck draws from its own stream, so
+//! seed and the same step times give the same facts. Every truck draws from its own stream, so
 //! truck `T-01`'s story does not change when the fleet grows.
 //!
-//! This module holds the fleet and its types; `truck` how one truck drives its loop.
+//! The story, so that a fresh fleet is lively at once: trucks start spread along their trips
+//! (some loading at their first stop, a few unloading at their last, most on the road), some
+//! behind their plan; now and then a jam slows a truck, a detour takes it more than 5 km off
+//! its route and back, a reefer unit fails and warms out of its band, a driver takes a roadside
+//! break, or a truck loses its signal for a while.
+//!
+//! This module holds the fleet and its types; `truck` how one truck drives, `corridors` the map.
 
-use convoy_core::wire::{
-    Alert, AlertKind, Depot, FleetEvent, FleetMap, Point, Route, Stop, TempBand, TruckId,
-    TruckState, TruckStatus,
-};
-use std::collections::HashMap;
-use std::f64::consts::PI;
+use convoy_core::trip::Fact;
+use convoy_core::wire::TruckId;
 
+mod corridors;
 #[cfg(test)]
 mod tests;
 mod truck;
+
+use truck::Truck;
 
 /// A small deterministic PRNG (splitmix64): fast, 64-bit state, good enough for a simulation.
 #[derive(Debug, Clone)]
@@ -80,149 +87,29 @@ impl Rng {
 pub struct SimConfig {
     /// Number of trucks, named `T-01`.. (three digits when more than 99).
     pub trucks: usize,
-    /// Telemetry events per truck per second.
+    /// Position reports per truck per second (0: plans only).
     pub rate: f64,
     /// Same seed, same story.
     pub seed: u64,
 }
 
-/// Map units per second at 1 km/h: 60 km/h covers 1.2 units a second.
-const UNITS_PER_S_PER_KPH: f64 = 1.0 / 50.0;
-/// Dwell at an intermediate stop that the plan assumes.
-const PLANNED_DWELL_MS: u64 = 60_000;
-/// Late by more than this while driving: status `delayed`; back to `en_route` under the second.
-const DELAYED_AFTER_MS: i64 = 5 * 60_000;
-const ON_TIME_BELOW_MS: i64 = 3 * 60_000;
-/// Delay alert above the first, cleared under the second.
-const DELAY_ALERT_MS: i64 = 10 * 60_000;
-const DELAY_CLEAR_MS: i64 = 8 * 60_000;
-/// Driver hours alert below this many minutes left.
-const DRIVER_ALERT_MIN: f64 = 60.0;
-/// A full shift, in minutes.
-const SHIFT_MIN: f64 = 540.0;
-/// Off route alert beyond the first offset (map units), cleared under the second.
-const OFF_ROUTE_ALERT: f64 = 25.0;
-const OFF_ROUTE_CLEAR: f64 = 10.0;
-/// Fuel used per map unit driven, in percent.
-const FUEL_PER_UNIT: f64 = 0.011;
-/// Mean time between incidents while driving, in seconds.
-const JAM_EVERY_S: f64 = 25.0 * 60.0;
-const DETOUR_EVERY_S: f64 = 40.0 * 60.0;
-const REEFER_FAULT_EVERY_S: f64 = 45.0 * 60.0;
-
-const DEPOTS: [(&str, f64, f64); 5] = [
-    ("North Yard", 230.0, 190.0),
-    ("Harbor Depot", 790.0, 230.0),
-    ("East Hub", 820.0, 760.0),
-    ("South Gate", 240.0, 790.0),
-    ("Central Cross", 510.0, 480.0),
-];
-
-const PLACES: [&str; 24] = [
-    "Alder", "Birch", "Cedar", "Dune", "Elm", "Fern", "Granite", "Heron", "Iris", "Juniper",
-    "Kestrel", "Linden", "Maple", "Nettle", "Oak", "Pine", "Quarry", "Reed", "Sorrel", "Thistle",
-    "Upton", "Vale", "Willow", "Yarrow",
-];
-
-const KINDS: [&str; 10] = [
-    "Market", "Mill", "Wharf", "Plaza", "Farm", "Clinic", "Bakery", "Foods", "Works", "Hall",
-];
-
-const FIRST_NAMES: [&str; 24] = [
-    "Ana", "Ben", "Chloe", "Dario", "Eva", "Farid", "Greta", "Hugo", "Ines", "Jonas", "Kira",
-    "Luca", "Maya", "Nils", "Olga", "Pavel", "Quinn", "Rosa", "Sami", "Tara", "Umar", "Vera",
-    "Wim", "Yara",
-];
-
-const LAST_NAMES: [&str; 16] = [
-    "Silva", "Novak", "Berg", "Costa", "Dahl", "Ekman", "Fischer", "Garcia", "Holm", "Ivanova",
-    "Jensen", "Kowalski", "Lund", "Moreau", "Nagy", "Okafor",
-];
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Phase {
-    Loading,
-    Driving,
-    AtStop,
-    Unloading,
-    Idle,
+/// One fact a simulated truck produced: a new trip plan, or a position report whose `at_ms` is
+/// the step's time.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SimFact {
+    pub truck: TruckId,
+    pub fact: Fact,
 }
 
-#[derive(Debug, Clone, Copy)]
-struct Jam {
-    until_ms: u64,
-    /// Fraction of cruise speed while it lasts.
-    factor: f64,
-}
-
-#[derive(Debug, Clone, Copy)]
-struct Detour {
-    start_ms: u64,
-    end_ms: u64,
-    /// Largest distance from the route, map units; the sign picks the side.
-    peak: f64,
-}
-
-impl Detour {
-    fn offset(&self, now_ms: u64) -> f64 {
-        if now_ms <= self.start_ms || now_ms >= self.end_ms {
-            return 0.0;
-        }
-        let t = (now_ms - self.start_ms) as f64 / (self.end_ms - self.start_ms) as f64;
-        self.peak * (PI * t).sin()
-    }
-}
-
-#[derive(Debug, Clone, Copy)]
-struct Reefer {
-    band: TempBand,
-    temp_c: f64,
-    fault_until_ms: Option<u64>,
-}
-
-#[derive(Debug, Clone)]
-struct Truck {
-    id: TruckId,
-    driver: String,
-    rng: Rng,
-    route: Route,
-    /// Distance along the route at each stop; `cum[0] == 0`.
-    cum: Vec<f64>,
-    cruise_kph: f64,
-    /// Smoothed speed noise around 1.
-    pace: f64,
-    phase: Phase,
-    /// When the current waiting phase (loading, at stop, unloading, idle) ends.
-    phase_until_ms: u64,
-    status: TruckStatus,
-    next_stop: usize,
-    /// Status and stop of the last status event (or of the initial state).
-    reported: (TruckStatus, usize),
-    /// Distance driven along the route this trip.
-    dist: f64,
-    speed_kph: f64,
-    jam: Option<Jam>,
-    detour: Option<Detour>,
-    fuel_pct: f64,
-    reefer: Option<Reefer>,
-    driver_min_left: f64,
-    alerts: Vec<Alert>,
-    planned_arrival_ms: u64,
-    /// Actual arrival at the final depot of the last trip.
-    arrived_ms: u64,
-    next_telemetry_ms: u64,
-    last_ms: u64,
-}
-
-/// The simulated fleet. Call [`Simulator::step`] with non-decreasing times; [`Simulator::poll_timeout`]
-/// says when the next telemetry is due.
+/// The simulated fleet. Call [`Simulator::step`] with non-decreasing times;
+/// [`Simulator::poll_timeout`] says when something is next due.
 #[derive(Debug, Clone)]
 pub struct Simulator {
-    depots: Vec<Depot>,
     trucks: Vec<Truck>,
-    index: HashMap<TruckId, usize>,
-    /// Telemetry period per truck, ms; `None` when the rate is zero.
+    /// Report period per truck, ms; `None` when the rate is zero.
     period_ms: Option<u64>,
+    /// Whether the first step (every plan, then every position) has been taken.
+    started: bool,
 }
 
 /// `T-07` for index 6 of 40 trucks; three digits when there are more than 99.
@@ -231,117 +118,98 @@ pub fn truck_id(index: usize, trucks: usize) -> TruckId {
     format!("T-{:0width$}", index + 1)
 }
 
-fn clamp_plane(v: f64) -> f64 {
-    v.clamp(20.0, 980.0)
-}
-
-fn point(x: f64, y: f64) -> Point {
-    Point {
-        x: x as f32,
-        y: y as f32,
-    }
-}
-
-fn distance(a: Point, b: Point) -> f64 {
-    let (dx, dy) = ((b.x - a.x) as f64, (b.y - a.y) as f64);
-    (dx * dx + dy * dy).sqrt()
-}
-
 impl Simulator {
-    /// A fleet as it stands at `start_ms`: trucks spread over their cycle (some loading, most on
-    /// the road), each on its own loop from its home depot.
+    /// A fleet as it stands at `start_ms`: trucks spread along their trips (some at a stop,
+    /// most on the road), each on a corridor of its own choosing.
     pub fn new(config: &SimConfig, start_ms: u64) -> Simulator {
-        let mut world = Rng::new(config.seed ^ 0xC0_4F0F_u64);
-        let depots: Vec<Depot> = DEPOTS
-            .iter()
-            .map(|&(name, x, y)| Depot {
-                name: name.to_owned(),
-                position: point(
-                    clamp_plane(x + world.range(-40.0, 40.0)),
-                    clamp_plane(y + world.range(-40.0, 40.0)),
-                ),
-            })
-            .collect();
         let period_ms = (config.rate.is_finite() && config.rate > 0.0)
             .then(|| ((1000.0 / config.rate).round() as u64).max(1));
-        let trucks: Vec<Truck> = (0..config.trucks)
+        let trucks = (0..config.trucks)
             .map(|i| {
                 let stream = config
                     .seed
                     .wrapping_add((i as u64 + 1).wrapping_mul(0xD1B5_4A32_D192_ED03));
-                let id = truck_id(i, config.trucks);
-                Truck::new(id, i, &depots, Rng::new(stream), start_ms, period_ms)
+                Truck::new(
+                    truck_id(i, config.trucks),
+                    i,
+                    Rng::new(stream),
+                    start_ms,
+                    period_ms,
+                )
             })
             .collect();
-        let index = trucks
-            .iter()
-            .enumerate()
-            .map(|(i, t)| (t.id.clone(), i))
-            .collect();
         Simulator {
-            depots,
             trucks,
-            index,
             period_ms,
+            started: false,
         }
     }
 
-    /// Advances every truck to `now_ms` and returns what happened, truck by truck in id order.
-    /// A time before the previous step's is treated as no time passing. A truck reports telemetry
-    /// at most once a step (a missed period is skipped, not repeated), so step at least twice per
+    /// Advances every truck to `now_ms` and returns the facts they produced. The first step
+    /// returns every truck's plan, then every truck's position (none at rate 0), so a fresh
+    /// fleet is complete at once; later steps return, truck by truck in id order, a new plan
+    /// when a truck starts a trip and a position when its report is due. A time before the
+    /// previous step's is treated as no time passing. A truck reports at most once a step, at
+    /// the step's time, so its reports' `at_ms` strictly increase; step at least twice per
     /// period (`1000 / rate` ms) to keep the rate.
-    pub fn step(&mut self, now_ms: u64) -> Vec<FleetEvent> {
+    pub fn step(&mut self, now_ms: u64) -> Vec<SimFact> {
         let mut out = Vec::new();
+        if !self.started {
+            self.started = true;
+            let mut positions = Vec::new();
+            for truck in &mut self.trucks {
+                let now = truck.advance(now_ms);
+                out.push(SimFact {
+                    truck: truck.id().clone(),
+                    fact: Fact::Plan(truck.take_plan()),
+                });
+                if let Some(report) = truck.first_report(now, self.period_ms) {
+                    positions.push(SimFact {
+                        truck: truck.id().clone(),
+                        fact: Fact::Position(report),
+                    });
+                }
+            }
+            out.extend(positions);
+            return out;
+        }
         for truck in &mut self.trucks {
-            truck.step(now_ms, self.period_ms, &mut out);
+            let now = truck.advance(now_ms);
+            if truck.plan_pending() {
+                out.push(SimFact {
+                    truck: truck.id().clone(),
+                    fact: Fact::Plan(truck.take_plan()),
+                });
+            }
+            if let Some(report) = truck.report(now, self.period_ms) {
+                out.push(SimFact {
+                    truck: truck.id().clone(),
+                    fact: Fact::Position(report),
+                });
+            }
         }
         out
     }
 
-    /// The earliest time a truck has something to report (telemetry due or a phase ending);
-    /// `u64::MAX` with no trucks.
+    /// The earliest time a truck has something to produce (a report due, a trip starting, the
+    /// first step); `u64::MAX` with no trucks, or with nothing scheduled at rate 0.
     pub fn poll_timeout(&self) -> u64 {
         self.trucks
             .iter()
             .map(|t| {
-                let due = if self.period_ms.is_some() {
-                    t.next_telemetry_ms
+                if !self.started {
+                    t.last_ms()
                 } else {
-                    u64::MAX
-                };
-                match t.phase {
-                    Phase::Driving => due,
-                    _ => due.min(t.phase_until_ms),
+                    t.next_due_ms(self.period_ms)
                 }
             })
             .min()
             .unwrap_or(u64::MAX)
     }
 
-    /// Every truck's current state, in id order; `last_event_id` is 0 and `updated_ms` the last
-    /// step's time. The server seeds its fleet with this.
-    pub fn states(&self) -> Vec<TruckState> {
-        self.trucks.iter().map(Truck::state).collect()
-    }
-
-    /// The truck's current route with this trip's planned times.
-    pub fn route(&self, truck: &str) -> Option<&Route> {
-        self.index.get(truck).map(|&i| &self.trucks[i].route)
-    }
-
-    /// Planned arrival at the final depot of the truck's current trip.
-    pub fn planned_arrival_ms(&self, truck: &str) -> Option<u64> {
-        self.index
-            .get(truck)
-            .map(|&i| self.trucks[i].planned_arrival_ms)
-    }
-
-    /// Depots and every truck's route.
-    pub fn map(&self) -> FleetMap {
-        FleetMap {
-            depots: self.depots.clone(),
-            routes: self.trucks.iter().map(|t| t.route.clone()).collect(),
-        }
+    /// Every truck's id, in order.
+    pub fn truck_ids(&self) -> Vec<TruckId> {
+        self.trucks.iter().map(|t| t.id().clone()).collect()
     }
 
     /// Number of trucks.

@@ -1,618 +1,762 @@
-//! One simulated truck: its trip plan, phases, incidents, gauges and alerts, stepped in time.
+//! One simulated truck: its trip along a corridor, its incidents and gauges, stepped in time,
+//! and the plan and position reports it produces.
 
-use super::*;
-use std::f64::consts::TAU;
+use super::corridors::{LegStop, Region, CORRIDORS};
+use super::Rng;
+use convoy_core::geo::{self, LatLon};
+use convoy_core::trip::{PlannedStop, PositionReport, ReeferBand, TripPlan, DEFAULT_RADIUS_M};
+use convoy_core::wire::TruckId;
+
+/// Movement is integrated in steps of at most this much simulated time.
+const SUBSTEP_MS: u64 = 5_000;
+/// After a longer pause (a suspended machine), only this much is caught up.
+const MAX_CATCH_UP_MS: u64 = 2 * 3_600_000;
+/// The average pace plans are made with, stops' city streets included, km/h.
+const PLAN_KPH_US: f64 = 78.0;
+const PLAN_KPH_EU: f64 = 72.0;
+/// Dwell at an intermediate stop that a plan allows for.
+const PLANNED_DWELL_MS: u64 = 20 * 60_000;
+/// Speed at a stop, and how much faster per km away from the nearest one, until cruising.
+const CITY_KPH: f64 = 40.0;
+const CITY_KPH_PER_KM: f64 = 15.0;
+/// Mean times between incidents.
+const JAM_EVERY_MS: f64 = 4.0 * 3_600_000.0;
+const DETOUR_EVERY_MS: f64 = 8.0 * 3_600_000.0;
+const OUTAGE_EVERY_MS: f64 = 24.0 * 3_600_000.0;
+const REEFER_FAULT_EVERY_MS: f64 = 2.5 * 3_600_000.0;
+/// A driver with fewer minutes left than this pulls over for a break away from a stop.
+const BREAK_BELOW_MIN: f64 = 20.0;
+/// Standing this long (a break or a stop) resets the driver's minutes.
+const REST_MS: u64 = 30 * 60_000;
+/// Fuel burnt per km, percent of the tank.
+const BURN_PCT_PER_KM_US: f64 = 0.035;
+const BURN_PCT_PER_KM_EU: f64 = 0.045;
+/// A truck refuels at a stop below this.
+const REFUEL_BELOW_PCT: f64 = 30.0;
+/// The most a reported position strays from the truck's true one, metres (GPS noise).
+const GPS_NOISE_M: f64 = 6.0;
+
+const US_FIRST: [&str; 16] = [
+    "James", "Maria", "Robert", "Linda", "Carlos", "Aisha", "Tyrone", "Jennifer", "Mike", "Dana",
+    "Luis", "Kayla", "Darnell", "Megan", "Hector", "Brenda",
+];
+const US_LAST: [&str; 16] = [
+    "Johnson", "Garcia", "Smith", "Williams", "Brown", "Martinez", "Davis", "Miller", "Wilson",
+    "Lopez", "Anderson", "Thomas", "Jackson", "Nguyen", "Walker", "Young",
+];
+const EU_FIRST: [&str; 16] = [
+    "Ana", "Ben", "Chloe", "Dario", "Eva", "Farid", "Greta", "Hugo", "Ines", "Jonas", "Kira",
+    "Luca", "Maya", "Nils", "Pavel", "Rosa",
+];
+const EU_LAST: [&str; 16] = [
+    "Silva", "Novak", "Berg", "Costa", "Dahl", "Ekman", "Fischer", "Garcia", "Holm", "Janssens",
+    "Jensen", "Kowalski", "Moreau", "Rossi", "Nagy", "Okafor",
+];
+
+/// Chilled and frozen loads.
+const BANDS: [ReeferBand; 2] = [
+    ReeferBand {
+        min_c: 2.0,
+        max_c: 8.0,
+    },
+    ReeferBand {
+        min_c: -25.0,
+        max_c: -18.0,
+    },
+];
+
+/// A plan's path as one chain of points (stops and shape points), with the distance along it.
+#[derive(Debug, Clone)]
+pub(super) struct Path {
+    points: Vec<LatLon>,
+    cum_m: Vec<f64>,
+    /// The index in `points` of each stop.
+    stop_at: Vec<usize>,
+}
+
+impl Path {
+    pub(super) fn new(stops: &[PlannedStop]) -> Path {
+        let mut points = Vec::new();
+        let mut stop_at = Vec::new();
+        for (i, stop) in stops.iter().enumerate() {
+            if i > 0 {
+                points.extend_from_slice(&stop.via);
+            }
+            stop_at.push(points.len());
+            points.push(stop.position);
+        }
+        let mut cum_m = Vec::with_capacity(points.len());
+        let mut total = 0.0;
+        for (i, p) in points.iter().enumerate() {
+            if i > 0 {
+                total += geo::distance_m(points[i - 1], *p);
+            }
+            cum_m.push(total);
+        }
+        Path {
+            points,
+            cum_m,
+            stop_at,
+        }
+    }
+
+    pub(super) fn total_m(&self) -> f64 {
+        self.cum_m.last().copied().unwrap_or(0.0)
+    }
+
+    /// Distance along the path to stop `i`.
+    pub(super) fn stop_m(&self, i: usize) -> f64 {
+        self.cum_m[self.stop_at[i]]
+    }
+
+    /// The point `along_m` along the path, and the bearing of the path there.
+    pub(super) fn at(&self, along_m: f64) -> (LatLon, f64) {
+        let last = self.points.len() - 1;
+        let j = self
+            .cum_m
+            .partition_point(|&c| c <= along_m)
+            .saturating_sub(1)
+            .min(last.saturating_sub(1));
+        if last == 0 {
+            return (self.points[0], 0.0);
+        }
+        let (a, b) = (self.points[j], self.points[j + 1]);
+        let length = self.cum_m[j + 1] - self.cum_m[j];
+        let f = if length > 0.0 {
+            ((along_m - self.cum_m[j]) / length).clamp(0.0, 1.0)
+        } else {
+            0.0
+        };
+        let p = geo::intermediate(a, b, f);
+        let bearing = if f < 1.0 {
+            geo::initial_bearing_deg(p, b)
+        } else {
+            geo::initial_bearing_deg(a, b)
+        };
+        (p, bearing)
+    }
+
+    /// The distance from `p` to the nearest segment of the path.
+    #[cfg(test)]
+    pub(super) fn distance_m(&self, p: LatLon) -> f64 {
+        self.points
+            .windows(2)
+            .map(|w| geo::distance_to_segment_m(p, w[0], w[1]))
+            .fold(f64::INFINITY, f64::min)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(super) enum Phase {
+    Driving,
+    /// Standing at stop `next_stop` (loading, delivering or unloading) until then.
+    AtStop {
+        until_ms: u64,
+    },
+    /// A driver's break at a rest area, away from any stop.
+    Break {
+        until_ms: u64,
+    },
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Jam {
+    until_ms: u64,
+    /// Fraction of the usual speed while it lasts.
+    factor: f64,
+}
+
+/// A stretch driven on other roads, away from the planned one and back.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Detour {
+    start_m: f64,
+    length_m: f64,
+    /// The largest distance from the path, metres; the sign picks the side.
+    peak_m: f64,
+}
+
+impl Detour {
+    fn offset_m(&self, along_m: f64) -> f64 {
+        let t = (along_m - self.start_m) / self.length_m;
+        if (0.0..=1.0).contains(&t) {
+            self.peak_m * (std::f64::consts::PI * t).sin()
+        } else {
+            0.0
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Reefer {
+    band: ReeferBand,
+    temp_c: f64,
+    /// A failing unit warms at `fault_c_per_min` until then.
+    fault_until_ms: Option<u64>,
+    fault_c_per_min: f64,
+}
+
+#[derive(Debug, Clone)]
+pub(super) struct Truck {
+    id: TruckId,
+    /// The story's randomness (movement, incidents).
+    rng: Rng,
+    /// GPS noise only, so that the story does not depend on the report rate.
+    gps: Rng,
+    region: Region,
+    driver: String,
+    plan: TripPlan,
+    pub(super) path: Path,
+    plan_pending: bool,
+    /// Where the truck is along the path, metres.
+    along_m: f64,
+    /// The stop the truck is heading to or standing at.
+    next_stop: usize,
+    pub(super) phase: Phase,
+    cruise_kph: f64,
+    /// Smoothed speed noise around 1.
+    pace: f64,
+    speed_kph: f64,
+    jam: Option<Jam>,
+    pub(super) detour: Option<Detour>,
+    /// No reports until then.
+    outage_until_ms: Option<u64>,
+    fuel_pct: f64,
+    reefer: Option<Reefer>,
+    driver_min_left: f64,
+    /// A driver's minutes after a rest.
+    shift_min: f64,
+    /// Standing time since the truck last drove.
+    standing_ms: u64,
+    odometer_km: f64,
+    heading_deg: f64,
+    /// The true position (on the path, or off it on a detour).
+    position: LatLon,
+    next_report_ms: u64,
+    last_ms: u64,
+}
+
+/// The length of the leg reaching `stop` from `prev`, through its shape points.
+fn leg_m(prev: LatLon, stop: &LegStop) -> f64 {
+    let mut total = 0.0;
+    let mut at = prev;
+    for p in stop.via.iter().chain(std::iter::once(&stop.position)) {
+        total += geo::distance_m(at, *p);
+        at = *p;
+    }
+    total
+}
+
 impl Truck {
     pub(super) fn new(
         id: TruckId,
         index: usize,
-        depots: &[Depot],
         mut rng: Rng,
         start_ms: u64,
         period_ms: Option<u64>,
     ) -> Truck {
+        let gps = Rng::new(rng.next_u64());
+        let corridor = &CORRIDORS[index % CORRIDORS.len()];
+        let region = corridor.region;
+        let reverse = rng.chance(0.5);
+        let (first, last) = match region {
+            Region::Us => (&US_FIRST, &US_LAST),
+            Region::Eu => (&EU_FIRST, &EU_LAST),
+        };
         let driver = format!(
             "{} {}",
-            FIRST_NAMES[rng.below(FIRST_NAMES.len())],
-            LAST_NAMES[rng.below(LAST_NAMES.len())]
+            first[rng.below(first.len())],
+            last[rng.below(last.len())]
         );
-        let home = &depots[index % depots.len()];
-        let route = make_route(&id, home, &mut rng);
-        let mut cum = vec![0.0];
-        for pair in route.stops.windows(2) {
-            let last = *cum.last().unwrap_or(&0.0);
-            cum.push(last + distance(pair[0].position, pair[1].position));
-        }
-        let reefer = rng.chance(1.0 / 3.0).then(|| {
-            let band = if rng.chance(0.5) {
-                TempBand {
-                    min_c: 2.0,
-                    max_c: 8.0,
-                }
-            } else {
-                TempBand {
-                    min_c: -25.0,
-                    max_c: -18.0,
-                }
-            };
-            let center = (band.min_c + band.max_c) as f64 / 2.0;
-            Reefer {
-                band,
-                temp_c: center + rng.noise() * 0.5,
-                fault_until_ms: None,
-            }
-        });
-        let driver_min_left = if rng.chance(0.1) {
-            rng.range(62.0, 100.0)
-        } else {
-            rng.range(150.0, SHIFT_MIN)
+        let (cruise_kph, shift_min) = match region {
+            Region::Us => (rng.range(86.0, 100.0), 480.0),
+            Region::Eu => (rng.range(80.0, 89.0), 270.0),
         };
-        let next_telemetry_ms = match period_ms {
-            Some(p) => start_ms + (rng.unit() * p as f64) as u64,
-            None => u64::MAX,
-        };
+        let driven = corridor.driven(reverse);
+        // A third of the fleet, spread over the corridors.
+        let reefer = (index + index / CORRIDORS.len())
+            .is_multiple_of(3)
+            .then(|| {
+                let band = BANDS[rng.below(BANDS.len())];
+                let center = f64::from(band.min_c + band.max_c) / 2.0;
+                Reefer {
+                    band,
+                    temp_c: center + rng.noise() * 0.4,
+                    fault_until_ms: None,
+                    fault_c_per_min: 0.0,
+                }
+            });
         let mut truck = Truck {
             id,
-            driver,
-            cruise_kph: rng.range(55.0, 75.0),
             rng,
-            route,
-            cum,
-            pace: 1.0,
-            phase: Phase::Loading,
-            phase_until_ms: start_ms,
-            status: TruckStatus::Loading,
+            gps,
+            region,
+            driver,
+            plan: TripPlan {
+                driver: String::new(),
+                route_name: String::new(),
+                stops: Vec::new(),
+                reefer_band: None,
+            },
+            path: Path::new(&[]),
+            plan_pending: true,
+            along_m: 0.0,
             next_stop: 0,
-            reported: (TruckStatus::Loading, 0),
-            dist: 0.0,
+            phase: Phase::Driving,
+            cruise_kph,
+            pace: 1.0,
             speed_kph: 0.0,
             jam: None,
             detour: None,
+            outage_until_ms: None,
             fuel_pct: 0.0,
             reefer,
-            driver_min_left,
-            alerts: Vec::new(),
-            planned_arrival_ms: start_ms,
-            arrived_ms: start_ms,
-            next_telemetry_ms,
+            driver_min_left: 0.0,
+            shift_min,
+            standing_ms: 0,
+            odometer_km: 0.0,
+            heading_deg: 0.0,
+            position: driven[0].position,
+            next_report_ms: start_ms.saturating_add(period_ms.unwrap_or(0)),
             last_ms: start_ms,
         };
-        truck.fuel_pct = truck.rng.range(40.0, 100.0);
-        truck.place(start_ms);
-        truck.reported = (truck.status, truck.next_stop);
+        truck.fuel_pct = truck.rng.range(25.0, 100.0);
+        truck.odometer_km = (truck.rng.range(40_000.0, 900_000.0) * 10.0).round() / 10.0;
+        truck.driver_min_left = if truck.rng.chance(0.1) {
+            truck.rng.range(32.0, 50.0)
+        } else {
+            truck.rng.range(60.0, shift_min)
+        };
+        truck.place(corridor.road, &driven, start_ms);
         truck
     }
 
-    fn total(&self) -> f64 {
-        *self.cum.last().unwrap_or(&0.0)
+    fn plan_mps(&self) -> f64 {
+        let kph = match self.region {
+            Region::Us => PLAN_KPH_US,
+            Region::Eu => PLAN_KPH_EU,
+        };
+        kph / 3.6
     }
 
-    fn last_stop(&self) -> usize {
-        self.route.stops.len().saturating_sub(1)
-    }
-
-    fn cruise_units_per_ms(&self) -> f64 {
-        self.cruise_kph * UNITS_PER_S_PER_KPH / 1000.0
-    }
-
-    fn drive_ms(&self, units: f64) -> u64 {
-        (units.max(0.0) / self.cruise_units_per_ms()) as u64
-    }
-
-    /// Sets this trip's planned times: leave the depot at `depart_ms`, drive at cruise speed,
-    /// dwell [`PLANNED_DWELL_MS`] at each intermediate stop.
-    fn plan_trip(&mut self, depart_ms: u64) {
-        let last = self.last_stop();
-        let mut t = depart_ms;
-        for k in 0..=last {
+    /// Makes `stops` this truck's plan, leaving the first at `depart_ms`, and puts the truck
+    /// at its start.
+    fn set_plan(&mut self, road: &str, stops: &[LegStop], depart_ms: u64) {
+        let mut planned = Vec::with_capacity(stops.len());
+        let mut t = depart_ms as f64;
+        for (k, stop) in stops.iter().enumerate() {
             if k > 0 {
-                t += self.drive_ms(self.cum[k] - self.cum[k - 1]);
-            }
-            self.route.stops[k].planned_ms = t;
-            if k > 0 && k < last {
-                t += PLANNED_DWELL_MS;
-            }
-        }
-        self.planned_arrival_ms = t;
-    }
-
-    /// Puts the truck somewhere in its cycle at `start_ms`, on plan.
-    fn place(&mut self, start_ms: u64) {
-        let pick = self.rng.unit();
-        if pick < 0.12 {
-            let until = start_ms + self.rng.range_ms(5_000, 90_000);
-            self.plan_trip(until);
-            self.phase = Phase::Loading;
-            self.phase_until_ms = until;
-            self.status = TruckStatus::Loading;
-            return;
-        }
-        if pick < 0.2 {
-            self.plan_trip(0);
-            let trip = self.planned_arrival_ms;
-            self.plan_trip(start_ms.saturating_sub(trip + 20_000));
-            self.arrived_ms = self.planned_arrival_ms;
-            self.phase = Phase::Idle;
-            self.phase_until_ms = start_ms + self.rng.range_ms(5_000, 60_000);
-            self.status = TruckStatus::Idle;
-            self.next_stop = self.last_stop();
-            self.dist = self.total();
-            return;
-        }
-        self.plan_trip(0);
-        let trip = self.planned_arrival_ms;
-        let into = (self.rng.unit() * 0.9 * trip as f64) as u64;
-        self.plan_trip(start_ms.saturating_sub(into));
-        let last = self.last_stop();
-        for k in 1..=last {
-            let arrive = self.route.stops[k].planned_ms;
-            let leave_prev =
-                self.route.stops[k - 1].planned_ms + if k > 1 { PLANNED_DWELL_MS } else { 0 };
-            if start_ms < leave_prev {
-                self.phase = Phase::AtStop;
-                self.phase_until_ms = leave_prev;
-                self.status = TruckStatus::AtStop;
-                self.next_stop = k - 1;
-                self.dist = self.cum[k - 1];
-                return;
-            }
-            if start_ms < arrive {
-                let f = (start_ms - leave_prev) as f64 / (arrive - leave_prev).max(1) as f64;
-                self.phase = Phase::Driving;
-                self.status = TruckStatus::EnRoute;
-                self.next_stop = k;
-                self.dist = self.cum[k - 1] + f * (self.cum[k] - self.cum[k - 1]);
-                self.speed_kph = self.cruise_kph;
-                return;
-            }
-        }
-        // Past the plan's end (rounding): about to arrive.
-        self.phase = Phase::Driving;
-        self.status = TruckStatus::EnRoute;
-        self.next_stop = last;
-        self.dist = self.total() - 1.0;
-    }
-
-    pub(super) fn step(&mut self, now_ms: u64, period_ms: Option<u64>, out: &mut Vec<FleetEvent>) {
-        let now_ms = now_ms.max(self.last_ms);
-        let dt_s = (now_ms - self.last_ms) as f64 / 1000.0;
-        self.roll_incidents(now_ms, dt_s);
-        self.pace = 0.8 * self.pace + 0.2 * (1.0 + 0.07 * self.rng.noise());
-        self.advance(now_ms, out);
-        self.update_gauges(now_ms, dt_s);
-        if self.phase == Phase::Driving {
-            let late = self.lateness_ms(now_ms);
-            let status = if late > DELAYED_AFTER_MS {
-                TruckStatus::Delayed
-            } else if late < ON_TIME_BELOW_MS {
-                TruckStatus::EnRoute
-            } else {
-                self.status
-            };
-            self.set_status(status, now_ms, out);
-        }
-        self.check_alerts(now_ms, out);
-        if let Some(period) = period_ms {
-            if now_ms >= self.next_telemetry_ms {
-                out.push(self.telemetry(now_ms));
-                self.next_telemetry_ms += period;
-                if self.next_telemetry_ms <= now_ms {
-                    self.next_telemetry_ms = now_ms + period;
+                t += leg_m(stops[k - 1].position, stop) / self.plan_mps() * 1000.0;
+                if k > 1 {
+                    t += PLANNED_DWELL_MS as f64;
                 }
             }
+            planned.push(PlannedStop {
+                name: stop.name.to_owned(),
+                position: stop.position,
+                planned_ms: t.round() as u64,
+                radius_m: DEFAULT_RADIUS_M,
+                via: if k == 0 { Vec::new() } else { stop.via.clone() },
+            });
         }
-        self.last_ms = now_ms;
+        let route_name = format!("{road} {} → {}", stops[0].name, stops[stops.len() - 1].name);
+        self.plan = TripPlan {
+            driver: self.driver.clone(),
+            route_name,
+            stops: planned,
+            reefer_band: self.reefer.map(|r| r.band),
+        };
+        self.path = Path::new(&self.plan.stops);
+        self.plan_pending = true;
+        self.along_m = 0.0;
+        self.next_stop = 0;
     }
 
-    /// Jams, detours and reefer faults start at random, at rates per second of simulated time.
-    fn roll_incidents(&mut self, now_ms: u64, dt_s: f64) {
+    /// Puts the truck somewhere along a trip at `start_ms`: loading at the first stop,
+    /// unloading at the last, or (mostly) on the road, some behind plan.
+    fn place(&mut self, road: &str, driven: &[LegStop], start_ms: u64) {
+        let pick = self.rng.unit();
+        if pick < 0.12 {
+            let depart = start_ms + self.rng.range_ms(2 * 60_000, 25 * 60_000);
+            self.set_plan(road, driven, depart);
+            self.phase = Phase::AtStop { until_ms: depart };
+            self.standing_ms = self.rng.range_ms(0, 20 * 60_000);
+        } else if pick < 0.17 {
+            let n = driven.len();
+            let leg_ms = leg_m(driven[n - 2].position, &driven[n - 1]) / self.plan_mps() * 1000.0;
+            let arrived = start_ms.saturating_sub(self.rng.range_ms(60_000, 15 * 60_000));
+            let planned = arrived as f64 + self.rng.range(-10.0, 10.0) * 60_000.0;
+            self.set_plan(road, &driven[n - 2..], (planned - leg_ms).max(0.0) as u64);
+            self.next_stop = 1;
+            self.along_m = self.path.total_m();
+            self.phase = Phase::AtStop {
+                until_ms: start_ms + self.rng.range_ms(2 * 60_000, 15 * 60_000),
+            };
+            self.standing_ms = start_ms - arrived;
+        } else {
+            // On the road, on the first leg of the rest of the corridor.
+            let legs: Vec<f64> = (1..driven.len())
+                .map(|k| leg_m(driven[k - 1].position, &driven[k]))
+                .collect();
+            let mut pick_m = self.rng.unit() * legs.iter().sum::<f64>();
+            let mut k = 0;
+            while k + 1 < legs.len() && pick_m >= legs[k] {
+                pick_m -= legs[k];
+                k += 1;
+            }
+            let along = legs[k] * self.rng.range(0.05, 0.95);
+            let late_ms = if self.rng.chance(0.2) {
+                self.rng.range(25.0, 60.0) * 60_000.0
+            } else {
+                self.rng.range(-10.0, 8.0) * 60_000.0
+            };
+            let depart = start_ms as f64 - along / self.plan_mps() * 1000.0 - late_ms;
+            self.set_plan(road, &driven[k..], depart.max(0.0) as u64);
+            self.along_m = along;
+            self.next_stop = 1;
+            self.phase = Phase::Driving;
+            self.speed_kph = self.target_kph(start_ms);
+            if self.rng.chance(0.06) {
+                self.jam = Some(Jam {
+                    until_ms: start_ms + self.rng.range_ms(2 * 60_000, 12 * 60_000),
+                    factor: self.rng.range(0.15, 0.45),
+                });
+            }
+            if self.rng.chance(0.05) {
+                let length = self.rng.range(25_000.0, 40_000.0);
+                let start = along - length * self.rng.range(0.2, 0.6);
+                self.try_detour(start, length);
+            }
+        }
+        if let Some(reefer) = &mut self.reefer {
+            if self.rng.chance(0.12) {
+                reefer.temp_c = f64::from(reefer.band.max_c) + self.rng.range(-1.0, 2.0);
+                reefer.fault_until_ms = Some(start_ms + self.rng.range_ms(3 * 60_000, 12 * 60_000));
+                reefer.fault_c_per_min = self.rng.range(0.2, 0.5);
+            }
+        }
+        let (p, bearing) = self.path.at(self.along_m);
+        self.heading_deg = bearing;
+        self.position = self.detoured(p, bearing);
+    }
+
+    /// Starts a detour from `start_m` over `length_m` along the path, unless it would come
+    /// within 10 km of a stop.
+    fn try_detour(&mut self, start_m: f64, length_m: f64) -> bool {
+        let from = self.path.stop_m(self.next_stop - 1);
+        let to = self.path.stop_m(self.next_stop);
+        if start_m < from + 10_000.0 || start_m + length_m > to - 10_000.0 {
+            return false;
+        }
+        let side = if self.rng.chance(0.5) { 1.0 } else { -1.0 };
+        self.detour = Some(Detour {
+            start_m,
+            length_m,
+            peak_m: side * self.rng.range(7_000.0, 11_000.0),
+        });
+        true
+    }
+
+    fn detoured(&self, p: LatLon, bearing: f64) -> LatLon {
+        match self.detour.map(|d| d.offset_m(self.along_m)) {
+            Some(off) if off != 0.0 => {
+                geo::destination(p, bearing + 90.0f64.copysign(off), off.abs())
+            }
+            _ => p,
+        }
+    }
+
+    pub(super) fn id(&self) -> &TruckId {
+        &self.id
+    }
+
+    pub(super) fn last_ms(&self) -> u64 {
+        self.last_ms
+    }
+
+    pub(super) fn plan_pending(&self) -> bool {
+        self.plan_pending
+    }
+
+    /// The current plan, as a fact to send; no longer pending.
+    pub(super) fn take_plan(&mut self) -> TripPlan {
+        self.plan_pending = false;
+        self.plan.clone()
+    }
+
+    /// When this truck next has something to produce.
+    pub(super) fn next_due_ms(&self, period_ms: Option<u64>) -> u64 {
+        let report = if period_ms.is_some() {
+            self.next_report_ms
+        } else {
+            u64::MAX
+        };
+        let trip_ends = match self.phase {
+            Phase::AtStop { until_ms } if self.next_stop + 1 == self.plan.stops.len() => until_ms,
+            _ => u64::MAX,
+        };
+        report.min(trip_ends)
+    }
+
+    /// Moves the truck on to `now_ms` (no earlier than its last step) and answers the time
+    /// it is now at.
+    pub(super) fn advance(&mut self, now_ms: u64) -> u64 {
+        let now = now_ms.max(self.last_ms);
+        let mut t = self.last_ms.max(now.saturating_sub(MAX_CATCH_UP_MS));
+        while t < now {
+            let h = (now - t).min(SUBSTEP_MS);
+            self.tick(t + h, h);
+            t += h;
+        }
+        self.last_ms = now;
+        now
+    }
+
+    /// One substep of `h_ms` ending at `end_ms`.
+    fn tick(&mut self, end_ms: u64, h_ms: u64) {
+        let dt_s = h_ms as f64 / 1000.0;
+        self.roll_incidents(end_ms, h_ms as f64);
+        match self.phase {
+            Phase::Driving => self.drive(end_ms, dt_s),
+            Phase::AtStop { until_ms } if end_ms >= until_ms => self.leave_stop(end_ms),
+            Phase::Break { until_ms } if end_ms >= until_ms => {
+                self.phase = Phase::Driving;
+                self.standing_ms = 0;
+            }
+            _ => {}
+        }
+        if self.phase != Phase::Driving {
+            self.speed_kph = 0.0;
+            self.standing_ms += h_ms;
+            if self.standing_ms >= REST_MS {
+                self.driver_min_left = self.shift_min;
+            }
+        }
+        self.update_reefer(end_ms, dt_s);
+    }
+
+    /// Jams, detours, signal outages and reefer faults start at random, at rates per ms of
+    /// simulated time.
+    fn roll_incidents(&mut self, now_ms: u64, h_ms: f64) {
         if self.jam.is_some_and(|j| now_ms >= j.until_ms) {
             self.jam = None;
         }
-        if self.detour.is_some_and(|d| now_ms >= d.end_ms) {
-            self.detour = None;
+        if self.outage_until_ms.is_some_and(|t| now_ms >= t) {
+            self.outage_until_ms = None;
+        }
+        if self.outage_until_ms.is_none() && self.rng.chance(h_ms / OUTAGE_EVERY_MS) {
+            self.outage_until_ms = Some(now_ms + self.rng.range_ms(12 * 60_000, 25 * 60_000));
         }
         if self.phase == Phase::Driving {
-            if self.jam.is_none() && self.rng.chance(dt_s / JAM_EVERY_S) {
+            if self.jam.is_none() && self.rng.chance(h_ms / JAM_EVERY_MS) {
                 self.jam = Some(Jam {
-                    until_ms: now_ms + self.rng.range_ms(2 * 60_000, 16 * 60_000),
-                    factor: self.rng.range(0.05, 0.3),
+                    until_ms: now_ms + self.rng.range_ms(4 * 60_000, 15 * 60_000),
+                    factor: self.rng.range(0.15, 0.45),
                 });
             }
-            if self.detour.is_none() && self.rng.chance(dt_s / DETOUR_EVERY_S) {
-                let side = if self.rng.chance(0.5) { 1.0 } else { -1.0 };
-                self.detour = Some(Detour {
-                    start_ms: now_ms,
-                    end_ms: now_ms + self.rng.range_ms(60_000, 240_000),
-                    peak: side * self.rng.range(40.0, 110.0),
-                });
+            if self.detour.is_none() && self.rng.chance(h_ms / DETOUR_EVERY_MS) {
+                let length = self.rng.range(25_000.0, 40_000.0);
+                self.try_detour(self.along_m, length);
             }
         }
         if let Some(reefer) = &mut self.reefer {
             if reefer.fault_until_ms.is_some_and(|t| now_ms >= t) {
                 reefer.fault_until_ms = None;
             }
-            if reefer.fault_until_ms.is_none() && self.rng.chance(dt_s / REEFER_FAULT_EVERY_S) {
-                reefer.fault_until_ms = Some(now_ms + self.rng.range_ms(3 * 60_000, 9 * 60_000));
+            if reefer.fault_until_ms.is_none() && self.rng.chance(h_ms / REEFER_FAULT_EVERY_MS) {
+                reefer.fault_until_ms = Some(now_ms + self.rng.range_ms(10 * 60_000, 25 * 60_000));
+                reefer.fault_c_per_min = self.rng.range(0.3, 0.6);
             }
         }
     }
 
-    fn driving_speed_kph(&self, now_ms: u64) -> f64 {
-        let mut factor = self.pace;
+    /// The speed the truck drives at now: cruising on the highway, slower near a stop, in a
+    /// jam or on a detour.
+    fn target_kph(&mut self, now_ms: u64) -> f64 {
+        let from_m = self.along_m - self.path.stop_m(self.next_stop - 1);
+        let to_m = self.path.stop_m(self.next_stop) - self.along_m;
+        let near_km = from_m.min(to_m).max(0.0) / 1000.0;
+        self.pace = 0.9 * self.pace + 0.1 * (1.0 + 0.04 * self.rng.noise());
+        let mut kph = (CITY_KPH + CITY_KPH_PER_KM * near_km).min(self.cruise_kph * self.pace);
         if let Some(jam) = self.jam.filter(|j| now_ms < j.until_ms) {
-            factor *= jam.factor;
+            kph *= jam.factor;
         }
         if self.detour.is_some() {
-            factor *= 0.8;
+            kph = kph.min(70.0);
         }
-        (self.cruise_kph * factor).max(2.0)
+        kph.max(8.0)
     }
 
-    /// Moves the truck from the last step to `now_ms`, through as many phase changes as fit.
-    fn advance(&mut self, now_ms: u64, out: &mut Vec<FleetEvent>) {
-        let mut t = self.last_ms;
-        // Each pass ends a phase or reaches `now_ms`; a cycle has a handful of phases, so the bound
-        // only matters after a very long pause, when catching up a few trips is plenty.
-        for _ in 0..64 {
-            if t >= now_ms {
-                break;
-            }
-            match self.phase {
-                Phase::Driving => {
-                    let speed = self.driving_speed_kph(t);
-                    self.speed_kph = speed;
-                    let per_ms = speed * UNITS_PER_S_PER_KPH / 1000.0;
-                    let to_next = (self.cum[self.next_stop] - self.dist).max(0.0);
-                    let can = (now_ms - t) as f64 * per_ms;
-                    if can >= to_next {
-                        t = (t + (to_next / per_ms).ceil() as u64).min(now_ms);
-                        self.dist = self.cum[self.next_stop];
-                        self.fuel_pct -= to_next * FUEL_PER_UNIT;
-                        self.arrive(t, out);
-                    } else {
-                        self.dist += can;
-                        self.fuel_pct -= can * FUEL_PER_UNIT;
-                        t = now_ms;
-                    }
-                }
-                _ if self.phase_until_ms <= now_ms => {
-                    t = self.phase_until_ms.max(t);
-                    self.end_wait(t, out);
-                }
-                _ => t = now_ms,
-            }
+    fn drive(&mut self, end_ms: u64, dt_s: f64) {
+        let kph = self.target_kph(end_ms);
+        self.speed_kph = kph;
+        let stop_m = self.path.stop_m(self.next_stop);
+        let mut ds = kph / 3.6 * dt_s;
+        let arrived = self.along_m + ds >= stop_m;
+        if arrived {
+            ds = (stop_m - self.along_m).max(0.0);
+            self.along_m = stop_m;
+        } else {
+            self.along_m += ds;
         }
-        if t < now_ms && self.phase != Phase::Driving {
-            // Out of passes after a long pause: this wait ends at the next step.
-            self.phase_until_ms = self.phase_until_ms.max(now_ms);
+        let km = ds / 1000.0;
+        let detour_factor = if self.detour.is_some() { 1.15 } else { 1.0 };
+        self.odometer_km += km * detour_factor;
+        self.fuel_pct = (self.fuel_pct
+            - km * detour_factor
+                * match self.region {
+                    Region::Us => BURN_PCT_PER_KM_US,
+                    Region::Eu => BURN_PCT_PER_KM_EU,
+                })
+        .max(3.0);
+        self.driver_min_left = (self.driver_min_left - dt_s / 60.0).max(0.0);
+        if self
+            .detour
+            .is_some_and(|d| self.along_m >= d.start_m + d.length_m)
+        {
+            self.detour = None;
         }
-        self.fuel_pct = self.fuel_pct.clamp(0.0, 100.0);
+        let (p, bearing) = self.path.at(self.along_m);
+        let moved = self.detoured(p, bearing);
+        if geo::distance_m(self.position, moved) > 1.0 {
+            self.heading_deg = geo::initial_bearing_deg(self.position, moved);
+        }
+        self.position = moved;
+        if arrived {
+            self.arrive(end_ms);
+        } else if self.driver_min_left < BREAK_BELOW_MIN
+            && self.detour.is_none()
+            && stop_m - self.along_m > 20_000.0
+        {
+            self.phase = Phase::Break {
+                until_ms: end_ms + self.rng.range_ms(30 * 60_000, 45 * 60_000),
+            };
+            self.jam = None;
+        }
     }
 
-    fn arrive(&mut self, at_ms: u64, out: &mut Vec<FleetEvent>) {
+    fn arrive(&mut self, at_ms: u64) {
         self.jam = None;
         self.detour = None;
-        self.speed_kph = 0.0;
-        if self.next_stop >= self.last_stop() {
-            self.arrived_ms = at_ms;
-            self.phase = Phase::Unloading;
-            self.phase_until_ms = at_ms + self.rng.range_ms(60_000, 100_000);
-            self.set_status(TruckStatus::Unloading, at_ms, out);
+        let last = self.next_stop + 1 == self.plan.stops.len();
+        let mut dwell = if last {
+            self.rng.range_ms(10 * 60_000, 25 * 60_000)
         } else {
-            self.phase = Phase::AtStop;
-            self.phase_until_ms = at_ms + self.rng.range_ms(40_000, 90_000);
-            self.set_status(TruckStatus::AtStop, at_ms, out);
+            self.rng.range_ms(8 * 60_000, 25 * 60_000)
+        };
+        if self.driver_min_left < 90.0 {
+            dwell = dwell.max(REST_MS + 5 * 60_000);
         }
+        if self.fuel_pct < REFUEL_BELOW_PCT {
+            self.fuel_pct = self.rng.range(95.0, 100.0);
+        }
+        self.phase = Phase::AtStop {
+            until_ms: at_ms + dwell,
+        };
     }
 
-    fn end_wait(&mut self, at_ms: u64, out: &mut Vec<FleetEvent>) {
-        match self.phase {
-            Phase::Loading => {
-                self.phase = Phase::Driving;
-                self.next_stop = 1.min(self.last_stop());
-                self.set_status(TruckStatus::EnRoute, at_ms, out);
-            }
-            Phase::AtStop => {
-                self.phase = Phase::Driving;
-                self.next_stop = (self.next_stop + 1).min(self.last_stop());
-                let status = if self.lateness_ms(at_ms) > DELAYED_AFTER_MS {
-                    TruckStatus::Delayed
-                } else {
-                    TruckStatus::EnRoute
-                };
-                self.set_status(status, at_ms, out);
-            }
-            Phase::Unloading => {
-                self.phase = Phase::Idle;
-                self.phase_until_ms = at_ms + self.rng.range_ms(30_000, 90_000);
-                if self.driver_min_left < DRIVER_ALERT_MIN {
-                    // Out of hours: a relief driver takes over at the depot.
-                    self.driver_min_left = SHIFT_MIN - self.rng.range(0.0, 30.0);
-                }
-                self.set_status(TruckStatus::Idle, at_ms, out);
-            }
-            Phase::Idle => {
-                self.phase = Phase::Loading;
-                self.phase_until_ms = at_ms + self.rng.range_ms(60_000, 120_000);
-                self.plan_trip(self.phase_until_ms);
-                self.dist = 0.0;
-                self.next_stop = 0;
-                if self.fuel_pct < 45.0 {
-                    self.fuel_pct = 100.0;
-                }
-                self.set_status(TruckStatus::Loading, at_ms, out);
-            }
-            Phase::Driving => {}
-        }
-    }
-
-    /// Sets the status and reports it when it or the stop differs from the last report.
-    fn set_status(&mut self, status: TruckStatus, at_ms: u64, out: &mut Vec<FleetEvent>) {
-        self.status = status;
-        if self.reported == (status, self.next_stop) {
+    /// The dwell at the stop is over: on to the next stop, or, at the last, a new trip from
+    /// here (after loading).
+    fn leave_stop(&mut self, at_ms: u64) {
+        if self.next_stop + 1 < self.plan.stops.len() {
+            self.next_stop += 1;
+            self.phase = Phase::Driving;
+            self.standing_ms = 0;
             return;
         }
-        self.reported = (status, self.next_stop);
-        out.push(FleetEvent::Status {
-            truck: self.id.clone(),
-            at_ms,
-            status,
-            next_stop: self.next_stop,
-        });
+        let here = self.plan.stops[self.next_stop].name.as_str();
+        let starts: Vec<(usize, bool)> = CORRIDORS
+            .iter()
+            .enumerate()
+            .flat_map(|(c, corridor)| {
+                [false, true]
+                    .into_iter()
+                    .filter(move |&reverse| corridor.first(reverse) == here)
+                    .map(move |reverse| (c, reverse))
+            })
+            .collect();
+        let Some(&(c, reverse)) = starts.get(self.rng.below(starts.len())) else {
+            // Every corridor's ends start another (tested); stay put otherwise.
+            self.phase = Phase::AtStop {
+                until_ms: at_ms + REST_MS,
+            };
+            return;
+        };
+        let corridor = &CORRIDORS[c];
+        let depart = at_ms + self.rng.range_ms(10 * 60_000, 20 * 60_000);
+        self.set_plan(corridor.road, &corridor.driven(reverse), depart);
+        self.phase = Phase::AtStop { until_ms: depart };
     }
 
-    /// Driver minutes, reefer temperature.
-    fn update_gauges(&mut self, now_ms: u64, dt_s: f64) {
-        if self.phase != Phase::Idle {
-            self.driver_min_left = (self.driver_min_left - dt_s / 60.0).max(0.0);
-        }
-        let door_open = matches!(
-            self.phase,
-            Phase::AtStop | Phase::Loading | Phase::Unloading
-        );
+    fn update_reefer(&mut self, now_ms: u64, dt_s: f64) {
+        let door_open = matches!(self.phase, Phase::AtStop { .. });
         let noise = self.rng.noise();
         if let Some(reefer) = &mut self.reefer {
-            let center = (reefer.band.min_c + reefer.band.max_c) as f64 / 2.0;
+            let center = f64::from(reefer.band.min_c + reefer.band.max_c) / 2.0;
             if reefer.fault_until_ms.is_some_and(|t| now_ms < t) {
-                reefer.temp_c += 0.02 * dt_s;
+                // Warming towards the air outside, which it does not pass.
+                let ceiling = center + 15.0;
+                if reefer.temp_c < ceiling {
+                    reefer.temp_c += reefer.fault_c_per_min * dt_s / 60.0;
+                }
             } else {
-                reefer.temp_c += (center - reefer.temp_c) * (1.0 - (-dt_s / 150.0).exp());
+                reefer.temp_c += (center - reefer.temp_c) * (1.0 - (-dt_s / 360.0).exp());
             }
             if door_open {
-                reefer.temp_c += 0.005 * dt_s;
+                reefer.temp_c += 0.04 * dt_s / 60.0;
             }
-            reefer.temp_c += noise * 0.03 * dt_s.sqrt();
-            reefer.temp_c = reefer.temp_c.clamp(-40.0, 40.0);
+            reefer.temp_c = (reefer.temp_c + noise * 0.02 * dt_s.sqrt()).clamp(-40.0, 40.0);
         }
     }
 
-    /// Estimated arrival at the final depot minus the plan: positive when late.
-    fn lateness_ms(&self, now_ms: u64) -> i64 {
-        self.eta_ms(now_ms) as i64 - self.planned_arrival_ms as i64
-    }
-
-    fn eta_ms(&self, now_ms: u64) -> u64 {
-        let last = self.last_stop();
-        let dwells_after = |stop: usize| (stop..last).count() as u64 * PLANNED_DWELL_MS;
-        let remaining = self.drive_ms(self.total() - self.dist);
-        match self.phase {
-            Phase::Loading => self.phase_until_ms.max(now_ms) + remaining + dwells_after(1),
-            Phase::Driving => {
-                let jam_extra = self.jam.filter(|j| now_ms < j.until_ms).map_or(0, |j| {
-                    ((j.until_ms - now_ms) as f64 * (1.0 - j.factor)) as u64
-                });
-                now_ms + remaining + jam_extra + dwells_after(self.next_stop.max(1))
-            }
-            Phase::AtStop => {
-                self.phase_until_ms.max(now_ms) + remaining + dwells_after(self.next_stop + 1)
-            }
-            Phase::Unloading | Phase::Idle => self.arrived_ms,
-        }
-    }
-
-    fn route_point(&self, now_ms: u64) -> (Point, f64) {
-        let stops = &self.route.stops;
-        let k = self.next_stop.min(self.last_stop());
-        if self.phase != Phase::Driving || k == 0 {
-            let at = if self.phase == Phase::Loading { 0 } else { k };
-            return (stops[at].position, 0.0);
-        }
-        let (a, b) = (stops[k - 1].position, stops[k].position);
-        let len = (self.cum[k] - self.cum[k - 1]).max(1e-9);
-        let f = ((self.dist - self.cum[k - 1]) / len).clamp(0.0, 1.0);
-        let (dx, dy) = ((b.x - a.x) as f64, (b.y - a.y) as f64);
-        let offset = self.detour.map_or(0.0, |d| d.offset(now_ms));
-        let (nx, ny) = (-dy / len, dx / len);
-        let x = a.x as f64 + f * dx + nx * offset;
-        let y = a.y as f64 + f * dy + ny * offset;
-        (
-            point(x.clamp(0.0, 1000.0), y.clamp(0.0, 1000.0)),
-            offset.abs(),
-        )
-    }
-
-    fn check_alerts(&mut self, now_ms: u64, out: &mut Vec<FleetEvent>) {
-        let late = self.lateness_ms(now_ms);
-        let trip_open = matches!(self.phase, Phase::Loading | Phase::Driving | Phase::AtStop);
-        let late_min = late / 60_000;
-        self.toggle_alert(
-            AlertKind::Delay,
-            trip_open && late > DELAY_ALERT_MS,
-            !trip_open || late < DELAY_CLEAR_MS,
-            || format!("Running {late_min} min behind plan"),
-            now_ms,
-            out,
-        );
-
-        if let Some(reefer) = self.reefer {
-            let (t, band) = (reefer.temp_c, reefer.band);
-            let (lo, hi) = (band.min_c as f64, band.max_c as f64);
-            self.toggle_alert(
-                AlertKind::Temperature,
-                t < lo - 0.1 || t > hi + 0.1,
-                t >= lo + 0.3 && t <= hi - 0.3,
-                || format!("Reefer at {t:.1} °C, outside {lo:.0}..{hi:.0} °C"),
-                now_ms,
-                out,
-            );
-        }
-
-        let (_, off) = self.route_point(now_ms);
-        let heading_to = self.route.stops[self.next_stop.min(self.last_stop())]
-            .name
-            .clone();
-        self.toggle_alert(
-            AlertKind::OffRoute,
-            off > OFF_ROUTE_ALERT,
-            off < OFF_ROUTE_CLEAR,
-            || format!("Left the planned route on the way to {heading_to}"),
-            now_ms,
-            out,
-        );
-
-        let left = self.driver_min_left;
-        self.toggle_alert(
-            AlertKind::DriverHours,
-            left < DRIVER_ALERT_MIN,
-            left >= DRIVER_ALERT_MIN,
-            || format!("Driver has {left:.0} min of driving time left"),
-            now_ms,
-            out,
-        );
-    }
-
-    fn toggle_alert(
+    /// The first report, at the first step: always, unless the rate is zero.
+    pub(super) fn first_report(
         &mut self,
-        kind: AlertKind,
-        raise: bool,
-        clear: bool,
-        message: impl FnOnce() -> String,
         now_ms: u64,
-        out: &mut Vec<FleetEvent>,
-    ) {
-        let active = self.alerts.iter().any(|a| a.kind == kind);
-        if !active && raise {
-            // Its id is the raising event's, assigned by the log.
-            let alert = Alert {
-                id: 0,
-                kind,
-                message: message(),
-                raised_ms: now_ms,
-                acked: None,
-            };
-            self.alerts.push(alert.clone());
-            out.push(FleetEvent::Alert {
-                truck: self.id.clone(),
-                at_ms: now_ms,
-                alert,
-            });
-        } else if active && clear {
-            self.alerts.retain(|a| a.kind != kind);
-            out.push(FleetEvent::AlertCleared {
-                truck: self.id.clone(),
-                at_ms: now_ms,
-                kind,
-            });
-        }
+        period_ms: Option<u64>,
+    ) -> Option<PositionReport> {
+        let period = period_ms?;
+        // Spread the fleet's reports over the period.
+        self.next_report_ms = now_ms + ((self.gps.unit() * period as f64) as u64).max(1);
+        Some(self.position_report(now_ms))
     }
 
-    fn progress(&self) -> f32 {
-        match self.phase {
-            Phase::Loading => 0.0,
-            Phase::Unloading | Phase::Idle => 1.0,
-            _ => (self.dist / self.total().max(1e-9)).clamp(0.0, 1.0) as f32,
+    /// A report when one is due at `now_ms` and the truck has a signal.
+    pub(super) fn report(&mut self, now_ms: u64, period_ms: Option<u64>) -> Option<PositionReport> {
+        let period = period_ms?;
+        if now_ms < self.next_report_ms {
+            return None;
         }
+        self.next_report_ms += period;
+        if self.next_report_ms <= now_ms {
+            self.next_report_ms = now_ms + period;
+        }
+        if self.outage_until_ms.is_some_and(|t| now_ms < t) {
+            return None;
+        }
+        Some(self.position_report(now_ms))
     }
 
-    fn reported_speed(&self) -> f32 {
-        if self.phase == Phase::Driving {
-            self.speed_kph as f32
+    fn position_report(&mut self, now_ms: u64) -> PositionReport {
+        let position = geo::destination(
+            self.position,
+            self.gps.range(0.0, 360.0),
+            self.gps.range(0.0, GPS_NOISE_M),
+        );
+        let speed = if self.phase == Phase::Driving {
+            (self.speed_kph + self.gps.noise() * 0.5).max(0.0)
         } else {
             0.0
-        }
-    }
-
-    fn telemetry(&self, now_ms: u64) -> FleetEvent {
-        FleetEvent::Telemetry {
-            truck: self.id.clone(),
+        };
+        let tenth = |v: f64| ((v * 10.0).round() / 10.0) as f32;
+        PositionReport {
             at_ms: now_ms,
-            position: self.route_point(now_ms).0,
-            progress: self.progress(),
-            speed_kph: self.reported_speed(),
-            eta_ms: self.eta_ms(now_ms),
-            planned_arrival_ms: self.planned_arrival_ms,
-            fuel_pct: self.fuel_pct as f32,
-            reefer_c: self.reefer.map(|r| r.temp_c as f32),
-            driver_minutes_left: self.driver_min_left.ceil() as u32,
+            position,
+            speed_kph: Some(tenth(speed)),
+            heading_deg: Some(tenth(self.heading_deg) % 360.0),
+            fuel_pct: Some(tenth(self.fuel_pct)),
+            reefer_c: self.reefer.map(|r| tenth(r.temp_c)),
+            driver_minutes_left: Some(self.driver_min_left.ceil() as u32),
+            odometer_km: Some((self.odometer_km * 10.0).round() / 10.0),
         }
-    }
-
-    pub(super) fn state(&self) -> TruckState {
-        let now_ms = self.last_ms;
-        TruckState {
-            id: self.id.clone(),
-            driver: self.driver.clone(),
-            route_id: self.route.id.clone(),
-            route_name: self.route.name.clone(),
-            status: self.status,
-            next_stop: self.next_stop,
-            progress: self.progress(),
-            position: self.route_point(now_ms).0,
-            speed_kph: self.reported_speed(),
-            planned_arrival_ms: self.planned_arrival_ms,
-            eta_ms: self.eta_ms(now_ms),
-            fuel_pct: self.fuel_pct as f32,
-            reefer_c: self.reefer.map(|r| r.temp_c as f32),
-            reefer_band: self.reefer.map(|r| r.band),
-            driver_minutes_left: self.driver_min_left.ceil() as u32,
-            alerts: self.alerts.clone(),
-            updated_ms: now_ms,
-            last_event_id: 0,
-        }
-    }
-}
-
-/// A loop from `home` through 2 to 4 stops fanned out around it, and back.
-pub(super) fn make_route(truck: &str, home: &Depot, rng: &mut Rng) -> Route {
-    let count = 2 + rng.below(3);
-    let start = rng.range(0.0, TAU);
-    let spread = rng.range(1.2, 2.4);
-    let depot_stop = || Stop {
-        name: home.name.clone(),
-        position: home.position,
-        planned_ms: 0,
-    };
-    let mut stops = vec![depot_stop()];
-    let mut names: Vec<String> = Vec::new();
-    for k in 0..count {
-        let angle = start + spread * k as f64 / (count - 1) as f64;
-        let radius = rng.range(120.0, 320.0);
-        let x = clamp_plane(home.position.x as f64 + radius * angle.cos());
-        let y = clamp_plane(home.position.y as f64 + radius * angle.sin());
-        let mut name = String::new();
-        for _ in 0..8 {
-            name = format!(
-                "{} {}",
-                PLACES[rng.below(PLACES.len())],
-                KINDS[rng.below(KINDS.len())]
-            );
-            if !names.contains(&name) {
-                break;
-            }
-        }
-        names.push(name.clone());
-        stops.push(Stop {
-            name,
-            position: point(x, y),
-            planned_ms: 0,
-        });
-    }
-    stops.push(depot_stop());
-    let number = truck.trim_start_matches("T-");
-    Route {
-        id: format!("R-{number}"),
-        name: format!("{} loop via {}", home.name, names[0]),
-        stops,
     }
 }

@@ -29,6 +29,27 @@ pub fn config() -> Config {
     }
 }
 
+/// A position line for `truck` (Chicago's Loop, 60 km/h) at the latest of the clock and one ms
+/// after every earlier line this process made, so a truck's positions are always newer.
+pub fn position_line(truck: &str) -> serde_json::Value {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static LAST: AtomicU64 = AtomicU64::new(0);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    let at_ms = LAST.fetch_max(now, Ordering::AcqRel).max(now);
+    let at_ms = LAST
+        .fetch_update(Ordering::AcqRel, Ordering::Acquire, |last| {
+            Some(last.max(at_ms) + 1)
+        })
+        .map_or(at_ms, |last| last.max(at_ms) + 1);
+    serde_json::json!({
+        "type": "position", "truck": truck, "at_ms": at_ms, "lat": 41.8781, "lon": -87.6298,
+        "speed_kph": 60.0,
+    })
+}
+
 /// A server running in this process until stopped or dropped.
 pub struct TestServer {
     pub addr: SocketAddr,
@@ -78,6 +99,26 @@ impl TestServer {
     }
 
     /// Opens `/api/stream` with the query, and `Last-Event-ID` when given.
+    /// The snapshot once it holds at least `n` trucks, each with a plan and a position (a
+    /// simulated fleet's first step has been appended).
+    pub async fn fleet_of(&self, n: usize) -> FleetSnapshot {
+        within(async {
+            loop {
+                let snapshot = self.snapshot().await;
+                let ready = snapshot
+                    .trucks
+                    .iter()
+                    .filter(|t| !t.stops.is_empty() && t.position.is_some())
+                    .count();
+                if ready >= n {
+                    return snapshot;
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        })
+        .await
+    }
+
     pub async fn stream(&self, query: &str, last_event_id: Option<&str>) -> SseClient {
         let mut request = self.client.get(self.url(&format!("/api/stream{query}")));
         if let Some(id) = last_event_id {

@@ -1,12 +1,13 @@
 //! A truck's live insights: route progress with its stops, ETA and delay against plan, speed,
 //! fuel, reefer temperature against its band, driver hours, alerts, and how fresh it all is.
+//! A reading the truck has not sent (or an insight not derived yet) reads "not reported".
 
 use crate::web::components::sparkline::Sparkline;
 use crate::web::hooks::SPEED_WINDOW_MS;
 use convoy_core::view::format::{
-    format_age, format_clock, format_delay, format_duration_minutes, is_late,
+    format_age, format_clock, format_delay, format_duration_minutes, is_late, reported,
 };
-use convoy_core::wire::{EventId, Route, TruckState};
+use convoy_core::wire::{EventId, TruckState};
 use std::rc::Rc;
 use yew::prelude::*;
 
@@ -16,7 +17,6 @@ pub const STALE_AFTER_MS: u64 = 10_000;
 #[derive(Properties)]
 pub struct TruckPanelProps {
     pub truck: Rc<TruckState>,
-    pub route: Option<Rc<Route>>,
     pub now_ms: u64,
     /// `(updated_ms, speed_kph)` over the last `SPEED_WINDOW_MS`, oldest first.
     #[prop_or_default]
@@ -34,7 +34,6 @@ pub struct TruckPanelProps {
 impl PartialEq for TruckPanelProps {
     fn eq(&self, other: &Self) -> bool {
         Rc::ptr_eq(&self.truck, &other.truck)
-            && self.route == other.route
             && self.now_ms / 1000 == other.now_ms / 1000
             && Rc::ptr_eq(&self.speed_history, &other.speed_history)
             && self.on_close == other.on_close
@@ -47,7 +46,6 @@ impl PartialEq for TruckPanelProps {
 pub fn truck_panel(props: &TruckPanelProps) -> Html {
     let TruckPanelProps {
         truck,
-        route,
         now_ms,
         speed_history,
         on_close,
@@ -57,6 +55,8 @@ pub fn truck_panel(props: &TruckPanelProps) -> Html {
     let age_ms = now_ms.saturating_sub(truck.updated_ms);
     let stale = *offline || age_ms > STALE_AFTER_MS;
     let delay_s = truck.delay_s();
+    let late = delay_s.is_some_and(is_late);
+    let stops = &truck.stops;
     html! {
         <article class={classes!("truck-panel", stale.then_some("stale"))} data-truck={truck.id.clone()}
             data-event-id={truck.last_event_id.to_string()} aria-label={format!("Truck {}", truck.id)}>
@@ -76,17 +76,21 @@ pub fn truck_panel(props: &TruckPanelProps) -> Html {
                 } }
             </p>
             <dl class="facts">
-                <div><dt>{ "ETA" }</dt><dd>{ format_clock(truck.eta_ms) }<small>{ format!(" plan {}", format_clock(truck.planned_arrival_ms)) }</small></dd></div>
-                <div><dt>{ "Delay" }</dt><dd class={classes!(is_late(delay_s).then_some("late"))}>{ format_delay(delay_s) }</dd></div>
-                <div><dt>{ "Speed" }</dt><dd>{ format!("{:.0} km/h", truck.speed_kph) }</dd></div>
-                <div><dt>{ "Fuel" }</dt><dd><meter min="0" max="100" low="20" value={truck.fuel_pct.to_string()}></meter>{ format!(" {:.0} %", truck.fuel_pct) }</dd></div>
+                <div><dt>{ "ETA" }</dt><dd>{ reported(truck.eta_ms, format_clock) }<small>{ format!(" plan {}", reported(truck.planned_arrival_ms, format_clock)) }</small></dd></div>
+                <div><dt>{ "Delay" }</dt><dd class={classes!(late.then_some("late"))}>{ reported(delay_s, format_delay) }</dd></div>
+                <div><dt>{ "Speed" }</dt><dd>{ reported(truck.speed_kph, |v| format!("{v:.0} km/h")) }</dd></div>
+                <div><dt>{ "Fuel" }</dt><dd>
+                    if let Some(fuel) = truck.fuel_pct {
+                        <meter min="0" max="100" low="20" value={fuel.to_string()}></meter>
+                    }
+                    { format!(" {}", reported(truck.fuel_pct, |v| format!("{v:.0} %"))) }</dd></div>
                 if let (Some(temp), Some(band)) = (truck.reefer_c, truck.reefer_band) {
                     <div><dt>{ "Reefer" }</dt>
                         <dd class={classes!((temp < band.min_c || temp > band.max_c).then_some("late"))}>
                             { format!("{temp:.1} °C") }<small>{ format!(" band {:.0}…{:.0} °C", band.min_c, band.max_c) }</small>
                         </dd></div>
                 }
-                <div><dt>{ "Driver hours left" }</dt><dd>{ format_duration_minutes(truck.driver_minutes_left) }</dd></div>
+                <div><dt>{ "Driver hours left" }</dt><dd>{ reported(truck.driver_minutes_left, format_duration_minutes) }</dd></div>
             </dl>
             <div class="speed-trend">
                 <Sparkline points={speed_history.clone()} window_ms={SPEED_WINDOW_MS}
@@ -99,9 +103,9 @@ pub fn truck_panel(props: &TruckPanelProps) -> Html {
                     <rect width={format!("{:.0}", truck.progress * 1000.0)} height="1" />
                 </svg>
             </div>
-            if let Some(route) = route {
+            if !stops.is_empty() {
                 <ol class="stops">
-                    { for route.stops.iter().enumerate().map(|(i, stop)| {
+                    { for stops.iter().enumerate().map(|(i, stop)| {
                         let state = match i.cmp(&truck.next_stop) {
                             std::cmp::Ordering::Less => "done",
                             std::cmp::Ordering::Equal => "current",

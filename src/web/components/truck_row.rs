@@ -5,7 +5,7 @@ use crate::web::components::board_link::BoardLink;
 use crate::web::route::Route;
 use crate::web::router::Link;
 use convoy_core::view::board::{BoardError, BoardLayout};
-use convoy_core::view::format::{format_age, format_clock, format_delay, is_late};
+use convoy_core::view::format::{format_age, format_clock, format_delay, is_late, reported};
 use convoy_core::wire::TruckState;
 use std::rc::Rc;
 use yew::prelude::*;
@@ -69,9 +69,9 @@ pub fn truck_row(
             </th>
             <td>{ &truck.driver }</td>
             <td><span class={classes!("status", truck.status.key())}>{ truck.status.label() }</span></td>
-            <td class="num speed">{ format!("{:.0} km/h", truck.speed_kph) }</td>
-            <td class="num eta">{ format_clock(truck.eta_ms) }</td>
-            <td class={classes!("num", "delay", is_late(delay_s).then_some("late"))}>{ format_delay(delay_s) }</td>
+            <td class="num speed">{ reported(truck.speed_kph, |v| format!("{v:.0} km/h")) }</td>
+            <td class="num eta">{ reported(truck.eta_ms, format_clock) }</td>
+            <td class={classes!("num", "delay", delay_s.is_some_and(is_late).then_some("late"))}>{ reported(delay_s, format_delay) }</td>
             <td class="alerts">
                 { for truck.alerts.iter().map(|a| html! {
                     <span class="alert-tag" title={a.message.clone()}>{ a.kind.label() }</span>

@@ -48,7 +48,10 @@ impl SpeedHistory {
         let at_ms = truck.updated_ms;
         // A snapshot after a reset can carry an older time: keep the line going forwards.
         points.retain(|(t, _)| *t < at_ms);
-        points.push((at_ms, truck.speed_kph));
+        // A truck that has not reported its speed draws no point.
+        if let Some(speed) = truck.speed_kph {
+            points.push((at_ms, speed));
+        }
         let oldest = at_ms.saturating_sub(SPEED_WINDOW_MS);
         points.retain(|(t, _)| *t >= oldest);
         self.points = Rc::new(points);

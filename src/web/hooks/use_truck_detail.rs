@@ -1,8 +1,10 @@
-//! A truck's route, fetched once per truck id from `/api/trucks/{id}`, and again every
-//! [`RETRY_MS`] while the server cannot be reached.
+//! A truck's plan, fetched from `/api/trucks/{id}` once per truck id (also how a page learns
+//! that the server knows no such truck), and again every [`RETRY_MS`] while the server cannot
+//! be reached.
 
 use convoy_browser::api;
-use convoy_core::wire::{Route, TruckDetail};
+use convoy_core::trip::TripPlan;
+use convoy_core::wire::{TruckDetail, WIRE_VERSION};
 use gloo_timers::callback::Timeout;
 use std::rc::Rc;
 use yew::prelude::*;
@@ -14,13 +16,15 @@ pub const RETRY_MS: u32 = 5_000;
 #[derive(Debug, Clone, PartialEq)]
 pub enum RouteFetch {
     Loading,
-    Loaded(Rc<Route>),
+    Loaded(Rc<TripPlan>),
+    /// The truck has no plan.
+    NoPlan,
     /// The server knows no truck with this id.
     Unknown,
     Failed(String),
 }
 
-/// Fetches the route of truck `id` (again when `id` changes, and after a failure).
+/// Fetches the plan of truck `id` (again when `id` changes, and after a failure).
 #[hook]
 pub fn use_truck_route(id: &str) -> RouteFetch {
     let state = use_state(|| RouteFetch::Loading);
@@ -34,7 +38,7 @@ pub fn use_truck_route(id: &str) -> RouteFetch {
                 state.set(RouteFetch::Loading);
                 *fetched_id.borrow_mut() = id.clone();
             }
-            let url = format!("api/trucks/{id}");
+            let url = format!("api/trucks/{id}?v={WIRE_VERSION}");
             wasm_bindgen_futures::spawn_local(async move {
                 state.set(fetch_route(&url).await);
             });
@@ -58,7 +62,10 @@ async fn fetch_route(url: &str) -> RouteFetch {
     };
     match response.status() {
         200 => match api::read_json::<TruckDetail>(&response).await {
-            Ok(detail) => RouteFetch::Loaded(Rc::new(detail.route)),
+            Ok(TruckDetail {
+                plan: Some(plan), ..
+            }) => RouteFetch::Loaded(Rc::new(plan)),
+            Ok(_) => RouteFetch::NoPlan,
             Err(e) => RouteFetch::Failed(format!("the truck did not decode ({e})")),
         },
         404 | 400 => RouteFetch::Unknown,

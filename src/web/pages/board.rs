@@ -66,12 +66,8 @@ fn board_panel(BoardPanelProps { id, on_remove }: &BoardPanelProps) -> Html {
             onclick={on_close.reform(|_| ())}>{ "×" }</button>
     };
     match (truck, route) {
-        (Some(truck), route) => {
-            let route = match route {
-                RouteFetch::Loaded(route) => Some(route),
-                _ => None,
-            };
-            html! { <TruckPanel {truck} {route} {now_ms} {speed_history} on_close={Some(on_close)} {offline} /> }
+        (Some(truck), _) => {
+            html! { <TruckPanel {truck} {now_ms} {speed_history} on_close={Some(on_close)} {offline} /> }
         }
         (None, RouteFetch::Unknown) => html! {
             <article class="truck-panel missing" data-truck={id.clone()} aria-label={format!("Truck {id}")}>

@@ -41,11 +41,7 @@ pub fn truck_page(TruckPageProps { id }: &TruckPageProps) -> Html {
             <section class="error"><h1>{ "Could not load this truck" }</h1>
                 <p>{ format!("The truck's route did not load: {message}; retrying. ") }{ back }</p></section>
         },
-        (Some(truck), route) => {
-            let route = match route {
-                RouteFetch::Loaded(route) => Some(route),
-                _ => None,
-            };
+        (Some(truck), _) => {
             // Already on the saved board, or the board is full: the link just opens it.
             let (layout, label) = match board.add(id) {
                 Ok(next) => (next, "Add to board"),
@@ -53,7 +49,7 @@ pub fn truck_page(TruckPageProps { id }: &TruckPageProps) -> Html {
             };
             html! {
                 <div class="single-panel">
-                    <TruckPanel {truck} {route} {now_ms} {speed_history} on_ack={Some(ack.on_ack)} {offline} />
+                    <TruckPanel {truck} {now_ms} {speed_history} on_ack={Some(ack.on_ack)} {offline} />
                     if let Some(error) = ack.error {
                         <p class="alert-error" role="alert">{ error }</p>
                     }
