@@ -1,6 +1,6 @@
 //! In-browser tests of the dashboard's components (headless Chromium via
 //! wasm-bindgen-test-runner): the board's grid and page, the speed sparkline and its history
-//! hook, the schematic map and the alert feed, rendered into a test node and asserted through
+//! hook, what the maps draw and the alert feed, rendered into a test node and asserted through
 //! the DOM. Links need a router, so each test renders inside one over a `MemoryHistory` it can
 //! read back.
 #![cfg(target_arch = "wasm32")]
@@ -8,17 +8,17 @@
 use convoy::web::components::alert_feed::AlertFeed;
 use convoy::web::components::board_grid::{BoardGrid, BoardSlot};
 use convoy::web::components::fleet_table::FleetTable;
-use convoy::web::components::schematic_map::SchematicMap;
 use convoy::web::components::sparkline::{Sparkline, SparklineProps};
 use convoy::web::components::truck_panel::{TruckPanel, TruckPanelProps};
 use convoy::web::hooks::{use_speed_history, SPEED_WINDOW_MS};
+use convoy::web::map_adapter::{route_stops, truck_marker};
 use convoy::web::pages::board::BoardPage;
 use convoy::web::router::{History, MemoryHistory, Router};
+use convoy_browser::leaflet::StopState;
 use convoy_core::view::board::{BoardLayout, STORAGE_KEY};
 use convoy_core::view::query::{alert_feed, AlertEntry, TableQuery};
 use convoy_core::wire::{
-    Alert, AlertKind, Depot, FleetMap, Point, Route, Stop, TempBand, TruckId, TruckState,
-    TruckStatus,
+    Alert, AlertKind, Point, Route, Stop, TempBand, TruckId, TruckState, TruckStatus,
 };
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -659,106 +659,49 @@ async fn truck_panel_shows_the_speed_sparkline() {
     }
 }
 
-// ---- the schematic map ----
+// ---- what the maps draw ----
 
-fn fleet_map() -> FleetMap {
+#[wasm_bindgen_test]
+fn a_truck_becomes_a_marker_and_its_route_stops_arrived_next_and_ahead() {
     let stop = |name: &str, x: f32, y: f32| Stop {
         name: name.into(),
         position: Point { x, y },
         planned_ms: 0,
     };
-    FleetMap {
-        depots: vec![
-            Depot {
-                name: "Lyon".into(),
-                position: Point { x: 100.0, y: 100.0 },
-            },
-            Depot {
-                name: "Turin".into(),
-                position: Point { x: 800.0, y: 700.0 },
-            },
+    let route = Route {
+        id: "R1".into(),
+        name: "Lyon – Turin".into(),
+        stops: vec![
+            stop("Lyon", 0.0, 0.0),
+            stop("Grenoble", 500.0, 500.0),
+            stop("Turin", 1000.0, 1000.0),
         ],
-        routes: vec![Route {
-            id: "R1".into(),
-            name: "Lyon – Turin".into(),
-            stops: vec![
-                stop("Lyon", 100.0, 100.0),
-                stop("Grenoble", 400.0, 300.0),
-                stop("Turin", 800.0, 700.0),
-            ],
-        }],
-    }
-}
-
-#[wasm_bindgen_test]
-async fn map_places_each_truck_as_a_linked_dot_coloured_by_status() {
-    let mut late = truck("T-01", TruckStatus::Delayed, 250.5, 180.0);
-    late.alerts.push(alert(AlertKind::Delay, "15 min late", 0));
-    let trucks = vec![
-        Rc::new(late),
-        Rc::new(truck("T-02", TruckStatus::EnRoute, 600.0, 520.0)),
-    ];
-    let root = test_root();
-    render_routed(
-        &root,
-        &MemoryHistory::new("/"),
-        html! { <SchematicMap map={Rc::new(fleet_map())} {trucks} /> },
-    );
-    yew::scheduler::flush().await;
-
-    let svg = find(&root, "svg.schematic");
-    assert_eq!(attr(&svg, "viewBox"), "0 0 1000 1000");
-    assert_eq!(
-        attr(&find(&root, "polyline.corridor"), "points"),
-        "100.0,100.0 400.0,300.0 800.0,700.0"
-    );
-    let depots: Vec<String> = all(&root, "g.depot text")
-        .iter()
-        .filter_map(|t| t.text_content())
-        .collect();
-    assert_eq!(depots, ["Lyon", "Turin"]);
-
-    let dot = find(&root, "g.truck-marker[data-truck='T-01'] circle.marker");
-    assert!(
-        has_class(&dot, "delayed"),
-        "status class: {}",
-        attr(&dot, "class")
-    );
-    assert_eq!(
-        (attr(&dot, "cx"), attr(&dot, "cy")),
-        ("250.5".into(), "180.0".into())
-    );
-    let link = find(&root, "g.truck-marker[data-truck='T-01'] a");
-    assert_eq!(attr(&link, "href"), "/trucks/T-01");
-    assert_eq!(
-        link.namespace_uri().as_deref(),
-        Some("http://www.w3.org/2000/svg")
-    );
-    assert!(has_class(
-        &find(&root, "g.truck-marker[data-truck='T-02'] circle.marker"),
-        "en_route"
-    ));
-    assert_eq!(
-        all(&root, "circle.marker-alert").len(),
-        2,
-        "T-01's ring and the legend's"
-    );
-    assert!(root
-        .query_selector("g.truck-marker[data-truck='T-02'] circle.marker-alert")
-        .unwrap()
-        .is_none());
-
-    let legend_count = |status: &str| {
-        find(
-            &root,
-            &format!(".map-legend li[data-status='{status}'] .count"),
-        )
-        .text_content()
-        .unwrap_or_default()
     };
-    assert_eq!(legend_count("delayed"), "1");
-    assert_eq!(legend_count("en_route"), "1");
-    assert_eq!(legend_count("idle"), "0");
+    let t = truck("T-01", TruckStatus::Delayed, 250.0, 180.0);
+    let marker = truck_marker(&t, t.updated_ms + 1_000);
+    assert_eq!(
+        (marker.id.as_str(), marker.label.as_str(), marker.status_key),
+        ("T-01", "T-01", "delayed")
+    );
+    assert!(!marker.stale);
+    assert!(truck_marker(&t, t.updated_ms + 60_000).stale);
+    // The schematic plane's corners land on the contiguous United States.
+    assert!((24.0..50.0).contains(&marker.lat) && (-125.0..-66.0).contains(&marker.lon));
+    let (line, stops) = route_stops(&t, &route);
+    assert_eq!(line.len(), 3);
+    assert!(
+        line[0].0 > line[2].0 && line[0].1 < line[2].1,
+        "north-west to south-east: {line:?}"
+    );
+    let states: Vec<(&str, StopState)> = stops.iter().map(|s| (s.name.as_str(), s.state)).collect();
+    assert_eq!(
+        states,
+        [
+            ("Lyon", StopState::Arrived),
+            ("Grenoble", StopState::Next),
+            ("Turin", StopState::Ahead)
+        ]
+    );
 }
 
 // ---- the fleet page's alert feed and "Add to board" ----

@@ -8,6 +8,7 @@ mod harness;
 mod hidden_tab;
 mod hostile_frames;
 mod live_app;
+mod map;
 mod nginx;
 mod notifications;
 mod offline_shell;

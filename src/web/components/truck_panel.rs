@@ -1,8 +1,11 @@
 //! A truck's live insights: route progress with its stops, ETA and delay against plan, speed,
-//! fuel, reefer temperature against its band, driver hours, alerts, and how fresh it all is.
+//! fuel, reefer temperature against its band, driver hours, alerts, how fresh it all is, and a
+//! small map of its route.
 
+use crate::web::components::fleet_map_view::FleetMapView;
 use crate::web::components::sparkline::Sparkline;
 use crate::web::hooks::SPEED_WINDOW_MS;
+use crate::web::map_adapter::{route_stops, truck_marker};
 use convoy_core::view::format::{
     format_age, format_clock, format_delay, format_duration_minutes, is_late,
 };
@@ -52,6 +55,10 @@ pub fn truck_panel(props: &TruckPanelProps) -> Html {
     let age_ms = now_ms.saturating_sub(truck.updated_ms);
     let stale = age_ms > STALE_AFTER_MS;
     let delay_s = truck.delay_s();
+    let (line, stops) = route
+        .as_ref()
+        .map(|route| route_stops(truck, route))
+        .unwrap_or_default();
     html! {
         <article class={classes!("truck-panel", stale.then_some("stale"))} data-truck={truck.id.clone()}
             data-event-id={truck.last_event_id.to_string()} aria-label={format!("Truck {}", truck.id)}>
@@ -90,6 +97,9 @@ pub fn truck_panel(props: &TruckPanelProps) -> Html {
                     <rect width={format!("{:.0}", truck.progress * 1000.0)} height="1" />
                 </svg>
             </div>
+            <FleetMapView compact={true} markers={vec![truck_marker(truck, *now_ms)]}
+                route={Some(line)} {stops} on_select={Callback::noop()}
+                label={format!("Map of {}'s route", truck.id)} />
             if let Some(route) = route {
                 <ol class="stops">
                     { for route.stops.iter().enumerate().map(|(i, stop)| {

@@ -1,0 +1,246 @@
+//! The geographic map: Leaflet and the offline outlines load only when a map is first shown,
+//! from the app's own origin; `/map` draws the outlines and one marker per truck; a truck's
+//! position moves its marker in place; clicking a marker opens the truck's panel, whose own
+//! small map shows the truck; no Content-Security-Policy violation and no request to another
+//! origin on the way. Screenshots at desktop and phone widths into `test-output/screenshots/`.
+
+use crate::dashboard::screenshot_dir;
+use crate::harness::{eventually, ingest_token_file, Browser, Server};
+use crate::security::RECORD_VIOLATIONS;
+use fantoccini::Locator;
+use serde_json::{json, Value};
+use std::time::Duration;
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
+}
+
+fn telemetry(truck: &str, x: f32, y: f32) -> Value {
+    let now = now_ms();
+    json!({"type": "telemetry", "truck": truck, "at_ms": now, "position": {"x": x, "y": y},
+           "progress": 0.3, "speed_kph": 80.0, "eta_ms": now + 3_600_000,
+           "planned_arrival_ms": now + 3_600_000, "fuel_pct": 70.0, "driver_minutes_left": 300})
+}
+
+const TRUCKS: [(&str, f32, f32); 3] = [
+    ("X-01", 200.0, 300.0),
+    ("X-02", 500.0, 500.0),
+    ("X-03", 800.0, 700.0),
+];
+
+/// The ids on the map's markers, the number of country and state outline paths, and every
+/// resource the page has loaded (Performance entries).
+const READ_MAP: &str = "return { \
+     markers: [...document.querySelectorAll('.fleet-map .leaflet-marker-icon [data-truck]')] \
+       .map(e => e.dataset.truck).sort(), \
+     countries: document.querySelectorAll('.fleet-map path.basemap-country').length, \
+     states: document.querySelectorAll('.fleet-map path.basemap-state').length, \
+     resources: performance.getEntriesByType('resource').map(e => e.name) };";
+
+/// The marker's centre on screen, tagging its element so a later read can tell it is the same one.
+fn marker_at(truck: &str) -> String {
+    format!(
+        "const e = document.querySelector('.fleet-map .leaflet-marker-icon [data-truck=\"{truck}\"]'); \
+         if (!e) return null; e.convoyTag = e.convoyTag || 'first'; \
+         const r = e.getBoundingClientRect(); \
+         return {{ x: r.x + r.width / 2, y: r.y + r.height / 2, tag: e.convoyTag }};"
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_map_loads_on_demand_draws_every_truck_and_opens_a_panel() {
+    let tokens = ingest_token_file("map");
+    let tokens_arg = tokens.display().to_string();
+    let server = Server::start(&["--trucks", "0", "--ingest-token-file", &tokens_arg]).await;
+    let events = TRUCKS
+        .iter()
+        .flat_map(|&(id, x, y)| {
+            [
+                json!({"type": "status", "truck": id, "at_ms": now_ms(), "status": "en_route", "next_stop": 0}),
+                telemetry(id, x, y),
+            ]
+        })
+        .collect();
+    server.ingest(events).await;
+
+    let browser = Browser::start().await;
+    let tab = browser
+        .open_tab_with_script(&format!("{}/", server.base), RECORD_VIOLATIONS)
+        .await;
+    eventually(Duration::from_secs(30), "the fleet table", || async {
+        let rows = browser
+            .run(
+                &tab,
+                "return document.querySelectorAll('tr.truck-row').length;",
+            )
+            .await;
+        (rows.as_u64() == Some(3)).then_some(())
+    })
+    .await;
+    // The fleet page has loaded nothing of the map.
+    let before = browser
+        .run(
+            &tab,
+            "return { leaflet: typeof window.L, \
+               map: performance.getEntriesByType('resource').map(e => e.name) \
+                 .filter(n => n.includes('/map/')) };",
+        )
+        .await;
+    assert_eq!(before["leaflet"], "undefined", "{before}");
+    assert_eq!(before["map"], json!([]), "{before}");
+
+    // Into the map through the app's own navigation: one document, so every request it made
+    // stays in its Performance entries.
+    browser
+        .client
+        .find(Locator::Css("nav a[href$='map']"))
+        .await
+        .expect("the nav bar links the map")
+        .click()
+        .await
+        .expect("the map link clicks");
+    let map = eventually(
+        Duration::from_secs(30),
+        "the map with its outlines and markers",
+        || async {
+            let map = browser.run(&tab, READ_MAP).await;
+            (map["markers"].as_array().map(Vec::len) == Some(3)
+                && map["countries"].as_u64() > Some(100))
+            .then_some(map)
+        },
+    )
+    .await;
+    assert_eq!(
+        map["markers"],
+        json!(["X-01", "X-02", "X-03"]),
+        "one marker per truck"
+    );
+    assert!(
+        map["states"].as_u64() >= Some(1),
+        "the US states' borders: {map}"
+    );
+
+    let shoot = |name: &'static str| {
+        let browser = &browser;
+        async move {
+            let png = browser.client.screenshot().await.expect("a screenshot");
+            assert!(png.starts_with(b"\x89PNG"), "{name} is a PNG");
+            std::fs::write(screenshot_dir().join(format!("{name}.png")), png)
+                .expect("the screenshot is written");
+        }
+    };
+    // Leaflet's fit and tiles settle after the markers appear.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    shoot("geo-map-desktop").await;
+
+    // X-02 moves east and south: its marker moves, the same element, and the others stay.
+    let (first, other) = (
+        browser.run(&tab, &marker_at("X-02")).await,
+        browser.run(&tab, &marker_at("X-01")).await,
+    );
+    server.ingest(vec![telemetry("X-02", 650.0, 650.0)]).await;
+    let moved = eventually(Duration::from_secs(20), "X-02's marker to move", || async {
+        let now = browser.run(&tab, &marker_at("X-02")).await;
+        let dx = now["x"].as_f64()? - first["x"].as_f64()?;
+        let dy = now["y"].as_f64()? - first["y"].as_f64()?;
+        (dx > 5.0 && dy > 5.0).then_some(now)
+    })
+    .await;
+    assert_eq!(
+        moved["tag"], "first",
+        "the marker moved in place, not redrawn: {moved}"
+    );
+    assert_eq!(
+        browser.run(&tab, &marker_at("X-01")).await,
+        other,
+        "another truck's marker stayed"
+    );
+
+    browser
+        .client
+        .set_window_size(390, 844)
+        .await
+        .expect("the window resizes");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    shoot("geo-map-phone").await;
+    browser
+        .client
+        .set_window_size(1280, 800)
+        .await
+        .expect("the window resizes");
+
+    // A real click on the marker opens its panel, with the truck on the panel's own map.
+    eventually(
+        Duration::from_secs(10),
+        "X-02's marker to be clickable",
+        || async {
+            let marker = browser
+                .client
+                .find(Locator::Css(
+                    ".fleet-map .leaflet-marker-icon [data-truck='X-02']",
+                ))
+                .await
+                .ok()?;
+            marker.click().await.ok()
+        },
+    )
+    .await;
+    eventually(
+        Duration::from_secs(20),
+        "X-02's panel with its map",
+        || async {
+            let shown = browser
+                .run(
+                    &tab,
+                    "return location.pathname.endsWith('/trucks/X-02') \
+                   && !!document.querySelector('.truck-panel[data-truck=\"X-02\"] \
+                        .fleet-map.compact .leaflet-marker-icon [data-truck=\"X-02\"]');",
+                )
+                .await;
+            (shown == Value::Bool(true)).then_some(())
+        },
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    shoot("geo-map-panel-desktop").await;
+
+    let end = browser
+        .run(
+            &tab,
+            "return { violations: window.convoyCspViolations, origin: location.origin, \
+               resources: performance.getEntriesByType('resource').map(e => e.name) };",
+        )
+        .await;
+    assert_eq!(end["violations"], json!([]), "no CSP violation: {end}");
+    let origin = end["origin"].as_str().expect("an origin");
+    let resources: Vec<&str> = end["resources"]
+        .as_array()
+        .expect("resource entries")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    for wanted in [
+        "map/leaflet.js",
+        "map/leaflet.css",
+        "map/countries.json",
+        "map/states.json",
+    ] {
+        assert!(
+            resources.iter().any(|r| r == &format!("{origin}/{wanted}")),
+            "{wanted} came from the app's origin: {resources:?}"
+        );
+    }
+    let elsewhere: Vec<&&str> = resources
+        .iter()
+        .filter(|r| !r.starts_with(&format!("{origin}/")))
+        .collect();
+    assert!(
+        elsewhere.is_empty(),
+        "requests left the origin: {elsewhere:?}"
+    );
+    browser.quit().await;
+    let _ = std::fs::remove_file(tokens);
+}
