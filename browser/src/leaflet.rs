@@ -9,9 +9,8 @@
 //! types are the same externs, for all of Leaflet's API), and the app keeps one fewer dependency
 //! to move in step with the pinned wasm-bindgen.
 
-use js_sys::{Array, Function, Object, Promise, Reflect};
+use js_sys::{Array, Object, Promise, Reflect};
 use std::cell::RefCell;
-use std::collections::HashMap;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
@@ -25,19 +24,14 @@ const LABEL_ALL_UP_TO: usize = 60;
 
 #[wasm_bindgen]
 extern "C" {
-    /// A Leaflet map (`L.Map`).
-    type LMap;
-    /// Any Leaflet layer; the methods are looked up by name, as in JS.
+    /// A Leaflet map or layer: methods are looked up by name, as in JS, so one type serves
+    /// both (fewer imports, less glue in the app's first download).
     type Layer;
 
     #[wasm_bindgen(js_namespace = L, js_name = map)]
-    fn new_map(container: &HtmlElement, options: &JsValue) -> LMap;
-    #[wasm_bindgen(method, js_name = setView)]
-    fn set_view(this: &LMap, center: &JsValue, zoom: f64);
+    fn new_map(container: &HtmlElement, options: &JsValue) -> Layer;
     #[wasm_bindgen(method, js_name = fitBounds)]
-    fn fit_bounds(this: &LMap, points: &JsValue, options: &JsValue);
-    #[wasm_bindgen(method, js_name = remove)]
-    fn remove_map(this: &LMap);
+    fn fit_bounds(this: &Layer, points: &JsValue, options: &JsValue);
 
     #[wasm_bindgen(js_namespace = L, js_name = geoJSON)]
     fn geo_json(data: &JsValue, options: &JsValue) -> Layer;
@@ -47,29 +41,21 @@ extern "C" {
     fn polyline(points: &JsValue, options: &JsValue) -> Layer;
     #[wasm_bindgen(js_namespace = L, js_name = circleMarker)]
     fn circle_marker(at: &JsValue, options: &JsValue) -> Layer;
-    #[wasm_bindgen(js_namespace = L, js_name = layerGroup)]
-    fn layer_group() -> Layer;
     #[wasm_bindgen(js_namespace = L, js_name = marker)]
     fn marker(at: &JsValue, options: &JsValue) -> Layer;
     #[wasm_bindgen(js_namespace = L, js_name = divIcon)]
     fn div_icon(options: &JsValue) -> JsValue;
 
     #[wasm_bindgen(method, js_name = addTo)]
-    fn add_to(this: &Layer, map: &LMap) -> Layer;
-    #[wasm_bindgen(method, js_name = addTo)]
-    fn add_to_group(this: &Layer, group: &Layer) -> Layer;
+    fn add_to(this: &Layer, map: &Layer) -> Layer;
     #[wasm_bindgen(method, js_name = setLatLng)]
     fn set_lat_lng(this: &Layer, at: &JsValue);
     #[wasm_bindgen(method, js_name = setLatLngs)]
     fn set_lat_lngs(this: &Layer, points: &JsValue);
-    #[wasm_bindgen(method, js_name = clearLayers)]
-    fn clear_layers(this: &Layer);
-    #[wasm_bindgen(method, js_name = bindTooltip)]
-    fn bind_tooltip(this: &Layer, text: &str) -> Layer;
     #[wasm_bindgen(method)]
-    fn on(this: &Layer, event: &str, listener: &Function);
-    #[wasm_bindgen(method, js_name = remove)]
-    fn remove_layer(this: &Layer);
+    fn on(this: &Layer, event: &str, listener: &js_sys::Function);
+    #[wasm_bindgen(method)]
+    fn remove(this: &Layer);
 }
 
 /// One truck on a map.
@@ -136,43 +122,62 @@ pub enum Basemap {
 }
 
 thread_local! {
-    /// Loads started by an earlier map, shared by every later one (each file loads once a page).
-    static LOADS: RefCell<HashMap<&'static str, Promise>> = RefCell::new(HashMap::new());
+    /// The page's one load of Leaflet and the basemap, shared by every map.
+    static LOADED: RefCell<Option<Promise>> = const { RefCell::new(None) };
 }
 
-/// Loads Leaflet and the basemap, once a page; a later call waits for the same loads. An error
-/// names what did not load (and the next call tries again).
+/// Loads Leaflet and the basemap, once a page; a later call waits for the same load. An error
+/// names the file that did not load (and the next call tries again).
 pub async fn load() -> Result<Basemap, String> {
     let tiles = tiles_meta();
-    let mut wanted = vec![
-        ("map/leaflet.css", Fetch::Stylesheet),
-        ("map/leaflet.js", Fetch::Script),
-    ];
-    if tiles.is_none() {
-        wanted.push(("map/countries.json", Fetch::Json));
-        wanted.push(("map/states.json", Fetch::Json));
-    }
-    // Started together: the outlines download while the script does.
-    let pending: Vec<(&'static str, Promise)> = wanted
-        .into_iter()
-        .map(|(path, kind)| (path, shared(path, kind)))
-        .collect();
-    let mut loaded = Vec::new();
-    for (path, promise) in pending {
-        match JsFuture::from(promise).await {
-            Ok(value) => loaded.push(value),
-            Err(_) => {
-                LOADS.with(|loads| loads.borrow_mut().remove(path));
-                return Err(format!("{path} did not load"));
-            }
+    let loading = LOADED.with(|loaded| {
+        loaded
+            .borrow_mut()
+            .get_or_insert_with(|| start_all(tiles.is_none()))
+            .clone()
+    });
+    match JsFuture::from(loading).await {
+        Ok(files) => Ok(match tiles {
+            Some((url, attribution)) => Basemap::Tiles { url, attribution },
+            None => Basemap::Outlines {
+                countries: Reflect::get(&files, &3.into()).unwrap_or_default(),
+                states: Reflect::get(&files, &4.into()).unwrap_or_default(),
+            },
+        }),
+        Err(file) => {
+            LOADED.with(|loaded| loaded.borrow_mut().take());
+            Err(format!(
+                "{} did not load",
+                file.as_string().unwrap_or_default()
+            ))
         }
     }
-    Ok(match tiles {
-        Some((url, attribution)) => Basemap::Tiles { url, attribution },
-        None => Basemap::Outlines {
-            countries: loaded[2].clone(),
-            states: loaded[3].clone(),
-        },
+}
+
+/// Every file a map needs, started together (the outlines download while the script does);
+/// resolves to what each one gave, in order, or rejects with the path of one that failed.
+fn start_all(outlines: bool) -> Promise {
+    wasm_bindgen_futures::future_to_promise(async move {
+        let files = [
+            ("map/leaflet.css", Fetch::Stylesheet),
+            ("convoy-map.css", Fetch::Stylesheet),
+            ("map/leaflet.js", Fetch::Script),
+            ("map/countries.json", Fetch::Json),
+            ("map/states.json", Fetch::Json),
+        ];
+        let wanted = if outlines { &files[..] } else { &files[..3] };
+        let started: Vec<(&str, Promise)> = wanted
+            .iter()
+            .map(|&(path, kind)| (path, start(path, kind)))
+            .collect();
+        let done = Array::new();
+        for (path, promise) in started {
+            let value = JsFuture::from(promise)
+                .await
+                .map_err(|_| JsValue::from_str(path))?;
+            done.push(&value);
+        }
+        Ok(done.into())
     })
 }
 
@@ -196,62 +201,42 @@ enum Fetch {
     Json,
 }
 
-fn shared(path: &'static str, kind: Fetch) -> Promise {
-    LOADS.with(|loads| {
-        loads
-            .borrow_mut()
-            .entry(path)
-            .or_insert_with(|| start(path, kind))
-            .clone()
-    })
-}
-
 fn start(path: &str, kind: Fetch) -> Promise {
-    let Ok(url) = crate::api::script_url(path) else {
-        return Promise::reject(&"no base URL".into());
-    };
-    match kind {
-        Fetch::Json => wasm_bindgen_futures::future_to_promise(async move {
-            let window = web_sys::window().ok_or("no window")?;
-            let response: web_sys::Response = JsFuture::from(window.fetch_with_str(&url))
-                .await?
-                .dyn_into()?;
-            if !response.ok() {
-                return Err(response.status().into());
+    let url = crate::api::script_url(path);
+    wasm_bindgen_futures::future_to_promise(async move {
+        let url = url?;
+        let window = web_sys::window().ok_or("no window")?;
+        let document = window.document().ok_or("no document")?;
+        let element = match kind {
+            Fetch::Json => {
+                let response: web_sys::Response = JsFuture::from(window.fetch_with_str(&url))
+                    .await?
+                    .dyn_into()?;
+                if !response.ok() {
+                    return Err(response.status().into());
+                }
+                return JsFuture::from(response.json()?).await;
             }
-            JsFuture::from(response.json()?).await
-        }),
-        Fetch::Script | Fetch::Stylesheet => Promise::new(&mut |resolve, reject| {
-            if let Err(e) = inject(kind, &url, &resolve, &reject) {
-                let _ = reject.call1(&JsValue::UNDEFINED, &e);
+            Fetch::Script => {
+                let script = document.create_element("script")?;
+                script.set_attribute("src", &url)?;
+                script
             }
-        }),
-    }
-}
-
-/// Adds a same-origin `<script>` or stylesheet `<link>` to the head, settling on its load.
-fn inject(kind: Fetch, url: &str, resolve: &Function, reject: &Function) -> Result<(), JsValue> {
-    let document = web_sys::window()
-        .and_then(|w| w.document())
-        .ok_or("no document")?;
-    let head = document.head().ok_or("no head")?;
-    let element = match kind {
-        Fetch::Script => {
-            let script = document.create_element("script")?;
-            script.set_attribute("src", url)?;
-            script
-        }
-        _ => {
-            let link = document.create_element("link")?;
-            link.set_attribute("rel", "stylesheet")?;
-            link.set_attribute("href", url)?;
-            link
-        }
-    };
-    element.add_event_listener_with_callback("load", resolve)?;
-    element.add_event_listener_with_callback("error", reject)?;
-    head.append_child(&element)?;
-    Ok(())
+            Fetch::Stylesheet => {
+                let link = document.create_element("link")?;
+                link.set_attribute("rel", "stylesheet")?;
+                link.set_attribute("href", &url)?;
+                link
+            }
+        };
+        // Same-origin, settled by its load or error event.
+        let loaded = Promise::new(&mut |resolve, reject| {
+            let _ = Reflect::set(&element, &"onload".into(), &resolve);
+            let _ = Reflect::set(&element, &"onerror".into(), &reject);
+        });
+        document.body().ok_or("no body")?.append_child(&element)?;
+        JsFuture::from(loaded).await
+    })
 }
 
 fn options(entries: &[(&str, JsValue)]) -> JsValue {
@@ -276,18 +261,19 @@ fn points(line: &[(f64, f64)]) -> JsValue {
 /// A truck's marker and the element inside its icon, changed in place.
 struct Placed {
     layer: Layer,
-    glyph: HtmlElement,
+    glyph: web_sys::Element,
     shown: MapMarker,
 }
 
 /// One Leaflet map in `container`, drawn on a [`Basemap`]. Dropping it removes the map.
 pub struct LeafletMap {
-    map: LMap,
-    container: HtmlElement,
-    markers: HashMap<String, Placed>,
+    map: Layer,
+    /// In the order of the last update's markers.
+    markers: Vec<Placed>,
+    crowded: bool,
     route: Layer,
     trail: Layer,
-    stops: Layer,
+    stops: Vec<Layer>,
     shown_stops: Vec<MapStop>,
     fitted: bool,
     /// Every marker's click listener: calls `on_select` with the truck's id. Owned here so it
@@ -296,8 +282,9 @@ pub struct LeafletMap {
 }
 
 impl LeafletMap {
-    /// A map in `container` (which must be in the document and sized by CSS). `compact`: a small
-    /// map inside a panel (no scroll-wheel zoom, so the page scrolls past it).
+    /// A map in `container` (which must be in the document and sized by CSS), over the
+    /// contiguous United States until [`LeafletMap::fit_once`]. `compact`: a small map inside a
+    /// panel (no scroll-wheel zoom, so the page scrolls past it).
     pub fn new(
         container: &HtmlElement,
         basemap: &Basemap,
@@ -307,11 +294,12 @@ impl LeafletMap {
         let map = new_map(
             container,
             &options(&[
-                ("scrollWheelZoom", (!compact).into()),
+                ("center", point(39.5, -98.0)),
+                ("zoom", 4.into()),
                 ("zoomSnap", 0.5.into()),
+                ("scrollWheelZoom", (!compact).into()),
             ]),
         );
-        map.set_view(&point(39.5, -98.0), 4.0);
         match basemap {
             Basemap::Tiles { url, attribution } => {
                 tile_layer(
@@ -321,7 +309,6 @@ impl LeafletMap {
                 .add_to(&map);
             }
             Basemap::Outlines { countries, states } => {
-                container.class_list().add_1("outlines").ok();
                 for (data, class) in [(countries, "basemap-country"), (states, "basemap-state")] {
                     geo_json(
                         data,
@@ -340,7 +327,6 @@ impl LeafletMap {
         };
         let trail = line("map-trail");
         let route = line("map-route");
-        let stops = layer_group().add_to(&map);
         let on_click = Closure::<dyn FnMut(JsValue)>::new(move |event: JsValue| {
             let id = Reflect::get(&event, &"target".into())
                 .and_then(|target| Reflect::get(&target, &"options".into()))
@@ -353,11 +339,11 @@ impl LeafletMap {
         });
         LeafletMap {
             map,
-            container: container.clone(),
-            markers: HashMap::new(),
+            markers: Vec::new(),
+            crowded: false,
             route,
             trail,
-            stops,
+            stops: Vec::new(),
             shown_stops: Vec::new(),
             fitted: false,
             on_click,
@@ -368,55 +354,49 @@ impl LeafletMap {
     /// truck whose status changed gets its class changed, a new truck gets a marker, a gone one
     /// loses it. Route, trail and stops are replaced (a handful of points each).
     pub fn update(&mut self, data: &MapData) {
-        let mut gone: Vec<String> = Vec::new();
-        for id in self.markers.keys() {
-            if !data.markers.iter().any(|m| &m.id == id) {
-                gone.push(id.clone());
-            }
-        }
-        for id in gone {
-            if let Some(placed) = self.markers.remove(&id) {
-                placed.layer.remove_layer();
-            }
-        }
-        for wanted in &data.markers {
-            match self.markers.get_mut(&wanted.id) {
-                Some(placed) if placed.shown == *wanted => {}
-                Some(placed) => {
-                    if (placed.shown.lat, placed.shown.lon) != (wanted.lat, wanted.lon) {
-                        placed.layer.set_lat_lng(&point(wanted.lat, wanted.lon));
-                    }
-                    style_glyph(&placed.glyph, wanted);
-                    placed.shown = wanted.clone();
-                }
-                None => {
-                    if let Some(placed) = self.place(wanted) {
-                        self.markers.insert(wanted.id.clone(), placed);
-                    }
-                }
-            }
-        }
         let crowded = data.markers.len() > LABEL_ALL_UP_TO;
-        let classes = self.container.class_list();
-        let _ = if crowded {
-            classes.add_1("crowded")
-        } else {
-            classes.remove_1("crowded")
-        };
+        // Crossing the label threshold restyles every marker; otherwise only changed ones.
+        let restyle = crowded != self.crowded;
+        self.crowded = crowded;
+        let mut old: Vec<Option<Placed>> = self.markers.drain(..).map(Some).collect();
+        for (i, wanted) in data.markers.iter().enumerate() {
+            // The same trucks in the same order, as a page gives them: no search.
+            let same = |p: &Option<Placed>| p.as_ref().is_some_and(|p| p.shown.id == wanted.id);
+            let at = if old.get(i).is_some_and(same) {
+                Some(i)
+            } else {
+                old.iter().position(same)
+            };
+            match at.and_then(|at| old[at].take()) {
+                Some(mut placed) => {
+                    if placed.shown != *wanted || restyle {
+                        if (placed.shown.lat, placed.shown.lon) != (wanted.lat, wanted.lon) {
+                            placed.layer.set_lat_lng(&point(wanted.lat, wanted.lon));
+                        }
+                        let _ = placed
+                            .glyph
+                            .set_attribute("class", &glyph_class(wanted, crowded));
+                        placed.shown = wanted.clone();
+                    }
+                    self.markers.push(placed);
+                }
+                None => self.markers.extend(self.place(wanted, crowded)),
+            }
+        }
+        for gone in old.into_iter().flatten() {
+            gone.layer.remove();
+        }
         self.route.set_lat_lngs(&points(&data.route));
         self.trail.set_lat_lngs(&points(&data.trail));
         if self.shown_stops != data.stops {
-            self.stops.clear_layers();
+            for stop in self.stops.drain(..) {
+                stop.remove();
+            }
             for stop in &data.stops {
-                circle_marker(
-                    &point(stop.lat, stop.lon),
-                    &options(&[
-                        ("className", format!("map-stop {}", stop.state.key()).into()),
-                        ("radius", 6.into()),
-                    ]),
-                )
-                .bind_tooltip(&stop.name)
-                .add_to_group(&self.stops);
+                let class = format!("map-stop {}", stop.state.key());
+                let options = options(&[("className", class.into()), ("radius", 6.into())]);
+                self.stops
+                    .push(circle_marker(&point(stop.lat, stop.lon), &options).add_to(&self.map));
             }
             self.shown_stops = data.stops.clone();
         }
@@ -446,10 +426,13 @@ impl LeafletMap {
         );
     }
 
-    fn place(&self, wanted: &MapMarker) -> Option<Placed> {
+    fn place(&self, wanted: &MapMarker, crowded: bool) -> Option<Placed> {
         let document = web_sys::window()?.document()?;
-        let glyph: HtmlElement = document.create_element("span").ok()?.dyn_into().ok()?;
+        let glyph = document.create_element("span").ok()?;
         glyph.set_attribute("data-truck", &wanted.id).ok()?;
+        glyph
+            .set_attribute("class", &glyph_class(wanted, crowded))
+            .ok()?;
         let arrow = document.create_element("span").ok()?;
         arrow.set_attribute("class", "truck-arrow").ok()?;
         let label = document.create_element("span").ok()?;
@@ -457,7 +440,6 @@ impl LeafletMap {
         label.set_text_content(Some(&wanted.label));
         glyph.append_child(&arrow).ok()?;
         glyph.append_child(&label).ok()?;
-        style_glyph(&glyph, wanted);
         let size: JsValue = Array::of2(&22.into(), &22.into()).into();
         let anchor: JsValue = Array::of2(&11.into(), &11.into()).into();
         let icon = div_icon(&options(&[
@@ -486,27 +468,27 @@ impl LeafletMap {
     }
 }
 
-/// The glyph's classes (status colour, stale, arrow or dot) and its heading, set through the
-/// CSSOM: the page's policy refuses inline style attributes, not script-set properties.
-fn style_glyph(glyph: &HtmlElement, marker: &MapMarker) {
+/// The glyph's classes: its status colour, `stale`, `crowded` (its label only on hover and
+/// focus), and `heading` to the nearest 16th of a turn (`h0` north … `h15`), else a dot.
+/// Classes only: the page's policy refuses inline style attributes.
+fn glyph_class(marker: &MapMarker, crowded: bool) -> String {
     let mut class = format!("truck-glyph {}", marker.status_key);
     if marker.stale {
         class.push_str(" stale");
     }
-    if marker.heading_deg.is_some() {
-        class.push_str(" heading");
+    if crowded {
+        class.push_str(" crowded");
     }
-    let _ = glyph.set_attribute("class", &class);
-    let style = glyph.style();
-    let _ = match marker.heading_deg {
-        Some(deg) => style.set_property("--heading", &format!("{deg:.0}deg")),
-        None => style.remove_property("--heading").map(|_| ()),
-    };
+    if let Some(deg) = marker.heading_deg.filter(|d| d.is_finite()) {
+        let sixteenth = (deg.rem_euclid(360.0) / 22.5).round() as u32 % 16;
+        class.push_str(&format!(" heading h{sixteenth}"));
+    }
+    class
 }
 
 impl Drop for LeafletMap {
     fn drop(&mut self) {
         // Removes every layer, listener and element Leaflet added to the container.
-        self.map.remove_map();
+        self.map.remove();
     }
 }

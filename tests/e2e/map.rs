@@ -86,7 +86,7 @@ async fn the_map_loads_on_demand_draws_every_truck_and_opens_a_panel() {
             &tab,
             "return { leaflet: typeof window.L, \
                map: performance.getEntriesByType('resource').map(e => e.name) \
-                 .filter(n => n.includes('/map/')) };",
+                 .filter(n => n.includes('/map/') || n.includes('convoy-map')) };",
         )
         .await;
     assert_eq!(before["leaflet"], "undefined", "{before}");
@@ -225,6 +225,7 @@ async fn the_map_loads_on_demand_draws_every_truck_and_opens_a_panel() {
     for wanted in [
         "map/leaflet.js",
         "map/leaflet.css",
+        "convoy-map.css",
         "map/countries.json",
         "map/states.json",
     ] {
