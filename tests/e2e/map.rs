@@ -3,6 +3,8 @@
 //! position moves its marker in place; clicking a marker opens the truck's panel, whose own
 //! small map shows the truck; no Content-Security-Policy violation and no request to another
 //! origin on the way. Screenshots at desktop and phone widths into `test-output/screenshots/`.
+//! With a tile server named in the `convoy-map-tiles` meta, the map draws its tiles and the
+//! policy allows exactly that origin.
 
 use crate::dashboard::screenshot_dir;
 use crate::harness::{eventually, ingest_token_file, Browser, Server};
@@ -244,4 +246,135 @@ async fn the_map_loads_on_demand_draws_every_truck_and_opens_a_panel() {
     );
     browser.quit().await;
     let _ = std::fs::remove_file(tokens);
+}
+
+/// A 1×1 transparent PNG: every tile the test's tile server answers.
+const TILE_PNG: &str = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==";
+
+/// A tile server on a loopback address of its own: answers every GET with [`TILE_PNG`] and
+/// records the paths asked for.
+async fn tile_server() -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    use base64::Engine;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.2:0")
+        .await
+        .expect("a port on 127.0.0.2");
+    let origin = format!("http://{}", listener.local_addr().expect("an address"));
+    let asked = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let png = base64::engine::general_purpose::STANDARD
+        .decode(TILE_PNG)
+        .expect("a PNG");
+    let record = asked.clone();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let (record, png) = (record.clone(), png.clone());
+            tokio::spawn(async move {
+                let mut head = vec![0u8; 4096];
+                let n = stream.read(&mut head).await.unwrap_or(0);
+                let head = String::from_utf8_lossy(&head[..n]);
+                let path = head.split_whitespace().nth(1).unwrap_or("").to_owned();
+                record.lock().unwrap().push(path);
+                let response = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: image/png\r\nContent-Length: {}\r\n\
+                     Connection: close\r\n\r\n",
+                    png.len()
+                );
+                let _ = stream.write_all(response.as_bytes()).await;
+                let _ = stream.write_all(&png).await;
+            });
+        }
+    });
+    (origin, asked)
+}
+
+/// A copy of the build, `map/` included, whose `convoy-map-tiles` meta names `tiles`.
+fn deployed_with_tiles(tiles: &str) -> std::path::PathBuf {
+    fn copy(from: &std::path::Path, to: &std::path::Path) {
+        std::fs::create_dir_all(to).expect("a temp dir");
+        for entry in std::fs::read_dir(from).expect("a dist dir") {
+            let entry = entry.expect("a dist entry");
+            if entry.path().is_dir() {
+                copy(&entry.path(), &to.join(entry.file_name()));
+            } else {
+                std::fs::copy(entry.path(), to.join(entry.file_name())).expect("copy");
+            }
+        }
+    }
+    let to = std::env::temp_dir().join(format!(
+        "convoy-e2e-tiles-{}-{}",
+        std::process::id(),
+        crate::harness::free_port()
+    ));
+    let _ = std::fs::remove_dir_all(&to);
+    copy(&Server::dist(), &to);
+    let index = std::fs::read_to_string(to.join("index.html")).expect("index.html");
+    let edited = index.replace(
+        "<meta name=\"convoy-map-tiles\" content=\"\" />",
+        &format!("<meta name=\"convoy-map-tiles\" content=\"{tiles}\" />"),
+    );
+    assert_ne!(edited, index, "the build has the convoy-map-tiles meta");
+    std::fs::write(to.join("index.html"), edited).expect("write index.html");
+    to
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tile_server_named_in_the_meta_draws_the_map_and_joins_the_policy() {
+    let (tiles, asked) = tile_server().await;
+    let dist = deployed_with_tiles(&format!("{tiles}/t/{{z}}/{{x}}/{{y}}.png|Test tiles"));
+    let server = Server::start_with_dist(dist.to_str().expect("a path"), &["--trucks", "3"]).await;
+    let policy = reqwest::get(format!("{}/map", server.base))
+        .await
+        .expect("the page answers")
+        .headers()
+        .get("content-security-policy")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+        .expect("a policy");
+    assert!(
+        policy.contains(&format!("img-src 'self' data: {tiles};")),
+        "{policy}"
+    );
+
+    let browser = Browser::start().await;
+    let tab = browser
+        .open_tab_with_script(&format!("{}/map", server.base), RECORD_VIOLATIONS)
+        .await;
+    let shown = eventually(Duration::from_secs(30), "markers on loaded tiles", || async {
+        let shown = browser
+            .run(
+                &tab,
+                "return { markers: document.querySelectorAll('.fleet-map .leaflet-marker-icon').length, \
+                   tiles: document.querySelectorAll('.fleet-map img.leaflet-tile-loaded').length, \
+                   outlines: document.querySelectorAll('.fleet-map path.basemap-country').length, \
+                   attribution: document.querySelector('.leaflet-control-attribution')?.textContent, \
+                   violations: window.convoyCspViolations, \
+                   resources: performance.getEntriesByType('resource').map(e => e.name) };",
+            )
+            .await;
+        (shown["markers"] == 3 && shown["tiles"].as_u64() > Some(0)).then_some(shown)
+    })
+    .await;
+    assert_eq!(shown["violations"], json!([]), "no CSP violation: {shown}");
+    assert_eq!(
+        shown["outlines"], 0,
+        "tiles instead of the outlines: {shown}"
+    );
+    assert!(
+        shown["attribution"]
+            .as_str()
+            .is_some_and(|a| a.contains("Test tiles")),
+        "{shown}"
+    );
+    let resources = shown["resources"].to_string();
+    assert!(!resources.contains("countries.json"), "{resources}");
+    let asked = asked.lock().unwrap().clone();
+    assert!(
+        !asked.is_empty()
+            && asked
+                .iter()
+                .all(|p| p.starts_with("/t/") && p.ends_with(".png")),
+        "{asked:?}"
+    );
+    browser.quit().await;
+    let _ = std::fs::remove_dir_all(dist);
 }
