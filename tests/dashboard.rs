@@ -14,7 +14,7 @@ use convoy::web::hooks::{use_speed_history, SPEED_WINDOW_MS};
 use convoy::web::map_adapter::{route_stops, truck_marker};
 use convoy::web::pages::board::BoardPage;
 use convoy::web::router::{History, MemoryHistory, Router};
-use convoy_browser::leaflet::StopState;
+use convoy_browser::leaflet::{glyph_class, MapMarker, StopState};
 use convoy_core::view::board::{BoardLayout, STORAGE_KEY};
 use convoy_core::view::query::{alert_feed, AlertEntry, TableQuery};
 use convoy_core::wire::{
@@ -701,6 +701,39 @@ fn a_truck_becomes_a_marker_and_its_route_stops_arrived_next_and_ahead() {
             ("Grenoble", StopState::Next),
             ("Turin", StopState::Ahead)
         ]
+    );
+}
+
+#[wasm_bindgen_test]
+fn a_marker_points_along_its_heading_by_class_and_fades_when_stale() {
+    let marker = |heading_deg: Option<f32>, stale: bool| MapMarker {
+        id: "T-01".into(),
+        lat: 40.0,
+        lon: -90.0,
+        status_key: "en_route",
+        heading_deg,
+        label: "T-01".into(),
+        stale,
+    };
+    assert_eq!(
+        glyph_class(&marker(None, false), false),
+        "truck-glyph en_route"
+    );
+    assert_eq!(
+        glyph_class(&marker(Some(90.0), true), true),
+        "truck-glyph en_route stale crowded heading h4"
+    );
+    // The nearest 16th of a turn, wrapping: 350° and -10° are north, 191° is south (h8).
+    for (deg, class) in [(350.0, "h0"), (-10.0, "h0"), (191.0, "h8"), (338.0, "h15")] {
+        let classes = glyph_class(&marker(Some(deg), false), false);
+        assert!(
+            classes.ends_with(&format!("heading {class}")),
+            "{deg}: {classes}"
+        );
+    }
+    assert_eq!(
+        glyph_class(&marker(Some(f32::NAN), false), false),
+        "truck-glyph en_route"
     );
 }
 

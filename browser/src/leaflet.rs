@@ -471,7 +471,7 @@ impl LeafletMap {
 /// The glyph's classes: its status colour, `stale`, `crowded` (its label only on hover and
 /// focus), and `heading` to the nearest 16th of a turn (`h0` north … `h15`), else a dot.
 /// Classes only: the page's policy refuses inline style attributes.
-fn glyph_class(marker: &MapMarker, crowded: bool) -> String {
+pub fn glyph_class(marker: &MapMarker, crowded: bool) -> String {
     let mut class = format!("truck-glyph {}", marker.status_key);
     if marker.stale {
         class.push_str(" stale");
