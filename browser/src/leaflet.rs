@@ -4,10 +4,12 @@
 //! [`LeafletMap`], the one owner of a Leaflet map: it keeps one marker per truck and moves it in
 //! place, and removes the map (with every layer and listener) when dropped.
 //!
-//! The bindings are a dozen `#[wasm_bindgen]` externs rather than the `leaflet` crate: these are
-//! all the calls the app makes, they bind to the `L` global only once it exists (the crate's
-//! types are the same externs, for all of Leaflet's API), and the app keeps one fewer dependency
-//! to move in step with the pinned wasm-bindgen.
+//! The bindings are our own `#[wasm_bindgen]` externs for the dozen calls the app makes, not the
+//! `leaflet` crate 0.5 (which would fit the pinned wasm-bindgen: it asks for ^0.2.103). Every
+//! binding's JS glue ships in the app's first download, whether or not a map is ever shown; here
+//! one duck-typed `Layer` serves the map and every layer, which kept the map's cost to that
+//! download within its 5 KB budget (`bench/map-transfer.md`), and the app gains no dependency
+//! (the crate brings `url` and `paste`).
 
 use js_sys::{Array, Object, Promise, Reflect};
 use std::cell::RefCell;
@@ -32,6 +34,8 @@ extern "C" {
     fn new_map(container: &HtmlElement, options: &JsValue) -> Layer;
     #[wasm_bindgen(method, js_name = fitBounds)]
     fn fit_bounds(this: &Layer, points: &JsValue, options: &JsValue);
+    #[wasm_bindgen(method, js_name = invalidateSize)]
+    fn invalidate_size(this: &Layer);
 
     #[wasm_bindgen(js_namespace = L, js_name = geoJSON)]
     fn geo_json(data: &JsValue, options: &JsValue) -> Layer;
@@ -309,10 +313,17 @@ impl LeafletMap {
                 .add_to(&map);
             }
             Basemap::Outlines { countries, states } => {
-                for (data, class) in [(countries, "basemap-country"), (states, "basemap-state")] {
+                for (data, class, credit) in [
+                    (countries, "basemap-country", "Natural Earth"),
+                    (states, "basemap-state", "US Census"),
+                ] {
                     geo_json(
                         data,
-                        &options(&[("className", class.into()), ("interactive", false.into())]),
+                        &options(&[
+                            ("className", class.into()),
+                            ("interactive", false.into()),
+                            ("attribution", credit.into()),
+                        ]),
                     )
                     .add_to(&map);
                 }
@@ -419,10 +430,18 @@ impl LeafletMap {
             return;
         }
         self.fitted = true;
+        // The page around the map may have changed its size since it was made (a scrollbar
+        // appears as the fleet arrives); Leaflet only follows the window's resizes.
+        self.map.invalidate_size();
         let padding: JsValue = Array::of2(&32.into(), &32.into()).into();
         self.map.fit_bounds(
             &all,
-            &options(&[("padding", padding), ("maxZoom", 9.into())]),
+            // At once: a first view has nothing to animate from.
+            &options(&[
+                ("padding", padding),
+                ("maxZoom", 9.into()),
+                ("animate", false.into()),
+            ]),
         );
     }
 
