@@ -8,19 +8,18 @@
 use convoy::web::components::alert_feed::AlertFeed;
 use convoy::web::components::board_grid::{BoardGrid, BoardSlot};
 use convoy::web::components::fleet_table::FleetTable;
-use convoy::web::components::schematic_map::SchematicMap;
 use convoy::web::components::sparkline::{Sparkline, SparklineProps};
 use convoy::web::components::truck_panel::{TruckPanel, TruckPanelProps};
 use convoy::web::hooks::{use_speed_history, SPEED_WINDOW_MS};
+use convoy::web::map_adapter::{route_stops, truck_marker};
 use convoy::web::pages::board::BoardPage;
 use convoy::web::router::{History, MemoryHistory, Router};
+use convoy_browser::leaflet::{glyph_class, MapMarker, StopState as MapStopState};
 use convoy_core::geo::LatLon;
-use convoy_core::trip::ReeferBand;
+use convoy_core::trip::{PlannedStop, ReeferBand, TripPlan};
 use convoy_core::view::board::{BoardLayout, STORAGE_KEY};
 use convoy_core::view::query::{alert_feed, AlertEntry, TableQuery};
-use convoy_core::wire::{
-    Alert, AlertKind, Depot, FleetMap, StopState, TruckId, TruckState, TruckStatus,
-};
+use convoy_core::wire::{Alert, AlertKind, StopState, TruckId, TruckState, TruckStatus};
 use std::cell::RefCell;
 use std::rc::Rc;
 use wasm_bindgen::JsCast;
@@ -657,70 +656,106 @@ async fn truck_panel_shows_the_speed_sparkline() {
     }
 }
 
-// ---- the map page (a list until the geographic map) ----
+// ---- what the maps draw ----
 
-fn fleet_map() -> FleetMap {
-    let depot = |name: &str, lat: f64, lon: f64| Depot {
+#[wasm_bindgen_test]
+fn a_truck_becomes_a_marker_and_its_route_stops_arrived_next_and_ahead() {
+    let planned = |name: &str, lat: f64, lon: f64, via: Vec<LatLon>| PlannedStop {
         name: name.into(),
         position: LatLon::new(lat, lon).unwrap(),
+        planned_ms: 0,
+        radius_m: 300.0,
+        via,
     };
-    FleetMap {
-        depots: vec![
-            depot("Lyon", 45.764, 4.8357),
-            depot("Turin", 45.0703, 7.6869),
+    let plan = TripPlan {
+        driver: "Ana".into(),
+        route_name: "Lyon – Turin".into(),
+        stops: vec![
+            planned("Lyon", 45.764, 4.8357, vec![]),
+            planned(
+                "Grenoble",
+                45.1885,
+                5.7245,
+                vec![LatLon::new(45.5, 5.3).unwrap()],
+            ),
+            planned("Turin", 45.0703, 7.6869, vec![]),
         ],
-    }
+        reefer_band: None,
+    };
+    let mut t = truck("T-01", TruckStatus::Delayed, 45.3, 5.5);
+    t.heading_deg = Some(120.0);
+    t.stops = plan.stops.iter().map(StopState::planned).collect();
+    t.stops[0].arrived_ms = Some(1);
+    let marker = truck_marker(&t, t.updated_ms + 1_000).expect("a truck with a position");
+    assert_eq!(
+        (marker.id.as_str(), marker.label.as_str(), marker.status_key),
+        ("T-01", "T-01", "delayed")
+    );
+    assert_eq!(
+        (marker.lat, marker.lon, marker.heading_deg),
+        (45.3, 5.5, Some(120.0))
+    );
+    assert!(!marker.stale);
+    assert!(truck_marker(&t, t.updated_ms + 60_000).unwrap().stale);
+    let mut silent = t.clone();
+    silent.position = None;
+    assert!(truck_marker(&silent, 0).is_none(), "no position, no marker");
+
+    // With the plan, the line runs through its shape points; without, straight between stops.
+    let (line, stops) = route_stops(&t, Some(&plan));
+    assert_eq!(
+        line,
+        [
+            (45.764, 4.8357),
+            (45.5, 5.3),
+            (45.1885, 5.7245),
+            (45.0703, 7.6869)
+        ]
+    );
+    assert_eq!(route_stops(&t, None).0.len(), 3);
+    let states: Vec<(&str, MapStopState)> =
+        stops.iter().map(|s| (s.name.as_str(), s.state)).collect();
+    assert_eq!(
+        states,
+        [
+            ("Lyon", MapStopState::Arrived),
+            ("Grenoble", MapStopState::Next),
+            ("Turin", MapStopState::Ahead)
+        ]
+    );
 }
 
 #[wasm_bindgen_test]
-async fn map_lists_each_truck_with_its_status_and_position_linking_to_its_panel() {
-    let mut late = truck("T-01", TruckStatus::Delayed, 45.2, 5.7);
-    late.alerts.push(alert(AlertKind::Delay, "15 min late", 0));
-    let mut silent = truck("T-02", TruckStatus::EnRoute, 0.0, 0.0);
-    silent.position = None;
-    silent.speed_kph = None;
-    let trucks = vec![Rc::new(silent), Rc::new(late)];
-    let root = test_root();
-    render_routed(
-        &root,
-        &MemoryHistory::new("/"),
-        html! { <SchematicMap map={Rc::new(fleet_map())} {trucks} /> },
-    );
-    yew::scheduler::flush().await;
-
-    let items = all(&root, "li.truck-marker");
-    let order: Vec<String> = items.iter().map(|li| attr(li, "data-truck")).collect();
-    assert_eq!(order, ["T-01", "T-02"], "the truck needing attention first");
-    assert_eq!(attr(&items[0], "data-status"), "delayed");
-    let first = items[0].text_content().unwrap_or_default();
-    assert!(
-        first.contains("45.2000, 5.7000") && first.contains("1 alert"),
-        "{first}"
-    );
-    let second = items[1].text_content().unwrap_or_default();
-    assert!(second.contains("not reported"), "{second}");
-    let link = find(&root, "li.truck-marker[data-truck='T-01'] a");
-    assert_eq!(attr(&link, "href"), "/trucks/T-01");
-    let depots: Vec<String> = all(&root, "li.depot")
-        .iter()
-        .filter_map(|t| t.text_content())
-        .collect();
-    assert_eq!(
-        depots,
-        ["Lyon (45.7640, 4.8357)", "Turin (45.0703, 7.6869)"]
-    );
-
-    let legend_count = |status: &str| {
-        find(
-            &root,
-            &format!(".map-legend li[data-status='{status}'] .count"),
-        )
-        .text_content()
-        .unwrap_or_default()
+fn a_marker_points_along_its_heading_by_class_and_fades_when_stale() {
+    let marker = |heading_deg: Option<f32>, stale: bool| MapMarker {
+        id: "T-01".into(),
+        lat: 40.0,
+        lon: -90.0,
+        status_key: "en_route",
+        heading_deg,
+        label: "T-01".into(),
+        stale,
     };
-    assert_eq!(legend_count("delayed"), "1");
-    assert_eq!(legend_count("en_route"), "1");
-    assert_eq!(legend_count("idle"), "0");
+    assert_eq!(
+        glyph_class(&marker(None, false), false),
+        "truck-glyph en_route"
+    );
+    assert_eq!(
+        glyph_class(&marker(Some(90.0), true), true),
+        "truck-glyph en_route stale crowded heading h4"
+    );
+    // The nearest 16th of a turn, wrapping: 350° and -10° are north, 191° is south (h8).
+    for (deg, class) in [(350.0, "h0"), (-10.0, "h0"), (191.0, "h8"), (338.0, "h15")] {
+        let classes = glyph_class(&marker(Some(deg), false), false);
+        assert!(
+            classes.ends_with(&format!("heading {class}")),
+            "{deg}: {classes}"
+        );
+    }
+    assert_eq!(
+        glyph_class(&marker(Some(f32::NAN), false), false),
+        "truck-glyph en_route"
+    );
 }
 
 #[wasm_bindgen_test]

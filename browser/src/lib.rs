@@ -14,6 +14,7 @@ pub mod diagnostics;
 pub mod feed;
 pub mod fetch_upstream;
 pub mod hub_loop;
+pub mod leaflet;
 pub mod lifecycle;
 pub mod locks;
 pub mod notifications;

@@ -276,6 +276,15 @@ pub struct TruckDetail {
     pub plan: Option<TripPlan>,
 }
 
+/// One point of a truck's track, as `GET /api/trucks/{id}/track` answers it.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct TrackPoint {
+    pub at_ms: u64,
+    pub lat: f64,
+    pub lon: f64,
+    pub speed_kph: Option<f32>,
+}
+
 /// `GET /api/fleet`: every truck, and the id of the last event the snapshot reflects.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FleetSnapshot {

@@ -13,9 +13,9 @@
 //! (`no-cache`) against a strong ETag.
 //!
 //! Compression: the release build writes a gzip -9 `.gz` and a brotli `.br` sibling beside each
-//! js, wasm and css file (Trunk.toml's post-build hook). A request whose `Accept-Encoding` takes
-//! one gets it (brotli before gzip at equal weight) with `Content-Encoding`, the original's
-//! content type and cache policy, and an ETag of its own; every js, wasm and css response says
+//! js, wasm, css and json file (Trunk.toml's post-build hook). A request whose `Accept-Encoding`
+//! takes one gets it (brotli before gzip at equal weight) with `Content-Encoding`, the original's
+//! content type and cache policy, and an ETag of its own; every such response says
 //! `Vary: Accept-Encoding`. Requests with a `Range` header get the original (this server answers
 //! ranges with the whole file, and a range must not count bytes of an encoding the client did
 //! not ask for). A sibling older than its original (by a second or more), or outside the dist
@@ -195,13 +195,14 @@ fn cache_control(file_name: &str) -> &'static str {
 /// the suffix of the sibling's file name.
 const ENCODINGS: [(&str, &str); 2] = [("br", ".br"), ("gzip", ".gz")];
 
-/// Whether the build writes compressed siblings for this file name (js, wasm and css).
+/// Whether the build writes compressed siblings for this file name (js, wasm, css, and json: the
+/// map's outlines).
 pub fn is_precompressed(file_name: &str) -> bool {
     let ext = file_name
         .rsplit_once('.')
         .map(|(_, ext)| ext.to_ascii_lowercase())
         .unwrap_or_default();
-    matches!(ext.as_str(), "js" | "mjs" | "wasm" | "css")
+    matches!(ext.as_str(), "js" | "mjs" | "wasm" | "css" | "json")
 }
 
 /// The weight (`q`, 0 to 1000) the request's `Accept-Encoding` gives `coding`: its own entry,

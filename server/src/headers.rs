@@ -5,7 +5,9 @@
 //!
 //! The policy allows scripts from `'self'` plus `'wasm-unsafe-eval'` and the hash of trunk's
 //! inline bootstrap (read from the built `index.html`, so no `'unsafe-inline'`), styles from
-//! `'self'` only (no inline style attributes), and no framing.
+//! `'self'` only (no inline style attributes), and no framing. Images come from `'self'` (the
+//! map's outlines are the app's own files) plus the tile server a deployment names in
+//! `<meta name="convoy-map-tiles">`, when it names one.
 
 use axum::http::header::{
     CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE, REFERRER_POLICY,
@@ -95,13 +97,19 @@ pub async fn api_no_store(mut response: Response) -> Response {
     response
 }
 
-/// The Content-Security-Policy for a document whose inline scripts hash to `script_hashes`.
-pub fn content_security_policy(script_hashes: &[String], connect: &[String]) -> String {
+/// The Content-Security-Policy for a document whose inline scripts hash to `script_hashes`, that
+/// calls the API at `connect` and loads map tiles from `img`.
+pub fn content_security_policy(
+    script_hashes: &[String],
+    connect: &[String],
+    img: &[String],
+) -> String {
     let hashes: String = script_hashes.iter().map(|h| format!(" '{h}'")).collect();
     let connect: String = connect.iter().map(|o| format!(" {o}")).collect();
+    let img: String = img.iter().map(|o| format!(" {o}")).collect();
     format!(
         "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'{hashes}; style-src 'self'; \
-         img-src 'self' data:; connect-src 'self'{connect}; worker-src 'self'; \
+         img-src 'self' data:{img}; connect-src 'self'{connect}; worker-src 'self'; \
          manifest-src 'self'; object-src 'none'; frame-ancestors 'none'; base-uri 'self'; \
          form-action 'self'"
     )
@@ -133,12 +141,14 @@ pub fn inline_script_hashes(html: &str) -> Vec<String> {
 }
 
 /// The policy for the documents of the app built in `dist`: its `index.html` names the inline
-/// script, and the API's origin when the app streams from another one (its `convoy-api` meta).
-/// An app not built yet has neither.
+/// script, the API's origin when the app streams from another one (its `convoy-api` meta), and
+/// the map's tile server when it names one (its `convoy-map-tiles` meta). An app not built yet
+/// has none of them.
 pub fn policy_for(dist: &Path) -> String {
     let html = std::fs::read_to_string(dist.join("index.html")).unwrap_or_default();
     let api: Vec<String> = api_origin(&html).into_iter().collect();
-    content_security_policy(&inline_script_hashes(&html), &api)
+    let tiles: Vec<String> = tiles_source(&html).into_iter().collect();
+    content_security_policy(&inline_script_hashes(&html), &api, &tiles)
 }
 
 /// [`policy_for`] a directory that holds a built app, for `convoy-server csp`: an error naming
@@ -165,13 +175,35 @@ pub fn build_policy(dist: &Path) -> Result<String, String> {
 
 /// The origin in `<meta name="convoy-api" content="…">`, when it names a valid one.
 pub fn api_origin(html: &str) -> Option<String> {
-    let at = html.find("name=\"convoy-api\"")?;
+    let content = meta_content(html, "convoy-api")?.trim();
+    let origin = content.trim_end_matches('/');
+    valid_origin(origin).then(|| origin.to_owned())
+}
+
+/// The CSP source of the tile server in `<meta name="convoy-map-tiles" content="URL|attribution">`:
+/// the URL template's `scheme://host[:port]`, a `{s}` subdomain (Leaflet's `a`, `b`, `c`) as `*`;
+/// `None` when the meta is empty or its URL is not http(s) on a plain host.
+pub fn tiles_source(html: &str) -> Option<String> {
+    let content = meta_content(html, "convoy-map-tiles")?;
+    let url = content.split('|').next()?.trim();
+    let (scheme, rest) = url.split_once("://")?;
+    let authority = rest.split('/').next()?;
+    let host = match authority.strip_prefix("{s}.") {
+        Some(rest) => format!("*.{rest}"),
+        None => authority.to_owned(),
+    };
+    let plain = host.strip_prefix("*.").unwrap_or(&host);
+    (matches!(scheme, "http" | "https") && valid_origin(&format!("{scheme}://{plain}")))
+        .then(|| format!("{scheme}://{host}"))
+}
+
+/// The `content` of `<meta name="{name}" …>`, when the page has that meta.
+fn meta_content<'a>(html: &'a str, name: &str) -> Option<&'a str> {
+    let at = html.find(&format!("name=\"{name}\""))?;
     let tag_start = html[..at].rfind('<')?;
     let tag_end = at + html[at..].find('>')?;
     let tag = &html[tag_start..tag_end];
-    let content = tag.split("content=\"").nth(1)?.split('"').next()?.trim();
-    let origin = content.trim_end_matches('/');
-    valid_origin(origin).then(|| origin.to_owned())
+    tag.split("content=\"").nth(1)?.split('"').next()
 }
 
 /// The policy on every file of the app, never the API's answers. Not only HTML takes its policy
@@ -204,7 +236,7 @@ mod tests {
         // printf 'init();' | openssl dgst -sha256 -binary | base64
         let expected = base64::engine::general_purpose::STANDARD.encode(Sha256::digest(b"init();"));
         assert_eq!(hashes[0], format!("sha256-{expected}"));
-        let policy = content_security_policy(&hashes, &["https://api.example.com".into()]);
+        let policy = content_security_policy(&hashes, &["https://api.example.com".into()], &[]);
         assert!(policy.contains("'wasm-unsafe-eval'"));
         assert!(policy.contains("connect-src 'self' https://api.example.com;"));
         assert!(!policy.contains("unsafe-inline") && !policy.contains("'unsafe-eval'"));
@@ -220,6 +252,28 @@ mod tests {
         assert_eq!(api_origin(&meta("")), None);
         assert_eq!(api_origin(&meta("javascript:alert(1)")), None);
         assert_eq!(api_origin("<html></html>"), None);
+    }
+
+    #[test]
+    fn the_tile_server_comes_from_the_map_tiles_meta() {
+        let meta =
+            |content: &str| format!("<meta name=\"convoy-map-tiles\" content=\"{content}\" />");
+        let osm = "https://{s}.tile.openstreetmap.org/{z}/{x}/{y}.png|&copy; OpenStreetMap";
+        assert_eq!(
+            tiles_source(&meta(osm)),
+            Some("https://*.tile.openstreetmap.org".into())
+        );
+        assert_eq!(
+            tiles_source(&meta("https://tiles.example.com:8443/{z}/{x}/{y}.png")),
+            Some("https://tiles.example.com:8443".into())
+        );
+        assert_eq!(tiles_source(&meta("")), None);
+        assert_eq!(tiles_source(&meta("javascript:alert(1)|x")), None);
+        assert_eq!(tiles_source(&meta("https://{z}.example.com/{x}|x")), None);
+        assert_eq!(tiles_source("<html></html>"), None);
+        let policy =
+            content_security_policy(&[], &[], &["https://*.tile.openstreetmap.org".into()]);
+        assert!(policy.contains("img-src 'self' data: https://*.tile.openstreetmap.org;"));
     }
 
     #[test]

@@ -80,14 +80,7 @@ impl From<FleetEvent> for Submission {
 /// The most positions `GET /api/trucks/{id}/track` answers (the newest).
 pub const TRACK_POINTS: usize = 2_000;
 
-/// One point of a truck's track, as `GET /api/trucks/{id}/track` answers it.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct TrackPoint {
-    pub at_ms: u64,
-    pub lat: f64,
-    pub lon: f64,
-    pub speed_kph: Option<f32>,
-}
+pub use convoy_core::wire::TrackPoint;
 
 /// Every truck's [`Trip`], kept in step with the log by following each applied event, and its
 /// recent track.

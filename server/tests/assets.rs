@@ -210,6 +210,8 @@ fn compressed_dist() -> TempDir {
     dir.write(&format!("convoy-{HASH}_bg.wasm.gz"), b"GZIP wasm");
     dir.write("sw.js.br", b"BR sw");
     dir.write("index.html.gz", b"GZIP index");
+    dir.write("map/countries.json", b"{\"type\":\"FeatureCollection\"}");
+    dir.write("map/countries.json.br", b"BR outlines");
     dir
 }
 
@@ -303,6 +305,18 @@ async fn precompressed_siblings_by_accept_encoding() {
         header(&sw, "content-type"),
         "text/javascript; charset=utf-8"
     );
+
+    // The map's outlines (json, in a directory) too, as json.
+    let outlines = get_with(
+        &server,
+        "/map/countries.json",
+        &[("accept-encoding", "gzip, deflate, br")],
+    )
+    .await;
+    assert_eq!(header(&outlines, "content-encoding"), "br");
+    assert_eq!(header(&outlines, "content-type"), "application/json");
+    assert!(varies_by_encoding(&outlines));
+    assert_eq!(&outlines.bytes().await.unwrap()[..], b"BR outlines");
 
     // index.html (and the SPA fallback) is never served from a sibling.
     for path in ["/", "/index.html", "/trucks/T-07"] {

@@ -4,6 +4,7 @@
 pub mod app;
 pub mod components;
 pub mod hooks;
+pub mod map_adapter;
 pub mod pages;
 pub mod route;
 pub mod router;

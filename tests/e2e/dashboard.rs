@@ -201,7 +201,8 @@ const PAGES: [Page; 6] = [
     Page {
         name: "map",
         path: "/map",
-        ready: "return document.querySelectorAll('li.truck-marker').length > 0;",
+        ready: "return document.querySelectorAll('.fleet-map .leaflet-marker-icon [data-truck]').length > 0 \
+                && document.querySelectorAll('.fleet-map path.basemap-country').length > 0;",
     },
     Page {
         name: "diagnostics",

@@ -9,6 +9,7 @@ mod harness;
 mod hidden_tab;
 mod hostile_frames;
 mod live_app;
+mod map;
 mod nginx;
 mod notifications;
 mod offline_shell;

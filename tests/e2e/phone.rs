@@ -147,7 +147,7 @@ async fn every_page_fits_a_phone_without_sideways_overflow() {
     let now = now_ms();
     server
         .ingest(vec![
-            json!({"type": "status", "truck": "X-01", "at_ms": now, "status": "delayed", "next_stop": 0}),
+            json!({"type": "position", "truck": "X-01", "at_ms": now, "lat": 41.2, "lon": -87.3, "speed_kph": 84.0}),
             json!({"type": "alert", "truck": "X-01", "at_ms": now,
                "alert": {"kind": "temperature", "message": "Reefer at 9.5 °C, above its band", "raised_ms": now}}),
             json!({"type": "alert", "truck": "X-01", "at_ms": now,

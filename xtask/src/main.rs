@@ -2,6 +2,7 @@
 //! simulator; `cargo xtask test` runs every test; `cargo xtask bench` measures. Each installs
 //! what it needs first, idempotently, at the versions pinned here and in Cargo.lock.
 
+mod map_assets;
 mod run;
 mod tools;
 

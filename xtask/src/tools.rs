@@ -10,6 +10,9 @@ const TRUNK_VERSION: &str = "0.21.14";
 /// binaryen's npm build; Debian's binaryen is too old for current rustc output.
 const BINARYEN_VERSION: &str = "132.0.0";
 const WASM_TARGET: &str = "wasm32-unknown-unknown";
+/// The map's library and its offline basemap, from npm. Natural Earth's countries
+/// (`world-atlas`) and the US Census states (`us-atlas`) are public domain.
+const MAP_PACKAGES: [&str; 3] = ["leaflet@1.9.4", "world-atlas@2.0.2", "us-atlas@3.0.1"];
 
 /// What a command needs installed.
 #[derive(Clone, Copy)]
@@ -50,6 +53,8 @@ pub fn ensure(need: Need) -> Result<Tools, String> {
     // wasm-bindgen-cli's own lock names a crate the registry no longer has: no --locked.
     ensure_cargo_tool("wasm-bindgen", "wasm-bindgen-cli", &bindgen, &[])?;
     let wasm_opt_dir = ensure_wasm_opt()?;
+    // index.html copies `.tools/map` into the build: trunk fails without it.
+    crate::map_assets::ensure(&MAP_PACKAGES)?;
     // Every release build needs it: trunk's post-build hook writes a `.br` beside each asset.
     ensure_brotli()?;
     let chromedriver = PathBuf::from("/usr/bin/chromedriver");
@@ -231,7 +236,7 @@ fn ensure_brotli() -> Result<(), String> {
     status("apt-get", &["install", "-y", "brotli"])
 }
 
-fn say(message: &str) {
+pub(crate) fn say(message: &str) {
     eprintln!("xtask: {message}");
 }
 
@@ -243,7 +248,7 @@ fn output(program: &str, args: &[&str]) -> Option<String> {
         .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
-fn status(program: &str, args: &[&str]) -> Result<(), String> {
+pub(crate) fn status(program: &str, args: &[&str]) -> Result<(), String> {
     let ok = Command::new(program)
         .args(args)
         .status()

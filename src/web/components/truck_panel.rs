@@ -1,9 +1,13 @@
 //! A truck's live insights: route progress with its stops, ETA and delay against plan, speed,
-//! fuel, reefer temperature against its band, driver hours, alerts, and how fresh it all is.
-//! A reading the truck has not sent (or an insight not derived yet) reads "not reported".
+//! fuel, reefer temperature against its band, driver hours, alerts, how fresh it all is, and a
+//! small map of its route with its trail. A reading the truck has not sent (or an insight not
+//! derived yet) reads "not reported".
 
+use crate::web::components::fleet_map_view::FleetMapView;
 use crate::web::components::sparkline::Sparkline;
 use crate::web::hooks::SPEED_WINDOW_MS;
+use crate::web::map_adapter::{route_stops, truck_marker};
+use convoy_core::trip::TripPlan;
 use convoy_core::view::format::{
     format_age, format_clock, format_delay, format_duration_minutes, is_late, reported,
 };
@@ -29,6 +33,13 @@ pub struct TruckPanelProps {
     /// The feed is down: the panel is marked stale, whatever the truck last said.
     #[prop_or_default]
     pub offline: bool,
+    /// The truck's plan with its road shape, once fetched: the map draws its legs along it
+    /// (else straight between the stops).
+    #[prop_or_default]
+    pub plan: Option<Rc<TripPlan>>,
+    /// The truck's recent positions, oldest first, for the map's trail.
+    #[prop_or_default]
+    pub trail: Rc<Vec<(f64, f64)>>,
 }
 
 impl PartialEq for TruckPanelProps {
@@ -39,6 +50,8 @@ impl PartialEq for TruckPanelProps {
             && self.on_close == other.on_close
             && self.on_ack == other.on_ack
             && self.offline == other.offline
+            && self.plan == other.plan
+            && Rc::ptr_eq(&self.trail, &other.trail)
     }
 }
 
@@ -51,12 +64,15 @@ pub fn truck_panel(props: &TruckPanelProps) -> Html {
         on_close,
         on_ack,
         offline,
+        plan,
+        trail,
     } = props;
     let age_ms = now_ms.saturating_sub(truck.updated_ms);
     let stale = *offline || age_ms > STALE_AFTER_MS;
     let delay_s = truck.delay_s();
     let late = delay_s.is_some_and(is_late);
     let stops = &truck.stops;
+    let (line, map_stops) = route_stops(truck, plan.as_deref());
     html! {
         <article class={classes!("truck-panel", stale.then_some("stale"))} data-truck={truck.id.clone()}
             data-event-id={truck.last_event_id.to_string()} aria-label={format!("Truck {}", truck.id)}>
@@ -103,6 +119,12 @@ pub fn truck_panel(props: &TruckPanelProps) -> Html {
                     <rect width={format!("{:.0}", truck.progress * 1000.0)} height="1" />
                 </svg>
             </div>
+            if !stops.is_empty() || truck.position.is_some() {
+                <FleetMapView compact={true} markers={truck_marker(truck, *now_ms).into_iter().collect::<Vec<_>>()}
+                    route={(!line.is_empty()).then_some(line)} stops={map_stops}
+                    trail={(**trail).clone()} on_select={Callback::noop()}
+                    label={format!("Map of {}'s route", truck.id)} />
+            }
             if !stops.is_empty() {
                 <ol class="stops">
                     { for stops.iter().enumerate().map(|(i, stop)| {
@@ -111,7 +133,17 @@ pub fn truck_panel(props: &TruckPanelProps) -> Html {
                             std::cmp::Ordering::Equal => "current",
                             std::cmp::Ordering::Greater => "next",
                         };
-                        html! { <li class={state}><span>{ &stop.name }</span><small>{ format!(" plan {}", format_clock(stop.planned_ms)) }</small></li> }
+                        let mut times = format!(" plan {}", format_clock(stop.planned_ms));
+                        if let Some(at) = stop.arrived_ms {
+                            times.push_str(&format!(" · arrived {}", format_clock(at)));
+                        }
+                        if let Some(at) = stop.departed_ms {
+                            times.push_str(&format!(" · left {}", format_clock(at)));
+                        }
+                        if stop.skipped {
+                            times.push_str(" · passed by");
+                        }
+                        html! { <li class={state}><span>{ &stop.name }</span><small>{ times }</small></li> }
                     }) }
                 </ol>
             }

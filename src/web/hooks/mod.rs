@@ -8,7 +8,7 @@ mod use_automatic_transport;
 mod use_board;
 mod use_feed;
 mod use_fleet_ids;
-mod use_fleet_map;
+mod use_leaflet_map;
 mod use_narrow;
 mod use_notification_setting;
 mod use_now;
@@ -18,6 +18,7 @@ mod use_session;
 mod use_speed_history;
 mod use_table_query;
 mod use_truck_detail;
+mod use_truck_track;
 
 pub use event_value::{input_value, select_value};
 pub use use_alerts::{use_ack_alert, use_unacked_alerts, AckHandle};
@@ -28,7 +29,7 @@ pub use use_feed::{
     FeedHandle, OfflineSince,
 };
 pub use use_fleet_ids::use_fleet_ids;
-pub use use_fleet_map::{use_fleet_map, MapFetch};
+pub use use_leaflet_map::{use_leaflet_map, MapLoad};
 pub use use_narrow::{use_narrow, PHONE_MAX_WIDTH_PX};
 pub use use_notification_setting::{use_notification_setting, NotificationSetting};
 pub use use_now::use_now;
@@ -37,4 +38,5 @@ pub use use_row_window::use_row_window;
 pub use use_session::{use_link_token, use_session, use_sign_in, use_sign_out, SessionState};
 pub use use_speed_history::{use_speed_history, SPEED_WINDOW_MS};
 pub use use_table_query::use_table_query;
-pub use use_truck_detail::{use_truck_route, RouteFetch};
+pub use use_truck_detail::{trip_key, use_truck_route, RouteFetch};
+pub use use_truck_track::{latest_fix, use_truck_track, TRAIL_WINDOW_MS};

@@ -1,10 +1,10 @@
-//! A truck's plan, fetched from `/api/trucks/{id}` once per truck id (also how a page learns
-//! that the server knows no such truck), and again every [`RETRY_MS`] while the server cannot
-//! be reached.
+//! A truck's plan, fetched from `/api/trucks/{id}` once per truck id and trip (also how a page
+//! learns that the server knows no such truck), and again every [`RETRY_MS`] while the server
+//! cannot be reached.
 
 use convoy_browser::api;
 use convoy_core::trip::TripPlan;
-use convoy_core::wire::{TruckDetail, WIRE_VERSION};
+use convoy_core::wire::{TruckDetail, TruckState, WIRE_VERSION};
 use gloo_timers::callback::Timeout;
 use std::rc::Rc;
 use yew::prelude::*;
@@ -24,15 +24,22 @@ pub enum RouteFetch {
     Failed(String),
 }
 
-/// Fetches the plan of truck `id` (again when `id` changes, and after a failure).
+/// What tells one trip of a truck from the next, as its state shows it (the plan's stop times):
+/// when it changes, the plan is fetched again.
+pub fn trip_key(truck: Option<&TruckState>) -> Option<(u64, u64)> {
+    let stops = &truck?.stops;
+    Some((stops.first()?.planned_ms, stops.last()?.planned_ms))
+}
+
+/// Fetches the plan of truck `id` (again when `id` or `trip` changes, and after a failure).
 #[hook]
-pub fn use_truck_route(id: &str) -> RouteFetch {
+pub fn use_truck_route(id: &str, trip: Option<(u64, u64)>) -> RouteFetch {
     let state = use_state(|| RouteFetch::Loading);
     let attempt = use_state(|| 0u32);
     let fetched_id = use_mut_ref(String::new);
     {
         let state = state.clone();
-        use_effect_with((id.to_owned(), *attempt), move |(id, _)| {
+        use_effect_with((id.to_owned(), *attempt, trip), move |(id, _, _)| {
             // A retry keeps showing the failure until it has an answer.
             if *fetched_id.borrow() != *id {
                 state.set(RouteFetch::Loading);

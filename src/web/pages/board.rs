@@ -4,8 +4,9 @@
 use crate::web::components::board_grid::{BoardGrid, BoardSlot};
 use crate::web::components::truck_panel::TruckPanel;
 use crate::web::hooks::{
-    use_board, use_fleet, use_fleet_ids, use_now, use_offline, use_speed_history, use_truck,
-    use_truck_route, use_watch, BoardHandle, RouteFetch,
+    latest_fix, trip_key, use_board, use_fleet, use_fleet_ids, use_now, use_offline,
+    use_speed_history, use_truck, use_truck_route, use_truck_track, use_watch, BoardHandle,
+    RouteFetch,
 };
 use convoy_core::wire::TruckId;
 use std::rc::Rc;
@@ -54,9 +55,10 @@ struct BoardPanelProps {
 #[function_component(BoardPanel)]
 fn board_panel(BoardPanelProps { id, on_remove }: &BoardPanelProps) -> Html {
     let truck = use_truck(id);
-    let route = use_truck_route(id);
+    let route = use_truck_route(id, trip_key(truck.as_deref()));
     let speed_history = use_speed_history(truck.clone());
     let now_ms = use_now(1_000);
+    let trail = use_truck_track(id, latest_fix(truck.as_deref()), now_ms);
     let offline = use_offline(now_ms);
     let on_close = use_callback((id.clone(), on_remove.clone()), |(), (id, on_remove)| {
         on_remove.emit(id.clone())
@@ -66,8 +68,12 @@ fn board_panel(BoardPanelProps { id, on_remove }: &BoardPanelProps) -> Html {
             onclick={on_close.reform(|_| ())}>{ "×" }</button>
     };
     match (truck, route) {
-        (Some(truck), _) => {
-            html! { <TruckPanel {truck} {now_ms} {speed_history} on_close={Some(on_close)} {offline} /> }
+        (Some(truck), route) => {
+            let plan = match route {
+                RouteFetch::Loaded(plan) => Some(plan),
+                _ => None,
+            };
+            html! { <TruckPanel {truck} {now_ms} {speed_history} on_close={Some(on_close)} {offline} {plan} {trail} /> }
         }
         (None, RouteFetch::Unknown) => html! {
             <article class="truck-panel missing" data-truck={id.clone()} aria-label={format!("Truck {id}")}>

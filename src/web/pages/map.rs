@@ -1,49 +1,62 @@
-//! `/map`: every truck on the schematic map, live.
+//! `/map`: every truck on a geographic map, live, with a legend; a truck opens its panel.
 
-use crate::web::components::schematic_map::SchematicMap;
-use crate::web::hooks::{use_fleet, use_fleet_map, use_watch, MapFetch};
+use crate::web::components::fleet_map_view::FleetMapView;
+use crate::web::hooks::{use_fleet, use_now, use_offline, use_watch};
+use crate::web::map_adapter::truck_marker;
 use crate::web::route::Route;
-use crate::web::router::Link;
-use convoy_core::wire::Watch;
+use crate::web::router::use_navigator;
+use convoy_browser::leaflet::MapMarker;
+use convoy_core::wire::{TruckStatus, Watch};
 use yew::prelude::*;
 
 #[function_component(MapPage)]
 pub fn map_page() -> Html {
     use_watch(Watch::All);
     let fleet = use_fleet();
-    let (map, retry) = use_fleet_map();
-    let body = match map {
-        MapFetch::Loading => {
-            html! { <div class="skeleton map-skeleton" aria-busy="true">{ "Loading the map…" }</div> }
+    let now_ms = use_now(5_000);
+    let offline = use_offline(now_ms);
+    let navigator = use_navigator();
+    let on_select = use_callback(navigator, |id: String, navigator| {
+        if let Some(navigator) = navigator {
+            navigator.push(&Route::Truck { id });
         }
-        MapFetch::Failed(message) => html! {
-            <div class="error" role="alert">
-                <h2>{ "Could not load the map" }</h2>
-                <p>{ format!("{message}. Check that convoy-server is running, then try again. The ") }
-                    <Link to={Route::Fleet}>{ "fleet table" }</Link>
-                    { " works without the map." }</p>
-                <button type="button" onclick={retry.reform(|_| ())}>{ "Try again" }</button>
-            </div>
-        },
-        MapFetch::Loaded(map) => {
-            let (loaded, trucks) = match fleet {
-                Some(fleet) if fleet.loaded => (true, fleet.trucks.values().cloned().collect()),
-                _ => (false, Vec::new()),
-            };
-            html! {
-                <>
-                    if !loaded {
-                        <p class="hint" aria-busy="true">{ "Waiting for the fleet…" }</p>
-                    }
-                    <SchematicMap {map} {trucks} />
-                </>
-            }
-        }
+    });
+    let (loaded, trucks) = match fleet {
+        Some(fleet) if fleet.loaded => (true, fleet.trucks.values().cloned().collect::<Vec<_>>()),
+        _ => (false, Vec::new()),
     };
+    // A truck that has not reported a position yet has no marker; during an outage every
+    // marker is stale.
+    let markers: Vec<_> = trucks
+        .iter()
+        .filter_map(|t| truck_marker(t, now_ms))
+        .map(|marker| MapMarker {
+            stale: marker.stale || offline,
+            ..marker
+        })
+        .collect();
+    let count = |status: TruckStatus| trucks.iter().filter(|t| t.status == status).count();
     html! {
         <section class="map-page" aria-labelledby="map-title">
             <h1 id="map-title">{ "Map" }</h1>
-            { body }
+            if !loaded {
+                <p class="hint" aria-busy="true">{ "Waiting for the fleet…" }</p>
+            }
+            <div class="map-layout">
+                <FleetMapView {markers} {on_select} fit_on_first_load={true} />
+                <aside class="map-legend" aria-labelledby="map-legend-title">
+                    <h2 id="map-legend-title">{ "Legend" }</h2>
+                    <ul>
+                        { for TruckStatus::ALL.iter().map(|status| html! {
+                            <li data-status={status.key()}>
+                                <span class={classes!("swatch", "truck-glyph", status.key())} aria-hidden="true"></span>
+                                { status.label() }<span class="count">{ count(*status) }</span>
+                            </li>
+                        }) }
+                    </ul>
+                    <p class="hint">{ format!("{} trucks. Select one to open its panel.", trucks.len()) }</p>
+                </aside>
+            </div>
         </section>
     }
 }

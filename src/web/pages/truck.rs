@@ -3,8 +3,8 @@
 use crate::web::components::board_link::BoardLink;
 use crate::web::components::truck_panel::TruckPanel;
 use crate::web::hooks::{
-    use_ack_alert, use_now, use_offline, use_saved_board, use_speed_history, use_truck,
-    use_truck_route, use_watch, RouteFetch,
+    latest_fix, trip_key, use_ack_alert, use_now, use_offline, use_saved_board, use_speed_history,
+    use_truck, use_truck_route, use_truck_track, use_watch, RouteFetch,
 };
 use crate::web::route::Route;
 use crate::web::router::Link;
@@ -25,10 +25,11 @@ pub fn truck_page(TruckPageProps { id }: &TruckPageProps) -> Html {
     };
     use_watch(watch);
     let truck = use_truck(id);
-    let route = use_truck_route(id);
+    let route = use_truck_route(id, trip_key(truck.as_deref()));
     let speed_history = use_speed_history(truck.clone());
     let board = use_saved_board();
     let now_ms = use_now(1_000);
+    let trail = use_truck_track(id, latest_fix(truck.as_deref()), now_ms);
     let ack = use_ack_alert();
     let offline = use_offline(now_ms);
     let back = html! { <Link to={Route::Fleet}>{ "Back to the fleet" }</Link> };
@@ -41,7 +42,11 @@ pub fn truck_page(TruckPageProps { id }: &TruckPageProps) -> Html {
             <section class="error"><h1>{ "Could not load this truck" }</h1>
                 <p>{ format!("The truck's route did not load: {message}; retrying. ") }{ back }</p></section>
         },
-        (Some(truck), _) => {
+        (Some(truck), route) => {
+            let plan = match route {
+                RouteFetch::Loaded(plan) => Some(plan),
+                _ => None,
+            };
             // Already on the saved board, or the board is full: the link just opens it.
             let (layout, label) = match board.add(id) {
                 Ok(next) => (next, "Add to board"),
@@ -49,7 +54,7 @@ pub fn truck_page(TruckPageProps { id }: &TruckPageProps) -> Html {
             };
             html! {
                 <div class="single-panel">
-                    <TruckPanel {truck} {now_ms} {speed_history} on_ack={Some(ack.on_ack)} {offline} />
+                    <TruckPanel {truck} {now_ms} {speed_history} on_ack={Some(ack.on_ack)} {offline} {plan} {trail} />
                     if let Some(error) = ack.error {
                         <p class="alert-error" role="alert">{ error }</p>
                     }
