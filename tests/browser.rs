@@ -210,6 +210,8 @@ async fn truck_panel_turns_stale_when_updates_stop() {
         on_close: None,
         on_ack: None,
         offline: false,
+        plan: None,
+        trail: Default::default(),
     };
     Renderer::<TruckPanel>::with_root_and_props(root.clone(), fresh).render();
     yew::scheduler::flush().await;
@@ -225,6 +227,8 @@ async fn truck_panel_turns_stale_when_updates_stop() {
         on_close: None,
         on_ack: None,
         offline: false,
+        plan: None,
+        trail: Default::default(),
     };
     Renderer::<TruckPanel>::with_root_and_props(stale_root.clone(), stale).render();
     yew::scheduler::flush().await;
@@ -530,12 +534,13 @@ async fn a_row_and_a_panel_shown_during_an_outage_say_they_are_stale_and_how_old
     let panel_root = test_root();
     let props = TruckPanelProps {
         truck: truck("T-09", "Ana", TruckStatus::EnRoute, 72.0, now_ms - 2_000),
-        route: None,
         now_ms,
         speed_history: Default::default(),
         on_close: None,
         on_ack: None,
         offline: true,
+        plan: None,
+        trail: Default::default(),
     };
     Renderer::<TruckPanel>::with_root_and_props(panel_root.clone(), props).render();
     yew::scheduler::flush().await;

@@ -32,7 +32,8 @@ const PAGES: [(&str, &str, &str); 8] = [
     (
         "map",
         "/map",
-        "return document.querySelectorAll('svg.schematic g.truck-marker').length > 0;",
+        "return document.querySelectorAll('.fleet-map .leaflet-marker-icon [data-truck]').length > 0 \
+         && document.querySelectorAll('.fleet-map path.basemap-country').length > 0;",
     ),
     (
         "diagnostics",
