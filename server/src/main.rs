@@ -132,6 +132,11 @@ struct Args {
     /// truck.
     #[arg(long, value_name = "HOST:PORT")]
     metrics_addr: Option<String>,
+    /// On SIGTERM or Ctrl-C: how long the node may take to stop (a duration: 500ms, 10s, 2m, or
+    /// seconds). It refuses new connections, ends every stream with a short `retry:`, lets
+    /// requests in flight finish, stores the fleet snapshot, and cuts what is left at the end.
+    #[arg(long, default_value = "10s", value_name = "DURATION", value_parser = parse_duration)]
+    shutdown_timeout: Duration,
     /// Log lines as `text` or `json` (one object a line), to stderr; `RUST_LOG` sets the
     /// levels (default `convoy_server=info,warn`).
     #[arg(long, default_value = "text", value_name = "text|json")]
@@ -139,6 +144,26 @@ struct Args {
     /// No log lines.
     #[arg(long)]
     quiet: bool,
+}
+
+/// A duration flag's value: a number with `ms`, `s`, `m` or `h`, or a number of seconds.
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let bad =
+        || format!("{text:?} is not a duration: use 500ms, 10s, 2m, 1h or a number of seconds");
+    let split = text
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: f64 = number.parse().map_err(|_| bad())?;
+    let seconds = match unit {
+        "ms" => number / 1000.0,
+        "" | "s" => number,
+        "m" => number * 60.0,
+        "h" => number * 3600.0,
+        _ => return Err(bad()),
+    };
+    Duration::try_from_secs_f64(seconds).map_err(|_| bad())
 }
 
 /// How log lines are written.
@@ -214,6 +239,7 @@ impl Args {
             max_connections_per_ip: self.max_connections_per_ip,
             ingest_body_timeout: Duration::from_secs(self.ingest_body_timeout),
             metrics_addr: self.metrics_addr,
+            shutdown_timeout: self.shutdown_timeout,
             ..Config::default()
         }
     }
@@ -244,8 +270,22 @@ fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     }
 }
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("convoy-server: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let code = runtime.block_on(run());
+    // `serve` has returned within --shutdown-timeout; a blocking task still running then (a
+    // write stuck on a dead disk) must not keep the process alive.
+    runtime.shutdown_timeout(Duration::from_millis(100));
+    code
+}
+
+async fn run() -> ExitCode {
     match std::env::args().nth(1).as_deref() {
         Some("token") => return token::main(std::env::args().skip(2)),
         Some("csp") => {

@@ -1,9 +1,16 @@
-//! Shutdown ends open streams promptly instead of waiting for clients to leave.
+//! Shutdown: open streams end promptly with a short `retry:` (so a browser comes back at once,
+//! to another node behind a proxy), new connections are refused, an ingest request in flight is
+//! answered and kept, and a node whose client never reads still exits by `--shutdown-timeout`.
 
 mod common;
 
-use common::{config, TestServer};
+use common::{config, within, ServerProcess, TempDir, TestServer, WAIT};
+use convoy_core::sse::Decoder;
+use convoy_server::ingest::IngestReply;
 use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+const TOKEN: &str = "shutdown-token";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_ends_an_open_stream_promptly() {
@@ -12,10 +19,252 @@ async fn shutdown_ends_an_open_stream_promptly() {
     stream.envelopes(20).await;
     let mut idle = server.stream("?trucks=T-99", None).await;
     let took = server.stop().await;
-    // The grace period is 5 s; streams end on the signal, well before it.
+    // The timeout is 10 s; streams end on the signal, well before it.
     assert!(took < Duration::from_secs(2), "shutdown took {took:?}");
-    // Both bodies end (after whatever was in flight).
+    // Both bodies end (after whatever was in flight), the last word a short retry.
     while stream.next().await.is_some() {}
     while idle.next().await.is_some() {}
     assert!(stream.ended && idle.ended);
+    assert_eq!(stream.decoder.retry_ms(), Some(250));
+    assert_eq!(idle.decoder.retry_ms(), Some(250));
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
+}
+
+/// `n` keyed status changes of truck `truck`, one a line.
+fn statuses(truck: &str, n: usize) -> String {
+    (0..n)
+        .map(|i| {
+            serde_json::json!({
+                "type": "status", "truck": truck, "at_ms": now_ms(), "status": "delayed",
+                "next_stop": i, "key": format!("{truck}:{i}"),
+            })
+            .to_string()
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// A response body read to its end: its bytes, and whether it ended cleanly (the chunked body's
+/// last chunk, not a dropped connection).
+async fn read_to_end(mut response: reqwest::Response) -> (Vec<u8>, bool) {
+    let mut bytes = Vec::new();
+    loop {
+        match within(response.chunk()).await {
+            Ok(Some(chunk)) => bytes.extend_from_slice(&chunk),
+            Ok(None) => return (bytes, true),
+            Err(_) => return (bytes, false),
+        }
+    }
+}
+
+/// Polls until connecting to `addr` is refused (bounded).
+async fn wait_refused(addr: std::net::SocketAddr) {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        match tokio::net::TcpStream::connect(addr).await {
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => return,
+            other => assert!(
+                tokio::time::Instant::now() < deadline,
+                "still accepting after SIGTERM: {other:?}"
+            ),
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_ends_streams_with_a_short_retry_refuses_connections_and_keeps_ingest_in_flight() {
+    let dir = TempDir::new("shutdown");
+    dir.write("tokens", TOKEN.as_bytes());
+    let log = format!("file:{}", dir.path().join("data").display());
+    let tokens = dir.path().join("tokens").display().to_string();
+    let args = [
+        "--log",
+        log.as_str(),
+        "--trucks",
+        "0",
+        "--ingest-token-file",
+        tokens.as_str(),
+        "--shutdown-timeout",
+        "5s",
+    ];
+    let mut server = ServerProcess::start(&args);
+    let first: IngestReply = within(
+        server
+            .client
+            .post(server.url("/api/ingest"))
+            .bearer_auth(TOKEN)
+            .body(statuses("S-1", 5))
+            .send(),
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    let after = first.ids[0] - 1;
+
+    // Three streams, open (their heads are in) and replaying the first events.
+    let mut streams = Vec::new();
+    for _ in 0..3 {
+        let response = within(
+            server
+                .client
+                .get(server.url("/api/stream"))
+                .header("Last-Event-ID", after.to_string())
+                .send(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(response.status(), 200);
+        streams.push(response);
+    }
+
+    // An ingest request in flight: its handler is reading the body (hyper sends `100 Continue`
+    // once it does) when the signal comes; the rest of the body comes after.
+    let body = statuses("S-2", 3);
+    let (head, tail) = body.split_at(body.len() / 2);
+    let mut ingest = within(tokio::net::TcpStream::connect(server.addr))
+        .await
+        .unwrap();
+    let request = format!(
+        "POST /api/ingest HTTP/1.1\r\nhost: {}\r\nauthorization: Bearer {TOKEN}\r\n\
+         content-length: {}\r\nexpect: 100-continue\r\n\r\n",
+        server.addr,
+        body.len()
+    );
+    ingest.write_all(request.as_bytes()).await.unwrap();
+    let mut continued = vec![0u8; 64];
+    let n = within(ingest.read(&mut continued)).await.unwrap();
+    let continued = String::from_utf8_lossy(&continued[..n]).into_owned();
+    assert!(
+        continued.starts_with("HTTP/1.1 100 Continue"),
+        "{continued}"
+    );
+    ingest.write_all(head.as_bytes()).await.unwrap();
+
+    server.send_sigterm();
+    wait_refused(server.addr).await;
+
+    // Each stream got its events, then `retry: 250` as its last line, and ended cleanly.
+    for stream in streams {
+        let (bytes, clean) = read_to_end(stream).await;
+        let text = String::from_utf8_lossy(&bytes);
+        assert!(clean, "the stream was cut, not ended: {text}");
+        assert!(text.starts_with("retry: 2000\n"), "{text}");
+        assert!(text.ends_with("\nretry: 250\n"), "{text}");
+        let mut decoder = Decoder::new();
+        decoder.feed(&bytes);
+        decoder.finish();
+        let ids: Vec<u64> = std::iter::from_fn(|| decoder.poll_event())
+            .map(|e| e.id.as_str().parse().unwrap())
+            .collect();
+        assert_eq!(ids, first.ids, "the replay, whole and in order");
+        assert_eq!(decoder.retry_ms(), Some(250));
+    }
+
+    // The request in flight is answered 200 and its events get ids.
+    ingest.write_all(tail.as_bytes()).await.unwrap();
+    let mut response = Vec::new();
+    within(ingest.read_to_end(&mut response)).await.unwrap();
+    let response = String::from_utf8_lossy(&response).into_owned();
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    let json = &response[response.find("\r\n\r\n").unwrap() + 4..];
+    let second: IngestReply = serde_json::from_str(json).unwrap();
+    assert_eq!(second.accepted, 3, "{response}");
+
+    let status = server.wait_exit(WAIT).await.expect("exits after SIGTERM");
+    assert!(status.success(), "{status}");
+
+    // After a restart on the same directory every event is there, the in-flight ones too.
+    let server = ServerProcess::start(&args);
+    let mut stream = server.stream(Some(after)).await;
+    let replayed = stream.envelopes(8).await;
+    let ids: Vec<u64> = replayed.iter().map(|e| e.id).collect();
+    let expected: Vec<u64> = first.ids.iter().chain(&second.ids).copied().collect();
+    assert_eq!(ids, expected);
+    assert!(replayed[5..].iter().all(|e| e.event.truck() == "S-2"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_never_reads_cannot_hold_the_node_past_shutdown_timeout() {
+    let dir = TempDir::new("shutdown-stall");
+    let log_path = dir.path().join("stderr.log");
+    let stderr = std::fs::File::create(&log_path).unwrap();
+    // 5 000 events a second, and a queue that would take 40 s to overflow: the stalled stream is
+    // not cut for falling behind while the test runs.
+    let mut server = ServerProcess::start_logging(
+        &[
+            "--trucks",
+            "100",
+            "--rate",
+            "50",
+            "--queue",
+            "200000",
+            "--shutdown-timeout",
+            "1s",
+        ],
+        stderr,
+    );
+    let mut normal = server.stream(None).await;
+
+    // A raw HTTP/1.1 client with a tiny receive window that never reads after its request.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let mut stalled = within(socket.connect(server.addr)).await.unwrap();
+    let request = format!(
+        "GET /api/stream HTTP/1.1\r\nhost: {}\r\naccept: text/event-stream\r\n\r\n",
+        server.addr
+    );
+    stalled.write_all(request.as_bytes()).await.unwrap();
+    // Three seconds of events, megabytes: more than the stalled socket's buffers hold.
+    let mut last = normal.next_envelope().await.id;
+    for _ in 0..15_000 {
+        let id = normal.next_envelope().await.id;
+        assert!(id > last);
+        last = id;
+    }
+    let stats: convoy_server::stats::StatsReport = server.get_json("/api/stats").await;
+    assert_eq!(stats.open_streams, 2, "the stalled stream is still open");
+    drop(normal);
+
+    server.send_sigterm();
+    // The default timeout is 10 s: exiting well before it is --shutdown-timeout 1s at work.
+    let status = server
+        .wait_exit(Duration::from_secs(5))
+        .await
+        .expect("exits by --shutdown-timeout although a client never reads");
+    assert!(status.success(), "{status}");
+    let log = std::fs::read_to_string(&log_path).unwrap();
+    assert!(log.contains("shutting down"), "{log}");
+    assert!(
+        log.lines()
+            .any(|l| l.contains("convoy-server stopped") && l.contains("connections_cut=1")),
+        "the stalled connection was cut at the timeout: {log}"
+    );
+}
+
+#[test]
+fn a_bad_shutdown_timeout_is_refused_naming_the_flag() {
+    for (value, says) in [
+        ("soon", "is not a duration"),
+        ("10x", "is not a duration"),
+        ("0s", "--shutdown-timeout must be 0.1 to 3600 seconds"),
+        ("2h", "--shutdown-timeout must be 0.1 to 3600 seconds"),
+    ] {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_convoy-server"))
+            .args(["--addr", "127.0.0.1:0", "--shutdown-timeout", value])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{value}: {stderr}");
+        assert!(stderr.contains("--shutdown-timeout"), "{value}: {stderr}");
+        assert!(stderr.contains(says), "{value}: {stderr}");
+    }
 }
