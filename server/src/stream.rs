@@ -45,8 +45,8 @@ use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
 /// The reconnection delay the stream asks browsers for.
 pub const RETRY_MS: u64 = 2000;
-/// The delay a stream ended by shutdown asks for last: come back at once (to another node, behind
-/// a proxy), with `Last-Event-ID`, but not all in the same millisecond.
+/// The delay a stream ended by shutdown asks for last: short, so the client comes back at once
+/// (to another node, behind a proxy) with `Last-Event-ID`.
 pub const SHUTDOWN_RETRY_MS: u64 = 250;
 /// The shortest heartbeat interval a client may ask for.
 pub const MIN_HEARTBEAT_MS: u64 = 100;

@@ -1,5 +1,5 @@
-//! Shutdown: open streams end promptly with a short `retry:` (so a browser comes back at once,
-//! to another node behind a proxy), new connections are refused, an ingest request in flight is
+//! Shutdown: open streams end promptly and cleanly with a short `retry:` (so a browser comes back
+//! at once, to another node behind a proxy), on HTTP/1.1 and HTTP/2, new connections are refused, an ingest request in flight is
 //! answered and kept, and a node whose client never reads still exits by `--shutdown-timeout`.
 
 mod common;
@@ -27,6 +27,40 @@ async fn shutdown_ends_an_open_stream_promptly() {
     assert!(stream.ended && idle.ended);
     assert_eq!(stream.decoder.retry_ms(), Some(250));
     assert_eq!(idle.decoder.retry_ms(), Some(250));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http2_streams_on_one_connection_each_end_cleanly_with_a_short_retry() {
+    use http_body_util::BodyExt;
+    let server = TestServer::start(config()).await;
+    // HTTP/2 with prior knowledge (h2c), two streams on the one connection.
+    let tcp = within(tokio::net::TcpStream::connect(server.addr))
+        .await
+        .unwrap();
+    let (mut send, connection) = hyper::client::conn::http2::handshake(
+        hyper_util::rt::TokioExecutor::new(),
+        hyper_util::rt::TokioIo::new(tcp),
+    )
+    .await
+    .unwrap();
+    tokio::spawn(connection);
+    let mut bodies = Vec::new();
+    for query in ["", "?trucks=T-01"] {
+        let request = hyper::Request::get(format!("http://{}/api/stream{query}", server.addr))
+            .body(axum::body::Body::empty())
+            .unwrap();
+        let response = within(send.send_request(request)).await.unwrap();
+        assert_eq!(response.version(), hyper::Version::HTTP_2);
+        bodies.push(response.into_body());
+    }
+    server.stop().await;
+    for body in bodies {
+        // An error here would be a reset stream, not an ended one.
+        let bytes = within(body.collect()).await.unwrap().to_bytes();
+        let text = String::from_utf8_lossy(&bytes);
+        assert!(text.starts_with("retry: 2000\n"), "{text}");
+        assert!(text.ends_with("\nretry: 250\n"), "{text}");
+    }
 }
 
 fn now_ms() -> u64 {
