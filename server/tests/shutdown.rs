@@ -184,6 +184,7 @@ async fn sigterm_ends_streams_with_a_short_retry_refuses_connections_and_keeps_i
     ingest.write_all(head.as_bytes()).await.unwrap();
 
     server.send_sigterm();
+    let signalled = tokio::time::Instant::now();
     wait_refused(server.addr).await;
 
     // Each stream got its events, then `retry: 250` as its last line, and ended cleanly.
@@ -213,7 +214,12 @@ async fn sigterm_ends_streams_with_a_short_retry_refuses_connections_and_keeps_i
     let second: IngestReply = serde_json::from_str(json).unwrap();
     assert_eq!(second.accepted, 3, "{response}");
 
-    let status = server.wait_exit(WAIT).await.expect("exits after SIGTERM");
+    // Within its --shutdown-timeout of 5 s (and a second for the process to go).
+    let left = Duration::from_secs(6).saturating_sub(signalled.elapsed());
+    let status = server
+        .wait_exit(left)
+        .await
+        .expect("exits within --shutdown-timeout");
     assert!(status.success(), "{status}");
 
     // After a restart on the same directory every event is there, the in-flight ones too.
