@@ -764,6 +764,10 @@ pub async fn serve(
             token.clone(),
         ))
     });
+    // The tail outlives the signal until connections are done: an ingest request in flight
+    // waits for its events to come back through it, and a stream resuming here for the tail to
+    // catch up.
+    let tail_stop = CancellationToken::new();
     let tail = match (hub.remote().cloned(), pending_seed) {
         (Some(remote), Some(seed)) => Some(tokio::spawn(log::redis::follow(
             remote,
@@ -772,7 +776,7 @@ pub async fn serve(
             seed,
             clock,
             !config.quiet,
-            token.clone(),
+            tail_stop.clone(),
         ))),
         _ => None,
     };
@@ -847,6 +851,7 @@ pub async fn serve(
             let _ = driver.await;
         }
         let _ = trimmer.await;
+        tail_stop.cancel();
         if let Some(tail) = tail {
             let _ = tail.await;
         }

@@ -31,10 +31,10 @@ fn addr_of(table: &Table, node: usize) -> Option<SocketAddr> {
     table.lock().unwrap()[node % NODES]
 }
 
-fn start_node(redis: &RedisServer, tokens: &str) -> ServerProcess {
+fn start_node(redis_url: &str, tokens: &str) -> ServerProcess {
     ServerProcess::start(&[
         "--log",
-        &redis.url(),
+        redis_url,
         "--trucks",
         "0",
         "--ingest-token-file",
@@ -176,7 +176,9 @@ async fn a_rolling_restart_of_three_nodes_loses_and_repeats_nothing_in_any_clien
     let dir = TempDir::new("rolling");
     dir.write("tokens", TOKEN.as_bytes());
     let tokens = dir.path().join("tokens").display().to_string();
-    let mut nodes: Vec<ServerProcess> = (0..NODES).map(|_| start_node(&redis, &tokens)).collect();
+    let mut nodes: Vec<ServerProcess> = (0..NODES)
+        .map(|_| start_node(&redis.url(), &tokens))
+        .collect();
     for node in &nodes {
         wait_loaded(node).await;
     }
@@ -221,7 +223,13 @@ async fn a_rolling_restart_of_three_nodes_loses_and_repeats_nothing_in_any_clien
             .unwrap_or_else(|| panic!("node {k} did not exit after SIGTERM"));
         assert!(status.success(), "node {k}: {status}");
         table.lock().unwrap()[k] = None;
-        let fresh = start_node(&redis, &tokens);
+        // Starting reads its stdout, blocking: not on the thread the clients' timings share.
+        let fresh = tokio::task::spawn_blocking({
+            let (url, tokens) = (redis.url(), tokens.clone());
+            move || start_node(&url, &tokens)
+        })
+        .await
+        .unwrap();
         wait_loaded(&fresh).await;
         table.lock().unwrap()[k] = Some(fresh.addr);
         *slot = fresh;
