@@ -1,6 +1,7 @@
 //! Shutdown: open streams end promptly and cleanly with a short `retry:` (so a browser comes back
-//! at once, to another node behind a proxy), on HTTP/1.1 and HTTP/2, new connections are refused, an ingest request in flight is
-//! answered and kept, and a node whose client never reads still exits by `--shutdown-timeout`.
+//! at once, to another node behind a proxy), on HTTP/1.1 and HTTP/2; new connections are refused;
+//! an ingest request in flight is answered and kept (on a Redis node too, within a short
+//! timeout); a node whose client never reads still exits by `--shutdown-timeout`.
 
 mod common;
 
@@ -112,6 +113,52 @@ async fn wait_refused(addr: std::net::SocketAddr) {
     }
 }
 
+/// An ingest request sent over a raw connection, half of its body held back.
+struct IngestInFlight {
+    socket: tokio::net::TcpStream,
+    rest: String,
+}
+
+impl IngestInFlight {
+    /// Sends the head and half the body once the handler reads the body (hyper answers
+    /// `Expect: 100-continue` when it does): the request is then in flight.
+    async fn start(addr: std::net::SocketAddr, body: String) -> IngestInFlight {
+        let mut socket = within(tokio::net::TcpStream::connect(addr)).await.unwrap();
+        let request = format!(
+            "POST /api/ingest HTTP/1.1\r\nhost: {addr}\r\nauthorization: Bearer {TOKEN}\r\n\
+             content-length: {}\r\nexpect: 100-continue\r\n\r\n",
+            body.len()
+        );
+        socket.write_all(request.as_bytes()).await.unwrap();
+        let mut continued = vec![0u8; 64];
+        let n = within(socket.read(&mut continued)).await.unwrap();
+        let continued = String::from_utf8_lossy(&continued[..n]).into_owned();
+        assert!(
+            continued.starts_with("HTTP/1.1 100 Continue"),
+            "{continued}"
+        );
+        let (head, rest) = body.split_at(body.len() / 2);
+        socket.write_all(head.as_bytes()).await.unwrap();
+        IngestInFlight {
+            socket,
+            rest: rest.to_owned(),
+        }
+    }
+
+    /// Sends the rest of the body; the reply, which must be a 200.
+    async fn finish(mut self) -> IngestReply {
+        self.socket.write_all(self.rest.as_bytes()).await.unwrap();
+        let mut response = Vec::new();
+        within(self.socket.read_to_end(&mut response))
+            .await
+            .unwrap();
+        let response = String::from_utf8_lossy(&response).into_owned();
+        assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+        let json = &response[response.find("\r\n\r\n").unwrap() + 4..];
+        serde_json::from_str(json).unwrap()
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_ends_streams_with_a_short_retry_refuses_connections_and_keeps_ingest_in_flight() {
     let dir = TempDir::new("shutdown");
@@ -160,28 +207,8 @@ async fn sigterm_ends_streams_with_a_short_retry_refuses_connections_and_keeps_i
         streams.push(response);
     }
 
-    // An ingest request in flight: its handler is reading the body (hyper sends `100 Continue`
-    // once it does) when the signal comes; the rest of the body comes after.
-    let body = statuses("S-2", 3);
-    let (head, tail) = body.split_at(body.len() / 2);
-    let mut ingest = within(tokio::net::TcpStream::connect(server.addr))
-        .await
-        .unwrap();
-    let request = format!(
-        "POST /api/ingest HTTP/1.1\r\nhost: {}\r\nauthorization: Bearer {TOKEN}\r\n\
-         content-length: {}\r\nexpect: 100-continue\r\n\r\n",
-        server.addr,
-        body.len()
-    );
-    ingest.write_all(request.as_bytes()).await.unwrap();
-    let mut continued = vec![0u8; 64];
-    let n = within(ingest.read(&mut continued)).await.unwrap();
-    let continued = String::from_utf8_lossy(&continued[..n]).into_owned();
-    assert!(
-        continued.starts_with("HTTP/1.1 100 Continue"),
-        "{continued}"
-    );
-    ingest.write_all(head.as_bytes()).await.unwrap();
+    // An ingest request in flight when the signal comes; the rest of its body comes after.
+    let ingest = IngestInFlight::start(server.addr, statuses("S-2", 3)).await;
 
     server.send_sigterm();
     let signalled = tokio::time::Instant::now();
@@ -205,14 +232,8 @@ async fn sigterm_ends_streams_with_a_short_retry_refuses_connections_and_keeps_i
     }
 
     // The request in flight is answered 200 and its events get ids.
-    ingest.write_all(tail.as_bytes()).await.unwrap();
-    let mut response = Vec::new();
-    within(ingest.read_to_end(&mut response)).await.unwrap();
-    let response = String::from_utf8_lossy(&response).into_owned();
-    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
-    let json = &response[response.find("\r\n\r\n").unwrap() + 4..];
-    let second: IngestReply = serde_json::from_str(json).unwrap();
-    assert_eq!(second.accepted, 3, "{response}");
+    let second = ingest.finish().await;
+    assert_eq!(second.accepted, 3);
 
     // Within its --shutdown-timeout of 5 s (and a second for the process to go).
     let left = Duration::from_secs(6).saturating_sub(signalled.elapsed());
@@ -307,4 +328,43 @@ fn a_bad_shutdown_timeout_is_refused_naming_the_flag() {
         assert!(stderr.contains("--shutdown-timeout"), "{value}: {stderr}");
         assert!(stderr.contains(says), "{value}: {stderr}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ingest_in_flight_on_a_redis_node_is_answered_within_a_short_shutdown_timeout() {
+    // On a shared log an append waits for its events to come back through the node's tail: the
+    // tail must keep reading until the requests in flight are answered.
+    let redis = common::RedisServer::start().await;
+    let dir = TempDir::new("shutdown-redis");
+    dir.write("tokens", TOKEN.as_bytes());
+    let tokens = dir.path().join("tokens").display().to_string();
+    let mut server = ServerProcess::start(&[
+        "--log",
+        &redis.url(),
+        "--trucks",
+        "0",
+        "--ingest-token-file",
+        tokens.as_str(),
+        "--shutdown-timeout",
+        "1s",
+    ]);
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let health: convoy_server::api::Health = server.get_json("/api/health").await;
+        if health.ok {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{health:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let ingest = IngestInFlight::start(server.addr, statuses("S-3", 4)).await;
+    server.send_sigterm();
+    wait_refused(server.addr).await;
+    let reply = ingest.finish().await;
+    assert_eq!(reply.accepted, 4);
+    let status = server.wait_exit(WAIT).await.expect("exits after SIGTERM");
+    assert!(status.success(), "{status}");
+    // And the events are in the shared log, for every other node.
+    let length = redis.command("XLEN convoy:{default}:events").await;
+    assert_eq!(length.as_deref(), Some(":4"), "{length:?}");
 }
