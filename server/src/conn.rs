@@ -59,7 +59,7 @@ pub struct Options {
     pub handshake_timeout: Duration,
     pub max_header_bytes: usize,
     pub max_headers: usize,
-    /// How long shutdown waits for open connections before dropping them.
+    /// How long shutdown waits for open connections before cutting them.
     pub grace: Duration,
     pub log: bool,
     /// Most connections from one client address (at most `max_connections`).
@@ -75,7 +75,7 @@ impl Options {
             handshake_timeout: config.handshake_timeout,
             max_header_bytes: config.max_header_bytes,
             max_headers: config.max_headers,
-            grace: config.shutdown_grace,
+            grace: config.drain_timeout(),
             log: !config.quiet,
             max_connections_per_ip: config.max_connections_per_ip.min(config.max_connections),
         }
@@ -330,15 +330,16 @@ struct Refusals {
     per_ip: u64,
 }
 
-/// Serves `app` on every connection `listener` accepts until `shutdown`, then waits up to
-/// `options.grace` for the open connections to finish and drops the rest.
+/// Serves `app` on every connection `listener` accepts until `shutdown`, then closes the
+/// listener (new connections are refused), waits up to `options.grace` for the open connections
+/// to finish and cuts the rest; returns how many it cut.
 pub async fn accept_loop(
     listener: TcpListener,
     app: Router,
     tls: Option<TlsAcceptor>,
     shutdown: CancellationToken,
     options: Options,
-) {
+) -> usize {
     let options = Arc::new(options);
     let streams = StreamSlots::new(options.max_streams);
     let mut connections = JoinSet::new();
@@ -416,13 +417,15 @@ pub async fn accept_loop(
         }
     }
     drop(listener);
-    let drained = tokio::time::timeout(options.grace + Duration::from_millis(100), async {
+    let drained = tokio::time::timeout(options.grace, async {
         while connections.join_next().await.is_some() {}
     })
     .await;
+    let cut = connections.len();
     if drained.is_err() {
         connections.shutdown().await;
     }
+    cut
 }
 
 /// When a connection became idle, as the registry says.
@@ -614,9 +617,11 @@ async fn serve_io<I>(
         }
         _ = shutdown.cancelled() => {}
     }
+    // Shutdown: the requests in flight finish (streams end on the same signal), then it closes;
+    // the accept loop cuts it if that takes longer than the grace period.
     connection.as_mut().graceful_shutdown();
     tokio::select! {
-        _ = tokio::time::timeout(options.grace, connection.as_mut()) => {}
+        _ = connection.as_mut() => {}
         _ = close.cancelled() => {}
     }
 }

@@ -18,7 +18,6 @@ use convoy_core::trip::{Trip, TripConfig, TripPlan};
 use convoy_core::wire::{
     AlertAck, Envelope, EventId, FleetEvent, FleetSnapshot, ResetNotice, TruckId, TruckState, Watch,
 };
-use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};

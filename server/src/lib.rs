@@ -87,8 +87,9 @@ pub struct Config {
     pub queue_capacity: usize,
     /// Serve HTTPS (HTTP/2 and HTTP/1.1) instead of plain HTTP/1.1 (and h2c).
     pub tls: Option<TlsSource>,
-    /// How long shutdown waits for open connections before dropping them.
-    pub shutdown_grace: Duration,
+    /// How long shutdown may take from the signal to the return of [`serve`]: open connections
+    /// get most of it to finish (streams end at once), the log's flush the rest.
+    pub shutdown_timeout: Duration,
     /// Shortest interval between simulator steps (events are batched per step); shorter when the
     /// rate needs it.
     pub min_tick: Duration,
@@ -166,7 +167,7 @@ impl Default for Config {
             replay: 10_000,
             queue_capacity: 1024,
             tls: None,
-            shutdown_grace: Duration::from_secs(5),
+            shutdown_timeout: Duration::from_secs(10),
             min_tick: Duration::from_millis(20),
             quiet: false,
             log: LogSpec::Memory,
@@ -319,9 +320,9 @@ impl Config {
             )));
         }
         within(
-            "shutdown-grace",
-            secs(self.shutdown_grace),
-            0.0,
+            "shutdown-timeout",
+            secs(self.shutdown_timeout),
+            0.1,
             3600.0,
             " seconds",
         )?;
@@ -391,6 +392,12 @@ impl Config {
         })
     }
 
+    /// How long open connections get to finish at shutdown: `shutdown_timeout` but the share kept
+    /// for storing the fleet snapshot (a quarter of it, at most [`FLUSH_RESERVE`]).
+    pub fn drain_timeout(&self) -> Duration {
+        self.shutdown_timeout - (self.shutdown_timeout / 4).min(FLUSH_RESERVE)
+    }
+
     /// The event log's engine as the metrics name it.
     fn engine_name(&self) -> &'static str {
         match self.log {
@@ -400,6 +407,9 @@ impl Config {
         }
     }
 }
+
+/// The part of `--shutdown-timeout` kept for storing the fleet snapshot after connections.
+pub const FLUSH_RESERVE: Duration = Duration::from_secs(1);
 
 /// The most events a stream may hold unread (the shared ring's slots are allocated up front).
 pub const MAX_STREAM_CAPACITY: usize = 1_000_000;
@@ -686,8 +696,10 @@ fn unix_now_ms() -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
-/// Runs the server on `listener` until `shutdown` resolves, then ends every open stream, waits up
-/// to `config.shutdown_grace` for connections to finish and returns. Prints
+/// Runs the server on `listener` until `shutdown` resolves, then stops accepting, ends every open
+/// stream (asking its client to come back soon, to another node behind a proxy), lets requests
+/// in flight finish, stores the fleet snapshot, and returns within `config.shutdown_timeout`
+/// of the signal. Prints
 /// `convoy-server listening on http://ADDR` (https with TLS) once ready, unless quiet.
 pub async fn serve(
     listener: TcpListener,
@@ -835,10 +847,22 @@ pub async fn serve(
         shutdown: token.clone(),
         operator_streams: stats::OperatorStreams::new(config.max_streams_per_operator),
     };
-    let trigger = token.clone();
-    let signal = tokio::spawn(async move {
-        shutdown.await;
-        trigger.cancel();
+    let signal = tokio::spawn({
+        let (trigger, hub, log) = (token.clone(), hub.clone(), !config.quiet);
+        let timeout = config.shutdown_timeout;
+        async move {
+            shutdown.await;
+            let began = tokio::time::Instant::now();
+            if log {
+                tracing::info!(
+                    streams = hub.subscriber_count(),
+                    timeout_ms = timeout.as_millis() as u64,
+                    "shutting down: refusing connections, ending streams, finishing requests"
+                );
+            }
+            trigger.cancel();
+            began
+        }
     });
     // A truck reports at most once a step, so steps come at least twice per report period.
     let half_period = Duration::from_secs_f64(0.5 / config.rate).max(Duration::from_millis(1));
@@ -860,6 +884,10 @@ pub async fn serve(
         !config.quiet,
         token.clone(),
     ));
+    // The tail outlives the signal until connections are done: an ingest request in flight
+    // waits for its events to come back through it, and a stream resuming here for the tail to
+    // catch up.
+    let tail_stop = CancellationToken::new();
     let tail = match (hub.remote().cloned(), pending_seed) {
         (Some(remote), Some(seed)) => Some(tokio::spawn(log::redis::follow(
             remote,
@@ -868,7 +896,7 @@ pub async fn serve(
             seed,
             clock,
             !config.quiet,
-            token.clone(),
+            tail_stop.clone(),
         ))),
         _ => None,
     };
@@ -931,7 +959,7 @@ pub async fn serve(
         tls.is_some() || config.public_url_is_https(),
         metrics_server.is_some(),
     );
-    conn::accept_loop(
+    let cut = conn::accept_loop(
         listener,
         routes,
         tls,
@@ -940,32 +968,57 @@ pub async fn serve(
     )
     .await;
     token.cancel();
-    signal.abort();
-    if let Some(metrics_server) = metrics_server {
-        let _ = metrics_server.await;
-    }
-    if let Some(osmand_server) = osmand_server {
-        let _ = osmand_server.await;
-    }
-    let _ = signal_watch.await;
-    if let Some(driver) = driver {
-        let _ = driver.await;
-    }
-    let _ = trimmer.await;
-    if let Some(tail) = tail {
-        let _ = tail.await;
-    }
-    if let Some(remote) = hub.remote().filter(|_| hub.loaded()) {
-        // The next node to start rebuilds from the latest snapshot, not an older one.
-        let _ = remote.save_snapshot(&hub.snapshot()).await;
-    }
-    // The next start then rebuilds the fleet from the snapshot alone.
-    let checkpoint = tokio::task::spawn_blocking(move || hub.checkpoint()).await;
-    if let Ok(Err(e)) = checkpoint {
-        tracing::error!(error = %e, "cannot store the fleet snapshot");
-    }
+    // Only the signal cancels the token, so it has fired; the guard keeps a hang impossible.
+    let began = if signal.is_finished() {
+        signal.await.unwrap_or_else(|_| tokio::time::Instant::now())
+    } else {
+        signal.abort();
+        tokio::time::Instant::now()
+    };
+    let finish = async move {
+        let mut cut = cut;
+        if let Some(metrics_server) = metrics_server {
+            cut += metrics_server.await.unwrap_or(0);
+        }
+        if let Some(osmand_server) = osmand_server {
+            cut += osmand_server.await.unwrap_or(0);
+        }
+        let _ = signal_watch.await;
+        if let Some(driver) = driver {
+            let _ = driver.await;
+        }
+        let _ = trimmer.await;
+        tail_stop.cancel();
+        if let Some(tail) = tail {
+            let _ = tail.await;
+        }
+        if let Some(remote) = hub.remote().filter(|_| hub.loaded()) {
+            // The next node to start rebuilds from the latest snapshot, not an older one.
+            let _ = remote.save_snapshot(&hub.snapshot()).await;
+        }
+        // The next start then rebuilds the fleet from the snapshot alone.
+        let checkpoint = tokio::task::spawn_blocking(move || hub.checkpoint()).await;
+        if let Ok(Err(e)) = checkpoint {
+            tracing::error!(error = %e, "cannot store the fleet snapshot");
+        }
+        cut
+    };
+    // Whatever is left at the deadline is given up: the process must exit in time.
+    let finished = tokio::time::timeout_at(began + config.shutdown_timeout, finish).await;
     if !config.quiet {
-        tracing::info!("convoy-server stopped");
+        let took_ms = began.elapsed().as_millis() as u64;
+        match finished {
+            Ok(0) => tracing::info!(shutdown_ms = took_ms, "convoy-server stopped"),
+            Ok(cut) => tracing::warn!(
+                shutdown_ms = took_ms,
+                connections_cut = cut,
+                "convoy-server stopped; connections still open at --shutdown-timeout were cut"
+            ),
+            Err(_) => tracing::warn!(
+                shutdown_ms = took_ms,
+                "convoy-server stopped at --shutdown-timeout before the event log was flushed"
+            ),
+        }
     }
     Ok(())
 }

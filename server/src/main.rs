@@ -143,6 +143,11 @@ struct Args {
     /// server does (devices set up for Traccar need only the host and port changed).
     #[arg(long, value_name = "HOST:PORT", requires = "devices")]
     osmand_addr: Option<String>,
+    /// On SIGTERM or Ctrl-C: how long the node may take to stop (a duration: 500ms, 10s, 2m, or
+    /// seconds). It refuses new connections, ends every stream with a short `retry:`, lets
+    /// requests in flight finish, stores the fleet snapshot, and cuts what is left at the end.
+    #[arg(long, default_value = "10s", value_name = "DURATION", value_parser = parse_duration)]
+    shutdown_timeout: Duration,
     /// Log lines as `text` or `json` (one object a line), to stderr; `RUST_LOG` sets the
     /// levels (default `convoy_server=info,warn`).
     #[arg(long, default_value = "text", value_name = "text|json")]
@@ -150,6 +155,26 @@ struct Args {
     /// No log lines.
     #[arg(long)]
     quiet: bool,
+}
+
+/// A duration flag's value: a number with `ms`, `s`, `m` or `h`, or a number of seconds.
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let bad =
+        || format!("{text:?} is not a duration: use 500ms, 10s, 2m, 1h or a number of seconds");
+    let split = text
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: f64 = number.parse().map_err(|_| bad())?;
+    let seconds = match unit {
+        "ms" => number / 1000.0,
+        "" | "s" => number,
+        "m" => number * 60.0,
+        "h" => number * 3600.0,
+        _ => return Err(bad()),
+    };
+    Duration::try_from_secs_f64(seconds).map_err(|_| bad())
 }
 
 /// How log lines are written.
@@ -229,6 +254,7 @@ impl Args {
             stale_after: Duration::try_from_secs_f64(self.stale_after * 60.0).unwrap_or_default(),
             devices: self.devices,
             osmand_addr: self.osmand_addr,
+            shutdown_timeout: self.shutdown_timeout,
             ..Config::default()
         }
     }
@@ -259,8 +285,22 @@ fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     }
 }
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("convoy-server: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let code = runtime.block_on(run());
+    // `serve` has returned within --shutdown-timeout; a blocking task still running then (a
+    // write stuck on a dead disk) must not keep the process alive.
+    runtime.shutdown_timeout(Duration::from_millis(100));
+    code
+}
+
+async fn run() -> ExitCode {
     match std::env::args().nth(1).as_deref() {
         Some("token") => return token::main(std::env::args().skip(2)),
         Some("csp") => {
@@ -307,6 +347,24 @@ async fn main() -> ExitCode {
         Err(e) => {
             eprintln!("convoy-server: {e}");
             ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_duration;
+    use std::time::Duration;
+
+    #[test]
+    fn durations_take_a_unit_or_mean_seconds() {
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("10s"), Ok(Duration::from_secs(10)));
+        assert_eq!(parse_duration(" 1.5 "), Ok(Duration::from_millis(1500)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
+        for bad in ["", "s", "-1s", "10 s", "1.2.3s", "5d", "soon"] {
+            assert!(parse_duration(bad).is_err(), "{bad:?}");
         }
     }
 }

@@ -2,7 +2,8 @@
 //!
 //! A stream starts with `retry:`, then a `reset` event if its resume id could not be honoured,
 //! then the buffered events after the resume id, then live events, with `: keep-alive` comments
-//! and optional `heartbeat` events in between. It ends when the server shuts down or when the
+//! and optional `heartbeat` events in between. It ends when the server shuts down (with a short
+//! `retry:` last, so the client comes back at once, to another node behind a proxy) or when the
 //! stream falls more than its queue capacity behind (the client resumes with `Last-Event-ID`).
 //! Falling behind ends the response from outside (see `conn`), as a stalled client stops hyper
 //! from polling the body: on HTTP/2 only that stream is reset, the connection's other streams go
@@ -44,6 +45,9 @@ use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
 /// The reconnection delay the stream asks browsers for.
 pub const RETRY_MS: u64 = 2000;
+/// The delay a stream ended by shutdown asks for last: short, so the client comes back at once
+/// (to another node, behind a proxy) with `Last-Event-ID`.
+pub const SHUTDOWN_RETRY_MS: u64 = 250;
 /// The shortest heartbeat interval a client may ask for.
 pub const MIN_HEARTBEAT_MS: u64 = 100;
 /// The longest one (an hour).
@@ -481,11 +485,20 @@ impl Feed {
         }
     }
 
+    /// The stream's last chunk at shutdown, [`SHUTDOWN_RETRY_MS`] as `retry:`; `None` after it.
+    /// Events still queued are not sent: the client resumes after its last id elsewhere.
+    fn closing(&mut self) -> Option<Bytes> {
+        if self.lease.ended.is_some() {
+            return None;
+        }
+        self.lease.ended = Some("shutdown");
+        Some(Bytes::from(sse::encode_retry(SHUTDOWN_RETRY_MS)))
+    }
+
     /// The next body chunk, or `None` when the stream ends.
     async fn next_chunk(&mut self) -> Option<Bytes> {
         if self.lease.closing.is_cancelled() {
-            self.lease.ended = Some("shutdown");
-            return None;
+            return self.closing();
         }
         if let Some(chunk) = self.pending.pop_front() {
             return Some(chunk);
@@ -493,10 +506,7 @@ impl Feed {
         // Timers before events, so a busy stream still gets its heartbeats.
         tokio::select! {
             biased;
-            _ = self.shutdown.as_mut() => {
-                self.lease.ended = Some("shutdown");
-                None
-            },
+            _ = self.shutdown.as_mut() => self.closing(),
             _ = tick(&mut self.heartbeat) => {
                 // Read the latest id first, then drain: every event up to it is in the queue
                 // (the hub updates it after the fan-out), so it goes out before the heartbeat.

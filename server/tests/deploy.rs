@@ -1,6 +1,7 @@
 //! `deploy/convoy.service` as a deployer uses it: systemd (systemd-analyze, from Debian's
 //! systemd package, which `cargo xtask test` installs) takes the unit without a warning, and its
-//! command line starts this build of convoy-server, which stops cleanly on SIGTERM.
+//! command line starts this build of convoy-server, which stops cleanly on SIGTERM, and systemd
+//! gives it longer to stop than its `--shutdown-timeout`.
 
 mod common;
 
@@ -66,4 +67,40 @@ async fn the_units_command_line_starts_this_build_and_stops_on_sigterm() {
     let health: convoy_server::api::Health = server.get_json("/api/health").await;
     assert!(health.ok && health.log == "file", "{health:?}");
     server.terminate();
+}
+
+/// A unit's duration (`15s`, `1min 30s`, `500ms`) the way systemd reads the simple ones.
+fn unit_duration(text: &str) -> std::time::Duration {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: u64 = number.parse().unwrap();
+    match unit.trim() {
+        "ms" => std::time::Duration::from_millis(number),
+        "" | "s" => std::time::Duration::from_secs(number),
+        "min" => std::time::Duration::from_secs(number * 60),
+        other => panic!("unit {other:?} in {text:?}"),
+    }
+}
+
+#[test]
+fn systemd_waits_longer_than_the_shutdown_timeout() {
+    let stop = UNIT
+        .lines()
+        .find_map(|line| line.strip_prefix("TimeoutStopSec="))
+        .expect("the unit sets TimeoutStopSec (the default, 90 s, hides a hang)");
+    let args = exec_start_args(UNIT);
+    let timeout = args
+        .iter()
+        .position(|a| a == "--shutdown-timeout")
+        .map(|i| args[i + 1].as_str())
+        .expect("the unit says its --shutdown-timeout");
+    let (stop, timeout) = (unit_duration(stop), unit_duration(timeout));
+    // A second to spare: the process exits after its timeout, systemd then reaps it.
+    assert!(
+        stop >= timeout + std::time::Duration::from_secs(1),
+        "TimeoutStopSec {stop:?} must exceed --shutdown-timeout {timeout:?}"
+    );
 }

@@ -424,6 +424,30 @@ impl ServerProcess {
         self.child.wait().unwrap();
     }
 
+    /// Sends SIGTERM and returns at once.
+    pub fn send_sigterm(&self) {
+        let pid = self.child.id().to_string();
+        let sent = std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap();
+        assert!(sent.success());
+    }
+
+    /// Waits up to `limit` for the process to exit: its status, or `None` while it runs.
+    pub async fn wait_exit(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return Some(status);
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return None;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
     /// SIGTERM, then waits for a clean exit.
     pub fn terminate(mut self) {
         let pid = self.child.id().to_string();
