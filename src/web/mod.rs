@@ -6,7 +6,6 @@ pub mod components;
 pub mod hooks;
 pub mod pages;
 pub mod route;
-pub mod router;
 pub mod shell;
 pub mod store;
 pub mod transport;

@@ -1,7 +1,6 @@
 //! One truck on the schematic map: a dot coloured by its status that links to its panel.
 
-use crate::web::route::Route;
-use crate::web::router::Link;
+use crate::web::route::{Link, Route};
 use convoy_core::wire::TruckState;
 use std::rc::Rc;
 use yew::prelude::*;

@@ -2,8 +2,7 @@
 
 use crate::web::components::schematic_map::SchematicMap;
 use crate::web::hooks::{use_fleet, use_fleet_map, use_watch, MapFetch};
-use crate::web::route::Route;
-use crate::web::router::Link;
+use crate::web::route::{Link, Route};
 use convoy_core::wire::Watch;
 use yew::prelude::*;
 
