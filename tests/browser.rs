@@ -5,7 +5,6 @@
 use convoy::web::components::fleet_table::{FleetTable, FleetTableProps, ROW_HEIGHT_PX};
 use convoy::web::components::truck_panel::{TruckPanel, TruckPanelProps, STALE_AFTER_MS};
 use convoy::web::hooks::use_row_window;
-use convoy::web::router::{MemoryHistory, Router};
 use convoy_core::geo::LatLon;
 use convoy_core::trip::ReeferBand;
 use convoy_core::view::query::{SortKey, TableQuery};
@@ -17,11 +16,13 @@ use wasm_bindgen_test::*;
 use web_sys::{Element, HtmlElement, HtmlInputElement, HtmlSelectElement};
 use yew::prelude::*;
 use yew::Renderer;
+use yew_router::history::{AnyHistory, MemoryHistory};
+use yew_router::Router;
 
 /// The table's rows link to truck pages, and links need a router around them.
 #[function_component(RoutedTable)]
 fn routed_table(props: &FleetTableProps) -> Html {
-    let history = use_memo((), |_| MemoryHistory::new("/"));
+    let history = use_memo((), |_| AnyHistory::from(MemoryHistory::new()));
     html! {
         <Router history={(*history).clone()}>
             <FleetTable trucks={props.trucks.clone()} query={props.query.clone()}
@@ -510,7 +511,7 @@ async fn a_row_and_a_panel_shown_during_an_outage_say_they_are_stale_and_how_old
     };
     #[function_component(OfflineTable)]
     fn offline_table(props: &FleetTableProps) -> Html {
-        let history = use_memo((), |_| MemoryHistory::new("/"));
+        let history = use_memo((), |_| AnyHistory::from(MemoryHistory::new()));
         html! {
             <Router history={(*history).clone()}>
                 <FleetTable trucks={props.trucks.clone()} query={props.query.clone()}

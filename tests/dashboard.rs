@@ -13,7 +13,6 @@ use convoy::web::components::truck_panel::{TruckPanel, TruckPanelProps};
 use convoy::web::hooks::{use_speed_history, SPEED_WINDOW_MS};
 use convoy::web::map_adapter::{route_stops, truck_marker};
 use convoy::web::pages::board::BoardPage;
-use convoy::web::router::{History, MemoryHistory, Router};
 use convoy_browser::leaflet::{glyph_class, MapMarker, StopState as MapStopState};
 use convoy_core::geo::LatLon;
 use convoy_core::trip::{PlannedStop, ReeferBand, TripPlan};
@@ -27,6 +26,9 @@ use wasm_bindgen_test::*;
 use web_sys::{Element, HtmlElement, HtmlInputElement};
 use yew::prelude::*;
 use yew::Renderer;
+use yew_router::history::{AnyHistory, History, MemoryHistory};
+use yew_router::query::Raw;
+use yew_router::Router;
 
 wasm_bindgen_test_configure!(run_in_browser);
 
@@ -139,7 +141,7 @@ struct RoutedProps {
 
 #[function_component(Routed)]
 fn routed(RoutedProps { history, children }: &RoutedProps) -> Html {
-    html! { <Router history={history.clone()}>{ children.clone() }</Router> }
+    html! { <Router history={AnyHistory::from(history.clone())}>{ children.clone() }</Router> }
 }
 
 fn render_routed(root: &Element, history: &MemoryHistory, children: Html) {
@@ -155,10 +157,14 @@ fn render_routed(root: &Element, history: &MemoryHistory, children: Html) {
 
 /// A history standing at `path` with `query` (without its `?`), if any.
 fn history_at(path: &str, query: Option<&str>) -> MemoryHistory {
+    let history = MemoryHistory::new();
     match query {
-        Some(query) => MemoryHistory::new(&format!("{path}?{query}")),
-        None => MemoryHistory::new(path),
+        Some(query) => history
+            .replace_with_query(path, Raw(query.to_owned()))
+            .unwrap(),
+        None => history.replace(path),
     }
+    history
 }
 
 fn query_of(history: &MemoryHistory) -> String {
@@ -235,7 +241,7 @@ async fn render_grid(start: &str, choices: &[&str]) -> (Element, Recorder) {
     };
     render_routed(
         &root,
-        &MemoryHistory::new("/"),
+        &MemoryHistory::new(),
         html! { <GridHarness ..props /> },
     );
     yew::scheduler::flush().await;
@@ -823,7 +829,7 @@ async fn alert_feed_shows_who_acknowledged_and_a_button_for_the_rest() {
     let root = test_root();
     render_routed(
         &root,
-        &MemoryHistory::new("/"),
+        &MemoryHistory::new(),
         html! { <AlertFeed {alerts} {on_ack} /> },
     );
     yew::scheduler::flush().await;
@@ -860,7 +866,7 @@ async fn alert_feed_lists_newest_first_with_links_in_a_polite_live_region() {
     let root = test_root();
     render_routed(
         &root,
-        &MemoryHistory::new("/"),
+        &MemoryHistory::new(),
         html! { <AlertFeed {alerts} /> },
     );
     yew::scheduler::flush().await;
@@ -879,7 +885,7 @@ async fn alert_feed_lists_newest_first_with_links_in_a_polite_live_region() {
     let root = test_root();
     render_routed(
         &root,
-        &MemoryHistory::new("/"),
+        &MemoryHistory::new(),
         html! { <AlertFeed alerts={Rc::new(Vec::new())} /> },
     );
     yew::scheduler::flush().await;
@@ -896,7 +902,7 @@ async fn fleet_rows_link_to_the_board_with_the_truck_added() {
         Rc::new(truck("T-01", TruckStatus::EnRoute, 0.0, 0.0)),
         Rc::new(truck("T-05", TruckStatus::Idle, 0.0, 0.0)),
     ];
-    let history = MemoryHistory::new("/");
+    let history = MemoryHistory::new();
     let root = test_root();
     render_routed(
         &root,
@@ -925,11 +931,12 @@ async fn fleet_rows_link_to_the_board_with_the_truck_added() {
 
 // ---- the app's addresses ----
 
-/// `Route` is matched by hand; these are the rules yew-router's `#[derive(Routable)]` followed
-/// (the same table passed against the derive).
+/// yew-router's derive matches the app's paths: one trailing `/` is ignored, `:id` is one
+/// non-empty segment, percent-decoded (not UTF-8: no page), any other path is `NotFound`.
 #[wasm_bindgen_test]
-fn routes_match_paths_as_the_derive_did() {
+fn routes_match_paths() {
     use convoy::web::route::Route;
+    use yew_router::Routable;
     let truck = |id: &str| Route::Truck { id: id.into() };
     for (path, route) in [
         ("/", Route::Fleet),
@@ -952,14 +959,130 @@ fn routes_match_paths_as_the_derive_did() {
         ("//map", Route::NotFound),
         ("/Map", Route::NotFound),
     ] {
-        assert_eq!(Route::recognize(path), route, "{path}");
+        assert_eq!(Route::recognize(path), Some(route), "{path}");
     }
     assert_eq!(Route::Fleet.to_path(), "/");
     assert_eq!(truck("T-01").to_path(), "/trucks/T-01");
     assert_eq!(truck("a b/ü~").to_path(), "/trucks/a%20b%2F%C3%BC~");
     for route in [truck("T-07"), truck("x y"), Route::Board, Route::SignIn] {
-        assert_eq!(Route::recognize(&route.to_path()), route);
+        assert_eq!(Route::recognize(&route.to_path()), Some(route));
     }
+}
+
+/// Every page the app has, behind yew-router's `Switch`, with links to two of them.
+#[function_component(RoutedPages)]
+fn routed_pages() -> Html {
+    use convoy::web::route::{Link, Route};
+    use yew_router::Switch;
+    let render = |route: Route| html! { <p class="page">{ format!("{route:?}") }</p> };
+    html! {
+        <>
+            <Link to={Route::Map} classes="to-map">{ "Map" }</Link>
+            <Link to={Route::Truck { id: "T 7".into() }} classes="to-truck">{ "T 7" }</Link>
+            <Switch<Route> {render} />
+        </>
+    }
+}
+
+#[derive(Properties, PartialEq)]
+struct BasedProps {
+    history: MemoryHistory,
+}
+
+/// The pages below a public URL of `/convoy/`, as `BrowserRouter` reads it from `<base href>`.
+#[function_component(Based)]
+fn based(BasedProps { history }: &BasedProps) -> Html {
+    html! {
+        <Router history={AnyHistory::from(history.clone())} basename="/convoy">
+            <RoutedPages />
+        </Router>
+    }
+}
+
+/// Clicks `selector` with `modifier` held ("" for none) as a dispatched click, and says
+/// whether the app took it (prevented the browser's own navigation). The browser's own is
+/// always stopped, so the test page stays.
+fn click_with(root: &Element, selector: &str, modifier: &str) -> bool {
+    let init = web_sys::MouseEventInit::new();
+    init.set_bubbles(true);
+    init.set_cancelable(true);
+    init.set_button(0);
+    match modifier {
+        "ctrl" => init.set_ctrl_key(true),
+        "meta" => init.set_meta_key(true),
+        "shift" => init.set_shift_key(true),
+        "alt" => init.set_alt_key(true),
+        _ => {}
+    }
+    let event = web_sys::MouseEvent::new_with_mouse_event_init_dict("click", &init).unwrap();
+    let taken = Rc::new(std::cell::Cell::new(None));
+    let window = web_sys::window().unwrap();
+    let seen = taken.clone();
+    // On the window, after the app's own handler (yew listens on its root); not passive, so
+    // it can stop the browser.
+    let options = gloo_events::EventListenerOptions::enable_prevent_default();
+    let _last =
+        gloo_events::EventListener::new_with_options(&window, "click", options, move |event| {
+            seen.set(Some(event.default_prevented()));
+            event.prevent_default();
+        });
+    find(root, selector).dispatch_event(&event).unwrap();
+    taken.get().expect("the click reached the window")
+}
+
+#[wasm_bindgen_test]
+async fn links_navigate_below_the_basename_and_leave_modified_clicks_to_the_browser() {
+    let history = MemoryHistory::new();
+    history.replace("/convoy/trucks/T-01");
+    let root = test_root();
+    Renderer::<Based>::with_root_and_props(
+        root.clone(),
+        BasedProps {
+            history: history.clone(),
+        },
+    )
+    .render();
+    yew::scheduler::flush().await;
+    let page = |root: &Element| find(root, "p.page").text_content().unwrap_or_default();
+    assert_eq!(
+        page(&root),
+        r#"Truck { id: "T-01" }"#,
+        "a deep link below the base"
+    );
+    assert_eq!(attr(&find(&root, "a.to-map"), "href"), "/convoy/map");
+    assert_eq!(
+        attr(&find(&root, "a.to-truck"), "href"),
+        "/convoy/trucks/T%207"
+    );
+
+    // Ctrl/Cmd/Shift/Alt-click: the browser opens a tab or a window; this tab stays.
+    for modifier in ["ctrl", "meta", "shift", "alt"] {
+        assert!(!click_with(&root, "a.to-map", modifier), "{modifier}-click");
+        yew::scheduler::flush().await;
+        assert_eq!(
+            history.location().path(),
+            "/convoy/trucks/T-01",
+            "{modifier}"
+        );
+        assert_eq!(page(&root), r#"Truck { id: "T-01" }"#, "{modifier}");
+    }
+    assert_eq!(history.len(), 1);
+
+    // A plain click navigates inside the app: one new entry, the page it names.
+    assert!(click_with(&root, "a.to-map", ""));
+    yew::scheduler::flush().await;
+    assert_eq!(history.location().path(), "/convoy/map");
+    assert_eq!(page(&root), "Map");
+    assert!(click_with(&root, "a.to-truck", ""));
+    yew::scheduler::flush().await;
+    assert_eq!(history.location().path(), "/convoy/trucks/T%207");
+    assert_eq!(page(&root), r#"Truck { id: "T 7" }"#);
+    assert_eq!(history.len(), 3);
+
+    // An address no page claims.
+    history.push("/convoy/nowhere");
+    yew::scheduler::flush().await;
+    assert_eq!(page(&root), "NotFound");
 }
 
 #[wasm_bindgen_test]
@@ -982,7 +1105,7 @@ async fn notification_toggle_offers_what_the_permission_allows_and_reports_its_c
             (record("enable"), record("disable"), on_sound.clone());
         render_routed(
             &root,
-            &MemoryHistory::new("/settings"),
+            &MemoryHistory::with_entries(["/settings"]),
             html! {
                 <NotificationToggle setting={NotificationSetting {
                     permission, enabled, error: None, on_enable, on_disable, sound, on_sound,

@@ -2,11 +2,9 @@
 //! is only a receipt: every tab, this one included, learns of the acknowledgement from the
 //! `alert_acked` event on its feed, like every other operator's tabs.
 
-use crate::api::{api_url, error_message, json_change};
+use crate::api::{error_message, json_change};
 use convoy_core::wire::EventId;
-use js_sys::{Function, Promise, Reflect};
-use wasm_bindgen::JsCast;
-use wasm_bindgen_futures::JsFuture;
+use gloo_net::http::Method;
 
 /// Why an acknowledgement was not recorded, as the operator should read it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,34 +29,17 @@ impl std::error::Error for AckError {}
 
 /// Acknowledges alert `alert_id` as the signed-in operator.
 pub async fn ack(alert_id: EventId) -> Result<(), AckError> {
-    let init = json_change("POST", None)
-        .map_err(|_| AckError::Failed("the request could not be made".into()))?;
-    let global = js_sys::global();
-    let fetch: Function = Reflect::get(&global, &"fetch".into())
-        .and_then(|f| f.dyn_into())
-        .map_err(|_| AckError::Failed("this browser cannot fetch".into()))?;
-    let url = api_url(&format!("api/alerts/{alert_id}/ack"));
-    let promise: Promise = fetch
-        .call2(&global, &url.into(), &init)
-        .and_then(|p| p.dyn_into())
-        .map_err(|_| AckError::Failed("the request could not start".into()))?;
-    let response: web_sys::Response = JsFuture::from(promise)
+    let path = format!("api/alerts/{alert_id}/ack");
+    let response = json_change(Method::POST, &path, None)
+        .map_err(|_| AckError::Failed("the request could not be made".into()))?
+        .send()
         .await
-        .map_err(|_| AckError::Failed("the server is unreachable".into()))?
-        .dyn_into()
-        .map_err(|_| AckError::Failed("not a response".into()))?;
+        .map_err(|_| AckError::Failed("the server is unreachable".into()))?;
     if response.ok() {
         return Ok(());
     }
     let status = response.status();
-    let text = match response.text() {
-        Ok(promise) => JsFuture::from(promise)
-            .await
-            .ok()
-            .and_then(|t| t.as_string())
-            .unwrap_or_default(),
-        Err(_) => String::new(),
-    };
+    let text = response.text().await.unwrap_or_default();
     let message = error_message(&text).unwrap_or_else(|| format!("the server answered {status}"));
     Err(match status {
         409 => AckError::AlreadyAcked(message),

@@ -5,8 +5,8 @@
 //! tab and worker of a deployment streams from the same place. Requests carry credentials (the
 //! session cookie) either way.
 
+use gloo_net::http::{Method, Request, RequestBuilder, Response};
 use std::cell::OnceCell;
-use wasm_bindgen::JsCast;
 
 /// The meta tag a deployment sets.
 const META_NAME: &str = "convoy-api";
@@ -76,46 +76,34 @@ pub fn worker_script_url(script: &str) -> Result<String, wasm_bindgen::JsValue> 
     Ok(parsed.href())
 }
 
-/// A `fetch` init that sends the session cookie, cross-origin too.
-pub fn with_credentials() -> web_sys::RequestInit {
-    let init = web_sys::RequestInit::new();
-    init.set_credentials(web_sys::RequestCredentials::Include);
-    init
+/// A request to the API path `path` (`api/fleet`) that sends the session cookie, cross-origin
+/// too. gloo-net calls the global `fetch`, which windows and workers both have.
+pub fn request(method: Method, path: &str) -> RequestBuilder {
+    RequestBuilder::new(&api_url(path))
+        .method(method)
+        .credentials(web_sys::RequestCredentials::Include)
 }
 
 /// A state change sent with the session cookie: `method` with an empty JSON body and its
 /// content type, which the server requires of cookie-authenticated changes (a cross-site HTML
-/// form cannot send it). `authorization` goes in the `Authorization` header when given.
+/// form cannot send it); a `DELETE` has neither. `authorization` goes in the `Authorization`
+/// header when given. `Err` when the request cannot be made (a token that is no header value).
 pub fn json_change(
-    method: &str,
+    method: Method,
+    path: &str,
     authorization: Option<&str>,
-) -> Result<web_sys::RequestInit, wasm_bindgen::JsValue> {
-    let init = with_credentials();
-    init.set_method(method);
-    let headers = web_sys::Headers::new()?;
+) -> Result<Request, gloo_net::Error> {
+    let mut builder = request(method.clone(), path);
     if let Some(value) = authorization {
-        headers.set("Authorization", value)?;
+        builder = builder.header("Authorization", value);
     }
-    if method != "DELETE" {
-        headers.set("Content-Type", "application/json")?;
-        init.set_body(&wasm_bindgen::JsValue::from_str("{}"));
+    if method == Method::DELETE {
+        builder.build()
+    } else {
+        builder
+            .header("Content-Type", "application/json")
+            .body("{}")
     }
-    init.set_headers(&headers);
-    Ok(init)
-}
-
-/// The global `fetch` of `url` with `init`, which windows and workers both have.
-pub async fn fetch(
-    url: &str,
-    init: &web_sys::RequestInit,
-) -> Result<web_sys::Response, wasm_bindgen::JsValue> {
-    use wasm_bindgen::JsCast;
-    let global = js_sys::global();
-    let fetch: js_sys::Function = js_sys::Reflect::get(&global, &"fetch".into())?.dyn_into()?;
-    let promise: js_sys::Promise = fetch.call2(&global, &url.into(), init)?.dyn_into()?;
-    wasm_bindgen_futures::JsFuture::from(promise)
-        .await?
-        .dyn_into()
 }
 
 /// The message of the server's JSON error (`{"error": "…"}`), if `body` is one.
@@ -133,29 +121,18 @@ pub fn error_message(body: &str) -> Option<String> {
 /// `GET` `path` (relative to the API) with the session cookie; `Err` says why no answer came,
 /// worded for the operator (the browser's own reason goes to the console: "TypeError: Failed to
 /// fetch" tells an operator nothing).
-pub async fn get(path: &str) -> Result<web_sys::Response, String> {
-    fetch(&api_url(path), &with_credentials())
-        .await
-        .map_err(|error| {
-            let reason = match error.dyn_ref::<js_sys::Error>() {
-                Some(error) => format!("{}: {}", error.name(), error.message()),
-                None => error.as_string().unwrap_or_default(),
-            };
-            web_sys::console::warn_1(&format!("GET {path}: {reason}").into());
-            "the server cannot be reached".to_owned()
-        })
+pub async fn get(path: &str) -> Result<Response, String> {
+    request(Method::GET, path).send().await.map_err(|error| {
+        web_sys::console::warn_1(&format!("GET {path}: {error}").into());
+        "the server cannot be reached".to_owned()
+    })
 }
 
 /// The answer's body as JSON; `Err` is the reason it could not be read or decoded.
-pub async fn read_json<T: serde::de::DeserializeOwned>(
-    response: &web_sys::Response,
-) -> Result<T, String> {
-    let text = match response.text() {
-        Ok(promise) => wasm_bindgen_futures::JsFuture::from(promise).await.ok(),
-        Err(_) => None,
-    };
-    let text = text
-        .and_then(|text| text.as_string())
-        .ok_or_else(|| "the answer could not be read".to_owned())?;
+pub async fn read_json<T: serde::de::DeserializeOwned>(response: &Response) -> Result<T, String> {
+    let text = response
+        .text()
+        .await
+        .map_err(|_| "the answer could not be read".to_owned())?;
     serde_json::from_str(&text).map_err(|e| e.to_string())
 }

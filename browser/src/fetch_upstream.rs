@@ -6,11 +6,12 @@
 use crate::upstream::{Upstream, UpstreamSignal};
 use convoy_core::sse::Decoder;
 use convoy_core::upstream::{read_output, UpstreamItem};
+use gloo_net::http::{RequestBuilder, Response};
 use std::cell::Cell;
 use std::rc::Rc;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
-use web_sys::{AbortController, ReadableStreamDefaultReader, RequestInit, WorkerGlobalScope};
+use web_sys::{AbortController, ReadableStreamDefaultReader};
 
 /// An open fetch stream.
 pub struct FetchUpstream {
@@ -24,15 +25,14 @@ impl Upstream for FetchUpstream {
     fn open(url: &str, on_signal: Rc<dyn Fn(UpstreamSignal)>) -> Result<Self, JsValue> {
         let abort = AbortController::new()?;
         let cancelled = Rc::new(Cell::new(false));
-        let init = RequestInit::new();
-        init.set_signal(Some(&abort.signal()));
-        init.set_cache(web_sys::RequestCache::NoStore);
-        init.set_credentials(web_sys::RequestCredentials::Include);
-        let headers = web_sys::Headers::new()?;
-        headers.set("Accept", "text/event-stream")?;
-        init.set_headers(&headers);
-        let scope: WorkerGlobalScope = js_sys::global().dyn_into()?;
-        let response = scope.fetch_with_str_and_init(url, &init);
+        let request = RequestBuilder::new(url)
+            .abort_signal(Some(&abort.signal()))
+            .cache(web_sys::RequestCache::NoStore)
+            .credentials(web_sys::RequestCredentials::Include)
+            .header("Accept", "text/event-stream")
+            .build()
+            .map_err(|e| JsValue::from_str(&e.to_string()))?;
+        let response = request.send();
         let live = cancelled.clone();
         wasm_bindgen_futures::spawn_local(async move {
             let result = read(response, &on_signal, &live).await;
@@ -47,11 +47,13 @@ impl Upstream for FetchUpstream {
 }
 
 async fn read(
-    response: js_sys::Promise,
+    response: impl std::future::Future<Output = Result<Response, gloo_net::Error>>,
     on_signal: &Rc<dyn Fn(UpstreamSignal)>,
     cancelled: &Rc<Cell<bool>>,
 ) -> Result<(), JsValue> {
-    let response: web_sys::Response = JsFuture::from(response).await?.dyn_into()?;
+    let response = response
+        .await
+        .map_err(|e| JsValue::from_str(&e.to_string()))?;
     if !response.ok() {
         return Err(JsValue::from_str("the stream was refused"));
     }

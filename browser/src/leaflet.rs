@@ -213,13 +213,16 @@ fn start(path: &str, kind: Fetch) -> Promise {
         let document = window.document().ok_or("no document")?;
         let element = match kind {
             Fetch::Json => {
-                let response: web_sys::Response = JsFuture::from(window.fetch_with_str(&url))
-                    .await?
-                    .dyn_into()?;
+                // Through gloo-net like every request; the outlines go to Leaflet as the plain
+                // JS object they are, not through serde.
+                let response = gloo_net::http::Request::get(&url)
+                    .send()
+                    .await
+                    .map_err(|e| JsValue::from_str(&e.to_string()))?;
                 if !response.ok() {
                     return Err(response.status().into());
                 }
-                return JsFuture::from(response.json()?).await;
+                return JsFuture::from(web_sys::Response::from(response).json()?).await;
             }
             Fetch::Script => {
                 let script = document.create_element("script")?;

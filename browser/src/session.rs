@@ -3,18 +3,20 @@
 //! every tab of this browser when the session changed, so a sign-out in one tab ends every tab's
 //! feed and a new operator never sees the previous one's trucks.
 
-use crate::api::{api_url, error_message, fetch, json_change, with_credentials};
+use crate::api::{error_message, json_change};
 use convoy_core::wire::Watch;
 use gloo_events::EventListener;
+use gloo_net::http::{Method, Response};
 use serde::Deserialize;
 use wasm_bindgen::JsCast;
-use wasm_bindgen_futures::JsFuture;
 use web_sys::BroadcastChannel;
 
 /// The channel on which tabs say the session changed.
 const SESSION_CHANNEL: &str = "convoy-session";
 /// What they say.
 const CHANGED: &str = "changed";
+/// Where the session is read, started and ended.
+const SESSION_PATH: &str = "api/session";
 
 /// What `api/session` answers.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -88,27 +90,28 @@ impl Session {
     }
 }
 
-async fn request(method: &str, token: Option<&str>) -> Result<web_sys::Response, String> {
-    let init = if method == "GET" {
-        with_credentials()
+async fn request(method: Method, token: Option<&str>) -> Result<Response, String> {
+    let request = if method == Method::GET {
+        crate::api::request(method, SESSION_PATH).build()
     } else {
         let bearer = token.map(|token| format!("Bearer {token}"));
-        json_change(method, bearer.as_deref())
-            .map_err(|_| "the token cannot be sent as a header".to_owned())?
+        json_change(method, SESSION_PATH, bearer.as_deref())
     };
-    fetch(&api_url("api/session"), &init)
+    request
+        .map_err(|_| match token {
+            Some(_) => "the token cannot be sent as a header".to_owned(),
+            None => "the request could not be made".to_owned(),
+        })?
+        .send()
         .await
         .map_err(|_| "the server is unreachable".to_owned())
 }
 
-async fn read(response: web_sys::Response) -> Result<Session, String> {
+async fn read(response: Response) -> Result<Session, String> {
     let text = response
         .text()
-        .map_err(|_| "the answer could not be read".to_owned())?;
-    let text = JsFuture::from(text)
         .await
         .map_err(|_| "the answer could not be read".to_owned())?;
-    let text = text.as_string().unwrap_or_default();
     if !response.ok() {
         let message = error_message(&text)
             .unwrap_or_else(|| format!("the server answered {}", response.status()));
@@ -119,17 +122,17 @@ async fn read(response: web_sys::Response) -> Result<Session, String> {
 
 /// Who is signed in.
 pub async fn current() -> Result<Session, String> {
-    read(request("GET", None).await?).await
+    read(request(Method::GET, None).await?).await
 }
 
 /// Signs in with `token` (the server sets the cookie).
 pub async fn sign_in(token: &str) -> Result<Session, String> {
-    read(request("POST", Some(token.trim())).await?).await
+    read(request(Method::POST, Some(token.trim())).await?).await
 }
 
 /// Signs out (the server clears the cookie).
 pub async fn sign_out() -> Result<(), String> {
-    let response = request("DELETE", None).await?;
+    let response = request(Method::DELETE, None).await?;
     if response.ok() {
         Ok(())
     } else {

@@ -32,6 +32,11 @@ pub trait Upstream: Sized + 'static {
 }
 
 /// An open `EventSource` and its listeners.
+// Our own adapter, not gloo-net's `EventSource`: gloo-net's stream yields only messages and
+// ends on close, and an `error` while the browser reconnects on its own never reaches it. Convoy
+// needs every `error` at once: the chip says "Reconnecting", and the hub closes the source and
+// reopens it from the shared cursor (the browser would resume from its own last id, which a
+// relayed cursor has moved past), and it needs `open` to time failover and backoff.
 pub struct EventSourceUpstream {
     source: EventSource,
     _listeners: Vec<EventListener>,

@@ -9,9 +9,9 @@ use crate::web::pages::{
     not_found::NotFoundPage, settings::SettingsPage, sign_in::SignInPage, truck::TruckPage,
 };
 use crate::web::route::Route;
-use crate::web::router::{BrowserRouter, Switch};
 use convoy_browser::tab_feed::HubNames;
 use yew::prelude::*;
+use yew_router::prelude::*;
 
 fn switch(route: Route) -> Html {
     match route {
@@ -46,7 +46,7 @@ pub fn app() -> Html {
                 <FeedProvider key={scope} {names}>
                     <NavBar />
                     <main id="main">
-                        <Switch render={Callback::from(switch)} />
+                        <Switch<Route> render={switch} />
                     </main>
                 </FeedProvider>
             }

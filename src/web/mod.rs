@@ -7,7 +7,6 @@ pub mod hooks;
 pub mod map_adapter;
 pub mod pages;
 pub mod route;
-pub mod router;
 pub mod shell;
 pub mod store;
 pub mod transport;

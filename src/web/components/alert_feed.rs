@@ -3,8 +3,7 @@
 //! cleared lately. Screen readers hear
 //! new alerts and acknowledgements politely, without losing their place.
 
-use crate::web::route::Route;
-use crate::web::router::Link;
+use crate::web::route::{Link, Route};
 use convoy_core::view::format::format_clock;
 use convoy_core::view::query::{AlertEntry, ClearedAlert};
 use convoy_core::wire::EventId;

@@ -3,8 +3,7 @@
 //! caller's (it lives in the URL); this component shows it and reports every new layout.
 
 use crate::web::hooks::{input_value, use_refocus};
-use crate::web::route::Route;
-use crate::web::router::Link;
+use crate::web::route::{Link, Route};
 use convoy_core::view::board::{BoardLayout, MAX_TRUCKS};
 use convoy_core::wire::TruckId;
 use std::rc::Rc;

@@ -2,9 +2,10 @@
 //! and shares like any link, and a plain click navigates inside the app.
 
 use crate::web::route::Route;
-use crate::web::router::use_navigator;
 use convoy_core::view::board::BoardLayout;
 use yew::prelude::*;
+use yew_router::prelude::*;
+use yew_router::query::Raw;
 
 #[derive(Properties, PartialEq)]
 pub struct BoardLinkProps {
@@ -29,10 +30,11 @@ pub fn board_link(props: &BoardLinkProps) -> Html {
     let navigator = use_navigator();
     // The commas stay commas (ids need no escaping): a readable query is what people paste
     // into chat.
-    let path = navigator
+    let base = navigator
         .as_ref()
-        .map_or_else(|| Route::Board.to_path(), |n| n.href(&Route::Board));
-    let href = format!("{path}?{}", layout.to_query());
+        .and_then(|n| n.basename().map(str::to_owned))
+        .unwrap_or_default();
+    let href = format!("{base}{}?{}", Route::Board.to_path(), layout.to_query());
     let onclick = {
         let layout = layout.clone();
         Callback::from(move |e: MouseEvent| {
@@ -42,7 +44,7 @@ pub fn board_link(props: &BoardLinkProps) -> Html {
             }
             if let Some(navigator) = &navigator {
                 e.prevent_default();
-                navigator.push_with_query(&Route::Board, &layout.to_query());
+                let _ = navigator.push_with_query(&Route::Board, Raw(layout.to_query()));
             }
         })
     };

@@ -6,8 +6,7 @@ use crate::web::hooks::{
     use_automatic_transport, use_feed_status, use_now, use_offline_since, use_sign_out,
     use_unacked_alerts, SessionState,
 };
-use crate::web::route::Route;
-use crate::web::router::Link;
+use crate::web::route::{Link, Route};
 use yew::prelude::*;
 
 #[function_component(NavBar)]

@@ -2,8 +2,7 @@
 //! truck changed.
 
 use crate::web::components::board_link::BoardLink;
-use crate::web::route::Route;
-use crate::web::router::Link;
+use crate::web::route::{Link, Route};
 use convoy_core::view::board::{BoardError, BoardLayout};
 use convoy_core::view::format::{format_age, format_clock, format_delay, is_late, reported};
 use convoy_core::wire::TruckState;

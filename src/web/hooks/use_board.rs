@@ -2,10 +2,11 @@
 //! Forward walk through the changes), and remembered in localStorage for the next `/board`.
 
 use crate::web::route::Route;
-use crate::web::router::{use_location, use_navigator};
 use convoy_core::view::board::{BoardLayout, STORAGE_KEY};
 use std::rc::Rc;
 use yew::prelude::*;
+use yew_router::prelude::*;
+use yew_router::query::Raw;
 
 /// The board shown now and how to change it.
 #[derive(Clone, PartialEq)]
@@ -35,7 +36,7 @@ pub fn use_board() -> BoardHandle {
             move |(from_url, layout)| match (from_url.as_ref(), navigator) {
                 (Some(_), _) => save_board(layout),
                 (None, Some(navigator)) if !layout.is_empty() => {
-                    navigator.replace_with_query(&Route::Board, &layout.to_query());
+                    let _ = navigator.replace_with_query(&Route::Board, Raw(layout.to_query()));
                 }
                 (None, _) => {}
             },
@@ -50,7 +51,7 @@ pub fn use_board() -> BoardHandle {
                     return;
                 }
                 if let Some(navigator) = navigator {
-                    navigator.push_with_query(&Route::Board, &next.to_query());
+                    let _ = navigator.push_with_query(&Route::Board, Raw(next.to_query()));
                 }
             },
         )

@@ -2,9 +2,10 @@
 //! the same view, and Back and Forward walk through the views.
 
 use crate::web::route::Route;
-use crate::web::router::{use_location, use_navigator};
 use convoy_core::view::query::TableQuery;
 use yew::prelude::*;
+use yew_router::prelude::*;
+use yew_router::query::Raw;
 
 /// The view the URL asks for, and the callback that moves the URL to another: a new history
 /// entry for a sort, a filter or a search begun, the same entry for typing on in the search box
@@ -32,9 +33,9 @@ pub fn use_table_query() -> (TableQuery, Callback<TableQuery>) {
                     ..(**view).clone()
                 } == next;
             if typed_on {
-                navigator.replace_with_query(&Route::Fleet, &target);
+                let _ = navigator.replace_with_query(&Route::Fleet, Raw(target));
             } else {
-                navigator.push_with_query(&Route::Fleet, &target);
+                let _ = navigator.push_with_query(&Route::Fleet, Raw(target));
             }
         },
     );

@@ -4,10 +4,10 @@ use crate::web::components::fleet_map_view::FleetMapView;
 use crate::web::hooks::{use_fleet, use_now, use_offline, use_watch};
 use crate::web::map_adapter::truck_marker;
 use crate::web::route::Route;
-use crate::web::router::use_navigator;
 use convoy_browser::leaflet::MapMarker;
 use convoy_core::wire::{TruckStatus, Watch};
 use yew::prelude::*;
+use yew_router::prelude::use_navigator;
 
 #[function_component(MapPage)]
 pub fn map_page() -> Html {

@@ -1,7 +1,6 @@
 //! Any path the app does not know.
 
-use crate::web::route::Route;
-use crate::web::router::Link;
+use crate::web::route::{Link, Route};
 use yew::prelude::*;
 
 #[function_component(NotFoundPage)]

@@ -6,8 +6,7 @@ use crate::web::hooks::{
     latest_fix, trip_key, use_ack_alert, use_now, use_offline, use_saved_board, use_speed_history,
     use_truck, use_truck_route, use_truck_track, use_watch, RouteFetch,
 };
-use crate::web::route::Route;
-use crate::web::router::Link;
+use crate::web::route::{Link, Route};
 use convoy_core::wire::{is_valid_truck_id, Watch};
 use yew::prelude::*;
 
