@@ -12,8 +12,8 @@ const SUBSTEP_MS: u64 = 5_000;
 /// After a longer pause (a suspended machine), only this much is caught up.
 const MAX_CATCH_UP_MS: u64 = 2 * 3_600_000;
 /// The average pace plans are made with, stops' city streets included, km/h.
-const PLAN_KPH_US: f64 = 78.0;
-const PLAN_KPH_EU: f64 = 72.0;
+const PLAN_KPH_US: f64 = 86.0;
+const PLAN_KPH_EU: f64 = 79.0;
 /// Dwell at an intermediate stop that a plan allows for.
 const PLANNED_DWELL_MS: u64 = 20 * 60_000;
 /// Speed at a stop, and how much faster per km away from the nearest one, until cruising.
