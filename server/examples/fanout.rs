@@ -4,7 +4,9 @@
 //! process (hyper, HTTP/1.1, loopback, bounded in time): per-event latency (the server's
 //! timestamp in the event to receipt), events delivered, gaps, and the server's RSS and CPU.
 //!
-//! `fanout [--quick] [--out DIR]` runs every scenario and writes DIR/server.{md,json};
+//! `fanout [--quick] [--out DIR] [--name NAME]` runs every scenario and writes
+//! DIR/NAME.{md,json} (NAME: `server`); with `CONVOY_BASELINE_SERVER_BIN` set, every convoy-server
+//! row is followed by the same row for that build (`CONVOY_BASELINE_NAME` says which it is);
 //! `fanout plain PORT EVENTS_PER_S` runs the plain server alone (the benchmark starts it so).
 
 use bytes::Bytes;
@@ -381,9 +383,19 @@ fn convoy_bin() -> PathBuf {
         })
 }
 
-/// convoy-server with the simulator producing about `per_s` events a second (8 trucks).
-fn convoy(per_s: f64, log: &str, trucks: usize) -> Proc {
-    let mut command = Command::new(convoy_bin());
+/// The builds to measure: this one (`CONVOY_SERVER_BIN`), and after it the one in
+/// `CONVOY_BASELINE_SERVER_BIN` when that is set, each with the label its rows carry.
+fn builds() -> Vec<(&'static str, PathBuf)> {
+    let mut builds = vec![("", convoy_bin())];
+    if let Some(baseline) = std::env::var_os("CONVOY_BASELINE_SERVER_BIN") {
+        builds.push((", baseline", PathBuf::from(baseline)));
+    }
+    builds
+}
+
+/// convoy-server `bin` with the simulator producing about `per_s` events a second (8 trucks).
+fn convoy(bin: &Path, per_s: f64, log: &str, trucks: usize) -> Proc {
+    let mut command = Command::new(bin);
     command.args([
         "--addr",
         "127.0.0.1:0",
@@ -472,73 +484,82 @@ async fn scenario(streams: usize, per_s: f64, secs: u64, engines: &[&str]) -> Ve
         out.push(result);
     }
     for engine in engines {
-        let result = match *engine {
-            "memory" => {
-                let server = convoy(per_s, "memory", 8);
-                measure(
-                    "convoy-server (memory)",
-                    std::slice::from_ref(&server.addr),
-                    &[server.pid()],
-                    streams,
-                    per_s,
-                    secs,
-                )
-                .await
-            }
-            "file" => {
-                let dir =
-                    std::env::temp_dir().join(format!("convoy-bench-file-{}", std::process::id()));
-                let _ = std::fs::remove_dir_all(&dir);
-                let server = convoy(per_s, &format!("file:{}", dir.display()), 8);
-                let result = measure(
-                    "convoy-server (file)",
-                    std::slice::from_ref(&server.addr),
-                    &[server.pid()],
-                    streams,
-                    per_s,
-                    secs,
-                )
-                .await;
-                drop(server);
-                let _ = std::fs::remove_dir_all(&dir);
-                result
-            }
-            _ => {
-                let port = free_port();
-                let _redis = Redis::start(port);
-                let url = format!("redis://127.0.0.1:{port}");
-                let nodes = [
-                    convoy(per_s, &url, 8),
-                    convoy(per_s, &url, 0),
-                    convoy(per_s, &url, 0),
-                ];
-                let addrs: Vec<String> = nodes.iter().map(|n| n.addr.clone()).collect();
-                let pids: Vec<u32> = nodes.iter().map(|n| n.pid()).collect();
-                measure(
-                    "convoy-server (redis, 3 nodes)",
-                    &addrs,
-                    &pids,
-                    streams,
-                    per_s,
-                    secs,
-                )
-                .await
-            }
-        };
-        eprintln!("{result:?}");
-        out.push(result);
+        for (label, bin) in builds() {
+            let result = match *engine {
+                "memory" => {
+                    let server = convoy(&bin, per_s, "memory", 8);
+                    measure(
+                        &format!("convoy-server (memory{label})"),
+                        std::slice::from_ref(&server.addr),
+                        &[server.pid()],
+                        streams,
+                        per_s,
+                        secs,
+                    )
+                    .await
+                }
+                "file" => {
+                    let dir = std::env::temp_dir()
+                        .join(format!("convoy-bench-file-{}", std::process::id()));
+                    let _ = std::fs::remove_dir_all(&dir);
+                    let server = convoy(&bin, per_s, &format!("file:{}", dir.display()), 8);
+                    let result = measure(
+                        &format!("convoy-server (file{label})"),
+                        std::slice::from_ref(&server.addr),
+                        &[server.pid()],
+                        streams,
+                        per_s,
+                        secs,
+                    )
+                    .await;
+                    drop(server);
+                    let _ = std::fs::remove_dir_all(&dir);
+                    result
+                }
+                _ => {
+                    let port = free_port();
+                    let _redis = Redis::start(port);
+                    let url = format!("redis://127.0.0.1:{port}");
+                    let nodes = [
+                        convoy(&bin, per_s, &url, 8),
+                        convoy(&bin, per_s, &url, 0),
+                        convoy(&bin, per_s, &url, 0),
+                    ];
+                    let addrs: Vec<String> = nodes.iter().map(|n| n.addr.clone()).collect();
+                    let pids: Vec<u32> = nodes.iter().map(|n| n.pid()).collect();
+                    measure(
+                        &format!("convoy-server (redis, 3 nodes{label})"),
+                        &addrs,
+                        &pids,
+                        streams,
+                        per_s,
+                        secs,
+                    )
+                    .await
+                }
+            };
+            eprintln!("{result:?}");
+            out.push(result);
+        }
     }
     out
 }
 
-fn write(out_dir: &Path, results: &[Outcome], secs: u64) {
+fn write(out_dir: &Path, name: &str, results: &[Outcome], secs: u64) {
     std::fs::create_dir_all(out_dir).unwrap();
     let json = serde_json::to_string_pretty(results).unwrap();
-    std::fs::write(out_dir.join("server.json"), json + "\n").unwrap();
+    std::fs::write(out_dir.join(format!("{name}.json")), json + "\n").unwrap();
     let mut md = String::from("# Server fan-out\n\n");
     md.push_str(&format!(
         "Every stream follows every event over HTTP/1.1 on loopback, {secs} s windows after all streams are open and a 2 s warm-up, one server at a time on this 2-core machine (shared with other work, so figures vary between runs). The plain server is axum with one tokio broadcast channel and one write per event per stream; convoy-server runs its simulator (8 trucks) at about the same rate. Latency is the server's timestamp in the event to receipt by the load generator (telemetry events), in ms. RSS and CPU are the server processes' (the three nodes together for Redis; redis-server itself not counted). Gaps are missing ids within a stream; ended are streams the server closed. The load average is the machine's at the end of each window: above 2, other work competed for the two cores and latency figures say more about that than about the servers; CPU and RSS hold up better.\n\n"
     ));
+    if std::env::var_os("CONVOY_BASELINE_SERVER_BIN").is_some() {
+        let which =
+            std::env::var("CONVOY_BASELINE_NAME").unwrap_or_else(|_| "another build".into());
+        md.push_str(&format!(
+            "Rows marked *baseline* are {which}, run right after this build's row of the same engine and scenario, in the same conditions.\n\n"
+        ));
+    }
     md.push_str("| server | streams | events/s | delivered/s per stream | p50 ms | p99 ms | max ms | gaps | ended | RSS MB | CPU % | load avg |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n");
     for r in results {
         md.push_str(&format!(
@@ -557,7 +578,7 @@ fn write(out_dir: &Path, results: &[Outcome], secs: u64) {
             r.load_avg
         ));
     }
-    std::fs::write(out_dir.join("server.md"), md).unwrap();
+    std::fs::write(out_dir.join(format!("{name}.md")), md).unwrap();
 }
 
 fn main() {
@@ -604,6 +625,11 @@ fn main() {
             }
         }
     });
-    write(&out_dir, &results, secs);
-    println!("wrote {}", out_dir.join("server.md").display());
+    let name = args
+        .iter()
+        .position(|a| a == "--name")
+        .and_then(|i| args.get(i + 1))
+        .map_or("server", String::as_str);
+    write(&out_dir, name, &results, secs);
+    println!("wrote {}", out_dir.join(format!("{name}.md")).display());
 }

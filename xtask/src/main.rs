@@ -11,9 +11,10 @@ use std::process::ExitCode;
 const USAGE: &str = "usage: cargo xtask <dev|test|bench|tools> [args]
   dev [server flags]   install what is missing, build the app, serve it on http://127.0.0.1:8080
   test                 install what is missing, run host, in-browser and end-to-end tests
-  bench [tabs|load|server|ingest]  run the benchmarks (tabs, load: real Chromium; server:
-                       fan-out against a plain axum server; ingest: a large fleet into the
-                       file engine), write bench/*.{md,json}
+  bench [tabs|load|map|server|ingest|derive]  run the benchmarks (tabs, load, map: real
+                       Chromium; server: fan-out against a plain axum server; ingest: a large
+                       fleet into the file engine; derive: the derivation's cost per position),
+                       write bench/*.{md,json}
   tools                only install what is missing";
 
 fn main() -> ExitCode {

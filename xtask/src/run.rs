@@ -165,9 +165,12 @@ pub fn test() -> Result<(), String> {
     }
 }
 
-/// `cargo xtask bench [tabs|load|server|ingest]`: real Chromium against the real server. `tabs` writes
-/// bench/results.{md,json} (streams, latency, failover per transport and tab count); `load`
-/// writes bench/load.{md,json} (the app under 2 000 events/s, and its transfer size); `server`
+/// `cargo xtask bench [tabs|load|map|server|ingest|derive]`: real Chromium against the real
+/// server. `tabs` writes bench/results.{md,json} (streams, latency, failover per transport and
+/// tab count); `load` writes bench/load.{md,json} (the app under 2 000 events/s, and its
+/// transfer size); `map` writes bench/map.{md,json} (`/map` and `/` under 500 trucks at 4
+/// positions/s); `derive` writes bench/derive.{md,json} (the derivation's cost per position, on
+/// the host, no server); `server`
 /// writes bench/server.{md,json} (fan-out against a plain axum broadcast server, every engine;
 /// no browser); `ingest` writes bench/ingest.{md,json} (a large fleet into the file engine, no
 /// browser). Extra arguments after `server` go to the server bench (`--quick`,
@@ -176,12 +179,17 @@ pub fn bench(args: &[String]) -> Result<(), String> {
     let (which, server, ingest): (Vec<&str>, bool, bool) = match args.first().map(String::as_str) {
         Some("tabs") => (vec!["bench"], false, false),
         Some("load") => (vec!["bench_load"], false, false),
+        Some("map") => (vec!["bench_map"], false, false),
         Some("server") => (vec![], true, false),
         Some("ingest") => (vec![], false, true),
-        None => (vec!["bench", "bench_load"], true, true),
+        Some("derive") => return bench_derive(args.get(1..).unwrap_or_default()),
+        None => {
+            bench_derive(&[])?;
+            (vec!["bench", "bench_load", "bench_map"], true, true)
+        }
         Some(other) => {
             return Err(format!(
-                "unknown bench {other:?}: use tabs, load, server or ingest"
+                "unknown bench {other:?}: use tabs, load, map, server, ingest or derive"
             ))
         }
     };
@@ -238,6 +246,24 @@ fn bench_server(extra: &[String]) -> Result<(), String> {
 /// `CONVOY_BASELINE_SERVER_BIN` when that is set.
 fn bench_ingest(extra: &[String]) -> Result<(), String> {
     run_server_bench("ingest_load", extra)
+}
+
+/// The derivation's cost per position: a release build of convoy-core's `derive_bench`, on the
+/// host; `extra` goes to it (`--positions N`).
+fn bench_derive(extra: &[String]) -> Result<(), String> {
+    let mut args: Vec<&str> = vec![
+        "run",
+        "--release",
+        "-p",
+        "convoy-core",
+        "--example",
+        "derive_bench",
+        "--",
+        "--out",
+        "bench",
+    ];
+    args.extend(extra.iter().map(String::as_str));
+    cargo(&args, &[])
 }
 
 /// Runs convoy-server's bench `example` against its release build, writing into `bench/`;
