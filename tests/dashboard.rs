@@ -662,6 +662,32 @@ async fn truck_panel_shows_the_speed_sparkline() {
     }
 }
 
+#[wasm_bindgen_test]
+fn a_track_gives_the_trail_and_the_last_ten_minutes_of_speed() {
+    let point = |at_ms: u64, speed_kph: Option<f32>| convoy_core::wire::TrackPoint {
+        at_ms,
+        lat: 41.0 + at_ms as f64 / 1e9,
+        lon: -87.0,
+        speed_kph,
+    };
+    let minute = 60_000;
+    let points = [
+        point(0, Some(50.0)),
+        point(5 * minute, Some(60.0)),
+        point(9 * minute, None),
+        point(14 * minute, Some(80.0)),
+        point(15 * minute, Some(85.0)),
+    ];
+    let view = convoy::web::hooks::track_view(&points);
+    assert_eq!(view.trail.len(), 5, "every position is on the trail");
+    assert_eq!(
+        *view.speeds,
+        [(5 * minute, 60.0), (14 * minute, 80.0), (15 * minute, 85.0)],
+        "the speeds of the last ten minutes before the newest, without the unreported one"
+    );
+    assert!(convoy::web::hooks::track_view(&[]).speeds.is_empty());
+}
+
 // ---- what the maps draw ----
 
 #[wasm_bindgen_test]

@@ -67,10 +67,21 @@ async fn the_map_loads_on_demand_draws_every_truck_and_opens_a_panel() {
     let tokens = ingest_token_file("map");
     let tokens_arg = tokens.display().to_string();
     let server = Server::start(&["--trucks", "0", "--ingest-token-file", &tokens_arg]).await;
-    let events = TRUCKS
-        .iter()
-        .flat_map(|&(id, lat, lon)| [plan(id), position(id, lat, lon)])
-        .collect();
+    // X-02 has reported for eight minutes before the page opens: its panel's speed chart and
+    // trail come from the server's history, full at once.
+    let start = now_ms();
+    let mut events = vec![plan("X-02")];
+    events.extend((0..4u64).map(|i| {
+        let mut line = position("X-02", 40.9 - 0.1 * i as f64, -87.2 + 0.06 * i as f64);
+        line["at_ms"] = json!(start - (8 - 2 * i) * 60_000);
+        line
+    }));
+    for &(id, lat, lon) in &TRUCKS {
+        if id != "X-02" {
+            events.push(plan(id));
+        }
+        events.push(position(id, lat, lon));
+    }
     server.ingest(events).await;
 
     let browser = Browser::start().await;
@@ -213,6 +224,19 @@ async fn the_map_loads_on_demand_draws_every_truck_and_opens_a_panel() {
     .await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     shoot("geo-map-panel-desktop").await;
+    let caption = browser
+        .run(
+            &tab,
+            "return document.querySelector('.truck-panel[data-truck=\"X-02\"] .speed-trend')\
+               .textContent;",
+        )
+        .await;
+    assert!(
+        caption
+            .as_str()
+            .is_some_and(|c| c.contains("last 8 min") || c.contains("last 9 min")),
+        "the speed chart shows the server's minutes at once: {caption}"
+    );
 
     let end = browser
         .run(

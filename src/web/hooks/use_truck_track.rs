@@ -1,7 +1,9 @@
-//! A truck's trail for its map: the last [`TRAIL_WINDOW_MS`] of positions from
+//! A truck's recent track for its panel: the last [`TRAIL_WINDOW_MS`] of positions from
 //! `/api/trucks/{id}/track` (fetched once per truck id, again while that fails), then each new
-//! position the feed brings.
+//! position the feed brings. The map draws it as the trail, and the speed chart its last
+//! [`SPEED_WINDOW_MS`], full from the first render instead of growing from the page's load.
 
+use crate::web::hooks::SPEED_WINDOW_MS;
 use convoy_browser::api;
 use convoy_core::geo::LatLon;
 use convoy_core::wire::{TrackPoint, TruckState, WIRE_VERSION};
@@ -12,39 +14,41 @@ use yew::prelude::*;
 
 /// How far back the trail reaches.
 pub const TRAIL_WINDOW_MS: u64 = 60 * 60_000;
-/// The most points a trail keeps (the server answers at most 2 000).
-const TRAIL_POINTS: usize = 2_000;
+/// The most points a track keeps (the server answers at most 2 000).
+const TRACK_POINTS: usize = 2_000;
 /// How long a failed fetch waits before it asks again.
 const RETRY_MS: u32 = 5_000;
 
-/// A truck's newest position and when it was fixed, for [`use_truck_track`].
-pub fn latest_fix(truck: Option<&TruckState>) -> Option<(u64, LatLon)> {
-    let truck = truck?;
-    Some((truck.last_fix_ms?, truck.position?))
+/// What a panel draws from a truck's track.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TrackView {
+    /// `(lat, lon)`, oldest first.
+    pub trail: Rc<Vec<(f64, f64)>>,
+    /// `(at_ms, speed_kph)` of the positions in the last [`SPEED_WINDOW_MS`] before the newest,
+    /// oldest first (positions without a speed left out).
+    pub speeds: Rc<Vec<(u64, f32)>>,
 }
 
-/// The trail of truck `id`, oldest first, as `(lat, lon)`; `latest` is the truck's newest
-/// position and its time, appended when it is newer than the trail's end.
+/// A truck's newest position, when it was fixed and its speed, for [`use_truck_track`].
+pub fn latest_fix(truck: Option<&TruckState>) -> Option<(u64, LatLon, Option<f32>)> {
+    let truck = truck?;
+    Some((truck.last_fix_ms?, truck.position?, truck.speed_kph))
+}
+
+/// The track of truck `id`; `latest` is the truck's newest position, appended when it is newer
+/// than the track's end.
 #[hook]
 pub fn use_truck_track(
     id: &str,
-    latest: Option<(u64, LatLon)>,
+    latest: Option<(u64, LatLon, Option<f32>)>,
     now_ms: u64,
-) -> Rc<Vec<(f64, f64)>> {
-    let points = use_mut_ref(Vec::<(u64, f64, f64)>::new);
-    let trail = use_state(|| Rc::new(Vec::<(f64, f64)>::new()));
+) -> TrackView {
+    let points = use_mut_ref(Vec::<TrackPoint>::new);
+    let view = use_state(TrackView::default);
     let attempt = use_state(|| 0u32);
     let publish = {
-        let trail = trail.setter();
-        move |points: &RefCell<Vec<(u64, f64, f64)>>| {
-            trail.set(Rc::new(
-                points
-                    .borrow()
-                    .iter()
-                    .map(|&(_, lat, lon)| (lat, lon))
-                    .collect(),
-            ));
-        }
+        let view = view.setter();
+        move |points: &RefCell<Vec<TrackPoint>>| view.set(track_view(&points.borrow()))
     };
     {
         let (points, attempt, publish) = (points.clone(), attempt.clone(), publish.clone());
@@ -65,8 +69,8 @@ pub fn use_truck_track(
                         // Positions the feed brought while the fetch was out stay after it.
                         let mut kept = points.borrow_mut();
                         let last = fetched.last().map_or(0, |p| p.at_ms);
-                        let newer: Vec<_> = kept.drain(..).filter(|p| p.0 > last).collect();
-                        kept.extend(fetched.iter().map(|p| (p.at_ms, p.lat, p.lon)));
+                        let newer: Vec<_> = kept.drain(..).filter(|p| p.at_ms > last).collect();
+                        kept.extend(fetched);
                         kept.extend(newer);
                         drop(kept);
                         publish(&points);
@@ -82,24 +86,50 @@ pub fn use_truck_track(
     }
     {
         let points = points.clone();
-        use_effect_with(
-            latest.map(|(at, p)| (at, p.lat().to_bits(), p.lon().to_bits())),
-            move |latest| {
-                if let Some((at_ms, lat, lon)) = *latest {
-                    let newer = points.borrow().last().is_none_or(|p| p.0 < at_ms);
-                    if newer {
-                        let mut kept = points.borrow_mut();
-                        kept.push((at_ms, f64::from_bits(lat), f64::from_bits(lon)));
-                        let excess = kept.len().saturating_sub(TRAIL_POINTS);
-                        kept.drain(..excess);
-                        drop(kept);
-                        publish(&points);
-                    }
+        let key = latest.map(|(at, p, speed)| {
+            (
+                at,
+                p.lat().to_bits(),
+                p.lon().to_bits(),
+                speed.map(f32::to_bits),
+            )
+        });
+        use_effect_with(key, move |key| {
+            if let Some((at_ms, lat, lon, speed)) = *key {
+                let newer = points.borrow().last().is_none_or(|p| p.at_ms < at_ms);
+                if newer {
+                    let mut kept = points.borrow_mut();
+                    kept.push(TrackPoint {
+                        at_ms,
+                        lat: f64::from_bits(lat),
+                        lon: f64::from_bits(lon),
+                        speed_kph: speed.map(f32::from_bits),
+                    });
+                    let excess = kept.len().saturating_sub(TRACK_POINTS);
+                    kept.drain(..excess);
+                    drop(kept);
+                    publish(&points);
                 }
-            },
-        );
+            }
+        });
     }
-    (*trail).clone()
+    (*view).clone()
+}
+
+/// The trail and the speed chart's points of a track, oldest first.
+pub fn track_view(points: &[TrackPoint]) -> TrackView {
+    let newest = points.last().map_or(0, |p| p.at_ms);
+    let oldest = newest.saturating_sub(SPEED_WINDOW_MS);
+    TrackView {
+        trail: Rc::new(points.iter().map(|p| (p.lat, p.lon)).collect()),
+        speeds: Rc::new(
+            points
+                .iter()
+                .filter(|p| p.at_ms >= oldest)
+                .filter_map(|p| Some((p.at_ms, p.speed_kph?)))
+                .collect(),
+        ),
+    }
 }
 
 async fn fetch_track(url: &str) -> Option<Vec<TrackPoint>> {

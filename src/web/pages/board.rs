@@ -56,9 +56,16 @@ struct BoardPanelProps {
 fn board_panel(BoardPanelProps { id, on_remove }: &BoardPanelProps) -> Html {
     let truck = use_truck(id);
     let route = use_truck_route(id, trip_key(truck.as_deref()));
-    let speed_history = use_speed_history(truck.clone());
+    let live_speeds = use_speed_history(truck.clone());
     let now_ms = use_now(1_000);
-    let trail = use_truck_track(id, latest_fix(truck.as_deref()), now_ms);
+    let track = use_truck_track(id, latest_fix(truck.as_deref()), now_ms);
+    // The server's last ten minutes once it has answered; until then what this page saw.
+    let speed_history = if track.speeds.is_empty() {
+        live_speeds
+    } else {
+        track.speeds.clone()
+    };
+    let trail = track.trail.clone();
     let offline = use_offline(now_ms);
     let on_close = use_callback((id.clone(), on_remove.clone()), |(), (id, on_remove)| {
         on_remove.emit(id.clone())
