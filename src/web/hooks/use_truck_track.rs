@@ -3,7 +3,7 @@
 //! position the feed brings. The map draws it as the trail, and the speed chart its last
 //! [`SPEED_WINDOW_MS`], full from the first render instead of growing from the page's load.
 
-use crate::web::hooks::SPEED_WINDOW_MS;
+use crate::web::hooks::{use_speed_history, SPEED_WINDOW_MS};
 use convoy_browser::api;
 use convoy_core::geo::LatLon;
 use convoy_core::wire::{TrackPoint, TruckState, WIRE_VERSION};
@@ -114,6 +114,23 @@ pub fn use_truck_track(
         });
     }
     (*view).clone()
+}
+
+/// What a truck's panel draws of its past: the speed chart's points and the map's trail. The
+/// speeds are the server's last ten minutes once it has answered, until then those this page
+/// saw arrive ([`use_speed_history`]).
+#[hook]
+pub fn use_panel_history(id: &str, truck: Option<Rc<TruckState>>, now_ms: u64) -> TrackView {
+    let live_speeds = use_speed_history(truck.clone());
+    let track = use_truck_track(id, latest_fix(truck.as_deref()), now_ms);
+    if track.speeds.is_empty() {
+        TrackView {
+            speeds: live_speeds,
+            ..track
+        }
+    } else {
+        track
+    }
 }
 
 /// The trail and the speed chart's points of a track, oldest first.

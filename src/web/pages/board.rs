@@ -4,9 +4,8 @@
 use crate::web::components::board_grid::{BoardGrid, BoardSlot};
 use crate::web::components::truck_panel::TruckPanel;
 use crate::web::hooks::{
-    latest_fix, trip_key, use_board, use_fleet, use_fleet_ids, use_now, use_offline,
-    use_speed_history, use_truck, use_truck_route, use_truck_track, use_watch, BoardHandle,
-    RouteFetch,
+    trip_key, use_board, use_fleet, use_fleet_ids, use_now, use_offline, use_panel_history,
+    use_truck, use_truck_route, use_watch, BoardHandle, RouteFetch, TrackView,
 };
 use convoy_core::wire::TruckId;
 use std::rc::Rc;
@@ -56,16 +55,11 @@ struct BoardPanelProps {
 fn board_panel(BoardPanelProps { id, on_remove }: &BoardPanelProps) -> Html {
     let truck = use_truck(id);
     let route = use_truck_route(id, trip_key(truck.as_deref()));
-    let live_speeds = use_speed_history(truck.clone());
     let now_ms = use_now(1_000);
-    let track = use_truck_track(id, latest_fix(truck.as_deref()), now_ms);
-    // The server's last ten minutes once it has answered; until then what this page saw.
-    let speed_history = if track.speeds.is_empty() {
-        live_speeds
-    } else {
-        track.speeds.clone()
-    };
-    let trail = track.trail.clone();
+    let TrackView {
+        speeds: speed_history,
+        trail,
+    } = use_panel_history(id, truck.clone(), now_ms);
     let offline = use_offline(now_ms);
     let on_close = use_callback((id.clone(), on_remove.clone()), |(), (id, on_remove)| {
         on_remove.emit(id.clone())

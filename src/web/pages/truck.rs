@@ -3,8 +3,8 @@
 use crate::web::components::board_link::BoardLink;
 use crate::web::components::truck_panel::TruckPanel;
 use crate::web::hooks::{
-    latest_fix, trip_key, use_ack_alert, use_now, use_offline, use_saved_board, use_speed_history,
-    use_truck, use_truck_route, use_truck_track, use_watch, RouteFetch,
+    trip_key, use_ack_alert, use_now, use_offline, use_panel_history, use_saved_board, use_truck,
+    use_truck_route, use_watch, RouteFetch, TrackView,
 };
 use crate::web::route::{Link, Route};
 use convoy_core::wire::{is_valid_truck_id, Watch};
@@ -25,17 +25,12 @@ pub fn truck_page(TruckPageProps { id }: &TruckPageProps) -> Html {
     use_watch(watch);
     let truck = use_truck(id);
     let route = use_truck_route(id, trip_key(truck.as_deref()));
-    let live_speeds = use_speed_history(truck.clone());
     let board = use_saved_board();
     let now_ms = use_now(1_000);
-    let track = use_truck_track(id, latest_fix(truck.as_deref()), now_ms);
-    // The server's last ten minutes once it has answered; until then what this page saw.
-    let speed_history = if track.speeds.is_empty() {
-        live_speeds
-    } else {
-        track.speeds.clone()
-    };
-    let trail = track.trail.clone();
+    let TrackView {
+        speeds: speed_history,
+        trail,
+    } = use_panel_history(id, truck.clone(), now_ms);
     let ack = use_ack_alert();
     let offline = use_offline(now_ms);
     let back = html! { <Link to={Route::Fleet}>{ "Back to the fleet" }</Link> };
