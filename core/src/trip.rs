@@ -378,9 +378,10 @@ impl Default for TripConfig {
     }
 }
 
-/// The plan's path as one chain of points, stops among them.
+/// A plan's path as one chain of points, stops among them: the legs the derivation measures
+/// against, and the road a simulated truck drives.
 #[derive(Debug, Clone)]
-struct Path {
+pub struct Path {
     points: Vec<LatLon>,
     /// Distance along the path to each point, metres.
     cum_m: Vec<f64>,
@@ -389,7 +390,8 @@ struct Path {
 }
 
 impl Path {
-    fn new(stops: &[PlannedStop]) -> Path {
+    /// The path through `stops` and each one's `via` points, in order.
+    pub fn new(stops: &[PlannedStop]) -> Path {
         let mut points = Vec::new();
         let mut stop_at = Vec::with_capacity(stops.len());
         for (i, stop) in stops.iter().enumerate() {
@@ -414,13 +416,42 @@ impl Path {
         }
     }
 
-    fn total_m(&self) -> f64 {
+    /// The path's length, metres.
+    pub fn total_m(&self) -> f64 {
         self.cum_m.last().copied().unwrap_or(0.0)
     }
 
     /// Distance along the path to stop `i`.
-    fn stop_m(&self, i: usize) -> f64 {
+    pub fn stop_m(&self, i: usize) -> f64 {
         self.cum_m[self.stop_at[i]]
+    }
+
+    /// The point `along_m` along the path (clamped to its ends), and the path's bearing there,
+    /// degrees. The path must have a point: a valid plan's has at least two.
+    pub fn at(&self, along_m: f64) -> (LatLon, f64) {
+        let last = self.points.len() - 1;
+        if last == 0 {
+            return (self.points[0], 0.0);
+        }
+        let j = self
+            .cum_m
+            .partition_point(|&c| c <= along_m)
+            .saturating_sub(1)
+            .min(last - 1);
+        let (a, b) = (self.points[j], self.points[j + 1]);
+        let length = self.cum_m[j + 1] - self.cum_m[j];
+        let f = if length > 0.0 {
+            ((along_m - self.cum_m[j]) / length).clamp(0.0, 1.0)
+        } else {
+            0.0
+        };
+        let p = geo::intermediate(a, b, f);
+        let bearing = if f < 1.0 {
+            geo::initial_bearing_deg(p, b)
+        } else {
+            geo::initial_bearing_deg(a, b)
+        };
+        (p, bearing)
     }
 
     /// `p` projected on leg `leg` (stop `leg` to stop `leg + 1`): the distance along the whole
@@ -438,8 +469,8 @@ impl Path {
         best
     }
 
-    /// The distance from `p` to the nearest leg.
-    fn distance_m(&self, p: LatLon) -> f64 {
+    /// The distance from `p` to the nearest leg, metres.
+    pub fn distance_m(&self, p: LatLon) -> f64 {
         let mut best = geo::distance_m(p, self.points[0]);
         for j in 0..self.points.len() - 1 {
             best = best.min(geo::distance_to_segment_m(

@@ -2,10 +2,12 @@
 //! derivation (`convoy_core::trip::Trip`) makes of a simulated hour.
 
 use super::corridors::CORRIDORS;
-use super::truck::{Path, Phase};
+use super::truck::Phase;
 use super::*;
 use convoy_core::geo::{self, LatLon};
-use convoy_core::trip::{PositionReport, Trip, TripAlertKind, TripChange, TripPlan, TripStatus};
+use convoy_core::trip::{
+    Path, PositionReport, Trip, TripAlertKind, TripChange, TripPlan, TripStatus,
+};
 use std::collections::{BTreeSet, HashMap};
 
 const START: u64 = 1_700_000_000_000;

@@ -4,7 +4,9 @@
 use super::corridors::{LegStop, Region, CORRIDORS};
 use super::Rng;
 use convoy_core::geo::{self, LatLon};
-use convoy_core::trip::{PlannedStop, PositionReport, ReeferBand, TripPlan, DEFAULT_RADIUS_M};
+use convoy_core::trip::{
+    Path, PlannedStop, PositionReport, ReeferBand, TripPlan, DEFAULT_RADIUS_M,
+};
 use convoy_core::wire::TruckId;
 
 /// Movement is integrated in steps of at most this much simulated time.
@@ -64,87 +66,6 @@ const BANDS: [ReeferBand; 2] = [
         max_c: -18.0,
     },
 ];
-
-/// A plan's path as one chain of points (stops and shape points), with the distance along it.
-#[derive(Debug, Clone)]
-pub(super) struct Path {
-    points: Vec<LatLon>,
-    cum_m: Vec<f64>,
-    /// The index in `points` of each stop.
-    stop_at: Vec<usize>,
-}
-
-impl Path {
-    pub(super) fn new(stops: &[PlannedStop]) -> Path {
-        let mut points = Vec::new();
-        let mut stop_at = Vec::new();
-        for (i, stop) in stops.iter().enumerate() {
-            if i > 0 {
-                points.extend_from_slice(&stop.via);
-            }
-            stop_at.push(points.len());
-            points.push(stop.position);
-        }
-        let mut cum_m = Vec::with_capacity(points.len());
-        let mut total = 0.0;
-        for (i, p) in points.iter().enumerate() {
-            if i > 0 {
-                total += geo::distance_m(points[i - 1], *p);
-            }
-            cum_m.push(total);
-        }
-        Path {
-            points,
-            cum_m,
-            stop_at,
-        }
-    }
-
-    pub(super) fn total_m(&self) -> f64 {
-        self.cum_m.last().copied().unwrap_or(0.0)
-    }
-
-    /// Distance along the path to stop `i`.
-    pub(super) fn stop_m(&self, i: usize) -> f64 {
-        self.cum_m[self.stop_at[i]]
-    }
-
-    /// The point `along_m` along the path, and the bearing of the path there.
-    pub(super) fn at(&self, along_m: f64) -> (LatLon, f64) {
-        let last = self.points.len() - 1;
-        let j = self
-            .cum_m
-            .partition_point(|&c| c <= along_m)
-            .saturating_sub(1)
-            .min(last.saturating_sub(1));
-        if last == 0 {
-            return (self.points[0], 0.0);
-        }
-        let (a, b) = (self.points[j], self.points[j + 1]);
-        let length = self.cum_m[j + 1] - self.cum_m[j];
-        let f = if length > 0.0 {
-            ((along_m - self.cum_m[j]) / length).clamp(0.0, 1.0)
-        } else {
-            0.0
-        };
-        let p = geo::intermediate(a, b, f);
-        let bearing = if f < 1.0 {
-            geo::initial_bearing_deg(p, b)
-        } else {
-            geo::initial_bearing_deg(a, b)
-        };
-        (p, bearing)
-    }
-
-    /// The distance from `p` to the nearest segment of the path.
-    #[cfg(test)]
-    pub(super) fn distance_m(&self, p: LatLon) -> f64 {
-        self.points
-            .windows(2)
-            .map(|w| geo::distance_to_segment_m(p, w[0], w[1]))
-            .fold(f64::INFINITY, f64::min)
-    }
-}
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(super) enum Phase {
