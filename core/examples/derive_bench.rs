@@ -7,6 +7,10 @@
 //! (`--out DIR`, default `bench`). Build it in release mode: a debug build measures the wrong
 //! thing.
 
+#[path = "../tests/support/i65.rs"]
+mod i65;
+use i65::{length, ll, path, road_to_indianapolis, road_to_louisville};
+
 use convoy_core::derive::{derive, Fact};
 use convoy_core::geo::{distance_m, intermediate, LatLon};
 use convoy_core::trip::{PlannedStop, PositionReport, ReeferBand, Trip, TripPlan};
@@ -19,51 +23,6 @@ const T0: u64 = 1_717_412_400_000;
 /// A report every this many ms of the truck's clock.
 const EVERY_MS: u64 = 5_000;
 const KPH: f64 = 90.0;
-
-fn ll(lat: f64, lon: f64) -> LatLon {
-    LatLon::new(lat, lon).expect("a valid position")
-}
-
-fn path(points: &[(f64, f64)]) -> Vec<LatLon> {
-    points.iter().map(|&(a, b)| ll(a, b)).collect()
-}
-
-/// Chicago to Indianapolis as driven (the Dan Ryan, the Borman, I-65 south).
-fn road_to_indianapolis() -> Vec<LatLon> {
-    path(&[
-        (41.8781, -87.6298),
-        (41.7217, -87.6247),
-        (41.5870, -87.5600),
-        (41.5800, -87.3350),
-        (41.4717, -87.3331),
-        (41.2990, -87.3180),
-        (41.1406, -87.3230),
-        (40.9578, -87.1586),
-        (40.7636, -87.1469),
-        (40.4167, -86.8392),
-        (40.0483, -86.5044),
-        (39.8911, -86.2706),
-        (39.7684, -86.1581),
-    ])
-}
-
-/// Indianapolis to Louisville on I-65.
-fn road_to_louisville() -> Vec<LatLon> {
-    path(&[
-        (39.7684, -86.1581),
-        (39.6131, -86.0828),
-        (39.4806, -86.0536),
-        (39.2011, -85.9572),
-        (38.9592, -85.8558),
-        (38.6856, -85.7869),
-        (38.3920, -85.7553),
-        (38.2527, -85.7585),
-    ])
-}
-
-fn length(path: &[LatLon]) -> f64 {
-    path.windows(2).map(|w| distance_m(w[0], w[1])).sum()
-}
 
 /// The plan, starting at `t0`: the road's length at 90 km/h, 30 minutes at Indianapolis.
 fn plan(t0: u64) -> TripPlan {

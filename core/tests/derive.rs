@@ -5,6 +5,10 @@
 //! and a second node that only follows them derives the next event exactly as the first.
 #![cfg(not(target_arch = "wasm32"))]
 
+#[path = "support/i65.rs"]
+mod i65;
+use i65::{length, ll, path, road_to_indianapolis, road_to_louisville};
+
 use convoy_core::derive::{derive, follow, tick, DeriveError, Fact};
 use convoy_core::fleet::Fleet;
 use convoy_core::geo::{destination, distance_m, intermediate, LatLon};
@@ -18,51 +22,6 @@ const MIN: u64 = 60_000;
 /// Monday 3 June 2024, 06:00 in Chicago.
 const T0: u64 = 1_717_412_400_000;
 const TRUCK: &str = "ACME-1";
-
-fn ll(lat: f64, lon: f64) -> LatLon {
-    LatLon::new(lat, lon).unwrap()
-}
-
-fn path(points: &[(f64, f64)]) -> Vec<LatLon> {
-    points.iter().map(|&(a, b)| ll(a, b)).collect()
-}
-
-/// Chicago to Indianapolis as driven (the Dan Ryan, the Borman, I-65 south).
-fn road_to_indianapolis() -> Vec<LatLon> {
-    path(&[
-        (41.8781, -87.6298),
-        (41.7217, -87.6247),
-        (41.5870, -87.5600),
-        (41.5800, -87.3350),
-        (41.4717, -87.3331),
-        (41.2990, -87.3180),
-        (41.1406, -87.3230),
-        (40.9578, -87.1586),
-        (40.7636, -87.1469),
-        (40.4167, -86.8392),
-        (40.0483, -86.5044),
-        (39.8911, -86.2706),
-        (39.7684, -86.1581),
-    ])
-}
-
-/// Indianapolis to Louisville on I-65.
-fn road_to_louisville() -> Vec<LatLon> {
-    path(&[
-        (39.7684, -86.1581),
-        (39.6131, -86.0828),
-        (39.4806, -86.0536),
-        (39.2011, -85.9572),
-        (38.9592, -85.8558),
-        (38.6856, -85.7869),
-        (38.3920, -85.7553),
-        (38.2527, -85.7585),
-    ])
-}
-
-fn length(path: &[LatLon]) -> f64 {
-    path.windows(2).map(|w| distance_m(w[0], w[1])).sum()
-}
 
 /// The plan: the road's length at 90 km/h, 30 minutes at Indianapolis, a 2..8 °C reefer.
 fn plan() -> TripPlan {

@@ -5,6 +5,10 @@
 //! same outputs for the same inputs.
 #![cfg(not(target_arch = "wasm32"))]
 
+#[path = "support/i65.rs"]
+mod i65;
+use i65::{length, ll, road_to_indianapolis, road_to_louisville};
+
 use convoy_core::geo::{destination, distance_m, initial_bearing_deg, intermediate, LatLon};
 use convoy_core::trip::{
     PlanError, PlannedStop, PositionReport, ReeferBand, ReportError, Trip, TripAlertKind,
@@ -17,10 +21,6 @@ const MIN: u64 = 60_000;
 /// Monday 3 June 2024, 06:00 in Chicago.
 const T0: u64 = 1_717_412_400_000;
 
-fn ll(lat: f64, lon: f64) -> LatLon {
-    LatLon::new(lat, lon).unwrap()
-}
-
 fn chicago() -> LatLon {
     ll(41.8781, -87.6298)
 }
@@ -29,52 +29,6 @@ fn indianapolis() -> LatLon {
 }
 fn louisville() -> LatLon {
     ll(38.2527, -85.7585)
-}
-
-/// Chicago to Indianapolis as driven: the Dan Ryan, the Bishop Ford, the Borman east to Gary,
-/// then I-65 south (interchanges at Merrillville, Lowell, Roselawn, Rensselaer, Remington,
-/// Lafayette, Lebanon, I-465).
-fn road_to_indianapolis() -> Vec<LatLon> {
-    [
-        (41.8781, -87.6298),
-        (41.7217, -87.6247),
-        (41.5870, -87.5600),
-        (41.5800, -87.3350),
-        (41.4717, -87.3331),
-        (41.2990, -87.3180),
-        (41.1406, -87.3230),
-        (40.9578, -87.1586),
-        (40.7636, -87.1469),
-        (40.4167, -86.8392),
-        (40.0483, -86.5044),
-        (39.8911, -86.2706),
-        (39.7684, -86.1581),
-    ]
-    .iter()
-    .map(|&(a, b)| ll(a, b))
-    .collect()
-}
-
-/// Indianapolis to Louisville on I-65 (Greenwood, Franklin, Columbus, Seymour, Scottsburg,
-/// Clarksville).
-fn road_to_louisville() -> Vec<LatLon> {
-    [
-        (39.7684, -86.1581),
-        (39.6131, -86.0828),
-        (39.4806, -86.0536),
-        (39.2011, -85.9572),
-        (38.9592, -85.8558),
-        (38.6856, -85.7869),
-        (38.3920, -85.7553),
-        (38.2527, -85.7585),
-    ]
-    .iter()
-    .map(|&(a, b)| ll(a, b))
-    .collect()
-}
-
-fn length(path: &[LatLon]) -> f64 {
-    path.windows(2).map(|w| distance_m(w[0], w[1])).sum()
 }
 
 /// The plan: planned times as the road's length at 90 km/h, with `dwell_ms` at Indianapolis;
