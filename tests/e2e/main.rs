@@ -5,6 +5,7 @@
 mod alerts;
 mod connection;
 mod dashboard;
+mod engines;
 mod harness;
 mod hidden_tab;
 mod hostile_frames;
@@ -13,6 +14,7 @@ mod map;
 mod nginx;
 mod notifications;
 mod offline_shell;
+mod other_engines;
 mod phone;
 mod security;
 mod shared_stream;

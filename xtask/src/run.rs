@@ -125,8 +125,22 @@ pub fn test() -> Result<(), String> {
     let built = build_app(&tools).and_then(|()| cargo(&["build", "-p", "convoy-server"], &[]));
     match built {
         Ok(()) => {
+            let engines = tools
+                .engines
+                .as_ref()
+                .expect("Need::ALL installs the engines");
             let e2e_env = [
                 ("CHROMEDRIVER", chromedriver),
+                ("CONVOY_FIREFOX", engines.firefox.display().to_string()),
+                (
+                    "CONVOY_WEBKIT_WEBDRIVER",
+                    engines.webkit_webdriver.display().to_string(),
+                ),
+                (
+                    "CONVOY_MINIBROWSER",
+                    engines.minibrowser.display().to_string(),
+                ),
+                ("CONVOY_XVFB", engines.xvfb.display().to_string()),
                 ("CONVOY_DIST", dist.display().to_string()),
                 ("CONVOY_NGINX", tools::NGINX.to_owned()),
                 (
@@ -202,7 +216,7 @@ pub fn bench(args: &[String]) -> Result<(), String> {
     if which.is_empty() {
         return Ok(());
     }
-    let tools = tools::ensure(Need::ALL)?;
+    let tools = tools::ensure(Need::BENCH)?;
     build_app(&tools)?;
     cargo(&["build", "--release", "-p", "convoy-server"], &[])?;
     let root = workspace_root();

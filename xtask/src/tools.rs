@@ -13,6 +13,11 @@ const WASM_TARGET: &str = "wasm32-unknown-unknown";
 /// The map's library and its offline basemap, from npm. Natural Earth's countries
 /// (`world-atlas`) and the US Census states (`us-atlas`) are public domain.
 const MAP_PACKAGES: [&str; 3] = ["leaflet@1.9.4", "world-atlas@2.0.2", "us-atlas@3.0.1"];
+/// The release lines of the other two engines the end-to-end tests run in: Firefox ESR 153
+/// (from bookworm-security) and WebKitGTK 2.50. A line, not a build: Debian's archives keep only
+/// the newest build of a package, so an exact pin would stop installing at its next update.
+const FIREFOX_ESR_LINE: &str = "153.";
+const WEBKITGTK_LINE: &str = "2.50.";
 
 /// What a command needs installed.
 #[derive(Clone, Copy)]
@@ -23,6 +28,9 @@ pub struct Need {
     /// Debian's nginx, which serves the built app through `deploy/nginx.conf` in a test, and
     /// systemd's `systemd-analyze`, which checks `deploy/convoy.service` in another.
     pub nginx: bool,
+    /// Debian's Firefox ESR, WebKitGTK's `WebKitWebDriver` with its MiniBrowser, and Xvfb for
+    /// MiniBrowser's display: the engines besides Chromium the end-to-end tests run in.
+    pub engines: bool,
 }
 
 impl Need {
@@ -30,11 +38,18 @@ impl Need {
         browser: true,
         redis: true,
         nginx: true,
+        engines: true,
+    };
+    /// The benches measure Chromium only.
+    pub const BENCH: Need = Need {
+        engines: false,
+        ..Need::ALL
     };
     pub const BUILD: Need = Need {
         browser: false,
         redis: false,
         nginx: false,
+        engines: false,
     };
 }
 
@@ -43,6 +58,16 @@ pub struct Tools {
     /// PATH with the npm-installed wasm-opt in front, for trunk.
     pub path: String,
     pub chromedriver: PathBuf,
+    /// Set when `Need::engines` asked for them.
+    pub engines: Option<Engines>,
+}
+
+/// Where Debian puts the other engines' programs.
+pub struct Engines {
+    pub firefox: PathBuf,
+    pub webkit_webdriver: PathBuf,
+    pub minibrowser: PathBuf,
+    pub xvfb: PathBuf,
 }
 
 /// Installs what is missing and says where everything is.
@@ -68,12 +93,21 @@ pub fn ensure(need: Need) -> Result<Tools, String> {
         ensure_nginx()?;
         ensure_systemd_analyze()?;
     }
+    let engines = if need.engines {
+        Some(ensure_engines()?)
+    } else {
+        None
+    };
     let path = format!(
         "{}:{}",
         wasm_opt_dir.display(),
         std::env::var("PATH").unwrap_or_default()
     );
-    Ok(Tools { path, chromedriver })
+    Ok(Tools {
+        path,
+        chromedriver,
+        engines,
+    })
 }
 
 fn ensure_wasm_target() -> Result<(), String> {
@@ -169,6 +203,68 @@ fn ensure_chromium(chromedriver: &Path) -> Result<(), String> {
     say("installing Debian's chromium and chromium-driver");
     status("apt-get", &["update"])?;
     status("apt-get", &["install", "-y", "chromium", "chromium-driver"])
+}
+
+/// Debian's `firefox-esr`, `webkit2gtk-driver` and `xvfb`, installed when missing or off the
+/// pinned release lines; fails naming the package when Debian's candidate is on another line.
+fn ensure_engines() -> Result<Engines, String> {
+    let lines = [
+        ("firefox-esr", FIREFOX_ESR_LINE),
+        ("webkit2gtk-driver", WEBKITGTK_LINE),
+    ];
+    let on_line = |(package, line): &(&str, &str)| {
+        debian_version(package).is_some_and(|version| version.starts_with(line))
+    };
+    let xvfb = PathBuf::from("/usr/bin/Xvfb");
+    if !(lines.iter().all(on_line) && xvfb.exists()) {
+        let is_root = output("id", &["-u"]).is_some_and(|uid| uid.trim() == "0");
+        if !is_root {
+            return Err(
+                "Firefox ESR 153 or WebKitGTK 2.50 is missing: run `sudo apt-get install -y \
+                        firefox-esr webkit2gtk-driver xvfb`"
+                    .into(),
+            );
+        }
+        say("installing Debian's firefox-esr, webkit2gtk-driver and xvfb");
+        status("apt-get", &["update"])?;
+        status(
+            "apt-get",
+            &["install", "-y", "firefox-esr", "webkit2gtk-driver", "xvfb"],
+        )?;
+        if let Some((package, line)) = lines.iter().find(|p| !on_line(p)) {
+            return Err(format!(
+                "Debian's {package} is {}, the end-to-end tests are pinned to {line}x",
+                debian_version(package).unwrap_or_else(|| "not installed".into())
+            ));
+        }
+    }
+    // MiniBrowser sits in the library package, under the machine's multiarch directory.
+    let minibrowser = output("dpkg", &["-L", "libwebkit2gtk-4.1-0"])
+        .and_then(|files| {
+            files
+                .lines()
+                .find(|file| file.ends_with("/MiniBrowser"))
+                .map(PathBuf::from)
+        })
+        .ok_or("libwebkit2gtk-4.1-0 has no MiniBrowser")?;
+    Ok(Engines {
+        firefox: PathBuf::from("/usr/bin/firefox-esr"),
+        webkit_webdriver: PathBuf::from("/usr/bin/WebKitWebDriver"),
+        minibrowser,
+        xvfb,
+    })
+}
+
+/// The installed version of a Debian package, or None when it is not installed (a removed
+/// package whose configuration stays still has a version: its status says it is gone).
+fn debian_version(package: &str) -> Option<String> {
+    let reported = output(
+        "dpkg-query",
+        &["-W", "-f=${db:Status-Status} ${Version}", package],
+    )?;
+    reported
+        .strip_prefix("installed ")
+        .map(|version| version.trim().to_owned())
 }
 
 /// Debian's redis-server (7.0 on bookworm): the tests start their own on a free port.
