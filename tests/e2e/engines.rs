@@ -75,8 +75,12 @@ async fn tabs_share_one_stream(
         d.assert_contiguous(&format!("{version} ({transport}): tab {i}"));
     }
     one_stream(&server).await;
+    let mut hidden = 0;
+    for tab in &tabs {
+        hidden += usize::from(engine.visibility(tab).await.as_deref() == Some("hidden"));
+    }
     eprintln!(
-        "{version}: {TABS} tabs live in {transport}, {} stream(s) opened in all",
+        "{version}: {TABS} tabs ({hidden} hidden) live in {transport}, {} stream(s) opened in all",
         server.stats().await.opened_total
     );
     (server, tabs)
@@ -106,6 +110,7 @@ async fn leader_mode_fails_over(mut engine: impl Engine) {
     }
     assert_eq!(leaders.len(), 1, "{version}: one leader among {TABS} tabs");
     let (at, old) = leaders.remove(0);
+    eprintln!("{version}: tab {at} of {TABS} leads in term {}", old.term);
 
     let latest = server.stats().await.latest_event_id;
     engine.close_tab(&tabs.remove(at)).await;

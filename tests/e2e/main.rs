@@ -1,4 +1,5 @@
-//! End to end: real Chromium with real tabs against a real convoy-server over loopback HTTP/1.1.
+//! End to end: real Chromium with real tabs against a real convoy-server over loopback HTTP/1.1,
+//! and the same app in Firefox and WebKitGTK (engines.rs).
 //! Run by `cargo xtask test` (feature `e2e`), which builds the app and sets the paths.
 #![cfg(not(target_arch = "wasm32"))]
 

@@ -33,6 +33,9 @@ pub(crate) trait Engine {
     /// `window.convoyDiagnostics()` in `tab`, or None before the app started.
     async fn diagnostics(&self, tab: &str) -> Option<Diagnostics>;
 
+    /// `document.visibilityState` in `tab`: a background tab is `hidden` in both engines.
+    async fn visibility(&self, tab: &str) -> Option<String>;
+
     /// Closes `tab` the way a user does.
     async fn close_tab(&self, tab: &str);
 }
@@ -119,11 +122,14 @@ impl Firefox {
             .expect("the BiDi socket takes a command");
         // No events are subscribed to: every message is an answer, and commands run one at a time.
         loop {
-            let message = tokio::time::timeout(Duration::from_secs(60), socket.next())
+            let next = tokio::time::timeout(Duration::from_secs(60), socket.next())
                 .await
-                .unwrap_or_else(|_| panic!("Firefox did not answer {method} in 60 s"))
-                .unwrap_or_else(|| panic!("Firefox closed the BiDi socket during {method}"))
-                .unwrap_or_else(|e| panic!("the BiDi socket failed during {method}: {e}"));
+                .unwrap_or_else(|_| panic!("Firefox did not answer {method} in 60 s"));
+            let message = match next {
+                Some(Ok(message)) => message,
+                Some(Err(e)) => panic!("the BiDi socket failed during {method}: {e}"),
+                None => panic!("Firefox closed the BiDi socket during {method}"),
+            };
             let Message::Text(text) = message else {
                 continue;
             };
@@ -184,6 +190,11 @@ impl Engine for Firefox {
     async fn diagnostics(&self, tab: &str) -> Option<Diagnostics> {
         let value = self.evaluate(tab, DIAGNOSTICS_JSON).await;
         serde_json::from_str(value["value"].as_str()?).ok()
+    }
+
+    async fn visibility(&self, tab: &str) -> Option<String> {
+        let value = self.evaluate(tab, "document.visibilityState").await;
+        value["value"].as_str().map(str::to_owned)
     }
 
     async fn close_tab(&self, tab: &str) {
@@ -329,6 +340,16 @@ impl Engine for WebKit {
             .await
             .ok()?;
         serde_json::from_str(value.as_str()?).ok()
+    }
+
+    async fn visibility(&self, tab: &str) -> Option<String> {
+        self.switch_to(tab).await?;
+        let value = self
+            .client
+            .execute("return document.visibilityState;", vec![])
+            .await
+            .ok()?;
+        value.as_str().map(str::to_owned)
     }
 
     async fn close_tab(&self, tab: &str) {
