@@ -205,8 +205,7 @@ impl Engine for Firefox {
 
 impl Drop for Firefox {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        terminate(&mut self.child);
         let _ = std::fs::remove_dir_all(&self.profile);
     }
 }
@@ -360,9 +359,25 @@ impl Engine for WebKit {
 
 impl Drop for WebKit {
     fn drop(&mut self) {
-        let _ = self.driver.kill();
-        let _ = self.driver.wait();
-        let _ = self.display.kill();
-        let _ = self.display.wait();
+        terminate(&mut self.driver);
+        terminate(&mut self.display);
     }
+}
+
+/// Ends `child` with SIGTERM, so it cleans up after itself (Firefox its content processes, Xvfb
+/// its socket), and kills it if it is still there after 5 s.
+fn terminate(child: &mut Child) {
+    let asked = Command::new("kill")
+        .arg(child.id().to_string())
+        .status()
+        .is_ok_and(|s| s.success());
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while asked && std::time::Instant::now() < deadline {
+        if let Ok(Some(_)) = child.try_wait() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
 }
