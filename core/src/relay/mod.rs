@@ -233,13 +233,14 @@ pub use protocol::{
 };
 
 use crate::election::{Election, ElectionAction, ElectionMode, ElectionTiming, Role, Term};
+use crate::flat::flat_enum;
 use crate::wire::{Envelope, EventId, FleetSnapshot, Watch};
 use diagnostics::Stats;
 use follow::Follow;
 use intake::Ring;
 use leadership::{Lead, STALE_ANSWER_INTERVAL_MS};
 use peers::Peers;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use std::collections::VecDeque;
 use timers::{due, Timer};
 
@@ -286,57 +287,29 @@ pub enum HubOutput {
     PeerGone(TabId),
 }
 
-/// The one upstream stream as users see it. A leader (or worker) reports its own stream;
-/// followers and worker clients show what their leader reports in its frames. Read in one pass
-/// (see `wire::required`), the same JSON as serde's internally tagged form.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "state", rename_all = "snake_case")]
-pub enum Connection {
-    /// Opening the stream, waiting for the first snapshot, or no leader known yet.
-    Connecting,
-    /// The stream is open (for an empty union, one that carries heartbeats only).
-    Live,
-    /// The stream failed and reopens at `at_ms` (Unix ms).
-    Reconnecting {
-        /// When the stream reopens.
-        at_ms: u64,
-    },
-    /// A snapshot fetch or the tab's transport failed; shown until something works again.
-    Error {
-        /// What failed, for the user.
-        reason: String,
-    },
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "snake_case")]
-enum ConnectionState {
-    Connecting,
-    Live,
-    Reconnecting,
-    Error,
-}
-
-#[derive(Deserialize)]
-struct FlatConnection {
-    state: ConnectionState,
-    at_ms: Option<u64>,
-    reason: Option<String>,
-}
-
-impl<'de> Deserialize<'de> for Connection {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let f = FlatConnection::deserialize(deserializer)?;
-        Ok(match f.state {
-            ConnectionState::Connecting => Connection::Connecting,
-            ConnectionState::Live => Connection::Live,
-            ConnectionState::Reconnecting => Connection::Reconnecting {
-                at_ms: crate::wire::required(f.at_ms, "at_ms")?,
-            },
-            ConnectionState::Error => Connection::Error {
-                reason: crate::wire::required(f.reason, "reason")?,
-            },
-        })
+flat_enum! {
+    /// The one upstream stream as users see it. A leader (or worker) reports its own stream;
+    /// followers and worker clients show what their leader reports in its frames. Read in one
+    /// pass (see `flat_enum!`), the same JSON as serde's internally tagged form.
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+    #[serde(tag = "state", rename_all = "snake_case")]
+    pub enum Connection in mod flat_connection, tag "state" {
+        common {}
+        fields { at_ms: u64, reason: String }
+        /// Opening the stream, waiting for the first snapshot, or no leader known yet.
+        Connecting,
+        /// The stream is open (for an empty union, one that carries heartbeats only).
+        Live,
+        /// The stream failed and reopens at `at_ms` (Unix ms).
+        Reconnecting {
+            /// When the stream reopens.
+            at_ms,
+        },
+        /// A snapshot fetch or the tab's transport failed; shown until something works again.
+        Error {
+            /// What failed, for the user.
+            reason,
+        },
     }
 }
 
