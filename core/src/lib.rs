@@ -20,6 +20,7 @@
 pub mod delivery;
 pub mod derive;
 pub mod election;
+mod flat;
 pub mod fleet;
 pub mod geo;
 pub mod notice;

@@ -1,6 +1,7 @@
 //! Wire types shared by convoy-server and the app: fleet events, snapshots and the stream's
 //! query parameters. Every event is a tagged serde enum whose tag is also its SSE `event:` name.
 
+use crate::flat::flat_enum;
 use crate::geo::LatLon;
 use crate::trip::{PlannedStop, PositionReport, ReeferBand, TripAlertKind, TripPlan, TripStatus};
 use serde::{Deserialize, Serialize};
@@ -307,87 +308,114 @@ pub struct Depot {
     pub position: LatLon,
 }
 
-/// One fleet event. The serde tag is also the SSE `event:` name. Deserialized in one pass over
-/// a flat struct (see [`required`]); the JSON is the same as serde's internally tagged form.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-pub enum FleetEvent {
-    /// A new trip: the truck's plan from now on (its visits start afresh).
-    Plan {
-        truck: TruckId,
-        at_ms: u64,
-        plan: TripPlan,
-    },
-    /// A position report as the truck sent it (readings absent when not sent), with what the
-    /// appending node derived from it (`progress`, `next_stop`, `eta_ms`, `planned_arrival_ms`).
-    Position {
-        truck: TruckId,
-        at_ms: u64,
-        lat: f64,
-        lon: f64,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        speed_kph: Option<f32>,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        heading_deg: Option<f32>,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        fuel_pct: Option<f32>,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        reefer_c: Option<f32>,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        driver_minutes_left: Option<u32>,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        odometer_km: Option<f64>,
-        progress: f32,
-        next_stop: usize,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        eta_ms: Option<u64>,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        planned_arrival_ms: Option<u64>,
-    },
-    /// The truck's status changed (derived).
-    Status {
-        truck: TruckId,
-        at_ms: u64,
-        status: TruckStatus,
-        next_stop: usize,
-    },
-    /// One stop's visit changed; the whole visit is carried, so applying it twice is harmless.
-    Stop {
-        truck: TruckId,
-        at_ms: u64,
-        stop: usize,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        arrived_ms: Option<u64>,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        departed_ms: Option<u64>,
-        skipped: bool,
-    },
-    /// An alert was raised.
-    Alert {
-        truck: TruckId,
-        at_ms: u64,
-        alert: Alert,
-    },
-    /// The alert of this kind was cleared.
-    AlertCleared {
-        truck: TruckId,
-        at_ms: u64,
-        kind: AlertKind,
-    },
-    /// An operator acknowledged alert `alert_id` (`POST /api/alerts/{alert_id}/ack`). The first
-    /// acknowledgement of an alert stands; a later one for the same alert changes nothing.
-    AlertAcked {
-        truck: TruckId,
-        at_ms: u64,
-        alert_id: EventId,
-        by: String,
-    },
+flat_enum! {
+    /// One fleet event. The serde tag is also the SSE `event:` name. Read in one pass (see
+    /// `flat_enum!`); the JSON is the same as serde's internally tagged form.
+    #[derive(Debug, Clone, PartialEq, Serialize)]
+    #[serde(tag = "type", rename_all = "snake_case")]
+    pub enum FleetEvent in mod flat_event, tag "type", checked by check_event {
+        common { truck: TruckId, at_ms: u64 }
+        fields {
+            plan: TripPlan,
+            lat: f64,
+            lon: f64,
+            speed_kph: f32,
+            heading_deg: f32,
+            fuel_pct: f32,
+            reefer_c: f32,
+            driver_minutes_left: u32,
+            odometer_km: f64,
+            progress: f32,
+            next_stop: usize,
+            eta_ms: u64,
+            planned_arrival_ms: u64,
+            status: TruckStatus,
+            stop: usize,
+            arrived_ms: u64,
+            departed_ms: u64,
+            skipped: bool,
+            alert: Alert,
+            kind: AlertKind,
+            alert_id: EventId,
+            by: String,
+        }
+        /// A new trip: the truck's plan from now on (its visits start afresh).
+        Plan {
+            truck: common,
+            at_ms: common,
+            plan,
+        },
+        /// A position report as the truck sent it (readings absent when not sent), with what
+        /// the appending node derived from it (`progress`, `next_stop`, `eta_ms`,
+        /// `planned_arrival_ms`).
+        Position {
+            truck: common,
+            at_ms: common,
+            lat,
+            lon,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            speed_kph: opt,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            heading_deg: opt,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            fuel_pct: opt,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            reefer_c: opt,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            driver_minutes_left: opt,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            odometer_km: opt,
+            progress,
+            next_stop,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            eta_ms: opt,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            planned_arrival_ms: opt,
+        },
+        /// The truck's status changed (derived).
+        Status {
+            truck: common,
+            at_ms: common,
+            status,
+            next_stop,
+        },
+        /// One stop's visit changed; the whole visit is carried, so applying it twice is
+        /// harmless.
+        Stop {
+            truck: common,
+            at_ms: common,
+            stop,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            arrived_ms: opt,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            departed_ms: opt,
+            skipped: or(false),
+        },
+        /// An alert was raised.
+        Alert {
+            truck: common,
+            at_ms: common,
+            alert,
+        },
+        /// The alert of this kind was cleared.
+        AlertCleared {
+            truck: common,
+            at_ms: common,
+            kind,
+        },
+        /// An operator acknowledged alert `alert_id` (`POST /api/alerts/{alert_id}/ack`). The
+        /// first acknowledgement of an alert stands; a later one for the same alert changes
+        /// nothing.
+        AlertAcked {
+            truck: common,
+            at_ms: common,
+            alert_id,
+            by,
+        },
+    }
 }
 
-/// A required field of a flattened tagged enum (see [`FleetEvent`]'s `Deserialize`): serde's
-/// internally and adjacently tagged enums first buffer the whole object in its private
-/// `Content` type, which costs the wasm app tens of KB; reading every variant's fields into one
-/// flat struct of `Option`s and then picking the variant's ones reads the same JSON in one pass.
+/// A required field of a one-pass tagged enum (see `flat_enum!`): `missing field` when absent.
 pub(crate) fn required<T, E: serde::de::Error>(
     value: Option<T>,
     field: &'static str,
@@ -395,112 +423,11 @@ pub(crate) fn required<T, E: serde::de::Error>(
     value.ok_or_else(|| E::missing_field(field))
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "snake_case")]
-enum FleetEventKind {
-    Plan,
-    Position,
-    Status,
-    Stop,
-    Alert,
-    AlertCleared,
-    AlertAcked,
-}
-
-/// Every field of every [`FleetEvent`] variant.
-#[derive(Deserialize)]
-struct FlatFleetEvent {
-    #[serde(rename = "type")]
-    kind: FleetEventKind,
-    truck: TruckId,
-    at_ms: u64,
-    plan: Option<TripPlan>,
-    lat: Option<f64>,
-    lon: Option<f64>,
-    speed_kph: Option<f32>,
-    heading_deg: Option<f32>,
-    fuel_pct: Option<f32>,
-    reefer_c: Option<f32>,
-    driver_minutes_left: Option<u32>,
-    odometer_km: Option<f64>,
-    progress: Option<f32>,
-    eta_ms: Option<u64>,
-    planned_arrival_ms: Option<u64>,
-    status: Option<TruckStatus>,
-    next_stop: Option<usize>,
-    stop: Option<usize>,
-    arrived_ms: Option<u64>,
-    departed_ms: Option<u64>,
-    skipped: Option<bool>,
-    alert: Option<Alert>,
-    #[serde(rename = "kind")]
-    alert_kind: Option<AlertKind>,
-    alert_id: Option<EventId>,
-    by: Option<String>,
-}
-
-impl<'de> Deserialize<'de> for FleetEvent {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        use serde::de::Error;
-        let f = FlatFleetEvent::deserialize(deserializer)?;
-        let (truck, at_ms) = (f.truck, f.at_ms);
-        Ok(match f.kind {
-            FleetEventKind::Plan => FleetEvent::Plan {
-                truck,
-                at_ms,
-                plan: required(f.plan, "plan")?,
-            },
-            FleetEventKind::Position => {
-                let position = LatLon::new(required(f.lat, "lat")?, required(f.lon, "lon")?)
-                    .map_err(D::Error::custom)?;
-                FleetEvent::Position {
-                    truck,
-                    at_ms,
-                    lat: position.lat(),
-                    lon: position.lon(),
-                    speed_kph: f.speed_kph,
-                    heading_deg: f.heading_deg,
-                    fuel_pct: f.fuel_pct,
-                    reefer_c: f.reefer_c,
-                    driver_minutes_left: f.driver_minutes_left,
-                    odometer_km: f.odometer_km,
-                    progress: required(f.progress, "progress")?,
-                    next_stop: required(f.next_stop, "next_stop")?,
-                    eta_ms: f.eta_ms,
-                    planned_arrival_ms: f.planned_arrival_ms,
-                }
-            }
-            FleetEventKind::Status => FleetEvent::Status {
-                truck,
-                at_ms,
-                status: required(f.status, "status")?,
-                next_stop: required(f.next_stop, "next_stop")?,
-            },
-            FleetEventKind::Stop => FleetEvent::Stop {
-                truck,
-                at_ms,
-                stop: required(f.stop, "stop")?,
-                arrived_ms: f.arrived_ms,
-                departed_ms: f.departed_ms,
-                skipped: f.skipped.unwrap_or(false),
-            },
-            FleetEventKind::Alert => FleetEvent::Alert {
-                truck,
-                at_ms,
-                alert: required(f.alert, "alert")?,
-            },
-            FleetEventKind::AlertCleared => FleetEvent::AlertCleared {
-                truck,
-                at_ms,
-                kind: required(f.alert_kind, "kind")?,
-            },
-            FleetEventKind::AlertAcked => FleetEvent::AlertAcked {
-                truck,
-                at_ms,
-                alert_id: required(f.alert_id, "alert_id")?,
-                by: required(f.by, "by")?,
-            },
-        })
+/// A position read from the wire is a real place (see [`LatLon::new`]).
+fn check_event(event: &FleetEvent) -> Result<(), crate::geo::GeoError> {
+    match event {
+        FleetEvent::Position { lat, lon, .. } => LatLon::new(*lat, *lon).map(|_| ()),
+        _ => Ok(()),
     }
 }
 
@@ -620,35 +547,16 @@ pub struct Heartbeat {
     pub latest_id: EventId,
 }
 
-/// Which trucks a stream (or a tab) follows. Deserialized in one pass (see [`required`]).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Default)]
-#[serde(tag = "kind", content = "trucks", rename_all = "snake_case")]
-pub enum Watch {
-    #[default]
-    All,
-    Trucks(BTreeSet<TruckId>),
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "snake_case")]
-enum WatchKind {
-    All,
-    Trucks,
-}
-
-#[derive(Deserialize)]
-struct FlatWatch {
-    kind: WatchKind,
-    trucks: Option<BTreeSet<TruckId>>,
-}
-
-impl<'de> Deserialize<'de> for Watch {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let f = FlatWatch::deserialize(deserializer)?;
-        Ok(match f.kind {
-            WatchKind::All => Watch::All,
-            WatchKind::Trucks => Watch::Trucks(required(f.trucks, "trucks")?),
-        })
+flat_enum! {
+    /// Which trucks a stream (or a tab) follows. Read in one pass (see `flat_enum!`).
+    #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Default)]
+    #[serde(tag = "kind", content = "trucks", rename_all = "snake_case")]
+    pub enum Watch in mod flat_watch, tag "kind" {
+        common {}
+        fields { trucks: BTreeSet<TruckId> }
+        #[default]
+        All,
+        Trucks(trucks),
     }
 }
 

@@ -149,23 +149,7 @@ fn underivable(index: usize, reason: String) -> LogError {
     LogError::Invalid { index, reason }
 }
 
-/// What became of one submitted event.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
-    /// Appended with this id.
-    Appended(EventId),
-    /// Its key was seen within the window: not appended again; the id it got then.
-    Duplicate(EventId),
-}
-
-impl Outcome {
-    /// The event's id, new or earlier.
-    pub fn id(self) -> EventId {
-        match self {
-            Outcome::Appended(id) | Outcome::Duplicate(id) => id,
-        }
-    }
-}
+pub use crate::log::Outcome;
 
 /// What a new stream gets: where it starts and its live queue.
 #[derive(Debug)]

@@ -38,6 +38,7 @@ pub mod producer;
 pub mod sim;
 pub mod stats;
 pub mod stream;
+pub mod tail;
 pub mod tls;
 
 use crate::auth::Auth;
@@ -418,9 +419,6 @@ pub const MAX_STREAM_CAPACITY: usize = 1_000_000;
 /// a stop or two, an alert change of each kind, the status.
 pub const EVENTS_PER_FACT: usize = 8;
 
-/// Events a shared log's tail publishes at once at most (`log::redis::tail`).
-pub(crate) const TAIL_CHUNK: usize = 1000;
-
 impl Config {
     /// Whether browsers reach the server over HTTPS through a proxy (`--public-url https://…`).
     pub fn public_url_is_https(&self) -> bool {
@@ -439,7 +437,7 @@ impl Config {
             0
         };
         let tail = if matches!(self.log, LogSpec::Redis(_)) {
-            TAIL_CHUNK
+            tail::TAIL_CHUNK
         } else {
             0
         };
@@ -767,7 +765,7 @@ pub async fn serve(
         ..convoy_core::trip::TripConfig::default()
     };
     // With a shared log the node listens at once and reads the log in the background
-    // (`log::redis::follow`): it may start while Redis is unreachable.
+    // (`tail::follow`): it may start while Redis is unreachable.
     let (hub, pending_seed) = match &config.log {
         LogSpec::Redis(url) => {
             let maxlen = match config.retention {
@@ -889,7 +887,7 @@ pub async fn serve(
     // catch up.
     let tail_stop = CancellationToken::new();
     let tail = match (hub.remote().cloned(), pending_seed) {
-        (Some(remote), Some(seed)) => Some(tokio::spawn(log::redis::follow(
+        (Some(remote), Some(seed)) => Some(tokio::spawn(tail::follow(
             remote,
             hub.clone(),
             config.replay,

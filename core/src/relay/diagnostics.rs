@@ -5,6 +5,7 @@
 use crate::election::{ElectionMode, LockState, Role, TabId, Term};
 use crate::wire::{EventId, Watch};
 
+use super::follow::Follow;
 use super::leadership::{Lead, UpstreamState};
 use super::{Connection, Tab};
 
@@ -104,8 +105,8 @@ pub(super) struct Stats {
 }
 
 impl HubDiagnostics {
-    /// The diagnostics of a tab, and of its leader part when it leads.
-    pub(super) fn of(tab: &Tab, lead: Option<&Lead>) -> HubDiagnostics {
+    /// The diagnostics of a tab, of its leader part when it leads, and of its follower side.
+    pub(super) fn of(tab: &Tab, lead: Option<&Lead>, follow: &Follow) -> HubDiagnostics {
         let s = &tab.stats;
         HubDiagnostics {
             tab_id: tab.config.tab_id,
@@ -124,7 +125,7 @@ impl HubDiagnostics {
             subscribed: lead.and_then(|l| l.subscribed.clone()),
             peers: tab.peers.len(),
             needs_snapshot: tab.need_snapshot,
-            buffered: tab.buffer.len(),
+            buffered: follow.buffered(),
             malformed: s.malformed,
             foreign: s.foreign,
             gaps: s.gaps,

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 use super::config::{reconnect_delay_ms, HubConfig};
+use super::timers::{due, Timer};
 use super::{Connection, HubOutput, Link, Tab, TabMsg};
 
 /// How often a leader answers stale leader frames, at most.
@@ -58,10 +59,10 @@ pub(super) struct Lead {
     snapshot_error: Option<String>,
     /// The status the last leader frame carried: a change is sent at once.
     announced: Option<Connection>,
-    /// When each tab last got a snapshot from this leader, while that still holds back the
-    /// next one (see `answer_intervals`).
+    /// Until when each tab that got a snapshot from this leader gets no other (see
+    /// `answer_intervals`); only limits still running are kept.
     snapshot_answers: BTreeMap<TabId, u64>,
-    /// When each tab last got a replay, likewise.
+    /// Until when each tab that got a replay gets no other, likewise.
     replay_answers: BTreeMap<TabId, u64>,
     /// Resends that came while their tab's last replay was too recent, coalesced: the highest
     /// `after` (the tab's own cursor; copies of its older requests ask for less), answered
@@ -87,11 +88,6 @@ impl Lead {
     /// `tab` has just become leader: announce it, inherit the snapshot requests it overheard,
     /// and open the stream from its cursor (or fetch the snapshot that gives it one).
     pub(super) fn start(tab: &mut Tab, now_ms: u64) -> Lead {
-        tab.buffer.clear();
-        tab.gap_since_ms = None;
-        tab.leader_cursor = None;
-        tab.behind_since_ms = None;
-        tab.rebase = false;
         let recent = now_ms.saturating_sub(tab.config.snapshot_retry_ms);
         let mut lead = Lead {
             upstream: UpstreamState::Closed,
@@ -159,53 +155,49 @@ impl Lead {
         self.announced.as_ref()
     }
 
-    /// The times this leader must wake at.
-    pub(super) fn deadlines(&self, config: &HubConfig, at: &mut impl FnMut(u64)) {
-        if config.election != ElectionMode::Solo {
-            at(self.last_sent_ms + config.heartbeat_ms);
-        }
-        if let Some(t) = self.resubscribe_at_ms {
-            at(t);
-        }
-        if let Some(t) = self.held_since_ms {
-            at(t + config.relay_hold_ms);
-        }
-        if let Some(t) = self.reconnect_at_ms {
-            at(t);
-        }
-        if let Some(t) = self.fetch_since_ms {
-            at(t + config.snapshot_retry_ms);
-        }
-        if matches!(
+    /// When `timer` is due, if it is one of the leader's.
+    pub(super) fn deadline(&self, timer: Timer, config: &HubConfig) -> Option<u64> {
+        let streaming = matches!(
             self.upstream,
             UpstreamState::Connecting | UpstreamState::Open
-        ) {
-            at(self.upstream_activity_ms + config.upstream_stall_ms);
-        }
-        // Answers held back by the per-tab limit (the maps keep only entries still limiting).
-        let (snapshot_every, replay_every) = answer_intervals(config);
-        for (tab, t) in &self.snapshot_answers {
-            if self.pending.contains_key(tab) {
-                at(t + snapshot_every);
+        );
+        match timer {
+            Timer::Heartbeat => (config.election != ElectionMode::Solo)
+                .then_some(self.last_sent_ms + config.heartbeat_ms),
+            Timer::Resubscribe => self.resubscribe_at_ms,
+            Timer::ReleaseHeld => self.held_since_ms.map(|t| t + config.relay_hold_ms),
+            Timer::Reconnect => self.reconnect_at_ms,
+            Timer::FetchRetry => self.fetch_since_ms.map(|t| t + config.snapshot_retry_ms),
+            Timer::UpstreamStall => {
+                streaming.then_some(self.upstream_activity_ms + config.upstream_stall_ms)
             }
-        }
-        for (tab, t) in &self.replay_answers {
-            if self.resends.contains_key(tab) {
-                at(t + replay_every);
+            // Answers held back by the per-tab limit (the maps keep only limits still running).
+            Timer::HeldBackAnswer => {
+                let snapshots = self
+                    .snapshot_answers
+                    .iter()
+                    .filter(|(tab, _)| self.pending.contains_key(tab));
+                let replays = self
+                    .replay_answers
+                    .iter()
+                    .filter(|(tab, _)| self.resends.contains_key(tab));
+                snapshots.chain(replays).map(|(_, until)| *until).min()
             }
+            Timer::WatchRefresh
+            | Timer::PeerExpiry
+            | Timer::SnapshotRequest
+            | Timer::Behind
+            | Timer::Resend => None,
         }
     }
 
     /// Runs the deadlines due at `now_ms`: the debounced resubscribe, the reconnect after a
     /// backoff, the stall check, the fetch retry and the heartbeat.
     pub(super) fn due(&mut self, tab: &mut Tab, now_ms: u64) {
-        if self
-            .held_since_ms
-            .is_some_and(|t| now_ms >= t + tab.config.relay_hold_ms)
-        {
+        if due(self.deadline(Timer::ReleaseHeld, &tab.config), now_ms) {
             self.release_held(tab, now_ms);
         }
-        if self.resubscribe_at_ms.is_some_and(|t| now_ms >= t) {
+        if due(self.deadline(Timer::Resubscribe, &tab.config), now_ms) {
             self.resubscribe_at_ms = None;
             let union = self.union.clone();
             let reopen = self.subscribed != wanted(tab, &union)
@@ -221,40 +213,28 @@ impl Lead {
                 self.serve_pending(tab, now_ms);
             }
         }
-        if self.reconnect_at_ms.is_some_and(|t| now_ms >= t) {
+        if due(self.deadline(Timer::Reconnect, &tab.config), now_ms) {
             self.reconnect_at_ms = None;
             let union = tab.union();
             self.open_upstream(tab, now_ms, union);
         }
-        if matches!(
-            self.upstream,
-            UpstreamState::Connecting | UpstreamState::Open
-        ) && now_ms >= self.upstream_activity_ms + tab.config.upstream_stall_ms
-        {
+        if due(self.deadline(Timer::UpstreamStall, &tab.config), now_ms) {
             self.upstream_failed(tab, now_ms);
         }
-        if self
-            .fetch_since_ms
-            .is_some_and(|t| now_ms >= t + tab.config.snapshot_retry_ms)
-        {
+        if due(self.deadline(Timer::FetchRetry, &tab.config), now_ms) {
             self.fetch_since_ms = Some(now_ms);
             tab.outputs.push_back(HubOutput::FetchSnapshot);
         }
         self.answer_held_back(tab, now_ms);
-        if tab.config.election != ElectionMode::Solo
-            && now_ms >= self.last_sent_ms + tab.config.heartbeat_ms
-        {
+        if due(self.deadline(Timer::Heartbeat, &tab.config), now_ms) {
             self.send_heartbeat(tab, now_ms, false);
         }
     }
 
     /// Ends the per-tab limits that have run out, and answers what they held back.
     fn answer_held_back(&mut self, tab: &mut Tab, now_ms: u64) {
-        let (snapshot_every, replay_every) = answer_intervals(&tab.config);
-        self.snapshot_answers
-            .retain(|_, t| now_ms < *t + snapshot_every);
-        self.replay_answers
-            .retain(|_, t| now_ms < *t + replay_every);
+        self.snapshot_answers.retain(|_, until| now_ms < *until);
+        self.replay_answers.retain(|_, until| now_ms < *until);
         let free: Vec<TabId> = self
             .resends
             .keys()
@@ -291,7 +271,7 @@ impl Lead {
         }
         self.last_stale_answer_ms = Some(now_ms);
         let union = self.stream_watch();
-        let upstream = tab.connection_now(Some(self));
+        let upstream = tab.connection_now(self.connection());
         self.announced = Some(upstream.clone());
         let cursor = tab.cursor;
         self.send(
@@ -307,7 +287,7 @@ impl Lead {
 
     pub(super) fn send_heartbeat(&mut self, tab: &mut Tab, now_ms: u64, server: bool) {
         let union = self.stream_watch();
-        let upstream = tab.connection_now(Some(self));
+        let upstream = tab.connection_now(self.connection());
         self.announced = Some(upstream.clone());
         let cursor = tab.cursor;
         self.send(
@@ -560,8 +540,7 @@ impl Lead {
             let reset = std::mem::take(&mut self.reset_pending);
             self.cache = Some(Fleet::from_snapshot(snapshot.clone()));
             self.covers = Watch::All;
-            tab.buffer.clear();
-            tab.install_snapshot(now_ms, &snapshot, true);
+            tab.install_snapshot(&snapshot, true);
             if reset {
                 tab.stats.snapshots_served += 1;
                 self.send(
@@ -730,11 +709,12 @@ impl Lead {
             self.pending.remove(to);
         }
         if let Some(snapshot) = own {
-            tab.install_snapshot(now_ms, &snapshot, true);
+            tab.install_snapshot(&snapshot, true);
         }
         for (to, watch, snapshot) in answers {
             tab.stats.snapshots_served += 1;
-            self.snapshot_answers.insert(to, now_ms);
+            self.snapshot_answers
+                .insert(to, now_ms + answer_intervals(&tab.config).0);
             self.send(
                 tab,
                 now_ms,
@@ -796,7 +776,8 @@ impl Lead {
         match links {
             Some(links) => {
                 tab.stats.resends_served += 1;
-                self.replay_answers.insert(to, now_ms);
+                self.replay_answers
+                    .insert(to, now_ms + answer_intervals(&tab.config).1);
                 self.send(tab, now_ms, TabMsg::Replay { to, links });
             }
             None => self.add_pending(tab, now_ms, to, watch),

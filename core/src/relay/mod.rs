@@ -7,12 +7,14 @@
 //! randomness, no JS types: the browser crate's hub loop and the host simulations
 //! (`tests/relay_sim.rs`, `tests/worker_hub.rs`) drive the same code.
 //!
-//! The files follow the jobs: `protocol` (the frames), `config` (settings, failover bounds,
-//! backoff), `intake` (what every tab does with what its leader relays: cursor, buffer, ring, gap
-//! repair, snapshots), `leadership` (what only the leader keeps: the upstream session, the cache,
-//! pending snapshots, resend answers, its deadlines), `peers` (who watches what) and
-//! `diagnostics`. This file holds the hub: its inputs and outputs, and the dispatch that
-//! hands each input to the leader's part when this tab leads.
+//! The files follow the jobs, one owner per piece of state: `protocol` (the frames), `config`
+//! (settings, failover bounds, backoff), `intake` (what every tab does with the links it takes:
+//! cursor, ring, snapshots), `follow` (what only a follower keeps: links out of order, gap
+//! repair, what its leader reported), `leadership` (what only the leader keeps: the upstream
+//! session, the cache, pending snapshots, resend answers), `peers` (who watches what), `timers`
+//! (every deadline, each computed in one place) and `diagnostics`. This file holds the hub: its
+//! inputs and outputs, and the dispatch that hands each input to the leader's part when this tab
+//! leads, else to the follower's.
 //!
 //! # The cursor
 //! Every tab keeps a cursor: the highest event id its state reflects (delivered, filtered out,
@@ -209,12 +211,14 @@
 
 mod config;
 mod diagnostics;
+mod follow;
 mod intake;
 mod leadership;
 mod peers;
 mod protocol;
 #[cfg(test)]
 mod tests;
+mod timers;
 
 pub use crate::election::TabId;
 pub use config::{
@@ -229,13 +233,16 @@ pub use protocol::{
 };
 
 use crate::election::{Election, ElectionAction, ElectionMode, ElectionTiming, Role, Term};
+use crate::flat::flat_enum;
 use crate::wire::{Envelope, EventId, FleetSnapshot, Watch};
 use diagnostics::Stats;
+use follow::Follow;
 use intake::Ring;
 use leadership::{Lead, STALE_ANSWER_INTERVAL_MS};
 use peers::Peers;
-use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, VecDeque};
+use serde::Serialize;
+use std::collections::VecDeque;
+use timers::{due, Timer};
 
 /// What a hub asks its adapter to do, in order.
 #[derive(Debug, Clone, PartialEq)]
@@ -280,57 +287,29 @@ pub enum HubOutput {
     PeerGone(TabId),
 }
 
-/// The one upstream stream as users see it. A leader (or worker) reports its own stream;
-/// followers and worker clients show what their leader reports in its frames. Read in one pass
-/// (see `wire::required`), the same JSON as serde's internally tagged form.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "state", rename_all = "snake_case")]
-pub enum Connection {
-    /// Opening the stream, waiting for the first snapshot, or no leader known yet.
-    Connecting,
-    /// The stream is open (for an empty union, one that carries heartbeats only).
-    Live,
-    /// The stream failed and reopens at `at_ms` (Unix ms).
-    Reconnecting {
-        /// When the stream reopens.
-        at_ms: u64,
-    },
-    /// A snapshot fetch or the tab's transport failed; shown until something works again.
-    Error {
-        /// What failed, for the user.
-        reason: String,
-    },
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "snake_case")]
-enum ConnectionState {
-    Connecting,
-    Live,
-    Reconnecting,
-    Error,
-}
-
-#[derive(Deserialize)]
-struct FlatConnection {
-    state: ConnectionState,
-    at_ms: Option<u64>,
-    reason: Option<String>,
-}
-
-impl<'de> Deserialize<'de> for Connection {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let f = FlatConnection::deserialize(deserializer)?;
-        Ok(match f.state {
-            ConnectionState::Connecting => Connection::Connecting,
-            ConnectionState::Live => Connection::Live,
-            ConnectionState::Reconnecting => Connection::Reconnecting {
-                at_ms: crate::wire::required(f.at_ms, "at_ms")?,
-            },
-            ConnectionState::Error => Connection::Error {
-                reason: crate::wire::required(f.reason, "reason")?,
-            },
-        })
+flat_enum! {
+    /// The one upstream stream as users see it. A leader (or worker) reports its own stream;
+    /// followers and worker clients show what their leader reports in its frames. Read in one
+    /// pass (see `flat_enum!`), the same JSON as serde's internally tagged form.
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+    #[serde(tag = "state", rename_all = "snake_case")]
+    pub enum Connection in mod flat_connection, tag "state" {
+        common {}
+        fields { at_ms: u64, reason: String }
+        /// Opening the stream, waiting for the first snapshot, or no leader known yet.
+        Connecting,
+        /// The stream is open (for an empty union, one that carries heartbeats only).
+        Live,
+        /// The stream failed and reopens at `at_ms` (Unix ms).
+        Reconnecting {
+            /// When the stream reopens.
+            at_ms,
+        },
+        /// A snapshot fetch or the tab's transport failed; shown until something works again.
+        Error {
+            /// What failed, for the user.
+            reason,
+        },
     }
 }
 
@@ -350,9 +329,9 @@ enum Phase {
     Closed,
 }
 
-/// What every tab keeps, leading or not: the hub without its [`Lead`]. Its follower side
-/// (`intake.rs`) and the plumbing below work on it alone; leadership code gets it beside the
-/// `Lead`.
+/// What every tab keeps, leading or not: the hub without its [`Lead`] or [`Follow`]. What
+/// every tab does with links (`intake.rs`), the peer table (`peers.rs`) and the plumbing below
+/// work on it alone; the leader's and the follower's code get it beside their own state.
 #[derive(Debug, Clone)]
 struct Tab {
     config: HubConfig,
@@ -364,25 +343,9 @@ struct Tab {
     connection: Connection,
     /// The adapter could not set up its transport (why), until a frame or the lock arrives.
     transport_error: Option<String>,
-    /// The status the current leader reported last (`None` before its first frame).
-    leader_connection: Option<Connection>,
     watch: Watch,
     cursor: Option<EventId>,
     ring: Ring,
-    /// Links that arrived before the one they follow, by id.
-    buffer: BTreeMap<EventId, Link>,
-    gap_since_ms: Option<u64>,
-    last_resend_ms: Option<u64>,
-    /// The cursor the current leader announced last.
-    leader_cursor: Option<EventId>,
-    /// The leader that last relayed a server heartbeat, and when.
-    leader_clock: Option<(TabId, u64)>,
-    /// Since when the leader, live and streaming, has reported a cursor below ours (nothing
-    /// it relays is new to us): after `liveness_ms` we take its snapshot instead.
-    behind_since_ms: Option<u64>,
-    /// We asked for the leader's snapshot because it stayed behind us: take it even though it
-    /// moves the cursor back.
-    rebase: bool,
     need_snapshot: bool,
     last_snapshot_request_ms: Option<u64>,
     last_announce_ms: u64,
@@ -404,6 +367,8 @@ pub struct TabHub {
     /// `StopLeading` keep them in step, and every election input is followed by
     /// `after_election`): each input is handed to it once, instead of every leader step asking.
     lead: Option<Lead>,
+    /// What the tab keeps as a follower (cleared while it leads).
+    follow: Follow,
 }
 
 impl TabHub {
@@ -435,14 +400,6 @@ impl TabHub {
                 reported_role: Role::Electing,
                 connection: Connection::Connecting,
                 transport_error: None,
-                leader_connection: None,
-                buffer: BTreeMap::new(),
-                gap_since_ms: None,
-                last_resend_ms: None,
-                leader_cursor: None,
-                leader_clock: None,
-                behind_since_ms: None,
-                rebase: false,
                 last_snapshot_request_ms: None,
                 last_announce_ms: now_ms,
                 peers: Peers::default(),
@@ -451,6 +408,7 @@ impl TabHub {
                 stats: Stats::default(),
             },
             lead: None,
+            follow: Follow::default(),
         };
         hub.join(now_ms);
         hub.after_input(now_ms);
@@ -659,26 +617,28 @@ impl TabHub {
 
     /// The absolute time (ms) of the next deadline, or `None` when nothing is scheduled.
     pub fn poll_timeout(&self) -> Option<u64> {
-        let tab = &self.tab;
-        if tab.phase != Phase::Active {
+        if self.tab.phase != Phase::Active {
             return None;
         }
-        let mut next: Option<u64> = tab.election.poll_timeout();
-        let mut at = |t: u64| next = Some(next.map_or(t, |n| n.min(t)));
-        if tab.config.election != ElectionMode::Solo {
-            if tab.config.election != ElectionMode::Worker {
-                at(tab.last_announce_ms + tab.config.watch_refresh_ms);
-            }
-            if let Some(oldest) = tab.peers.oldest_seen_ms() {
-                at(oldest + tab.config.peer_expiry_ms);
-            }
-        }
-        match &self.lead {
-            Some(lead) => lead.deadlines(&tab.config, &mut at),
-            None if tab.config.election != ElectionMode::Solo => tab.intake_deadlines(&mut at),
-            None => {}
-        }
-        next
+        let timers = Timer::ALL
+            .into_iter()
+            .filter_map(|timer| self.deadline(timer));
+        self.tab
+            .election
+            .poll_timeout()
+            .into_iter()
+            .chain(timers)
+            .min()
+    }
+
+    /// When `timer` is due, asked of the part that owns it: the tab, and its lead or its
+    /// follower side.
+    fn deadline(&self, timer: Timer) -> Option<u64> {
+        let tab = &self.tab;
+        tab.deadline(timer).or_else(|| match &self.lead {
+            Some(lead) => lead.deadline(timer, &tab.config),
+            None => self.follow.deadline(timer, tab),
+        })
     }
 
     /// The next output to carry out, in order.
@@ -707,7 +667,7 @@ impl TabHub {
 
     /// A snapshot of this tab's state and counters.
     pub fn diagnostics(&self) -> HubDiagnostics {
-        HubDiagnostics::of(&self.tab, self.lead.as_ref())
+        HubDiagnostics::of(&self.tab, self.lead.as_ref(), &self.follow)
     }
 
     // ----- joining and leaving -----
@@ -716,11 +676,7 @@ impl TabHub {
         let tab = &mut self.tab;
         tab.phase = Phase::Active;
         tab.need_snapshot |= tab.cursor.is_none();
-        tab.buffer.clear();
-        tab.gap_since_ms = None;
-        tab.last_resend_ms = None;
-        tab.leader_cursor = None;
-        tab.behind_since_ms = None;
+        self.follow.rejoin();
         tab.peers.clear();
         tab.broadcast(TabMsg::Hello {
             watch: tab.watch.clone(),
@@ -748,8 +704,7 @@ impl TabHub {
         self.after_election(now_ms);
         self.tab.broadcast(TabMsg::Goodbye);
         self.tab.phase = phase;
-        self.tab.buffer.clear();
-        self.tab.gap_since_ms = None;
+        self.follow.pause();
         self.after_input(now_ms);
     }
 
@@ -784,14 +739,18 @@ impl TabHub {
 
     fn after_input(&mut self, now_ms: u64) {
         let tab = &mut self.tab;
-        let takeover = tab.takeover_ms(now_ms);
+        let takeover = self.follow.takeover_ms(tab, now_ms);
         tab.election.set_takeover(takeover);
         let role = tab.election.role();
         if role != tab.reported_role {
             tab.reported_role = role;
             tab.outputs.push_back(HubOutput::RoleChanged(role));
         }
-        let connection = tab.connection_now(self.lead.as_ref());
+        let shown = match &self.lead {
+            Some(lead) => lead.connection(),
+            None => self.follow.leader_connection(),
+        };
+        let connection = tab.connection_now(shown);
         if connection != tab.connection {
             tab.connection = connection.clone();
             tab.outputs
@@ -828,6 +787,7 @@ impl TabHub {
                     }
                 }
                 ElectionAction::BecomeLeader { .. } => {
+                    self.follow.before_leading();
                     self.lead = Some(Lead::start(tab, now_ms));
                 }
                 ElectionAction::StopLeading => {
@@ -835,8 +795,8 @@ impl TabHub {
                         lead.stop(tab, now_ms);
                     }
                 }
-                ElectionAction::Follow { .. } => tab.on_new_leader(now_ms),
-                ElectionAction::LeaderGone => tab.on_leader_gone(),
+                ElectionAction::Follow { .. } => self.follow.on_new_leader(tab, now_ms),
+                ElectionAction::LeaderGone => self.follow.on_leader_gone(),
             }
         }
     }
@@ -845,14 +805,9 @@ impl TabHub {
         self.tab.election.handle_timeout(now_ms);
         self.after_election(now_ms);
         let tab = &mut self.tab;
-        let mut union_moved = false;
-        if tab.config.election != ElectionMode::Solo {
-            union_moved = tab.expire_peers(now_ms);
-            if tab.config.election != ElectionMode::Worker
-                && now_ms >= tab.last_announce_ms + tab.config.watch_refresh_ms
-            {
-                tab.announce_watch(now_ms);
-            }
+        let union_moved = due(tab.deadline(Timer::PeerExpiry), now_ms) && tab.expire_peers(now_ms);
+        if due(tab.deadline(Timer::WatchRefresh), now_ms) {
+            tab.announce_watch(now_ms);
         }
         match &mut self.lead {
             Some(lead) => {
@@ -861,7 +816,7 @@ impl TabHub {
                 }
                 lead.due(tab, now_ms);
             }
-            None => tab.intake_due(now_ms),
+            None => self.follow.due(tab, now_ms),
         }
     }
 
@@ -905,40 +860,28 @@ impl TabHub {
                 let from_my_leader = election.role() == Role::Follower
                     && election.leader() == Some(from)
                     && election.term() == term;
-                self.tab.on_frame(now_ms, from, from_my_leader, msg);
+                self.follow
+                    .on_frame(&mut self.tab, now_ms, from, from_my_leader, msg);
             }
         }
     }
 }
 
 impl Tab {
-    /// `Some(takeover_ms)` while this tab follows a leader whose upstream is live and that
-    /// relayed a server heartbeat within `liveness_ms`, and no other live tab (heard within two watch refreshes) has a lower id:
-    /// the successor on the server's clock (see `core::election`).
-    fn takeover_ms(&self, now_ms: u64) -> Option<u64> {
-        if self.phase != Phase::Active || self.election.role() != Role::Follower {
-            return None;
+    /// When `timer` is due, if it is one every tab keeps (none in Solo mode): the watch
+    /// refresh (not a worker's: its clients' messages keep it awake) and the peers' expiry.
+    fn deadline(&self, timer: Timer) -> Option<u64> {
+        let config = &self.config;
+        match (timer, config.election) {
+            (_, ElectionMode::Solo) => None,
+            (Timer::WatchRefresh, ElectionMode::Worker) => None,
+            (Timer::WatchRefresh, _) => Some(self.last_announce_ms + config.watch_refresh_ms),
+            (Timer::PeerExpiry, _) => self
+                .peers
+                .oldest_seen_ms()
+                .map(|oldest| oldest + config.peer_expiry_ms),
+            _ => None,
         }
-        let leader = self.election.leader()?;
-        let (clocked, at) = self.leader_clock?;
-        // A leader in backoff speaks on its own (throttled) timer only: the claim rounds decide.
-        if clocked != leader
-            || now_ms >= at.saturating_add(self.config.liveness_ms)
-            || self.leader_connection != Some(Connection::Live)
-        {
-            return None;
-        }
-        let since = now_ms.saturating_sub(2 * self.config.watch_refresh_ms);
-        if self
-            .peers
-            .any_lower_since(self.config.tab_id, leader, since)
-        {
-            return None;
-        }
-        Some(match self.config.election {
-            ElectionMode::Client => self.config.worker_ping_ms,
-            _ => self.config.takeover_ms,
-        })
     }
 
     /// Whether the election says this tab leads (its `Lead` exists exactly then).
@@ -1002,20 +945,14 @@ impl Tab {
         });
     }
 
-    /// The status this tab shows: a transport failure, else its own stream as leader, else
-    /// what its leader reported.
-    fn connection_now(&self, lead: Option<&Lead>) -> Connection {
-        if let Some(reason) = &self.transport_error {
-            return Connection::Error {
+    /// The status this tab shows: a transport failure, else `shown` (its own stream as
+    /// leader, what its leader reported as follower).
+    fn connection_now(&self, shown: Connection) -> Connection {
+        match &self.transport_error {
+            Some(reason) => Connection::Error {
                 reason: reason.clone(),
-            };
-        }
-        match lead {
-            Some(lead) => lead.connection(),
-            None => self
-                .leader_connection
-                .clone()
-                .unwrap_or(Connection::Connecting),
+            },
+            None => shown,
         }
     }
 }

@@ -3,7 +3,8 @@
 //! apart from the hub so the wire format can be read (and versioned) on its own.
 
 use crate::election::{Seen, TabId, Term};
-use crate::wire::{is_valid_truck_id, required, Envelope, EventId, FleetSnapshot, Watch};
+use crate::flat::flat_enum;
+use crate::wire::{is_valid_truck_id, Envelope, EventId, FleetSnapshot, Watch};
 use serde::{Deserialize, Serialize};
 
 use super::Connection;
@@ -64,198 +65,118 @@ pub struct TabFrame {
     pub msg: TabMsg,
 }
 
-/// The messages of the channel protocol (see the module docs' table). On the wire, serde's
-/// internally tagged form (`{"type":"hello",...}`); read in one pass over [`FlatMsg`].
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-pub enum TabMsg {
-    /// Any tab, on start and on `pageshow`: here is my watch and cursor. The leader answers
-    /// `Leading`, and a `Snapshot` when `cursor` is `None`.
-    Hello {
-        /// The sender's watch.
-        watch: Watch,
-        /// The sender's cursor; `None` before its first snapshot.
-        cursor: Option<EventId>,
-    },
-    /// Any tab: my watch changed, or is still this (refresh every `watch_refresh_ms`).
-    Watch {
-        /// The sender's watch.
-        watch: Watch,
-        /// The sender's cursor (informational).
-        cursor: Option<EventId>,
-    },
-    /// Any tab: my state lacks trucks of `watch`; answered with `Snapshot { to }`.
-    SnapshotRequest {
-        /// The sender's watch, which the snapshot must cover.
-        watch: Watch,
-    },
-    /// A follower: send me the links after `after`; answered with `Replay` or `Snapshot`.
-    Resend {
-        /// The sender's cursor.
-        after: EventId,
-        /// The sender's watch (for the snapshot fallback).
-        watch: Watch,
-    },
-    /// Any tab: a claim round for `term` (see `core::election`).
-    Claim {
-        /// The term claimed (the frame's `term` is the sender's current one).
-        term: Term,
-    },
-    /// Any tab leaving (page hide or close); from the leader: elect a new one now.
-    Goodbye,
-    /// The leader: I lead in the frame's term.
-    Leading {
-        /// The watch of the leader's stream (or the union it will open).
-        union: Watch,
-        /// The leader's cursor.
-        cursor: Option<EventId>,
-        /// The leader's upstream as its followers should show it (`Live` when a v1 frame
-        /// predates the field).
-        #[serde(default = "Connection::unreported")]
-        upstream: Connection,
-    },
-    /// The leader: one relayed event.
-    Event(Link),
-    /// The leader: events its stream delivered together (one server batch), relayed in one
-    /// message: each links to the one before, the first to `prev`. One message instead of one
-    /// per event is what a follower's main thread pays for.
-    Events {
-        /// The leader's cursor before the first event.
-        prev: EventId,
-        /// The watch of the upstream stream the events came from.
-        union: Watch,
-        /// The events, ids increasing.
-        events: Vec<Envelope>,
-    },
-    /// The leader: still here, at `cursor`.
-    Heartbeat {
-        /// The watch of the leader's stream.
-        union: Watch,
-        /// The leader's cursor: a follower behind it has lost a link.
-        cursor: Option<EventId>,
-        /// Relayed from a server heartbeat (rather than the leader's timer).
-        server: bool,
-        /// The leader's upstream as its followers should show it (`Live` when a v1 frame
-        /// predates the field).
-        #[serde(default = "Connection::unreported")]
-        upstream: Connection,
-    },
-    /// The leader: a snapshot of its cache.
-    Snapshot {
-        /// One tab, or every tab (`None`, after a reset).
-        to: Option<TabId>,
-        /// The trucks the snapshot is exact for.
-        watch: Watch,
-        /// The server's history was lost: every tab takes it, whatever its cursor.
-        reset: bool,
-        /// The trucks; `last_event_id` is the position live links continue from.
-        snapshot: FleetSnapshot,
-    },
-    /// The leader: links from its ring, answering a `Resend`.
-    Replay {
-        /// The tab that asked.
-        to: TabId,
-        /// Consecutive links in id order.
-        links: Vec<Link>,
-    },
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "snake_case")]
-enum MsgKind {
-    Hello,
-    Watch,
-    SnapshotRequest,
-    Resend,
-    Claim,
-    Goodbye,
-    Leading,
-    Event,
-    Events,
-    Heartbeat,
-    Snapshot,
-    Replay,
-}
-
-/// Every field of every [`TabMsg`] (an `Event`'s are its [`Link`]'s). Deserializing the enum
-/// as serde derives it would buffer each frame's message in serde's `Content` first: 26 KB of
-/// wasm for this deserializer alone (issue 11).
-#[derive(Deserialize)]
-struct FlatMsg {
-    #[serde(rename = "type")]
-    kind: MsgKind,
-    watch: Option<Watch>,
-    cursor: Option<EventId>,
-    after: Option<EventId>,
-    term: Option<Term>,
-    union: Option<Watch>,
-    upstream: Option<Connection>,
-    server: Option<bool>,
-    to: Option<TabId>,
-    reset: Option<bool>,
-    snapshot: Option<FleetSnapshot>,
-    links: Option<Vec<Link>>,
-    event: Option<Envelope>,
-    events: Option<Vec<Envelope>>,
-    prev: Option<EventId>,
-}
-
-impl<'de> Deserialize<'de> for TabMsg {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let m = FlatMsg::deserialize(deserializer)?;
-        let upstream = m.upstream.unwrap_or_else(Connection::unreported);
-        Ok(match m.kind {
-            MsgKind::Hello => TabMsg::Hello {
-                watch: required(m.watch, "watch")?,
-                cursor: m.cursor,
-            },
-            MsgKind::Watch => TabMsg::Watch {
-                watch: required(m.watch, "watch")?,
-                cursor: m.cursor,
-            },
-            MsgKind::SnapshotRequest => TabMsg::SnapshotRequest {
-                watch: required(m.watch, "watch")?,
-            },
-            MsgKind::Resend => TabMsg::Resend {
-                after: required(m.after, "after")?,
-                watch: required(m.watch, "watch")?,
-            },
-            MsgKind::Claim => TabMsg::Claim {
-                term: required(m.term, "term")?,
-            },
-            MsgKind::Goodbye => TabMsg::Goodbye,
-            MsgKind::Leading => TabMsg::Leading {
-                union: required(m.union, "union")?,
-                cursor: m.cursor,
-                upstream,
-            },
-            MsgKind::Event => TabMsg::Event(Link {
-                event: required(m.event, "event")?,
-                prev: required(m.prev, "prev")?,
-                union: required(m.union, "union")?,
-            }),
-            MsgKind::Events => TabMsg::Events {
-                prev: required(m.prev, "prev")?,
-                union: required(m.union, "union")?,
-                events: required(m.events, "events")?,
-            },
-            MsgKind::Heartbeat => TabMsg::Heartbeat {
-                union: required(m.union, "union")?,
-                cursor: m.cursor,
-                server: required(m.server, "server")?,
-                upstream,
-            },
-            MsgKind::Snapshot => TabMsg::Snapshot {
-                to: m.to,
-                watch: required(m.watch, "watch")?,
-                reset: required(m.reset, "reset")?,
-                snapshot: required(m.snapshot, "snapshot")?,
-            },
-            MsgKind::Replay => TabMsg::Replay {
-                to: required(m.to, "to")?,
-                links: required(m.links, "links")?,
-            },
-        })
+flat_enum! {
+    /// The messages of the channel protocol (see the module docs' table). On the wire, serde's
+    /// internally tagged form (`{"type":"hello",...}`), read in one pass (see `flat_enum!`):
+    /// deserializing the enum as serde derives it would buffer each frame's message in serde's
+    /// `Content` first, 26 KB of wasm for this deserializer alone.
+    #[derive(Debug, Clone, PartialEq, Serialize)]
+    #[serde(tag = "type", rename_all = "snake_case")]
+    pub enum TabMsg in mod flat_msg, tag "type" {
+        common {}
+        fields {
+            watch: Watch,
+            cursor: EventId,
+            after: EventId,
+            term: Term,
+            union: Watch,
+            upstream: Connection,
+            server: bool,
+            to: TabId,
+            reset: bool,
+            snapshot: FleetSnapshot,
+            links: Vec<Link>,
+            event: Envelope,
+            events: Vec<Envelope>,
+            prev: EventId,
+        }
+        /// Any tab, on start and on `pageshow`: here is my watch and cursor. The leader answers
+        /// `Leading`, and a `Snapshot` when `cursor` is `None`.
+        Hello {
+            /// The sender's watch.
+            watch,
+            /// The sender's cursor; `None` before its first snapshot.
+            cursor: opt,
+        },
+        /// Any tab: my watch changed, or is still this (refresh every `watch_refresh_ms`).
+        Watch {
+            /// The sender's watch.
+            watch,
+            /// The sender's cursor (informational).
+            cursor: opt,
+        },
+        /// Any tab: my state lacks trucks of `watch`; answered with `Snapshot { to }`.
+        SnapshotRequest {
+            /// The sender's watch, which the snapshot must cover.
+            watch,
+        },
+        /// A follower: send me the links after `after`; answered with `Replay` or `Snapshot`.
+        Resend {
+            /// The sender's cursor.
+            after,
+            /// The sender's watch (for the snapshot fallback).
+            watch,
+        },
+        /// Any tab: a claim round for `term` (see `core::election`).
+        Claim {
+            /// The term claimed (the frame's `term` is the sender's current one).
+            term,
+        },
+        /// Any tab leaving (page hide or close); from the leader: elect a new one now.
+        Goodbye,
+        /// The leader: I lead in the frame's term.
+        Leading {
+            /// The watch of the leader's stream (or the union it will open).
+            union,
+            /// The leader's cursor.
+            cursor: opt,
+            /// The leader's upstream as its followers should show it (`Live` when a v1 frame
+            /// predates the field).
+            upstream: or(Connection::unreported()),
+        },
+        /// The leader: one relayed event.
+        Event = Link { event, prev, union },
+        /// The leader: events its stream delivered together (one server batch), relayed in one
+        /// message: each links to the one before, the first to `prev`. One message instead of
+        /// one per event is what a follower's main thread pays for.
+        Events {
+            /// The leader's cursor before the first event.
+            prev,
+            /// The watch of the upstream stream the events came from.
+            union,
+            /// The events, ids increasing.
+            events,
+        },
+        /// The leader: still here, at `cursor`.
+        Heartbeat {
+            /// The watch of the leader's stream.
+            union,
+            /// The leader's cursor: a follower behind it has lost a link.
+            cursor: opt,
+            /// Relayed from a server heartbeat (rather than the leader's timer).
+            server,
+            /// The leader's upstream as its followers should show it (`Live` when a v1 frame
+            /// predates the field).
+            upstream: or(Connection::unreported()),
+        },
+        /// The leader: a snapshot of its cache.
+        Snapshot {
+            /// One tab, or every tab (`None`, after a reset).
+            to: opt,
+            /// The trucks the snapshot is exact for.
+            watch,
+            /// The server's history was lost: every tab takes it, whatever its cursor.
+            reset,
+            /// The trucks; `last_event_id` is the position live links continue from.
+            snapshot,
+        },
+        /// The leader: links from its ring, answering a `Resend`.
+        Replay {
+            /// The tab that asked.
+            to,
+            /// Consecutive links in id order.
+            links,
+        },
     }
 }
 

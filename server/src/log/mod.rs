@@ -83,6 +83,24 @@ impl Prepared {
     }
 }
 
+/// What became of one submitted event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Appended with this id.
+    Appended(EventId),
+    /// Its key was seen within the window: not appended again; the id it got then.
+    Duplicate(EventId),
+}
+
+impl Outcome {
+    /// The event's id, new or earlier.
+    pub fn id(self) -> EventId {
+        match self {
+            Outcome::Appended(id) | Outcome::Duplicate(id) => id,
+        }
+    }
+}
+
 /// What an engine found when it opened: the last stored fleet snapshot and the events after it.
 #[derive(Debug, Clone, Default)]
 pub struct Recovered {

@@ -7,18 +7,18 @@
 //! 1000, as the memory engine does) and above the caller's latest id, so ids keep increasing.
 //! Idempotency keys live in Redis too, so a retry that lands on another node is still a no-op.
 //!
-//! Each node reads the stream with one `XREAD BLOCK` loop on a connection of its own (a blocking
-//! read would stall a shared multiplexed connection) and hands what it reads, in id order, to
-//! its hub, which applies it to the node's fleet and fans it out; the node keeps the newest
-//! events in a [`MemoryLog`] for resuming. Nodes store the fleet snapshot (with the id it
+//! Each node reads the stream through a [`Reader`], one `XREAD BLOCK` loop on a connection of
+//! its own (a blocking read would stall a shared multiplexed connection); its tail
+//! ([`crate::tail`], above both this engine and the hub) hands what it reads, in id order, to
+//! the node's hub, which applies it to the node's fleet and fans it out; the node keeps the
+//! newest events in a [`MemoryLog`] for resuming. Nodes store the fleet snapshot (with the id it
 //! reflects and its epoch) in Redis, so a node that starts later rebuilds the fleet from it and
-//! the events after it; a node that starts while Redis is unreachable reads it once it answers
-//! ([`follow`]). Each entry records when Redis appended it, so the stream can be trimmed by age
+//! the events after it; a node that starts while Redis is unreachable reads it once it answers.
+//! Each entry records when Redis appended it, so the stream can be trimmed by age
 //! up to the stored snapshot ([`RedisLog::trim_by_age`]).
 
 use super::memory::MemoryLog;
-use super::{LogError, Logged, Prepared, Recovered};
-use crate::hub::{Hub, Outcome, SNAPSHOT_EVERY};
+use super::{LogError, Logged, Outcome, Prepared, Recovered};
 use convoy_core::wire::{EventId, FleetEvent, FleetSnapshot};
 use redis::aio::MultiplexedConnection;
 use redis::streams::{StreamId, StreamRangeReply, StreamReadOptions, StreamReadReply};
@@ -26,7 +26,6 @@ use redis::{AsyncConnectionConfig, Client, Script};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio_util::sync::CancellationToken;
 
 /// The append script. KEYS: stream, counter, epoch, key prefix. ARGV: maxlen, floor (the
 /// caller's latest id), key window ms, event count, then per event key (or ""), truck, name,
@@ -489,153 +488,84 @@ impl RedisLog {
     }
 }
 
-/// Reads the log once it answers (a node may start while Redis is unreachable: it retries with
-/// backoff, and says so once), gives the [`Hub::pending`] hub `hub` the log's state with the
-/// trucks of `seed` it does not know, then tails it until `shutdown` (see [`tail`]).
-pub async fn follow(
+/// A reader of the stream on a connection of its own (a blocking read would stall the shared
+/// multiplexed connection), for a node's tail.
+pub struct Reader {
     log: Arc<RedisLog>,
-    hub: Arc<Hub>,
-    replay: usize,
-    seed: Vec<convoy_core::wire::TruckState>,
-    clock: crate::hub::Clock,
-    log_lines: bool,
-    shutdown: CancellationToken,
-) {
-    let mut backoff = Duration::from_millis(50);
-    let mut waiting = false;
-    let loaded = loop {
-        match log.load(replay).await {
-            Ok(loaded) => break loaded,
-            Err(e) => {
-                if !waiting && log_lines {
-                    tracing::warn!(
-                        error = %e,
-                        "redis unreachable: serving no fleet and taking no events until it answers"
-                    );
-                }
-                waiting = true;
-                tokio::select! {
-                    _ = shutdown.cancelled() => return,
-                    _ = tokio::time::sleep(backoff) => {}
-                }
-                backoff = (backoff * 2).min(Duration::from_secs(2));
-            }
-        }
-    };
-    hub.load(Box::new(loaded.view), loaded.recovered, seed);
-    if log_lines {
-        tracing::info!(
-            engine = %log.url(),
-            first_id = hub.first_id(),
-            latest_id = hub.latest_id(),
-            "event log read from redis, serving"
-        );
-    }
-    tail(log, hub, loaded.last_id, clock, log_lines, shutdown).await;
+    conn: Option<MultiplexedConnection>,
+    /// The epoch this reader last saw.
+    epoch: EventId,
 }
 
-/// Reads the stream after `last_id` and hands every entry to `hub`, until `shutdown`. Reads on
-/// a connection of its own; when Redis is unreachable it retries with backoff (streams stay
-/// open on their keep-alives) and resumes after the last id it delivered. When the epoch
-/// changes it tells the hub, so resuming from before it is a reset, and stores the fleet
-/// snapshot under the new epoch.
-pub async fn tail(
-    log: Arc<RedisLog>,
-    hub: Arc<Hub>,
-    mut last_id: EventId,
-    clock: crate::hub::Clock,
-    log_lines: bool,
-    shutdown: CancellationToken,
-) {
-    let mut outage = false;
-    let mut reader: Option<MultiplexedConnection> = None;
-    let mut backoff = Duration::from_millis(50);
-    let mut since_snapshot = 0u64;
-    let mut known_epoch = log.epoch();
-    loop {
-        if shutdown.is_cancelled() {
-            return;
+impl RedisLog {
+    /// A reader of this log's stream; its epoch starts as the one last seen here.
+    pub fn reader(self: &Arc<Self>) -> Reader {
+        Reader {
+            epoch: self.epoch(),
+            log: self.clone(),
+            conn: None,
         }
-        let conn = match reader.clone() {
-            Some(conn) => Ok(conn),
+    }
+}
+
+impl Reader {
+    /// Waits up to a second for the entries after `after` and returns at most `count` of them,
+    /// in id order (none when nothing came). Connects on first use and again after a failure;
+    /// every answer or failure updates [`RedisLog::reachable`].
+    pub async fn read(
+        &mut self,
+        after: EventId,
+        count: usize,
+    ) -> Result<Vec<(EventId, Prepared)>, LogError> {
+        let mut conn = match self.conn.clone() {
+            Some(conn) => conn,
             None => {
-                log.connect(Duration::from_millis(BLOCK_MS as u64) + Duration::from_secs(2))
-                    .await
+                let conn = self
+                    .log
+                    .connect(Duration::from_millis(BLOCK_MS as u64) + Duration::from_secs(2))
+                    .await?;
+                self.conn = Some(conn.clone());
+                conn
             }
         };
-        let read = match conn {
-            Ok(mut conn) => {
-                reader = Some(conn.clone());
-                let options = StreamReadOptions::default()
-                    .block(BLOCK_MS)
-                    .count(crate::TAIL_CHUNK);
-                let from = format!("{last_id}-0");
-                let mut xread = redis::cmd("XREAD");
-                xread
-                    .arg(&options)
-                    .arg("STREAMS")
-                    .arg(&log.keys.stream)
-                    .arg(&from);
-                tokio::select! {
-                    _ = shutdown.cancelled() => return,
-                    read = xread.query_async::<Option<StreamReadReply>>(&mut conn) => {
-                        read.map_err(|e| log.failed(e))
-                    }
-                }
-            }
-            Err(e) => Err(e),
-        };
-        match read {
-            Ok(reply) => {
-                log.reachable.store(true, Ordering::Release);
-                if outage && log_lines {
-                    tracing::info!(after_id = last_id, "redis reachable again, reading on");
-                }
-                outage = false;
-                backoff = Duration::from_millis(50);
-                let entries: Vec<(EventId, Prepared)> = reply
-                    .into_iter()
-                    .flat_map(|r| r.keys)
-                    .flat_map(|k| k.ids)
-                    .filter_map(|e| entry(&e))
-                    .collect();
-                if let Some((id, _)) = entries.last() {
-                    last_id = *id;
-                    // Before publishing them: an id from before a new epoch must already be a
-                    // reset when its first events reach the streams.
-                    if let Ok(Some(epoch)) = log.current_epoch().await {
-                        if epoch != known_epoch {
-                            known_epoch = epoch;
-                            log.epoch.store(epoch, Ordering::Release);
-                            hub.set_first_id(epoch);
-                            since_snapshot = SNAPSHOT_EVERY;
-                        }
-                    }
-                }
-                since_snapshot += entries.len() as u64;
-                if !entries.is_empty() {
-                    hub.deliver(entries, clock.now_ms());
-                }
-            }
+        let options = StreamReadOptions::default().block(BLOCK_MS).count(count);
+        let from = format!("{after}-0");
+        let mut xread = redis::cmd("XREAD");
+        xread
+            .arg(&options)
+            .arg("STREAMS")
+            .arg(&self.log.keys.stream)
+            .arg(&from);
+        let reply = match xread
+            .query_async::<Option<StreamReadReply>>(&mut conn)
+            .await
+        {
+            Ok(reply) => reply,
             Err(e) => {
-                reader = None;
-                if !outage && log_lines {
-                    tracing::warn!(error = %e, "redis unreachable: retrying until it answers");
-                }
-                outage = true;
-                tokio::select! {
-                    _ = shutdown.cancelled() => return,
-                    _ = tokio::time::sleep(backoff) => {}
-                }
-                backoff = (backoff * 2).min(Duration::from_secs(1));
-                continue;
+                self.conn = None;
+                return Err(self.log.failed(e));
             }
+        };
+        self.log.reachable.store(true, Ordering::Release);
+        Ok(reply
+            .into_iter()
+            .flat_map(|r| r.keys)
+            .flat_map(|k| k.ids)
+            .filter_map(|e| entry(&e))
+            .collect())
+    }
+
+    /// The epoch Redis has now when it is not the one this reader saw last (Redis restarted
+    /// empty or was flushed, and an append started a new life); the log remembers it too.
+    /// `None` when it is the same, or Redis has none or does not answer.
+    pub async fn new_epoch(&mut self) -> Option<EventId> {
+        let epoch = self.log.current_epoch().await.ok()??;
+        if epoch == self.epoch {
+            return None;
         }
-        if since_snapshot >= SNAPSHOT_EVERY {
-            if let Ok(true) | Ok(false) = log.save_snapshot(&hub.snapshot()).await {
-                since_snapshot = 0;
-            }
-        }
+        self.epoch = epoch;
+        self.log.epoch.store(epoch, Ordering::Release);
+        Some(epoch)
     }
 }
 
