@@ -108,6 +108,7 @@ impl Tab {
         self.leader_cursor = None;
         self.behind_since_ms = None;
         self.leader_connection = None;
+        self.leader_sharing = None;
         self.last_resend_ms = None;
         self.announce_watch(now_ms);
         // A request sent just before was heard by the new leader (answered, or inherited).
@@ -124,6 +125,7 @@ impl Tab {
         self.leader_cursor = None;
         self.behind_since_ms = None;
         self.leader_connection = None;
+        self.leader_sharing = None;
     }
 
     /// A frame, while this tab does not lead: requests for a snapshot are remembered (this tab
@@ -172,15 +174,18 @@ impl Tab {
                 union,
                 cursor,
                 upstream,
+                sharing,
             }
             | TabMsg::Heartbeat {
                 union,
                 cursor,
                 upstream,
+                sharing,
                 ..
             } => {
                 let live = upstream == Connection::Live;
                 self.leader_connection = Some(upstream);
+                self.leader_sharing = sharing;
                 self.on_leader_position(now_ms, &union, cursor, live);
             }
             TabMsg::Event(link) => self.on_link(now_ms, link),

@@ -294,6 +294,7 @@ impl Lead {
         let upstream = tab.connection_now(Some(self));
         self.announced = Some(upstream.clone());
         let cursor = tab.cursor;
+        let sharing = Some(tab.sharing());
         self.send(
             tab,
             now_ms,
@@ -301,6 +302,7 @@ impl Lead {
                 union,
                 cursor,
                 upstream,
+                sharing,
             },
         );
     }
@@ -310,6 +312,7 @@ impl Lead {
         let upstream = tab.connection_now(Some(self));
         self.announced = Some(upstream.clone());
         let cursor = tab.cursor;
+        let sharing = Some(tab.sharing());
         self.send(
             tab,
             now_ms,
@@ -318,6 +321,7 @@ impl Lead {
                 cursor,
                 server,
                 upstream,
+                sharing,
             },
         );
     }

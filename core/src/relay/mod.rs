@@ -366,6 +366,8 @@ struct Tab {
     transport_error: Option<String>,
     /// The status the current leader reported last (`None` before its first frame).
     leader_connection: Option<Connection>,
+    /// The tabs the current leader said its stream serves (`None` before it said).
+    leader_sharing: Option<usize>,
     watch: Watch,
     cursor: Option<EventId>,
     ring: Ring,
@@ -436,6 +438,7 @@ impl TabHub {
                 connection: Connection::Connecting,
                 transport_error: None,
                 leader_connection: None,
+                leader_sharing: None,
                 buffer: BTreeMap::new(),
                 gap_since_ms: None,
                 last_resend_ms: None,

@@ -113,6 +113,10 @@ pub enum TabMsg {
         /// predates the field).
         #[serde(default = "Connection::unreported")]
         upstream: Connection,
+        /// The tabs the leader's stream serves, the leader's own included when it is a tab
+        /// (absent in frames that predate the field).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        sharing: Option<usize>,
     },
     /// The leader: one relayed event.
     Event(Link),
@@ -139,6 +143,10 @@ pub enum TabMsg {
         /// predates the field).
         #[serde(default = "Connection::unreported")]
         upstream: Connection,
+        /// The tabs the leader's stream serves, the leader's own included when it is a tab
+        /// (absent in frames that predate the field).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        sharing: Option<usize>,
     },
     /// The leader: a snapshot of its cache.
     Snapshot {
@@ -190,6 +198,7 @@ struct FlatMsg {
     term: Option<Term>,
     union: Option<Watch>,
     upstream: Option<Connection>,
+    sharing: Option<usize>,
     server: Option<bool>,
     to: Option<TabId>,
     reset: Option<bool>,
@@ -228,6 +237,7 @@ impl<'de> Deserialize<'de> for TabMsg {
                 union: required(m.union, "union")?,
                 cursor: m.cursor,
                 upstream,
+                sharing: m.sharing,
             },
             MsgKind::Event => TabMsg::Event(Link {
                 event: required(m.event, "event")?,
@@ -244,6 +254,7 @@ impl<'de> Deserialize<'de> for TabMsg {
                 cursor: m.cursor,
                 server: required(m.server, "server")?,
                 upstream,
+                sharing: m.sharing,
             },
             MsgKind::Snapshot => TabMsg::Snapshot {
                 to: m.to,
