@@ -142,7 +142,9 @@ pub fn sparkline(props: &SparklineProps) -> Html {
     let range = if format!("{low:.p$}") == format!("{high:.p$}") {
         format!("{high:.p$} {unit}")
     } else {
-        format!("{low:.p$}–{high:.p$} {unit}")
+        // "-21.0 to -20.8 °C": a dash between negative numbers reads as a minus.
+        let to = if low < 0.0 { " to " } else { "–" };
+        format!("{low:.p$}{to}{high:.p$} {unit}")
     };
     html! {
         <div class="sparkline-figure">
