@@ -663,12 +663,14 @@ async fn truck_panel_shows_the_speed_sparkline() {
 }
 
 #[wasm_bindgen_test]
-fn a_track_gives_the_trail_and_the_last_ten_minutes_of_speed() {
+fn a_track_gives_the_trail_the_last_ten_minutes_of_speed_and_the_reefer_readings() {
     let point = |at_ms: u64, speed_kph: Option<f32>| convoy_core::wire::TrackPoint {
         at_ms,
         lat: 41.0 + at_ms as f64 / 1e9,
         lon: -87.0,
         speed_kph,
+        // A reading on every other minute's point.
+        reefer_c: (at_ms / 60_000 % 2 == 1).then_some(at_ms as f32 / 60_000.0),
     };
     let minute = 60_000;
     let points = [
@@ -684,6 +686,11 @@ fn a_track_gives_the_trail_and_the_last_ten_minutes_of_speed() {
         *view.speeds,
         [(5 * minute, 60.0), (14 * minute, 80.0), (15 * minute, 85.0)],
         "the speeds of the last ten minutes before the newest, without the unreported one"
+    );
+    assert_eq!(
+        *view.reefer,
+        [(5 * minute, 5.0), (9 * minute, 9.0), (15 * minute, 15.0)],
+        "every reading of the track, however old, without the points that carried none"
     );
     assert!(convoy::web::hooks::track_view(&[]).speeds.is_empty());
 }
@@ -941,7 +948,8 @@ async fn fleet_rows_link_to_the_board_with_the_truck_added() {
     yew::scheduler::flush().await;
     let add = find(&root, "tr[data-truck='T-01'] a.add-to-board");
     assert_eq!(attr(&add, "href"), "/board?trucks=T-05,T-01");
-    assert_eq!(attr(&add, "aria-label"), "Add T-01 to the board");
+    // The visible words start the name (WCAG 2.5.3, "label in name").
+    assert_eq!(attr(&add, "aria-label"), "Add to board: T-01");
     let on_board = find(&root, "tr[data-truck='T-05'] a.on-board");
     assert_eq!(attr(&on_board, "href"), "/board?trucks=T-05");
     assert_eq!(

@@ -60,6 +60,9 @@ extern "C" {
     fn on(this: &Layer, event: &str, listener: &js_sys::Function);
     #[wasm_bindgen(method)]
     fn remove(this: &Layer);
+    /// A marker's icon element (once on a map).
+    #[wasm_bindgen(method, js_name = getElement)]
+    fn get_element(this: &Layer) -> Option<web_sys::Element>;
 }
 
 /// One truck on a map.
@@ -286,6 +289,9 @@ pub struct LeafletMap {
     /// Every marker's click listener: calls `on_select` with the truck's id. Owned here so it
     /// lives exactly as long as the markers that call it.
     on_click: Closure<dyn FnMut(JsValue)>,
+    /// Every marker's keydown listener: Enter or Space on a focused marker selects it as a
+    /// click does (Leaflet makes markers focusable buttons, but Enter only opens a popup).
+    on_key: Closure<dyn FnMut(web_sys::KeyboardEvent)>,
 }
 
 impl LeafletMap {
@@ -298,6 +304,7 @@ impl LeafletMap {
         compact: bool,
         on_select: Box<dyn Fn(String)>,
     ) -> LeafletMap {
+        let on_select: std::rc::Rc<dyn Fn(String)> = on_select.into();
         let map = new_map(
             container,
             &options(&[
@@ -341,6 +348,25 @@ impl LeafletMap {
         };
         let trail = line("map-trail");
         let route = line("map-route");
+        let select = on_select.clone();
+        let on_key = Closure::<dyn FnMut(web_sys::KeyboardEvent)>::new(
+            move |event: web_sys::KeyboardEvent| {
+                if !matches!(event.key().as_str(), "Enter" | " ") {
+                    return;
+                }
+                let id = event
+                    .current_target()
+                    .and_then(|t| t.dyn_into::<web_sys::Element>().ok())
+                    .and_then(|icon| icon.query_selector("[data-truck]").ok().flatten())
+                    .and_then(|glyph| glyph.get_attribute("data-truck"));
+                if let Some(id) = id {
+                    // Space would scroll the page, Enter would reach Leaflet's popup opener.
+                    event.prevent_default();
+                    event.stop_propagation();
+                    select(id);
+                }
+            },
+        );
         let on_click = Closure::<dyn FnMut(JsValue)>::new(move |event: JsValue| {
             let id = Reflect::get(&event, &"target".into())
                 .and_then(|target| Reflect::get(&target, &"options".into()))
@@ -361,6 +387,7 @@ impl LeafletMap {
             shown_stops: Vec::new(),
             fitted: false,
             on_click,
+            on_key,
         }
     }
 
@@ -482,6 +509,10 @@ impl LeafletMap {
         );
         layer.on("click", self.on_click.as_ref().unchecked_ref());
         layer.add_to(&self.map);
+        if let Some(icon) = layer.get_element() {
+            let _ = icon
+                .add_event_listener_with_callback("keydown", self.on_key.as_ref().unchecked_ref());
+        }
         Some(Placed {
             layer,
             glyph,

@@ -60,7 +60,7 @@ pub struct FeedStatus {
     pub leader_id: Option<TabId>,
     pub malformed: u64,
     /// The other tabs known to share this tab's stream (leader mode, where every tab hears the
-    /// others); None where a tab cannot know (a worker holds the stream, or direct).
+    /// others; worker modes, where the worker counts its tabs); None in direct mode.
     pub sharing_tabs: Option<usize>,
 }
 
@@ -272,7 +272,12 @@ impl TabHost {
             term: d.term,
             leader_id: d.leader_id,
             malformed: d.malformed,
-            sharing_tabs: (self.mode == TransportMode::Leader).then_some(d.peers),
+            // A worker's clients hear only the worker, which counts its tabs for them.
+            sharing_tabs: match self.mode {
+                TransportMode::Leader => Some(d.peers),
+                mode if mode.is_worker() => d.stream_tabs.map(|n| n.saturating_sub(1)),
+                _ => None,
+            },
         }
     }
 

@@ -284,6 +284,10 @@ pub struct TrackPoint {
     pub lat: f64,
     pub lon: f64,
     pub speed_kph: Option<f32>,
+    /// The reefer's temperature with this position; absent when the truck reported none (a
+    /// dry trailer, or a server that predates the field).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reefer_c: Option<f32>,
 }
 
 /// `GET /api/fleet`: every truck, and the id of the last event the snapshot reflects.

@@ -284,6 +284,7 @@ fn msg() -> impl Strategy<Value = TabMsg> {
             union,
             cursor,
             upstream: convoy_core::relay::Connection::Live,
+            sharing: None,
         }),
         (watch(), proptest::option::of(safe()), any::<bool>()).prop_map(
             |(union, cursor, server)| TabMsg::Heartbeat {
@@ -291,6 +292,7 @@ fn msg() -> impl Strategy<Value = TabMsg> {
                 cursor,
                 server,
                 upstream: convoy_core::relay::Connection::Reconnecting { at_ms: 7 },
+                sharing: Some(3),
             }
         ),
         link().prop_map(TabMsg::Event),

@@ -345,6 +345,37 @@ fn goodbye_and_silence_shrink_the_union() {
     ports.assert_exact(a, &watch(&["T-01"]));
 }
 
+/// A worker's clients cannot hear each other: the worker's frames say how many tabs share its
+/// stream, so each client's chip can, as a leader's followers do.
+#[test]
+fn clients_learn_how_many_tabs_share_the_workers_stream() {
+    let mut ports = Ports::new();
+    let a = ports.open_client(1, watch(&["T-01"]));
+    let b = ports.open_client(2, watch(&["T-02"]));
+    ports.open_client(3, watch(&["T-03"]));
+    ports.run_for(500);
+    ports.replay();
+    ports.run_for(2_000);
+    assert_eq!(
+        ports.worker.diagnostics().stream_tabs,
+        Some(3),
+        "the worker is no tab"
+    );
+    for (i, client) in ports.clients.iter().enumerate() {
+        assert_eq!(client.hub.diagnostics().stream_tabs, Some(3), "client {i}");
+        assert_eq!(
+            client.hub.diagnostics().peers,
+            0,
+            "client {i} hears no other client"
+        );
+    }
+    ports.clients[b].hub.shutdown(ports.now);
+    ports.settle();
+    ports.clients[b].open = false;
+    ports.run_for(2_000);
+    assert_eq!(ports.clients[a].hub.diagnostics().stream_tabs, Some(2));
+}
+
 #[test]
 fn restarted_worker_resumes_from_its_clients_cursor() {
     let mut ports = Ports::new();

@@ -126,6 +126,7 @@ impl Trips {
             lat,
             lon,
             speed_kph,
+            reefer_c,
             ..
         } = event
         {
@@ -138,6 +139,7 @@ impl Trips {
                 lat: *lat,
                 lon: *lon,
                 speed_kph: *speed_kph,
+                reefer_c: *reefer_c,
             });
         }
     }

@@ -410,6 +410,44 @@ async fn the_track_is_oldest_first_bounded_to_the_newest_2000_and_within_scope()
     assert_eq!(unsigned.status(), 401);
 }
 
+/// A reefer's readings ride on its track, so a panel can draw the temperature over the trip; a
+/// truck that sent none has no `reefer_c` in its points (the field is optional in wire v2).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_track_carries_the_reefer_readings_the_truck_sent() {
+    let dir = TempDir::new("positions-reefer");
+    let server = server(&dir, |_| {}).await;
+    let t0 = now_ms() - 30 * MIN;
+    let mut lines: Vec<Value> = (0..5u64)
+        .map(|i| {
+            let mut line = position("ACME-1", t0 + i * MIN, 41.0 + i as f64 * 1e-3, -87.0, 50.0);
+            line["reefer_c"] = json!(3.0 + i as f64);
+            line
+        })
+        .collect();
+    // A reading missing in one report: that point carries none.
+    if let Some(fields) = lines[2].as_object_mut() {
+        fields.remove("reefer_c");
+    }
+    lines.push(
+        json!({"type": "position", "truck": "DRY-1", "at_ms": t0, "lat": 40.0,
+                      "lon": -86.0, "speed_kph": 20.0}),
+    );
+    assert_eq!(ingest(&server, &lines).await.status(), 200);
+
+    let track: Vec<TrackPoint> = server.get_json("/api/trucks/ACME-1/track?v=2").await;
+    let readings: Vec<Option<f32>> = track.iter().map(|p| p.reefer_c).collect();
+    assert_eq!(
+        readings,
+        [Some(3.0), Some(4.0), None, Some(6.0), Some(7.0)],
+        "each point's reading, oldest first"
+    );
+    let dry: Value = server.get_json("/api/trucks/DRY-1/track?v=2").await;
+    let dry = dry.as_array().expect("an array");
+    assert_eq!(dry.len(), 1);
+    assert!(dry[0].get("reefer_c").is_none(), "{dry:?}");
+    assert_eq!(dry[0]["speed_kph"], json!(20.0));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_signal_is_raised_on_the_servers_clock_and_cleared_by_the_next_position() {
     let dir = TempDir::new("positions-stale");

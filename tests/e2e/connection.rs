@@ -260,22 +260,22 @@ async fn an_outage_marks_rows_and_panels_stale_until_the_server_is_back() {
     browser.quit().await;
 }
 
-/// In leader mode every tab hears the others, so the chip says how many share the stream.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_chip_says_how_many_tabs_share_the_stream_where_it_is_known() {
+/// Two tabs share one stream, and each chip says so: in leader mode every tab hears the others;
+/// in the worker modes the tabs hear only the worker, which tells them how many it serves.
+async fn the_chip_says_how_many_tabs_share_the_stream(transport: &str) {
     let server = Server::start(&SERVER_ARGS).await;
     let browser = Browser::start().await;
     let first = browser
-        .open_tab(&format!("{}/?transport=leader", server.base))
+        .open_tab(&format!("{}/?transport={transport}", server.base))
         .await;
     wait_live(&browser, &first, "the first tab").await;
     let second = browser
-        .open_tab(&format!("{}/settings?transport=leader", server.base))
+        .open_tab(&format!("{}/settings?transport={transport}", server.base))
         .await;
     for (tab, which) in [(&second, "the second tab"), (&first, "the first tab")] {
         eventually(
             Duration::from_secs(30),
-            &format!("{which}'s chip to say it shares the stream"),
+            &format!("{transport}: {which}'s chip to say it shares the stream"),
             || async {
                 let (_, text) = chip(&browser, tab).await;
                 (text == "Live, shared with 1 tab").then_some(())
@@ -286,7 +286,7 @@ async fn the_chip_says_how_many_tabs_share_the_stream_where_it_is_known() {
     browser.close_tab(&second).await;
     eventually(
         Duration::from_secs(30),
-        "the first tab's chip once the other is closed",
+        &format!("{transport}: the first tab's chip once the other is closed"),
         || async {
             let (_, text) = chip(&browser, &first).await;
             (text == "Live").then_some(())
@@ -294,4 +294,19 @@ async fn the_chip_says_how_many_tabs_share_the_stream_where_it_is_known() {
     )
     .await;
     browser.quit().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_chip_says_how_many_tabs_share_the_stream_in_leader_mode() {
+    the_chip_says_how_many_tabs_share_the_stream("leader").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_chip_says_how_many_tabs_share_the_shared_workers_stream() {
+    the_chip_says_how_many_tabs_share_the_stream("shared-worker").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_chip_says_how_many_tabs_share_the_service_workers_stream() {
+    the_chip_says_how_many_tabs_share_the_stream("service-worker").await;
 }

@@ -109,7 +109,7 @@ async fn a_board_from_its_url_is_live_and_back_restores_the_board_before() {
     .await;
     eventually(Duration::from_secs(20), "a speed sparkline in every panel", || async {
         let lines = browser
-            .run(&tab, "return document.querySelectorAll('li.board-slot polyline.sparkline-line').length;")
+            .run(&tab, "return document.querySelectorAll('li.board-slot .speed-trend polyline.sparkline-line').length;")
             .await;
         (lines.as_u64() == Some(3)).then_some(())
     })
@@ -189,14 +189,14 @@ const PAGES: [Page; 6] = [
         name: "board",
         path: "/board?trucks=T-01,T-02,T-03",
         ready: "return document.querySelectorAll('li.board-slot .stops li').length > 0 \
-                && Array.from(document.querySelectorAll('li.board-slot svg.sparkline')) \
+                && Array.from(document.querySelectorAll('li.board-slot .speed-trend svg.sparkline')) \
                    .filter(s => Number(s.dataset.points) >= 6).length === 3;",
     },
     Page {
         name: "truck",
         path: "/trucks/T-01",
         ready: "return !!document.querySelector('.truck-panel .stops li') \
-                && Number(document.querySelector('.truck-panel svg.sparkline')?.dataset.points) >= 6;",
+                && Number(document.querySelector('.truck-panel .speed-trend svg.sparkline')?.dataset.points) >= 6;",
     },
     Page {
         name: "map",

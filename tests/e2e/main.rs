@@ -3,6 +3,7 @@
 //! Run by `cargo xtask test` (feature `e2e`), which builds the app and sets the paths.
 #![cfg(not(target_arch = "wasm32"))]
 
+mod accessibility;
 mod alerts;
 mod connection;
 mod dashboard;

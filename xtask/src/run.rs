@@ -144,6 +144,13 @@ pub fn test() -> Result<(), String> {
                 ("CONVOY_DIST", dist.display().to_string()),
                 ("CONVOY_NGINX", tools::NGINX.to_owned()),
                 (
+                    "CONVOY_LIGHTHOUSE",
+                    workspace_root()
+                        .join(tools::LIGHTHOUSE_DIR)
+                        .display()
+                        .to_string(),
+                ),
+                (
                     "CONVOY_SERVER_BIN",
                     target_dir()
                         .join("debug/convoy-server")

@@ -18,6 +18,11 @@ const MAP_PACKAGES: [&str; 3] = ["leaflet@1.9.4", "world-atlas@2.0.2", "us-atlas
 /// the newest build of a package, so an exact pin would stop installing at its next update.
 const FIREFOX_ESR_LINE: &str = "153.";
 const WEBKITGTK_LINE: &str = "2.50.";
+/// Lighthouse, whose accessibility audit the end-to-end tests run on every page: the last
+/// release that runs on Debian's Node 20 (13 wants Node 22).
+const LIGHTHOUSE_VERSION: &str = "12.2.3";
+/// Where npm installs it; the tests find it there (`CONVOY_LIGHTHOUSE`).
+pub const LIGHTHOUSE_DIR: &str = ".tools/lighthouse";
 
 /// What a command needs installed.
 #[derive(Clone, Copy)]
@@ -85,6 +90,7 @@ pub fn ensure(need: Need) -> Result<Tools, String> {
     let chromedriver = PathBuf::from("/usr/bin/chromedriver");
     if need.browser {
         ensure_chromium(&chromedriver)?;
+        ensure_lighthouse()?;
     }
     if need.redis {
         ensure_redis()?;
@@ -188,6 +194,32 @@ fn ensure_wasm_opt() -> Result<PathBuf, String> {
         ],
     )?;
     Ok(bin)
+}
+
+/// Installs Lighthouse from npm into [`LIGHTHOUSE_DIR`] unless that version is there.
+fn ensure_lighthouse() -> Result<(), String> {
+    let manifest = Path::new(LIGHTHOUSE_DIR).join("node_modules/lighthouse/package.json");
+    let installed = std::fs::read_to_string(&manifest).unwrap_or_default();
+    if installed.contains(&format!("\"version\": \"{LIGHTHOUSE_VERSION}\"")) {
+        return Ok(());
+    }
+    say(&format!(
+        "installing Lighthouse {LIGHTHOUSE_VERSION} from npm"
+    ));
+    std::fs::create_dir_all(LIGHTHOUSE_DIR).map_err(|e| e.to_string())?;
+    let package = format!("lighthouse@{LIGHTHOUSE_VERSION}");
+    status(
+        "npm",
+        &[
+            "install",
+            "--no-audit",
+            "--no-fund",
+            "--save-exact",
+            "--prefix",
+            LIGHTHOUSE_DIR,
+            &package,
+        ],
+    )
 }
 
 fn ensure_chromium(chromedriver: &Path) -> Result<(), String> {

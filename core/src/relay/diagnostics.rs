@@ -42,6 +42,10 @@ pub struct HubDiagnostics {
     pub subscribed: Option<Watch>,
     /// Tabs whose watch this tab knows.
     pub peers: usize,
+    /// The tabs the stream this tab reads serves, its own included: counted here when this
+    /// hub leads, else as its leader last said (`None` before it said, or from a leader that
+    /// predates the count). A worker's clients learn it only this way.
+    pub stream_tabs: Option<usize>,
     /// This tab waits for a snapshot (no state yet, a grown watch, or a stream that skipped
     /// its trucks).
     pub needs_snapshot: bool,
@@ -124,6 +128,10 @@ impl HubDiagnostics {
             watch_union: lead.map(|l| l.union.clone()),
             subscribed: lead.and_then(|l| l.subscribed.clone()),
             peers: tab.peers.len(),
+            stream_tabs: match lead {
+                Some(_) => Some(tab.sharing()),
+                None => follow.leader_sharing(),
+            },
             needs_snapshot: tab.need_snapshot,
             buffered: follow.buffered(),
             malformed: s.malformed,

@@ -32,6 +32,8 @@ pub(super) struct Follow {
     rebase: bool,
     /// The status the current leader reported last (`None` before its first frame).
     leader_connection: Option<Connection>,
+    /// The tabs the current leader said its stream serves (`None` before it said).
+    leader_sharing: Option<usize>,
 }
 
 impl Follow {
@@ -45,6 +47,11 @@ impl Follow {
         self.leader_connection
             .clone()
             .unwrap_or(Connection::Connecting)
+    }
+
+    /// The tabs the leader said its stream serves (`None` before it said).
+    pub(super) fn leader_sharing(&self) -> Option<usize> {
+        self.leader_sharing
     }
 
     /// The tab (re)joins: nothing held, no gap, no leader position known.
@@ -143,6 +150,7 @@ impl Follow {
         self.leader_cursor = None;
         self.behind_since_ms = None;
         self.leader_connection = None;
+        self.leader_sharing = None;
         self.last_resend_ms = None;
         tab.announce_watch(now_ms);
         // A request sent just before was heard by the new leader (answered, or inherited).
@@ -160,6 +168,7 @@ impl Follow {
         self.leader_cursor = None;
         self.behind_since_ms = None;
         self.leader_connection = None;
+        self.leader_sharing = None;
     }
 
     /// A frame, while this tab does not lead: requests for a snapshot are remembered (this tab
@@ -215,15 +224,18 @@ impl Follow {
                 union,
                 cursor,
                 upstream,
+                sharing,
             }
             | TabMsg::Heartbeat {
                 union,
                 cursor,
                 upstream,
+                sharing,
                 ..
             } => {
                 let live = upstream == Connection::Live;
                 self.leader_connection = Some(upstream);
+                self.leader_sharing = sharing;
                 self.on_leader_position(tab, now_ms, &union, cursor, live);
             }
             TabMsg::Event(link) => self.on_link(tab, now_ms, link),

@@ -274,6 +274,7 @@ impl Lead {
         let upstream = tab.connection_now(self.connection());
         self.announced = Some(upstream.clone());
         let cursor = tab.cursor;
+        let sharing = Some(tab.sharing());
         self.send(
             tab,
             now_ms,
@@ -281,6 +282,7 @@ impl Lead {
                 union,
                 cursor,
                 upstream,
+                sharing,
             },
         );
     }
@@ -290,6 +292,7 @@ impl Lead {
         let upstream = tab.connection_now(self.connection());
         self.announced = Some(upstream.clone());
         let cursor = tab.cursor;
+        let sharing = Some(tab.sharing());
         self.send(
             tab,
             now_ms,
@@ -298,6 +301,7 @@ impl Lead {
                 cursor,
                 server,
                 upstream,
+                sharing,
             },
         );
     }

@@ -163,6 +163,13 @@ impl Tab {
         self.peers.note(now_ms, from, hidden, msg)
     }
 
+    /// The tabs this hub's stream serves when it leads: every peer, and itself when it is a tab
+    /// (a worker is not one).
+    pub(super) fn sharing(&self) -> usize {
+        self.peers.len()
+            + usize::from(self.config.election != crate::election::ElectionMode::Worker)
+    }
+
     /// The union of this tab's watch and every peer's, within this tab's scope: a peer's watch
     /// (or a forged one) cannot make the stream name a truck the operator may not see.
     pub(super) fn union(&self) -> Watch {

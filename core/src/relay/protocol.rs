@@ -81,6 +81,7 @@ flat_enum! {
             term: Term,
             union: Watch,
             upstream: Connection,
+            sharing: usize,
             server: bool,
             to: TabId,
             reset: bool,
@@ -133,6 +134,10 @@ flat_enum! {
             /// The leader's upstream as its followers should show it (`Live` when a v1 frame
             /// predates the field).
             upstream: or(Connection::unreported()),
+            /// The tabs the leader's stream serves, the leader's own included when it is a tab
+            /// (absent in frames that predate the field).
+            #[serde(skip_serializing_if = "Option::is_none")]
+            sharing: opt,
         },
         /// The leader: one relayed event.
         Event = Link { event, prev, union },
@@ -158,6 +163,10 @@ flat_enum! {
             /// The leader's upstream as its followers should show it (`Live` when a v1 frame
             /// predates the field).
             upstream: or(Connection::unreported()),
+            /// The tabs the leader's stream serves, the leader's own included when it is a tab
+            /// (absent in frames that predate the field).
+            #[serde(skip_serializing_if = "Option::is_none")]
+            sharing: opt,
         },
         /// The leader: a snapshot of its cache.
         Snapshot {

@@ -98,6 +98,7 @@ fn follower_with(config: impl FnOnce(&mut HubConfig)) -> TabHub {
         union: Watch::All,
         cursor: Some(100),
         upstream: Connection::Live,
+        sharing: None,
     };
     hub.handle_channel_message(1, &frame(LEADER, 3, leading));
     let snapshot = TabMsg::Snapshot {
@@ -250,6 +251,7 @@ fn follower_notices_a_lost_last_event_from_the_leader_cursor() {
         cursor: Some(104),
         server: true,
         upstream: Connection::Live,
+        sharing: None,
     };
     hub.handle_channel_message(10, &frame(LEADER, 3, heartbeat));
     hub.handle_timeout(60);
@@ -672,6 +674,7 @@ fn follower_shows_what_its_leader_reports() {
         cursor: Some(100),
         server: false,
         upstream,
+        sharing: None,
     };
     let reconnecting = Connection::Reconnecting { at_ms: 4_000 };
     hub.handle_channel_message(10, &frame(LEADER, 3, heartbeat(reconnecting.clone())));
@@ -703,6 +706,7 @@ fn a_leader_in_backoff_that_stops_leading_stops_showing_reconnecting() {
         union: Watch::All,
         cursor: Some(100),
         upstream: Connection::Live,
+        sharing: None,
     };
     hub.handle_channel_message(600, &frame(2, 9, leading));
     assert_eq!(hub.diagnostics().role, Role::Follower);
@@ -793,6 +797,7 @@ fn transport_failure_shows_an_error_until_frames_arrive() {
         union: Watch::All,
         cursor: Some(100),
         upstream: Connection::Reconnecting { at_ms: 900 },
+        sharing: None,
     };
     hub.handle_channel_message(30, &frame(LEADER, 1, leading));
     assert_eq!(hub.connection(), &Connection::Reconnecting { at_ms: 900 });
@@ -826,6 +831,7 @@ fn a_hub_started_with_a_cursor_joins_like_a_tab_with_state() {
         union: Watch::All,
         cursor: Some(102),
         upstream: Connection::Live,
+        sharing: None,
     };
     hub.handle_channel_message(1, &frame(LEADER, 3, leading));
     hub.handle_timeout(60);
@@ -899,6 +905,7 @@ fn heartbeat(cursor: EventId) -> TabMsg {
         cursor: Some(cursor),
         server: true,
         upstream: Connection::Live,
+        sharing: None,
     }
 }
 
@@ -975,6 +982,7 @@ fn a_huge_term_does_not_hijack_a_follower() {
         union: Watch::All,
         cursor: Some(100),
         upstream: Connection::Live,
+        sharing: None,
     };
     hub.handle_channel_message(10, &frame(LEADER, MAX_SAFE_INTEGER - 1, forged));
     let d = hub.diagnostics();
@@ -1042,6 +1050,7 @@ fn a_leader_that_is_only_reconnecting_behind_us_is_waited_for() {
         cursor: Some(101),
         server: false,
         upstream: Connection::Reconnecting { at_ms: 9_000 },
+        sharing: None,
     };
     for t in (20..5_000).step_by(500) {
         hub.handle_channel_message(t, &frame(LEADER, 3, reconnecting.clone()));

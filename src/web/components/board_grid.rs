@@ -1,6 +1,7 @@
 //! The board: trucks' panels side by side in a responsive grid, with a picker to add one, and
-//! each panel moved by dragging or by its "move left/right" buttons. The layout is the
-//! caller's (it lives in the URL); this component shows it and reports every new layout.
+//! each panel moved by dragging its handle, by the arrow keys (Home, End) on that handle, or by
+//! its "move left/right" buttons; every move is announced. The layout is the caller's (it lives
+//! in the URL); this component shows it and reports every new layout.
 
 use crate::web::hooks::{input_value, use_refocus};
 use crate::web::route::{Link, Route};
@@ -154,6 +155,42 @@ pub fn board_grid(props: &BoardGridProps) -> Html {
                     {disabled} {onclick}>{ glyph }</button>
             }
         };
+        // The handle is a button too: the arrow keys move the panel one place, Home and End to
+        // either end, and focus stays on the handle so the keys can be pressed again.
+        let onkeydown = {
+            let (layout, on_change, refocus, announcement) = (
+                layout.clone(),
+                on_change.clone(),
+                refocus.clone(),
+                announcement.setter(),
+            );
+            let id = id.clone();
+            Callback::from(move |e: KeyboardEvent| {
+                let to = match e.key().as_str() {
+                    "ArrowLeft" | "ArrowUp" => index.checked_sub(1),
+                    "ArrowRight" | "ArrowDown" => (index + 1 < count).then_some(index + 1),
+                    "Home" => Some(0),
+                    "End" => Some(count.saturating_sub(1)),
+                    _ => return,
+                };
+                e.prevent_default();
+                let Some(to) = to.filter(|to| *to != index) else {
+                    announcement.set(format!(
+                        "{id} is already at position {} of {count}.",
+                        index + 1
+                    ));
+                    return;
+                };
+                let next = layout.move_to(&id, to);
+                refocus.emit(vec![format!("[data-truck=\"{id}\"] button.drag-handle")]);
+                announcement.set(format!(
+                    "Moved {id} to position {} of {}.",
+                    to + 1,
+                    next.len()
+                ));
+                on_change.emit(next);
+            })
+        };
         let ondragstart = {
             let (dragging, id) = (dragging.clone(), id.clone());
             Callback::from(move |e: DragEvent| {
@@ -211,7 +248,10 @@ pub fn board_grid(props: &BoardGridProps) -> Html {
                 class={classes!("board-slot", is_dragged.then_some("dragging"), is_target.then_some("drop-target"))}
                 {ondragstart} {ondragover} {ondrop} {ondragend}>
                 <div class="slot-tools" role="group" aria-label={format!("Arrange {id}")}>
-                    <span class="drag-handle" aria-hidden="true" title="Drag to move">{ "⠿" }</span>
+                    <button type="button" class="drag-handle" {onkeydown}
+                        aria-label={format!("Move {id}: drag, or use the arrow keys")}
+                        aria-keyshortcuts="ArrowLeft ArrowRight Home End"
+                        title="Drag, or press the arrow keys, to move">{ "⠿" }</button>
                     <span class="slot-position">{ format!("{} of {count}", index + 1) }</span>
                     { move_button(-1) }
                     { move_button(1) }
@@ -251,7 +291,7 @@ pub fn board_grid(props: &BoardGridProps) -> Html {
                     <p><strong>{ "Add a truck…" }</strong></p>
                     <p>{ "Type or pick a truck id above, or use “Add to board” on the " }
                         <Link to={Route::Fleet}>{ "fleet page" }</Link>
-                        { ". Panels can be dragged, or moved with their ← and → buttons." }</p>
+                        { ". Panels can be dragged by their ⠿ handle, moved with the arrow keys on it, or with their ← and → buttons." }</p>
                 </div>
             }
             <ol class="board-grid" aria-label="Trucks on the board">

@@ -12,7 +12,8 @@ pub struct BoardLinkProps {
     pub layout: BoardLayout,
     #[prop_or_default]
     pub classes: Classes,
-    /// The accessible name when the visible text is short ("Add T-07 to the board").
+    /// The accessible name when the visible text is short ("Add to board: T-07"): it starts
+    /// with the visible words, so a voice command naming them finds the link.
     #[prop_or_default]
     pub label: Option<AttrValue>,
     #[prop_or_default]

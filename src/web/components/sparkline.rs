@@ -1,5 +1,6 @@
-//! A small inline SVG line of recent values (a truck's speed over the last minutes): the shape
-//! of the trend at a glance, with the numbers in its accessible name.
+//! A small inline SVG line of recent values (a truck's speed over the last minutes, a reefer's
+//! temperature against its band): the shape of the trend at a glance, with the numbers in its
+//! accessible name.
 
 use std::rc::Rc;
 use yew::prelude::*;
@@ -28,6 +29,16 @@ pub struct SparklineProps {
     /// like one racing.
     #[prop_or(1.0)]
     pub min_scale: f32,
+    /// The range the values should stay in (`min`, `max`), drawn as a shaded band; the y axis
+    /// then spans the band and the values (not from 0), and the summary counts those outside.
+    #[prop_or_default]
+    pub band: Option<(f32, f32)>,
+    /// Decimals shown in the numbers.
+    #[prop_or_default]
+    pub precision: usize,
+    /// What it says without a single point ("waiting for data", "not reported").
+    #[prop_or(AttrValue::Static("waiting for data"))]
+    pub empty: AttrValue,
 }
 
 impl PartialEq for SparklineProps {
@@ -37,6 +48,9 @@ impl PartialEq for SparklineProps {
             && self.label == other.label
             && self.unit == other.unit
             && self.min_scale == other.min_scale
+            && self.band == other.band
+            && self.precision == other.precision
+            && self.empty == other.empty
     }
 }
 
@@ -48,7 +62,11 @@ pub fn sparkline(props: &SparklineProps) -> Html {
         label,
         unit,
         min_scale,
+        band,
+        precision,
+        empty,
     } = props;
+    let p = *precision;
     let start_ms = points
         .last()
         .map_or(0, |(last_ms, _)| last_ms.saturating_sub(*window_ms));
@@ -59,7 +77,7 @@ pub fn sparkline(props: &SparklineProps) -> Html {
         .collect();
     let Some(&(last_ms, last_value)) = shown.last() else {
         return html! {
-            <p class="sparkline-empty">{ format!("{label}: waiting for data") }</p>
+            <p class="sparkline-empty">{ format!("{label}: {empty}") }</p>
         };
     };
     let first_ms = shown.first().map_or(last_ms, |(t, _)| *t);
@@ -80,7 +98,19 @@ pub fn sparkline(props: &SparklineProps) -> Html {
     let x = |t: u64| {
         WIDTH - PAD - (last_ms.saturating_sub(t) as f32 / span_ms as f32) * (WIDTH - 2.0 * PAD)
     };
-    let y = |v: f32| PAD + (1.0 - (v / peak).clamp(0.0, 1.0)) * (HEIGHT - 2.0 * PAD);
+    // From 0 to the peak; with a band, from just below the lowest of band and values to just
+    // above the highest, so a reefer at -18 °C draws as well as one at 4 °C.
+    let (floor, ceiling) = match band {
+        Some((min, max)) => {
+            let (lo, hi) = (low.min(*min), high.max(*max));
+            let margin = ((hi - lo) * 0.1).max(0.5);
+            (lo - margin, hi + margin)
+        }
+        None => (0.0, peak),
+    };
+    let y = |v: f32| {
+        PAD + (1.0 - ((v - floor) / (ceiling - floor)).clamp(0.0, 1.0)) * (HEIGHT - 2.0 * PAD)
+    };
     let coords: Vec<String> = shown
         .iter()
         .map(|&(t, v)| format!("{:.1},{:.1}", x(t), y(v)))
@@ -94,26 +124,41 @@ pub fn sparkline(props: &SparklineProps) -> Html {
     } else {
         format!("{label} · last {covered}")
     };
-    let summary = if collecting {
-        format!("{label}: {last_value:.0} {unit}, collecting more points")
+    let mut summary = if collecting {
+        format!("{label}: {last_value:.p$} {unit}, collecting more points")
     } else {
         format!(
-            "{label} over the last {covered}: between {low:.0} and {high:.0} {unit}, \
-             now {last_value:.0} {unit}"
+            "{label} over the last {covered}: between {low:.p$} and {high:.p$} {unit}, \
+             now {last_value:.p$} {unit}"
         )
     };
-    let range = if format!("{low:.0}") == format!("{high:.0}") {
-        format!("{high:.0} {unit}")
+    let outside = band.map(|(min, max)| shown.iter().filter(|(_, v)| *v < min || *v > max).count());
+    if let (Some((min, max)), Some(outside)) = (band, outside) {
+        summary.push_str(&format!(
+            "; band {min:.p$} to {max:.p$} {unit}, {outside} of {} readings outside it",
+            shown.len()
+        ));
+    }
+    let range = if format!("{low:.p$}") == format!("{high:.p$}") {
+        format!("{high:.p$} {unit}")
     } else {
-        format!("{low:.0}–{high:.0} {unit}")
+        // "-21.0 to -20.8 °C": a dash between negative numbers reads as a minus.
+        let to = if low < 0.0 { " to " } else { "–" };
+        format!("{low:.p$}{to}{high:.p$} {unit}")
     };
     html! {
         <div class="sparkline-figure">
             <svg class="sparkline" viewBox={format!("0 0 {WIDTH} {HEIGHT}")}
-                role="img" aria-label={summary.clone()} data-points={shown.len().to_string()}>
+                role="img" aria-label={summary.clone()} data-points={shown.len().to_string()}
+                data-outside={outside.map(|n| n.to_string())}>
                 <title>{ summary }</title>
-                <line class="sparkline-base" x1="0" x2={WIDTH.to_string()}
-                    y1={format!("{:.1}", y(0.0))} y2={format!("{:.1}", y(0.0))} />
+                if let Some((min, max)) = band {
+                    <rect class="sparkline-band" x="0" width={WIDTH.to_string()}
+                        y={format!("{:.1}", y(*max))} height={format!("{:.1}", (y(*min) - y(*max)).max(0.5))} />
+                } else {
+                    <line class="sparkline-base" x1="0" x2={WIDTH.to_string()}
+                        y1={format!("{:.1}", y(0.0))} y2={format!("{:.1}", y(0.0))} />
+                }
                 if coords.len() >= 2 {
                     <polyline class="sparkline-line" points={coords.join(" ")} />
                 }

@@ -5,7 +5,7 @@
 
 use crate::web::components::fleet_map_view::FleetMapView;
 use crate::web::components::sparkline::Sparkline;
-use crate::web::hooks::SPEED_WINDOW_MS;
+use crate::web::hooks::{SPEED_WINDOW_MS, TRAIL_WINDOW_MS};
 use crate::web::map_adapter::{route_stops, truck_marker};
 use convoy_core::trip::TripPlan;
 use convoy_core::view::format::{
@@ -25,6 +25,9 @@ pub struct TruckPanelProps {
     /// `(updated_ms, speed_kph)` over the last `SPEED_WINDOW_MS`, oldest first.
     #[prop_or_default]
     pub speed_history: Rc<Vec<(u64, f32)>>,
+    /// `(at_ms, reefer_c)` over the track the panel has (the trip's last hour), oldest first.
+    #[prop_or_default]
+    pub reefer_history: Rc<Vec<(u64, f32)>>,
     #[prop_or_default]
     pub on_close: Option<Callback<()>>,
     /// Acknowledge the alert with this id; without it the panel only shows who acknowledged.
@@ -47,6 +50,7 @@ impl PartialEq for TruckPanelProps {
         Rc::ptr_eq(&self.truck, &other.truck)
             && self.now_ms / 1000 == other.now_ms / 1000
             && Rc::ptr_eq(&self.speed_history, &other.speed_history)
+            && Rc::ptr_eq(&self.reefer_history, &other.reefer_history)
             && self.on_close == other.on_close
             && self.on_ack == other.on_ack
             && self.offline == other.offline
@@ -61,6 +65,7 @@ pub fn truck_panel(props: &TruckPanelProps) -> Html {
         truck,
         now_ms,
         speed_history,
+        reefer_history,
         on_close,
         on_ack,
         offline,
@@ -73,6 +78,10 @@ pub fn truck_panel(props: &TruckPanelProps) -> Html {
     let late = delay_s.is_some_and(is_late);
     let stops = &truck.stops;
     let (line, map_stops) = route_stops(truck, plan.as_deref());
+    let out_of_band = match (truck.reefer_c, truck.reefer_band) {
+        (Some(t), Some(band)) => t < band.min_c || t > band.max_c,
+        _ => false,
+    };
     html! {
         <article class={classes!("truck-panel", stale.then_some("stale"))} data-truck={truck.id.clone()}
             data-event-id={truck.last_event_id.to_string()} aria-label={format!("Truck {}", truck.id)}>
@@ -100,17 +109,24 @@ pub fn truck_panel(props: &TruckPanelProps) -> Html {
                         <meter min="0" max="100" low="20" value={fuel.to_string()}></meter>
                     }
                     { format!(" {}", reported(truck.fuel_pct, |v| format!("{v:.0} %"))) }</dd></div>
-                if let (Some(temp), Some(band)) = (truck.reefer_c, truck.reefer_band) {
-                    <div><dt>{ "Reefer" }</dt>
-                        <dd class={classes!((temp < band.min_c || temp > band.max_c).then_some("late"))}>
-                            { format!("{temp:.1} °C") }<small>{ format!(" band {:.0}…{:.0} °C", band.min_c, band.max_c) }</small>
-                        </dd></div>
-                }
+                <div><dt>{ "Reefer" }</dt>
+                    <dd class={classes!(out_of_band.then_some("late"))}>
+                        { reported(truck.reefer_c, |t| format!("{t:.1} °C")) }
+                        if let Some(band) = truck.reefer_band {
+                            <small>{ format!(" band {:.0}…{:.0} °C", band.min_c, band.max_c) }</small>
+                        }
+                    </dd></div>
                 <div><dt>{ "Driver hours left" }</dt><dd>{ reported(truck.driver_minutes_left, format_duration_minutes) }</dd></div>
             </dl>
             <div class="speed-trend">
                 <Sparkline points={speed_history.clone()} window_ms={SPEED_WINDOW_MS}
                     label="Speed" unit="km/h" min_scale={90.0} />
+            </div>
+            <div class="reefer-trend">
+                <Sparkline points={reefer_history.clone()} window_ms={TRAIL_WINDOW_MS}
+                    label="Reefer temperature" unit="°C" precision={1}
+                    band={truck.reefer_band.map(|b| (b.min_c, b.max_c))}
+                    empty={if truck.reefer_c.is_some() { "waiting for data" } else { "not reported" }} />
             </div>
             <div class="progress" role="progressbar" aria-label="Route progress" aria-valuemin="0" aria-valuemax="100"
                 aria-valuenow={format!("{:.0}", truck.progress * 100.0)}>

@@ -51,11 +51,11 @@ pub fn truck_row(
     let board_action = match board.add(&truck.id) {
         Ok(next) => html! {
             <BoardLink layout={next} classes="add-to-board"
-                label={AttrValue::from(format!("Add {} to the board", truck.id))}>{ "Add to board" }</BoardLink>
+                label={AttrValue::from(format!("Add to board: {}", truck.id))}>{ "Add to board" }</BoardLink>
         },
         Err(BoardError::AlreadyShown(_)) => html! {
             <BoardLink layout={(**board).clone()} classes="on-board"
-                label={AttrValue::from(format!("{} is on the board: open the board", truck.id))}>{ "On board" }</BoardLink>
+                label={AttrValue::from(format!("On board: {}, open the board", truck.id))}>{ "On board" }</BoardLink>
         },
         Err(e) => html! { <span class="muted" title={e.to_string()}>{ "Board full" }</span> },
     };

@@ -40,5 +40,6 @@ pub use use_speed_history::{use_speed_history, SPEED_WINDOW_MS};
 pub use use_table_query::use_table_query;
 pub use use_truck_detail::{trip_key, use_truck_route, RouteFetch};
 pub use use_truck_track::{
-    latest_fix, track_view, use_panel_history, use_truck_track, TrackView, TRAIL_WINDOW_MS,
+    latest_fix, track_view, use_panel_history, use_truck_track, LatestFix, TrackView,
+    TRAIL_WINDOW_MS,
 };

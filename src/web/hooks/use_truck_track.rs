@@ -1,7 +1,8 @@
 //! A truck's recent track for its panel: the last [`TRAIL_WINDOW_MS`] of positions from
 //! `/api/trucks/{id}/track` (fetched once per truck id, again while that fails), then each new
-//! position the feed brings. The map draws it as the trail, and the speed chart its last
-//! [`SPEED_WINDOW_MS`], full from the first render instead of growing from the page's load.
+//! position the feed brings. The map draws it as the trail, the speed chart its last
+//! [`SPEED_WINDOW_MS`], full from the first render instead of growing from the page's load, and
+//! a reefer's chart every temperature reading it holds.
 
 use crate::web::hooks::{use_speed_history, SPEED_WINDOW_MS};
 use convoy_browser::api;
@@ -27,22 +28,30 @@ pub struct TrackView {
     /// `(at_ms, speed_kph)` of the positions in the last [`SPEED_WINDOW_MS`] before the newest,
     /// oldest first (positions without a speed left out).
     pub speeds: Rc<Vec<(u64, f32)>>,
+    /// `(at_ms, reefer_c)` of every position of the track that carried a reefer reading,
+    /// oldest first.
+    pub reefer: Rc<Vec<(u64, f32)>>,
 }
 
-/// A truck's newest position, when it was fixed and its speed, for [`use_truck_track`].
-pub fn latest_fix(truck: Option<&TruckState>) -> Option<(u64, LatLon, Option<f32>)> {
+/// A truck's newest fix: when, where, and the speed and reefer readings sent with it.
+pub type LatestFix = (u64, LatLon, Option<f32>, Option<f32>);
+
+/// A truck's newest position, when it was fixed, its speed and reefer temperature, for
+/// [`use_truck_track`].
+pub fn latest_fix(truck: Option<&TruckState>) -> Option<LatestFix> {
     let truck = truck?;
-    Some((truck.last_fix_ms?, truck.position?, truck.speed_kph))
+    Some((
+        truck.last_fix_ms?,
+        truck.position?,
+        truck.speed_kph,
+        truck.reefer_c,
+    ))
 }
 
 /// The track of truck `id`; `latest` is the truck's newest position, appended when it is newer
 /// than the track's end.
 #[hook]
-pub fn use_truck_track(
-    id: &str,
-    latest: Option<(u64, LatLon, Option<f32>)>,
-    now_ms: u64,
-) -> TrackView {
+pub fn use_truck_track(id: &str, latest: Option<LatestFix>, now_ms: u64) -> TrackView {
     let points = use_mut_ref(Vec::<TrackPoint>::new);
     let view = use_state(TrackView::default);
     let attempt = use_state(|| 0u32);
@@ -86,16 +95,17 @@ pub fn use_truck_track(
     }
     {
         let points = points.clone();
-        let key = latest.map(|(at, p, speed)| {
+        let key = latest.map(|(at, p, speed, reefer)| {
             (
                 at,
                 p.lat().to_bits(),
                 p.lon().to_bits(),
                 speed.map(f32::to_bits),
+                reefer.map(f32::to_bits),
             )
         });
         use_effect_with(key, move |key| {
-            if let Some((at_ms, lat, lon, speed)) = *key {
+            if let Some((at_ms, lat, lon, speed, reefer)) = *key {
                 let newer = points.borrow().last().is_none_or(|p| p.at_ms < at_ms);
                 if newer {
                     let mut kept = points.borrow_mut();
@@ -104,6 +114,7 @@ pub fn use_truck_track(
                         lat: f64::from_bits(lat),
                         lon: f64::from_bits(lon),
                         speed_kph: speed.map(f32::from_bits),
+                        reefer_c: reefer.map(f32::from_bits),
                     });
                     let excess = kept.len().saturating_sub(TRACK_POINTS);
                     kept.drain(..excess);
@@ -133,7 +144,7 @@ pub fn use_panel_history(id: &str, truck: Option<Rc<TruckState>>, now_ms: u64) -
     }
 }
 
-/// The trail and the speed chart's points of a track, oldest first.
+/// The trail, the speed chart's and the reefer chart's points of a track, oldest first.
 pub fn track_view(points: &[TrackPoint]) -> TrackView {
     let newest = points.last().map_or(0, |p| p.at_ms);
     let oldest = newest.saturating_sub(SPEED_WINDOW_MS);
@@ -144,6 +155,12 @@ pub fn track_view(points: &[TrackPoint]) -> TrackView {
                 .iter()
                 .filter(|p| p.at_ms >= oldest)
                 .filter_map(|p| Some((p.at_ms, p.speed_kph?)))
+                .collect(),
+        ),
+        reefer: Rc::new(
+            points
+                .iter()
+                .filter_map(|p| Some((p.at_ms, p.reefer_c?)))
                 .collect(),
         ),
     }

@@ -58,6 +58,7 @@ fn board_panel(BoardPanelProps { id, on_remove }: &BoardPanelProps) -> Html {
     let now_ms = use_now(1_000);
     let TrackView {
         speeds: speed_history,
+        reefer: reefer_history,
         trail,
     } = use_panel_history(id, truck.clone(), now_ms);
     let offline = use_offline(now_ms);
@@ -74,7 +75,7 @@ fn board_panel(BoardPanelProps { id, on_remove }: &BoardPanelProps) -> Html {
                 RouteFetch::Loaded(plan) => Some(plan),
                 _ => None,
             };
-            html! { <TruckPanel {truck} {now_ms} {speed_history} on_close={Some(on_close)} {offline} {plan} {trail} /> }
+            html! { <TruckPanel {truck} {now_ms} {speed_history} {reefer_history} on_close={Some(on_close)} {offline} {plan} {trail} /> }
         }
         (None, RouteFetch::Unknown) => html! {
             <article class="truck-panel missing" data-truck={id.clone()} aria-label={format!("Truck {id}")}>

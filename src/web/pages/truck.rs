@@ -29,6 +29,7 @@ pub fn truck_page(TruckPageProps { id }: &TruckPageProps) -> Html {
     let now_ms = use_now(1_000);
     let TrackView {
         speeds: speed_history,
+        reefer: reefer_history,
         trail,
     } = use_panel_history(id, truck.clone(), now_ms);
     let ack = use_ack_alert();
@@ -55,7 +56,7 @@ pub fn truck_page(TruckPageProps { id }: &TruckPageProps) -> Html {
             };
             html! {
                 <div class="single-panel">
-                    <TruckPanel {truck} {now_ms} {speed_history} on_ack={Some(ack.on_ack)} {offline} {plan} {trail} />
+                    <TruckPanel {truck} {now_ms} {speed_history} {reefer_history} on_ack={Some(ack.on_ack)} {offline} {plan} {trail} />
                     if let Some(error) = ack.error {
                         <p class="alert-error" role="alert">{ error }</p>
                     }
