@@ -6,7 +6,7 @@ use fantoccini::{Client, ClientBuilder};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::net::TcpListener;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -345,6 +345,49 @@ impl Drop for TestCert {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.dir);
     }
+}
+
+/// Debian's `mime.types`, which an nginx.conf includes in its http block.
+const MIME_TYPES: &str = "/etc/nginx/mime.types";
+
+/// A whole nginx.conf whose pid, logs and temp files live in `dir` (not the system's), with
+/// `main` in the main context and `http` (server blocks, upstreams) in the http block.
+pub fn nginx_conf(dir: &Path, main: &str, http: &str) -> String {
+    let d = dir.display();
+    // As root nginx's workers switch to its default user, `nobody`, whose group Debian calls
+    // `nogroup`; as anyone else they stay who they are.
+    let user = if running_as_root() {
+        "user nobody nogroup;"
+    } else {
+        ""
+    };
+    format!(
+        "{user}\n{main}\npid {d}/nginx.pid;\nerror_log {d}/error.log;\nevents {{}}\nhttp {{\n\
+         include {MIME_TYPES};\ndefault_type application/octet-stream;\n\
+         access_log {d}/access.log;\nclient_body_temp_path {d}/client_body;\n\
+         proxy_temp_path {d}/proxy;\nfastcgi_temp_path {d}/fastcgi;\n\
+         uwsgi_temp_path {d}/uwsgi;\nscgi_temp_path {d}/scgi;\n\n{http}\n}}\n"
+    )
+}
+
+/// `nginx` (`CONVOY_NGINX`) with the config `conf`, its prefix and its error log in `dir`.
+pub fn nginx(dir: &Path, conf: &Path) -> Command {
+    let mut command = Command::new(env_path("CONVOY_NGINX"));
+    command
+        .arg("-p")
+        .arg(dir)
+        .arg("-e")
+        .arg(dir.join("error.log"))
+        .arg("-c")
+        .arg(conf);
+    command
+}
+
+fn running_as_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|out| String::from_utf8_lossy(&out.stdout).trim() == "0")
 }
 
 /// Headless Chromium driven over WebDriver.

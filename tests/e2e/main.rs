@@ -16,6 +16,7 @@ mod offline_shell;
 mod phone;
 mod security;
 mod shared_stream;
+mod soak;
 mod split_origin;
 mod transport_fallback;
 mod views;

@@ -6,7 +6,9 @@
 //! signs in and goes live in Chromium in every transport, with no policy violation and no request
 //! to the API reaching nginx.
 
-use crate::harness::{auth_key_file, env_path, eventually, free_port, Browser, Server, TestCert};
+use crate::harness::{
+    auth_key_file, env_path, eventually, free_port, nginx, nginx_conf, Browser, Server, TestCert,
+};
 use crate::security::RECORD_VIOLATIONS;
 use crate::shared_stream::{all_past, SERVER_ARGS};
 use crate::split_origin::deployed_for;
@@ -16,8 +18,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-/// Debian's `mime.types`, which an nginx.conf includes in its http block.
-const MIME_TYPES: &str = "/etc/nginx/mime.types";
 const IMMUTABLE: &str = "public, max-age=31536000, immutable";
 
 /// nginx running `deploy/nginx.conf` in a config of its own (pid, logs, temp files in a fresh
@@ -43,26 +43,8 @@ impl Nginx {
         let http_port = free_port();
         let site = site(https_port, http_port, dist, cert, policy);
         std::fs::create_dir_all(&dir).expect("a temp dir");
-        let d = dir.display();
-        // As root nginx's workers switch to its default user, `nobody`, whose group Debian calls
-        // `nogroup`; as anyone else they stay who they are.
-        let user = if running_as_root() {
-            "user nobody nogroup;"
-        } else {
-            ""
-        };
         let conf = dir.join("nginx.conf");
-        std::fs::write(
-            &conf,
-            format!(
-                "{user}\npid {d}/nginx.pid;\nerror_log {d}/error.log;\nevents {{}}\nhttp {{\n\
-                 include {MIME_TYPES};\ndefault_type application/octet-stream;\n\
-                 access_log {d}/access.log;\nclient_body_temp_path {d}/client_body;\n\
-                 proxy_temp_path {d}/proxy;\nfastcgi_temp_path {d}/fastcgi;\n\
-                 uwsgi_temp_path {d}/uwsgi;\nscgi_temp_path {d}/scgi;\n\n{site}\n}}\n"
-            ),
-        )
-        .expect("write nginx.conf");
+        std::fs::write(&conf, nginx_conf(&dir, "", &site)).expect("write nginx.conf");
         let check = nginx(&dir, &conf)
             .arg("-t")
             .output()
@@ -117,26 +99,6 @@ impl Drop for Nginx {
         let _ = self.child.wait();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
-}
-
-/// `nginx` with this config, its prefix and its error log (not the system's).
-fn nginx(dir: &Path, conf: &Path) -> Command {
-    let mut command = Command::new(env_path("CONVOY_NGINX"));
-    command
-        .arg("-p")
-        .arg(dir)
-        .arg("-e")
-        .arg(dir.join("error.log"))
-        .arg("-c")
-        .arg(conf);
-    command
-}
-
-fn running_as_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|out| String::from_utf8_lossy(&out.stdout).trim() == "0")
 }
 
 /// `deploy/nginx.conf` as a deployer adapts it: the ports, the paths, the certificate and the

@@ -235,6 +235,42 @@ pub fn bench(args: &[String]) -> Result<(), String> {
     Ok(())
 }
 
+/// `cargo xtask soak [--minutes N] [--seed S]`: redis-server, three convoy-server nodes behind
+/// nginx, an ingest and an OsmAnd producer, and 12 Chromium tabs in two profiles, under one
+/// random fault every 20 to 40 s for N minutes (`examples/soak.rs`); writes bench/soak.{md,json}
+/// and fails when an event was lost or repeated, a tab stopped delivering, or a node or Redis
+/// did not come back. The nodes are the debug build the end-to-end tests run.
+pub fn soak(args: &[String]) -> Result<(), String> {
+    let tools = tools::ensure(Need::ALL)?;
+    build_app(&tools)?;
+    cargo(&["build", "-p", "convoy-server"], &[])?;
+    let root = workspace_root();
+    let env = [
+        ("CHROMEDRIVER", tools.chromedriver.display().to_string()),
+        ("CONVOY_DIST", root.join("dist").display().to_string()),
+        ("CONVOY_NGINX", tools::NGINX.to_owned()),
+        (
+            "CONVOY_SERVER_BIN",
+            target_dir()
+                .join("debug/convoy-server")
+                .display()
+                .to_string(),
+        ),
+    ];
+    let mut command: Vec<&str> = vec![
+        "run",
+        "-p",
+        "convoy",
+        "--features",
+        "e2e",
+        "--example",
+        "soak",
+        "--",
+    ];
+    command.extend(args.iter().map(String::as_str));
+    cargo(&command, &env)
+}
+
 /// The server fan-out bench: convoy-server (memory, file, and three nodes on redis-server)
 /// against a plain axum broadcast server, each in its own process, one after the other.
 fn bench_server(extra: &[String]) -> Result<(), String> {
