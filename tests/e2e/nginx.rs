@@ -7,7 +7,7 @@
 //! to the API reaching nginx.
 
 use crate::harness::{
-    auth_key_file, env_path, eventually, free_port, nginx, nginx_conf, Browser, Server, TestCert,
+    auth_key_file, env_path, eventually, free_port, Browser, NginxProcess, Server, TestCert,
 };
 use crate::security::RECORD_VIOLATIONS;
 use crate::shared_stream::{all_past, SERVER_ARGS};
@@ -15,7 +15,7 @@ use crate::split_origin::deployed_for;
 use fantoccini::wd::WindowHandle;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 const IMMUTABLE: &str = "public, max-age=31536000, immutable";
@@ -23,9 +23,7 @@ const IMMUTABLE: &str = "public, max-age=31536000, immutable";
 /// nginx running `deploy/nginx.conf` in a config of its own (pid, logs, temp files in a fresh
 /// directory), as a child process on loopback ports.
 struct Nginx {
-    child: Child,
-    dir: PathBuf,
-    conf: PathBuf,
+    process: NginxProcess,
     /// `https://127.0.0.1:<port>`: the app's origin.
     origin: String,
     /// The plain-HTTP port, which only redirects.
@@ -35,46 +33,10 @@ struct Nginx {
 impl Nginx {
     /// Checks the config with `nginx -t` (no warning allowed), then starts nginx on it.
     async fn start(dist: &Path, cert: &TestCert, https_port: u16, policy: &str) -> Nginx {
-        let dir = std::env::temp_dir().join(format!(
-            "convoy-e2e-nginx-{}-{}",
-            std::process::id(),
-            free_port()
-        ));
         let http_port = free_port();
         let site = site(https_port, http_port, dist, cert, policy);
-        std::fs::create_dir_all(&dir).expect("a temp dir");
-        let conf = dir.join("nginx.conf");
-        std::fs::write(&conf, nginx_conf(&dir, "", &site)).expect("write nginx.conf");
-        let check = nginx(&dir, &conf)
-            .arg("-t")
-            .output()
-            .expect("nginx -t runs");
-        let said = String::from_utf8_lossy(&check.stderr).into_owned();
-        assert!(check.status.success(), "nginx -t: {said}");
-        assert!(
-            !said.contains("[warn]") && !said.contains("[emerg]"),
-            "nginx -t: {said}"
-        );
-        let child = nginx(&dir, &conf)
-            .args(["-g", "daemon off;"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("nginx starts");
-        eventually(
-            Duration::from_secs(20),
-            "nginx to accept connections",
-            || async {
-                tokio::net::TcpStream::connect(("127.0.0.1", https_port))
-                    .await
-                    .ok()
-            },
-        )
-        .await;
         Nginx {
-            child,
-            dir,
-            conf,
+            process: NginxProcess::start("", &site, https_port).await,
             origin: format!("https://127.0.0.1:{https_port}"),
             http_port,
         }
@@ -82,22 +44,7 @@ impl Nginx {
 
     /// The requests nginx has served, one line each.
     fn access_log(&self) -> String {
-        std::fs::read_to_string(self.dir.join("access.log")).unwrap_or_default()
-    }
-}
-
-impl Drop for Nginx {
-    fn drop(&mut self) {
-        // The master stops its workers; killing it would leave them serving.
-        let stopped = nginx(&self.dir, &self.conf)
-            .args(["-s", "stop"])
-            .status()
-            .is_ok_and(|s| s.success());
-        if !stopped {
-            let _ = self.child.kill();
-        }
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
+        std::fs::read_to_string(self.process.dir.join("access.log")).unwrap_or_default()
     }
 }
 

@@ -12,7 +12,7 @@
 //! `cargo xtask soak --minutes N` runs it through `examples/soak.rs` and writes `bench/soak.md`
 //! and `bench/soak.json`; the end-to-end tests run two minutes of it.
 
-use crate::harness::{env_path, nginx, nginx_conf, Browser};
+use crate::harness::{env_path, Browser, NginxProcess};
 use fantoccini::wd::WindowHandle;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -529,16 +529,12 @@ async fn health(http: &reqwest::Client, addr: SocketAddr) -> Option<Health> {
 
 /// nginx in front of the nodes: the cluster recipe of the README, plain HTTP on loopback.
 struct Proxy {
-    dir: PathBuf,
-    conf: PathBuf,
-    child: Child,
+    process: NginxProcess,
     base: String,
 }
 
 impl Proxy {
-    async fn start(dir: &Path, nodes: &[SocketAddr]) -> Proxy {
-        let dir = dir.join("nginx");
-        std::fs::create_dir_all(&dir).expect("an nginx directory");
+    async fn start(nodes: &[SocketAddr]) -> Proxy {
         // nginx binds before the browser and never lets go: 127.0.0.1 is safe here.
         let port = crate::harness::free_port();
         let servers: String = nodes.iter().map(|a| format!("    server {a};\n")).collect();
@@ -553,48 +549,16 @@ impl Proxy {
              client_max_body_size 1m;\n    }}\n}}\n"
         );
         // A reload's old worker cuts its open streams after 1 s instead of keeping them.
-        let conf_text = nginx_conf(&dir, "worker_shutdown_timeout 1s;", &site);
-        let conf = dir.join("nginx.conf");
-        std::fs::write(&conf, conf_text).expect("write nginx.conf");
-        let check = nginx(&dir, &conf)
-            .arg("-t")
-            .output()
-            .expect("nginx -t runs");
-        assert!(
-            check.status.success(),
-            "nginx -t: {}",
-            String::from_utf8_lossy(&check.stderr)
-        );
-        let child = nginx(&dir, &conf)
-            .args(["-g", "daemon off;"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("nginx starts");
-        crate::harness::eventually(Duration::from_secs(20), "nginx to listen", || async {
-            tokio::net::TcpStream::connect(("127.0.0.1", port))
-                .await
-                .ok()
-        })
-        .await;
+        let process = NginxProcess::start("worker_shutdown_timeout 1s;", &site, port).await;
         Proxy {
-            dir,
-            conf,
-            child,
+            process,
             base: format!("http://127.0.0.1:{port}"),
         }
     }
 
-    fn reload(&self) -> bool {
-        nginx(&self.dir, &self.conf)
-            .args(["-s", "reload"])
-            .status()
-            .is_ok_and(|s| s.success())
-    }
-
     /// The master's child processes: its worker, and after a reload the old one until it exits.
     fn workers(&self) -> usize {
-        let master = self.child.id().to_string();
+        let master = self.process.pid().to_string();
         let Ok(entries) = std::fs::read_dir("/proc") else {
             return 0;
         };
@@ -611,17 +575,33 @@ impl Proxy {
     }
 }
 
-impl Drop for Proxy {
-    fn drop(&mut self) {
-        // The master stops its workers; killing it would leave them serving.
-        let stopped = nginx(&self.dir, &self.conf)
-            .args(["-s", "stop"])
-            .status()
-            .is_ok_and(|s| s.success());
-        if !stopped {
-            let _ = self.child.kill();
-        }
-        let _ = self.child.wait();
+/// What one producer's requests came to: taken, sent again, refused.
+struct Outcomes<'a> {
+    accepted: &'a AtomicU64,
+    retries: &'a AtomicU64,
+    refused: &'a AtomicU64,
+}
+
+/// Sends the request `build` makes until a node answers it: a 2xx is taken, a 4xx (but 429)
+/// refused, and after a 5xx, a 429 or a cut connection it is sent again 250 ms later.
+async fn send_until_answered(
+    build: impl Fn() -> reqwest::RequestBuilder,
+    stop: &AtomicBool,
+    outcomes: Outcomes<'_>,
+) {
+    while !stop.load(Ordering::Acquire) {
+        let sent = build().timeout(Duration::from_secs(5)).send().await;
+        let counter = match sent.map(|r| r.status()) {
+            Ok(status) if status.is_success() => outcomes.accepted,
+            Ok(status) if status.is_client_error() && status != 429 => outcomes.refused,
+            _ => {
+                outcomes.retries.fetch_add(1, Ordering::AcqRel);
+                tokio::time::sleep(Duration::from_millis(250)).await;
+                continue;
+            }
+        };
+        counter.fetch_add(1, Ordering::AcqRel);
+        return;
     }
 }
 
@@ -641,34 +621,23 @@ async fn ingest_producer(base: String, stop: Arc<AtomicBool>, counts: Arc<Produc
             "lon": -87.6 + step % 1.0, "speed_kph": 60.0, "key": format!("soak-{n}"),
         })
         .to_string();
-        while !stop.load(Ordering::Acquire) {
-            let sent = http
-                .post(format!("{base}/api/ingest"))
+        let build = || {
+            http.post(format!("{base}/api/ingest"))
                 .bearer_auth(INGEST_TOKEN)
                 .body(body.clone())
-                .timeout(Duration::from_secs(5))
-                .send()
-                .await;
-            match sent.map(|r| r.status()) {
-                Ok(status) if status.is_success() => {
-                    counts.ingest_accepted.fetch_add(1, Ordering::AcqRel);
-                    break;
-                }
-                Ok(status) if status.is_client_error() && status != 429 => {
-                    counts.ingest_refused.fetch_add(1, Ordering::AcqRel);
-                    break;
-                }
-                _ => {
-                    counts.ingest_retries.fetch_add(1, Ordering::AcqRel);
-                    tokio::time::sleep(Duration::from_millis(250)).await;
-                }
-            }
-        }
+        };
+        let outcomes = Outcomes {
+            accepted: &counts.ingest_accepted,
+            retries: &counts.ingest_retries,
+            refused: &counts.ingest_refused,
+        };
+        send_until_answered(build, &stop, outcomes).await;
         n += 1;
     }
 }
 
-/// One OsmAnd device reporting through `/api/osmand` every [`OSMAND_EVERY`].
+/// One OsmAnd device reporting through `/api/osmand` every [`OSMAND_EVERY`]. A report sent
+/// again after the first was kept is refused as not newer.
 async fn osmand_producer(base: String, device: u64, stop: Arc<AtomicBool>, counts: Arc<Producing>) {
     let http = reqwest::Client::new();
     let mut ticks = tokio::time::interval(OSMAND_EVERY);
@@ -683,24 +652,12 @@ async fn osmand_producer(base: String, device: u64, stop: Arc<AtomicBool>, count
             -86.0 + step,
             unix_ms()
         );
-        while !stop.load(Ordering::Acquire) {
-            let sent = http.get(&url).timeout(Duration::from_secs(5)).send().await;
-            match sent.map(|r| r.status()) {
-                Ok(status) if status.is_success() => {
-                    counts.osmand_accepted.fetch_add(1, Ordering::AcqRel);
-                    break;
-                }
-                // The same report again is refused as not newer when the first was kept.
-                Ok(status) if status.is_client_error() && status != 429 => {
-                    counts.osmand_refused.fetch_add(1, Ordering::AcqRel);
-                    break;
-                }
-                _ => {
-                    counts.osmand_retries.fetch_add(1, Ordering::AcqRel);
-                    tokio::time::sleep(Duration::from_millis(250)).await;
-                }
-            }
-        }
+        let outcomes = Outcomes {
+            accepted: &counts.osmand_accepted,
+            retries: &counts.osmand_retries,
+            refused: &counts.osmand_refused,
+        };
+        send_until_answered(|| http.get(&url), &stop, outcomes).await;
         n += 1;
     }
 }
@@ -1063,7 +1020,7 @@ impl Rig {
                 (detail, at, None)
             }
             FaultKind::ProxyCut => {
-                if !self.proxy.reload() {
+                if !self.proxy.process.signal("reload") {
                     self.failures.push("nginx -s reload failed".into());
                 }
                 // The streams go when the old worker does (1 s later): the fault counts from
@@ -1165,7 +1122,7 @@ impl Soak {
         for (k, node) in nodes.iter().enumerate() {
             assert!(node.wait_ok(&http).await, "node {k} never served");
         }
-        let proxy = Proxy::start(&dir, &nodes.iter().map(|n| n.addr).collect::<Vec<_>>()).await;
+        let proxy = Proxy::start(&nodes.iter().map(|n| n.addr).collect::<Vec<_>>()).await;
         let url = format!("{}/?transport=leader", proxy.base);
 
         let stop = Arc::new(AtomicBool::new(false));
@@ -1366,6 +1323,15 @@ impl Soak {
                 )),
             }
         }
+        // Every ingest line has a key: one sent again after a 5xx or a cut connection is a
+        // duplicate at worst, never refused.
+        let refused = producing.ingest_refused.load(Ordering::Acquire);
+        if refused > 0 {
+            rig.failures.push(format!(
+                "{refused} ingest request(s) refused: a request sent again with its key must be \
+                 taken or answered as a duplicate"
+            ));
+        }
         for (run, node) in node_runs.iter_mut().zip(&rig.nodes) {
             (run.rss_kb_end, run.fds_end) = node.proc_figures();
             run.restarts = node.restarts;
@@ -1560,7 +1526,8 @@ impl SoakReport {
         md.push_str(&format!(
             "\n## Producers\n\nIngest: {} requests accepted, {} sent again after a 5xx or a \
              cut connection (same key), {} refused. OsmAnd: {} reports accepted, {} sent again, \
-             {} refused (a report sent again after the first was kept is refused as not newer).\n",
+             {} refused (a report sent again after the first was kept is refused as not newer: \
+             OsmAnd has no key).\n",
             p.ingest_accepted,
             p.ingest_retries,
             p.ingest_refused,

@@ -79,14 +79,12 @@ fn dev_key() -> Result<PathBuf, String> {
 pub fn test() -> Result<(), String> {
     let tools = tools::ensure(Need::ALL)?;
     let mut tally = Tally::default();
-    let dist = workspace_root().join("dist");
-    let chromedriver = tools.chromedriver.display().to_string();
     let browser_env = [
         (
             "CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER",
             "wasm-bindgen-test-runner".to_owned(),
         ),
-        ("CHROMEDRIVER", chromedriver.clone()),
+        ("CHROMEDRIVER", tools.chromedriver.display().to_string()),
         ("WASM_BINDGEN_TEST_TIMEOUT", "120".to_owned()),
     ];
     tally.step("host tests", cargo_tests(&["test", "--workspace"], &[]));
@@ -125,18 +123,7 @@ pub fn test() -> Result<(), String> {
     let built = build_app(&tools).and_then(|()| cargo(&["build", "-p", "convoy-server"], &[]));
     match built {
         Ok(()) => {
-            let e2e_env = [
-                ("CHROMEDRIVER", chromedriver),
-                ("CONVOY_DIST", dist.display().to_string()),
-                ("CONVOY_NGINX", tools::NGINX.to_owned()),
-                (
-                    "CONVOY_SERVER_BIN",
-                    target_dir()
-                        .join("debug/convoy-server")
-                        .display()
-                        .to_string(),
-                ),
-            ];
+            let e2e_env = e2e_env(&tools);
             tally.step(
                 "end-to-end tests",
                 cargo_tests(
@@ -244,19 +231,7 @@ pub fn soak(args: &[String]) -> Result<(), String> {
     let tools = tools::ensure(Need::ALL)?;
     build_app(&tools)?;
     cargo(&["build", "-p", "convoy-server"], &[])?;
-    let root = workspace_root();
-    let env = [
-        ("CHROMEDRIVER", tools.chromedriver.display().to_string()),
-        ("CONVOY_DIST", root.join("dist").display().to_string()),
-        ("CONVOY_NGINX", tools::NGINX.to_owned()),
-        (
-            "CONVOY_SERVER_BIN",
-            target_dir()
-                .join("debug/convoy-server")
-                .display()
-                .to_string(),
-        ),
-    ];
+    let env = e2e_env(&tools);
     let mut command: Vec<&str> = vec![
         "run",
         "-p",
@@ -320,6 +295,26 @@ fn run_server_bench(example: &str, extra: &[String]) -> Result<(), String> {
     ];
     args.extend(extra.iter().map(String::as_str));
     cargo(&args, &[("CONVOY_SERVER_BIN", bin.display().to_string())])
+}
+
+/// What the end-to-end tests and the soak read: chromedriver, the app's build, nginx, and the
+/// debug build of convoy-server.
+fn e2e_env(tools: &Tools) -> [(&'static str, String); 4] {
+    [
+        ("CHROMEDRIVER", tools.chromedriver.display().to_string()),
+        (
+            "CONVOY_DIST",
+            workspace_root().join("dist").display().to_string(),
+        ),
+        ("CONVOY_NGINX", tools::NGINX.to_owned()),
+        (
+            "CONVOY_SERVER_BIN",
+            target_dir()
+                .join("debug/convoy-server")
+                .display()
+                .to_string(),
+        ),
+    ]
 }
 
 /// Builds the app into `dist/` with trunk, offline, in release mode.
