@@ -1279,6 +1279,16 @@ impl Soak {
                 serde_json::to_string(&fault).unwrap_or_default()
             );
             faults.push(fault);
+            // A tab opened in a leader's place: its memory once it is live.
+            for i in 0..rig.tabs.len() {
+                let tab = &rig.tabs[i];
+                if tab.open && tab.run.memory_start.is_none() {
+                    let browser = &rig.profiles[tab.run.profile].browser;
+                    let m = memory(browser, &tab.handle).await;
+                    rig.tabs[i].run.memory_start = m;
+                }
+            }
+            rig.to_front().await;
         }
 
         // The end: the producers stop, every tab must reach the newest id.
@@ -1343,9 +1353,13 @@ impl Soak {
             p.browser.quit().await;
         }
         drop(rig);
-        // The nodes' logs stay for a look at what happened; Redis's file goes.
-        let _ = std::fs::remove_dir_all(dir.join("redis"));
-        eprintln!("soak: the nodes' logs are in {}", dir.display());
+        // The nodes' logs stay for a look at what happened when something failed.
+        if failures.is_empty() {
+            let _ = std::fs::remove_dir_all(&dir);
+        } else {
+            let _ = std::fs::remove_dir_all(dir.join("redis"));
+            eprintln!("soak: the nodes' logs are in {}", dir.display());
+        }
         SoakReport {
             minutes: self.duration.as_secs_f64() / 60.0,
             seed: self.seed,
