@@ -601,25 +601,66 @@ impl Hub {
         // log's fleet can pass the limit by what they add in that moment.
         // Derived against this node's trips, as they are now: like `admit`, two nodes deriving
         // for one truck at the same moment may both append from the same trip state.
-        let (prepared, starts) = {
+        let inputs: Vec<(Option<String>, Input)> =
+            batch.into_iter().map(|s| (s.key, s.input)).collect();
+        let derived = {
             let inner = self.lock();
-            self.admit(&inner.fleet, batch.iter().map(|s| s.input.truck()))?;
-            let inputs = batch.into_iter().map(|s| (s.key, s.input)).collect();
-            expand(&inner.trips, inputs, now_ms)
-                .map_err(|(index, reason)| underivable(index, reason))?
+            self.admit(&inner.fleet, inputs.iter().map(|(_, input)| input.truck()))?;
+            expand(&inner.trips, inputs.clone(), now_ms)
         };
-        let started = std::time::Instant::now();
-        let outcomes = remote.append(&prepared, self.latest_id()).await;
-        self.metrics
-            .append_done(started.elapsed(), outcomes.is_ok());
-        let outcomes = outcomes?;
+        // An input that cannot be derived may be one appended already, whose retry the trip it
+        // moved now refuses (a position not after its own): its key says so, as the local
+        // engines check before deriving. Asked only then, so a batch that derives costs no
+        // round trip more; the append script still dedupes the rest.
+        let mut earlier: Vec<Option<EventId>> = vec![None; inputs.len()];
+        let (prepared, starts) = match derived {
+            Ok(derived) => derived,
+            Err((index, reason)) => {
+                let keyed: Vec<usize> = (0..inputs.len())
+                    .filter(|&i| inputs[i].0.is_some())
+                    .collect();
+                if inputs[index].0.is_some() {
+                    let keys: Vec<&str> = keyed
+                        .iter()
+                        .filter_map(|&i| inputs[i].0.as_deref())
+                        .collect();
+                    for (&i, id) in keyed.iter().zip(remote.key_ids(&keys).await?) {
+                        earlier[i] = id;
+                    }
+                }
+                if earlier[index].is_none() {
+                    return Err(underivable(index, reason));
+                }
+                let fresh_index: Vec<usize> = (0..inputs.len())
+                    .filter(|&i| earlier[i].is_none())
+                    .collect();
+                let fresh = fresh_index.iter().map(|&i| inputs[i].clone()).collect();
+                let inner = self.lock();
+                expand(&inner.trips, fresh, now_ms)
+                    .map_err(|(index, reason)| underivable(fresh_index[index], reason))?
+            }
+        };
+        let outcomes = if prepared.is_empty() {
+            Vec::new()
+        } else {
+            let started = std::time::Instant::now();
+            let outcomes = remote.append(&prepared, self.latest_id()).await;
+            self.metrics
+                .append_done(started.elapsed(), outcomes.is_ok());
+            outcomes?
+        };
         if let Some(last) = outcomes.iter().map(|o| o.id()).max() {
             let mut published = self.published.subscribe();
             let _ =
                 tokio::time::timeout(READ_YOUR_WRITES, published.wait_for(|&id| id >= last)).await;
         }
-        // One outcome per input: its first event's.
-        Ok(starts.iter().map(|&i| outcomes[i]).collect())
+        // One outcome per input: its first event's, or the id its key got before.
+        let mut fresh = starts.iter().map(|&i| outcomes[i]);
+        earlier
+            .iter()
+            .map(|id| id.map(Outcome::Duplicate).or_else(|| fresh.next()))
+            .collect::<Option<Vec<Outcome>>>()
+            .ok_or_else(|| LogError::Store("an input lost its outcome".into()))
     }
 
     /// Publishes events of a shared log in id order (its tail calls this): ids at or below the

@@ -225,7 +225,7 @@ impl IngestError {
             ),
             IngestError::Unavailable(why) => (
                 StatusCode::SERVICE_UNAVAILABLE,
-                serde_json::json!({ "error": format!("the event log is unavailable, nothing was appended: {why}") }),
+                serde_json::json!({ "error": format!("the event log is unavailable ({why}): send the request again; a line with a key is never appended twice") }),
             ),
         }
     }

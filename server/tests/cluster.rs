@@ -1,5 +1,6 @@
 //! Three convoy-server nodes on one real redis-server: a stream resumes exactly on another
-//! node, ingest on one node reaches the others, and a Redis restart is a reset followed by
+//! node, ingest on one node reaches the others (a line sent again with its key is a duplicate on
+//! any node, a position too), and a Redis restart is a reset followed by
 //! larger ids, with open streams kept open meanwhile. A node started while Redis is down waits
 //! for it, refusing what it cannot serve yet; `--retention` by age trims Redis up to the stored
 //! snapshot.
@@ -156,6 +157,52 @@ async fn ingest_on_b_reaches_the_streams_and_fleets_of_a_and_c() {
     // A node that starts later rebuilds the same fleet from Redis.
     let d = node(&redis, &dir, false).await;
     assert_eq!(d.snapshot().await, b.snapshot().await);
+}
+
+/// Posts `body` and reads the reply, failing with the server's words on anything but 200.
+async fn ingested(server: &TestServer, body: String) -> IngestReply {
+    let response = ingest(server, body).await;
+    let status = response.status();
+    let text = response.text().await.unwrap();
+    assert_eq!(status, 200, "{text}");
+    serde_json::from_str(&text).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_position_sent_again_with_its_key_is_a_duplicate_on_every_node() {
+    let redis = RedisServer::start().await;
+    let dir = token_dir();
+    let a = node(&redis, &dir, false).await;
+    let b = node(&redis, &dir, false).await;
+    // A producer whose request timed out cannot tell whether it was kept: it sends it again.
+    let mut line = common::position_line("EXT-9");
+    line["key"] = "p1".into();
+    let first = ingested(&a, line.to_string()).await;
+    assert_eq!((first.accepted, first.duplicates), (1, 0));
+    let latest = health(&a).await.latest_event_id;
+    wait_health(&b, "b never read the position", |h| {
+        h.latest_event_id >= latest
+    })
+    .await;
+    // Both trips have moved to it, so the position itself is no longer after the last one:
+    // the key answers first.
+    for server in [&a, &b] {
+        let again = ingested(server, line.to_string()).await;
+        assert_eq!((again.accepted, again.duplicates), (0, 1));
+        assert_eq!(again.ids, first.ids);
+    }
+    let mut next = common::position_line("EXT-9");
+    next["key"] = "p2".into();
+    let both = ingested(&b, [line.to_string(), next.to_string()].join("\n")).await;
+    assert_eq!((both.accepted, both.duplicates), (1, 1));
+    assert_eq!(both.ids[0], first.ids[0]);
+    assert!(both.ids[1] > latest, "{both:?}");
+    // Without a key, the same position is refused as not after the last.
+    line.as_object_mut().unwrap().remove("key");
+    let response = ingest(&a, line.to_string()).await;
+    assert_eq!(response.status(), 400);
+    let text = response.text().await.unwrap();
+    assert!(text.contains("is not after the last position"), "{text}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

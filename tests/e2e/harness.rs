@@ -6,7 +6,7 @@ use fantoccini::{Client, ClientBuilder};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::net::TcpListener;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -345,6 +345,125 @@ impl Drop for TestCert {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.dir);
     }
+}
+
+/// nginx (`CONVOY_NGINX`) as a child process on a config of its own, with its pid, logs and
+/// temp files in a fresh directory; stopped (and the directory removed) on drop.
+pub struct NginxProcess {
+    child: Child,
+    /// Where its config, logs and temp files are.
+    pub dir: PathBuf,
+    conf: PathBuf,
+}
+
+impl NginxProcess {
+    /// Writes a config with `main` in the main context and `http` (server blocks, upstreams) in
+    /// the http block, checks it with `nginx -t` (no warning allowed), starts nginx on it and
+    /// waits until 127.0.0.1:`port` accepts connections.
+    pub async fn start(main: &str, http: &str, port: u16) -> NginxProcess {
+        let dir = std::env::temp_dir().join(format!(
+            "convoy-e2e-nginx-{}-{}",
+            std::process::id(),
+            free_port()
+        ));
+        std::fs::create_dir_all(&dir).expect("a temp dir");
+        let conf = dir.join("nginx.conf");
+        std::fs::write(&conf, nginx_conf(&dir, main, http)).expect("write nginx.conf");
+        let check = nginx(&dir, &conf)
+            .arg("-t")
+            .output()
+            .expect("nginx -t runs");
+        let said = String::from_utf8_lossy(&check.stderr).into_owned();
+        assert!(check.status.success(), "nginx -t: {said}");
+        assert!(
+            !said.contains("[warn]") && !said.contains("[emerg]"),
+            "nginx -t: {said}"
+        );
+        let child = nginx(&dir, &conf)
+            .args(["-g", "daemon off;"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("nginx starts");
+        eventually(
+            Duration::from_secs(20),
+            "nginx to accept connections",
+            || async {
+                tokio::net::TcpStream::connect(("127.0.0.1", port))
+                    .await
+                    .ok()
+            },
+        )
+        .await;
+        NginxProcess { child, dir, conf }
+    }
+
+    /// `nginx -s SIGNAL` (`reload`, `stop`) to this nginx; whether it was delivered.
+    pub fn signal(&self, signal: &str) -> bool {
+        nginx(&self.dir, &self.conf)
+            .args(["-s", signal])
+            .status()
+            .is_ok_and(|s| s.success())
+    }
+
+    /// The master process's id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for NginxProcess {
+    fn drop(&mut self) {
+        // The master stops its workers; killing it would leave them serving.
+        if !self.signal("stop") {
+            let _ = self.child.kill();
+        }
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Debian's `mime.types`, which an nginx.conf includes in its http block.
+const MIME_TYPES: &str = "/etc/nginx/mime.types";
+
+/// A whole nginx.conf whose pid, logs and temp files live in `dir` (not the system's), with
+/// `main` in the main context and `http` in the http block.
+fn nginx_conf(dir: &Path, main: &str, http: &str) -> String {
+    let d = dir.display();
+    // As root nginx's workers switch to its default user, `nobody`, whose group Debian calls
+    // `nogroup`; as anyone else they stay who they are.
+    let user = if running_as_root() {
+        "user nobody nogroup;"
+    } else {
+        ""
+    };
+    format!(
+        "{user}\n{main}\npid {d}/nginx.pid;\nerror_log {d}/error.log;\nevents {{}}\nhttp {{\n\
+         include {MIME_TYPES};\ndefault_type application/octet-stream;\n\
+         access_log {d}/access.log;\nclient_body_temp_path {d}/client_body;\n\
+         proxy_temp_path {d}/proxy;\nfastcgi_temp_path {d}/fastcgi;\n\
+         uwsgi_temp_path {d}/uwsgi;\nscgi_temp_path {d}/scgi;\n\n{http}\n}}\n"
+    )
+}
+
+/// `nginx` with the config `conf`, its prefix and its error log in `dir`.
+fn nginx(dir: &Path, conf: &Path) -> Command {
+    let mut command = Command::new(env_path("CONVOY_NGINX"));
+    command
+        .arg("-p")
+        .arg(dir)
+        .arg("-e")
+        .arg(dir.join("error.log"))
+        .arg("-c")
+        .arg(conf);
+    command
+}
+
+fn running_as_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|out| String::from_utf8_lossy(&out.stdout).trim() == "0")
 }
 
 /// Headless Chromium driven over WebDriver.

@@ -20,6 +20,7 @@ mod other_engines;
 mod phone;
 mod security;
 mod shared_stream;
+mod soak;
 mod split_origin;
 mod transport_fallback;
 mod views;

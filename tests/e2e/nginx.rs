@@ -6,26 +6,24 @@
 //! signs in and goes live in Chromium in every transport, with no policy violation and no request
 //! to the API reaching nginx.
 
-use crate::harness::{auth_key_file, env_path, eventually, free_port, Browser, Server, TestCert};
+use crate::harness::{
+    auth_key_file, env_path, eventually, free_port, Browser, NginxProcess, Server, TestCert,
+};
 use crate::security::RECORD_VIOLATIONS;
 use crate::shared_stream::{all_past, SERVER_ARGS};
 use crate::split_origin::deployed_for;
 use fantoccini::wd::WindowHandle;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
-/// Debian's `mime.types`, which an nginx.conf includes in its http block.
-const MIME_TYPES: &str = "/etc/nginx/mime.types";
 const IMMUTABLE: &str = "public, max-age=31536000, immutable";
 
 /// nginx running `deploy/nginx.conf` in a config of its own (pid, logs, temp files in a fresh
 /// directory), as a child process on loopback ports.
 struct Nginx {
-    child: Child,
-    dir: PathBuf,
-    conf: PathBuf,
+    process: NginxProcess,
     /// `https://127.0.0.1:<port>`: the app's origin.
     origin: String,
     /// The plain-HTTP port, which only redirects.
@@ -35,64 +33,10 @@ struct Nginx {
 impl Nginx {
     /// Checks the config with `nginx -t` (no warning allowed), then starts nginx on it.
     async fn start(dist: &Path, cert: &TestCert, https_port: u16, policy: &str) -> Nginx {
-        let dir = std::env::temp_dir().join(format!(
-            "convoy-e2e-nginx-{}-{}",
-            std::process::id(),
-            free_port()
-        ));
         let http_port = free_port();
         let site = site(https_port, http_port, dist, cert, policy);
-        std::fs::create_dir_all(&dir).expect("a temp dir");
-        let d = dir.display();
-        // As root nginx's workers switch to its default user, `nobody`, whose group Debian calls
-        // `nogroup`; as anyone else they stay who they are.
-        let user = if running_as_root() {
-            "user nobody nogroup;"
-        } else {
-            ""
-        };
-        let conf = dir.join("nginx.conf");
-        std::fs::write(
-            &conf,
-            format!(
-                "{user}\npid {d}/nginx.pid;\nerror_log {d}/error.log;\nevents {{}}\nhttp {{\n\
-                 include {MIME_TYPES};\ndefault_type application/octet-stream;\n\
-                 access_log {d}/access.log;\nclient_body_temp_path {d}/client_body;\n\
-                 proxy_temp_path {d}/proxy;\nfastcgi_temp_path {d}/fastcgi;\n\
-                 uwsgi_temp_path {d}/uwsgi;\nscgi_temp_path {d}/scgi;\n\n{site}\n}}\n"
-            ),
-        )
-        .expect("write nginx.conf");
-        let check = nginx(&dir, &conf)
-            .arg("-t")
-            .output()
-            .expect("nginx -t runs");
-        let said = String::from_utf8_lossy(&check.stderr).into_owned();
-        assert!(check.status.success(), "nginx -t: {said}");
-        assert!(
-            !said.contains("[warn]") && !said.contains("[emerg]"),
-            "nginx -t: {said}"
-        );
-        let child = nginx(&dir, &conf)
-            .args(["-g", "daemon off;"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("nginx starts");
-        eventually(
-            Duration::from_secs(20),
-            "nginx to accept connections",
-            || async {
-                tokio::net::TcpStream::connect(("127.0.0.1", https_port))
-                    .await
-                    .ok()
-            },
-        )
-        .await;
         Nginx {
-            child,
-            dir,
-            conf,
+            process: NginxProcess::start("", &site, https_port).await,
             origin: format!("https://127.0.0.1:{https_port}"),
             http_port,
         }
@@ -100,43 +44,8 @@ impl Nginx {
 
     /// The requests nginx has served, one line each.
     fn access_log(&self) -> String {
-        std::fs::read_to_string(self.dir.join("access.log")).unwrap_or_default()
+        std::fs::read_to_string(self.process.dir.join("access.log")).unwrap_or_default()
     }
-}
-
-impl Drop for Nginx {
-    fn drop(&mut self) {
-        // The master stops its workers; killing it would leave them serving.
-        let stopped = nginx(&self.dir, &self.conf)
-            .args(["-s", "stop"])
-            .status()
-            .is_ok_and(|s| s.success());
-        if !stopped {
-            let _ = self.child.kill();
-        }
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-/// `nginx` with this config, its prefix and its error log (not the system's).
-fn nginx(dir: &Path, conf: &Path) -> Command {
-    let mut command = Command::new(env_path("CONVOY_NGINX"));
-    command
-        .arg("-p")
-        .arg(dir)
-        .arg("-e")
-        .arg(dir.join("error.log"))
-        .arg("-c")
-        .arg(conf);
-    command
-}
-
-fn running_as_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|out| String::from_utf8_lossy(&out.stdout).trim() == "0")
 }
 
 /// `deploy/nginx.conf` as a deployer adapts it: the ports, the paths, the certificate and the

@@ -79,14 +79,12 @@ fn dev_key() -> Result<PathBuf, String> {
 pub fn test() -> Result<(), String> {
     let tools = tools::ensure(Need::ALL)?;
     let mut tally = Tally::default();
-    let dist = workspace_root().join("dist");
-    let chromedriver = tools.chromedriver.display().to_string();
     let browser_env = [
         (
             "CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER",
             "wasm-bindgen-test-runner".to_owned(),
         ),
-        ("CHROMEDRIVER", chromedriver.clone()),
+        ("CHROMEDRIVER", tools.chromedriver.display().to_string()),
         ("WASM_BINDGEN_TEST_TIMEOUT", "120".to_owned()),
     ];
     tally.step("host tests", cargo_tests(&["test", "--workspace"], &[]));
@@ -125,39 +123,7 @@ pub fn test() -> Result<(), String> {
     let built = build_app(&tools).and_then(|()| cargo(&["build", "-p", "convoy-server"], &[]));
     match built {
         Ok(()) => {
-            let engines = tools
-                .engines
-                .as_ref()
-                .expect("Need::ALL installs the engines");
-            let e2e_env = [
-                ("CHROMEDRIVER", chromedriver),
-                ("CONVOY_FIREFOX", engines.firefox.display().to_string()),
-                (
-                    "CONVOY_WEBKIT_WEBDRIVER",
-                    engines.webkit_webdriver.display().to_string(),
-                ),
-                (
-                    "CONVOY_MINIBROWSER",
-                    engines.minibrowser.display().to_string(),
-                ),
-                ("CONVOY_XVFB", engines.xvfb.display().to_string()),
-                ("CONVOY_DIST", dist.display().to_string()),
-                ("CONVOY_NGINX", tools::NGINX.to_owned()),
-                (
-                    "CONVOY_LIGHTHOUSE",
-                    workspace_root()
-                        .join(tools::LIGHTHOUSE_DIR)
-                        .display()
-                        .to_string(),
-                ),
-                (
-                    "CONVOY_SERVER_BIN",
-                    target_dir()
-                        .join("debug/convoy-server")
-                        .display()
-                        .to_string(),
-                ),
-            ];
+            let e2e_env = e2e_env(&tools);
             tally.step(
                 "end-to-end tests",
                 cargo_tests(
@@ -256,6 +222,30 @@ pub fn bench(args: &[String]) -> Result<(), String> {
     Ok(())
 }
 
+/// `cargo xtask soak [--minutes N] [--seed S]`: redis-server, three convoy-server nodes behind
+/// nginx, an ingest and an OsmAnd producer, and 12 Chromium tabs in two profiles, under one
+/// random fault every 20 to 40 s for N minutes (`examples/soak.rs`); writes bench/soak.{md,json}
+/// and fails when an event was lost or repeated, a tab stopped delivering, or a node or Redis
+/// did not come back. The nodes are the debug build the end-to-end tests run.
+pub fn soak(args: &[String]) -> Result<(), String> {
+    let tools = tools::ensure(Need::ALL)?;
+    build_app(&tools)?;
+    cargo(&["build", "-p", "convoy-server"], &[])?;
+    let env = e2e_env(&tools);
+    let mut command: Vec<&str> = vec![
+        "run",
+        "-p",
+        "convoy",
+        "--features",
+        "e2e",
+        "--example",
+        "soak",
+        "--",
+    ];
+    command.extend(args.iter().map(String::as_str));
+    cargo(&command, &env)
+}
+
 /// The server fan-out bench: convoy-server (memory, file, and three nodes on redis-server)
 /// against a plain axum broadcast server, each in its own process, one after the other.
 fn bench_server(extra: &[String]) -> Result<(), String> {
@@ -305,6 +295,48 @@ fn run_server_bench(example: &str, extra: &[String]) -> Result<(), String> {
     ];
     args.extend(extra.iter().map(String::as_str));
     cargo(&args, &[("CONVOY_SERVER_BIN", bin.display().to_string())])
+}
+
+/// What the end-to-end tests and the soak read: chromedriver, the app's build, nginx, Lighthouse,
+/// the other engines when installed, and the debug build of convoy-server.
+fn e2e_env(tools: &Tools) -> Vec<(&'static str, String)> {
+    let mut env = vec![
+        ("CHROMEDRIVER", tools.chromedriver.display().to_string()),
+        (
+            "CONVOY_DIST",
+            workspace_root().join("dist").display().to_string(),
+        ),
+        ("CONVOY_NGINX", tools::NGINX.to_owned()),
+        (
+            "CONVOY_LIGHTHOUSE",
+            workspace_root()
+                .join(tools::LIGHTHOUSE_DIR)
+                .display()
+                .to_string(),
+        ),
+        (
+            "CONVOY_SERVER_BIN",
+            target_dir()
+                .join("debug/convoy-server")
+                .display()
+                .to_string(),
+        ),
+    ];
+    if let Some(engines) = &tools.engines {
+        env.extend([
+            ("CONVOY_FIREFOX", engines.firefox.display().to_string()),
+            (
+                "CONVOY_WEBKIT_WEBDRIVER",
+                engines.webkit_webdriver.display().to_string(),
+            ),
+            (
+                "CONVOY_MINIBROWSER",
+                engines.minibrowser.display().to_string(),
+            ),
+            ("CONVOY_XVFB", engines.xvfb.display().to_string()),
+        ]);
+    }
+    env
 }
 
 /// Builds the app into `dist/` with trunk, offline, in release mode.

@@ -295,6 +295,22 @@ impl RedisLog {
         }
     }
 
+    /// The id each idempotency key's event got, for the keys seen within the window (None for
+    /// the others): what the append script would answer a duplicate with.
+    pub async fn key_ids(&self, keys: &[&str]) -> Result<Vec<Option<EventId>>, LogError> {
+        let names: Vec<String> = keys
+            .iter()
+            .map(|key| format!("{}{key}", self.keys.key_prefix))
+            .collect();
+        self.run(|mut conn| async move {
+            redis::cmd("MGET")
+                .arg(&names)
+                .query_async::<Vec<Option<EventId>>>(&mut conn)
+                .await
+        })
+        .await
+    }
+
     /// Appends `batch` in one script call: each event gets the next id, or the id its key got
     /// within the window. `floor` is the caller's latest id (a new epoch starts above it).
     pub async fn append(
