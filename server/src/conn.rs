@@ -28,8 +28,7 @@ use crate::stats::StreamSlots;
 use crate::Config;
 use axum::body::Body;
 use axum::Router;
-use http_body_util::BodyExt;
-use hyper::body::Incoming;
+use hyper::body::{Body as HttpBody, Frame, Incoming, SizeHint};
 use hyper::{Request, Version};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
@@ -87,6 +86,7 @@ impl Options {
 #[derive(Debug, Clone)]
 pub struct ConnectionHandle {
     end: CancellationToken,
+    shutdown: CancellationToken,
     streams: Arc<StreamSlots>,
 }
 
@@ -95,6 +95,13 @@ impl ConnectionHandle {
     /// HTTP/1.1 connection (which carries only this response).
     pub fn end_token(&self) -> CancellationToken {
         self.end.clone()
+    }
+
+    /// Cancelled when the server shuts down: this connection's own child of the server's token,
+    /// so the streams that wait on it do not all take the one lock of the server's token each
+    /// time they wake.
+    pub fn shutdown_token(&self) -> &CancellationToken {
+        &self.shutdown
     }
 
     /// The server's stream slots (`--max-streams`).
@@ -323,6 +330,33 @@ impl Drop for InFlight {
     }
 }
 
+/// A response's body, holding its request's place in flight until it is sent or dropped.
+/// Handed to hyper as it is (not boxed again): hyper polls it once per chunk of every stream.
+struct InFlightBody {
+    body: Body,
+    _in_flight: InFlight,
+}
+
+impl HttpBody for InFlightBody {
+    type Data = bytes::Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
+        std::pin::Pin::new(&mut self.body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
+    }
+}
+
 /// Why connections were refused, for the log: counts, logged at powers of two.
 #[derive(Default)]
 struct Refusals {
@@ -395,7 +429,9 @@ pub async fn accept_loop(
                         app.clone(),
                         tls.clone(),
                         Lifetime {
-                            shutdown: shutdown.clone(),
+                            // Its own child: waiting on it locks this connection's node, not
+                            // the server's, each time the connection wakes (every event).
+                            shutdown: shutdown.child_token(),
                             evict,
                             idle,
                             registry: registry.clone(),
@@ -487,9 +523,22 @@ async fn serve_connection(
     options: Arc<Options>,
     streams: Arc<StreamSlots>,
 ) {
-    let Some(acceptor) = tls else {
-        return serve_io(TokioIo::new(tcp), app, life, options, streams).await;
-    };
+    match tls {
+        None => serve_io(TokioIo::new(tcp), app, life, options, streams).await,
+        // Boxed: a TLS handshake and session are kilobytes, and a task is as large as its
+        // largest state, so inline they would grow every plain connection's task too.
+        Some(acceptor) => Box::pin(serve_tls(tcp, acceptor, app, life, options, streams)).await,
+    }
+}
+
+async fn serve_tls(
+    tcp: TcpStream,
+    acceptor: TlsAcceptor,
+    app: Router,
+    life: Lifetime,
+    options: Arc<Options>,
+    streams: Arc<StreamSlots>,
+) {
     let mut life = life;
     let shutdown = life.shutdown.clone();
     let handshake = tokio::select! {
@@ -551,11 +600,12 @@ async fn serve_io<I>(
         next_end: Arc::new(Mutex::new(None)),
     };
     let service = hyper::service::service_fn({
-        let (close, next_end, registry, seq) = (
+        let (close, next_end, registry, seq, shutdown) = (
             close.clone(),
             executor.next_end.clone(),
             life.registry.clone(),
             life.seq,
+            life.shutdown.clone(),
         );
         move |mut request: Request<Incoming>| {
             let in_flight = InFlight::start(&registry, seq);
@@ -568,17 +618,16 @@ async fn serve_io<I>(
             };
             request.extensions_mut().insert(ConnectionHandle {
                 end,
+                shutdown: shutdown.clone(),
                 streams: streams.clone(),
             });
             let response = app.clone().oneshot(request);
             async move {
                 let response = response.await?;
                 // In flight until its body is sent or dropped (an SSE stream: until it ends).
-                Ok::<_, std::convert::Infallible>(response.map(|body| {
-                    Body::new(body.map_frame(move |frame| {
-                        let _ = &in_flight;
-                        frame
-                    }))
+                Ok::<_, std::convert::Infallible>(response.map(|body| InFlightBody {
+                    body,
+                    _in_flight: in_flight,
                 }))
             }
         }
@@ -623,5 +672,51 @@ async fn serve_io<I>(
     tokio::select! {
         _ = connection.as_mut() => {}
         _ = close.cancelled() => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every open stream keeps its connection's task: at 10 000 streams each kilobyte of it is
+    /// 10 MB. A plain TCP connection's task must not be sized for a TLS session it does not have.
+    #[tokio::test]
+    async fn a_plain_connection_task_is_not_sized_for_tls() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let client = TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (tcp, _) = listener.accept().await.unwrap();
+        let registry = SharedRegistry::default();
+        let (seq, evict, idle) =
+            lock(&registry).insert(ClientAddr::of(IpAddr::from([127, 0, 0, 1])));
+        let options = Arc::new(Options {
+            max_connections: 10,
+            max_streams: 10,
+            handshake_timeout: Duration::from_secs(10),
+            max_header_bytes: 65536,
+            max_headers: 100,
+            grace: Duration::from_secs(1),
+            log: false,
+            max_connections_per_ip: 10,
+        });
+        let task = serve_connection(
+            tcp,
+            Router::new(),
+            None,
+            Lifetime {
+                shutdown: CancellationToken::new(),
+                evict,
+                idle,
+                registry: registry.clone(),
+                seq,
+            },
+            options,
+            StreamSlots::new(10),
+        );
+        let size = std::mem::size_of_val(&task);
+        assert!(size <= 4096, "a connection's task takes {size} bytes");
+        drop(client);
     }
 }

@@ -39,6 +39,10 @@ pub enum Live {
         /// The sequence number of the event last taken, read by the publisher to find streams
         /// that lag. Counted in events, not ids: ids jump at a shared log's new epoch.
         taken: Arc<AtomicU64>,
+        /// The sequence number of the event last sent, so that asking for more when there is
+        /// none needs no lock: an empty channel's `try_recv` takes the lock its sender holds
+        /// while it wakes every stream.
+        sent: Arc<AtomicU64>,
         lagged: Arc<AtomicBool>,
     },
     /// A few trucks' events, in a queue of the stream's own.
@@ -49,7 +53,9 @@ impl Live {
     /// The next event; `None` once the stream lagged or the hub is gone.
     pub async fn recv(&mut self) -> Option<Logged> {
         match self {
-            Live::All { rx, taken, lagged } => {
+            Live::All {
+                rx, taken, lagged, ..
+            } => {
                 if lagged.load(Ordering::Acquire) {
                     return None;
                 }
@@ -71,9 +77,19 @@ impl Live {
     /// The next event if one is queued.
     pub fn try_recv(&mut self) -> Result<Logged, TryRecvError> {
         match self {
-            Live::All { rx, taken, lagged } => {
+            Live::All {
+                rx,
+                taken,
+                sent,
+                lagged,
+            } => {
                 if lagged.load(Ordering::Acquire) {
                     return Err(TryRecvError::Closed);
+                }
+                // Only this stream stores `taken`; `sent` is stored after the send, so when it
+                // is ahead the channel holds the event.
+                if sent.load(Ordering::Acquire) <= taken.load(Ordering::Relaxed) {
+                    return Err(TryRecvError::Empty);
                 }
                 match rx.try_recv() {
                     Ok((seq, event)) => {
@@ -113,6 +129,8 @@ pub struct Fanout {
     all: broadcast::Sender<(u64, Logged)>,
     /// Events published so far.
     seq: u64,
+    /// `seq`, for the streams, once the event is in the channel.
+    sent: Arc<AtomicU64>,
     followers: HashMap<u64, Follower>,
     filtered: HashMap<u64, Filtered>,
     capacity: usize,
@@ -134,6 +152,7 @@ impl Fanout {
             // finds everything it has not read.
             all: broadcast::channel(capacity + 1).0,
             seq: 0,
+            sent: Arc::new(AtomicU64::new(0)),
             followers: HashMap::new(),
             filtered: HashMap::new(),
             capacity,
@@ -163,6 +182,7 @@ impl Fanout {
                 Live::All {
                     rx: self.all.subscribe(),
                     taken,
+                    sent: self.sent.clone(),
                     lagged: lagged.clone(),
                 }
             }
@@ -189,6 +209,7 @@ impl Fanout {
         if !self.followers.is_empty() {
             self.seq += 1;
             let _ = self.all.send((self.seq, event.clone()));
+            self.sent.store(self.seq, Ordering::Release);
             let capacity = self.capacity as u64;
             let seq = self.seq;
             self.followers.retain(|_, f| {

@@ -65,7 +65,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
-use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
 
 /// How the server runs. `Config::default()` matches the binary's defaults.
@@ -598,7 +597,7 @@ pub fn router(state: AppState, origins: &[String], https: bool, metrics_apart: b
             X_CONTENT_TYPE_OPTIONS,
             HeaderValue::from_static("nosniff"),
         ))
-        .layer(CatchPanicLayer::custom(panic_response))
+        .layer(middleware::from_fn(catch_panic))
         .layer(middleware::from_fn_with_state(state, log_request))
 }
 
@@ -613,7 +612,7 @@ pub fn metrics_router(state: AppState) -> Router {
             X_CONTENT_TYPE_OPTIONS,
             HeaderValue::from_static("nosniff"),
         ))
-        .layer(CatchPanicLayer::custom(panic_response))
+        .layer(middleware::from_fn(catch_panic))
         .layer(middleware::from_fn_with_state(state, log_request))
 }
 
@@ -632,7 +631,7 @@ pub fn osmand_router(state: AppState) -> Router {
             X_CONTENT_TYPE_OPTIONS,
             HeaderValue::from_static("nosniff"),
         ))
-        .layer(CatchPanicLayer::custom(panic_response))
+        .layer(middleware::from_fn(catch_panic))
         .layer(middleware::from_fn_with_state(state, log_request))
 }
 
@@ -681,6 +680,17 @@ async fn log_request(
         );
     }
     response
+}
+
+/// Middleware: a handler that panics answers 500 with a JSON error, and the server goes on.
+/// Not tower-http's `CatchPanicLayer`: that boxes every response body twice more, and hyper
+/// polls an open stream's body through every box for each chunk it sends.
+async fn catch_panic(request: axum::extract::Request, next: middleware::Next) -> Response {
+    use futures_util::FutureExt;
+    std::panic::AssertUnwindSafe(next.run(request))
+        .catch_unwind()
+        .await
+        .unwrap_or_else(panic_response)
 }
 
 fn panic_response(_: Box<dyn Any + Send + 'static>) -> Response {

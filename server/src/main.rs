@@ -285,7 +285,26 @@ fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     }
 }
 
+/// One glibc malloc arena instead of up to eight per core. glibc gives each thread that meets a
+/// locked arena one of its own, and each keeps the free space its allocations left behind; the
+/// server's memory is mostly per-connection state made and freed across threads, so at 10 000
+/// streams the extra arenas held about 18 MB more resident for no speed the fan-out needed (it
+/// allocates almost nothing per event). `MALLOC_ARENA_MAX` or `GLIBC_TUNABLES` still decide
+/// when set.
+fn limit_malloc_arenas() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    if std::env::var_os("MALLOC_ARENA_MAX").is_none()
+        && std::env::var_os("GLIBC_TUNABLES").is_none()
+    {
+        // SAFETY: mallopt only changes allocator settings; called before any other thread runs.
+        unsafe {
+            libc::mallopt(libc::M_ARENA_MAX, 1);
+        }
+    }
+}
+
 fn main() -> ExitCode {
+    limit_malloc_arenas();
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(e) => {

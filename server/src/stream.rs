@@ -282,6 +282,12 @@ pub async fn stream(
         trucks.clone(),
         app.settings.clock.now_ms(),
     );
+    // The connection's child of the server's token: every stream waits on it at each wake, so
+    // it should not be the one token (and lock) all streams share.
+    let shutdown = match &connection {
+        Some(Extension(c)) => c.shutdown_token().clone(),
+        None => app.shutdown.clone(),
+    };
     let on_lag = connection.map(|Extension(c)| c.end_token());
     if let (Some(_), Some(resume)) = (app.hub.remote(), params.resume) {
         // Read up to `resume` on a node that is ahead of this one: resume here once this
@@ -314,7 +320,7 @@ pub async fn stream(
         Lease {
             hub: app.hub.clone(),
             metrics: app.metrics.clone(),
-            closing: app.shutdown.clone(),
+            closing: shutdown.clone(),
             guard,
             lagged,
             log,
@@ -331,19 +337,28 @@ pub async fn stream(
         app.settings.keepalive,
         params.heartbeat,
         params.batch,
-        app.shutdown.clone(),
+        shutdown,
         app.settings.clock,
     );
     let body = futures_util::stream::unfold(feed, |mut feed| async move {
         let chunk = feed.next_chunk().await?;
         Some((Ok::<Bytes, Infallible>(chunk), feed))
     });
-    let body = auth::end_at_expiry(body, operator.expires_at_ms, app.settings.clock.now_ms());
+    // A session that never expires needs no deadline beside its feed: one allocation less per
+    // stream, and one layer less to poll for every chunk.
+    let body = match operator.expires_at_ms {
+        Some(_) => Body::from_stream(auth::end_at_expiry(
+            body,
+            operator.expires_at_ms,
+            app.settings.clock.now_ms(),
+        )),
+        None => Body::from_stream(body),
+    };
     let response = Response::builder()
         .header(CONTENT_TYPE, "text/event-stream")
         .header(CACHE_CONTROL, "no-cache")
         .header("x-accel-buffering", "no")
-        .body(Body::from_stream(body))
+        .body(body)
         .map_err(|e| ApiError {
             status: axum::http::StatusCode::INTERNAL_SERVER_ERROR,
             message: e.to_string(),
