@@ -8,6 +8,7 @@ mod dashboard;
 mod harness;
 mod hidden_tab;
 mod hostile_frames;
+mod hub_worker;
 mod live_app;
 mod map;
 mod nginx;
