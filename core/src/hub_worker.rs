@@ -41,9 +41,11 @@ pub struct HubWorkerStart {
     pub api: String,
 }
 
-/// From the tab to its hub worker.
+/// From the tab to its hub worker. Externally tagged (`{"watch": {...}}`), unlike the frames
+/// between tabs: serde reads an internally tagged enum through a buffer, which would instantiate
+/// every event and snapshot type's deserializer a second time in both bundles.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub enum ToHubWorker {
     /// Start the hub (the first message; later ones are ignored).
     Start(HubWorkerStart),
@@ -74,9 +76,9 @@ pub struct HubState {
     pub peers: usize,
 }
 
-/// From the hub worker to its tab.
+/// From the hub worker to its tab (externally tagged, as [`ToHubWorker`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub enum FromHubWorker {
     /// The hub started; `version` is the worker's [`HUB_WORKER_VERSION`].
     Ready { version: u32 },
