@@ -436,6 +436,7 @@ async fn the_status_chip_speaks_to_the_operator_and_keeps_the_transport_for_its_
             leader_id: Some(7),
             malformed: 0,
             sharing_tabs: Some(3),
+            hub: convoy_browser::tab_feed::HubPlace::Worker,
         }))
     };
     let now_ms = 50_000_000;

@@ -22,6 +22,9 @@ const WORKER_FILES = [
   "convoy-shared-worker_bg.wasm",
   "convoy-service-worker.js",
   "convoy-service-worker_bg.wasm",
+  "convoy-hub-worker_loader.js",
+  "convoy-hub-worker.js",
+  "convoy-hub-worker_bg.wasm",
 ];
 
 // The API's origin when it is not the app's (`?api=`, set by the page from its convoy-api meta).

@@ -40,6 +40,10 @@ pub struct DiagnosticsReport {
     pub out_of_scope: u64,
     /// Gaps in this tab's own stream (a line too long, an event that did not decode), repaired.
     pub upstream_gaps: u64,
+    /// Where the hub runs: `worker` or `main-thread`.
+    pub hub: &'static str,
+    /// The same in words, with why it is not in a worker when it should be.
+    pub hub_detail: String,
 }
 
 /// The deliveries a tab's log keeps, as `convoyDiagnostics()` lists them.
@@ -130,5 +134,7 @@ fn to_object(report: &DiagnosticsReport, deliveries: Deliveries) -> Object {
     set("malformed", number(report.malformed));
     set("outOfScope", number(report.out_of_scope));
     set("upstreamGaps", number(report.upstream_gaps));
+    set("hub", report.hub.into());
+    set("hubDetail", report.hub_detail.as_str().into());
     object
 }

@@ -14,6 +14,8 @@ pub mod diagnostics;
 pub mod feed;
 pub mod fetch_upstream;
 pub mod hub_loop;
+pub mod hub_worker;
+pub mod hub_worker_link;
 pub mod leaflet;
 pub mod lifecycle;
 pub mod locks;

@@ -18,12 +18,35 @@ pub struct PageLifecycle {
 impl PageLifecycle {
     /// Feeds this page's lifecycle to the hub behind `handle` (None outside a window).
     pub fn listen<H: HubHost>(handle: HubHandle<H>) -> Option<PageLifecycle> {
-        let window = web_sys::window()?;
+        let on_hidden = handle.clone();
         let on_show = handle.clone();
-        let on_visibility = handle.clone();
-        let visibility = VisibilityWatch::listen(move |hidden| {
-            on_visibility.input(|hub, _, now| hub.set_hidden(now, hidden));
-        });
+        PageLifecycle::with(
+            move |hidden| {
+                on_hidden.input(|hub, _, now| hub.set_hidden(now, hidden));
+            },
+            move |persisted| {
+                if persisted {
+                    handle.input(|hub, _, now| hub.handle_page_hide(now));
+                } else {
+                    handle.input(|hub, _, now| hub.shutdown(now));
+                }
+            },
+            move || {
+                on_show.input(|hub, _, now| hub.handle_page_show(now));
+            },
+        )
+    }
+
+    /// Calls `on_hidden` when the page is hidden or shown, `on_hide(persisted)` on `pagehide`
+    /// (persisted: into the back/forward cache) and `on_show` on a `pageshow` from that cache
+    /// (None outside a window).
+    pub fn with(
+        on_hidden: impl Fn(bool) + 'static,
+        on_hide: impl Fn(bool) + 'static,
+        on_show: impl Fn() + 'static,
+    ) -> Option<PageLifecycle> {
+        let window = web_sys::window()?;
+        let visibility = VisibilityWatch::listen(on_hidden);
         let persisted = |event: &web_sys::Event| {
             event
                 .dyn_ref::<PageTransitionEvent>()
@@ -31,16 +54,10 @@ impl PageLifecycle {
         };
         Some(PageLifecycle {
             _listeners: [
-                EventListener::new(&window, "pagehide", move |event| {
-                    if persisted(event) {
-                        handle.input(|hub, _, now| hub.handle_page_hide(now));
-                    } else {
-                        handle.input(|hub, _, now| hub.shutdown(now));
-                    }
-                }),
+                EventListener::new(&window, "pagehide", move |event| on_hide(persisted(event))),
                 EventListener::new(&window, "pageshow", move |event| {
                     if persisted(event) {
-                        on_show.input(|hub, _, now| hub.handle_page_show(now));
+                        on_show();
                     }
                 }),
             ],

@@ -20,9 +20,14 @@ pub enum LockSignal {
     Lost,
 }
 
-/// The lock manager of this browser, when it has Web Locks.
+/// The lock manager of this browser, when it has Web Locks: a window's or a worker's
+/// (`navigator.locks` in either global).
 pub fn lock_manager() -> Option<LockManager> {
-    let navigator = web_sys::window()?.navigator();
+    let navigator =
+        js_sys::Reflect::get(&js_sys::global(), &JsValue::from_str("navigator")).ok()?;
+    if navigator.is_undefined() {
+        return None;
+    }
     let locks = js_sys::Reflect::get(&navigator, &JsValue::from_str("locks")).ok()?;
     (!locks.is_undefined()).then(|| locks.unchecked_into())
 }

@@ -7,12 +7,20 @@
 //! whose script fails, a registration refused, a lock manager that throws or does not answer,
 //! or a worker silent for [`ANSWER_WITHIN_MS`] is a [`Failure`], reported once to the feed's
 //! owner (which moves the tab down `auto`'s ladder) and shown in the chip meanwhile.
+//!
+//! In leader and direct modes the hub runs in a dedicated worker ([`hub_worker_link`]) and the
+//! tab only applies what it posts; when that worker cannot start, the hub runs here as before
+//! ([`HubPlace`] says where, and why).
+//!
+//! [`hub_worker_link`]: crate::hub_worker_link
 
 use crate::beep::{sound_on, Beeper};
+use crate::capabilities::query_param;
 use crate::channel::{TabChannel, CHANNEL_NAME};
 use crate::clock::{new_tab_id, now_ms};
 use crate::diagnostics::{self, role_label, DiagnosticsHook, DiagnosticsReport};
 use crate::hub_loop::{HubHandle, HubHost, HubLoop, LeaderLock};
+use crate::hub_worker_link::WorkerFeed;
 use crate::lifecycle::PageLifecycle;
 use crate::locks::{lock_manager, LEADER_LOCK};
 use crate::notifications::Notifier;
@@ -27,6 +35,7 @@ use convoy_core::transport::{Failure, Feature, TransportMode};
 use convoy_core::wire::{Envelope, EventId, FleetSnapshot, Watch};
 use gloo_render::AnimationFrame;
 use gloo_timers::callback::Timeout;
+use std::cell::RefCell;
 use std::rc::Rc;
 
 /// How long a worker or the lock manager has to answer before its transport counts as failed.
@@ -62,6 +71,45 @@ pub struct FeedStatus {
     /// The other tabs known to share this tab's stream (leader mode, where every tab hears the
     /// others; worker modes, where the worker counts its tabs); None in direct mode.
     pub sharing_tabs: Option<usize>,
+    /// Where this tab's hub runs.
+    pub hub: HubPlace,
+}
+
+/// Where a tab's hub runs.
+#[derive(Debug, Clone, PartialEq)]
+pub enum HubPlace {
+    /// In the tab's dedicated worker (leader and direct modes).
+    Worker,
+    /// On the tab's main thread: a worker mode's client hub (`why` None), or the dedicated
+    /// worker could not start (`why` says what happened) or was not wanted (`?hub=main`).
+    MainThread { why: Option<String> },
+}
+
+impl HubPlace {
+    /// `worker` or `main-thread`, for `data-hub` and `convoyDiagnostics().hub`.
+    pub fn key(&self) -> &'static str {
+        match self {
+            HubPlace::Worker => "worker",
+            HubPlace::MainThread { .. } => "main-thread",
+        }
+    }
+
+    /// Why the hub is not in a worker, if it should have been.
+    pub fn why(&self) -> Option<&str> {
+        match self {
+            HubPlace::MainThread { why } => why.as_deref(),
+            HubPlace::Worker => None,
+        }
+    }
+
+    /// How /diagnostics and the chip's title say it.
+    pub fn describe(&self) -> String {
+        match self {
+            HubPlace::Worker => "in a dedicated worker".to_owned(),
+            HubPlace::MainThread { why: None } => "on the main thread".to_owned(),
+            HubPlace::MainThread { why: Some(why) } => format!("on the main thread ({why})"),
+        }
+    }
 }
 
 /// The channel, lock and worker a group of tabs shares: one operator session's, or a test's;
@@ -107,6 +155,7 @@ impl HubNames {
 }
 
 /// How this tab starts.
+#[derive(Clone)]
 pub struct FeedSetup {
     pub mode: TransportMode,
     /// Leader mode: elect with Web Locks (else by heartbeat lease).
@@ -164,6 +213,7 @@ pub struct TabHost {
     failed: bool,
     /// Shows what this tab's notifier decides while it leads, or what its SharedWorker hands it.
     notifier: Notifier,
+    hub: HubPlace,
 }
 
 impl HubHost for TabHost {
@@ -278,6 +328,7 @@ impl TabHost {
                 mode if mode.is_worker() => d.stream_tabs.map(|n| n.saturating_sub(1)),
                 _ => None,
             },
+            hub: self.hub.clone(),
         }
     }
 
@@ -302,11 +353,14 @@ impl TabHost {
             malformed: d.malformed,
             out_of_scope: d.out_of_scope,
             upstream_gaps: d.upstream_gaps,
+            hub: self.hub.key(),
+            hub_detail: self.hub.describe(),
         }
     }
 }
 
-fn connection_label(connection: &Connection, leading: bool) -> String {
+/// The upstream as /diagnostics names it.
+pub(crate) fn connection_label(connection: &Connection, leading: bool) -> String {
     match connection {
         Connection::Connecting => "connecting".into(),
         Connection::Live if leading => "open".into(),
@@ -316,22 +370,141 @@ fn connection_label(connection: &Connection, leading: bool) -> String {
     }
 }
 
+/// Where a tab feed's hub runs now.
+enum Place {
+    Main(MainFeed),
+    Worker(WorkerFeed),
+    /// Between a worker that could not start and the hub that replaces it, or retired.
+    Gone,
+}
+
 /// A running tab feed. Dropping it (or `stop`) says goodbye, so the next leader starts at once.
 pub struct TabFeed {
+    place: Rc<RefCell<Place>>,
+}
+
+impl TabFeed {
+    /// Starts this tab's hub for `setup` (in a dedicated worker in leader and direct modes,
+    /// unless `?hub=main`); updates go to `on_update`, a transport that does not work to
+    /// `on_failure` (once).
+    pub fn start(
+        setup: FeedSetup,
+        on_update: impl Fn(FeedUpdate) + 'static,
+        on_failure: impl Fn(Failure) + 'static,
+    ) -> TabFeed {
+        let on_update: Rc<dyn Fn(FeedUpdate)> = Rc::new(on_update);
+        let on_failure: Rc<dyn Fn(Failure)> = Rc::new(on_failure);
+        let place = Rc::new(RefCell::new(Place::Gone));
+        let started = match setup.mode {
+            TransportMode::Leader | TransportMode::Direct
+                if query_param("hub").as_deref() != Some("main") =>
+            {
+                let weak = Rc::downgrade(&place);
+                let (updates, failures) = (on_update.clone(), on_failure.clone());
+                let on_unavailable = move |setup: FeedSetup, why: String| {
+                    // Not from inside the worker feed's callbacks: it is dropped here.
+                    wasm_bindgen_futures::spawn_local(async move {
+                        let Some(place) = weak.upgrade() else { return };
+                        web_sys::console::warn_1(
+                            &format!("convoy: the hub runs on the main thread: {why}").into(),
+                        );
+                        // The worker feed goes first: its listeners and `convoyDiagnostics` with it.
+                        let worker = std::mem::replace(&mut *place.borrow_mut(), Place::Gone);
+                        drop(worker);
+                        let why = Some(why);
+                        let main =
+                            MainFeed::start(setup, updates, failures, HubPlace::MainThread { why });
+                        *place.borrow_mut() = Place::Main(main);
+                    });
+                };
+                match WorkerFeed::start(
+                    setup,
+                    on_update.clone(),
+                    on_failure.clone(),
+                    on_unavailable,
+                ) {
+                    Ok(feed) => Place::Worker(feed),
+                    Err(refused) => {
+                        let (setup, why) = *refused;
+                        let why = Some(why);
+                        Place::Main(MainFeed::start(
+                            setup,
+                            on_update,
+                            on_failure,
+                            HubPlace::MainThread { why },
+                        ))
+                    }
+                }
+            }
+            mode => {
+                let why = matches!(mode, TransportMode::Leader | TransportMode::Direct)
+                    .then(|| "chosen with ?hub=main".to_owned());
+                Place::Main(MainFeed::start(
+                    setup,
+                    on_update,
+                    on_failure,
+                    HubPlace::MainThread { why },
+                ))
+            }
+        };
+        *place.borrow_mut() = started;
+        TabFeed { place }
+    }
+
+    /// Tells the hub which trucks this tab's views show.
+    pub fn set_watch(&self, watch: Watch) {
+        match &*self.place.borrow() {
+            Place::Main(feed) => feed.set_watch(watch),
+            Place::Worker(feed) => feed.set_watch(watch),
+            Place::Gone => {}
+        }
+    }
+
+    /// A clean close: goodbye, then nothing more.
+    pub fn stop(&self) {
+        match &*self.place.borrow() {
+            Place::Main(feed) => feed.stop(),
+            Place::Worker(feed) => feed.stop(),
+            Place::Gone => {}
+        }
+    }
+
+    /// Stops, and hands over what reached the app and the id its state reflects (for the feed
+    /// that replaces this one; events still waiting for a frame are handed to the app first).
+    pub fn retire(self) -> (DeliveryLog, Option<EventId>) {
+        let place = std::mem::replace(&mut *self.place.borrow_mut(), Place::Gone);
+        match place {
+            Place::Main(feed) => feed.retire(),
+            Place::Worker(feed) => feed.retire(),
+            Place::Gone => Default::default(),
+        }
+    }
+
+    /// What /diagnostics shows (None while the hub is busy).
+    pub fn report(&self) -> Option<DiagnosticsReport> {
+        match &*self.place.borrow() {
+            Place::Main(feed) => feed.report(),
+            Place::Worker(feed) => feed.report(),
+            Place::Gone => None,
+        }
+    }
+}
+
+/// A tab feed whose hub runs on this tab's main thread.
+struct MainFeed {
     hub: HubLoop<TabHost>,
     _probation: Option<Timeout>,
     _lifecycle: Option<PageLifecycle>,
     _diagnostics: Option<DiagnosticsHook>,
 }
 
-impl TabFeed {
-    /// Starts this tab's hub for `setup`; updates go to `on_update`, a transport that does not
-    /// work to `on_failure` (once).
-    pub fn start(
+impl MainFeed {
+    fn start(
         setup: FeedSetup,
-        on_update: impl Fn(FeedUpdate) + 'static,
-        on_failure: impl Fn(Failure) + 'static,
-    ) -> TabFeed {
+        on_update: Rc<dyn Fn(FeedUpdate)>,
+        on_failure: Rc<dyn Fn(Failure)>,
+        place: HubPlace,
+    ) -> MainFeed {
         let FeedSetup {
             mode,
             locks,
@@ -385,11 +558,12 @@ impl TabFeed {
                 frame: None,
                 updates: Vec::new(),
                 log,
-                on_update: Rc::new(on_update),
+                on_update,
                 last_status: None,
-                on_failure: Rc::new(on_failure),
+                on_failure,
                 failed: false,
                 notifier: Notifier::for_page(Some(beep_when_asked())),
+                hub: place,
             }
         });
         let handle = hub.handle();
@@ -404,7 +578,7 @@ impl TabFeed {
             move || reporter.read(|hub, host| host.report(hub)),
             move || full.read(|_, host| diagnostics::deliveries(&host.log)),
         );
-        TabFeed {
+        MainFeed {
             hub,
             _probation: probation,
             _lifecycle: lifecycle,
@@ -412,22 +586,18 @@ impl TabFeed {
         }
     }
 
-    /// Tells the hub which trucks this tab's views show.
-    pub fn set_watch(&self, watch: Watch) {
+    fn set_watch(&self, watch: Watch) {
         self.hub.handle().input(move |hub, host, now| {
             host.log.set_contiguous(watch == Watch::All);
             hub.set_watch(now, watch);
         });
     }
 
-    /// A clean close: goodbye, then nothing more.
-    pub fn stop(&self) {
+    fn stop(&self) {
         self.hub.stop();
     }
 
-    /// Stops, and hands over what reached the app and the id its state reflects (for the feed
-    /// that replaces this one; events still waiting for a frame are handed to the app first).
-    pub fn retire(self) -> (DeliveryLog, Option<EventId>) {
+    fn retire(self) -> (DeliveryLog, Option<EventId>) {
         self.hub.handle().with_host(|host| {
             if !host.pending.is_empty() {
                 let events = host.flush();
@@ -444,14 +614,13 @@ impl TabFeed {
             .unwrap_or_default()
     }
 
-    /// What /diagnostics shows (None while the hub is busy).
-    pub fn report(&self) -> Option<DiagnosticsReport> {
+    fn report(&self) -> Option<DiagnosticsReport> {
         self.hub.handle().read(|hub, host| host.report(hub))
     }
 }
 
 /// What runs after this tab showed a notification: a beep, when the operator asked for sound.
-fn beep_when_asked() -> Rc<dyn Fn()> {
+pub(crate) fn beep_when_asked() -> Rc<dyn Fn()> {
     let beeper = std::cell::RefCell::new(Beeper::default());
     Rc::new(move || {
         if sound_on() {

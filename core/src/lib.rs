@@ -13,6 +13,7 @@
 //! - [`notice`]: which alerts become desktop notifications, where the stream is held;
 //! - [`upstream`]: what the one stream's events tell a hub (a line dropped is a gap to repair);
 //! - [`relay`]: the hub every tab and worker runs (cursor, gap repair, leadership, peers);
+//! - [`hub_worker`]: the messages between a tab and the dedicated worker running its hub;
 //! - [`transport`]: which transport a tab uses, from plain facts about the browser;
 //! - [`delivery`]: what a tab delivered, for diagnostics;
 //! - [`view`]: the view models the app's pages render (table query, board layout, formatting).
@@ -23,6 +24,7 @@ pub mod election;
 mod flat;
 pub mod fleet;
 pub mod geo;
+pub mod hub_worker;
 pub mod notice;
 pub mod relay;
 pub mod sse;

@@ -251,6 +251,8 @@ pub struct Diagnostics {
     pub gap_places: Vec<(u64, u64)>,
     pub duplicates: u64,
     pub snapshots: u64,
+    /// Where the tab's hub runs: `worker` (its dedicated worker) or `main-thread`.
+    pub hub: String,
 }
 
 impl Diagnostics {

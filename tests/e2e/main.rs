@@ -11,6 +11,7 @@ mod engines;
 mod harness;
 mod hidden_tab;
 mod hostile_frames;
+mod hub_worker;
 mod live_app;
 mod map;
 mod nginx;

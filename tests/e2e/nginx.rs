@@ -445,6 +445,10 @@ async fn live_through_nginx(transport: Option<&str>) {
             .run(tab, "return window.convoyDiagnostics().transportReason;")
             .await;
         assert_eq!(d.transport, chosen, "tab {i}: {why}");
+        if matches!(chosen.as_str(), "leader" | "direct") {
+            // The hub's dedicated worker starts under nginx's policy and headers.
+            assert_eq!(d.hub, "worker", "tab {i}");
+        }
     }
     let streams = if chosen == "direct" { TABS as u64 } else { 1 };
     let what = format!("{streams} stream(s) at the API");

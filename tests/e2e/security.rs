@@ -307,7 +307,11 @@ async fn every_page_in_every_transport_runs_without_a_csp_violation() {
         let tab = browser
             .open_tab_with_script(&first, RECORD_VIOLATIONS)
             .await;
-        crate::shared_stream::all_past(&browser, std::slice::from_ref(&tab), 0).await;
+        let live = crate::shared_stream::all_past(&browser, std::slice::from_ref(&tab), 0).await;
+        if matches!(transport, "leader" | "direct") {
+            // Under the server's policy the hub's dedicated worker starts (no fallback).
+            assert_eq!(live[0].hub, "worker", "{transport}");
+        }
         for page in pages {
             let separator = if page.contains('?') { '&' } else { '?' };
             let url = format!("{}{page}{separator}transport={transport}", server.base);

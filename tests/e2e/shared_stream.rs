@@ -84,17 +84,18 @@ pub(crate) async fn one_stream(server: &Server) {
 /// serves them all, removes the leader with `remove`, and checks that another tab leads and that
 /// no tab lost or repeated an event.
 async fn failover(transport: &str, remove: impl AsyncFnOnce(&Browser, &WindowHandle)) {
-    failover_in(Browser::start().await, transport, remove).await;
+    failover_in(Browser::start().await, transport, "", remove).await;
 }
 
-/// `failover` in `browser` (e.g. one whose hidden tabs are throttled).
+/// `failover` in `browser` (e.g. one whose hidden tabs are throttled), `query` added to the URL.
 async fn failover_in(
     browser: Browser,
     transport: &str,
+    query: &str,
     remove: impl AsyncFnOnce(&Browser, &WindowHandle),
 ) {
     let server = Server::start(&SERVER_ARGS).await;
-    let url = format!("{}/?transport={transport}", server.base);
+    let url = format!("{}/?transport={transport}{query}", server.base);
     let mut tabs = open_tabs(&browser, &url, TABS).await;
     let before = all_past(&browser, &tabs, 0).await;
     one_stream(&server).await;
@@ -148,15 +149,18 @@ async fn twelve_tabs_survive_the_leader_renderer_crashing() {
     .await;
 }
 
-/// A leader whose main thread hangs keeps its Web Lock: the successor notices the silence on the
-/// server's heartbeat clock, steals the lock and streams on; the hung tab, once it runs again,
-/// has lost the lock and follows. Hidden tabs' timers are throttled here, as in real browsers.
+/// A leader whose hub runs on its main thread (the fallback where the hub's worker cannot
+/// start; `?hub=main`) and whose main thread hangs keeps its Web Lock: the successor notices the
+/// silence on the server's heartbeat clock, steals the lock and streams on; the hung tab, once it
+/// runs again, has lost the lock and follows. Hidden tabs' timers are throttled here, as in real
+/// browsers. (A hub in its worker keeps relaying instead: see `hub_worker`.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn twelve_tabs_survive_the_leader_hanging_with_its_lock() {
     let browser = Browser::start_throttled().await;
     failover_in(
         browser,
         "leader",
+        "&hub=main",
         async |browser: &Browser, tab: &WindowHandle| {
             browser
                 .cdp(

@@ -53,6 +53,10 @@ async fn split_origin_in(transport: &str) {
     let after = all_past(&browser, &tabs, latest + 10).await;
     for (i, d) in after.iter().enumerate() {
         assert_eq!(d.transport, transport, "tab {i}");
+        if transport == "leader" {
+            // The hub's worker, served by the static host, streams from the API's origin.
+            assert_eq!(d.hub, "worker", "tab {i}");
+        }
         d.assert_contiguous(&format!("{transport}, split origin, tab {i}"));
     }
     assert_eq!(first.len(), TABS);

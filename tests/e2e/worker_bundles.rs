@@ -36,8 +36,25 @@ fn the_service_worker_streams_with_fetch_only() {
 }
 
 #[test]
-fn neither_worker_carries_the_app() {
-    for name in ["convoy-shared-worker.js", "convoy-service-worker.js"] {
+fn the_hub_worker_streams_with_event_source_only() {
+    let script = glue("convoy-hub-worker.js");
+    assert!(
+        script.contains("EventSource"),
+        "the hub worker reads an EventSource"
+    );
+    assert!(
+        !script.contains("getReader"),
+        "no fetch-stream reader in the hub worker"
+    );
+}
+
+#[test]
+fn no_worker_carries_the_app() {
+    for name in [
+        "convoy-shared-worker.js",
+        "convoy-service-worker.js",
+        "convoy-hub-worker.js",
+    ] {
         let script = glue(name);
         // Yew's DOM rendering needs these; a worker that has them pulled in view code.
         for marker in ["createElement", "insertBefore"] {

@@ -103,13 +103,15 @@ pub fn status_chip(
         "transport {} ({}); this tab: {role}, tab {}, term {}",
         status.mode, status.mode_reason, status.tab_id, status.term
     );
+    title.push_str(&format!("; hub {}", status.hub.describe()));
     if let Connection::Error { reason } = &status.connection {
         title.push_str(&format!("; {reason}"));
     }
     let use_automatic = on_use_automatic.reform(|_: MouseEvent| ());
     html! {
         <span class={classes!("chip", class)} role="status" {title}
-            data-role={role} data-transport={status.mode.key()} data-reason={status.mode_reason.clone()}>
+            data-role={role} data-transport={status.mode.key()} data-reason={status.mode_reason.clone()}
+            data-hub={status.hub.key()} data-hub-reason={status.hub.why().map(str::to_owned)}>
             <span class="chip-dot" aria-hidden="true"></span>
             <span class="chip-label">{ label }</span>
             if let Some(detail) = detail.filter(|_| !failed_choice) {
@@ -117,6 +119,10 @@ pub fn status_chip(
             }
             if let Some(skipped) = &status.skipped {
                 <span class="chip-skipped">{ skipped.clone() }</span>
+            }
+            // Like a skipped transport: the hub runs, on the main thread, and the chip says why.
+            if let Some(why) = status.hub.why() {
+                <span class="chip-skipped chip-hub">{ why.to_owned() }</span>
             }
             if failed_choice {
                 <button type="button" class="chip-action" onclick={use_automatic}>{ "Use automatic" }</button>

@@ -29,6 +29,7 @@ pub fn diagnostics_page() -> Html {
             "Transport",
             format!("{} ({})", report.transport, report.transport_reason),
         ),
+        ("Hub", report.hub_detail.clone()),
         ("Upstream", report.upstream.clone()),
         ("Last event id", report.last_event_id.to_string()),
         ("Events per second", report.events_per_second.to_string()),
