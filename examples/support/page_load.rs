@@ -39,6 +39,12 @@ pub struct PageLoad {
     pub longest_task_ms: Option<f64>,
     /// What the page showed at the window's end: markers on `/map`, rows counted on `/`.
     pub shown: u64,
+    /// The same seconds seen by a bare `EventSource` (the app's stream URL, `batch=1`) in a
+    /// second visible window of the same browser: server timestamp to its `message` event, p50
+    /// and p99. Beside the page's figures it says whether a delay lies before the tab (the
+    /// server, the browser's network) or in it (its worker, its hub, its frames).
+    pub bare_stream_p50_ms: Option<u64>,
+    pub bare_stream_p99_ms: Option<u64>,
     /// Ids lost and repeated over everything the tab delivered.
     pub lost: u64,
     pub repeated: u64,
@@ -46,8 +52,19 @@ pub struct PageLoad {
     pub load_avg_end: f64,
 }
 
+/// Logs, in a document of the server's origin, server timestamp to arrival of every event of
+/// the stream the app opens for the whole fleet (`window.convoyBare`: [arrival ms, latency ms]).
+const BARE_STREAM: &str = "window.convoyBare = []; \
+     const source = new EventSource('/api/stream?trucks=all&heartbeat_ms=1000&batch=1&v=2'); \
+     const log = (events) => { const now = Date.now(); \
+       for (const e of events) window.convoyBare.push([now, now - e.at_ms]); }; \
+     source.addEventListener('batch', m => log(JSON.parse(m.data).map(x => x.event))); \
+     for (const name of ['plan', 'position', 'status', 'stop', 'alert', 'alert_cleared', 'alert_acked']) \
+       source.addEventListener(name, m => log([JSON.parse(m.data)])); \
+     return true;";
+
 /// Opens `path` in one visible tab of a fresh browser, waits until `shown` counts `trucks`,
-/// and watches it for [`WINDOW`].
+/// and watches it for [`WINDOW`], a bare stream in a second window beside it.
 pub async fn measure(
     server: &Server,
     page: &str,
@@ -67,6 +84,11 @@ pub async fn measure(
         },
     )
     .await;
+    // An API document: no Content-Security-Policy, the server's origin.
+    let bare = browser
+        .open_window(&format!("{}/api/health", server.base))
+        .await;
+    browser.run(&bare, BARE_STREAM).await;
     tokio::time::sleep(SETTLE).await;
     browser
         .run(
@@ -106,6 +128,16 @@ pub async fn measure(
         .unwrap_or_default();
     let shown_at_end = browser.run(&tab, shown).await.as_u64().unwrap_or_default();
     let latencies = tab_latencies(&browser, &tab, from).await;
+    let bare_latencies: Vec<u64> = browser
+        .run(&bare, "return window.convoyBare;")
+        .await
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|e| Some((e[0].as_u64()?, e[1].as_i64()?)))
+        .filter(|(at, _)| *at >= from)
+        .map(|(_, latency)| latency.max(0) as u64)
+        .collect();
     let (lost, repeated) = browser
         .diagnostics(&tab)
         .await
@@ -128,6 +160,8 @@ pub async fn measure(
         long_tasks_over_200ms: long.iter().filter(|&&d| d > 200.0).count(),
         longest_task_ms: longest,
         shown: shown_at_end,
+        bare_stream_p50_ms: percentile(bare_latencies.clone(), 50),
+        bare_stream_p99_ms: percentile(bare_latencies, 99),
         lost,
         repeated,
         load_avg_start,
