@@ -54,6 +54,11 @@ pub struct FailoverRun {
     pub stall_ms: Option<u64>,
     /// Per remaining tab: fault to its first delivery above the server's newest id.
     pub tab_stalls_ms: Vec<Option<u64>>,
+    /// Fault to the first event above the server's newest id relayed on the tabs'
+    /// `BroadcastChannel`, as a page of the origin listening there sees it: when the tabs' hubs
+    /// have it, whether or not a hidden page is handed it yet (None: none within the reading,
+    /// or no relay in this mode).
+    pub relay_stall_ms: Option<u64>,
     /// The bench's older figure: the longest pause in deliveries after the fault.
     pub longest_pause_ms: Option<u64>,
     pub lost: u64,
@@ -83,6 +88,14 @@ pub const VISIBILITY_LOG: &str =
     "window.convoyVisibility = [[Date.now(), document.visibilityState]]; \
      document.addEventListener('visibilitychange', () => \
        window.convoyVisibility.push([Date.now(), document.visibilityState]));";
+
+/// Logs every event the tabs relay on their `BroadcastChannel` (`convoy`, sign-in off) as
+/// [arrival ms, the frame's newest event id] (`window.convoyRelayed`).
+pub const RELAY_LOG: &str = "window.convoyRelayed = []; \
+     new BroadcastChannel('convoy').onmessage = m => { const now = Date.now(); let msg; \
+       try { msg = JSON.parse(m.data).msg || {}; } catch (e) { return; } \
+       const events = msg.type === 'event' ? [msg.event] : msg.type === 'events' ? msg.events : []; \
+       if (events.length) window.convoyRelayed.push([now, events[events.length - 1].id]); };";
 
 /// Whether `tab` was hidden at `at_ms`, from its visibility log.
 pub async fn hidden_at(browser: &Browser, tab: &WindowHandle, at_ms: u64) -> bool {
@@ -142,6 +155,11 @@ pub async fn failover_run(mode: &str, fault: Fault, layout: Layout) -> FailoverR
             Layout::VisibleWindows => browser.open_visible_window(&first, &url, &script).await,
         });
     }
+    // A window of its own (so no tab of the first is hidden or shown by it), on an API document
+    // of the origin: no app, no Content-Security-Policy.
+    let listener = browser
+        .open_visible_window(&first, &format!("{}/api/health", server.base), RELAY_LOG)
+        .await;
     let mut run = FailoverRun {
         mode: mode.into(),
         layout: match layout {
@@ -320,6 +338,15 @@ pub async fn failover_run(mode: &str, fault: Fault, layout: Layout) -> FailoverR
         run.repeated += repeated;
     }
     run.stall_ms = stall;
+    run.relay_stall_ms = browser
+        .run(&listener, "return window.convoyRelayed;")
+        .await
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|e| Some((e[0].as_u64()?, e[1].as_u64()?)))
+        .find(|(t, id)| *t >= at && *id > newest)
+        .map(|(t, _)| t - at);
     run.load_avg_end = load_avg();
     if fault == Fault::Hang {
         // Let the busy loop end so the session can close the tab.
