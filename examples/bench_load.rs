@@ -15,14 +15,15 @@
 #[path = "../tests/e2e/harness.rs"]
 #[allow(dead_code)]
 mod harness;
+#[allow(dead_code)]
 mod support;
 
 use harness::{eventually, Browser, Server};
 use serde::Serialize;
-use serde_json::{json, Value};
-use std::io::Write;
+use serde_json::json;
 use std::time::Duration;
-use support::{percentile, tab_latencies, unix_ms};
+use support::transfer::{initial_total, transfer_sizes};
+use support::{metric, percentile, tab_latencies, unix_ms};
 
 const WINDOW: Duration = Duration::from_secs(20);
 /// Scroll steps per phase, one per animation frame (about 7 s at 60 frames per second).
@@ -38,23 +39,6 @@ struct LoadRow {
     long_tasks_per_minute: f64,
     latency_p50_ms: Option<u64>,
     latency_p99_ms: Option<u64>,
-}
-
-#[derive(Serialize)]
-struct Size {
-    file: String,
-    raw: usize,
-    gzip: usize,
-    /// The build's `.br` sibling (brotli -q 11), else the `brotli` CLI's; `None` without either.
-    brotli: Option<usize>,
-}
-
-fn metric(metrics: &Value, name: &str) -> f64 {
-    metrics["metrics"]
-        .as_array()
-        .and_then(|all| all.iter().find(|m| m["name"] == name))
-        .and_then(|m| m["value"].as_f64())
-        .unwrap_or_default()
 }
 
 async fn measure(server: &Server, view: &str, path: &str, ready: &str) -> LoadRow {
@@ -195,47 +179,6 @@ async fn measure_scroll(server: &Server, ready: &str) -> Vec<ScrollRow> {
     rows
 }
 
-fn transfer_sizes(dist: &str) -> Vec<Size> {
-    let mut sizes = Vec::new();
-    let Ok(entries) = std::fs::read_dir(dist) else {
-        return sizes;
-    };
-    for entry in entries.flatten() {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if !(name.ends_with(".wasm") || name.ends_with(".js") || name.ends_with(".css")) {
-            continue;
-        }
-        let Ok(bytes) = std::fs::read(entry.path()) else {
-            continue;
-        };
-        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
-        let gzip = encoder
-            .write_all(&bytes)
-            .and_then(|()| encoder.finish())
-            .map(|v| v.len())
-            .unwrap_or_default();
-        let brotli = std::fs::metadata(entry.path().with_file_name(format!("{name}.br")))
-            .map(|m| m.len() as usize)
-            .ok()
-            .or_else(|| {
-                let out = std::process::Command::new("brotli")
-                    .args(["-c", "-q", "11"])
-                    .arg(entry.path())
-                    .output()
-                    .ok()?;
-                out.status.success().then_some(out.stdout.len())
-            });
-        sizes.push(Size {
-            file: name,
-            raw: bytes.len(),
-            gzip,
-            brotli,
-        });
-    }
-    sizes.sort_by(|a, b| a.file.cmp(&b.file));
-    sizes
-}
-
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let server = Server::start(&["--trucks", "500", "--rate", "4"]).await;
@@ -308,8 +251,6 @@ async fn main() {
          | file | raw bytes | gzip -9 bytes | brotli bytes |\n|---|---|---|---|\n",
     );
     let show = |n: Option<usize>| n.map_or("–".to_owned(), |n| n.to_string());
-    let index_html = std::fs::read_to_string(format!("{dist}/index.html")).unwrap_or_default();
-    let (mut raw, mut gzip, mut brotli) = (0, 0, Some(0));
     for s in &sizes {
         md.push_str(&format!(
             "| {} | {} | {} | {} |\n",
@@ -318,13 +259,8 @@ async fn main() {
             s.gzip,
             show(s.brotli)
         ));
-        // Initial: what the built index.html names (its module script, preloads, stylesheet).
-        if index_html.contains(&format!("/{}", s.file)) {
-            raw += s.raw;
-            gzip += s.gzip;
-            brotli = brotli.zip(s.brotli).map(|(a, b)| a + b);
-        }
     }
+    let (raw, gzip, brotli) = initial_total(&sizes);
     md.push_str(&format!(
         "| **the app's initial load** | {raw} | {gzip} | {} |\n",
         show(brotli)

@@ -15,21 +15,16 @@
 #[path = "../tests/e2e/harness.rs"]
 #[allow(dead_code)]
 mod harness;
+#[allow(dead_code)]
 mod support;
 
-use harness::{eventually, Browser, Server};
+use harness::Server;
 use serde::Serialize;
-use serde_json::{json, Value};
-use std::time::Duration;
-use support::{percentile, tab_latencies, unix_ms};
+use support::page_load::{self, PageLoad, MAP_SHOWN, OVERVIEW_SHOWN, SETTLE, WINDOW};
 
 const TRUCKS: u32 = 500;
 /// Position reports per second per truck (`convoy-server --rate`).
 const RATE: u32 = 4;
-/// How long each page is watched once it shows every truck.
-const WINDOW: Duration = Duration::from_secs(25);
-/// Time to settle after the page first shows every truck (the first fit, the initial render).
-const SETTLE: Duration = Duration::from_secs(3);
 /// A window that ends with the 1-minute load average above this is run again.
 const BUSY_LOAD: f64 = 3.0;
 
@@ -39,131 +34,22 @@ const TARGET_LONG_TASK_MS: f64 = 200.0;
 
 #[derive(Serialize)]
 struct MapRow {
-    page: String,
-    path: String,
-    run: usize,
-    events_per_second_delivered: f64,
-    busy_pct: f64,
-    latency_p50_ms: Option<u64>,
-    latency_p99_ms: Option<u64>,
-    /// Animation frame to animation frame, p99 over the window: an event that reaches the tab
-    /// waits at most one such interval for the frame that hands it to the app, so this bounds
-    /// arrival-to-frame, without the server's part.
-    frame_interval_p99_ms: Option<u64>,
-    /// Long tasks (over 50 ms, the browser's threshold) in the window.
-    long_tasks: usize,
-    /// Of those, the ones over 200 ms.
-    long_tasks_over_200ms: usize,
-    longest_task_ms: Option<f64>,
-    /// What the page showed at the window's end: markers on `/map`, rows counted on `/`.
-    shown: u64,
-    load_avg_start: f64,
-    load_avg_end: f64,
+    #[serde(flatten)]
+    load: PageLoad,
     busy_met: bool,
     p99_met: bool,
     long_tasks_met: bool,
 }
 
-fn metric(metrics: &Value, name: &str) -> f64 {
-    metrics["metrics"]
-        .as_array()
-        .and_then(|all| all.iter().find(|m| m["name"] == name))
-        .and_then(|m| m["value"].as_f64())
-        .unwrap_or_default()
-}
-
-/// The 1-minute load average.
-fn load_avg() -> f64 {
-    std::fs::read_to_string("/proc/loadavg")
-        .ok()
-        .and_then(|s| s.split_whitespace().next()?.parse().ok())
-        .unwrap_or(f64::NAN)
-}
-
-/// Every truck's marker drawn on `/map` (Leaflet's marker icons carry the truck's id).
-const MAP_SHOWN: &str =
-    "return document.querySelectorAll('.fleet-map .leaflet-marker-icon [data-truck]').length;";
-/// The overview's table counts every truck (rows out of view are spacers).
-const OVERVIEW_SHOWN: &str = "const t = document.querySelector('.fleet-table table'); \
-     return t ? Number(t.getAttribute('aria-rowcount') || 1) - 1 : 0;";
-
 async fn measure(server: &Server, page: &str, path: &str, shown: &str, run: usize) -> MapRow {
-    let browser = Browser::start().await;
-    let tab = browser.open_tab(&format!("{}{path}", server.base)).await;
-    eventually(
-        Duration::from_secs(120),
-        &format!("{page} to show every truck"),
-        || async {
-            let n = browser.run(&tab, shown).await.as_u64().unwrap_or_default();
-            (n == u64::from(TRUCKS)).then_some(())
-        },
-    )
-    .await;
-    tokio::time::sleep(SETTLE).await;
-    browser
-        .run(
-            &tab,
-            "window.convoyLongTasks = []; new PerformanceObserver(l => { \
-             for (const e of l.getEntries()) window.convoyLongTasks.push(e.duration); \
-             }).observe({ entryTypes: ['longtask'] }); \
-             window.convoyFrames = []; let last = null; const tick = t => { \
-               if (last !== null) window.convoyFrames.push(t - last); last = t; \
-               if (!window.convoyFramesDone) requestAnimationFrame(tick); }; \
-             requestAnimationFrame(tick); return true;",
-        )
-        .await;
-    browser.cdp(&tab, "Performance.enable", json!({})).await;
-    let load_avg_start = load_avg();
-    let before = browser.cdp(&tab, "Performance.getMetrics", json!({})).await;
-    let from = unix_ms();
-    tokio::time::sleep(WINDOW).await;
-    let after = browser.cdp(&tab, "Performance.getMetrics", json!({})).await;
-    let load_avg_end = load_avg();
-    let wall_s = (metric(&after, "Timestamp") - metric(&before, "Timestamp")).max(0.001);
-    let busy_s = metric(&after, "TaskDuration") - metric(&before, "TaskDuration");
-    let long: Vec<f64> = browser
-        .run(&tab, "return window.convoyLongTasks;")
-        .await
-        .as_array()
-        .map(|a| a.iter().filter_map(Value::as_f64).collect())
-        .unwrap_or_default();
-    let frames: Vec<u64> = browser
-        .run(
-            &tab,
-            "window.convoyFramesDone = true; return window.convoyFrames.map(Math.round);",
-        )
-        .await
-        .as_array()
-        .map(|a| a.iter().filter_map(Value::as_u64).collect())
-        .unwrap_or_default();
-    let shown_at_end = browser.run(&tab, shown).await.as_u64().unwrap_or_default();
-    let latencies = tab_latencies(&browser, &tab, from).await;
-    browser.quit().await;
-    let busy_pct = (1000.0 * busy_s / wall_s).round() / 10.0;
-    let longest = long
-        .iter()
-        .copied()
-        .fold(None, |m: Option<f64>, d| Some(m.map_or(d, |m| m.max(d))));
-    let over = long.iter().filter(|&&d| d > TARGET_LONG_TASK_MS).count();
-    let p99 = percentile(latencies.clone(), 99);
+    let load = page_load::measure(server, page, path, shown, u64::from(TRUCKS), run).await;
     MapRow {
-        page: page.into(),
-        path: path.into(),
-        run,
-        events_per_second_delivered: (latencies.len() as f64 / WINDOW.as_secs_f64()).round(),
-        busy_pct,
-        latency_p50_ms: percentile(latencies, 50),
-        latency_p99_ms: p99,
-        frame_interval_p99_ms: percentile(frames, 99),
-        long_tasks: long.len(),
-        long_tasks_over_200ms: over,
-        longest_task_ms: longest,
-        shown: shown_at_end,
-        load_avg_start,
-        load_avg_end,
-        busy_met: busy_pct <= TARGET_BUSY_PCT,
-        p99_met: p99.is_some_and(|p| p <= TARGET_P99_MS),
-        long_tasks_met: over == 0,
+        busy_met: load.busy_pct <= TARGET_BUSY_PCT,
+        p99_met: load.latency_p99_ms.is_some_and(|p| p <= TARGET_P99_MS),
+        long_tasks_met: load
+            .longest_task_ms
+            .is_none_or(|d| d <= TARGET_LONG_TASK_MS),
+        load,
     }
 }
 
@@ -195,7 +81,7 @@ async fn main() {
                 "bench:   {}",
                 serde_json::to_string(&row).unwrap_or_default()
             );
-            let busy = row.load_avg_end > BUSY_LOAD;
+            let busy = row.load.load_avg_end > BUSY_LOAD;
             rows.push(row);
             if !busy {
                 break;
@@ -236,7 +122,8 @@ async fn main() {
         SETTLE.as_secs(),
     );
     let cell = |v: Option<u64>| v.map_or("–".to_owned(), |v| v.to_string());
-    for r in &rows {
+    for row in &rows {
+        let r = &row.load;
         md.push_str(&format!(
             "| {} (`{}`) | {} | {:.0} | {:.1} | {} | {} | {} | {} | {} | {} | {:.2} / {:.2} | {} | {} | {} |\n",
             r.page,
@@ -253,9 +140,9 @@ async fn main() {
                 .map_or("–".to_owned(), |d| format!("{d:.0}")),
             r.load_avg_start,
             r.load_avg_end,
-            yes(r.busy_met),
-            yes(r.p99_met),
-            yes(r.long_tasks_met),
+            yes(row.busy_met),
+            yes(row.p99_met),
+            yes(row.long_tasks_met),
         ));
     }
     std::fs::create_dir_all("bench").expect("bench/ is writable");

@@ -652,11 +652,35 @@ impl Browser {
         url: &str,
         script: &str,
     ) -> WindowHandle {
+        self.open_target(opener, url, script, false).await
+    }
+
+    /// Opens `url` in a new visible window (`Target.createTarget` with `newWindow: true`):
+    /// unlike the tabs of one window, every window stays visible. `script` runs before the
+    /// page's own.
+    #[allow(dead_code)]
+    pub async fn open_visible_window(
+        &self,
+        opener: &WindowHandle,
+        url: &str,
+        script: &str,
+    ) -> WindowHandle {
+        self.open_target(opener, url, script, true).await
+    }
+
+    /// A new target from `opener`: a background tab of its window, or a visible window.
+    async fn open_target(
+        &self,
+        opener: &WindowHandle,
+        url: &str,
+        script: &str,
+        window: bool,
+    ) -> WindowHandle {
         let target = self
             .cdp(
                 opener,
                 "Target.createTarget",
-                json!({ "url": "about:blank", "newWindow": false, "background": true }),
+                json!({ "url": "about:blank", "newWindow": window, "background": !window }),
             )
             .await;
         let id = target["targetId"]

@@ -152,11 +152,14 @@ pub fn test() -> Result<(), String> {
     }
 }
 
-/// `cargo xtask bench [tabs|load|map|server|ingest|derive]`: real Chromium against the real
+/// `cargo xtask bench [tabs|load|map|hub|server|ingest|derive]`: real Chromium against the real
 /// server. `tabs` writes bench/results.{md,json} (streams, latency, failover per transport and
 /// tab count); `load` writes bench/load.{md,json} (the app under 2 000 events/s, and its
 /// transfer size); `map` writes bench/map.{md,json} (`/map` and `/` under 500 trucks at 4
-/// positions/s); `derive` writes bench/derive.{md,json} (the derivation's cost per position, on
+/// positions/s); `hub` writes bench/hub.{md,json} (failover with hidden tabs and visible
+/// windows, hidden tabs' main threads, the overview at 2 000 events/s, new tabs, transfer),
+/// beside the build in `CONVOY_BASELINE_DIST` and `CONVOY_BASELINE_SERVER_BIN` when both are
+/// set; `derive` writes bench/derive.{md,json} (the derivation's cost per position, on
 /// the host, no server); `server`
 /// writes bench/server.{md,json} (fan-out against a plain axum broadcast server, every engine;
 /// no browser); `ingest` writes bench/ingest.{md,json} (a large fleet into the file engine, no
@@ -167,16 +170,21 @@ pub fn bench(args: &[String]) -> Result<(), String> {
         Some("tabs") => (vec!["bench"], false, false),
         Some("load") => (vec!["bench_load"], false, false),
         Some("map") => (vec!["bench_map"], false, false),
+        Some("hub") => (vec!["bench_hub"], false, false),
         Some("server") => (vec![], true, false),
         Some("ingest") => (vec![], false, true),
         Some("derive") => return bench_derive(args.get(1..).unwrap_or_default()),
         None => {
             bench_derive(&[])?;
-            (vec!["bench", "bench_load", "bench_map"], true, true)
+            (
+                vec!["bench", "bench_load", "bench_map", "bench_hub"],
+                true,
+                true,
+            )
         }
         Some(other) => {
             return Err(format!(
-                "unknown bench {other:?}: use tabs, load, map, server, ingest or derive"
+                "unknown bench {other:?}: use tabs, load, map, hub, server, ingest or derive"
             ))
         }
     };
