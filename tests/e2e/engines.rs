@@ -12,6 +12,14 @@ use std::time::{Duration, Instant};
 
 const TABS: usize = 5;
 
+/// `tab`'s diagnostics once it has been shown for a moment: a hidden page's hub hands it
+/// nothing until it is shown, then everything it held at once, in order.
+async fn shown_diagnostics(engine: &impl Engine, tab: &str) -> Option<Diagnostics> {
+    engine.show(tab).await;
+    tokio::time::sleep(Duration::from_millis(250)).await;
+    engine.diagnostics(tab).await
+}
+
 /// Every tab's diagnostics, once each has received events past `after`; panics after 45 s
 /// naming the tabs that did not.
 async fn all_live(engine: &impl Engine, tabs: &[String], after: u64) -> Vec<Diagnostics> {
@@ -21,7 +29,7 @@ async fn all_live(engine: &impl Engine, tabs: &[String], after: u64) -> Vec<Diag
         let mut all = Vec::new();
         let mut lagging = Vec::new();
         for (i, tab) in tabs.iter().enumerate() {
-            match engine.diagnostics(tab).await {
+            match shown_diagnostics(engine, tab).await {
                 Some(d) if d.last_event_id > after && !d.received.is_empty() => all.push(d),
                 Some(d) => lagging.push(format!(
                     "tab {i}: {} ({}), term {}, upstream {}, last id {}, {} received",
@@ -105,7 +113,7 @@ async fn leader_mode_fails_over(mut engine: impl Engine) {
     let (at, old) = eventually(Duration::from_secs(10), "exactly one leader", || async {
         let mut leaders = Vec::new();
         for (i, tab) in tabs.iter().enumerate() {
-            let d = engine.diagnostics(tab).await?;
+            let d = shown_diagnostics(&engine, tab).await?;
             if d.role == "leader" {
                 leaders.push((i, d));
             }
@@ -119,7 +127,7 @@ async fn leader_mode_fails_over(mut engine: impl Engine) {
     engine.close_tab(&tabs.remove(at)).await;
     let next = eventually(Duration::from_secs(20), "a new leader", || async {
         for tab in &tabs {
-            let d = engine.diagnostics(tab).await?;
+            let d = shown_diagnostics(&engine, tab).await?;
             if d.role == "leader" && d.tab_id != old.tab_id && d.term > old.term {
                 return Some(d);
             }

@@ -33,7 +33,12 @@ pub(crate) trait Engine {
     /// `window.convoyDiagnostics()` in `tab`, or None before the app started.
     async fn diagnostics(&self, tab: &str) -> Option<Diagnostics>;
 
-    /// `document.visibilityState` in `tab`: a background tab is `hidden` in both engines.
+    /// Brings `tab` to the front, as a person does to look at it: a hidden page is handed
+    /// nothing (its hub's worker holds what arrives, and hands it over once shown).
+    async fn show(&self, tab: &str);
+
+    /// `document.visibilityState` in `tab`: a Firefox background tab is `hidden`; WebKit's pages
+    /// each have a window.
     async fn visibility(&self, tab: &str) -> Option<String>;
 
     /// Closes `tab` the way a user does.
@@ -192,6 +197,11 @@ impl Engine for Firefox {
         serde_json::from_str(value["value"].as_str()?).ok()
     }
 
+    async fn show(&self, tab: &str) {
+        self.command("browsingContext.activate", json!({ "context": tab }))
+            .await;
+    }
+
     async fn visibility(&self, tab: &str) -> Option<String> {
         let value = self.evaluate(tab, "document.visibilityState").await;
         value["value"].as_str().map(str::to_owned)
@@ -313,10 +323,12 @@ impl Engine for WebKit {
         let handle = match self.start_tab.take() {
             Some(handle) => handle,
             None => {
+                // A window, not a tab: WebDriver cannot bring a WebKitGTK background tab to
+                // the front, and a hidden page is handed nothing until it is shown.
                 self.client
-                    .new_window(true)
+                    .new_window(false)
                     .await
-                    .expect("a new tab")
+                    .expect("a new window")
                     .handle
             }
         };
@@ -339,6 +351,11 @@ impl Engine for WebKit {
             .await
             .ok()?;
         serde_json::from_str(value.as_str()?).ok()
+    }
+
+    async fn show(&self, tab: &str) {
+        // Each page has a window of its own, so every one is shown already.
+        self.switch_to(tab).await;
     }
 
     async fn visibility(&self, tab: &str) -> Option<String> {
