@@ -9,11 +9,11 @@
 
 #[path = "../tests/support/i65.rs"]
 mod i65;
-use i65::{length, ll, path, road_to_indianapolis, road_to_louisville};
+use i65::{ll, plan, road_to_indianapolis, road_to_louisville};
 
 use convoy_core::derive::{derive, Fact};
 use convoy_core::geo::{distance_m, intermediate, LatLon};
-use convoy_core::trip::{PlannedStop, PositionReport, ReeferBand, Trip, TripPlan};
+use convoy_core::trip::{PositionReport, Trip};
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -23,51 +23,6 @@ const T0: u64 = 1_717_412_400_000;
 /// A report every this many ms of the truck's clock.
 const EVERY_MS: u64 = 5_000;
 const KPH: f64 = 90.0;
-
-/// The plan, starting at `t0`: the road's length at 90 km/h, 30 minutes at Indianapolis.
-fn plan(t0: u64) -> TripPlan {
-    let at_90 = |metres: f64| (metres / 25.0 * 1000.0) as u64;
-    let indy_ms = t0 + at_90(length(&road_to_indianapolis()));
-    let louisville_ms = indy_ms + 30 * MIN + at_90(length(&road_to_louisville()));
-    let stop = |name: &str, at: (f64, f64), planned_ms, via: &[(f64, f64)]| PlannedStop {
-        name: name.into(),
-        position: ll(at.0, at.1),
-        planned_ms,
-        radius_m: convoy_core::trip::DEFAULT_RADIUS_M,
-        via: path(via),
-    };
-    TripPlan {
-        driver: "Dana Reyes".into(),
-        route_name: "Chicago - Louisville (I-65)".into(),
-        stops: vec![
-            stop("Chicago", (41.8781, -87.6298), t0, &[]),
-            stop(
-                "Indianapolis",
-                (39.7684, -86.1581),
-                indy_ms,
-                &[
-                    (41.5870, -87.5600),
-                    (41.5800, -87.3350),
-                    (41.1406, -87.3230),
-                    (40.9578, -87.1586),
-                    (40.7636, -87.1469),
-                    (40.4167, -86.8392),
-                    (40.0483, -86.5044),
-                ],
-            ),
-            stop(
-                "Louisville",
-                (38.2527, -85.7585),
-                louisville_ms,
-                &[(39.2011, -85.9572), (38.6856, -85.7869)],
-            ),
-        ],
-        reefer_band: Some(ReeferBand {
-            min_c: 2.0,
-            max_c: 8.0,
-        }),
-    }
-}
 
 /// The positions of one trip from `t0`: along the road at 90 km/h, every [`EVERY_MS`], standing
 /// at Indianapolis for 30 minutes between the legs.

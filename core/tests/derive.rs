@@ -7,15 +7,12 @@
 
 #[path = "support/i65.rs"]
 mod i65;
-use i65::{length, ll, path, road_to_indianapolis, road_to_louisville};
+use i65::{length, ll, road_to_indianapolis, road_to_louisville};
 
 use convoy_core::derive::{derive, follow, tick, DeriveError, Fact};
 use convoy_core::fleet::Fleet;
 use convoy_core::geo::{destination, distance_m, intermediate, LatLon};
-use convoy_core::trip::{
-    PlannedStop, PositionReport, ReeferBand, ReportError, Trip, TripConfig, TripPlan,
-    DEFAULT_RADIUS_M,
-};
+use convoy_core::trip::{PositionReport, ReportError, Trip, TripConfig, TripPlan};
 use convoy_core::wire::{AlertKind, Envelope, FleetEvent, TruckState, TruckStatus};
 
 const MIN: u64 = 60_000;
@@ -25,47 +22,7 @@ const TRUCK: &str = "ACME-1";
 
 /// The plan: the road's length at 90 km/h, 30 minutes at Indianapolis, a 2..8 °C reefer.
 fn plan() -> TripPlan {
-    let at_90 = |metres: f64| (metres / 25.0 * 1000.0) as u64;
-    let indy_ms = T0 + at_90(length(&road_to_indianapolis()));
-    let louisville_ms = indy_ms + 30 * MIN + at_90(length(&road_to_louisville()));
-    let stop = |name: &str, at: (f64, f64), planned_ms, via: &[(f64, f64)]| PlannedStop {
-        name: name.into(),
-        position: ll(at.0, at.1),
-        planned_ms,
-        radius_m: DEFAULT_RADIUS_M,
-        via: path(via),
-    };
-    TripPlan {
-        driver: "Dana Reyes".into(),
-        route_name: "Chicago - Louisville (I-65)".into(),
-        stops: vec![
-            stop("Chicago", (41.8781, -87.6298), T0, &[]),
-            stop(
-                "Indianapolis",
-                (39.7684, -86.1581),
-                indy_ms,
-                &[
-                    (41.5870, -87.5600),
-                    (41.5800, -87.3350),
-                    (41.1406, -87.3230),
-                    (40.9578, -87.1586),
-                    (40.7636, -87.1469),
-                    (40.4167, -86.8392),
-                    (40.0483, -86.5044),
-                ],
-            ),
-            stop(
-                "Louisville",
-                (38.2527, -85.7585),
-                louisville_ms,
-                &[(39.2011, -85.9572), (38.6856, -85.7869)],
-            ),
-        ],
-        reefer_band: Some(ReeferBand {
-            min_c: 2.0,
-            max_c: 8.0,
-        }),
-    }
+    i65::plan(T0)
 }
 
 /// A node: one trip derives, the events get ids and build a fleet, and the log keeps them.
