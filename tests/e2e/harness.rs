@@ -559,22 +559,11 @@ impl Browser {
             },
         }))
         .expect("capabilities are an object");
-        let url = format!("http://127.0.0.1:{port}");
-        let client = eventually(
+        let client = webdriver_session(
+            &format!("http://127.0.0.1:{port}"),
+            capabilities,
             Duration::from_secs(20),
             "chromedriver to start a session",
-            || {
-                let capabilities = capabilities.clone();
-                let url = url.clone();
-                async move {
-                    let connector = hyper_util::client::legacy::connect::HttpConnector::new();
-                    ClientBuilder::new(connector)
-                        .capabilities(capabilities)
-                        .connect(&url)
-                        .await
-                        .ok()
-                }
-            },
         )
         .await;
         Browser {
@@ -856,4 +845,26 @@ pub fn with_full_diagnostics(url: &str) -> String {
     } else {
         format!("{url}#diagnostics=full")
     }
+}
+
+/// A WebDriver session on the driver at `url`, retried until the driver answers (it has just
+/// been started) or `limit` passes.
+pub(crate) async fn webdriver_session(
+    url: &str,
+    capabilities: Capabilities,
+    limit: Duration,
+    what: &str,
+) -> Client {
+    eventually(limit, what, || {
+        let capabilities = capabilities.clone();
+        async move {
+            let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+            ClientBuilder::new(connector)
+                .capabilities(capabilities)
+                .connect(url)
+                .await
+                .ok()
+        }
+    })
+    .await
 }

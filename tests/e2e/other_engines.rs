@@ -4,9 +4,9 @@
 //! smoke tests need: open a tab at a URL, read its `convoyDiagnostics()`, close it.
 //! `cargo xtask test` installs them and sets the paths.
 
-use crate::harness::{env_path, eventually, Diagnostics};
+use crate::harness::{env_path, eventually, webdriver_session, Diagnostics};
 use fantoccini::wd::{Capabilities, WindowHandle};
-use fantoccini::{Client, ClientBuilder};
+use fantoccini::Client;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader};
@@ -273,22 +273,11 @@ impl WebKit {
             },
         }))
         .expect("capabilities are an object");
-        let url = format!("http://127.0.0.2:{port}");
-        let client = eventually(
+        let client = webdriver_session(
+            &format!("http://127.0.0.2:{port}"),
+            capabilities,
             Duration::from_secs(30),
             "WebKitWebDriver to start a MiniBrowser session",
-            || {
-                let capabilities = capabilities.clone();
-                let url = url.clone();
-                async move {
-                    let connector = hyper_util::client::legacy::connect::HttpConnector::new();
-                    ClientBuilder::new(connector)
-                        .capabilities(capabilities)
-                        .connect(&url)
-                        .await
-                        .ok()
-                }
-            },
         )
         .await;
         let version = client
