@@ -30,6 +30,15 @@ async fn hub_place(browser: &Browser, tab: &WindowHandle) -> (String, String, St
     (field(0), field(1), field(2))
 }
 
+/// The browser's clock (`Date.now()`) as `tab` reads it.
+async fn browser_now(browser: &Browser, tab: &WindowHandle) -> u64 {
+    browser
+        .run(tab, "return Date.now();")
+        .await
+        .as_f64()
+        .expect("Date.now() is a number") as u64
+}
+
 /// `tab`'s deliveries as (id, received at, browser ms).
 async fn deliveries(browser: &Browser, tab: &WindowHandle) -> Vec<(u64, u64)> {
     let value = browser
@@ -93,21 +102,38 @@ async fn hang_the_leader(query: &str) -> Hang {
         .await
         .as_u64()
         .expect("the hang's start");
-    // Read the other tabs while the leader is still hung.
-    tokio::time::sleep(Duration::from_millis(300 + HANG_MS - 2_500)).await;
+    // The newest event at the server once the hang has surely begun: a follower must get
+    // events past it while the leader is still hung.
+    // The clock is read in a tab that is not hung (chromedriver waits for a busy page).
+    let clock = &tabs[(victim + 1) % tabs.len()];
+    let wait = (start + 1_000).saturating_sub(browser_now(&browser, clock).await);
+    tokio::time::sleep(Duration::from_millis(wait)).await;
+    let newest = server.stats().await.latest_event_id;
     let mut during = Vec::new();
     for (i, tab) in tabs.iter().enumerate() {
         if i == victim {
             continue;
         }
-        let got = deliveries(&browser, tab).await;
-        during.push(
-            got.iter()
-                .filter(|(_, at)| (start + 1_000..start + HANG_MS - 1_000).contains(at))
-                .map(|(id, _)| *id)
-                .collect(),
-        );
+        // Reading a tab shows it; a hidden page's worker hands it what it held once shown, so
+        // read again until the new events are in (or the hang nears its end).
+        let mut ids = Vec::new();
+        while ids.is_empty() && browser_now(&browser, tab).await < start + HANG_MS - 2_000 {
+            ids = deliveries(&browser, tab)
+                .await
+                .into_iter()
+                .filter(|(id, at)| {
+                    *id > newest && (start + 1_000..start + HANG_MS - 1_000).contains(at)
+                })
+                .map(|(id, _)| id)
+                .collect();
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        during.push(ids);
     }
+    tokio::time::sleep(Duration::from_millis(
+        (start + HANG_MS).saturating_sub(browser_now(&browser, clock).await),
+    ))
+    .await;
     // After the hang every tab, the hung one too, goes on with nothing lost or repeated.
     tokio::time::sleep(Duration::from_millis(3_000)).await;
     let latest = server.stats().await.latest_event_id;
