@@ -25,6 +25,7 @@
 //! other tabs' streams on the same connection go on.
 
 use crate::stats::StreamSlots;
+use crate::wake::WakeFlag;
 use crate::Config;
 use axum::body::Body;
 use axum::Router;
@@ -33,13 +34,15 @@ use hyper::{Request, Version};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
 use std::collections::{BTreeSet, HashMap};
-use std::future::Future;
+use std::future::{poll_fn, Future};
 use std::net::{IpAddr, Ipv4Addr};
+use std::pin::pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::watch;
+use tokio::sync::Notify;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tokio_rustls::TlsAcceptor;
@@ -97,9 +100,8 @@ impl ConnectionHandle {
         self.end.clone()
     }
 
-    /// Cancelled when the server shuts down: this connection's own child of the server's token,
-    /// so the streams that wait on it do not all take the one lock of the server's token each
-    /// time they wake.
+    /// Cancelled when the server shuts down. Every stream waits on it: poll it only when it woke
+    /// you (see [`crate::wake`]), or every stream takes its one lock at every event.
     pub fn shutdown_token(&self) -> &CancellationToken {
         &self.shutdown
     }
@@ -158,36 +160,33 @@ struct ClientConnections {
 
 struct Tracked {
     client: ClientAddr,
-    evict: CancellationToken,
     in_flight: usize,
     /// Has sent a request.
     proven: bool,
     /// Its key in the idle sets while it is idle and not evicted.
     idle: Option<IdleKey>,
-    /// When it became idle; `None` while a request is in flight.
-    idle_since: watch::Sender<Option<Instant>>,
+    /// When it became idle, and whether it was evicted, for its task.
+    standing: Standing,
 }
 
 impl Registry {
-    fn insert(&mut self, client: ClientAddr) -> (u64, CancellationToken, IdleClock) {
+    fn insert(&mut self, client: ClientAddr) -> (u64, Standing) {
         self.next += 1;
         let seq = self.next;
-        let (idle_since, idle) = watch::channel(None);
-        let evict = CancellationToken::new();
+        let standing = Standing::new();
         self.open.insert(
             seq,
             Tracked {
                 client,
-                evict: evict.clone(),
                 in_flight: 0,
                 proven: false,
                 idle: None,
-                idle_since,
+                standing: standing.clone(),
             },
         );
         self.clients.entry(client).or_default().live += 1;
         self.become_idle(seq);
-        (seq, evict, IdleClock(idle))
+        (seq, standing)
     }
 
     fn become_idle(&mut self, seq: u64) {
@@ -197,7 +196,7 @@ impl Registry {
         };
         let key = (tracked.proven, self.idle_order, seq);
         tracked.idle = Some(key);
-        tracked.idle_since.send_replace(Some(Instant::now()));
+        tracked.standing.set_idle_since(Some(Instant::now()));
         self.idle.insert(key);
         if let Some(client) = self.clients.get_mut(&tracked.client) {
             client.idle.insert(key);
@@ -223,7 +222,7 @@ impl Registry {
             tracked.proven = true;
             tracked.in_flight += 1;
             if tracked.in_flight == 1 {
-                tracked.idle_since.send_replace(None);
+                tracked.standing.set_idle_since(None);
             }
         }
     }
@@ -233,7 +232,7 @@ impl Registry {
             return;
         };
         tracked.in_flight -= 1;
-        if tracked.in_flight == 0 && !tracked.evict.is_cancelled() {
+        if tracked.in_flight == 0 && !tracked.standing.evicted() {
             self.become_idle(seq);
         }
     }
@@ -246,7 +245,7 @@ impl Registry {
         let Some(tracked) = self.open.remove(&seq) else {
             return;
         };
-        if tracked.evict.is_cancelled() {
+        if tracked.standing.evicted() {
             self.evicted -= 1;
         } else if let Some(client) = self.clients.get_mut(&tracked.client) {
             client.live -= 1;
@@ -265,7 +264,7 @@ impl Registry {
         let Some(tracked) = self.open.get(&seq) else {
             return;
         };
-        tracked.evict.cancel();
+        tracked.standing.evict();
         self.evicted += 1;
         if let Some(client) = self.clients.get_mut(&tracked.client) {
             client.live -= 1;
@@ -423,17 +422,15 @@ pub async fn accept_loop(
                     }
                     // Events are small and should leave at once.
                     let _ = tcp.set_nodelay(true);
-                    let (seq, evict, idle) = open.insert(client);
+                    let (seq, standing) = open.insert(client);
                     let task = connections.spawn(serve_connection(
                         tcp,
                         app.clone(),
                         tls.clone(),
                         Lifetime {
-                            // Its own child: waiting on it locks this connection's node, not
-                            // the server's, each time the connection wakes (every event).
-                            shutdown: shutdown.child_token(),
-                            evict,
-                            idle,
+                            // The server's own token: the task polls it only when it fired.
+                            shutdown: shutdown.clone(),
+                            standing,
                             registry: registry.clone(),
                             seq,
                         },
@@ -464,34 +461,95 @@ pub async fn accept_loop(
     cut
 }
 
-/// When a connection became idle, as the registry says.
-struct IdleClock(watch::Receiver<Option<Instant>>);
+/// Where a connection stands, as the registry sees it: idle since when (no request in flight),
+/// or evicted. Set by the registry, waited on by the connection's task. Tokens and a watch
+/// channel would do, but at some 500 bytes more for every open connection.
+#[derive(Clone)]
+struct Standing(Arc<StandingState>);
 
-impl IdleClock {
-    /// Resolves once the connection has been idle for `limit` (no request in flight).
-    async fn idle_for(&mut self, limit: Duration) {
+struct StandingState {
+    /// Nanoseconds after `epoch` at which it became idle; [`BUSY`] while a request is in flight.
+    idle_since: AtomicU64,
+    evicted: AtomicBool,
+    epoch: Instant,
+    changed: Notify,
+}
+
+const BUSY: u64 = u64::MAX;
+
+impl Standing {
+    /// Busy, and not evicted.
+    fn new() -> Standing {
+        Standing(Arc::new(StandingState {
+            idle_since: AtomicU64::new(BUSY),
+            evicted: AtomicBool::new(false),
+            epoch: Instant::now(),
+            changed: Notify::new(),
+        }))
+    }
+
+    fn set_idle_since(&self, since: Option<Instant>) {
+        let nanos = since.map_or(BUSY, |at| {
+            let nanos = at.saturating_duration_since(self.0.epoch).as_nanos();
+            u64::try_from(nanos).unwrap_or(BUSY - 1)
+        });
+        self.0.idle_since.store(nanos, Ordering::Release);
+        self.0.changed.notify_waiters();
+    }
+
+    fn idle_since(&self) -> Option<Instant> {
+        match self.0.idle_since.load(Ordering::Acquire) {
+            BUSY => None,
+            nanos => Some(self.0.epoch + Duration::from_nanos(nanos)),
+        }
+    }
+
+    fn evict(&self) {
+        self.0.evicted.store(true, Ordering::Release);
+        self.0.changed.notify_waiters();
+    }
+
+    fn evicted(&self) -> bool {
+        self.0.evicted.load(Ordering::Acquire)
+    }
+
+    /// Resolves once the connection is evicted or has been idle for `limit`.
+    async fn cut_after(&self, limit: Duration) {
         loop {
-            let since = *self.0.borrow_and_update();
-            let changed = match since {
+            // Registered before reading, so a change in between still wakes it.
+            let changed = self.0.changed.notified();
+            tokio::pin!(changed);
+            changed.as_mut().enable();
+            if self.evicted() {
+                return;
+            }
+            match self.idle_since() {
+                // Boxed: only an idle connection sleeps, and inline the timer would take its
+                // bytes in every connection's task for as long as it lives.
                 Some(since) => tokio::select! {
-                    _ = tokio::time::sleep_until(since + limit) => return,
-                    changed = self.0.changed() => changed,
+                    _ = Box::pin(tokio::time::sleep_until(since + limit)) => return,
+                    _ = changed => {}
                 },
-                None => self.0.changed().await,
-            };
-            if changed.is_err() {
-                // No longer tracked: the accept loop is done with it.
-                std::future::pending::<()>().await;
+                None => changed.await,
             }
         }
     }
 }
 
+/// Why a connection is ending from outside.
+enum Outside {
+    /// A stream on it fell behind (HTTP/1.1): close at once.
+    Close,
+    /// Idle too long, or evicted.
+    Cut,
+    /// The server is shutting down.
+    Shutdown,
+}
+
 /// What ends a connection from outside, and its place in the registry.
 struct Lifetime {
     shutdown: CancellationToken,
-    evict: CancellationToken,
-    idle: IdleClock,
+    standing: Standing,
     registry: SharedRegistry,
     seq: u64,
 }
@@ -499,11 +557,8 @@ struct Lifetime {
 impl Lifetime {
     /// Resolves when the connection should go: evicted, or idle for `idle_limit` (also before
     /// its first request: the handshake deadline).
-    async fn cut(&mut self, idle_limit: Duration) {
-        tokio::select! {
-            _ = self.evict.cancelled() => {}
-            _ = self.idle.idle_for(idle_limit) => {}
-        }
+    async fn cut(&self, idle_limit: Duration) {
+        self.standing.cut_after(idle_limit).await;
     }
 
     /// Whether it has sent a request.
@@ -539,7 +594,6 @@ async fn serve_tls(
     options: Arc<Options>,
     streams: Arc<StreamSlots>,
 ) {
-    let mut life = life;
     let shutdown = life.shutdown.clone();
     let handshake = tokio::select! {
         _ = shutdown.cancelled() => return,
@@ -589,7 +643,7 @@ where
 async fn serve_io<I>(
     io: TokioIo<I>,
     app: Router,
-    mut life: Lifetime,
+    life: Lifetime,
     options: Arc<Options>,
     streams: Arc<StreamSlots>,
 ) where
@@ -647,11 +701,27 @@ async fn serve_io<I>(
     let connection = builder.serve_connection(io, service);
     tokio::pin!(connection);
     let shutdown = life.shutdown.clone();
-    tokio::select! {
-        _ = connection.as_mut() => return,
+    // The task wakes for every chunk a stream writes; what ends the connection from outside is
+    // polled only when it woke the task itself.
+    let ending = {
+        let mut outside = pin!(async {
+            tokio::select! {
+                _ = close.cancelled() => Outside::Close,
+                _ = life.cut(options.handshake_timeout) => Outside::Cut,
+                _ = shutdown.cancelled() => Outside::Shutdown,
+            }
+        });
+        let flag = WakeFlag::new();
+        tokio::select! {
+            biased;
+            _ = connection.as_mut() => return,
+            ending = poll_fn(|cx| flag.poll_with(cx, |cx| outside.as_mut().poll(cx))) => ending,
+        }
+    };
+    match ending {
         // Dropping the connection closes the socket, whatever is still unsent.
-        _ = close.cancelled() => return,
-        _ = life.cut(options.handshake_timeout) => {
+        Outside::Close => return,
+        Outside::Cut => {
             if !life.proven() {
                 return;
             }
@@ -664,7 +734,7 @@ async fn serve_io<I>(
             }
             return;
         }
-        _ = shutdown.cancelled() => {}
+        Outside::Shutdown => {}
     }
     // Shutdown: the requests in flight finish (streams end on the same signal), then it closes;
     // the accept loop cuts it if that takes longer than the grace period.
@@ -689,8 +759,7 @@ mod tests {
             .unwrap();
         let (tcp, _) = listener.accept().await.unwrap();
         let registry = SharedRegistry::default();
-        let (seq, evict, idle) =
-            lock(&registry).insert(ClientAddr::of(IpAddr::from([127, 0, 0, 1])));
+        let (seq, standing) = lock(&registry).insert(ClientAddr::of(IpAddr::from([127, 0, 0, 1])));
         let options = Arc::new(Options {
             max_connections: 10,
             max_streams: 10,
@@ -707,8 +776,7 @@ mod tests {
             None,
             Lifetime {
                 shutdown: CancellationToken::new(),
-                evict,
-                idle,
+                standing,
                 registry: registry.clone(),
                 seq,
             },

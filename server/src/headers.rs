@@ -11,7 +11,7 @@
 
 use axum::http::header::{
     CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE, REFERRER_POLICY,
-    STRICT_TRANSPORT_SECURITY,
+    STRICT_TRANSPORT_SECURITY, X_CONTENT_TYPE_OPTIONS,
 };
 use axum::http::{HeaderName, HeaderValue, Method};
 use axum::response::Response;
@@ -62,11 +62,33 @@ pub fn valid_origin(origin: &str) -> bool {
         && port.is_none_or(port_ok)
 }
 
-/// Referrer-Policy on every response.
-pub fn referrer_policy() -> SetResponseHeaderLayer<HeaderValue> {
+/// `value` on every response but an event stream. An `EventSource` makes no document and runs
+/// no script from what it reads, so Referrer-Policy and `nosniff` mean nothing to it; and hyper
+/// keeps a response's header map, grown to fit, for as long as its connection lives: past six
+/// headers it doubles, a kilobyte more for every open stream.
+fn except_on_streams(
+    value: HeaderValue,
+) -> impl Fn(&Response) -> Option<HeaderValue> + Clone + Send + Sync + 'static {
+    move |response: &Response| {
+        (!content_type_is(response, "text/event-stream")).then(|| value.clone())
+    }
+}
+
+/// Referrer-Policy on every response but an event stream.
+pub fn referrer_policy(
+) -> SetResponseHeaderLayer<impl Fn(&Response) -> Option<HeaderValue> + Clone + Send + Sync> {
     SetResponseHeaderLayer::if_not_present(
         REFERRER_POLICY,
-        HeaderValue::from_static("strict-origin-when-cross-origin"),
+        except_on_streams(HeaderValue::from_static("strict-origin-when-cross-origin")),
+    )
+}
+
+/// `X-Content-Type-Options: nosniff` on every response but an event stream.
+pub fn nosniff(
+) -> SetResponseHeaderLayer<impl Fn(&Response) -> Option<HeaderValue> + Clone + Send + Sync> {
+    SetResponseHeaderLayer::if_not_present(
+        X_CONTENT_TYPE_OPTIONS,
+        except_on_streams(HeaderValue::from_static("nosniff")),
     )
 }
 

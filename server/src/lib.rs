@@ -19,7 +19,8 @@
 //! - `stats`: open-stream counts for `GET /api/stats`;
 //! - `metrics`: the Prometheus metrics of `GET /metrics`;
 //! - `conn`: accepting connections (HTTP/1.1 and HTTP/2, optional TLS);
-//! - `tls`: the rustls config.
+//! - `tls`: the rustls config;
+//! - `wake`: a waker of its own for the rarely ready futures a busy task also waits on.
 
 pub mod api;
 pub mod assets;
@@ -40,6 +41,7 @@ pub mod stats;
 pub mod stream;
 pub mod tail;
 pub mod tls;
+pub mod wake;
 
 use crate::auth::Auth;
 use crate::hub::{Clock, Hub};
@@ -52,8 +54,7 @@ use crate::sim::{SimConfig, Simulator};
 use crate::stats::Stats;
 use crate::tls::{TlsError, TlsSource};
 use axum::handler::Handler;
-use axum::http::header::X_CONTENT_TYPE_OPTIONS;
-use axum::http::{HeaderValue, StatusCode};
+use axum::http::StatusCode;
 use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
@@ -65,7 +66,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
-use tower_http::set_header::SetResponseHeaderLayer;
 
 /// How the server runs. `Config::default()` matches the binary's defaults.
 #[derive(Debug, Clone, PartialEq)]
@@ -484,7 +484,7 @@ pub struct Settings {
     pub keepalive: Duration,
     pub quiet: bool,
     /// This node in log lines: the address it listens on.
-    pub node: String,
+    pub node: Arc<str>,
     pub clock: Clock,
     /// Browsers reach this server over HTTPS (its own TLS, or `--public-url https://…` behind a
     /// proxy): the session cookie is `Secure` and `__Host-` prefixed, and HSTS is sent.
@@ -587,16 +587,20 @@ pub fn router(state: AppState, origins: &[String], https: bool, metrics_apart: b
     let app = Router::new()
         .nest("/api", api)
         .merge(metrics_route.layer(axum::middleware::map_response(headers::api_no_store)));
-    app.fallback(assets::serve.layer(headers::app_policy(&policy)))
+    let app = app
+        .fallback(assets::serve.layer(headers::app_policy(&policy)))
         .with_state(state.clone())
         .layer(headers::frame_options())
         .layer(headers::referrer_policy())
-        .layer(headers::strict_transport(https))
-        .layer(headers::cors(origins))
-        .layer(SetResponseHeaderLayer::if_not_present(
-            X_CONTENT_TYPE_OPTIONS,
-            HeaderValue::from_static("nosniff"),
-        ))
+        .layer(headers::strict_transport(https));
+    // With no other origin allowed there is nothing for CORS to say (its layer would still add
+    // `Vary` and `Access-Control-Allow-Credentials` to every response, streams too).
+    let app = if origins.is_empty() {
+        app
+    } else {
+        app.layer(headers::cors(origins))
+    };
+    app.layer(headers::nosniff())
         .layer(middleware::from_fn(catch_panic))
         .layer(middleware::from_fn_with_state(state, log_request))
 }
@@ -608,10 +612,7 @@ pub fn metrics_router(state: AppState) -> Router {
         .fallback(api::not_found)
         .with_state(state.clone())
         .layer(axum::middleware::map_response(headers::api_no_store))
-        .layer(SetResponseHeaderLayer::if_not_present(
-            X_CONTENT_TYPE_OPTIONS,
-            HeaderValue::from_static("nosniff"),
-        ))
+        .layer(headers::nosniff())
         .layer(middleware::from_fn(catch_panic))
         .layer(middleware::from_fn_with_state(state, log_request))
 }
@@ -627,10 +628,7 @@ pub fn osmand_router(state: AppState) -> Router {
         ))
         .fallback(api::not_found)
         .with_state(state.clone())
-        .layer(SetResponseHeaderLayer::if_not_present(
-            X_CONTENT_TYPE_OPTIONS,
-            HeaderValue::from_static("nosniff"),
-        ))
+        .layer(headers::nosniff())
         .layer(middleware::from_fn(catch_panic))
         .layer(middleware::from_fn_with_state(state, log_request))
 }
@@ -841,7 +839,7 @@ pub async fn serve(
             dist: config.dist.clone(),
             keepalive: config.keepalive,
             quiet: config.quiet,
-            node: addr.to_string(),
+            node: Arc::from(addr.to_string()),
             clock,
             secure_cookies: config.tls.is_some() || config.public_url_is_https(),
             trusted_origins: config

@@ -188,6 +188,11 @@ enum LogFormat {
 /// libraries under it.
 const DEFAULT_FILTER: &str = "convoy_server=info,warn";
 
+/// Lines the background writer may hold before it drops new ones rather than block a request.
+/// Its queue is allocated and touched whole at start: the library's default, 128 000, is 4 MB
+/// of memory for a burst the writer drains in milliseconds.
+const LOG_LINES_QUEUED: usize = 16_384;
+
 /// Sends the process's `tracing` events to stderr through a background writer, so a slow stderr
 /// never holds up a request. The returned guard flushes the lines still queued when dropped:
 /// keep it until the process ends.
@@ -199,7 +204,9 @@ fn install_logging(format: LogFormat) -> tracing_appender::non_blocking::WorkerG
         }
         EnvFilter::new(DEFAULT_FILTER)
     });
-    let (writer, guard) = tracing_appender::non_blocking(std::io::stderr());
+    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .buffered_lines_limit(LOG_LINES_QUEUED)
+        .finish(std::io::stderr());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(writer);

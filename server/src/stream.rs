@@ -21,6 +21,7 @@ use crate::log::Logged;
 use crate::metrics::Metrics;
 use crate::stats::StreamGuard;
 use crate::stats::{OperatorStream, StreamSlot};
+use crate::wake::WakeFlag;
 use crate::AppState;
 use axum::body::Body;
 use axum::extract::{RawQuery, State};
@@ -36,9 +37,11 @@ use convoy_core::wire::{
 use std::collections::{BTreeSet, VecDeque};
 use std::convert::Infallible;
 use std::fmt::Write as _;
+use std::future::{poll_fn, Future};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::time::{interval_at, Instant, Interval, MissedTickBehavior};
 use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
@@ -282,8 +285,6 @@ pub async fn stream(
         trucks.clone(),
         app.settings.clock.now_ms(),
     );
-    // The connection's child of the server's token: every stream waits on it at each wake, so
-    // it should not be the one token (and lock) all streams share.
     let shutdown = match &connection {
         Some(Extension(c)) => c.shutdown_token().clone(),
         None => app.shutdown.clone(),
@@ -371,7 +372,7 @@ pub async fn stream(
 struct Lease {
     hub: Arc<Hub>,
     metrics: Arc<Metrics>,
-    /// The server's shutdown token, for a quick check before each chunk.
+    /// The server's shutdown token, checked before each chunk of a replay.
     closing: CancellationToken,
     guard: StreamGuard,
     lagged: Arc<AtomicBool>,
@@ -379,7 +380,7 @@ struct Lease {
     /// For the closing log line: who, where, since when, how much, and why it ended when the
     /// feed knows (else the client left, or the session expired).
     operator: Option<String>,
-    node: String,
+    node: Arc<str>,
     opened: Instant,
     sent: u64,
     ended: Option<&'static str>,
@@ -428,13 +429,9 @@ impl Drop for Lease {
 struct Feed {
     pending: VecDeque<Bytes>,
     live: Live,
-    keepalive: Option<Interval>,
-    heartbeat: Option<Interval>,
+    signals: Signals,
     /// Events ready together go out as one `batch` message.
     batch: bool,
-    /// Made once: a fresh `cancelled()` per chunk would lock the token shared by every stream,
-    /// twice per event per stream.
-    shutdown: Pin<Box<WaitForCancellationFutureOwned>>,
     clock: Clock,
     lease: Lease,
 }
@@ -445,12 +442,48 @@ fn ticker(period: Duration) -> Interval {
     interval
 }
 
-async fn tick(interval: &mut Option<Interval>) {
-    match interval {
-        Some(interval) => {
-            interval.tick().await;
-        }
-        None => std::future::pending().await,
+/// What a stream waits for besides its events.
+enum Signal {
+    Shutdown,
+    Heartbeat,
+    KeepAlive,
+}
+
+/// The stream's timers and the shutdown token, kept across chunks and polled only when one of
+/// them woke the stream: a stream wakes for every event, and the token takes its locks on each
+/// poll.
+struct Signals {
+    /// Made once: a fresh `cancelled()` per chunk would lock the token shared by every stream,
+    /// twice per event per stream.
+    shutdown: Pin<Box<WaitForCancellationFutureOwned>>,
+    heartbeat: Option<Interval>,
+    keepalive: Option<Interval>,
+    flag: WakeFlag,
+}
+
+impl Signals {
+    /// The first of shutdown, a heartbeat and a keep-alive that is due, in that order.
+    fn poll(&mut self, cx: &mut Context<'_>) -> Poll<Signal> {
+        let Signals {
+            shutdown,
+            heartbeat,
+            keepalive,
+            flag,
+        } = self;
+        flag.poll_with(cx, |cx| {
+            let due = |timer: &mut Option<Interval>, cx: &mut Context<'_>| {
+                timer.as_mut().is_some_and(|t| t.poll_tick(cx).is_ready())
+            };
+            if shutdown.as_mut().poll(cx).is_ready() {
+                Poll::Ready(Signal::Shutdown)
+            } else if due(heartbeat, cx) {
+                Poll::Ready(Signal::Heartbeat)
+            } else if due(keepalive, cx) {
+                Poll::Ready(Signal::KeepAlive)
+            } else {
+                Poll::Pending
+            }
+        })
     }
 }
 
@@ -491,10 +524,13 @@ impl Feed {
         Feed {
             pending,
             live: subscription.live,
-            keepalive: (!keepalive.is_zero()).then(|| ticker(keepalive)),
-            heartbeat: heartbeat.map(ticker),
+            signals: Signals {
+                shutdown: Box::pin(shutdown.cancelled_owned()),
+                heartbeat: heartbeat.map(ticker),
+                keepalive: (!keepalive.is_zero()).then(|| ticker(keepalive)),
+                flag: WakeFlag::new(),
+            },
             batch,
-            shutdown: Box::pin(shutdown.cancelled_owned()),
             clock,
             lease,
         }
@@ -512,37 +548,20 @@ impl Feed {
 
     /// The next body chunk, or `None` when the stream ends.
     async fn next_chunk(&mut self) -> Option<Bytes> {
-        if self.lease.closing.is_cancelled() {
-            return self.closing();
-        }
         if let Some(chunk) = self.pending.pop_front() {
+            // A replay may be long: at shutdown the client resumes it elsewhere.
+            if self.lease.closing.is_cancelled() {
+                return self.closing();
+            }
             return Some(chunk);
         }
         // Timers before events, so a busy stream still gets its heartbeats.
         tokio::select! {
             biased;
-            _ = self.shutdown.as_mut() => self.closing(),
-            _ = tick(&mut self.heartbeat) => {
-                // Read the latest id first, then drain: every event up to it is in the queue
-                // (the hub updates it after the fan-out), so it goes out before the heartbeat.
-                let latest_id = self.lease.hub.latest_id();
-                let mut chunk = BytesMut::new();
-                let mut ready = Vec::new();
-                self.drain_into(&mut ready, usize::MAX);
-                write_events(&mut chunk, &ready, self.batch);
-                self.written(&ready);
-                let beat = Heartbeat {
-                    at_ms: self.clock.now_ms(),
-                    latest_id,
-                };
-                let data = serde_json::to_string(&beat).unwrap_or_default();
-                chunk.extend_from_slice(
-                    sse::encode_event(None, Some(HEARTBEAT_EVENT), &data).as_bytes(),
-                );
-                Some(chunk.freeze())
-            },
-            _ = tick(&mut self.keepalive) => {
-                Some(Bytes::from(sse::encode_comment("keep-alive")))
+            signal = poll_fn(|cx| self.signals.poll(cx)) => match signal {
+                Signal::Shutdown => self.closing(),
+                Signal::Heartbeat => Some(self.heartbeat()),
+                Signal::KeepAlive => Some(Bytes::from(sse::encode_comment("keep-alive"))),
             },
             event = self.live.recv() => match event {
                 Some(event) => {
@@ -569,6 +588,25 @@ impl Feed {
                 None => None,
             },
         }
+    }
+
+    /// The events queued so far, then a heartbeat saying the latest id.
+    fn heartbeat(&mut self) -> Bytes {
+        // Read the latest id first, then drain: every event up to it is in the queue
+        // (the hub updates it after the fan-out), so it goes out before the heartbeat.
+        let latest_id = self.lease.hub.latest_id();
+        let mut chunk = BytesMut::new();
+        let mut ready = Vec::new();
+        self.drain_into(&mut ready, usize::MAX);
+        write_events(&mut chunk, &ready, self.batch);
+        self.written(&ready);
+        let beat = Heartbeat {
+            at_ms: self.clock.now_ms(),
+            latest_id,
+        };
+        let data = serde_json::to_string(&beat).unwrap_or_default();
+        chunk.extend_from_slice(sse::encode_event(None, Some(HEARTBEAT_EVENT), &data).as_bytes());
+        chunk.freeze()
     }
 
     /// Counts a chunk's events, and its oldest event's publish-to-write latency (one observation
