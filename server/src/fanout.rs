@@ -12,6 +12,10 @@
 //! (a stalled client stops hyper from polling the body, so nothing short of that frees it).
 //! Streams that follow a few trucks keep a queue of their own, filled with their trucks' events.
 //! Both are kept by stream id, so a stream leaves in O(1).
+//!
+//! The fan-out also carries what every stream needs at the same moment, so that no stream keeps
+//! a timer or a token of its own for it: the server's keep-alive tick, and its shutdown, which
+//! closes every stream's channel once the events already in it are read.
 
 use crate::log::Logged;
 use convoy_core::wire::Watch;
@@ -30,12 +34,20 @@ pub enum TryRecvError {
     Closed,
 }
 
+/// What a stream reads from the fan-out.
+#[derive(Debug, Clone)]
+pub enum Delivery {
+    Event(Logged),
+    /// The server's keep-alive tick, the same moment for every stream.
+    KeepAlive,
+}
+
 /// A stream's live events.
 #[derive(Debug)]
 pub enum Live {
     /// Every event, from the shared channel.
     All {
-        rx: broadcast::Receiver<(u64, Logged)>,
+        rx: broadcast::Receiver<(u64, Delivery)>,
         /// The sequence number of the event last taken, read by the publisher to find streams
         /// that lag. Counted in events, not ids: ids jump at a shared log's new epoch.
         taken: Arc<AtomicU64>,
@@ -46,12 +58,13 @@ pub enum Live {
         lagged: Arc<AtomicBool>,
     },
     /// A few trucks' events, in a queue of the stream's own.
-    Queue(mpsc::Receiver<Logged>),
+    Queue(mpsc::Receiver<Delivery>),
 }
 
 impl Live {
-    /// The next event; `None` once the stream lagged or the hub is gone.
-    pub async fn recv(&mut self) -> Option<Logged> {
+    /// The next event or keep-alive; `None` once the stream lagged (its `lagged` flag says
+    /// so) or the fan-out closed at shutdown.
+    pub async fn recv(&mut self) -> Option<Delivery> {
         match self {
             Live::All {
                 rx, taken, lagged, ..
@@ -60,11 +73,12 @@ impl Live {
                     return None;
                 }
                 match rx.recv().await {
-                    Ok((seq, event)) => {
+                    Ok((seq, delivery)) => {
                         taken.store(seq, Ordering::Release);
-                        Some(event)
+                        Some(delivery)
                     }
-                    Err(_) => {
+                    Err(broadcast::error::RecvError::Closed) => None,
+                    Err(broadcast::error::RecvError::Lagged(_)) => {
                         lagged.store(true, Ordering::Release);
                         None
                     }
@@ -74,8 +88,17 @@ impl Live {
         }
     }
 
-    /// The next event if one is queued.
+    /// The next event if one is queued, passing over keep-alives: a stream that has events to
+    /// write is alive.
     pub fn try_recv(&mut self) -> Result<Logged, TryRecvError> {
+        loop {
+            if let Delivery::Event(event) = self.try_recv_delivery()? {
+                return Ok(event);
+            }
+        }
+    }
+
+    fn try_recv_delivery(&mut self) -> Result<Delivery, TryRecvError> {
         match self {
             Live::All {
                 rx,
@@ -92,11 +115,12 @@ impl Live {
                     return Err(TryRecvError::Empty);
                 }
                 match rx.try_recv() {
-                    Ok((seq, event)) => {
+                    Ok((seq, delivery)) => {
                         taken.store(seq, Ordering::Release);
-                        Ok(event)
+                        Ok(delivery)
                     }
                     Err(broadcast::error::TryRecvError::Empty) => Err(TryRecvError::Empty),
+                    Err(broadcast::error::TryRecvError::Closed) => Err(TryRecvError::Closed),
                     Err(_) => {
                         lagged.store(true, Ordering::Release);
                         Err(TryRecvError::Closed)
@@ -119,14 +143,14 @@ struct Follower {
 
 struct Filtered {
     watch: Watch,
-    tx: mpsc::Sender<Logged>,
+    tx: mpsc::Sender<Delivery>,
     lagged: Arc<AtomicBool>,
     on_lag: Option<CancellationToken>,
 }
 
 /// The open streams.
 pub struct Fanout {
-    all: broadcast::Sender<(u64, Logged)>,
+    all: broadcast::Sender<(u64, Delivery)>,
     /// Events published so far.
     seq: u64,
     /// `seq`, for the streams, once the event is in the channel.
@@ -134,6 +158,8 @@ pub struct Fanout {
     followers: HashMap<u64, Follower>,
     filtered: HashMap<u64, Filtered>,
     capacity: usize,
+    /// Closed at shutdown: streams that subscribe after it end at once.
+    closed: bool,
 }
 
 fn signal(lagged: &AtomicBool, on_lag: &Option<CancellationToken>) {
@@ -156,6 +182,7 @@ impl Fanout {
             followers: HashMap::new(),
             filtered: HashMap::new(),
             capacity,
+            closed: false,
         }
     }
 
@@ -168,6 +195,17 @@ impl Fanout {
         on_lag: Option<CancellationToken>,
     ) -> (Live, Arc<AtomicBool>) {
         let lagged = Arc::new(AtomicBool::new(false));
+        if self.closed {
+            // A channel whose sender is gone: the stream reads its end at once.
+            let rx = broadcast::channel(1).1;
+            let live = Live::All {
+                rx,
+                taken: Arc::new(AtomicU64::new(0)),
+                sent: Arc::new(AtomicU64::new(1)),
+                lagged: lagged.clone(),
+            };
+            return (live, lagged);
+        }
         let live = match watch {
             Watch::All => {
                 let taken = Arc::new(AtomicU64::new(self.seq));
@@ -208,7 +246,7 @@ impl Fanout {
     pub fn publish(&mut self, event: &Logged) {
         if !self.followers.is_empty() {
             self.seq += 1;
-            let _ = self.all.send((self.seq, event.clone()));
+            let _ = self.all.send((self.seq, Delivery::Event(event.clone())));
             self.sent.store(self.seq, Ordering::Release);
             let capacity = self.capacity as u64;
             let seq = self.seq;
@@ -226,7 +264,7 @@ impl Fanout {
                 if !f.watch.includes(&event.truck) {
                     return true;
                 }
-                match f.tx.try_send(event.clone()) {
+                match f.tx.try_send(Delivery::Event(event.clone())) {
                     Ok(()) => true,
                     Err(mpsc::error::TrySendError::Full(_)) => {
                         signal(&f.lagged, &f.on_lag);
@@ -236,6 +274,28 @@ impl Fanout {
                 }
             });
         }
+    }
+
+    /// Sends every stream a keep-alive. A filtered stream whose queue is full already has
+    /// something to write, and goes without.
+    pub fn keep_alive(&mut self) {
+        if !self.followers.is_empty() {
+            self.seq += 1;
+            let _ = self.all.send((self.seq, Delivery::KeepAlive));
+            self.sent.store(self.seq, Ordering::Release);
+        }
+        for f in self.filtered.values() {
+            let _ = f.tx.try_send(Delivery::KeepAlive);
+        }
+    }
+
+    /// Ends every stream once it has read what was sent to it, and every stream that subscribes
+    /// from now on at once (the server is shutting down).
+    pub fn close(&mut self) {
+        self.closed = true;
+        self.all = broadcast::channel(1).0;
+        self.followers.clear();
+        self.filtered.clear();
     }
 
     /// Drops stream `id`.

@@ -905,6 +905,17 @@ impl Hub {
         }
     }
 
+    /// Sends every open stream a keep-alive.
+    pub fn keep_streams_alive(&self) {
+        self.lock().fanout.keep_alive();
+    }
+
+    /// Ends every open stream once it has read what was sent to it, and every stream that
+    /// subscribes from now on at once: the server is shutting down.
+    pub fn close_streams(&self) {
+        self.lock().fanout.close();
+    }
+
     /// Drops stream `stream_id` from the fan-out (its guard calls this when it closes).
     pub fn unsubscribe(&self, stream_id: u64) {
         self.lock().fanout.remove(stream_id);
@@ -1109,7 +1120,7 @@ impl Clock {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fanout::TryRecvError;
+    use crate::fanout::{Delivery, TryRecvError};
     use crate::log::memory::MemoryLog;
     use convoy_core::wire::TruckStatus;
 
@@ -1165,6 +1176,47 @@ mod tests {
         assert!(!keys.ids.contains_key(format!("{long}{:08}", 0).as_str()));
         let newest = format!("{long}{:08}", count - 1);
         assert_eq!(keys.ids.get(newest.as_str()), Some(&(count as u64 - 1)));
+    }
+
+    #[tokio::test]
+    async fn keep_alives_reach_every_stream_and_readers_of_events_pass_over_them() {
+        let hub = hub(100, 100);
+        let mut all = hub.subscribe(1, Watch::All, None, None);
+        let mut few = hub.subscribe(2, Watch::parse_query("T-01").unwrap(), None, None);
+        hub.keep_streams_alive();
+        for sub in [&mut all, &mut few] {
+            assert!(matches!(sub.live.recv().await, Some(Delivery::KeepAlive)));
+        }
+        hub.keep_streams_alive();
+        publish(&hub, status("T-01"));
+        for sub in [&mut all, &mut few] {
+            assert_eq!(sub.live.try_recv().unwrap().id, FIRST);
+            assert_eq!(sub.live.try_recv().unwrap_err(), TryRecvError::Empty);
+        }
+    }
+
+    #[tokio::test]
+    async fn closing_the_streams_ends_each_after_what_it_was_sent_and_not_as_lagged() {
+        let hub = hub(100, 100);
+        let mut all = hub.subscribe(1, Watch::All, None, None);
+        let mut few = hub.subscribe(2, Watch::parse_query("T-01").unwrap(), None, None);
+        publish(&hub, status("T-01"));
+        hub.close_streams();
+        publish(&hub, status("T-01"));
+        for sub in [&mut all, &mut few] {
+            let Some(Delivery::Event(event)) = sub.live.recv().await else {
+                panic!("the event sent before closing is read first");
+            };
+            assert_eq!(event.id, FIRST);
+            assert!(sub.live.recv().await.is_none());
+            assert!(!sub.lagged.load(Ordering::Acquire));
+        }
+        let mut late = hub.subscribe(3, Watch::All, None, None);
+        assert!(
+            late.live.recv().await.is_none(),
+            "a stream opened after it ends at once"
+        );
+        assert!(!late.lagged.load(Ordering::Acquire));
     }
 
     #[test]

@@ -867,6 +867,8 @@ pub async fn serve(
                 );
             }
             trigger.cancel();
+            // Every stream reads what was already sent to it, then its end.
+            hub.close_streams();
             began
         }
     });
@@ -883,6 +885,11 @@ pub async fn serve(
             token.clone(),
         ))
     });
+    let keep_alive = tokio::spawn(keep_streams_alive(
+        hub.clone(),
+        config.keepalive,
+        token.clone(),
+    ));
     let signal_watch = tokio::spawn(watch_signal(
         hub.clone(),
         config.stale_after,
@@ -990,6 +997,7 @@ pub async fn serve(
             cut += osmand_server.await.unwrap_or(0);
         }
         let _ = signal_watch.await;
+        let _ = keep_alive.await;
         if let Some(driver) = driver {
             let _ = driver.await;
         }
@@ -1027,6 +1035,22 @@ pub async fn serve(
         }
     }
     Ok(())
+}
+
+/// Sends every stream a `: keep-alive` comment every `every` (never when zero) until
+/// `shutdown`: one timer for the server, not one per stream.
+async fn keep_streams_alive(hub: Arc<Hub>, every: Duration, shutdown: CancellationToken) {
+    if every.is_zero() {
+        return;
+    }
+    let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = ticks.tick() => hub.keep_streams_alive(),
+        }
+    }
 }
 
 /// Appends the `no_signal` alerts that fall due (a truck without a position for `stale_after`,

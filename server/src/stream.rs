@@ -15,13 +15,12 @@
 use crate::api::ApiError;
 use crate::auth::{self, Operator};
 use crate::conn::ConnectionHandle;
-use crate::fanout::Live;
+use crate::fanout::{Delivery, Live};
 use crate::hub::{Clock, Hub, Subscription};
 use crate::log::Logged;
 use crate::metrics::Metrics;
 use crate::stats::StreamGuard;
 use crate::stats::{OperatorStream, StreamSlot};
-use crate::wake::WakeFlag;
 use crate::AppState;
 use axum::body::Body;
 use axum::extract::{RawQuery, State};
@@ -37,14 +36,11 @@ use convoy_core::wire::{
 use std::collections::{BTreeSet, VecDeque};
 use std::convert::Infallible;
 use std::fmt::Write as _;
-use std::future::{poll_fn, Future};
-use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::time::{interval_at, Instant, Interval, MissedTickBehavior};
-use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
+use tokio_util::sync::CancellationToken;
 
 /// The reconnection delay the stream asks browsers for.
 pub const RETRY_MS: u64 = 2000;
@@ -335,10 +331,8 @@ pub async fn stream(
             _slot: slot,
             _operator_slot: operator_slot,
         },
-        app.settings.keepalive,
         params.heartbeat,
         params.batch,
-        shutdown,
         app.settings.clock,
     );
     let body = futures_util::stream::unfold(feed, |mut feed| async move {
@@ -429,7 +423,10 @@ impl Drop for Lease {
 struct Feed {
     pending: VecDeque<Bytes>,
     live: Live,
-    signals: Signals,
+    /// The heartbeats the client asked for. The keep-alive tick and shutdown arrive through the
+    /// fan-out, the same moment for every stream: no timer or token of each stream's own to
+    /// poll at every event.
+    heartbeat: Option<Interval>,
     /// Events ready together go out as one `batch` message.
     batch: bool,
     clock: Clock,
@@ -442,48 +439,12 @@ fn ticker(period: Duration) -> Interval {
     interval
 }
 
-/// What a stream waits for besides its events.
-enum Signal {
-    Shutdown,
-    Heartbeat,
-    KeepAlive,
-}
-
-/// The stream's timers and the shutdown token, kept across chunks and polled only when one of
-/// them woke the stream: a stream wakes for every event, and the token takes its locks on each
-/// poll.
-struct Signals {
-    /// Made once: a fresh `cancelled()` per chunk would lock the token shared by every stream,
-    /// twice per event per stream.
-    shutdown: Pin<Box<WaitForCancellationFutureOwned>>,
-    heartbeat: Option<Interval>,
-    keepalive: Option<Interval>,
-    flag: WakeFlag,
-}
-
-impl Signals {
-    /// The first of shutdown, a heartbeat and a keep-alive that is due, in that order.
-    fn poll(&mut self, cx: &mut Context<'_>) -> Poll<Signal> {
-        let Signals {
-            shutdown,
-            heartbeat,
-            keepalive,
-            flag,
-        } = self;
-        flag.poll_with(cx, |cx| {
-            let due = |timer: &mut Option<Interval>, cx: &mut Context<'_>| {
-                timer.as_mut().is_some_and(|t| t.poll_tick(cx).is_ready())
-            };
-            if shutdown.as_mut().poll(cx).is_ready() {
-                Poll::Ready(Signal::Shutdown)
-            } else if due(heartbeat, cx) {
-                Poll::Ready(Signal::Heartbeat)
-            } else if due(keepalive, cx) {
-                Poll::Ready(Signal::KeepAlive)
-            } else {
-                Poll::Pending
-            }
-        })
+async fn tick(interval: &mut Option<Interval>) {
+    match interval {
+        Some(interval) => {
+            interval.tick().await;
+        }
+        None => std::future::pending().await,
     }
 }
 
@@ -491,10 +452,8 @@ impl Feed {
     fn new(
         subscription: Subscription,
         mut lease: Lease,
-        keepalive: Duration,
         heartbeat: Option<Duration>,
         batch: bool,
-        shutdown: CancellationToken,
         clock: Clock,
     ) -> Feed {
         let mut first = BytesMut::from(sse::encode_retry(RETRY_MS).as_bytes());
@@ -524,12 +483,7 @@ impl Feed {
         Feed {
             pending,
             live: subscription.live,
-            signals: Signals {
-                shutdown: Box::pin(shutdown.cancelled_owned()),
-                heartbeat: heartbeat.map(ticker),
-                keepalive: (!keepalive.is_zero()).then(|| ticker(keepalive)),
-                flag: WakeFlag::new(),
-            },
+            heartbeat: heartbeat.map(ticker),
             batch,
             clock,
             lease,
@@ -558,13 +512,10 @@ impl Feed {
         // Timers before events, so a busy stream still gets its heartbeats.
         tokio::select! {
             biased;
-            signal = poll_fn(|cx| self.signals.poll(cx)) => match signal {
-                Signal::Shutdown => self.closing(),
-                Signal::Heartbeat => Some(self.heartbeat()),
-                Signal::KeepAlive => Some(Bytes::from(sse::encode_comment("keep-alive"))),
-            },
-            event = self.live.recv() => match event {
-                Some(event) => {
+            _ = tick(&mut self.heartbeat) => Some(self.heartbeat()),
+            delivery = self.live.recv() => match delivery {
+                Some(Delivery::KeepAlive) => Some(Bytes::from(sse::encode_comment("keep-alive"))),
+                Some(Delivery::Event(event)) => {
                     if self.batch {
                         // The rest of this event's append may still be on its way (the hub
                         // fans an append out in microseconds): wait for it, so the append goes
@@ -584,8 +535,10 @@ impl Feed {
                     self.written(&ready);
                     Some(chunk.freeze())
                 }
-                // The hub dropped this stream's queue: it fell behind (`lagged` says so).
-                None => None,
+                // The hub dropped this stream's queue: it fell behind.
+                None if self.lease.lagged.load(Ordering::Acquire) => None,
+                // The fan-out closed: the server is shutting down.
+                None => self.closing(),
             },
         }
     }

@@ -1,10 +1,11 @@
 //! A waker of its own for the rarely ready futures a busy task also waits on.
 //!
 //! A stream's connection task wakes for every event it writes, and a `select!` then polls every
-//! branch again: the shutdown and eviction tokens, the idle clock, the keep-alive timer. Polling
-//! a token takes its locks, so at 10 000 streams × 8 events/s that is hundreds of thousands of
-//! lock round trips a second for signals that fire once in a connection's life. A [`WakeFlag`]
-//! gives those futures their own waker: they are polled only after one of them woke it.
+//! branch again: the server's shutdown token, the connection's end token, its idle clock.
+//! Polling a token takes its locks, so at 10 000 streams × 8 events/s that is hundreds of
+//! thousands of lock round trips a second for signals that fire once in a connection's life. A
+//! [`WakeFlag`] gives those futures their own waker: they are polled only after one of them woke
+//! it.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
