@@ -78,7 +78,8 @@ pub struct Config {
     pub rate: f64,
     /// Simulator seed: same seed, same story.
     pub seed: u64,
-    /// Interval of `: keep-alive` comments on every stream; zero turns them off.
+    /// Interval of the keep-alive tick: a stream that wrote nothing since the last gets a
+    /// `: keep-alive` comment. Zero turns them off.
     pub keepalive: Duration,
     /// How many recent events the replay buffer keeps for resuming streams.
     pub replay: usize,

@@ -40,7 +40,8 @@ struct Args {
     /// Simulator seed: the same seed tells the same story.
     #[arg(long, default_value_t = 7)]
     seed: u64,
-    /// Seconds between `: keep-alive` comments on every stream (0: none).
+    /// Seconds between keep-alive ticks (0: none): at each, every stream that wrote nothing
+    /// since the last one gets a `: keep-alive` comment.
     #[arg(long, default_value_t = 15, value_name = "SECONDS")]
     keepalive: u64,
     /// Events kept for resuming streams with Last-Event-ID.

@@ -427,6 +427,8 @@ struct Feed {
     /// fan-out, the same moment for every stream: no timer or token of each stream's own to
     /// poll at every event.
     heartbeat: Option<Interval>,
+    /// Whether anything went out since the last keep-alive tick.
+    wrote_since_tick: bool,
     /// Events ready together go out as one `batch` message.
     batch: bool,
     clock: Clock,
@@ -484,6 +486,7 @@ impl Feed {
             pending,
             live: subscription.live,
             heartbeat: heartbeat.map(ticker),
+            wrote_since_tick: false,
             batch,
             clock,
             lease,
@@ -509,38 +512,48 @@ impl Feed {
             }
             return Some(chunk);
         }
-        // Timers before events, so a busy stream still gets its heartbeats.
-        tokio::select! {
-            biased;
-            _ = tick(&mut self.heartbeat) => Some(self.heartbeat()),
-            delivery = self.live.recv() => match delivery {
-                Some(Delivery::KeepAlive) => Some(Bytes::from(sse::encode_comment("keep-alive"))),
-                Some(Delivery::Event(event)) => {
-                    if self.batch {
-                        // The rest of this event's append may still be on its way (the hub
-                        // fans an append out in microseconds): wait for it, so the append goes
-                        // out as one message.
-                        self.lease.hub.fanned_out().await;
-                    }
-                    // One event alone goes out as the shared frame itself, with no copy; only
-                    // a backlog is gathered into one chunk.
-                    let Ok(next) = self.live.try_recv() else {
-                        self.written(std::slice::from_ref(&event));
-                        return Some(event.frame);
-                    };
-                    let mut ready = vec![event, next];
-                    self.drain_into(&mut ready, MAX_CHUNK);
-                    let mut chunk = BytesMut::with_capacity(ready.len() * ready[0].frame.len());
-                    write_events(&mut chunk, &ready, self.batch);
-                    self.written(&ready);
-                    Some(chunk.freeze())
+        loop {
+            // Timers before events, so a busy stream still gets its heartbeats.
+            let delivery = tokio::select! {
+                biased;
+                _ = tick(&mut self.heartbeat) => return Some(self.heartbeat()),
+                delivery = self.live.recv() => delivery,
+            };
+            match delivery {
+                // A stream that wrote since the last tick is plainly alive: no comment, and no
+                // burst of a write on every stream at every tick.
+                Some(Delivery::KeepAlive) if std::mem::take(&mut self.wrote_since_tick) => {}
+                Some(Delivery::KeepAlive) => {
+                    return Some(Bytes::from(sse::encode_comment("keep-alive")))
                 }
+                Some(Delivery::Event(event)) => return Some(self.events_from(event).await),
                 // The hub dropped this stream's queue: it fell behind.
-                None if self.lease.lagged.load(Ordering::Acquire) => None,
+                None if self.lease.lagged.load(Ordering::Acquire) => return None,
                 // The fan-out closed: the server is shutting down.
-                None => self.closing(),
-            },
+                None => return self.closing(),
+            }
         }
+    }
+
+    /// `first` and the events queued behind it, as one chunk.
+    async fn events_from(&mut self, first: Logged) -> Bytes {
+        if self.batch {
+            // The rest of this event's append may still be on its way (the hub fans an append
+            // out in microseconds): wait for it, so the append goes out as one message.
+            self.lease.hub.fanned_out().await;
+        }
+        // One event alone goes out as the shared frame itself, with no copy; only a backlog is
+        // gathered into one chunk.
+        let Ok(next) = self.live.try_recv() else {
+            self.written(std::slice::from_ref(&first));
+            return first.frame;
+        };
+        let mut ready = vec![first, next];
+        self.drain_into(&mut ready, MAX_CHUNK);
+        let mut chunk = BytesMut::with_capacity(ready.len() * ready[0].frame.len());
+        write_events(&mut chunk, &ready, self.batch);
+        self.written(&ready);
+        chunk.freeze()
     }
 
     /// The events queued so far, then a heartbeat saying the latest id.
@@ -565,6 +578,7 @@ impl Feed {
     /// Counts a chunk's events, and its oldest event's publish-to-write latency (one observation
     /// per chunk keeps the cost per stream flat however many events it carries).
     fn written(&mut self, events: &[Logged]) {
+        self.wrote_since_tick = true;
         self.lease.sent += events.len() as u64;
         if let Some(oldest) = events.first() {
             self.lease

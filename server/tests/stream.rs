@@ -260,6 +260,36 @@ async fn keepalive_comments_flow_when_nothing_else_does() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_that_wrote_since_the_last_tick_gets_no_keepalive_comment() {
+    let server = TestServer::start(Config {
+        keepalive: Duration::from_millis(400),
+        ..config()
+    })
+    .await;
+    // Heartbeats every 100 ms: the stream writes between any two keep-alive ticks (and after a
+    // stall its heartbeat is due before the tick is read).
+    let mut response = server.get("/api/stream?trucks=&heartbeat_ms=100").await;
+    let mut body = Vec::new();
+    let heartbeats = |body: &[u8]| {
+        body.windows(16)
+            .filter(|w| w == b"event: heartbeat")
+            .count()
+    };
+    while heartbeats(&body) < 1 {
+        let chunk = common::within(response.chunk()).await.unwrap().unwrap();
+        body.extend_from_slice(&chunk);
+    }
+    // A tick may have come before the first heartbeat; none may after it, over five ticks.
+    body.clear();
+    while heartbeats(&body) < 20 {
+        let chunk = common::within(response.chunk()).await.unwrap().unwrap();
+        body.extend_from_slice(&chunk);
+    }
+    let text = String::from_utf8(body).unwrap();
+    assert!(!text.contains(": keep-alive"), "{text:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn heartbeats_on_a_busy_stream_follow_every_event_up_to_their_id() {
     let server = TestServer::start(Config {
         rate: 200.0,
