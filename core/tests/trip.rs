@@ -7,12 +7,12 @@
 
 #[path = "support/i65.rs"]
 mod i65;
-use i65::{length, ll, road_to_indianapolis, road_to_louisville};
+use i65::{ll, road_to_indianapolis, road_to_louisville};
 
 use convoy_core::geo::{destination, distance_m, initial_bearing_deg, intermediate, LatLon};
 use convoy_core::trip::{
-    PlanError, PlannedStop, PositionReport, ReeferBand, ReportError, Trip, TripAlertKind,
-    TripChange, TripConfig, TripInsights, TripPlan, TripStatus, DEFAULT_RADIUS_M,
+    PlanError, PositionReport, ReeferBand, ReportError, Trip, TripAlertKind, TripChange,
+    TripConfig, TripInsights, TripPlan, TripStatus, DEFAULT_RADIUS_M,
 };
 use proptest::prelude::*;
 use proptest::test_runner::Config;
@@ -31,52 +31,9 @@ fn louisville() -> LatLon {
     ll(38.2527, -85.7585)
 }
 
-/// The plan: planned times as the road's length at 90 km/h, with `dwell_ms` at Indianapolis;
-/// legs shaped by fewer points than the road has (as a dispatcher would draw them).
+/// The I-65 plan from `T0`, with `dwell_ms` at Indianapolis.
 fn plan(dwell_ms: u64) -> TripPlan {
-    let at_90 = |metres: f64| (metres / 25.0 * 1000.0) as u64;
-    let indy_ms = T0 + at_90(length(&road_to_indianapolis()));
-    let louisville_ms = indy_ms + dwell_ms + at_90(length(&road_to_louisville()));
-    let via = |points: &[(f64, f64)]| points.iter().map(|&(a, b)| ll(a, b)).collect();
-    TripPlan {
-        driver: "Dana Reyes".into(),
-        route_name: "Chicago - Louisville (I-65)".into(),
-        stops: vec![
-            PlannedStop {
-                name: "Chicago".into(),
-                position: chicago(),
-                planned_ms: T0,
-                radius_m: DEFAULT_RADIUS_M,
-                via: vec![],
-            },
-            PlannedStop {
-                name: "Indianapolis".into(),
-                position: indianapolis(),
-                planned_ms: indy_ms,
-                radius_m: DEFAULT_RADIUS_M,
-                via: via(&[
-                    (41.5870, -87.5600),
-                    (41.5800, -87.3350),
-                    (41.1406, -87.3230),
-                    (40.9578, -87.1586),
-                    (40.7636, -87.1469),
-                    (40.4167, -86.8392),
-                    (40.0483, -86.5044),
-                ]),
-            },
-            PlannedStop {
-                name: "Louisville".into(),
-                position: louisville(),
-                planned_ms: louisville_ms,
-                radius_m: DEFAULT_RADIUS_M,
-                via: via(&[(39.2011, -85.9572), (38.6856, -85.7869)]),
-            },
-        ],
-        reefer_band: Some(ReeferBand {
-            min_c: 2.0,
-            max_c: 8.0,
-        }),
-    }
+    i65::plan_with_dwell(T0, dwell_ms)
 }
 
 /// A truck on a virtual clock: it feeds a [`Trip`] and keeps every change and every insight.

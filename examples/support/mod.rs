@@ -106,11 +106,14 @@ pub fn cell(v: Option<u64>) -> String {
 /// "lo–hi" of values, or every value listed when one is unknown.
 pub fn range(values: &[Option<u64>]) -> String {
     let known: Vec<u64> = values.iter().flatten().copied().collect();
-    if known.len() < values.len() || known.is_empty() {
+    let (Some(lo), Some(hi), true) = (
+        known.iter().min(),
+        known.iter().max(),
+        known.len() == values.len(),
+    ) else {
         let shown: Vec<String> = values.iter().map(|v| cell(*v)).collect();
         return shown.join(", ");
-    }
-    let (lo, hi) = (known.iter().min().unwrap(), known.iter().max().unwrap());
+    };
     if lo == hi {
         lo.to_string()
     } else {

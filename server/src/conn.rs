@@ -89,7 +89,6 @@ impl Options {
 #[derive(Debug, Clone)]
 pub struct ConnectionHandle {
     end: CancellationToken,
-    shutdown: CancellationToken,
     streams: Arc<StreamSlots>,
 }
 
@@ -98,12 +97,6 @@ impl ConnectionHandle {
     /// HTTP/1.1 connection (which carries only this response).
     pub fn end_token(&self) -> CancellationToken {
         self.end.clone()
-    }
-
-    /// Cancelled when the server shuts down. Every stream waits on it: poll it only when it woke
-    /// you (see [`crate::wake`]), or every stream takes its one lock at every event.
-    pub fn shutdown_token(&self) -> &CancellationToken {
-        &self.shutdown
     }
 
     /// The server's stream slots (`--max-streams`).
@@ -654,12 +647,11 @@ async fn serve_io<I>(
         next_end: Arc::new(Mutex::new(None)),
     };
     let service = hyper::service::service_fn({
-        let (close, next_end, registry, seq, shutdown) = (
+        let (close, next_end, registry, seq) = (
             close.clone(),
             executor.next_end.clone(),
             life.registry.clone(),
             life.seq,
-            life.shutdown.clone(),
         );
         move |mut request: Request<Incoming>| {
             let in_flight = InFlight::start(&registry, seq);
@@ -672,7 +664,6 @@ async fn serve_io<I>(
             };
             request.extensions_mut().insert(ConnectionHandle {
                 end,
-                shutdown: shutdown.clone(),
                 streams: streams.clone(),
             });
             let response = app.clone().oneshot(request);

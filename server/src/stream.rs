@@ -281,10 +281,6 @@ pub async fn stream(
         trucks.clone(),
         app.settings.clock.now_ms(),
     );
-    let shutdown = match &connection {
-        Some(Extension(c)) => c.shutdown_token().clone(),
-        None => app.shutdown.clone(),
-    };
     let on_lag = connection.map(|Extension(c)| c.end_token());
     if let (Some(_), Some(resume)) = (app.hub.remote(), params.resume) {
         // Read up to `resume` on a node that is ahead of this one: resume here once this
@@ -317,7 +313,7 @@ pub async fn stream(
         Lease {
             hub: app.hub.clone(),
             metrics: app.metrics.clone(),
-            closing: shutdown.clone(),
+            closing: app.shutdown.clone(),
             guard,
             lagged,
             log,

@@ -57,12 +57,18 @@ pub fn length(path: &[LatLon]) -> f64 {
     path.windows(2).map(|w| distance_m(w[0], w[1])).sum()
 }
 
-/// The plan, starting at `t0`: the road's length at 90 km/h, 30 minutes at Indianapolis, a
-/// 2..8 °C reefer, the road's shape as via points.
+/// The plan, starting at `t0`, with 30 minutes at Indianapolis (see [`plan_with_dwell`]).
 pub fn plan(t0: u64) -> TripPlan {
+    plan_with_dwell(t0, 30 * MIN)
+}
+
+/// The plan, starting at `t0`: the road's length at 90 km/h, `dwell_ms` at Indianapolis, a
+/// 2..8 °C reefer, legs shaped by fewer points than the road has (as a dispatcher would draw
+/// them).
+pub fn plan_with_dwell(t0: u64, dwell_ms: u64) -> TripPlan {
     let at_90 = |metres: f64| (metres / 25.0 * 1000.0) as u64;
     let indy_ms = t0 + at_90(length(&road_to_indianapolis()));
-    let louisville_ms = indy_ms + 30 * MIN + at_90(length(&road_to_louisville()));
+    let louisville_ms = indy_ms + dwell_ms + at_90(length(&road_to_louisville()));
     let stop = |name: &str, at: (f64, f64), planned_ms, via: &[(f64, f64)]| PlannedStop {
         name: name.into(),
         position: ll(at.0, at.1),
